@@ -1,0 +1,14 @@
+"""The `eseal` command. Commands stay thin: each calls one service function."""
+from __future__ import annotations
+
+import click
+
+
+@click.group()
+@click.version_option(package_name="eseal")
+def main() -> None:
+    """eseal: SM2/SM3 certification authority, e-seals and verification."""
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
