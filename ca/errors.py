@@ -1,0 +1,43 @@
+"""Typed errors of the certificate authority core.
+
+Each error is a ``ValueError`` (bad input, never a bug in the caller's flow) with a
+message a person can act on. The API layer maps them to problem+json in one place:
+``InvalidIdentifier``, ``ProfileViolation``, ``InvalidCSR`` and
+``MalformedOCSPRequest`` are client errors (400; OCSP ``malformedRequest``),
+``IncompleteBuilder`` and ``BuilderError`` are programming errors of the caller.
+"""
+from __future__ import annotations
+
+
+class CAError(ValueError):
+    """Base of every error raised by ca/."""
+
+
+class InvalidIdentifier(CAError):
+    """A citizen ID number, unified social credit code or organization code is malformed
+    or carries a wrong check character."""
+
+
+class ProfileViolation(CAError):
+    """A request does not satisfy the certificate profile (subject DN, validity, key,
+    identity extensions...)."""
+
+
+class InvalidCSR(CAError):
+    """A PKCS#10 request cannot be parsed, is not SM2/SM3, or its proof of possession fails."""
+
+
+class MalformedOCSPRequest(CAError):
+    """An OCSP request cannot be parsed (maps to OCSPResponseStatus malformedRequest)."""
+
+
+class BuilderError(CAError):
+    """A builder setter got a bad value or was called twice."""
+
+
+class IncompleteBuilder(BuilderError):
+    """``sign()`` was called before every required field was set."""
+
+
+class SignerError(CAError):
+    """The injected signer returned something that is not a DER SM2 signature."""
