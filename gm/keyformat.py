@@ -146,10 +146,9 @@ def _algorithm_is_ec(algorithm: core.Sequence, where: str) -> None:
     oid = algorithm["algorithm"]
     if oid.dotted != _ID_EC_PUBLIC_KEY:
         name = oid.native if oid.native != oid.dotted else "unknown"
-        article = "an" if name[0] in "aeiou" else "a"
         raise KeyFormatError(
-            f"{where} is {article} {name} key ({oid.dotted}); expected an SM2 key "
-            f"(id-ecPublicKey {_ID_EC_PUBLIC_KEY} with curve {oids.SM2})"
+            f"{where} is not an SM2 key: its algorithm is {name} ({oid.dotted}), expected "
+            f"id-ecPublicKey ({_ID_EC_PUBLIC_KEY}) with curve sm2p256v1 ({oids.SM2})"
         )
 
 
