@@ -66,7 +66,8 @@ GMT0091_PBMAC = "1.2.156.10197.6.1.4.1.5.3"
 
 # --- GM/T 0015-2012 certificate identity extensions (arc 1.2.156.10260.4.1) ---
 # Names as the 2012 standard spells them; values are strings chosen by the issuing CA.
-# (GM/T 0015-2023 moves the resident ID / passport numbers below .4.1.1; read those as unknown.)
+# (GM/T 0015-2023 reportedly moves the resident ID / passport numbers below .4.1.1 -- one secondary
+# source only, not checked against the text; such OIDs read as unknown extensions.)
 IDENTIFY_CODE = "1.2.156.10260.4.1.1"  # IdentifyCode: personal identity number (resident ID card, officer ID, passport)
 INSURANCE_NUMBER = "1.2.156.10260.4.1.2"  # InsuranceNumber: social insurance number
 IC_REGISTRATION_NUMBER = "1.2.156.10260.4.1.3"  # ICRegistrationNumber: business registration number

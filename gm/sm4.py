@@ -95,7 +95,7 @@ class SM4Block:
     it keeps one OpenSSL ECB context per direction instead of rebuilding it per call.
     """
 
-    __slots__ = ("_enc", "_dec")
+    __slots__ = ("_dec", "_enc")
 
     def __init__(self, key: bytes) -> None:
         algorithm = _key(key)

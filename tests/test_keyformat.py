@@ -21,7 +21,7 @@ pytestmark = pytest.mark.filterwarnings("error")
 
 
 def run(openssl_bin: str, *args: str, data: bytes | None = None) -> bytes:
-    result = subprocess.run([openssl_bin, *args], input=data, capture_output=True)
+    result = subprocess.run([openssl_bin, *args], input=data, capture_output=True, check=False)
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     return result.stdout
 
@@ -31,7 +31,7 @@ def openssl_key_numbers(openssl_bin: str, pem: bytes, *extra: str) -> tuple[byte
     text = run(openssl_bin, "pkey", "-text", "-noout", *extra, data=pem).decode()
 
     def block(name: str) -> bytes | None:
-        match = re.search(rf"^{name}:\s*\n((?:\s+[0-9a-f:]+\n)+)", text, re.M)
+        match = re.search(rf"^{name}:\s*\n((?:\s+[0-9a-f:]+\n)+)", text, re.MULTILINE)
         if match is None:
             return None
         return bytes.fromhex(re.sub(r"[\s:]", "", match.group(1)))
@@ -151,7 +151,8 @@ def test_openssl_reads_our_encrypted_key(openssl_bin, sm2_pem):
     ours = keyformat.encode_private_key_pem(d, point, b"correct horse")
     assert ours.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
     assert openssl_key_numbers(openssl_bin, ours, "-passin", "pass:correct horse") == (d, point)
-    bad = subprocess.run([openssl_bin, "pkey", "-noout", "-passin", "pass:wrong"], input=ours, capture_output=True)
+    bad = subprocess.run([openssl_bin, "pkey", "-noout", "-passin", "pass:wrong"], input=ours,
+                         capture_output=True, check=False)
     assert bad.returncode != 0
 
     # The parameters we promise: PBKDF2-HMAC-SHA256, 16-byte random salt, >= 100,000 iterations, AES-256-CBC.
