@@ -10,5 +10,7 @@ def main() -> None:
     """eseal: SM2/SM3 certification authority, e-seals and verification."""
 
 
+from cli import audit as _audit_commands  # noqa: E402,F401  registers `eseal audit` on main
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -134,7 +134,7 @@ def transaction(bind: Engine | sessionmaker[Session], *, readonly: bool = False)
     """One database transaction as a Session: committed on success, rolled back on error.
 
     `readonly=True` reads a consistent snapshot (deferred BEGIN on SQLite, REPEATABLE READ
-    on PostgreSQL) and always rolls back.
+    on PostgreSQL) and never commits.
     """
     factory = bind if isinstance(bind, sessionmaker) else make_sessionmaker(bind)
     session = factory()
@@ -148,10 +148,10 @@ def transaction(bind: Engine | sessionmaker[Session], *, readonly: bool = False)
         # Procure the connection now so BEGIN (IMMEDIATE) happens here, with these options.
         session.connection(execution_options=options)
         yield session
-        if readonly:
-            session.rollback()
-        else:
+        if not readonly:
             session.commit()
+        # readonly: close() below ends (rolls back) the transaction without expiring the
+        # objects read, so they stay usable after the block.
     except BaseException:
         session.rollback()
         raise

@@ -1,0 +1,44 @@
+"""`eseal audit ...`: the tamper-evident audit log. Thin: open the home, call store.audit."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cli.main import main
+from store.audit import verify
+from store.db import transaction
+from store.errors import StoreError
+from store.home import Home
+
+
+@main.group("audit")
+def audit() -> None:
+    """Tamper-evident audit log."""
+
+
+@audit.command("verify")
+@click.option("--home", "home_path", required=True, envvar="ESEAL_HOME",
+              type=click.Path(file_okay=False, path_type=Path), help="The eseal data folder.")
+@click.option("--public-key", "public_key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="PEM public key of the region's audit signer (default: HOME/audit-signer.pub.pem if present).")
+def verify_command(home_path: Path, public_key: Path | None) -> None:
+    """Check the hash chain and the signed checkpoints. Exit 0 when clean, 1 on any finding."""
+    try:
+        home = Home.open(home_path)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    with home:
+        if public_key is None and home.audit_public_key_path.is_file():
+            public_key = home.audit_public_key_path
+        pem = public_key.read_bytes() if public_key is not None else None
+        with transaction(home.engine, readonly=True) as session:
+            report = verify(session, public_key=pem)
+    for finding in report.findings:
+        click.echo(f"FINDING {finding}")
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"{report.records} records, {report.checkpoints} checkpoints, "
+               f"{len(report.findings)} finding(s): {'OK' if report.ok else 'TAMPERED'}")
+    if not report.ok:
+        raise SystemExit(1)

@@ -1,0 +1,118 @@
+"""pytest fixtures for tests that need a database, on SQLite AND PostgreSQL.
+
+Use them from any test module (they are plain fixtures, so import every one you need,
+including the ones they depend on — the star import does that):
+
+    from store.testing import *  # noqa: F401,F403
+
+Fixtures
+    database_url           parametrised ["sqlite", "postgresql"]: an empty database per test.
+                           sqlite: a file in tmp_path. postgresql: a fresh schema
+                           (t_<random>) in the ESEAL_TEST_DATABASE_URL database, selected by
+                           `options=-csearch_path=...` in the URL (so engines made from the
+                           URL in other processes see it too), dropped after the test. The
+                           PostgreSQL case uses the `pg_url` fixture of tests/conftest.py:
+                           skipped locally without a database, a failure under CI=true.
+    migrated_database_url  the same, migrated to head.
+    store_engine           a store.db engine on migrated_database_url (disposed afterwards).
+    eseal_home             a store.home.Home created in tmp_path/"home" on database_url
+                           (migrated; ESEAL_DATABASE_URL is removed from the environment).
+
+Helpers
+    pg_schema_url(base_url) context manager: a URL to a fresh schema, dropped on exit.
+    append_records(url, actor, count, signer_key=None, checkpoint_every=1000)
+                           appends `count` records in separate transactions; a top-level
+                           function so multiprocessing (spawn) workers can run it.
+"""
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from store.db import make_engine, make_sessionmaker, normalize_url, transaction
+from store.home import Home
+
+__all__ = ["database_url", "eseal_home", "migrated_database_url", "store_engine"]
+
+
+@contextmanager
+def pg_schema_url(base_url: str) -> Iterator[str]:
+    """A URL whose connections use a new, empty schema; the schema is dropped on exit."""
+    schema = f"t_{secrets.token_hex(6)}"
+    admin = create_engine(normalize_url(base_url), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = normalize_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
+        try:
+            yield url.render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text("SET lock_timeout = '20s'"))
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    with pg_schema_url(request.getfixturevalue("pg_url")) as url:
+        yield url
+
+
+@pytest.fixture
+def migrated_database_url(database_url: str) -> str:
+    from store.migrations import migrate
+
+    migrate(database_url)
+    return database_url
+
+
+@pytest.fixture
+def store_engine(migrated_database_url: str) -> Iterator[Engine]:
+    engine = make_engine(migrated_database_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def eseal_home(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Home]:
+    monkeypatch.delenv("ESEAL_DATABASE_URL", raising=False)
+    url = None if make_url(database_url).get_backend_name() == "sqlite" else database_url
+    home = Home.create(tmp_path / "home", database_url=url)
+    try:
+        yield home
+    finally:
+        home.close()
+
+
+def append_records(url: str, actor: str, count: int, signer_key: bytes | None = None,
+                   checkpoint_every: int = 1000) -> int:
+    """Append `count` records ("test.write", subject "<actor>/<i>") in separate transactions."""
+    from store import audit
+
+    engine = make_engine(url)
+    try:
+        signer = None
+        if signer_key is not None:
+            from gm.sm2 import PrivateKey
+
+            signer = audit.SM2AuditSigner(PrivateKey.from_bytes(signer_key))
+        factory = make_sessionmaker(engine, audit_signer=signer, checkpoint_every=checkpoint_every)
+        for i in range(count):
+            with transaction(factory) as session:
+                audit.append(session, actor=actor, action="test.write", subject=f"{actor}/{i}", details={"i": i})
+        return count
+    finally:
+        engine.dispose()
