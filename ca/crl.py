@@ -93,7 +93,7 @@ for _name, _code in _SNAKE.items():
     _REASON_LOOKUP[_name] = _REASON_EXT[_code]
 _REASON_LOOKUP[None] = b""
 # invalidityDate: SEQUENCE { OID 2.5.29.24, OCTET STRING { GeneralizedTime } }
-_INVALIDITY_PREFIX = bytes.fromhex("301a0603551d180413180f")
+_INVALIDITY_PREFIX = bytes.fromhex("30180603551d180411180f")
 
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=UTC)
