@@ -1,0 +1,156 @@
+"""`eseal keys ...`: key store set-up and activation. Thin: open the home, call keystore.
+
+How a server process gets unlocked: `eseal serve` (and any worker) builds a locked
+SoftKeyStore and, at start, unlocks it from ESEAL_PASSPHRASE or --passphrase-file when the
+store has a passphrase; a store set up with custodians only stays locked until M custodians
+present their shares to the running service (API activation endpoint). `eseal keys unlock`
+runs in its own process: it proves that the given shares (or passphrase) rebuild this
+store's key-encryption key -- a rehearsal or a check of a custodian's file -- and exits.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from cli.main import main
+from keystore.errors import KeyStoreError
+from keystore.soft import SoftKeyStore
+from store.errors import StoreError
+from store.home import CONFIG_FILE, Home
+
+PASSPHRASE_ENV = "ESEAL_PASSPHRASE"
+
+_home_option = click.option(
+    "--home", "home_path", required=True, envvar="ESEAL_HOME",
+    type=click.Path(file_okay=False, path_type=Path), help="The eseal data folder.",
+)
+_passphrase_option = click.option(
+    "--passphrase-file", "passphrase_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help=f"File holding the key-store passphrase (default: the {PASSPHRASE_ENV} environment variable).",
+)
+
+
+def _read_passphrase(passphrase_file: Path | None) -> str | None:
+    if passphrase_file is not None:
+        text = passphrase_file.read_text(encoding="utf-8").rstrip("\r\n")
+        if not text:
+            raise click.ClickException(f"{passphrase_file} is empty")
+        return text
+    return os.environ.get(PASSPHRASE_ENV) or None
+
+
+def _open_home(home_path: Path, *, create: bool = False) -> Home:
+    try:
+        if create and not (home_path / CONFIG_FILE).is_file():
+            return Home.create(home_path)
+        home = Home.open(home_path)
+        home.migrate()
+        return home
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.group("keys")
+def keys() -> None:
+    """Key store: initialise, unlock (activate), list keys."""
+
+
+@keys.command("init")
+@_home_option
+@click.option("--custodians", type=int, help="Number of custodians (N): one share file each.")
+@click.option("--threshold", type=int, help="Shares needed to unlock (M).")
+@click.option("--shares-out", "shares_out", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write the share files to (created; must not hold share files).")
+@_passphrase_option
+@click.option("--actor", default=lambda: os.environ.get("USER", "operator"), show_default="$USER",
+              help="Who runs the initialisation (audit log).")
+def init_command(home_path: Path, custodians: int | None, threshold: int | None, shares_out: Path | None,
+                 passphrase_file: Path | None, actor: str) -> None:
+    """Create the key store: a passphrase (ESEAL_PASSPHRASE / --passphrase-file), M-of-N custodian
+    shares (--custodians N --threshold M --shares-out DIR), or both."""
+    passphrase = _read_passphrase(passphrase_file)
+    if custodians is not None and shares_out is None:
+        raise click.UsageError("--custodians needs --shares-out DIR to write the share files to")
+    if passphrase is None and custodians is None:
+        raise click.UsageError(f"give --custodians/--threshold/--shares-out, or a passphrase ({PASSPHRASE_ENV} "
+                               "or --passphrase-file)")
+    if shares_out is not None:
+        shares_out.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if any(shares_out.glob("share-*.json")):
+            raise click.ClickException(f"{shares_out} already holds share files; give an empty folder")
+    home = _open_home(home_path, create=True)
+    with home:
+        try:
+            result = SoftKeyStore.initialise(
+                SoftKeyStore.from_home(home)._sessions, actor=actor, passphrase=passphrase,
+                custodians=custodians, threshold=threshold,
+            )
+        except KeyStoreError as exc:
+            raise click.ClickException(str(exc)) from exc
+        result.store.lock()
+    click.echo(f"key store {result.store_id} initialised in {home.path}")
+    if passphrase is not None:
+        click.echo("activation: passphrase (PBKDF2-HMAC-SM3)")
+    for share in result.shares:
+        path = share.write(shares_out / f"share-{share.index}-of-{share.custodians}.json")  # type: ignore[operator]
+        click.echo(f"wrote custodian share {share.index} of {share.custodians}: {path}")
+    if result.shares:
+        click.echo(f"any {threshold} of the {custodians} shares unlock the store; hand one file to each custodian "
+                   "and delete them from this machine")
+
+
+@keys.command("unlock")
+@_home_option
+@click.option("--share", "shares", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A custodian share file (repeat: M of them).")
+@_passphrase_option
+def unlock_command(home_path: Path, shares: tuple[Path, ...], passphrase_file: Path | None) -> None:
+    """Check that the shares (or the passphrase) rebuild this store's key-encryption key.
+
+    Exit status 0 when they do; 1 with the reason (too few shares, a corrupted or foreign
+    share named by file, a wrong passphrase) when they do not.
+    """
+    home = _open_home(home_path)
+    with home:
+        store = SoftKeyStore.from_home(home)
+        try:
+            if shares:
+                store.unlock_with_shares(list(shares), actor="custodians")
+                how = f"{len(shares)} custodian shares"
+            else:
+                passphrase = _read_passphrase(passphrase_file)
+                if passphrase is None:
+                    raise click.UsageError(f"give --share files, or a passphrase ({PASSPHRASE_ENV} or --passphrase-file)")
+                store.unlock_with_passphrase(passphrase, actor=os.environ.get("USER", "operator"))
+                how = "the passphrase"
+        except KeyStoreError as exc:
+            raise click.ClickException(f"unlock failed: {exc}") from exc
+        finally:
+            store.lock()
+    click.echo(f"unlock OK: {how} rebuild the key-encryption key of key store {store.store_id}")
+
+
+@keys.command("list")
+@_home_option
+def list_command(home_path: Path) -> None:
+    """List the keys (no activation needed: public information only)."""
+    home = _open_home(home_path)
+    with home:
+        store = SoftKeyStore.from_home(home)
+        try:
+            infos = store.list()
+            methods = store.activation_methods()
+        except KeyStoreError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"key store {store.store_id}; activation: "
+               + ", ".join(f"{m} {p}" for m, p in sorted(methods.items())))
+    for i in infos:
+        flags = []
+        if i.policy.require_pin:
+            flags.append("pin-locked" if i.pin_locked else ("pin" if i.pin_set else "pin-not-set"))
+        click.echo(f"{i.key_ref}  {i.label}  {i.usage}  {i.status}  roles={','.join(sorted(i.policy.roles))}"
+                   + (f"  {' '.join(flags)}" if flags else ""))
+    if not infos:
+        click.echo("no keys")
