@@ -25,11 +25,11 @@ from asn1crypto import core, ocsp, x509
 
 from ca import oids
 from ca.certificate import load_certificate
-from ca.crl import reason_code
+from ca.crl import _der_len, reason_code
 from ca.errors import BuilderError, MalformedOCSPRequest, ProfileViolation
 from ca.signer import Signer, point_bytes, sign_checked
 
-__all__ = ["CertId", "OCSPRequest", "Answer", "parse_request", "build_response", "presign",
+__all__ = ["CertId", "OCSPRequest", "Answer", "Responder", "parse_request", "build_response", "presign",
            "error_response", "cert_id_for", "tbs_of"]
 
 UTC = _dt.timezone.utc
@@ -89,10 +89,17 @@ def parse_request(der: bytes) -> OCSPRequest:
     if not isinstance(der, (bytes, bytearray)) or not der:
         raise MalformedOCSPRequest("OCSP request is empty")
     try:
-        req = ocsp.OCSPRequest.load(bytes(der), strict=True)
-        req.native  # asn1crypto parses lazily; force every field now
+        return _parse_request(bytes(der))
+    except MalformedOCSPRequest:
+        raise
     except (ValueError, TypeError, KeyError) as exc:
         raise MalformedOCSPRequest(f"OCSP request DER is malformed: {exc}") from None
+
+
+def _parse_request(der: bytes) -> OCSPRequest:
+    # asn1crypto parses lazily: every field below is read, so anything malformed raises
+    # ValueError here and becomes MalformedOCSPRequest in parse_request.
+    req = ocsp.OCSPRequest.load(der, strict=True)
     tbs = req["tbs_request"]
     if tbs["version"].native != "v1":
         raise MalformedOCSPRequest(f"OCSP request version {tbs['version'].native} is not v1")
@@ -181,38 +188,69 @@ def _single(answer: Answer) -> dict:
     return single
 
 
+class Responder:
+    """A delegated OCSP responder: its signer and certificate, checked and encoded once.
+    A serving process keeps one and calls :meth:`respond` per request."""
+
+    __slots__ = ("signer", "certificate", "_cert_der", "_key_hash")
+
+    def __init__(self, signer: Signer, certificate: x509.Certificate | bytes) -> None:
+        cert_der = load_certificate(certificate).dump()
+        cert = x509.Certificate.load(cert_der)  # parsed, so asn1crypto never re-encodes it
+        key = cert.public_key["public_key"].contents[1:]
+        if point_bytes(signer.public_key) != key:
+            raise ProfileViolation("the signer's key is not the responder certificate's key")
+        self.signer, self.certificate = signer, cert
+        self._cert_der = cert_der
+        self._key_hash = hashlib.sha1(key).digest()
+
+    def respond(self, answers: Sequence[Answer], *, nonce: bytes | None = None,
+                produced_at: _dt.datetime | None = None,
+                include_certificate: bool = True) -> bytes:
+        """A successful OCSPResponse (DER) with a BasicOCSPResponse signed by the responder."""
+        if not answers:
+            raise BuilderError("an OCSP response needs at least one answer")
+        data = {
+            "version": "v1",
+            "responder_id": ocsp.ResponderId(name="by_key", value=self._key_hash),
+            "produced_at": _gtime(produced_at or _dt.datetime.now(UTC)),
+            "responses": [_single(a) for a in answers],
+        }
+        if nonce is not None:
+            data["response_extensions"] = [{"extn_id": "nonce", "critical": False,
+                                            "extn_value": core.OctetString(nonce)}]
+        tbs = ocsp.ResponseData(data).dump()
+        signature = sign_checked(self.signer, tbs)
+        return _envelope(tbs, signature, self._cert_der if include_certificate else None)
+
+
 def build_response(signer: Signer, responder_certificate: x509.Certificate | bytes,
                    answers: Sequence[Answer], *, nonce: bytes | None = None,
                    produced_at: _dt.datetime | None = None,
                    include_certificate: bool = True) -> bytes:
-    """A successful OCSPResponse (DER) with a BasicOCSPResponse signed by ``signer``."""
-    responder = load_certificate(responder_certificate)
-    key = responder.public_key["public_key"].contents[1:]
-    if point_bytes(signer.public_key) != key:
-        raise ProfileViolation("the signer's key is not the responder certificate's key")
-    if not answers:
-        raise BuilderError("an OCSP response needs at least one answer")
-    data = {
-        "version": "v1",
-        "responder_id": ocsp.ResponderId(name="by_key", value=hashlib.sha1(key).digest()),
-        "produced_at": _gtime(produced_at or _dt.datetime.now(UTC)),
-        "responses": [_single(a) for a in answers],
-    }
-    if nonce is not None:
-        data["response_extensions"] = [{"extn_id": "nonce", "critical": False,
-                                        "extn_value": core.OctetString(nonce)}]
-    tbs = ocsp.ResponseData(data)
-    signature = sign_checked(signer, tbs.dump())
-    basic = {"tbs_response_data": tbs,
-             "signature_algorithm": {"algorithm": oids.SM2_WITH_SM3},
-             "signature": signature}
-    if include_certificate:
-        basic["certs"] = [responder]
-    return ocsp.OCSPResponse({
-        "response_status": "successful",
-        "response_bytes": {"response_type": "basic_ocsp_response",
-                           "response": ocsp.BasicOCSPResponse(basic)},
-    }).dump()
+    """One-off form of :meth:`Responder.respond`."""
+    return Responder(signer, responder_certificate).respond(
+        answers, nonce=nonce, produced_at=produced_at, include_certificate=include_certificate)
+
+
+def _tlv(tag: bytes, content: bytes) -> bytes:
+    return tag + _der_len(len(content)) + content
+
+
+# The two envelopes around ResponseData are assembled from bytes: putting an already
+# parsed certificate into a new asn1crypto structure re-encodes its whole tree and cost
+# ~80% of an answer. The test suite checks the result against asn1crypto's encoding.
+_SIG_ALG = x509.SignedDigestAlgorithm({"algorithm": oids.SM2_WITH_SM3}).dump()
+_BASIC_OID = core.ObjectIdentifier("1.3.6.1.5.5.7.48.1.1").dump()   # id-pkix-ocsp-basic
+
+
+def _envelope(tbs: bytes, signature: bytes, cert_der: bytes | None) -> bytes:
+    body = tbs + _SIG_ALG + _tlv(b"\x03", b"\x00" + signature)
+    if cert_der is not None:
+        body += _tlv(b"\xa0", _tlv(b"\x30", cert_der))
+    basic = _tlv(b"\x30", body)
+    response_bytes = _tlv(b"\x30", _BASIC_OID + _tlv(b"\x04", basic))
+    return _tlv(b"\x30", b"\x0a\x01\x00" + _tlv(b"\xa0", response_bytes))
 
 
 def presign(signer: Signer, responder_certificate: x509.Certificate | bytes,

@@ -53,18 +53,33 @@ def sm2_spki(public_key: PublicKeyLike | bytes) -> keys.PublicKeyInfo:
     })
 
 
-def sign_checked(signer: Signer, data: bytes) -> bytes:
-    """Call the signer and check it returned a DER SEQUENCE of two positive INTEGERs."""
-    sig = signer.sign(data)
-    if not isinstance(sig, (bytes, bytearray)) or len(sig) < 8 or sig[0] != 0x30:
-        raise SignerError("the signer did not return a DER SM2 signature")
-    try:
-        from asn1crypto.algos import DSASignature
+def _der_positive_int(buf: bytes, i: int) -> int:
+    """Index after a DER INTEGER at ``buf[i]`` that is positive and minimally encoded."""
+    if i + 2 > len(buf) or buf[i] != 0x02:
+        raise ValueError("expected an INTEGER")
+    n = buf[i + 1]
+    if n == 0 or n > 33 or i + 2 + n > len(buf):
+        raise ValueError("bad INTEGER length")
+    first = buf[i + 2]
+    if first & 0x80:
+        raise ValueError("negative INTEGER")
+    if first == 0 and (n == 1 or not buf[i + 3] & 0x80):
+        raise ValueError("INTEGER not minimally encoded or zero")
+    return i + 2 + n
 
-        parsed = DSASignature.load(bytes(sig), strict=True)
-        r, s = parsed["r"].native, parsed["s"].native
-    except Exception as exc:  # noqa: BLE001 - any parse failure is the signer's fault
-        raise SignerError(f"the signer returned a malformed signature: {exc}") from None
-    if r <= 0 or s <= 0:
-        raise SignerError("the signer returned a signature with r or s not positive")
-    return bytes(sig)
+
+def sign_checked(signer: Signer, data: bytes) -> bytes:
+    """Call the signer and check it returned DER SEQUENCE { r INTEGER, s INTEGER } with
+    r, s positive (a cheap structural check; the signer owns the arithmetic)."""
+    sig = signer.sign(data)
+    if not isinstance(sig, (bytes, bytearray)):
+        raise SignerError("the signer did not return bytes")
+    sig = bytes(sig)
+    try:
+        if len(sig) < 8 or sig[0] != 0x30 or sig[1] != len(sig) - 2:
+            raise ValueError("not a short-form DER SEQUENCE covering the whole value")
+        if _der_positive_int(sig, _der_positive_int(sig, 2)) != len(sig):
+            raise ValueError("trailing bytes after s")
+    except (ValueError, IndexError) as exc:
+        raise SignerError(f"the signer returned a malformed SM2 signature: {exc}") from None
+    return sig

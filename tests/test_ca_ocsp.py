@@ -123,3 +123,31 @@ def test_answer_and_builder_refusals(region):
 def test_error_response():
     assert aocsp.OCSPResponse.load(ocsp.error_response("malformed_request"))["response_status"].native \
         == "malformed_request"
+
+
+def test_hand_assembled_envelope_matches_asn1crypto(region):
+    cid = ocsp.cert_id_for(region.issuing, 5, "sm3")
+    responder = ocsp.Responder(region.ocsp_signer, region.ocsp_cert)
+    for include in (True, False):
+        der = responder.respond([ocsp.Answer(cid, "good", NOW)], nonce=b"\x02" * 8,
+                                include_certificate=include)
+        assert aocsp.OCSPResponse.load(der).dump(force=True) == der
+
+
+def test_signer_returning_garbage_is_refused(region):
+    from ca.errors import SignerError
+
+    class Bad:
+        public_key = region.ocsp_signer.public_key
+
+        def __init__(self, out):
+            self.out = out
+
+        def sign(self, data):
+            return self.out
+
+    good = region.ocsp_signer.sign(b"x")
+    for out in (b"", b"\x30\x00", good + b"\x00", b"\x30\x06\x02\x01\x00\x02\x01\x01",
+                b"\x30\x06\x02\x01\x81\x02\x01\x01"):
+        with pytest.raises(SignerError):
+            ocsp.Responder(Bad(out), region.ocsp_cert).respond([ocsp.Answer(ocsp.cert_id_for(region.issuing, 1), "good", NOW)])
