@@ -1,4 +1,5 @@
 """`eseal audit ...`: the tamper-evident audit log. Thin: open the home, call store.audit."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,16 +19,32 @@ def audit() -> None:
 
 
 @audit.command("verify")
-@click.option("--home", "home_path", required=True, envvar="ESEAL_HOME",
-              type=click.Path(file_okay=False, path_type=Path), help="The eseal data folder.")
-@click.option("--public-key", "public_key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="PEM public key of the region's audit signer (default: HOME/audit-signer.pub.pem if present).")
+@click.option(
+    "--home",
+    "home_path",
+    required=True,
+    envvar="ESEAL_HOME",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The eseal data folder.",
+)
+@click.option(
+    "--public-key",
+    "public_key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM public key of the region's audit signer (default: HOME/audit-signer.pub.pem if present).",
+)
 def verify_command(home_path: Path, public_key: Path | None) -> None:
-    """Check the hash chain and the signed checkpoints. Exit 0 when clean, 1 on any finding."""
+    """Check the hash chain and the signed checkpoints.
+
+    Exit status: 0 clean, 1 on any finding (each printed as FINDING ...), 2 when the home
+    cannot be opened.
+    """
     try:
         home = Home.open(home_path)
     except StoreError as exc:
-        raise click.ClickException(str(exc)) from exc
+        error = click.ClickException(str(exc))
+        error.exit_code = 2  # could not verify at all: distinct from 1, "tampering found"
+        raise error from exc
     with home:
         if public_key is None and home.audit_public_key_path.is_file():
             public_key = home.audit_public_key_path
@@ -38,7 +55,9 @@ def verify_command(home_path: Path, public_key: Path | None) -> None:
         click.echo(f"FINDING {finding}")
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
-    click.echo(f"{report.records} records, {report.checkpoints} checkpoints, "
-               f"{len(report.findings)} finding(s): {'OK' if report.ok else 'TAMPERED'}")
+    click.echo(
+        f"{report.records} records, {report.checkpoints} checkpoints, "
+        f"{len(report.findings)} finding(s): {'OK' if report.ok else 'TAMPERED'}"
+    )
     if not report.ok:
         raise SystemExit(1)

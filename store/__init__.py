@@ -7,6 +7,7 @@ See store.db (engines and transactions), store.home (the --home folder and its c
 store.migrations (Alembic, run from code), store.audit (the tamper-evident log) and
 store.testing (pytest fixtures for both databases).
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -57,6 +57,7 @@ Verifying
     after the last checkpoint. Checkpoints every N records and at shutdown bound that
     window; pin the audit public key (`public_key=`) or an attacker can re-sign, too.
 """
+
 from __future__ import annotations
 
 import json
@@ -64,7 +65,7 @@ import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
@@ -105,8 +106,6 @@ def format_time(moment: datetime) -> str:
     """UTC ISO-8601 with microseconds and a Z, as hashed: 2026-11-23T09:41:23.123456Z."""
     if moment.tzinfo is None:
         raise AuditError("audit times must be timezone-aware")
-    from datetime import UTC
-
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -135,8 +134,9 @@ def canonical_record(seq: int, recorded_at: datetime, actor: str, action: str, s
     )
 
 
-def record_hash(prev_hash: bytes, seq: int, recorded_at: datetime, actor: str, action: str, subject: str,
-                details: str) -> bytes:
+def record_hash(
+    prev_hash: bytes, seq: int, recorded_at: datetime, actor: str, action: str, subject: str, details: str
+) -> bytes:
     """SM3(prev_hash || canonical(record))."""
     return sm3(bytes(prev_hash) + canonical_record(seq, recorded_at, actor, action, subject, details))
 
@@ -243,8 +243,14 @@ def append(session: Session, *, actor: str, action: str, subject: str, details: 
     recorded_at = utcnow()
     digest = record_hash(head.hash, seq, recorded_at, actor, action, subject, details_text)
     record = AuditRecord(
-        seq=seq, recorded_at=recorded_at, actor=actor, action=action, subject=subject,
-        details=details_text, prev_hash=bytes(head.hash), hash=digest,
+        seq=seq,
+        recorded_at=recorded_at,
+        actor=actor,
+        action=action,
+        subject=subject,
+        details=details_text,
+        prev_hash=bytes(head.hash),
+        hash=digest,
     )
     session.add(record)
     head.seq = seq
@@ -268,8 +274,12 @@ def checkpoint(session: Session, signer: AuditSigner) -> AuditCheckpoint | None:
     signed_at = utcnow()
     signature = signer.sign(checkpoint_message(head.seq, head.hash, signed_at, key_id))
     row = AuditCheckpoint(
-        seq=head.seq, head_hash=bytes(head.hash), signed_at=signed_at, key_id=key_id,
-        public_key=bytes(signer.public_key_bytes), signature=bytes(signature),
+        seq=head.seq,
+        head_hash=bytes(head.hash),
+        signed_at=signed_at,
+        key_id=key_id,
+        public_key=bytes(signer.public_key_bytes),
+        signature=bytes(signature),
     )
     session.add(row)
     head.checkpoint_seq = head.seq
@@ -343,8 +353,16 @@ class _Row:
 
 
 def _rows(session: Session) -> Iterator[_Row]:
-    columns = (AuditRecord.seq, AuditRecord.recorded_at, AuditRecord.actor, AuditRecord.action,
-               AuditRecord.subject, AuditRecord.details, AuditRecord.prev_hash, AuditRecord.hash)
+    columns = (
+        AuditRecord.seq,
+        AuditRecord.recorded_at,
+        AuditRecord.actor,
+        AuditRecord.action,
+        AuditRecord.subject,
+        AuditRecord.details,
+        AuditRecord.prev_hash,
+        AuditRecord.hash,
+    )
     result = session.execute(select(*columns).order_by(AuditRecord.seq).execution_options(yield_per=2000))
     for row in result:
         yield _Row(row[0], row[1], row[2], row[3], row[4], row[5], bytes(row[6]), bytes(row[7]))
@@ -355,26 +373,41 @@ def _classify(row: _Row, nxt: _Row | None, expected_seq: int, prev: bytes) -> Fi
     e = expected_seq
     if row.seq > e:
         missing = f"{e}" if row.seq == e + 1 else f"{e}..{row.seq - 1}"
-        return Finding(FindingKind.DELETED, e, f"record(s) {missing} missing: the log jumps from seq {e - 1} to {row.seq}")
+        return Finding(
+            FindingKind.DELETED, e, f"record(s) {missing} missing: the log jumps from seq {e - 1} to {row.seq}"
+        )
     own = row.hash_as(row.seq) == row.hash
     linked = row.prev_hash == prev
     if own and linked and (nxt is None or nxt.prev_hash != prev):
         return None
     hashed = row.hashed_seq()
-    if (nxt is not None and nxt.seq == e + 1 and hashed == e + 1 and nxt.hashed_seq() == e
-            and nxt.prev_hash == prev and row.prev_hash == nxt.hash):
+    if (
+        nxt is not None
+        and nxt.seq == e + 1
+        and hashed == e + 1
+        and nxt.hashed_seq() == e
+        and nxt.prev_hash == prev
+        and row.prev_hash == nxt.hash
+    ):
         return Finding(FindingKind.SWAPPED, e, f"records {e} and {e + 1} were swapped (each holds the other's content)")
     if nxt is not None and nxt.prev_hash == prev and nxt.prev_hash != row.hash:
-        return Finding(FindingKind.INSERTED, e,
-                       f"record {e} was inserted: the following record links to record {e - 1}, not to it")
+        return Finding(
+            FindingKind.INSERTED, e, f"record {e} was inserted: the following record links to record {e - 1}, not to it"
+        )
     if hashed == e + 1 and not linked:
-        return Finding(FindingKind.DELETED, e,
-                       f"record {e} was deleted and the later records renumbered (record now at {e} was hashed as {e + 1})")
+        return Finding(
+            FindingKind.DELETED,
+            e,
+            f"record {e} was deleted and the later records renumbered (record now at {e} was hashed as {e + 1})",
+        )
     if not own:
         what = "prev_hash" if not linked else "content"
         return Finding(FindingKind.EDITED, e, f"record {e} was edited: its hash does not match its {what}")
-    return Finding(FindingKind.BROKEN_LINK, e,
-                   f"record {e} does not link to record {e - 1} (one of them was rewritten with a recomputed hash)")
+    return Finding(
+        FindingKind.BROKEN_LINK,
+        e,
+        f"record {e} does not link to record {e - 1} (one of them was rewritten with a recomputed hash)",
+    )
 
 
 def _as_public_key(public_key: Any) -> Any:
@@ -439,14 +472,26 @@ def verify(session: Session, public_key: Any = None) -> AuditReport:
     if head is None:
         findings.append(Finding(FindingKind.DELETED, 0, "the audit_head row is missing"))
     elif head.seq < last_seq:
-        findings.append(Finding(FindingKind.INSERTED, head.seq + 1,
-                                f"records {head.seq + 1}..{last_seq} lie beyond the head (seq {head.seq}): "
-                                "written outside the audit API"))
+        findings.append(
+            Finding(
+                FindingKind.INSERTED,
+                head.seq + 1,
+                f"records {head.seq + 1}..{last_seq} lie beyond the head (seq {head.seq}): "
+                "written outside the audit API",
+            )
+        )
     elif head.seq > last_seq:
-        findings.append(Finding(FindingKind.TRUNCATED, last_seq + 1,
-                                f"the log ends at seq {last_seq} but the head says {head.seq}: records removed from the end"))
+        findings.append(
+            Finding(
+                FindingKind.TRUNCATED,
+                last_seq + 1,
+                f"the log ends at seq {last_seq} but the head says {head.seq}: records removed from the end",
+            )
+        )
     elif bytes(head.hash) != last_hash:
-        findings.append(Finding(FindingKind.EDITED, last_seq, f"the last record {last_seq} does not match the head hash"))
+        findings.append(
+            Finding(FindingKind.EDITED, last_seq, f"the last record {last_seq} does not match the head hash")
+        )
 
     last_valid = 0
     for seq, cp in checkpoints.items():
@@ -456,27 +501,48 @@ def verify(session: Session, public_key: Any = None) -> AuditReport:
             key = None
         message = checkpoint_message(cp.seq, bytes(cp.head_hash), cp.signed_at, cp.key_id)
         if key is None or not _signature_ok(key, message, bytes(cp.signature)):
-            findings.append(Finding(FindingKind.BAD_CHECKPOINT_SIGNATURE, seq,
-                                    f"the checkpoint at seq {seq} (key {cp.key_id!r}) has a bad signature"))
+            findings.append(
+                Finding(
+                    FindingKind.BAD_CHECKPOINT_SIGNATURE,
+                    seq,
+                    f"the checkpoint at seq {seq} (key {cp.key_id!r}) has a bad signature",
+                )
+            )
             continue
         if seq > last_seq:
-            findings.append(Finding(FindingKind.TRUNCATED, last_seq + 1,
-                                    f"a signed checkpoint covers seq {seq} but the log ends at seq {last_seq}"))
+            findings.append(
+                Finding(
+                    FindingKind.TRUNCATED,
+                    last_seq + 1,
+                    f"a signed checkpoint covers seq {seq} but the log ends at seq {last_seq}",
+                )
+            )
         elif seq in seen_hash and seen_hash[seq] != bytes(cp.head_hash):
-            findings.append(Finding(FindingKind.CHECKPOINT_MISMATCH, seq,
-                                    f"record {seq} differs from the signed checkpoint: the chain up to it was rewritten"))
+            findings.append(
+                Finding(
+                    FindingKind.CHECKPOINT_MISMATCH,
+                    seq,
+                    f"record {seq} differs from the signed checkpoint: the chain up to it was rewritten",
+                )
+            )
         else:
             last_valid = max(last_valid, seq)
 
     if pinned is None and checkpoints:
-        warnings.append("no audit public key pinned: checkpoint signatures were checked against the key stored "
-                        "with each checkpoint")
+        warnings.append(
+            "no audit public key pinned: checkpoint signatures were checked against the key stored with each checkpoint"
+        )
     if last_seq > last_valid:
         warnings.append(f"records {last_valid + 1}..{last_seq} are not yet covered by a signed checkpoint")
 
     order = list(FindingKind)
     findings.sort(key=lambda f: (f.seq, order.index(f.kind)))
     return AuditReport(
-        records=count, last_seq=last_seq, checkpoints=len(checkpoints), last_valid_checkpoint=last_valid,
-        key_pinned=pinned is not None, findings=tuple(findings), warnings=tuple(warnings),
+        records=count,
+        last_seq=last_seq,
+        checkpoints=len(checkpoints),
+        last_valid_checkpoint=last_valid,
+        key_pinned=pinned is not None,
+        findings=tuple(findings),
+        warnings=tuple(warnings),
     )

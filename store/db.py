@@ -16,6 +16,7 @@
 `resolve_database_url(home)` decides which database a home uses: `ESEAL_DATABASE_URL` if
 set, else the URL given by the caller (from eseal.toml), else SQLite at `<home>/eseal.db`.
 """
+
 from __future__ import annotations
 
 import os

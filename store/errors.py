@@ -1,4 +1,5 @@
 """Typed errors of store/. Each carries a message a person can act on."""
+
 from __future__ import annotations
 
 

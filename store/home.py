@@ -11,6 +11,7 @@ file are refused. Keys (env var in brackets):
     audit_checkpoint_every  [ESEAL_AUDIT_CHECKPOINT_EVERY]  default 1000
     sqlite_busy_timeout_ms  [ESEAL_SQLITE_BUSY_TIMEOUT_MS]  default 30000
 """
+
 from __future__ import annotations
 
 import json
@@ -50,8 +51,9 @@ class Config:
         for name in ("audit_checkpoint_every", "sqlite_busy_timeout_ms"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < (1 if "every" in name else 0):
-                raise ConfigError(f"{name} must be a {'positive' if 'every' in name else 'non-negative'} integer, "
-                                  f"not {value!r}")
+                raise ConfigError(
+                    f"{name} must be a {'positive' if 'every' in name else 'non-negative'} integer, not {value!r}"
+                )
 
     @classmethod
     def load(cls, home: Path, environ: dict[str, str] | None = None) -> Config:
@@ -95,8 +97,10 @@ class Home:
         """
         path = Path(path).expanduser().resolve()
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
-            raise HomeExistsError(f"{path} already exists and is not empty; eseal never overwrites an existing "
-                                  "home (use `--home` with a new folder, or open this one)")
+            raise HomeExistsError(
+                f"{path} already exists and is not empty; eseal never overwrites an existing "
+                "home (use `--home` with a new folder, or open this one)"
+            )
         if database_url is not None:
             normalize_url(database_url)
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -104,7 +108,7 @@ class Home:
         if database_url is not None:
             lines.append(f"database_url = {json.dumps(database_url, ensure_ascii=False)}\n")
         else:
-            lines.append(f"# database_url = \"postgresql://user@host:5432/eseal\"  (default: {path}/eseal.db)\n")
+            lines.append(f'# database_url = "postgresql://user@host:5432/eseal"  (default: {path}/eseal.db)\n')
         lines.append(f"# audit_checkpoint_every = {DEFAULT_CHECKPOINT_EVERY}\n")
         config_path = path / CONFIG_FILE
         with open(config_path, "x", encoding="utf-8") as handle:
@@ -119,8 +123,9 @@ class Home:
     def open(cls, path: str | Path) -> Home:
         path = Path(path).expanduser().resolve()
         if not (path / CONFIG_FILE).is_file():
-            raise HomeNotFoundError(f"{path} is not an eseal home (no {CONFIG_FILE}); create one with "
-                                    f"`eseal init --home {path}`")
+            raise HomeNotFoundError(
+                f"{path} is not an eseal home (no {CONFIG_FILE}); create one with `eseal init --home {path}`"
+            )
         return cls(path, Config.load(path))
 
     @property

@@ -20,16 +20,20 @@ Fixtures
 
 Helpers
     pg_schema_url(base_url) context manager: a URL to a fresh schema, dropped on exit.
-    append_records(url, actor, count, signer_key=None, checkpoint_every=1000)
-                           appends `count` records in separate transactions; a top-level
+    append_records(url, actor, count, signer_key=None, checkpoint_every=1000, start=None, pause=0.0)
+                           appends `count` records in separate transactions, after waiting
+                           on `start` (a multiprocessing Barrier) if given; a top-level
                            function so multiprocessing (spawn) workers can run it.
 """
+
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -97,8 +101,15 @@ def eseal_home(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         home.close()
 
 
-def append_records(url: str, actor: str, count: int, signer_key: bytes | None = None,
-                   checkpoint_every: int = 1000) -> int:
+def append_records(
+    url: str,
+    actor: str,
+    count: int,
+    signer_key: bytes | None = None,
+    checkpoint_every: int = 1000,
+    start: Any = None,
+    pause: float = 0.0,
+) -> int:
     """Append `count` records ("test.write", subject "<actor>/<i>") in separate transactions."""
     from store import audit
 
@@ -110,9 +121,15 @@ def append_records(url: str, actor: str, count: int, signer_key: bytes | None = 
 
             signer = audit.SM2AuditSigner(PrivateKey.from_bytes(signer_key))
         factory = make_sessionmaker(engine, audit_signer=signer, checkpoint_every=checkpoint_every)
+        with transaction(factory, readonly=True) as session:  # connect before the race starts
+            session.execute(text("SELECT 1"))
+        if start is not None:
+            start.wait()
         for i in range(count):
             with transaction(factory) as session:
                 audit.append(session, actor=actor, action="test.write", subject=f"{actor}/{i}", details={"i": i})
+            if pause:
+                time.sleep(pause)  # other work between state changes, as a real service has
         return count
     finally:
         engine.dispose()

@@ -1,4 +1,5 @@
 """The audit log: append, checkpoints, and verify naming each kind of tampering (raw SQL)."""
+
 from __future__ import annotations
 
 import pytest
@@ -22,8 +23,13 @@ def _fill(engine: Engine, n: int, signer: audit.AuditSigner | None = None, every
     factory = make_sessionmaker(engine, audit_signer=signer, checkpoint_every=every)
     for i in range(n):
         with transaction(factory) as s:
-            audit.append(s, actor="operator:alice", action="cert.issue", subject=f"cert:{i:04x}",
-                         details={"serial": f"{i:04x}", "profile": "personal", "名称": "广东省", "n": i})
+            audit.append(
+                s,
+                actor="operator:alice",
+                action="cert.issue",
+                subject=f"cert:{i:04x}",
+                details={"serial": f"{i:04x}", "profile": "personal", "名称": "广东省", "n": i},
+            )
 
 
 def _verify(engine: Engine, public_key=None) -> audit.AuditReport:
@@ -73,8 +79,15 @@ def test_clean_chain_verifies_and_links(store_engine: Engine) -> None:
 
     details = json.dumps(json.loads(r.details), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert r.details == details and "广东省" in r.details
-    encoded = (b"ESEAL-AUDIT-1" + struct.pack(">Q", 5) + field(r.recorded_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
-               + field("operator:alice") + field("cert.issue") + field("cert:0004") + field(details))
+    encoded = (
+        b"ESEAL-AUDIT-1"
+        + struct.pack(">Q", 5)
+        + field(r.recorded_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+        + field("operator:alice")
+        + field("cert.issue")
+        + field("cert:0004")
+        + field(details)
+    )
     assert sm3(rows[3].hash + encoded) == r.hash
 
 
@@ -132,8 +145,12 @@ def test_deleted_row_is_named(store_engine: Engine) -> None:
 def test_deleted_row_with_renumbering_is_named(store_engine: Engine) -> None:
     _fill(store_engine, 10)
     shifts = [f"UPDATE audit_record SET seq = {k - 1} WHERE seq = {k}" for k in range(6, 11)]
-    _tamper(store_engine, "DELETE FROM audit_record WHERE seq = 5", *shifts,
-            "UPDATE audit_head SET seq = 9, hash = (SELECT hash FROM audit_record WHERE seq = 9)")
+    _tamper(
+        store_engine,
+        "DELETE FROM audit_record WHERE seq = 5",
+        *shifts,
+        "UPDATE audit_head SET seq = 9, hash = (SELECT hash FROM audit_record WHERE seq = 9)",
+    )
     first = _verify(store_engine).first
     assert (first.kind, first.seq) == (FindingKind.DELETED, 5)
 
@@ -144,14 +161,20 @@ def test_inserted_row_is_named(store_engine: Engine) -> None:
     prev = _record(store_engine, 3)
     forged = _record(store_engine, 4)
     details = '{"forged":true}'
-    forged_hash = audit.record_hash(prev.hash, 4, forged.recorded_at, "operator:mallory", "cert.issue",
-                                    "cert:beef", details)
+    forged_hash = audit.record_hash(
+        prev.hash, 4, forged.recorded_at, "operator:mallory", "cert.issue", "cert:beef", details
+    )
     shifts = [f"UPDATE audit_record SET seq = {k + 1} WHERE seq = {k}" for k in range(10, 3, -1)]
-    _tamper(store_engine, *shifts,
-            "INSERT INTO audit_record (seq, recorded_at, actor, action, subject, details, prev_hash, hash) "
-            "SELECT 4, recorded_at, 'operator:mallory', 'cert.issue', 'cert:beef', :d, :p, :h "
-            "FROM audit_record WHERE seq = 5",
-            d=details, p=prev.hash, h=forged_hash)
+    _tamper(
+        store_engine,
+        *shifts,
+        "INSERT INTO audit_record (seq, recorded_at, actor, action, subject, details, prev_hash, hash) "
+        "SELECT 4, recorded_at, 'operator:mallory', 'cert.issue', 'cert:beef', :d, :p, :h "
+        "FROM audit_record WHERE seq = 5",
+        d=details,
+        p=prev.hash,
+        h=forged_hash,
+    )
     first = _verify(store_engine).first
     assert (first.kind, first.seq) == (FindingKind.INSERTED, 4)
 
@@ -160,20 +183,25 @@ def test_row_appended_behind_the_apis_back_is_named(store_engine: Engine) -> Non
     _fill(store_engine, 5)
     last = _record(store_engine, 5)
     forged_hash = audit.record_hash(last.hash, 6, last.recorded_at, "x", "cert.issue", "cert:1", "{}")
-    _tamper(store_engine,
-            "INSERT INTO audit_record (seq, recorded_at, actor, action, subject, details, prev_hash, hash) "
-            "SELECT 6, recorded_at, 'x', 'cert.issue', 'cert:1', '{}', :p, :h FROM audit_record WHERE seq = 5",
-            p=last.hash, h=forged_hash)
+    _tamper(
+        store_engine,
+        "INSERT INTO audit_record (seq, recorded_at, actor, action, subject, details, prev_hash, hash) "
+        "SELECT 6, recorded_at, 'x', 'cert.issue', 'cert:1', '{}', :p, :h FROM audit_record WHERE seq = 5",
+        p=last.hash,
+        h=forged_hash,
+    )
     first = _verify(store_engine).first
     assert (first.kind, first.seq) == (FindingKind.INSERTED, 6)
 
 
 def test_swapped_pair_is_named(store_engine: Engine) -> None:
     _fill(store_engine, 10)
-    _tamper(store_engine,
-            "UPDATE audit_record SET seq = -1 WHERE seq = 7",
-            "UPDATE audit_record SET seq = 7 WHERE seq = 8",
-            "UPDATE audit_record SET seq = 8 WHERE seq = -1")
+    _tamper(
+        store_engine,
+        "UPDATE audit_record SET seq = -1 WHERE seq = 7",
+        "UPDATE audit_record SET seq = 7 WHERE seq = 8",
+        "UPDATE audit_record SET seq = 8 WHERE seq = -1",
+    )
     first = _verify(store_engine).first
     assert (first.kind, first.seq) == (FindingKind.SWAPPED, 7)
 
@@ -212,8 +240,11 @@ def test_truncated_tail_beyond_a_signed_checkpoint_is_caught(store_engine: Engin
     signer = audit.SM2AuditSigner(audit_key)
     _fill(store_engine, 8, signer=signer, every=4)
     # Remove the tail and make the head agree, as a careful attacker would.
-    _tamper(store_engine, "DELETE FROM audit_record WHERE seq > 6",
-            "UPDATE audit_head SET seq = 6, hash = (SELECT hash FROM audit_record WHERE seq = 6)")
+    _tamper(
+        store_engine,
+        "DELETE FROM audit_record WHERE seq > 6",
+        "UPDATE audit_head SET seq = 6, hash = (SELECT hash FROM audit_record WHERE seq = 6)",
+    )
     report = _verify(store_engine, public_key=audit_key.public_key)
     assert (report.first.kind, report.first.seq) == (FindingKind.TRUNCATED, 7)
 
@@ -229,8 +260,9 @@ def test_rewritten_chain_is_caught_by_the_checkpoint(store_engine: Engine, audit
     for r in rows[2:]:
         subject = "cert:ffff" if r.seq == 3 else r.subject
         h = audit.record_hash(prev, r.seq, r.recorded_at, r.actor, r.action, subject, r.details)
-        statements.append(f"UPDATE audit_record SET subject = :s{r.seq}, prev_hash = :p{r.seq}, hash = :h{r.seq} "
-                          f"WHERE seq = {r.seq}")
+        statements.append(
+            f"UPDATE audit_record SET subject = :s{r.seq}, prev_hash = :p{r.seq}, hash = :h{r.seq} WHERE seq = {r.seq}"
+        )
         params.update({f"s{r.seq}": subject, f"p{r.seq}": prev, f"h{r.seq}": h})
         prev = h
     statements.append("UPDATE audit_head SET hash = :head")

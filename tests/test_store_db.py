@@ -1,4 +1,5 @@
 """store.db and store.home: connection settings, URL handling, transactions, the home folder."""
+
 from __future__ import annotations
 
 from pathlib import Path

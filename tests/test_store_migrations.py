@@ -1,4 +1,5 @@
 """Migrations: an empty database reaches head on both databases, and models match migrations."""
+
 from __future__ import annotations
 
 from sqlalchemy import inspect

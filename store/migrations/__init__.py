@@ -11,6 +11,7 @@ it, and keep the drift test green. On PostgreSQL, concurrent `migrate` calls (se
 workers starting at once) are serialised by a transaction-scoped advisory lock; on SQLite
 by the write lock of `BEGIN IMMEDIATE`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

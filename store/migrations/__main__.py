@@ -3,6 +3,7 @@
 Autogenerates a revision file in versions/ by comparing the models with a scratch SQLite
 database migrated to the current head. Read and correct the file before committing it.
 """
+
 from __future__ import annotations
 
 import argparse

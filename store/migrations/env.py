@@ -1,4 +1,5 @@
 """Alembic environment: runs on the connection store.migrations hands over (no alembic.ini)."""
+
 from __future__ import annotations
 
 from alembic import context

@@ -2,6 +2,7 @@
 is complete for Alembic (autogenerate and the drift test) without a list to keep in sync:
 a package that adds `store/models/<name>.py` needs no line here.
 """
+
 from __future__ import annotations
 
 import importlib

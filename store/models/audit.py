@@ -9,6 +9,7 @@ Hashes and signatures are raw bytes (BLOB on SQLite, BYTEA on PostgreSQL). `deta
 the record's canonical JSON text exactly as it was hashed, so the stored bytes are the
 hashed bytes and no database JSON normalisation can change them.
 """
+
 from __future__ import annotations
 
 from datetime import datetime

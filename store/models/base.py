@@ -3,6 +3,7 @@
 Constraint and index names follow NAMING_CONVENTION so Alembic migrations name them the
 same way on SQLite and PostgreSQL (and `ALTER ... DROP CONSTRAINT` has a name to drop).
 """
+
 from __future__ import annotations
 
 from datetime import UTC, datetime

@@ -4,6 +4,7 @@ Revision ID: 0001_audit
 Revises:
 Create Date: 2026-11-23
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
