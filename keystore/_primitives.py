@@ -11,15 +11,15 @@ from gm.errors import CipherError
 from gm.sm3 import hmac_sm3, pbkdf2_hmac_sm3, sm3
 
 __all__ = [
-    "sm3",
+    "CipherError",
+    "aad",
+    "ecb_decrypt",
+    "ecb_encrypt",
+    "gcm_open",
+    "gcm_seal",
     "hmac_sm3",
     "pbkdf2_hmac_sm3",
-    "gcm_seal",
-    "gcm_open",
-    "ecb_encrypt",
-    "ecb_decrypt",
-    "aad",
-    "CipherError",
+    "sm3",
 ]
 
 NONCE_SIZE = 12

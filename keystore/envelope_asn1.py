@@ -38,4 +38,4 @@ class SM2EnvelopedKey(Sequence):
     ]
 
 
-__all__ = ["OID_SM4", "OID_SM4_ECB", "SM2Cipher", "SM2EnvelopedKey", "SymAlgorithmIdentifier", "BitString"]
+__all__ = ["OID_SM4", "OID_SM4_ECB", "BitString", "SM2Cipher", "SM2EnvelopedKey", "SymAlgorithmIdentifier"]

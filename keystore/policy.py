@@ -79,7 +79,7 @@ class KeyPolicy:
         object.__setattr__(self, "require_pin", bool(self.require_pin))
 
     @classmethod
-    def for_usage(cls, usage: Usage | str, **overrides: object) -> "KeyPolicy":
+    def for_usage(cls, usage: Usage | str, **overrides: object) -> KeyPolicy:
         """The default policy of a usage (personal seal keys require a PIN)."""
         u = Usage(usage)
         ops, roles = _DEFAULT_ROLES[u]
@@ -124,7 +124,7 @@ class KeyPolicy:
         )
 
     @classmethod
-    def from_json(cls, text: str) -> "KeyPolicy":
+    def from_json(cls, text: str) -> KeyPolicy:
         try:
             data = json.loads(text)
             if data.get("version") != 1:

@@ -107,7 +107,7 @@ def combine(shares: list[tuple[int, bytes]]) -> bytes:
                 den = _mul(den, xj ^ xi)
         basis.append(_div(num, den))
     out = bytearray(length)
-    for (_, s), li in zip(shares, basis):
+    for (_, s), li in zip(shares, basis, strict=True):
         for k in range(length):
             out[k] ^= _mul(s[k], li)
     return bytes(out)
@@ -143,7 +143,7 @@ class Share:
         return self.source or f"share #{self.index}"
 
     @classmethod
-    def create(cls, store_id: str, index: int, threshold: int, custodians: int, value: bytes) -> "Share":
+    def create(cls, store_id: str, index: int, threshold: int, custodians: int, value: bytes) -> Share:
         return cls(store_id, index, threshold, custodians, value)
 
     def to_json(self) -> str:
@@ -163,7 +163,7 @@ class Share:
         return json.dumps(doc, indent=2) + "\n"
 
     @classmethod
-    def parse(cls, text: str | bytes, source: str = "") -> "Share":
+    def parse(cls, text: str | bytes, source: str = "") -> Share:
         label = source or "share"
         try:
             doc = json.loads(text)
@@ -187,7 +187,7 @@ class Share:
         return cls(store_id, index, threshold, custodians, value, source)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str]) -> "Share":
+    def from_file(cls, path: str | os.PathLike[str]) -> Share:
         p = Path(path)
         try:
             data = p.read_bytes()

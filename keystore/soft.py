@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from os import PathLike
 from typing import Any
 
@@ -75,7 +75,7 @@ ShareInput = shamir.Share | str | PathLike[str]
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _fingerprint(public_key: bytes) -> str:
@@ -92,7 +92,7 @@ def _as_bytes(secret: str | bytes, what: str) -> bytes:
 
 @dataclass(frozen=True)
 class InitResult:
-    store: "SoftKeyStore"  # unlocked
+    store: SoftKeyStore  # unlocked
     store_id: str
     shares: list[shamir.Share]  # empty when no custodians were asked for
 
@@ -106,7 +106,7 @@ class SoftKeyStore(KeyStore):
         self._store_id: str | None = None
 
     @classmethod
-    def from_home(cls, home: Any) -> "SoftKeyStore":
+    def from_home(cls, home: Any) -> SoftKeyStore:
         """The key store of a `store.home.Home` (locked)."""
         return cls(db.make_sessionmaker(home.engine))
 

@@ -113,9 +113,7 @@ def test_raw_database_holds_no_private_key_and_no_pin(sessions, migrated_databas
     assert len(generated) == 6  # ca, alice, bob, kmc, subscriber (test key), escrowed encryption key
     secret_keys = [g for g in generated if g != subscriber.to_bytes()]
 
-    needles_bytes = [store._kek]  # the KEK itself must not be there either
-    for d in secret_keys:
-        needles_bytes.append(d)
+    needles_bytes = [store._kek, *secret_keys]  # the KEK itself must not be there either
     needles_text = [PASSPHRASE, "pin-Wrong-0000", *pins]
     for b in needles_bytes:
         needles_text += [b.hex(), b.hex().upper(), base64.b64encode(b).decode(), base64.urlsafe_b64encode(b).decode()]
@@ -199,11 +197,10 @@ def test_shares_unlock_and_bad_shares_are_named(sessions, initialised, tmp_path:
     with pytest.raises(ForeignShare, match="not the share issued to custodian 2"):
         SoftKeyStore(sessions).unlock_with_shares([initialised.shares[0], forged, initialised.shares[3]])
 
-    other = SoftKeyStore.initialise  # a share of another store
+    # a share of another store
     foreign = Share.create("00000000-0000-0000-0000-000000000000", 4, 3, 5, initialised.shares[3].value)
     with pytest.raises(ForeignShare, match="belongs to key store 00000000"):
         SoftKeyStore(sessions).unlock_with_shares([initialised.shares[0], initialised.shares[1], foreign])
-    del other
 
 
 def test_passphrase_only_store_refuses_shares(sessions):
