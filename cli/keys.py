@@ -17,6 +17,7 @@ import click
 from cli.main import main
 from keystore.errors import KeyStoreError
 from keystore.soft import SoftKeyStore
+from store.db import make_sessionmaker
 from store.errors import StoreError
 from store.home import CONFIG_FILE, Home
 
@@ -84,7 +85,7 @@ def init_command(home_path: Path, custodians: int | None, threshold: int | None,
     with home:
         try:
             result = SoftKeyStore.initialise(
-                SoftKeyStore.from_home(home)._sessions, actor=actor, passphrase=passphrase,
+                make_sessionmaker(home.engine), actor=actor, passphrase=passphrase,
                 custodians=custodians, threshold=threshold,
             )
         except KeyStoreError as exc:

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import inspect, select, text, update
 
 import keystore.kmc as kmc_module
@@ -66,6 +68,16 @@ def _audit_count(sessions):
 
 
 # --- Shamir --------------------------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(secret=st.binary(min_size=1, max_size=32), data=st.data())
+def test_shamir_property_threshold_subsets(secret, data):
+    count = data.draw(st.integers(2, 12))
+    threshold = data.draw(st.integers(2, count))
+    shares = split(secret, threshold, count)
+    chosen = data.draw(st.lists(st.sampled_from(shares), min_size=threshold, max_size=count, unique=True))
+    assert combine(chosen) == secret
 
 
 def test_shamir_any_threshold_subset_rebuilds_and_fewer_do_not():
@@ -275,6 +287,10 @@ def test_policy_roles_operations_and_lifecycle(sessions, initialised):
     record = _actions(sessions, "key.sign", ref)[-1]
     assert record[0] == "seal-svc" and record[3]["role"] == "seal"
     assert store.public_key(ref).verify(sig, b"tbs")
+    uid = b"agency@example.gov.cn"
+    sig_uid = store.sign(ref, b"tbs", uid, actor="seal-svc", role="seal")
+    assert store.public_key(ref).verify(sig_uid, b"tbs", uid)
+    assert not store.public_key(ref).verify(sig_uid, b"tbs")
     e = store.public_key(ref).digest(b"tbs")
     assert store.public_key(ref).verify_digest(store.sign_digest(ref, e, actor="seal-svc", role="seal"), e)
 
