@@ -97,7 +97,7 @@ def _load(data: bytes) -> tuple[csr.CertificationRequest, bytes]:
         raise InvalidCSR("CSR is neither PEM nor DER (does not start with a SEQUENCE)")
     try:
         req = csr.CertificationRequest.load(der, strict=True)
-        req.native  # force a full parse: asn1crypto parses lazily
+        _ = req.native  # force a full parse: asn1crypto parses lazily
     except (ValueError, TypeError, KeyError) as exc:
         raise InvalidCSR(f"CSR DER is malformed: {exc}") from None
     return req, der

@@ -53,7 +53,7 @@ def citizen_id_check_char(first17: str) -> str:
     """The ISO 7064 MOD 11-2 check character for the first 17 digits."""
     if len(first17) != 17 or not first17.isascii() or not first17.isdigit():
         raise InvalidIdentifier("citizen ID number: the first 17 characters must be digits")
-    total = sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS))
+    total = sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS, strict=True))
     return _ID_CHECK[total % 11]
 
 
@@ -155,7 +155,7 @@ def organization_code_check_char(first8: str) -> str:
     """The GB 11714 check character for the first 8 characters."""
     if len(first8) != 8:
         raise InvalidIdentifier("organization code body must have 8 characters")
-    total = sum(_org_value(c) * w for c, w in zip(first8, _ORG_WEIGHTS))
+    total = sum(_org_value(c) * w for c, w in zip(first8, _ORG_WEIGHTS, strict=True))
     c9 = 11 - total % 11
     return "X" if c9 == 10 else "0" if c9 == 11 else str(c9)
 

@@ -126,7 +126,8 @@ def test_refusals(region):
     with pytest.raises(BuilderError, match="removeFromCRL only in a delta CRL"):
         b.crl_number(1).next_update(nxt).revoked([(5, T0, 8, None)]).sign(region.issuing_signer)
     with pytest.raises(BuilderError, match="entry 1: unknown reason 'stolen'"):
-        b.crl_number(1).next_update(nxt).revoked([(5, T0, None, None), (6, T0, "stolen", None)]).sign(region.issuing_signer)
+        rows = [(5, T0, None, None), (6, T0, "stolen", None)]
+        b.crl_number(1).next_update(nxt).revoked(rows).sign(region.issuing_signer)
     with pytest.raises(BuilderError, match="entry 0: revocation date must be timezone-aware"):
         encode_revoked([(5, dt.datetime(2026, 1, 1), None, None)])
     with pytest.raises(BuilderError, match="entry 0: serial must be positive"):

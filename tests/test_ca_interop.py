@@ -17,7 +17,7 @@ import datetime as dt
 import subprocess
 
 import pytest
-from asn1crypto import crl as acrl, pem, x509
+from asn1crypto import crl as acrl, pem
 
 from ca import ocsp
 from ca.certificate import CertificateBuilder, to_pem

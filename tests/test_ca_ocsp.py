@@ -150,4 +150,5 @@ def test_signer_returning_garbage_is_refused(region):
     for out in (b"", b"\x30\x00", good + b"\x00", b"\x30\x06\x02\x01\x00\x02\x01\x01",
                 b"\x30\x06\x02\x01\x81\x02\x01\x01"):
         with pytest.raises(SignerError):
-            ocsp.Responder(Bad(out), region.ocsp_cert).respond([ocsp.Answer(ocsp.cert_id_for(region.issuing, 1), "good", NOW)])
+            answer = ocsp.Answer(ocsp.cert_id_for(region.issuing, 1), "good", NOW)
+            ocsp.Responder(Bad(out), region.ocsp_cert).respond([answer])
