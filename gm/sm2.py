@@ -255,4 +255,19 @@ def _parse_ciphertext(data: bytes) -> tuple[bytes, bytes, bytes]:
     return c1, c3, c2
 
 
-__all__ = ["DEFAULT_UID", "PrivateKey", "PublicKey"]
+
+
+
+def signature_to_rs(signature: bytes) -> tuple[int, int]:
+    """(r, s) of a strict DER SM2 signature; SignatureEncodingError names what is wrong."""
+    r, s = _sm2.signature_to_rs(_check_bytes(signature, "signature"))
+    return int.from_bytes(r, "big"), int.from_bytes(s, "big")
+
+
+def signature_from_rs(r: int, s: int) -> bytes:
+    """DER SEQUENCE { r, s } for r, s in [1, n-1] (e.g. from a raw 64-byte r || s)."""
+    if not (isinstance(r, int) and isinstance(s, int)) or r < 0 or s < 0 or r >= 2**256 or s >= 2**256:
+        from gm.errors import SignatureEncodingError
+
+        raise SignatureEncodingError("r and s must be integers in [1, n-1]")
+    return _sm2.signature_from_rs(r.to_bytes(32, "big"), s.to_bytes(32, "big"))
