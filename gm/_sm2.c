@@ -90,25 +90,27 @@ static inline int eq4(const u64 a[4], const u64 b[4]) {
     return ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3])) == 0;
 }
 
-/* a - b over 4 limbs; returns the borrow (1 if a < b). */
+/* a - b over 4 limbs; returns the borrow (1 if a < b). The overflow builtins compile to sbb/adc chains. */
 static inline u64 sub4(u64 r[4], const u64 a[4], const u64 b[4]) {
     u64 borrow = 0;
     for (int i = 0; i < 4; i++) {
-        u128 d = (u128)a[i] - b[i] - borrow;
-        r[i] = (u64)d;
-        borrow = (u64)(d >> 127);
+        u64 d;
+        u64 b1 = __builtin_sub_overflow(a[i], b[i], &d);
+        u64 b2 = __builtin_sub_overflow(d, borrow, &r[i]);
+        borrow = b1 | b2;
     }
     return borrow;
 }
 
 static inline u64 add4(u64 r[4], const u64 a[4], const u64 b[4]) {
-    u128 c = 0;
+    u64 carry = 0;
     for (int i = 0; i < 4; i++) {
-        c += (u128)a[i] + b[i];
-        r[i] = (u64)c;
-        c >>= 64;
+        u64 t;
+        u64 c1 = __builtin_add_overflow(a[i], b[i], &t);
+        u64 c2 = __builtin_add_overflow(t, carry, &r[i]);
+        carry = c1 | c2;
     }
-    return (u64)c;
+    return carry;
 }
 
 static inline int lt4(const u64 a[4], const u64 b[4]) {
@@ -383,25 +385,27 @@ static int pt_to_affine(u64 x[4], u64 y[4], const jpoint *p) {
 
 /* --------------------------------------------------- fixed-base comb table */
 
-/* G_TABLE[w][j-1] = j * 16^w * G for j = 1..15, w = 0..63, affine Montgomery form. */
-static apoint G_TABLE[64][15];
+/* COMB[w][j-1] = j * 16^w * P for j = 1..15, w = 0..63, affine Montgomery form (60 KiB). */
+typedef apoint comb_table[64][15];
 
-static int build_g_table(void) {
+static comb_table G_TABLE;
+
+/* Fill a comb table for the public point p; returns -1 with a Python error on allocation failure. */
+static int build_comb(comb_table table, const apoint *p) {
     jpoint *jac = PyMem_Malloc(sizeof(jpoint) * 64 * 15);
     u64(*prefix)[4] = PyMem_Malloc(sizeof(u64[4]) * 64 * 15);
     if (!jac || !prefix) { PyMem_Free(jac); PyMem_Free(prefix); PyErr_NoMemory(); return -1; }
-    jpoint base; /* 16^w * G */
-    copy4(base.X, G_AFF.x);
-    copy4(base.Y, G_AFF.y);
+    jpoint base; /* 16^w * P */
+    copy4(base.X, p->x);
+    copy4(base.Y, p->y);
     copy4(base.Z, MP.one);
     for (int w = 0; w < 64; w++) {
         jpoint *row = &jac[w * 15];
         row[0] = base;
         for (int j = 1; j < 15; j++) pt_add_vt(&row[j], &row[j - 1], &base);
-        /* next base: 16 * base = 2 * (15 * base + base) / 2 ... simply double four times */
         for (int d = 0; d < 4; d++) pt_dbl(&base, &base);
     }
-    /* batch inversion of all Z (Montgomery's trick) */
+    /* one inversion for all 960 Z values (Montgomery's trick) */
     const int count = 64 * 15;
     u64 acc[4];
     copy4(acc, MP.one);
@@ -417,7 +421,7 @@ static int build_g_table(void) {
         fp_mul(inv, inv, jac[i].Z);
         fp_sqr(zi2, zi);
         fp_mul(zi3, zi2, zi);
-        apoint *out = &G_TABLE[i / 15][i % 15];
+        apoint *out = &table[i / 15][i % 15];
         fp_mul(out->x, jac[i].X, zi2);
         fp_mul(out->y, jac[i].Y, zi3);
     }
@@ -464,13 +468,13 @@ static void base_mult_ct(jpoint *r, const u64 k[4]) {
     secure_zero(&acc, sizeof acc);
 }
 
-/* k*G in variable time (public k, for verification). */
-static void base_mult_vt(jpoint *r, const u64 k[4]) {
+/* k*P from P's comb table in variable time (public k, for verification). */
+static void comb_mult_vt(jpoint *r, const comb_table table, const u64 k[4]) {
     jpoint acc;
     memset(&acc, 0, sizeof acc);
     for (int w = 0; w < 64; w++) {
         unsigned digit = (unsigned)((k[w / 16] >> (4 * (w % 16))) & 15);
-        if (digit) pt_madd_vt(&acc, &acc, &G_TABLE[w][digit - 1]);
+        if (digit) pt_madd_vt(&acc, &acc, &table[w][digit - 1]);
     }
     *r = acc;
 }
@@ -572,7 +576,7 @@ static void double_mult_vt(jpoint *r, const u64 s[4], const u64 t[4], const apoi
             pt_add_vt(&acc, &acc, &neg);
         }
     }
-    base_mult_vt(&sg, s);
+    comb_mult_vt(&sg, G_TABLE, s);
     pt_add_vt(r, &acc, &sg);
 }
 
@@ -927,14 +931,19 @@ static PyObject *py_sign_digest_with_nonce(PyObject *self, PyObject *args) {
 }
 #endif
 
-/* verify_digest(point, e, der) -> bool; raises on malformed input */
+/* verify_digest(point, e, der[, table]) -> bool; raises on malformed input.
+   With the key's comb table (from key_table) t*P needs no doublings. */
 static PyObject *py_verify_digest(PyObject *self, PyObject *args) {
     (void)self;
-    const unsigned char *pb, *eb, *sb;
-    Py_ssize_t plen, elen, slen;
-    if (!PyArg_ParseTuple(args, "y#y#y#:verify_digest", &pb, &plen, &eb, &elen, &sb, &slen)) return NULL;
+    const unsigned char *pb, *eb, *sb, *tb = NULL;
+    Py_ssize_t plen, elen, slen, tlen = 0;
+    if (!PyArg_ParseTuple(args, "y#y#y#|y#:verify_digest", &pb, &plen, &eb, &elen, &sb, &slen, &tb, &tlen)) return NULL;
     apoint pub;
     u64 r[4], s[4], e[4], t[4], c[4];
+    if (tb && tlen != (Py_ssize_t)sizeof(comb_table)) {
+        PyErr_SetString(PyExc_ValueError, "not a key table made by key_table()");
+        return NULL;
+    }
     if (decode_point(&pub, pb, plen) < 0) return NULL;
     if (elen != 32) {
         PyErr_Format(PyExc_ValueError, "the SM2 digest e is 32 bytes, not %zd", elen);
@@ -946,7 +955,14 @@ static PyObject *py_verify_digest(PyObject *self, PyObject *args) {
     mod_add(t, r, s, &MN);
     if (is_zero4(t)) Py_RETURN_FALSE;
     jpoint sum;
-    double_mult_vt(&sum, s, t, &pub);
+    if (tb) {
+        jpoint tp, sg;
+        comb_mult_vt(&tp, (const apoint(*)[15])tb, t);
+        comb_mult_vt(&sg, G_TABLE, s);
+        pt_add_vt(&sum, &tp, &sg);
+    } else {
+        double_mult_vt(&sum, s, t, &pub);
+    }
     if (is_zero4(sum.Z)) Py_RETURN_FALSE;
     /* accept iff (e + x1) mod n == r, i.e. x1 = r - e (mod n): x1 in {c, c + n} below p.
        Compare in Jacobian coordinates (X == x1 * Z^2) to skip the inversion. */
@@ -963,6 +979,23 @@ static PyObject *py_verify_digest(PyObject *self, PyObject *args) {
         if (eq4(lhs, sum.X)) Py_RETURN_TRUE;
     }
     Py_RETURN_FALSE;
+}
+
+/* key_table(point) -> bytes: the comb table of a public key, for keys verified repeatedly */
+static PyObject *py_key_table(PyObject *self, PyObject *args) {
+    (void)self;
+    const unsigned char *pb;
+    Py_ssize_t plen;
+    if (!PyArg_ParseTuple(args, "y#:key_table", &pb, &plen)) return NULL;
+    apoint p;
+    if (decode_point(&p, pb, plen) < 0) return NULL;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)sizeof(comb_table));
+    if (!out) return NULL;
+    if (build_comb((apoint(*)[15])PyBytes_AS_STRING(out), &p) < 0) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    return out;
 }
 
 /* point_decode(bytes) -> 65-byte uncompressed point (validated) */
@@ -1072,7 +1105,8 @@ static PyMethodDef methods[] = {
 #ifdef SM2_KAT_HOOK
     {"sign_digest_with_nonce", py_sign_digest_with_nonce, METH_VARARGS, "test builds only"},
 #endif
-    {"verify_digest", py_verify_digest, METH_VARARGS, "verify_digest(point, e, der) -> bool"},
+    {"verify_digest", py_verify_digest, METH_VARARGS, "verify_digest(point, e, der[, table]) -> bool"},
+    {"key_table", py_key_table, METH_VARARGS, "key_table(point) -> comb table bytes"},
     {"point_decode", py_point_decode, METH_VARARGS, "point_decode(bytes) -> 65-byte point"},
     {"scalar_mult", py_scalar_mult, METH_VARARGS, "scalar_mult(k, point) -> 65-byte point"},
     {"base_mult", py_base_mult, METH_VARARGS, "base_mult(k) -> 65-byte point"},
@@ -1104,6 +1138,6 @@ PyMODINIT_FUNC SM2_CAT(PyInit_, SM2_MODULE_NAME)(void) {
     }
     to_mont(G_AFF.x, GX_LIMBS, &MP);
     to_mont(G_AFF.y, GY_LIMBS, &MP);
-    if (build_g_table() < 0) return NULL;
+    if (build_comb(G_TABLE, &G_AFF) < 0) return NULL;
     return PyModule_Create(&moduledef);
 }

@@ -20,6 +20,7 @@ from gm.sm3 import SM3Hash, sm3
 DEFAULT_UID = b"1234567812345678"  # GM/T 0009-2012 section 10
 _MAX_UID_BYTES = 0xFFFF // 8  # ENTL is the bit length in two bytes
 _CURVE_FOR_Z = A_BYTES + B_BYTES + GX_BYTES + GY_BYTES
+_TABLE_AFTER_VERIFICATIONS = 2
 
 
 def _check_bytes(value: object, name: str) -> bytes:
@@ -38,12 +39,14 @@ def _check_uid(uid: object) -> bytes:
 class PublicKey:
     """An SM2 public key: a validated point. Immutable; caches Z_A per user ID."""
 
-    __slots__ = ("_point", "_z_states")
+    __slots__ = ("_point", "_z_states", "_table", "_verifications")
 
     def __init__(self, point: bytes) -> None:
         # Internal: callers use from_bytes / from_pem, which validate.
         self._point = point
         self._z_states: dict[bytes, SM3Hash] = {}
+        self._table: bytes | None = None
+        self._verifications = 0
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PublicKey:
@@ -85,14 +88,25 @@ class PublicKey:
         A well-formed but wrong signature returns False; a malformed one (bad DER,
         r or s outside [1, n-1]) raises SignatureEncodingError.
         """
-        return _sm2.verify_digest(self._point, self.digest(data, uid), _check_bytes(signature, "signature"))
+        return self._verify(_check_bytes(signature, "signature"), self.digest(data, uid))
 
     def verify_digest(self, signature: bytes, e: bytes) -> bool:
         """Verify over a precomputed 32-byte e (no Z_A is added)."""
         e = _check_bytes(e, "e")
         if len(e) != 32:
             raise GMError(f"the SM2 digest e is 32 bytes, not {len(e)}")
-        return _sm2.verify_digest(self._point, e, _check_bytes(signature, "signature"))
+        return self._verify(_check_bytes(signature, "signature"), e)
+
+    def _verify(self, signature: bytes, e: bytes) -> bool:
+        # A key verified more than once (CA, OCSP, TSA, a busy seal signer) gets a 60 KiB
+        # comb table (about one millisecond to build) so t*P needs no doublings: the same
+        # trick as the fixed table for G. A key seen once pays nothing extra.
+        if self._table is None:
+            self._verifications += 1
+            if self._verifications < _TABLE_AFTER_VERIFICATIONS:
+                return _sm2.verify_digest(self._point, e, signature)
+            self._table = _sm2.key_table(self._point)
+        return _sm2.verify_digest(self._point, e, signature, self._table)
 
     def encrypt(self, plaintext: bytes) -> bytes:
         """SM2 encryption (GB/T 32918.4) returning GM/T 0009 DER (C1, C3, C2)."""

@@ -288,3 +288,21 @@ def test_stored_public_key_must_match_private_key():
     forged = encode_private_key_pem(key.to_bytes(), other.public_key.to_bytes())
     with pytest.raises(InvalidKeyError, match="does not match"):
         sm2.PrivateKey.from_pem(forged)
+
+
+def test_comb_table_path_agrees_with_plain_path():
+    """After its second verification a key switches to a precomputed table; both paths must agree."""
+    key = sm2.PrivateKey.generate()
+    messages = [bytes([i]) * i for i in range(1, 12)]
+    signatures = [key.sign(m) for m in messages]
+    warm = key.public_key
+    for message, signature in zip(messages, signatures):
+        cold = sm2.PublicKey.from_bytes(warm.to_bytes())
+        assert cold.verify(signature, message) is True
+        assert warm.verify(signature, message) is True
+        assert warm.verify(signature, message + b"?") is False
+        assert warm.verify_digest(signature, bytes(32)) is False
+    assert warm._table is not None and cold._table is None
+    other = sm2.PrivateKey.generate().sign(messages[0])
+    assert warm.verify(other, messages[0]) is False
+    assert warm.verify(sm2.signature_from_rs(KAT_R, KAT_S), KAT_M) is False
