@@ -430,32 +430,101 @@ static int build_comb(comb_table table, const apoint *p) {
     return 0;
 }
 
-static void g_table_lookup_ct(apoint *out, int w, u64 digit) {
-    memset(out, 0, sizeof *out);
-    for (u64 j = 1; j <= 15; j++) {
-        u64 mask = ct_eq_u64(j, digit);
-        const apoint *e = &G_TABLE[w][j - 1];
-        for (int i = 0; i < 4; i++) {
-            out->x[i] |= e->x[i] & mask;
-            out->y[i] |= e->y[i] & mask;
-        }
+/*
+ * Signing uses a second comb with signed 6-bit (Booth) digits: 43 windows, 32 multiples
+ * each, so k*G costs 43 mixed additions instead of 64. BOOTH[w][j-1] = j * 2^(6w) * G.
+ */
+#define BOOTH_WINDOWS 43
+static apoint BOOTH[BOOTH_WINDOWS][32];
+
+static int build_booth_table(void) {
+    jpoint *jac = PyMem_Malloc(sizeof(jpoint) * BOOTH_WINDOWS * 32);
+    u64(*prefix)[4] = PyMem_Malloc(sizeof(u64[4]) * BOOTH_WINDOWS * 32);
+    if (!jac || !prefix) { PyMem_Free(jac); PyMem_Free(prefix); PyErr_NoMemory(); return -1; }
+    jpoint base;
+    copy4(base.X, G_AFF.x);
+    copy4(base.Y, G_AFF.y);
+    copy4(base.Z, MP.one);
+    for (int w = 0; w < BOOTH_WINDOWS; w++) {
+        jpoint *row = &jac[w * 32];
+        row[0] = base;
+        for (int j = 1; j < 32; j++) pt_add_vt(&row[j], &row[j - 1], &base);
+        for (int d = 0; d < 6; d++) pt_dbl(&base, &base);
     }
+    const int count = BOOTH_WINDOWS * 32;
+    u64 acc[4], inv[4];
+    copy4(acc, MP.one);
+    for (int i = 0; i < count; i++) {
+        copy4(prefix[i], acc);
+        fp_mul(acc, acc, jac[i].Z);
+    }
+    mont_inv(inv, acc, &MP);
+    for (int i = count - 1; i >= 0; i--) {
+        u64 zi[4], zi2[4], zi3[4];
+        fp_mul(zi, inv, prefix[i]);
+        fp_mul(inv, inv, jac[i].Z);
+        fp_sqr(zi2, zi);
+        fp_mul(zi3, zi2, zi);
+        apoint *out = &BOOTH[i / 32][i % 32];
+        fp_mul(out->x, jac[i].X, zi2);
+        fp_mul(out->y, jac[i].Y, zi3);
+    }
+    PyMem_Free(jac);
+    PyMem_Free(prefix);
+    return 0;
 }
 
-/* k*G in constant time for 0 < k < n. */
+/* bits [6w-1, 6w+5] of k (bit -1 is 0), as a 7-bit Booth input */
+static inline u64 booth_input(const u64 k[4], int w) {
+    int start = 6 * w - 1;
+    u64 v;
+    if (start < 0) {
+        v = (k[0] << 1) & 0x7F;
+    } else {
+        int limb = start / 64, off = start % 64;
+        v = k[limb] >> off;
+        if (off > 57 && limb < 3) v |= k[limb + 1] << (64 - off);
+        v &= 0x7F;
+    }
+    return v;
+}
+
+/* Booth recoding of a 7-bit window into sign and magnitude (0..32) without branches. */
+static inline void booth_recode(u64 in, u64 *sign, u64 *magnitude) {
+    u64 s = 0 - (in >> 6);      /* all ones when the top bit is set: negative digit */
+    u64 d = (127 - in) & s;
+    d |= in & ~s;
+    d = (d >> 1) + (d & 1);
+    *sign = s & 1;
+    *magnitude = d;
+}
+
+/* k*G in constant time for 0 < k < n, signed 6-bit comb. */
 static void base_mult_ct(jpoint *r, const u64 k[4]) {
     jpoint acc, sum, qj;
     apoint q;
     memset(&acc, 0, sizeof acc);
-    u64 acc_inf = ~(u64)0;
-    for (int w = 0; w < 64; w++) {
-        u64 digit = (k[w / 16] >> (4 * (w % 16))) & 15;
-        g_table_lookup_ct(&q, w, digit);
+    u64 acc_inf = ~(u64)0, zero[4] = {0, 0, 0, 0};
+    for (int w = 0; w < BOOTH_WINDOWS; w++) {
+        u64 sign, mag;
+        booth_recode(booth_input(k, w), &sign, &mag);
+        memset(&q, 0, sizeof q);
+        for (u64 j = 1; j <= 32; j++) {
+            u64 mask = ct_eq_u64(j, mag);
+            const apoint *e = &BOOTH[w][j - 1];
+            for (int i = 0; i < 4; i++) {
+                q.x[i] |= e->x[i] & mask;
+                q.y[i] |= e->y[i] & mask;
+            }
+        }
+        u64 neg_y[4];
+        fp_sub(neg_y, zero, q.y);
+        select4(q.y, 0 - sign, neg_y, q.y);
         pt_madd_raw(&sum, &acc, &q, NULL, NULL);
         copy4(qj.X, q.x);
         copy4(qj.Y, q.y);
         copy4(qj.Z, MP.one);
-        u64 digit_zero = ct_is_zero_u64(digit);
+        u64 digit_zero = ct_is_zero_u64(mag);
         jpoint chosen;
         jpoint_select(&chosen, acc_inf, &qj, &sum);
         jpoint_select(&acc, digit_zero, &acc, &chosen);
@@ -1139,5 +1208,6 @@ PyMODINIT_FUNC SM2_CAT(PyInit_, SM2_MODULE_NAME)(void) {
     to_mont(G_AFF.x, GX_LIMBS, &MP);
     to_mont(G_AFF.y, GY_LIMBS, &MP);
     if (build_comb(G_TABLE, &G_AFF) < 0) return NULL;
+    if (build_booth_table() < 0) return NULL;
     return PyModule_Create(&moduledef);
 }

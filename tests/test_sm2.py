@@ -306,3 +306,49 @@ def test_comb_table_path_agrees_with_plain_path():
     other = sm2.PrivateKey.generate().sign(messages[0])
     assert warm.verify(other, messages[0]) is False
     assert warm.verify(sm2.signature_from_rs(KAT_R, KAT_S), KAT_M) is False
+
+
+def _reference_mult(k: int) -> bytes:
+    """Textbook affine double-and-add, independent of the native core."""
+    from gm.curve import A, GX, GY
+
+    def add(p1, p2):
+        if p1 is None:
+            return p2
+        if p2 is None:
+            return p1
+        (x1, y1), (x2, y2) = p1, p2
+        if x1 == x2 and (y1 + y2) % P == 0:
+            return None
+        if p1 == p2:
+            slope = (3 * x1 * x1 + A) * pow(2 * y1, -1, P) % P
+        else:
+            slope = (y2 - y1) * pow(x2 - x1, -1, P) % P
+        x3 = (slope * slope - x1 - x2) % P
+        return x3, (slope * (x1 - x3) - y1) % P
+
+    result, addend = None, (GX, GY)
+    while k:
+        if k & 1:
+            result = add(result, addend)
+        addend = add(addend, addend)
+        k >>= 1
+    return b"\x04" + result[0].to_bytes(32, "big") + result[1].to_bytes(32, "big")
+
+
+EDGE_SCALARS = [1, 2, 3, 31, 32, 33, 63, 64, 65, 2**6 * 32, 2**251, 2**255, 2**256 - 2**224 - 1, N - 2, N - 3,
+                int("20" * 32, 16), int("3f" * 32, 16), int("fe" * 31 + "00", 16) % N,
+                sum(32 << (6 * i) for i in range(42)), sum(33 << (6 * i) for i in range(41))]
+
+
+@pytest.mark.parametrize("k", EDGE_SCALARS)
+def test_constant_time_base_multiplication_matches_reference(k):
+    k %= N
+    assert sm2.PrivateKey.from_bytes(k.to_bytes(32, "big")).public_key.to_bytes() == _reference_mult(k)
+    assert _sm2.base_mult(k.to_bytes(32, "big")) == _reference_mult(k)
+
+
+@pytest.mark.parametrize("k", [1, 2, 33, N - 1, N - 2, 2**255])
+def test_constant_time_variable_base_multiplication_matches_reference(k):
+    three_g = _reference_mult(3)
+    assert _sm2.scalar_mult(k.to_bytes(32, "big"), three_g) == _reference_mult(3 * k % N)
