@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml setup.py gm/_sm2.c
 install: $(STAMP)
 
 serve: $(STAMP)
-	$(VENV)/bin/eseal serve
+	$(VENV)/bin/eseal demo --home var/demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q --benchmark-disable

@@ -12,6 +12,7 @@ def main() -> None:
 
 from cli import audit as _audit_commands  # noqa: E402,F401  registers `eseal audit` on main
 from cli import keys as _keys_commands  # noqa: E402,F401  registers `eseal keys` on main
+from cli import demo as _demo_commands  # noqa: E402,F401  registers `eseal demo` on main
 
 if __name__ == "__main__":  # pragma: no cover
     main()
