@@ -390,68 +390,26 @@ typedef apoint comb_table[64][15];
 
 static comb_table G_TABLE;
 
-/* Fill a comb table for the public point p; returns -1 with a Python error on allocation failure. */
-static int build_comb(comb_table table, const apoint *p) {
-    jpoint *jac = PyMem_Malloc(sizeof(jpoint) * 64 * 15);
-    u64(*prefix)[4] = PyMem_Malloc(sizeof(u64[4]) * 64 * 15);
+/*
+ * Fill a fixed-base table: out[w * entries + j - 1] = j * 2^(bits * w) * P for j = 1..entries,
+ * w = 0..windows-1, affine Montgomery form, with one inversion for all Z (Montgomery's trick).
+ * P is public. Returns -1 with a Python error on allocation failure.
+ */
+static int build_table(apoint *out, int windows, int entries, int bits, const apoint *p) {
+    const int count = windows * entries;
+    jpoint *jac = PyMem_Malloc(sizeof(jpoint) * (size_t)count);
+    u64(*prefix)[4] = PyMem_Malloc(sizeof(u64[4]) * (size_t)count);
     if (!jac || !prefix) { PyMem_Free(jac); PyMem_Free(prefix); PyErr_NoMemory(); return -1; }
-    jpoint base; /* 16^w * P */
+    jpoint base; /* 2^(bits * w) * P */
     copy4(base.X, p->x);
     copy4(base.Y, p->y);
     copy4(base.Z, MP.one);
-    for (int w = 0; w < 64; w++) {
-        jpoint *row = &jac[w * 15];
+    for (int w = 0; w < windows; w++) {
+        jpoint *row = &jac[w * entries];
         row[0] = base;
-        for (int j = 1; j < 15; j++) pt_add_vt(&row[j], &row[j - 1], &base);
-        for (int d = 0; d < 4; d++) pt_dbl(&base, &base);
+        for (int j = 1; j < entries; j++) pt_add_vt(&row[j], &row[j - 1], &base);
+        for (int d = 0; d < bits; d++) pt_dbl(&base, &base);
     }
-    /* one inversion for all 960 Z values (Montgomery's trick) */
-    const int count = 64 * 15;
-    u64 acc[4];
-    copy4(acc, MP.one);
-    for (int i = 0; i < count; i++) {
-        copy4(prefix[i], acc);
-        fp_mul(acc, acc, jac[i].Z);
-    }
-    u64 inv[4];
-    mont_inv(inv, acc, &MP);
-    for (int i = count - 1; i >= 0; i--) {
-        u64 zi[4], zi2[4], zi3[4];
-        fp_mul(zi, inv, prefix[i]);
-        fp_mul(inv, inv, jac[i].Z);
-        fp_sqr(zi2, zi);
-        fp_mul(zi3, zi2, zi);
-        apoint *out = &table[i / 15][i % 15];
-        fp_mul(out->x, jac[i].X, zi2);
-        fp_mul(out->y, jac[i].Y, zi3);
-    }
-    PyMem_Free(jac);
-    PyMem_Free(prefix);
-    return 0;
-}
-
-/*
- * Signing uses a second comb with signed 6-bit (Booth) digits: 43 windows, 32 multiples
- * each, so k*G costs 43 mixed additions instead of 64. BOOTH[w][j-1] = j * 2^(6w) * G.
- */
-#define BOOTH_WINDOWS 43
-static apoint BOOTH[BOOTH_WINDOWS][32];
-
-static int build_booth_table(void) {
-    jpoint *jac = PyMem_Malloc(sizeof(jpoint) * BOOTH_WINDOWS * 32);
-    u64(*prefix)[4] = PyMem_Malloc(sizeof(u64[4]) * BOOTH_WINDOWS * 32);
-    if (!jac || !prefix) { PyMem_Free(jac); PyMem_Free(prefix); PyErr_NoMemory(); return -1; }
-    jpoint base;
-    copy4(base.X, G_AFF.x);
-    copy4(base.Y, G_AFF.y);
-    copy4(base.Z, MP.one);
-    for (int w = 0; w < BOOTH_WINDOWS; w++) {
-        jpoint *row = &jac[w * 32];
-        row[0] = base;
-        for (int j = 1; j < 32; j++) pt_add_vt(&row[j], &row[j - 1], &base);
-        for (int d = 0; d < 6; d++) pt_dbl(&base, &base);
-    }
-    const int count = BOOTH_WINDOWS * 32;
     u64 acc[4], inv[4];
     copy4(acc, MP.one);
     for (int i = 0; i < count; i++) {
@@ -465,14 +423,24 @@ static int build_booth_table(void) {
         fp_mul(inv, inv, jac[i].Z);
         fp_sqr(zi2, zi);
         fp_mul(zi3, zi2, zi);
-        apoint *out = &BOOTH[i / 32][i % 32];
-        fp_mul(out->x, jac[i].X, zi2);
-        fp_mul(out->y, jac[i].Y, zi3);
+        fp_mul(out[i].x, jac[i].X, zi2);
+        fp_mul(out[i].y, jac[i].Y, zi3);
     }
     PyMem_Free(jac);
     PyMem_Free(prefix);
     return 0;
 }
+
+static int build_comb(comb_table table, const apoint *p) { return build_table(&table[0][0], 64, 15, 4, p); }
+
+/*
+ * Signing uses a second comb with signed 6-bit (Booth) digits: 43 windows, 32 multiples
+ * each, so k*G costs 43 mixed additions instead of 64. BOOTH[w][j-1] = j * 2^(6w) * G.
+ */
+#define BOOTH_WINDOWS 43
+static apoint BOOTH[BOOTH_WINDOWS][32];
+
+static int build_booth_table(void) { return build_table(&BOOTH[0][0], BOOTH_WINDOWS, 32, 6, &G_AFF); }
 
 /* bits [6w-1, 6w+5] of k (bit -1 is 0), as a 7-bit Booth input */
 static inline u64 booth_input(const u64 k[4], int w) {
