@@ -69,11 +69,12 @@ class PublicKey:
         return sm3(entl + uid + _CURVE_FOR_Z + self._point[1:])
 
     def _z_state(self, uid: bytes) -> SM3Hash:
+        uid = _check_uid(uid)
         state = self._z_states.get(uid)
         if state is None:
             state = SM3Hash(self._z_value(uid))
             if len(self._z_states) < 8:  # a key is used with one or two IDs in practice
-                self._z_states[bytes(uid)] = state
+                self._z_states[uid] = state
         return state
 
     def digest(self, data: bytes, uid: bytes = DEFAULT_UID) -> bytes:

@@ -352,3 +352,10 @@ def test_constant_time_base_multiplication_matches_reference(k):
 def test_constant_time_variable_base_multiplication_matches_reference(k):
     three_g = _reference_mult(3)
     assert _sm2.scalar_mult(k.to_bytes(32, "big"), three_g) == _reference_mult(3 * k % N)
+
+
+def test_bytes_like_inputs_are_accepted(kat_key):
+    signature = kat_key.sign(bytearray(KAT_M), uid=bytearray(sm2.DEFAULT_UID))
+    assert kat_key.public_key.verify(memoryview(signature), memoryview(KAT_M), uid=memoryview(sm2.DEFAULT_UID))
+    with pytest.raises(TypeError, match="uid must be bytes"):
+        kat_key.sign(KAT_M, uid="1234567812345678")
