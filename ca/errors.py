@@ -41,3 +41,27 @@ class IncompleteBuilder(BuilderError):
 
 class SignerError(CAError):
     """The injected signer returned something that is not a DER SM2 signature."""
+
+
+# --- service (ca/service.py): lifecycle and region state ------------------------------
+
+
+class RegionExists(CAError):
+    """``init_region`` was asked to create a region in a database that already has one."""
+
+
+class RegionNotInitialised(CAError):
+    """A CA operation ran before ``eseal init`` created the region's hierarchy."""
+
+
+class UnknownSerial(CAError):
+    """No certificate with this serial number was issued by this region (maps to 404)."""
+
+
+class AlreadyRevoked(CAError):
+    """The certificate is revoked; revocation is final, nothing can change it (409)."""
+
+
+class InvalidTransition(CAError):
+    """A lifecycle step that does not apply to the certificate's status, e.g. resuming a
+    certificate that is not suspended (409)."""

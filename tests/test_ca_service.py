@@ -1,0 +1,231 @@
+"""ca/service.py on SQLite and PostgreSQL: region set-up, issuance from OpenSSL CSRs,
+suspend / resume / revoke, full and delta CRLs checked with the OpenSSL CLI, audit."""
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+from pathlib import Path
+
+import pytest
+from asn1crypto import crl as acrl
+from asn1crypto import pem
+
+from ca import service
+from ca.certificate import to_pem
+from ca.errors import AlreadyRevoked, CAError, InvalidCSR, InvalidTransition, RegionExists, UnknownSerial
+from keystore.soft import SoftKeyStore
+from store import audit
+from store.db import make_sessionmaker, transaction
+from store.models import AuditRecord
+from store.testing import *  # noqa: F401,F403
+
+DISTID = "distid:1234567812345678"
+PASSPHRASE = "correct horse battery staple"
+CREDIT_CODE = "91350100M000100Y43"
+
+
+def run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+@pytest.fixture
+def region(eseal_home):
+    ks = SoftKeyStore.initialise(make_sessionmaker(eseal_home.engine), actor="admin", passphrase=PASSPHRASE).store
+    info = service.init_region(eseal_home, ks, region_code="440000", region_name="广东省",
+                               base_url="http://pki.gd.example.gov.cn")
+    return eseal_home, ks, info
+
+
+@pytest.fixture(scope="module")
+def openssl_req(openssl_bin, tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("req")
+    subprocess.run([openssl_bin, "genpkey", "-algorithm", "SM2", "-out", str(d / "k.pem")], check=True,
+                   capture_output=True)
+    subprocess.run([openssl_bin, "req", "-new", "-key", str(d / "k.pem"), "-sm3", "-sigopt", DISTID,
+                    "-utf8", "-subj", "/C=CN/O=某某局/CN=某某局", "-out", str(d / "req.pem")],
+                   check=True, capture_output=True)
+    return d
+
+
+def _actions(home) -> list[str]:
+    with transaction(home.engine, readonly=True) as s:
+        return [r.action for r in s.query(AuditRecord).order_by(AuditRecord.seq)]
+
+
+def _audit_clean(home) -> None:
+    with transaction(home.engine, readonly=True) as s:
+        report = audit.verify(s)
+    assert report.ok, report.findings
+
+
+def test_init_writes_root_and_chain(region) -> None:
+    home, _, info = region
+    assert info.root_pem_path == home.path / "root.pem"
+    chain = service.ca_chain(home)
+    certs = [c for _, _, c in pem.unarmor(chain, multiple=True)]
+    assert len(certs) == 2
+    root_der = pem.unarmor(info.root_pem_path.read_bytes())[2]
+    assert certs[-1] == root_der  # root last
+    from asn1crypto import x509
+    issuing = x509.Certificate.load(certs[0])
+    assert issuing.ca and issuing.issuer == x509.Certificate.load(root_der).subject
+    assert "ca.init_region" in _actions(home)
+    _audit_clean(home)
+
+
+def test_init_twice_refused(region) -> None:
+    home, ks, _ = region
+    before = info_bytes = (home.path / "root.pem").read_bytes()
+    with pytest.raises(RegionExists, match="already"):
+        service.init_region(home, ks, region_code="440000", region_name="广东省", base_url="http://x.example")
+    (home.path / "root.pem").unlink()
+    with pytest.raises(RegionExists, match="already holds region 440000"):
+        service.init_region(home, ks, region_code="440000", region_name="广东省", base_url="http://x.example")
+    assert before == info_bytes
+
+
+@pytest.mark.interop
+def test_issue_verify_revoke_crl(region, openssl_bin, openssl_req, tmp_path) -> None:
+    home, ks, _ = region
+    csr = (openssl_req / "req.pem").read_bytes()
+    serial, cert = service.issue_certificate(home, ks, profile="organization", csr_pem=csr,
+                                             credit_code=CREDIT_CODE)
+    assert serial == format(cert.serial_number, "x") and cert.serial_number >= 1 << 64
+    chain = [c for _, _, c in pem.unarmor(service.ca_chain(home), multiple=True)]
+    (tmp_path / "issuing.pem").write_bytes(pem.armor("CERTIFICATE", chain[0]))
+    (tmp_path / "cert.pem").write_bytes(to_pem(cert))
+    r = run([openssl_bin, "verify", "-partial_chain", "-vfyopt", DISTID,
+             "-CAfile", str(tmp_path / "issuing.pem"), str(tmp_path / "cert.pem")])
+    assert r.returncode == 0 and r.stdout.strip().endswith(": OK"), r.stdout + r.stderr
+    text = run([openssl_bin, "x509", "-in", str(tmp_path / "cert.pem"), "-noout", "-text", "-nameopt", "utf8"]).stdout
+    assert CREDIT_CODE in text and "某某局" in text
+
+    # a second certificate: suspended, then it shows as certificateHold
+    serial2, _ = service.issue_certificate(home, ks, profile="device", csr_pem=csr,
+                                           subject="C=CN,O=某某局,CN=dev-1")
+    service.suspend(home, serial2)
+    service.revoke(home, serial.upper(), "keyCompromise",
+                   invalidity_date=dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc))
+    der = service.generate_crl(home, ks)
+    (tmp_path / "crl.der").write_bytes(der)
+    out = run([openssl_bin, "crl", "-inform", "DER", "-in", str(tmp_path / "crl.der"), "-noout", "-text"])
+    assert out.returncode == 0, out.stderr
+    assert f"Serial Number: {serial.upper().rjust(len(serial) + len(serial) % 2, '0')}" in out.stdout
+    assert "Key Compromise" in out.stdout and "Certificate Hold" in out.stdout
+    assert "Invalidity Date" in out.stdout
+    # the CRL signature verifies with the issuing CA key (openssl crl -CAfile)
+    v = run([openssl_bin, "crl", "-inform", "DER", "-in", str(tmp_path / "crl.der"), "-noout",
+             "-CAfile", str(tmp_path / "issuing.pem")])
+    assert "verify OK" in v.stdout + v.stderr or v.returncode == 0
+    _audit_clean(home)
+
+
+def _crl_number(der: bytes) -> tuple[int, int | None, list[tuple[int, str | None]]]:
+    c = acrl.CertificateList.load(der)
+    entries = [(e["user_certificate"].native, e.crl_reason_value.native if e.crl_reason_value else None)
+               for e in c["tbs_cert_list"]["revoked_certificates"]]
+    delta = c.delta_crl_indicator_value
+    return c.crl_number_value.native, delta.native if delta is not None else None, entries
+
+
+def test_lifecycle_errors_crl_numbers_and_audit(region, openssl_req) -> None:
+    home, ks, _ = region
+    csr = (openssl_req / "req.pem").read_bytes()
+    serial, _ = service.issue_certificate(home, ks, profile="organization", csr_pem=csr, credit_code=CREDIT_CODE)
+    good, _ = service.issue_certificate(home, ks, profile="organization", csr_pem=csr, credit_code=CREDIT_CODE)
+    held, _ = service.issue_certificate(home, ks, profile="organization", csr_pem=csr, credit_code=CREDIT_CODE)
+
+    with pytest.raises(CAError, match="delta CRL needs a full CRL"):
+        service.generate_crl(home, ks, delta=True)
+    n1, _, entries = _crl_number(service.generate_crl(home, ks))
+    assert entries == []
+
+    service.suspend(home, held)
+    with pytest.raises(InvalidTransition, match="already suspended"):
+        service.suspend(home, held)
+    with pytest.raises(InvalidTransition, match="not suspended"):
+        service.resume(home, good)
+    service.revoke(home, serial, "cessationOfOperation")
+    with pytest.raises(AlreadyRevoked, match="revocation is final"):
+        service.revoke(home, serial, "keyCompromise")
+    with pytest.raises(AlreadyRevoked):
+        service.resume(home, serial)
+    with pytest.raises(AlreadyRevoked):
+        service.suspend(home, serial)
+    with pytest.raises(UnknownSerial, match="no certificate with serial"):
+        service.revoke(home, "0123456789abcdef01", "keyCompromise")
+    with pytest.raises(UnknownSerial, match="not a serial number"):
+        service.revoke(home, "not-hex", "keyCompromise")
+    with pytest.raises(CAError, match="unknown CRL reason"):
+        service.revoke(home, good, "bored")
+    with pytest.raises(CAError, match="use suspend"):
+        service.revoke(home, good, "certificateHold")
+
+    n2, _, entries = _crl_number(service.generate_crl(home, ks))
+    assert {(format(s, "x"), r) for s, r in entries} == {(serial, "cessation_of_operation"),
+                                                         (held, "certificate_hold")}
+    service.resume(home, held)
+    n3, base, entries = _crl_number(service.generate_crl(home, ks, delta=True))
+    assert base == n2
+    # the delta lists the changes since its base (with an overlap, so the revocation made in
+    # the same minute as the base CRL is repeated) and removeFromCRL for the resumed hold
+    assert {(format(s, "x"), r) for s, r in entries} == {(held, "remove_from_crl"),
+                                                         (serial, "cessation_of_operation")}
+    n4, _, entries = _crl_number(service.generate_crl(home, ks))
+    assert [format(s, "x") for s, _ in entries] == [serial]
+    assert n1 < n2 < n3 < n4
+
+    assert service.certificate_status(home, serial).status == "revoked"
+    assert service.certificate_status(home, held).status == "good"
+    actions = _actions(home)
+    for action, count in (("cert.issue", 5), ("cert.suspend", 1), ("cert.resume", 1), ("cert.revoke", 1),
+                          ("crl.generate", 4)):
+        assert actions.count(action) == count, (action, actions)
+    _audit_clean(home)
+
+
+def test_bad_requests_refused(region, openssl_req) -> None:
+    home, ks, _ = region
+    csr = (openssl_req / "req.pem").read_bytes()
+    before = _actions(home)
+    _, _, der = pem.unarmor(csr)
+    tampered = bytearray(der)
+    tampered[40] ^= 1
+    with pytest.raises(InvalidCSR):
+        service.issue_certificate(home, ks, profile="organization", csr_pem=bytes(tampered),
+                                  credit_code=CREDIT_CODE)
+    with pytest.raises(CAError, match="check"):
+        service.issue_certificate(home, ks, profile="organization", csr_pem=csr, credit_code="91350100M000100Y44")
+    with pytest.raises(CAError, match="CA certificates"):
+        service.issue_certificate(home, ks, profile="issuing_ca", csr_pem=csr)
+    assert _actions(home) == before  # refused before any key use or state change
+
+
+def test_serial_clash_is_retried(region, openssl_req, monkeypatch) -> None:
+    home, ks, _ = region
+    csr = (openssl_req / "req.pem").read_bytes()
+    first, _ = service.issue_certificate(home, ks, profile="organization", csr_pem=csr, credit_code=CREDIT_CODE)
+    draws = iter([int(first, 16), int(first, 16), (1 << 100) + 7])
+    monkeypatch.setattr(service, "random_serial", lambda: next(draws))
+    second, cert = service.issue_certificate(home, ks, profile="organization", csr_pem=csr,
+                                             credit_code=CREDIT_CODE)
+    assert second == format((1 << 100) + 7, "x") == format(cert.serial_number, "x")
+    _audit_clean(home)
+
+
+def test_crl_numbers_unique_under_concurrency(region) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    home, ks, _ = region
+    service.generate_crl(home, ks)
+
+    def work(i: int) -> list[int]:
+        return [_crl_number(service.generate_crl(home, ks, delta=bool((i + j) % 2), actor=f"w{i}"))[0]
+                for j in range(3)]
+
+    with ThreadPoolExecutor(4) as pool:
+        numbers = [n for ns in pool.map(work, range(4)) for n in ns]
+    assert sorted(numbers) == list(range(2, 14))
+    for ns in (numbers[i:i + 3] for i in range(0, 12, 3)):
+        assert ns == sorted(ns)  # each worker sees its own numbers strictly increase
+    _audit_clean(home)
