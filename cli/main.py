@@ -13,6 +13,7 @@ def main() -> None:
 from cli import audit as _audit_commands  # noqa: E402,F401  registers `eseal audit` on main
 from cli import keys as _keys_commands  # noqa: E402,F401  registers `eseal keys` on main
 from cli import demo as _demo_commands  # noqa: E402,F401  registers `eseal demo` on main
+from cli import ca as _ca_commands  # noqa: E402,F401  registers `eseal init`, `cert`, `ca`, `crl` on main
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -229,3 +229,65 @@ def test_crl_numbers_unique_under_concurrency(region) -> None:
     for ns in (numbers[i:i + 3] for i in range(0, 12, 3)):
         assert ns == sorted(ns)  # each worker sees its own numbers strictly increase
     _audit_clean(home)
+
+
+@pytest.mark.interop
+def test_cli_round_trip(database_url, tmp_path, monkeypatch, openssl_bin, openssl_req) -> None:
+    from click.testing import CliRunner
+    from sqlalchemy.engine import make_url
+
+    from cli.main import main
+    from store.home import Home
+
+    if make_url(database_url).get_backend_name() == "sqlite":
+        monkeypatch.delenv("ESEAL_DATABASE_URL", raising=False)
+    else:
+        monkeypatch.setenv("ESEAL_DATABASE_URL", database_url)
+    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE)
+    home = tmp_path / "H"
+    runner = CliRunner()
+
+    def eseal(*args: str, code: int = 0) -> str:
+        result = runner.invoke(main, list(args), catch_exceptions=False)
+        assert result.exit_code == code, result.output
+        return result.output
+
+    out = eseal("init", "--home", str(home), "--region-code", "440000", "--region-name", "广东省")
+    assert str(home / "root.pem") in out
+    again = eseal("init", "--home", str(home), "--region-code", "440000", "--region-name", "广东省", code=1)
+    assert "already" in again
+    serial = eseal("cert", "issue", "--home", str(home), "--profile", "organization",
+                   "--csr", str(openssl_req / "req.pem"), "--subject", "C=CN,O=某某局,CN=某某局",
+                   "--credit-code", CREDIT_CODE, "--out", str(tmp_path / "cert.pem")).strip()
+    assert int(serial, 16) >= 1 << 64
+    bad = eseal("cert", "issue", "--home", str(home), "--profile", "organization",
+                "--csr", str(openssl_req / "req.pem"), "--credit-code", "91350100M000100Y44",
+                "--out", str(tmp_path / "bad.pem"), code=1)
+    assert "check" in bad and not (tmp_path / "bad.pem").exists()
+    eseal("ca", "chain", "--home", str(home), "--out", str(tmp_path / "chain.pem"))
+    chain = [c for _, _, c in pem.unarmor((tmp_path / "chain.pem").read_bytes(), multiple=True)]
+    assert chain[-1] == pem.unarmor((home / "root.pem").read_bytes())[2]
+    (tmp_path / "issuing.pem").write_bytes(pem.armor("CERTIFICATE", chain[0]))
+    r = run([openssl_bin, "verify", "-partial_chain", "-vfyopt", DISTID,
+             "-CAfile", str(tmp_path / "issuing.pem"), str(tmp_path / "cert.pem")])
+    assert r.returncode == 0, r.stdout + r.stderr
+
+    assert "revoked" in eseal("cert", "revoke", "--home", str(home), "--serial", serial, "--reason", "keyCompromise")
+    assert "revocation is final" in eseal("cert", "revoke", "--home", str(home), "--serial", serial,
+                                          "--reason", "keyCompromise", code=1)
+    assert "no certificate" in eseal("cert", "revoke", "--home", str(home), "--serial", "abcdef0123456789",
+                                     "--reason", "keyCompromise", code=1)
+    eseal("crl", "--home", str(home), "--out", str(tmp_path / "crl.der"))
+    eseal("crl", "--home", str(home), "--out", str(tmp_path / "delta.der"), "--delta")
+    full, _, entries = _crl_number((tmp_path / "crl.der").read_bytes())
+    delta, base, _ = _crl_number((tmp_path / "delta.der").read_bytes())
+    assert entries == [(int(serial, 16), "key_compromise")] and base == full < delta
+    text = run([openssl_bin, "crl", "-inform", "DER", "-in", str(tmp_path / "crl.der"), "-noout", "-text"])
+    assert "Key Compromise" in text.stdout
+    monkeypatch.setenv("ESEAL_PASSPHRASE", "wrong passphrase!")
+    assert "passphrase" in eseal("crl", "--home", str(home), "--out", str(tmp_path / "x.der"), code=1).lower()
+    opened = Home.open(home)
+    try:
+        _audit_clean(opened)
+    finally:
+        opened.close()
