@@ -12,6 +12,7 @@ from asn1crypto import pem
 
 from ca import service
 from ca.certificate import to_pem
+from ca.crl import tbs_of
 from ca.errors import AlreadyRevoked, CAError, InvalidCSR, InvalidTransition, RegionExists, UnknownSerial
 from keystore.soft import SoftKeyStore
 from store import audit
@@ -113,10 +114,20 @@ def test_issue_verify_revoke_crl(region, openssl_bin, openssl_req, tmp_path) -> 
     assert f"Serial Number: {serial.upper().rjust(len(serial) + len(serial) % 2, '0')}" in out.stdout
     assert "Key Compromise" in out.stdout and "Certificate Hold" in out.stdout
     assert "Invalidity Date" in out.stdout
-    # the CRL signature verifies with the issuing CA key (openssl crl -CAfile)
-    v = run([openssl_bin, "crl", "-inform", "DER", "-in", str(tmp_path / "crl.der"), "-noout",
-             "-CAfile", str(tmp_path / "issuing.pem")])
-    assert "verify OK" in v.stdout + v.stderr or v.returncode == 0
+    # the CRL signature verifies with the issuing CA key over the TBS bytes (pkeyutl, with the
+    # signer ID: `openssl crl -CAfile` checks SM2 with an empty ID, see test_ca_interop.py)
+    subprocess.run([openssl_bin, "x509", "-in", str(tmp_path / "issuing.pem"), "-pubkey", "-noout",
+                    "-out", str(tmp_path / "issuing.pub")], check=True)
+    (tmp_path / "tbs.der").write_bytes(tbs_of(der))
+    (tmp_path / "sig.der").write_bytes(acrl.CertificateList.load(der)["signature"].native)
+    v = run([openssl_bin, "pkeyutl", "-verify", "-pubin", "-inkey", str(tmp_path / "issuing.pub"), "-rawin",
+             "-digest", "sm3", "-pkeyopt", DISTID, "-in", str(tmp_path / "tbs.der"),
+             "-sigfile", str(tmp_path / "sig.der")])
+    assert v.returncode == 0 and "Signature Verified Successfully" in v.stdout, v.stdout + v.stderr
+    # and the issuing CA certificate verifies under the region's root.pem
+    r = run([openssl_bin, "verify", "-vfyopt", DISTID, "-CAfile", str(home.path / "root.pem"),
+             str(tmp_path / "issuing.pem")])
+    assert r.returncode == 0 and r.stdout.strip().endswith(": OK"), r.stdout + r.stderr
     _audit_clean(home)
 
 
