@@ -58,3 +58,33 @@ def make_hierarchy(config: CAConfig | None = None, *, region_name: str = "测试
                .validity(now, now + _dt.timedelta(days=365 * 10))
                .sign(root_signer))
     return Hierarchy(config, root_signer, root, issuing_signer, issuing)
+
+
+def issue_revoke_worker(home_path: str, passphrase: str, csr_der: bytes, count: int, out_dir: str,
+                        name: str, start=None) -> None:
+    """One worker of the multi-process CA test: after waiting on ``start`` (a multiprocessing
+    Barrier), issues ``count`` device certificates, revokes every other one and signs a CRL
+    after each revocation, writing the CRLs to ``out_dir/<name>-<i>.crl`` in order. A
+    top-level function so spawned processes can run it."""
+    from pathlib import Path
+
+    from ca import service
+    from keystore.soft import SoftKeyStore
+    from store.home import Home
+
+    home = Home.open(home_path)
+    try:
+        store = SoftKeyStore.from_home(home)
+        store.unlock_with_passphrase(passphrase, actor=name)
+        if start is not None:
+            start.wait()
+        for i in range(count):
+            serial, _ = service.issue_certificate(home, store, profile="device", csr_pem=csr_der,
+                                                  subject=f"C=CN,O=测试,CN={name}-{i}", actor=name)
+            if i % 2:
+                service.revoke(home, serial, "superseded", actor=name)
+                der = service.generate_crl(home, store, actor=name)
+                (Path(out_dir) / f"{name}-{i:04d}.crl").write_bytes(der)
+        store.lock()
+    finally:
+        home.close()

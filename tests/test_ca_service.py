@@ -302,3 +302,45 @@ def test_cli_round_trip(database_url, tmp_path, monkeypatch, openssl_bin, openss
         _audit_clean(opened)
     finally:
         opened.close()
+
+
+def test_four_processes_issue_and_revoke(region, tmp_path) -> None:
+    import multiprocessing
+
+    from ca.csr import build_csr
+    from ca.testing import LocalSigner, issue_revoke_worker
+    from store.models.ca import IssuedCertificate
+
+    home, ks, _ = region
+    workers, count = 4, 8
+    csr_der = build_csr(LocalSigner(), "C=CN,O=测试,CN=设备").dump()
+    out = tmp_path / "crls"
+    out.mkdir()
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Barrier(workers)
+    procs = [ctx.Process(target=issue_revoke_worker,
+                         args=(str(home.path), PASSPHRASE, csr_der, count, str(out), f"w{w}", start))
+             for w in range(workers)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=240)
+    assert [p.exitcode for p in procs] == [0] * workers
+
+    with transaction(home.engine, readonly=True) as s:
+        rows = s.query(IssuedCertificate).filter(IssuedCertificate.profile == "device").all()
+    assert len(rows) == workers * count == len({r.serial for r in rows})
+    revoked = {r.serial for r in rows if r.status == "revoked"}
+    assert len(revoked) == workers * count // 2
+    numbers: dict[str, list[int]] = {}
+    for path in sorted(out.iterdir()):
+        numbers.setdefault(path.name.split("-")[0], []).append(_crl_number(path.read_bytes())[0])
+    every = [n for ns in numbers.values() for n in ns]
+    assert sorted(every) == list(range(1, workers * count // 2 + 1))  # unique, no gaps
+    for ns in numbers.values():
+        assert ns == sorted(ns)
+    _, _, entries = _crl_number(service.generate_crl(home, ks))
+    assert {format(s, "x") for s, _ in entries} == revoked
+    actions = _actions(home)
+    assert actions.count("cert.issue") == workers * count + 2 and actions.count("cert.revoke") == len(revoked)
+    _audit_clean(home)
