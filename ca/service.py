@@ -26,6 +26,10 @@ and then stores in one transaction — never the other way round, which would wa
   lists the status changes since the last full CRL (removeFromCRL for resumed holds), with
   an overlap of DELTA_OVERLAP so that no change committed around the base CRL is lost.
 * ``ca_chain`` — PEM, issuing CA first, root last.
+* ``ocsp_respond`` — an RFC 6960 answer to a DER OCSPRequest, signed by the region's
+  delegated responder (the OCSP certificate made by ``init_region``): good, revoked (time
+  and reason; a suspension is revoked with certificateHold) or unknown (a serial this CA
+  never issued, or a CertID naming another issuer); the nonce is echoed.
 
 Serial numbers in the API are lowercase hex without leading zeros (``serial_hex``); input
 accepts any case, leading zeros and ``:`` separators.
@@ -62,7 +66,7 @@ from store.models.ca import CertificateAuthority, CRLCounter, IssuedCertificate
 __all__ = [
     "RegionInfo", "init_region", "issue_certificate", "revoke", "suspend", "resume",
     "generate_crl", "ca_chain", "normalise_serial", "certificate_status", "ROOT_PEM",
-    "FULL_CRL_VALIDITY", "DELTA_CRL_VALIDITY",
+    "FULL_CRL_VALIDITY", "DELTA_CRL_VALIDITY", "ocsp_respond", "OCSP_VALIDITY",
 ]
 
 ROOT_PEM = "root.pem"
@@ -70,6 +74,7 @@ CA_ROLE = "ca"
 FULL_CRL_VALIDITY = _dt.timedelta(days=7)
 DELTA_CRL_VALIDITY = _dt.timedelta(days=1)
 SERIAL_ATTEMPTS = 5
+OCSP_VALIDITY = _dt.timedelta(hours=24)
 # A delta CRL lists the status changes since its base CRL was made, minus this overlap: a
 # change stamped just before the base CRL but committed after it read the table is never
 # missed. Repeating a change that the base CRL already lists is harmless to relying parties.
@@ -485,3 +490,54 @@ def ca_chain(home: Any, *, sessions: sessionmaker[Session] | None = None) -> byt
 def count_certificates(home: Any, *, sessions: sessionmaker[Session] | None = None) -> int:
     with db.transaction(_sessions(home, sessions), readonly=True) as s:
         return int(s.scalar(select(func.count()).select_from(IssuedCertificate)) or 0)
+
+
+# --------------------------------------------------------------------------- OCSP
+
+
+def ocsp_respond(
+    home: Any,
+    keystore: Any,
+    request_der: bytes,
+    *,
+    actor: str = "ocsp-responder",
+    sessions: sessionmaker[Session] | None = None,
+) -> bytes:
+    """The DER OCSPResponse to a DER OCSPRequest (malformedRequest for a malformed one)."""
+    from ca import ocsp
+    from ca.errors import MalformedOCSPRequest
+
+    try:
+        request = ocsp.parse_request(request_der)
+    except MalformedOCSPRequest:
+        return ocsp.error_response("malformed_request")
+    now = _now()
+    with db.transaction(_sessions(home, sessions), readonly=True) as s:
+        issuer = _issuing_ca(s)
+        responder = s.scalar(
+            select(IssuedCertificate)
+            .where(IssuedCertificate.issuer_id == issuer.id, IssuedCertificate.profile == "ocsp",
+                   IssuedCertificate.status == "good", IssuedCertificate.key_ref.is_not(None),
+                   IssuedCertificate.not_after > now)
+            .order_by(IssuedCertificate.id.desc()).limit(1))
+        if responder is None:
+            raise RegionNotInitialised("this region has no valid OCSP responder certificate")
+        issuer_cert = load_certificate(issuer.certificate)
+        answers = []
+        for cert_id in request.cert_ids:
+            row = None
+            if cert_id.matches_issuer(issuer_cert):
+                row = s.scalar(select(IssuedCertificate).where(
+                    IssuedCertificate.serial == format(cert_id.serial, "x"),
+                    IssuedCertificate.issuer_id == issuer.id))
+            if row is None:
+                answers.append(ocsp.Answer(cert_id, "unknown", now, now + OCSP_VALIDITY))
+            elif row.status == "good":
+                answers.append(ocsp.Answer(cert_id, "good", now, now + OCSP_VALIDITY))
+            else:
+                reason = None if row.reason == "unspecified" else row.reason
+                answers.append(ocsp.Answer(cert_id, "revoked", now, now + OCSP_VALIDITY,
+                                           revoked_at=row.revoked_at, reason=reason))
+        responder_der, responder_key = responder.der, responder.key_ref
+    signer = KeyStoreSigner(keystore, responder_key, actor=actor, role="ocsp")
+    return ocsp.Responder(signer, responder_der).respond(answers, nonce=request.nonce, produced_at=now)

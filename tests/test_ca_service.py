@@ -48,6 +48,12 @@ def openssl_req(openssl_bin, tmp_path_factory) -> Path:
     return d
 
 
+def pem_cert(path: Path):
+    from asn1crypto import x509
+
+    return x509.Certificate.load(pem.unarmor(path.read_bytes())[2])
+
+
 def _actions(home) -> list[str]:
     with transaction(home.engine, readonly=True) as s:
         return [r.action for r in s.query(AuditRecord).order_by(AuditRecord.seq)]
@@ -344,3 +350,52 @@ def test_four_processes_issue_and_revoke(region, tmp_path) -> None:
     actions = _actions(home)
     assert actions.count("cert.issue") == workers * count + 2 and actions.count("cert.revoke") == len(revoked)
     _audit_clean(home)
+
+
+@pytest.mark.interop
+def test_ocsp_good_revoked_unknown(region, openssl_bin, openssl_req, tmp_path) -> None:
+    from asn1crypto import ocsp as aocsp
+
+    home, ks, _ = region
+    csr = (openssl_req / "req.pem").read_bytes()
+    good, _ = service.issue_certificate(home, ks, profile="organization", csr_pem=csr, credit_code=CREDIT_CODE)
+    bad, _ = service.issue_certificate(home, ks, profile="organization", csr_pem=csr, credit_code=CREDIT_CODE)
+    held, _ = service.issue_certificate(home, ks, profile="organization", csr_pem=csr, credit_code=CREDIT_CODE)
+    service.revoke(home, bad, "keyCompromise")
+    service.suspend(home, held)
+    chain = [c for _, _, c in pem.unarmor(service.ca_chain(home), multiple=True)]
+    (tmp_path / "issuing.pem").write_bytes(pem.armor("CERTIFICATE", chain[0]))
+    expected = {good: "good", bad: "revoked", held: "revoked", "7" * 32: "unknown"}
+    for serial, status in expected.items():
+        req, resp = tmp_path / f"{serial}.req", tmp_path / f"{serial}.resp"
+        subprocess.run([openssl_bin, "ocsp", "-issuer", str(tmp_path / "issuing.pem"), "-serial", f"0x{serial}",
+                        "-reqout", str(req)], check=True, capture_output=True)
+        resp.write_bytes(service.ocsp_respond(home, ks, req.read_bytes()))
+        text = run([openssl_bin, "ocsp", "-respin", str(resp), "-resp_text", "-noverify"])
+        assert text.returncode == 0, text.stderr
+        assert f"Cert Status: {status}" in text.stdout, text.stdout
+        if serial == bad:
+            assert "Revocation Reason: keyCompromise (0x1)" in text.stdout
+        if serial == held:
+            assert "Revocation Reason: certificateHold (0x6)" in text.stdout
+        parsed = aocsp.OCSPResponse.load(resp.read_bytes())
+        # signed by the delegated responder (certificate included, issued by the issuing CA):
+        # the signature verifies over the TBS bytes with the signer ID (openssl pkeyutl)
+        from ca import ocsp as cocsp
+
+        basic = parsed.basic_ocsp_response
+        responder_cert = basic["certs"][0]
+        assert responder_cert.issuer == pem_cert(tmp_path / "issuing.pem").subject
+        (tmp_path / "responder.pem").write_bytes(to_pem(responder_cert))
+        subprocess.run([openssl_bin, "x509", "-in", str(tmp_path / "responder.pem"), "-pubkey", "-noout",
+                        "-out", str(tmp_path / "responder.pub")], check=True)
+        tbs, sig = cocsp.tbs_of(resp.read_bytes())
+        (tmp_path / "tbs.der").write_bytes(tbs)
+        (tmp_path / "sig.der").write_bytes(sig)
+        v = run([openssl_bin, "pkeyutl", "-verify", "-pubin", "-inkey", str(tmp_path / "responder.pub"), "-rawin",
+                 "-digest", "sm3", "-pkeyopt", DISTID, "-in", str(tmp_path / "tbs.der"),
+                 "-sigfile", str(tmp_path / "sig.der")])
+        assert "Signature Verified Successfully" in v.stdout, v.stdout + v.stderr
+        assert parsed.nonce_value.native == aocsp.OCSPRequest.load(req.read_bytes()).nonce_value.native
+    malformed = aocsp.OCSPResponse.load(service.ocsp_respond(home, ks, b"\x30\x00"))
+    assert malformed["response_status"].native == "malformed_request"
