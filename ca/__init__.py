@@ -12,6 +12,10 @@ Modules (each signs, when it signs, through an injected :class:`ca.signer.Signer
 * :mod:`ca.csr` — PKCS#10 parse with SM2 proof of possession; CSR building.
 * :mod:`ca.crl` — full and delta CRLs with a fast revoked-list encoder.
 * :mod:`ca.ocsp` — OCSP request parsing, responses, pre-signed answers.
+* :mod:`ca.keystore_signer` — the :class:`ca.signer.Signer` over a key store key reference.
+* :mod:`ca.service` — the storage side: region set-up, issuance, suspend / resume /
+  revoke, CRLs, OCSP answers and the CA chain over the database (store.models.ca), each
+  state change audited in its own transaction.
 * :mod:`ca.errors` — the typed errors; :mod:`ca.testing` — an in-memory signer and a
   throw-away hierarchy for tests and demos (never used by the service).
 """
