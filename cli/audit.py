@@ -7,10 +7,20 @@ from pathlib import Path
 import click
 
 from cli.main import main
+from gm.sm2 import PublicKey
+from gm.sm3 import sm3
 from store.audit import verify
 from store.db import transaction
 from store.errors import StoreError
 from store.home import Home
+
+
+def _fingerprint(pem: bytes | None) -> str:
+    """SM3 of the 65-byte public key point, as keystore records it (key.generate public_key_sm3)."""
+    try:
+        return sm3(PublicKey.from_pem(pem or b"").to_bytes()).hex()
+    except Exception:  # verify() has already said whether the key is usable
+        return "unreadable key"
 
 
 @main.group("audit")
@@ -51,6 +61,8 @@ def verify_command(home_path: Path, public_key: Path | None) -> None:
         pem = public_key.read_bytes() if public_key is not None else None
         with transaction(home.engine, readonly=True) as session:
             report = verify(session, public_key=pem)
+    if public_key is not None:
+        click.echo(f"checkpoint signatures checked against the pinned audit key {public_key} (SM3 {_fingerprint(pem)})")
     for finding in report.findings:
         click.echo(f"FINDING {finding}")
     for warning in report.warnings:

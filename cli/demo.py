@@ -28,5 +28,9 @@ def demo_command(home_path: Path) -> None:
     click.echo(f"signature verifies with the public key: {'yes' if result.signature_valid else 'NO'}")
     click.echo(f"an edited document is rejected: {'yes' if result.tampered_document_rejected else 'NO'}")
     click.echo(f"audit chain: {result.audit_records} records, {'verified' if result.audit_ok else 'BROKEN'}")
+    click.echo(
+        f"audit checkpoints: {result.audit_checkpoints}, the last at seq {result.audit_last_checkpoint}, "
+        f"signed by the key store's audit key (pinned: {result.audit_key_path})"
+    )
     if not (result.signature_valid and result.tampered_document_rejected and result.audit_ok):
         raise SystemExit(1)

@@ -2,7 +2,10 @@
 
 It walks the path every later feature builds on: a data folder with its database, a key
 store activated by passphrase, an agency seal key generated and used through the store by
-reference, the signature checked with the public key alone, and the audit chain verified.
+reference, the signature checked with the public key alone, and the audit chain verified
+against the region's audit key: the key labelled "audit" in the same key store, whose
+public key is pinned at H/audit-signer.pub.pem. The work runs inside
+`keystore.region.running`, so each run ends with a checkpoint signed by that key.
 """
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from keystore.errors import KeyNotFound
+from keystore.region import ensure_audit_key, running
 from keystore.soft import SoftKeyStore
 from store import audit
 from store.db import make_sessionmaker, transaction
@@ -30,6 +34,9 @@ class DemoResult:
     tampered_document_rejected: bool
     audit_records: int
     audit_ok: bool
+    audit_checkpoints: int = 0
+    audit_last_checkpoint: int = 0  # seq of the newest checkpoint that verified
+    audit_key_path: Path | None = None  # the pinned audit public key checked against
 
 
 def run_demo(home_path: Path, passphrase: str) -> DemoResult:
@@ -42,14 +49,17 @@ def run_demo(home_path: Path, passphrase: str) -> DemoResult:
         else:
             keys = SoftKeyStore(sessions)
             keys.unlock_with_passphrase(passphrase, actor="demo")
-        try:
-            key_ref = keys.find(SEAL_KEY_LABEL).key_ref
-        except KeyNotFound:
-            key_ref = keys.generate(SEAL_KEY_LABEL, "seal", actor="demo")
-        signature = keys.sign(key_ref, DOCUMENT, actor="demo", role="seal")
-        public_key = keys.public_key(key_ref)
+        ensure_audit_key(keys, home, actor="demo")
+        with running(home, keys):  # leaving it signs a final checkpoint with the audit key
+            try:
+                key_ref = keys.find(SEAL_KEY_LABEL).key_ref
+            except KeyNotFound:
+                key_ref = keys.generate(SEAL_KEY_LABEL, "seal", actor="demo")
+            signature = keys.sign(key_ref, DOCUMENT, actor="demo", role="seal")
+            public_key = keys.public_key(key_ref)
+        pinned = home.audit_public_key_path
         with transaction(home.engine, readonly=True) as session:
-            report = audit.verify(session)
+            report = audit.verify(session, public_key=pinned.read_bytes())
         return DemoResult(
             home=home_path,
             created=created,
@@ -59,7 +69,10 @@ def run_demo(home_path: Path, passphrase: str) -> DemoResult:
             signature_valid=public_key.verify(signature, DOCUMENT),
             tampered_document_rejected=not public_key.verify(signature, DOCUMENT + b" "),
             audit_records=report.records,
-            audit_ok=report.ok,
+            audit_ok=report.ok and report.key_pinned and report.last_valid_checkpoint == report.last_seq,
+            audit_checkpoints=report.checkpoints,
+            audit_last_checkpoint=report.last_valid_checkpoint,
+            audit_key_path=pinned,
         )
     finally:
         home.close()

@@ -474,6 +474,34 @@ class SoftKeyStore(KeyStore):
             details={"ciphertext_sm3": sm3(bytes(ciphertext)).hex()}, fn=lambda k: k.decrypt(ciphertext),
         )
 
+    def sign_audit_checkpoint(self, key_ref: str, data: bytes) -> bytes:
+        """Sign an audit checkpoint message with the region's audit key (usage "audit" only).
+
+        The one private-key use that writes no audit record of its own: it runs inside the
+        transaction of `store.audit.checkpoint`, which holds the chain lock, and the signed
+        checkpoint row it produces is the record of this use (appending here would recurse
+        or wait on that lock). For the same reason a refusal is not audited here; it raises
+        into the checkpointing transaction, which rolls back. Same status, policy (role
+        "audit", operation "sign", no PIN) and decryption path as `sign`.
+        """
+        kek = self._require_unlocked()
+        with self._read() as s:
+            row = self._row(s, key_ref)
+            if row.usage != Usage.AUDIT.value:
+                raise PolicyDenied(
+                    f"key {row.label!r} ({key_ref}) has usage {row.usage!r}; only an \"audit\" key signs audit checkpoints"
+                )
+            if row.status == DESTROYED:
+                raise KeyDestroyed(f"key {row.label!r} ({key_ref}) was destroyed and cannot be used")
+            if row.status == DISABLED:
+                raise KeyDisabled(f"key {row.label!r} ({key_ref}) is disabled and cannot be used")
+            policy = KeyPolicy.from_json(row.policy)
+            policy.check(Operation.SIGN, "audit")  # the role of audit keys (keystore.policy)
+            if policy.require_pin:
+                raise PolicyDenied(f"audit key {row.label!r} ({key_ref}) requires a PIN; audit keys must not")
+            private = self._unwrap(row, kek)
+        return private.sign(bytes(data))
+
     def _use(
         self,
         key_ref: str,
