@@ -120,13 +120,18 @@ class Home:
         return home
 
     @classmethod
-    def open(cls, path: str | Path) -> Home:
+    def open(cls, path: str | Path, *, migrate: bool = True) -> Home:
+        """Open an existing home; its database is brought up to the newest schema (an upgrade
+        runs its migrations here; a no-op when already at head)."""
         path = Path(path).expanduser().resolve()
         if not (path / CONFIG_FILE).is_file():
             raise HomeNotFoundError(
                 f"{path} is not an eseal home (no {CONFIG_FILE}); create one with `eseal init --home {path}`"
             )
-        return cls(path, Config.load(path))
+        home = cls(path, Config.load(path))
+        if migrate:
+            home.migrate()
+        return home
 
     @property
     def database_url(self) -> str:

@@ -97,12 +97,12 @@ def test_home_config_rejects_unknown_keys_and_env_overrides(tmp_path: Path, monk
     with pytest.raises(ConfigError, match="unknown key.*colour"):
         Home.open(path)
     (path / "eseal.toml").write_text('audit_checkpoint_every = 5\ndatabase_url = "sqlite:////x/y.db"\n')
-    home = Home.open(path)
+    home = Home.open(path, migrate=False)  # config only: the URL is fictitious
     assert home.config.audit_checkpoint_every == 5
     assert home.database_url == "sqlite:////x/y.db"
     monkeypatch.setenv("ESEAL_DATABASE_URL", "postgresql://u@h/db")
     monkeypatch.setenv("ESEAL_AUDIT_CHECKPOINT_EVERY", "7")
-    home = Home.open(path)
+    home = Home.open(path, migrate=False)
     assert home.database_url == "postgresql+psycopg://u@h/db"
     assert home.config.audit_checkpoint_every == 7
     monkeypatch.setenv("ESEAL_AUDIT_CHECKPOINT_EVERY", "0")

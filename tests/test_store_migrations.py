@@ -42,3 +42,18 @@ def test_downgrade_to_base_and_back(migrated_database_url: str) -> None:
         engine.dispose()
     migrate(migrated_database_url)
     assert drift(migrated_database_url) == []
+
+
+def test_opening_a_home_upgrades_its_database(tmp_path, monkeypatch):
+    """A home left at an older schema (as after installing a newer eseal) is migrated on open."""
+    from store.home import Home
+    from store.migrations import current_revision, head_revision, migrate
+
+    monkeypatch.delenv("ESEAL_DATABASE_URL", raising=False)
+    home = Home.create(tmp_path / "h", migrate=False)
+    migrate(home.engine, revision="0001_audit")
+    assert current_revision(home.engine) == "0001_audit"
+    home.close()
+    reopened = Home.open(tmp_path / "h")
+    assert current_revision(reopened.engine) == head_revision() != "0001_audit"
+    reopened.close()
