@@ -387,31 +387,36 @@ def revoke(
         return row
 
 
-def suspend(home: Any, serial: str | int, *, actor: str = "admin",
-            sessions: sessionmaker[Session] | None = None) -> IssuedCertificate:
-    """good -> hold (CRL reason certificateHold)."""
+def _transition(home: Any, serial: str | int, *, action: str, allowed_from: str, refusal: str,
+                new_status: str, new_reason: str | None, hold_time: bool, actor: str,
+                sessions: sessionmaker[Session] | None) -> IssuedCertificate:
+    """Move one certificate between good and hold under a row lock, audited in the same transaction."""
     serial_hex = normalise_serial(serial)
     with db.transaction(_sessions(home, sessions)) as s:
         row = _load_for_update(s, serial_hex)
-        if row.status != "good":
-            raise InvalidTransition(f"certificate {serial_hex} is already suspended")
+        if row.status != allowed_from:
+            raise InvalidTransition(refusal.format(serial=serial_hex, status=row.status))
         now = _now()
-        row.status, row.reason, row.revoked_at, row.status_changed_at = "hold", "certificateHold", now, now
-        audit.append(s, actor=actor, action="cert.suspend", subject=f"cert:{serial_hex}", details={})
+        row.status, row.reason, row.status_changed_at = new_status, new_reason, now
+        row.revoked_at = now if hold_time else None
+        audit.append(s, actor=actor, action=action, subject=f"cert:{serial_hex}", details={})
         return row
+
+
+def suspend(home: Any, serial: str | int, *, actor: str = "admin",
+            sessions: sessionmaker[Session] | None = None) -> IssuedCertificate:
+    """good -> hold (CRL reason certificateHold)."""
+    return _transition(home, serial, action="cert.suspend", allowed_from="good",
+                       refusal="certificate {serial} is already suspended", new_status="hold",
+                       new_reason="certificateHold", hold_time=True, actor=actor, sessions=sessions)
 
 
 def resume(home: Any, serial: str | int, *, actor: str = "admin",
            sessions: sessionmaker[Session] | None = None) -> IssuedCertificate:
     """hold -> good (the next delta CRL says removeFromCRL)."""
-    serial_hex = normalise_serial(serial)
-    with db.transaction(_sessions(home, sessions)) as s:
-        row = _load_for_update(s, serial_hex)
-        if row.status != "hold":
-            raise InvalidTransition(f"certificate {serial_hex} is not suspended (status {row.status})")
-        row.status, row.reason, row.revoked_at, row.status_changed_at = "good", None, None, _now()
-        audit.append(s, actor=actor, action="cert.resume", subject=f"cert:{serial_hex}", details={})
-        return row
+    return _transition(home, serial, action="cert.resume", allowed_from="hold",
+                       refusal="certificate {serial} is not suspended (status {status})", new_status="good",
+                       new_reason=None, hold_time=False, actor=actor, sessions=sessions)
 
 
 def certificate_status(home: Any, serial: str | int, *,
