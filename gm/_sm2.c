@@ -367,9 +367,9 @@ static void pt_madd_vt(jpoint *r, const jpoint *p, const apoint *q) {
     *r = s;
 }
 
-/* Jacobian -> affine (normal form, not Montgomery). Returns 0 for infinity. */
-static int pt_to_affine(u64 x[4], u64 y[4], const jpoint *p) {
-    if (is_zero4(p->Z)) return 0;
+/* Jacobian -> affine (normal form, not Montgomery) without branches, for secret-derived points.
+   The caller guarantees p is not infinity (true for k*P with k in [1, n-1]). */
+static void pt_to_affine_ct(u64 x[4], u64 y[4], const jpoint *p) {
     u64 zi[4], zi2[4], zi3[4], t[4];
     mont_inv(zi, p->Z, &MP);
     fp_sqr(zi2, zi);
@@ -380,6 +380,12 @@ static int pt_to_affine(u64 x[4], u64 y[4], const jpoint *p) {
         fp_mul(t, p->Y, zi3);
         from_mont(y, t, &MP);
     }
+}
+
+/* As above for public points; returns 0 for infinity. */
+static int pt_to_affine(u64 x[4], u64 y[4], const jpoint *p) {
+    if (is_zero4(p->Z)) return 0;
+    pt_to_affine_ct(x, y, p);
     return 1;
 }
 
@@ -871,7 +877,7 @@ static PyObject *py_private_precompute(PyObject *self, PyObject *args) {
     if (load_private(d, db, dlen) < 0) return NULL;
     jpoint q;
     base_mult_ct(&q, d);
-    pt_to_affine(x, y, &q);
+    pt_to_affine_ct(x, y, &q);
     /* (1 + d)^-1 mod n, kept in Montgomery form so signing needs one multiplication */
     to_mont(dm, d, &MN);
     mod_add(dm, dm, MN.one, &MN);
@@ -917,7 +923,7 @@ static PyObject *sign_core(const unsigned char *db, Py_ssize_t dlen, const unsig
         }
         jpoint kg;
         base_mult_ct(&kg, k);
-        pt_to_affine(x1, NULL, &kg);
+        pt_to_affine_ct(x1, NULL, &kg);
         reduce_once_n(x1, x1);
         mod_add(r, e, x1, &MN);
         mod_add(t, r, k, &MN);
@@ -1071,10 +1077,7 @@ static PyObject *py_scalar_mult(PyObject *self, PyObject *args) {
     jpoint q;
     point_mult_ct(&q, k, &p);
     secure_zero(k, sizeof k);
-    if (!pt_to_affine(x, y, &q)) {
-        PyErr_SetString(ErrInvalidPoint, "scalar multiplication reached the point at infinity");
-        return NULL;
-    }
+    pt_to_affine_ct(x, y, &q); /* k in [1, n-1] and P of order n: never infinity */
     PyObject *res = encode_point_65(x, y);
     secure_zero(&q, sizeof q);
     secure_zero(x, sizeof x);
@@ -1101,7 +1104,7 @@ static PyObject *py_base_mult(PyObject *self, PyObject *args) {
     jpoint q;
     base_mult_ct(&q, k);
     secure_zero(k, sizeof k);
-    pt_to_affine(x, y, &q);
+    pt_to_affine_ct(x, y, &q);
     return encode_point_65(x, y);
 }
 
