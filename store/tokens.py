@@ -1,0 +1,111 @@
+"""Bearer tokens for the API and the console: create, authenticate, revoke, list.
+
+A token reads ``esk_<token_id>_<secret>``: the id finds the row, the secret is checked
+against its stored SHA-256 with a constant-time comparison. The full token is shown once,
+at creation; afterwards only the id is known. Creating and revoking write audit records.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from store import audit
+from store.models.tokens import ROLES, ApiToken
+
+__all__ = ["ROLES", "TokenError", "TokenInfo", "create_token", "authenticate", "revoke_token", "list_tokens"]
+
+PREFIX = "esk"
+
+
+class TokenError(ValueError):
+    """A role, agency or token that cannot be used; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    token_id: str
+    role: str
+    agency: str | None
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def _info(row: ApiToken) -> TokenInfo:
+    return TokenInfo(row.token_id, row.role, row.agency, row.label, row.created_at, row.revoked_at)
+
+
+def _digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode("ascii")).digest()
+
+
+def create_token(sessions: sessionmaker[Session], *, role: str, agency: str | None = None,
+                 label: str = "", actor: str = "admin") -> tuple[str, TokenInfo]:
+    """Return (the token, shown only now; its info). An agency token must name its agency."""
+    if role not in ROLES:
+        raise TokenError(f"unknown role {role!r}: expected one of {', '.join(ROLES)}")
+    if role == "agency" and not agency:
+        raise TokenError("an agency token needs --agency: it is scoped to that agency's seals and licenses")
+    if role != "agency" and agency:
+        raise TokenError(f"only agency tokens are scoped to an agency, not {role!r} tokens")
+    token_id = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    row = ApiToken(token_id=token_id, secret_hash=_digest(secret), role=role, agency=agency,
+                   label=label or role, created_at=datetime.now(UTC).replace(microsecond=0))
+    with sessions.begin() as s:
+        s.add(row)
+        s.flush()
+        audit.append(s, actor=actor, action="token.create", subject=f"token:{token_id}",
+                     details={"role": role, "agency": agency, "label": row.label})
+        info = _info(row)
+    return f"{PREFIX}_{token_id}_{secret}", info
+
+
+def _split(token: str) -> tuple[str, str] | None:
+    parts = token.strip().split("_", 2)
+    if len(parts) != 3 or parts[0] != PREFIX or len(parts[1]) != 16:
+        return None
+    return parts[1], parts[2]
+
+
+def authenticate(sessions: sessionmaker[Session], token: str) -> TokenInfo | None:
+    """The token's info if it is well formed, known, not revoked and its secret matches."""
+    split = _split(token)
+    if split is None:
+        return None
+    token_id, secret = split
+    try:
+        candidate = _digest(secret)
+    except UnicodeEncodeError:
+        return None
+    with sessions() as s:
+        row = s.scalar(select(ApiToken).where(ApiToken.token_id == token_id))
+        if row is None or row.revoked_at is not None:
+            return None
+        if not hmac.compare_digest(bytes(row.secret_hash), candidate):
+            return None
+        return _info(row)
+
+
+def revoke_token(sessions: sessionmaker[Session], token_id: str, *, actor: str = "admin") -> TokenInfo:
+    with sessions.begin() as s:
+        row = s.scalar(select(ApiToken).where(ApiToken.token_id == token_id).with_for_update())
+        if row is None:
+            raise TokenError(f"no token with id {token_id!r}")
+        if row.revoked_at is not None:
+            raise TokenError(f"token {token_id} was already revoked at {row.revoked_at.isoformat()}")
+        row.revoked_at = datetime.now(UTC).replace(microsecond=0)
+        audit.append(s, actor=actor, action="token.revoke", subject=f"token:{token_id}",
+                     details={"role": row.role})
+        return _info(row)
+
+
+def list_tokens(sessions: sessionmaker[Session]) -> list[TokenInfo]:
+    with sessions() as s:
+        return [_info(r) for r in s.scalars(select(ApiToken).order_by(ApiToken.id))]

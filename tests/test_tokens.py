@@ -1,0 +1,60 @@
+"""API tokens: shown once, stored hashed, authenticated in constant time, revocable (both databases)."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine, select
+
+from store import audit, tokens
+from store.db import make_sessionmaker, transaction
+from store.models.tokens import ApiToken
+from store.testing import *  # noqa: F401,F403
+
+
+def test_token_authenticates_with_its_role_and_is_stored_only_as_a_hash(store_engine: Engine) -> None:
+    sessions = make_sessionmaker(store_engine)
+    token, info = tokens.create_token(sessions, role="agency", agency="gd-amr", label="市场监管局")
+    assert info.role == "agency" and info.agency == "gd-amr"
+    found = tokens.authenticate(sessions, token)
+    assert found is not None and found.token_id == info.token_id and found.role == "agency"
+    secret = token.split("_", 2)[2]
+    with sessions() as s:
+        row = s.scalar(select(ApiToken).where(ApiToken.token_id == info.token_id))
+        assert secret.encode() not in bytes(row.secret_hash) and len(row.secret_hash) == 32
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),  # wrong secret
+    lambda t: "esk_0000000000000000_" + t.split("_", 2)[2],  # unknown id
+    lambda t: t.replace("esk_", "xyz_"),  # wrong prefix
+    lambda t: "",
+    lambda t: t + "é",  # not ASCII
+])
+def test_wrong_tokens_are_refused(store_engine: Engine, mutate) -> None:
+    sessions = make_sessionmaker(store_engine)
+    token, _ = tokens.create_token(sessions, role="admin")
+    assert tokens.authenticate(sessions, mutate(token)) is None
+
+
+def test_revoked_token_is_refused_and_both_changes_are_audited(store_engine: Engine) -> None:
+    sessions = make_sessionmaker(store_engine)
+    token, info = tokens.create_token(sessions, role="auditor")
+    tokens.revoke_token(sessions, info.token_id, actor="admin:root")
+    assert tokens.authenticate(sessions, token) is None
+    with pytest.raises(tokens.TokenError, match="already revoked"):
+        tokens.revoke_token(sessions, info.token_id)
+    with pytest.raises(tokens.TokenError, match="no token"):
+        tokens.revoke_token(sessions, "ffffffffffffffff")
+    with transaction(store_engine, readonly=True) as s:
+        assert audit.verify(s).ok
+        actions = [r.action for r in s.scalars(select(audit.AuditRecord).order_by(audit.AuditRecord.seq))]
+    assert actions == ["token.create", "token.revoke"]
+
+
+@pytest.mark.parametrize(("role", "agency", "message"), [
+    ("root", None, "unknown role"),
+    ("agency", None, "needs --agency"),
+    ("admin", "gd-amr", "only agency tokens"),
+])
+def test_bad_token_requests_are_refused(store_engine: Engine, role, agency, message) -> None:
+    with pytest.raises(tokens.TokenError, match=message):
+        tokens.create_token(make_sessionmaker(store_engine), role=role, agency=agency)
