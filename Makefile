@@ -7,7 +7,9 @@ STAMP := $(VENV)/.installed-stamp
 ESEAL_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export ESEAL_TEST_DATABASE_URL
 
-.PHONY: serve test bench compare install clean
+SYSDEPS := $(VENV)/.sysdeps-stamp
+
+.PHONY: serve test bench compare install clean sysdeps
 
 $(STAMP): pyproject.toml setup.py gm/_sm2.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,12 +17,29 @@ $(STAMP): pyproject.toml setup.py gm/_sm2.c
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# Tools the tests use as referees or renderers (qpdf, a CJK font): installed from Debian's
+# packages when missing and we may (root), otherwise the tests that need them say so.
+$(SYSDEPS): Makefile
+	@mkdir -p $(VENV)
+	@missing=""; \
+	command -v qpdf >/dev/null 2>&1 || missing="$$missing qpdf"; \
+	fc-list :lang=zh 2>/dev/null | grep -q . || missing="$$missing fonts-wqy-microhei"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing$$missing"; \
+	    (apt-get install -y -q $$missing >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q $$missing >/dev/null 2>&1)) || echo "could not install$$missing"; \
+	  else echo "missing system packages:$$missing (install them with apt-get)"; fi; \
+	fi
+	@touch $(SYSDEPS)
 
-serve: $(STAMP)
+sysdeps: $(SYSDEPS)
+
+install: $(STAMP) $(SYSDEPS)
+
+serve: $(STAMP) $(SYSDEPS)
 	$(VENV)/bin/eseal demo --home var/demo
 
-test: $(STAMP)
+test: $(STAMP) $(SYSDEPS)
 	$(PY) -m pytest -q --benchmark-disable
 
 bench: $(STAMP)
