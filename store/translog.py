@@ -1,0 +1,269 @@
+"""A transparency log of what the region issues, in the style of RFC 9162 (Certificate
+Transparency 2.0), hashed with SM3 and with tree heads signed with SM2.
+
+Every issued certificate, made seal, sealed document and e-license is appended (``append``)
+in the same transaction as the change that made it, so the log and the database cannot
+disagree. A relying party in another region that holds an artefact asks this region for an
+inclusion proof (``prove_inclusion``) against a signed tree head and checks it with nothing
+but the artefact, the proof and the region's log key (``check_inclusion``); two tree heads
+seen at different times are reconciled by a consistency proof (``prove_consistency`` /
+``check_consistency``), so the region cannot rewrite history without being caught.
+
+Leaf input (what the leaf hash covers), reproducible by any verifier::
+
+    "eseal-log-v1" 0x00 kind 0x00 subject 0x00 logged_at (ISO 8601, UTC, seconds) 0x00 SM3(artefact)
+
+Signed tree head: SM2 (signer ID 1234567812345678) over
+``"eseal-sth-v1" 0x00 || size (8 bytes BE) || signed_at (ms since epoch, 8 bytes BE) || root``.
+The signer is the region's audit key (the ``store.audit.AuditSigner`` protocol).
+"""
+from __future__ import annotations
+
+import base64
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from gm.sm2 import PublicKey
+from gm.sm3 import sm3
+from store import merkle
+from store.errors import StoreError
+from store.models.translog import TransLogEntry, TransLogHead, TransLogState  # noqa: F401  (TransLogEntry re-exported for tools)
+
+__all__ = [
+    "KINDS", "TransLogError", "SignedTreeHead", "InclusionProof", "ConsistencyProof", "append",
+    "sign_tree_head", "latest_head", "prove_inclusion", "prove_consistency", "check_inclusion",
+    "check_consistency", "verify_log", "leaf_input",
+]
+
+KINDS = ("certificate", "seal", "sealed-document", "license")
+_LEAF_TAG = b"eseal-log-v1\x00"
+_STH_TAG = b"eseal-sth-v1\x00"
+
+
+class TransLogError(StoreError):
+    """The log cannot answer (unknown subject, empty log, impossible sizes)."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode("ascii")
+
+
+def leaf_input(kind: str, subject: str, logged_at: datetime, artefact_sm3: bytes) -> bytes:
+    return b"".join([_LEAF_TAG, kind.encode(), b"\x00", subject.encode("utf-8"), b"\x00",
+                     _iso(logged_at).encode(), b"\x00", artefact_sm3])
+
+
+def _lock_state(session: Session) -> TransLogState:
+    if session.get_bind().dialect.name == "sqlite":  # take SQLite's write lock before reading
+        session.execute(update(TransLogState).where(TransLogState.id == 1).values(size=TransLogState.size))
+    state = session.execute(select(TransLogState).where(TransLogState.id == 1).with_for_update()
+                            .execution_options(populate_existing=True)).scalar_one_or_none()
+    if state is None:
+        raise TransLogError("the translog_state row is missing: is the database migrated?")
+    return state
+
+
+def append(session: Session, *, kind: str, subject: str, artefact: bytes) -> int:
+    """Log ``artefact`` in the caller's transaction; returns its leaf index."""
+    if kind not in KINDS:
+        raise TransLogError(f"unknown log entry kind {kind!r}: expected one of {', '.join(KINDS)}")
+    if not subject or len(subject) > 200:
+        raise TransLogError("a log subject is 1-200 characters, e.g. 'cert:1f2e...'")
+    if not isinstance(artefact, (bytes, bytearray)) or not artefact:
+        raise TransLogError("a logged artefact is non-empty bytes (the DER or the document)")
+    state = _lock_state(session)
+    idx = state.size
+    logged_at = _now()
+    digest = sm3(bytes(artefact))
+    session.add(TransLogEntry(idx=idx, kind=kind, subject=subject, artefact_sm3=digest,
+                              leaf_hash=merkle.leaf_hash(leaf_input(kind, subject, logged_at, digest)),
+                              logged_at=logged_at))
+    state.size = idx + 1
+    return idx
+
+
+@dataclass(frozen=True)
+class SignedTreeHead:
+    size: int
+    root: str  # base64
+    signed_at: str  # ISO 8601
+    key_id: str
+    signature: str  # base64 DER
+
+    def tbs(self) -> bytes:
+        ms = int(datetime.fromisoformat(self.signed_at.replace("Z", "+00:00")).timestamp() * 1000)
+        return _STH_TAG + self.size.to_bytes(8, "big") + ms.to_bytes(8, "big") + base64.b64decode(self.root)
+
+    def verify(self, public_key: PublicKey) -> bool:
+        try:
+            return public_key.verify(base64.b64decode(self.signature), self.tbs())
+        except ValueError:
+            return False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _head(row: TransLogHead) -> SignedTreeHead:
+    return SignedTreeHead(row.size, _b64(row.root), _iso(row.signed_at), row.key_id, _b64(row.signature))
+
+
+def _leaves(s: Session, size: int | None = None) -> list[bytes]:
+    q = select(TransLogEntry.leaf_hash).order_by(TransLogEntry.idx)
+    if size is not None:
+        q = q.where(TransLogEntry.idx < size)
+    return [bytes(h) for h in s.scalars(q)]
+
+
+def sign_tree_head(sessions: sessionmaker[Session], signer: Any) -> SignedTreeHead:
+    """Sign the current tree with ``signer`` (store.audit.AuditSigner) and store the head."""
+    with sessions() as s:
+        leaves = _leaves(s)
+    root = merkle.root_hash(leaves)
+    signed_at = _now()
+    unsigned = SignedTreeHead(len(leaves), _b64(root), _iso(signed_at), signer.key_id, "")
+    signature = signer.sign(unsigned.tbs())
+    with sessions.begin() as s:
+        row = TransLogHead(size=len(leaves), root=root, signed_at=signed_at, key_id=signer.key_id,
+                           signature=signature)
+        s.add(row)
+        s.flush()
+        return _head(row)
+
+
+def latest_head(sessions: sessionmaker[Session]) -> SignedTreeHead:
+    with sessions() as s:
+        row = s.scalar(select(TransLogHead).order_by(TransLogHead.id.desc()).limit(1))
+        if row is None:
+            raise TransLogError("the log has no signed tree head yet")
+        return _head(row)
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    index: int
+    kind: str
+    subject: str
+    logged_at: str
+    artefact_sm3: str  # hex
+    path: list[str]  # base64 node hashes
+    head: SignedTreeHead
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InclusionProof:
+        try:
+            return cls(int(data["index"]), str(data["kind"]), str(data["subject"]), str(data["logged_at"]),
+                       str(data["artefact_sm3"]), [str(p) for p in data["path"]],
+                       SignedTreeHead(**data["head"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TransLogError(f"not an inclusion proof: {exc}") from None
+
+
+def prove_inclusion(sessions: sessionmaker[Session], subject: str, *,
+                    head: SignedTreeHead | None = None) -> InclusionProof:
+    """The newest entry of ``subject`` proven against ``head`` (default: the latest head)."""
+    head = head or latest_head(sessions)
+    with sessions() as s:
+        entry = s.scalar(select(TransLogEntry).where(TransLogEntry.subject == subject,
+                                                     TransLogEntry.idx < head.size)
+                         .order_by(TransLogEntry.idx.desc()).limit(1))
+        if entry is None:
+            raise TransLogError(f"{subject} is not in the log at tree size {head.size}")
+        leaves = _leaves(s, head.size)
+        path = merkle.inclusion_proof(entry.idx, leaves)
+        return InclusionProof(entry.idx, entry.kind, entry.subject, _iso(entry.logged_at),
+                              bytes(entry.artefact_sm3).hex(), [_b64(p) for p in path], head)
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    old_size: int
+    new_size: int
+    path: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def prove_consistency(sessions: sessionmaker[Session], old_size: int, new_size: int) -> ConsistencyProof:
+    with sessions() as s:
+        leaves = _leaves(s, new_size)
+    if new_size > len(leaves):
+        raise TransLogError(f"the log has {len(leaves)} entries, not {new_size}")
+    try:
+        path = merkle.consistency_proof(old_size, leaves)
+    except merkle.ProofError as exc:
+        raise TransLogError(str(exc)) from None
+    return ConsistencyProof(old_size, new_size, [_b64(p) for p in path])
+
+
+def check_inclusion(proof: InclusionProof, artefact: bytes, public_key: PublicKey) -> list[str]:
+    """What is wrong with ``proof`` for ``artefact`` under the region's log key ([] = good)."""
+    problems = []
+    digest = sm3(artefact)
+    if digest.hex() != proof.artefact_sm3:
+        problems.append("the artefact is not the one logged (SM3 differs)")
+    if not proof.head.verify(public_key):
+        problems.append("the tree head's signature does not verify with the region's log key")
+    logged_at = datetime.fromisoformat(proof.logged_at.replace("Z", "+00:00"))
+    leaf = merkle.leaf_hash(leaf_input(proof.kind, proof.subject, logged_at, digest))
+    try:
+        path = [base64.b64decode(p) for p in proof.path]
+        root = base64.b64decode(proof.head.root)
+    except ValueError:
+        return problems + ["the proof is not base64"]
+    if not merkle.verify_inclusion(proof.index, proof.head.size, leaf, path, root):
+        problems.append(f"the audit path does not lead from entry {proof.index} to the signed root")
+    return problems
+
+
+def check_consistency(proof: ConsistencyProof, old: SignedTreeHead, new: SignedTreeHead,
+                      public_key: PublicKey) -> list[str]:
+    problems = []
+    for name, head in (("old", old), ("new", new)):
+        if not head.verify(public_key):
+            problems.append(f"the {name} tree head's signature does not verify")
+    if (old.size, new.size) != (proof.old_size, proof.new_size):
+        problems.append("the proof is for other tree sizes than the two heads")
+    elif not merkle.verify_consistency(old.size, new.size, [base64.b64decode(p) for p in proof.path],
+                                       base64.b64decode(old.root), base64.b64decode(new.root)):
+        problems.append(f"the tree of size {new.size} does not extend the tree of size {old.size}")
+    return problems
+
+
+def verify_log(session: Session, public_key: PublicKey | None = None) -> list[str]:
+    """Recompute every leaf hash and every signed head's root; [] when the log is intact."""
+    problems = []
+    rows = list(session.execute(select(TransLogEntry).order_by(TransLogEntry.idx)).scalars())
+    leaves = []
+    for expected, row in enumerate(rows):
+        if row.idx != expected:
+            problems.append(f"log entry {expected} is missing (next is {row.idx})")
+            break
+        leaf = merkle.leaf_hash(leaf_input(row.kind, row.subject, row.logged_at, bytes(row.artefact_sm3)))
+        if leaf != bytes(row.leaf_hash):
+            problems.append(f"log entry {row.idx} ({row.subject}) was altered: its leaf hash does not match")
+        leaves.append(leaf)
+    for head in session.execute(select(TransLogHead).order_by(TransLogHead.id)).scalars():
+        if head.size > len(leaves):
+            problems.append(f"tree head #{head.id} covers {head.size} entries; the log has {len(leaves)}")
+        elif merkle.root_hash(leaves[:head.size]) != bytes(head.root):
+            problems.append(f"tree head #{head.id} (size {head.size}) does not match the entries: history was rewritten")
+        if public_key is not None and not _head(head).verify(public_key):
+            problems.append(f"tree head #{head.id} has a bad signature")
+    return problems
