@@ -1,0 +1,65 @@
+"""Typed errors of the e-license package (mapped to HTTP problem+json by api/).
+
+Every error says what was wrong in words an operator can act on; field errors name the
+field (``FieldError.field``) so a form or a batch result can point at it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class LicenseError(Exception):
+    """Base of every e-license error."""
+
+
+class LicenseTypeError(LicenseError):
+    """A license type template is malformed (unknown key, bad layout, bad rule)."""
+
+
+class UnknownLicenseType(LicenseError):
+    """No license type with that code is known (built-in or in H/license-types)."""
+
+
+class InvalidLicenseId(LicenseError):
+    """A license identifier is malformed or its check character is wrong."""
+
+
+class LicenseNotFound(LicenseError):
+    """A well-formed license identifier that the directory does not hold."""
+
+
+class AlreadyRevoked(LicenseError):
+    """Revocation of a license that is already revoked (revocation is final)."""
+
+
+class RegionNotReady(LicenseError):
+    """The home has no region (root CA) yet: no region code nor verification URL."""
+
+
+class NoCJKFont(LicenseError):
+    """fontconfig knows no font covering Chinese; the license face cannot be rendered."""
+
+
+class SealingUnavailable(LicenseError):
+    """A seal was asked for but no OFD sealer is available (or it failed)."""
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class LicenseValidationError(LicenseError):
+    """The field data of a license is invalid; ``errors`` lists one FieldError per problem."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = list(errors)
+        super().__init__("invalid license data: " + "; ".join(str(e) for e in self.errors))
+
+    @property
+    def fields(self) -> list[str]:
+        return [e.field for e in self.errors]

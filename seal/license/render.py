@@ -1,0 +1,153 @@
+"""Render a license face into an OFD: background, static texts, field values, QR code, metadata.
+
+Inputs are validated values (validation.py) and the service's own values (license id,
+agency, dates, verification URL); output is the OFD bytes plus where the seal goes, so
+the sealer (seal/ofd via service.py) can stamp it without knowing the template.
+
+* Text uses the CJK font fontconfig lists for lang=zh (fonts.py); the OFD names its family
+  and every TextCode carries DeltaX from that font's advance widths.
+* The QR code (segno, error correction M) encodes the verification URL and is embedded as
+  a PNG with exactly ``QR_SCALE`` pixels per module and a 4-module quiet zone, so it scans
+  from the image at any zoom and the module matrix can be read back exactly.
+* Metadata: DocInfo CustomDatas (LicenseID, LicenseType, HolderName, HolderID, ValidTo,
+  VerifyURL) for quick lookup, and the full record as the attachment ``license.json``
+  (canonical JSON, sorted keys) for systems that import the license's data.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import segno
+
+from seal.license import ofdwriter as ow
+from seal.license.fonts import Measurer, find_cjk_font
+from seal.license.types import SYSTEM_FIELDS, Box, LicenseType
+
+__all__ = ["RenderedLicense", "render_license", "display_value", "verification_url", "QR_SCALE",
+           "QR_BORDER", "QR_ERROR", "QR_IMAGE_NAME", "METADATA_ATTACHMENT", "metadata_json", "VERIFY_PATH"]
+
+PT_TO_MM = 25.4 / 72
+QR_SCALE = 4
+QR_BORDER = 4
+QR_ERROR = "m"
+QR_IMAGE_NAME = "qrcode.png"
+METADATA_ATTACHMENT = "license.json"
+VERIFY_PATH = "/verify/license/"
+_MEASURERS: dict[str, Measurer] = {}
+
+
+@dataclass(frozen=True)
+class RenderedLicense:
+    ofd: bytes
+    seal_box: Box | None  # page 1, mm from the top-left corner
+    verify_url: str
+
+
+def verification_url(base_url: str, license_id: str) -> str:
+    """The region's public verification address of one license (what the QR code holds)."""
+    return base_url.rstrip("/") + VERIFY_PATH + license_id
+
+
+def _cn_date(iso: str) -> str:
+    d = _dt.date.fromisoformat(iso)
+    return f"{d.year}年{d.month}月{d.day}日"
+
+
+def display_value(license_type: LicenseType, name: str, value: str | None) -> str:
+    """How a value is printed on the face (dates in Chinese form, empty end date = 长期)."""
+    if name in ("issue_date", "valid_to") or (
+            name in license_type.field_names and license_type.field(name).type == "date"):
+        return _cn_date(value) if value else "长期"
+    return value or ""
+
+
+def metadata_json(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def _measurer() -> tuple[str, Measurer]:
+    font = find_cjk_font()
+    m = _MEASURERS.get(font.path)
+    if m is None:
+        m = _MEASURERS[font.path] = Measurer(font)
+    return font.family, m
+
+
+def _text(m: Measurer, text: str, x: float, top: float, size_pt: float, colour: str = "#000000",
+          centre: bool = False) -> ow.Text:
+    size = size_pt * PT_TO_MM
+    advances = tuple(m.advance(c) * size for c in text)
+    if centre:
+        x -= sum(advances) / 2
+    return ow.Text(text, x, top + size, size, advances, colour)
+
+
+def _qr_png(url: str) -> bytes:
+    buf = io.BytesIO()
+    segno.make(url, error=QR_ERROR, micro=False).save(buf, kind="png", scale=QR_SCALE, border=QR_BORDER)
+    return buf.getvalue()
+
+
+def _colour_png(colour: str) -> bytes:
+    """A 1x1 PNG of the background colour, stretched over the page. An image rather than a
+    filled path: some readers (easyofd) paint paths after text, which would hide the text."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (1, 1), tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _background(path: str) -> tuple[bytes, str, str]:
+    data = Path(path).read_bytes()
+    fmt = "PNG" if data[:8] == b"\x89PNG\r\n\x1a\n" else "JPEG"
+    return data, fmt, "background." + ("png" if fmt == "PNG" else "jpg")
+
+
+def render_license(license_type: LicenseType, *, license_id: str, values: dict[str, str], agency: str,
+                   issued_on: _dt.date, valid_to: _dt.date | None, verify_url: str,
+                   record: dict[str, Any]) -> RenderedLicense:
+    """The face of one license as OFD bytes. Raises NoCJKFont when no Chinese font exists."""
+    family, m = _measurer()
+    face = license_type.face
+    page = ow.OFDPage(face.width, face.height, family)
+    if face.background_image:
+        data, fmt, name = _background(face.background_image)
+        page.objects.append(ow.Image(name, data, fmt, 0, 0, face.width, face.height))
+    else:
+        page.objects.append(ow.Image("background.png", _colour_png(face.background), "PNG", 0, 0,
+                                     face.width, face.height))
+    for t in face.texts:
+        page.objects.append(_text(m, t.text, t.x, t.y, t.size, t.colour, t.centre))
+    system = {"license_id": license_id, "agency": agency, "issue_date": issued_on.isoformat(),
+              "valid_to": valid_to.isoformat() if valid_to else None}
+    for p in face.fields:
+        if p.field in SYSTEM_FIELDS:
+            label = SYSTEM_FIELDS[p.field][0]
+            value = display_value(license_type, p.field, system[p.field])
+        else:
+            if p.field not in values and p.field != license_type.validity.field:
+                continue  # an optional field left empty is not printed at all
+            label = license_type.field(p.field).label_zh
+            value = display_value(license_type, p.field, values.get(p.field))
+        line = f"{label}：{value}" if p.label else value
+        size_mm = p.size * PT_TO_MM
+        lines = m.wrap(line, size_mm, p.width) if p.width else [line]
+        for i, text in enumerate(lines):
+            page.objects.append(_text(m, text, p.x, p.y + i * size_mm * 1.5, p.size))
+    if face.qr is not None:
+        q = face.qr
+        page.objects.append(ow.Image(QR_IMAGE_NAME, _qr_png(verify_url), "PNG", q.x, q.y, q.size, q.size))
+    custom = {"LicenseID": license_id, "LicenseType": license_type.code,
+              "HolderName": str(record.get("holder_name") or ""), "HolderID": str(record.get("holder_id") or ""),
+              "IssueDate": issued_on.isoformat(), "ValidTo": valid_to.isoformat() if valid_to else "",
+              "VerifyURL": verify_url}
+    ofd = ow.write_ofd(page, doc_id=license_id, title=f"{license_type.name_zh} {license_id}", author=agency,
+                       creation_date=issued_on.isoformat(), custom_data=custom,
+                       attachments=[ow.Attachment(METADATA_ATTACHMENT, metadata_json(record), "json")])
+    return RenderedLicense(ofd, face.seal, verify_url)

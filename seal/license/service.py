@@ -1,0 +1,310 @@
+"""The e-license directory: issue, look up, check status, revoke. Every change is audited.
+
+``issue_license`` runs in phases so that no database write lock is held while signing
+(on SQLite the key store signs in its own transaction, see ca/service.py):
+
+1. validate the fields against the type (no database access; errors name the fields);
+2. read the region (code and public base URL of the root CA) and, with an
+   ``external_id``, return the license already issued for it (idempotent batches);
+3. take the next sequence number of (region, type, year) under a row lock -> identifier;
+4. render the face (render.py) and, with a seal, have the sealer stamp and sign it
+   (and timestamp it, when the sealer has a TSA);
+5. store the record and its audit record in one transaction. If another worker stored
+   the same external id meanwhile, the unique constraint refuses ours and the existing
+   license is returned: sequence numbers may then have a gap, identifiers never repeat.
+
+Sealing is pluggable: ``sealer(ofd, *, seal_id, box, actor) -> sealed_ofd``.
+:func:`default_sealer` binds seal/ofd + seal/service (+ seal/tsa) when those packages are
+installed; without a sealer a license can be issued only without ``seal_id``.
+
+Status: ``valid`` and ``revoked`` are stored; ``expired`` is derived from ``valid_to`` at
+the time asked (dates are Beijing time, the licenses' own calendar).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from gm.sm3 import sm3
+from seal.license.errors import (
+    AlreadyRevoked,
+    LicenseError,
+    LicenseNotFound,
+    RegionNotReady,
+    SealingUnavailable,
+)
+from seal.license.identifiers import SEQUENCE_MAX, make_license_id, parse_license_id
+from seal.license.render import render_license, verification_url
+from seal.license.types import Box, LicenseType, get_type
+from seal.license.validation import validate_fields, validity_end
+from store import audit, db
+from store.models.ca import CertificateAuthority
+from store.models.license import LicenseCounter, LicenseRecord
+
+__all__ = ["issue_license", "license_status", "revoke_license", "get_license", "find_by_external_id",
+           "LicenseInfo", "LicenseStatus", "ExternalIdConflict", "Sealer", "default_sealer", "region_of",
+           "Region", "TZ"]
+
+TZ = zoneinfo.ZoneInfo("Asia/Shanghai")
+Sealer = Callable[..., bytes]  # sealer(ofd_bytes, *, seal_id, box, actor) -> sealed OFD bytes
+
+
+class ExternalIdConflict(LicenseError):
+    """An external id already issued with *different* field data (not a repeat of the same row)."""
+
+
+@dataclass(frozen=True)
+class Region:
+    code: str
+    name: str
+    base_url: str
+
+
+@dataclass(frozen=True)
+class LicenseStatus:
+    license_id: str
+    status: str  # valid | revoked | expired
+    type_code: str
+    holder_name: str
+    holder_id: str | None
+    issued_at: _dt.datetime
+    valid_to: _dt.date | None
+    revoked_at: _dt.datetime | None
+    revoke_reason: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"license_id": self.license_id, "status": self.status, "type": self.type_code,
+                "holder_name": self.holder_name, "holder_id": self.holder_id,
+                "issued_at": self.issued_at.isoformat(),
+                "valid_to": self.valid_to.isoformat() if self.valid_to else None,
+                "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+                "revoke_reason": self.revoke_reason}
+
+
+@dataclass(frozen=True)
+class LicenseInfo:
+    status: LicenseStatus
+    data: dict[str, str]
+    agency: str
+    external_id: str | None
+    seal_id: str | None
+    ofd: bytes
+    ofd_sm3: str
+
+
+def _sessions(home: Any, sessions: sessionmaker[Session] | None) -> sessionmaker[Session]:
+    return sessions if sessions is not None else db.make_sessionmaker(home.engine)
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.UTC).replace(microsecond=0)
+
+
+def _canonical(values: dict[str, str]) -> str:
+    return json.dumps(values, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def region_of(sessions: sessionmaker[Session]) -> Region:
+    """The region's code, name and public base URL (from its root CA)."""
+    with db.transaction(sessions, readonly=True) as s:
+        row = s.scalar(select(CertificateAuthority).where(CertificateAuthority.kind == "root").limit(1))
+    if row is None:
+        raise RegionNotReady("this home has no region yet (no root CA): run `eseal init` first; "
+                             "license identifiers and QR codes need the region code and public URL")
+    return Region(row.region_code, row.region_name, row.base_url)
+
+
+def default_sealer(home: Any, keystore: Any) -> Sealer | None:
+    """A sealer over seal/ofd and the seal registry, or None while those are not installed."""
+    try:
+        from seal.ofd import seal_ofd  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    try:
+        from seal.tsa import tsa_callable  # type: ignore[attr-defined]
+    except ImportError:
+        tsa_callable = None
+
+    def sealer(ofd: bytes, *, seal_id: str, box: Box, actor: str) -> bytes:
+        kwargs: dict[str, Any] = {"seal_id": seal_id, "page": 1, "x": box.x, "y": box.y, "size": box.size,
+                                  "actor": actor}
+        if tsa_callable is not None:
+            kwargs["tsa"] = tsa_callable(home, keystore)
+        return seal_ofd(home, keystore, ofd, **kwargs)
+
+    return sealer
+
+
+def _next_sequence(sessions: sessionmaker[Session], region: str, type_code: str, year: int) -> int:
+    with db.transaction(sessions) as s:
+        key = {"region_code": region, "type_code": type_code, "year": year}
+        row = s.get(LicenseCounter, key, with_for_update=True)
+        if row is None:
+            try:
+                with s.begin_nested():
+                    s.add(LicenseCounter(**key, last_sequence=0))
+            except IntegrityError:  # another worker created it first; lock theirs
+                pass
+            row = s.get(LicenseCounter, key, with_for_update=True, populate_existing=True)
+        if row.last_sequence >= SEQUENCE_MAX:
+            raise LicenseError(f"the {type_code} sequence of {region} for {year} is exhausted ({SEQUENCE_MAX})")
+        row.last_sequence += 1
+        return row.last_sequence
+
+
+def _existing(sessions: sessionmaker[Session], type_code: str, external_id: str,
+              values: dict[str, str] | None) -> tuple[str, bytes] | None:
+    with db.transaction(sessions, readonly=True) as s:
+        row = s.scalar(select(LicenseRecord).where(LicenseRecord.type_code == type_code,
+                                                   LicenseRecord.external_id == external_id))
+    if row is None:
+        return None
+    if values is not None and row.data != _canonical(values):
+        raise ExternalIdConflict(
+            f"external id {external_id!r} was already issued as license {row.id} with different data; "
+            "revoke it and issue under a new external id to change a license")
+    return row.id, row.ofd
+
+
+def find_by_external_id(home: Any, type_code: str, external_id: str, *,
+                        sessions: sessionmaker[Session] | None = None) -> str | None:
+    """The license id issued for (type, external id), or None."""
+    found = _existing(_sessions(home, sessions), type_code.upper(), external_id, None)
+    return found[0] if found else None
+
+
+def issue_license(home: Any, keystore: Any, *, type: str | LicenseType, data: dict[str, Any],  # noqa: A002
+                  agency: str | None, seal_id: str | None = None, external_id: str | None = None,
+                  actor: str, sealer: Sealer | None = None, now: _dt.datetime | None = None,
+                  sessions: sessionmaker[Session] | None = None) -> tuple[str, bytes]:
+    """Issue one license; returns (license_id, ofd_bytes). See the module docstring for the phases.
+
+    With ``external_id``, a repeat with the same data returns the license issued before (no
+    second license); different data raises ExternalIdConflict. ``agency`` (发证机关) defaults
+    to the region's name.
+    """
+    license_type = type if isinstance(type, LicenseType) else get_type(type, home)
+    values = validate_fields(license_type, data)
+    if agency is not None and (not isinstance(agency, str) or not agency.strip() or len(agency) > 200):
+        raise LicenseError("agency (发证机关) must be a non-empty name of at most 200 characters")
+    if external_id is not None and (not isinstance(external_id, str) or not external_id.strip()
+                                    or len(external_id) > 128):
+        raise LicenseError("external_id must be a non-empty string of at most 128 characters")
+    sessions = _sessions(home, sessions)
+    region = region_of(sessions)
+    agency = agency.strip() if agency else region.name
+    if external_id is not None:
+        found = _existing(sessions, license_type.code, external_id, values)
+        if found:
+            return found
+    if seal_id is not None and sealer is None:
+        sealer = default_sealer(home, keystore)
+        if sealer is None:
+            raise SealingUnavailable(f"seal {seal_id!r} was asked for, but no OFD sealer is installed (seal/ofd)")
+    issued_at = (now or _now()).astimezone(_dt.UTC)
+    issued_on = issued_at.astimezone(TZ).date()
+    valid_to = validity_end(license_type, values, issued_on)
+    if valid_to is not None and valid_to < issued_on:
+        field = license_type.validity.field or "validity"
+        raise LicenseError(f"{field}: the license would already be expired ({valid_to.isoformat()})")
+    sequence = _next_sequence(sessions, region.code, license_type.code, issued_on.year)
+    license_id = make_license_id(region.code, license_type.code, issued_on.year, sequence)
+    url = verification_url(region.base_url, license_id)
+    holder_name = values[license_type.holder_name_field]
+    holder_id = values.get(license_type.holder_id_field) if license_type.holder_id_field else None
+    record = {"license_id": license_id, "type": license_type.code, "type_name": license_type.name_zh,
+              "region_code": region.code, "holder_name": holder_name, "holder_id": holder_id,
+              "fields": values, "agency": agency, "issue_date": issued_on.isoformat(),
+              "valid_to": valid_to.isoformat() if valid_to else None, "verify_url": url}
+    rendered = render_license(license_type, license_id=license_id, values=values, agency=agency,
+                              issued_on=issued_on, valid_to=valid_to, verify_url=url, record=record)
+    ofd = rendered.ofd
+    if seal_id is not None:
+        if rendered.seal_box is None:
+            raise LicenseError(f"license type {license_type.code} has no seal position (face.seal)")
+        ofd = sealer(ofd, seal_id=seal_id, box=rendered.seal_box, actor=actor)  # type: ignore[misc]
+    digest = sm3(ofd).hex()
+    try:
+        with db.transaction(sessions) as s:
+            s.add(LicenseRecord(
+                id=license_id, type_code=license_type.code, holder_name=holder_name, holder_id=holder_id,
+                data=_canonical(values), external_id=external_id, agency=agency, status="valid",
+                issued_at=issued_at, valid_from=issued_on, valid_to=valid_to, ofd=ofd, ofd_sm3=digest,
+                seal_id=seal_id, issued_by=actor))
+            s.flush()
+            audit.append(s, actor=actor, action="license.issue", subject=f"license:{license_id}", details={
+                "type": license_type.code, "holder_name": holder_name, "holder_id": holder_id,
+                "external_id": external_id, "agency": agency, "valid_to": record["valid_to"],
+                "ofd_sm3": digest, "seal_id": seal_id, "sealed": seal_id is not None})
+    except IntegrityError:
+        if external_id is not None:
+            found = _existing(sessions, license_type.code, external_id, values)
+            if found:
+                return found
+        raise
+    return license_id, ofd
+
+
+def _row(s: Session, license_id: str, *, for_update: bool = False) -> LicenseRecord:
+    query = select(LicenseRecord).where(LicenseRecord.id == license_id)
+    row = s.scalar(query.with_for_update() if for_update else query)
+    if row is None:
+        raise LicenseNotFound(f"no license {license_id} in this directory")
+    return row
+
+
+def _status(row: LicenseRecord, at: _dt.datetime | None) -> LicenseStatus:
+    status = row.status
+    if status == "valid" and row.valid_to is not None:
+        today = (at or _now()).astimezone(TZ).date()
+        if today > row.valid_to:
+            status = "expired"
+    return LicenseStatus(row.id, status, row.type_code, row.holder_name, row.holder_id, row.issued_at,
+                         row.valid_to, row.revoked_at, row.revoke_reason)
+
+
+def license_status(home: Any, license_id: str, *, at: _dt.datetime | None = None,
+                   sessions: sessionmaker[Session] | None = None) -> LicenseStatus:
+    """valid / revoked / expired (at `at`, default now). The check character is verified first."""
+    lid = str(parse_license_id(license_id))
+    with db.transaction(_sessions(home, sessions), readonly=True) as s:
+        return _status(_row(s, lid), at)
+
+
+def get_license(home: Any, license_id: str, *, at: _dt.datetime | None = None,
+                sessions: sessionmaker[Session] | None = None) -> LicenseInfo:
+    """The whole record: status, field data, agency, external id, seal and the OFD bytes."""
+    lid = str(parse_license_id(license_id))
+    with db.transaction(_sessions(home, sessions), readonly=True) as s:
+        row = _row(s, lid)
+        return LicenseInfo(_status(row, at), json.loads(row.data), row.agency, row.external_id, row.seal_id,
+                           row.ofd, row.ofd_sm3)
+
+
+def revoke_license(home: Any, license_id: str, reason: str, *, actor: str = "admin",
+                   now: _dt.datetime | None = None, sessions: sessionmaker[Session] | None = None) -> LicenseStatus:
+    """Revoke a license (final); the reason is required and recorded with the time and the actor."""
+    lid = str(parse_license_id(license_id))
+    if not isinstance(reason, str) or not reason.strip():
+        raise LicenseError("a revocation needs a reason")
+    if len(reason) > 500:
+        raise LicenseError("the revocation reason is longer than 500 characters")
+    when = (now or _now()).astimezone(_dt.UTC)
+    with db.transaction(_sessions(home, sessions)) as s:
+        row = _row(s, lid, for_update=True)
+        if row.status == "revoked":
+            raise AlreadyRevoked(f"license {lid} was already revoked on {row.revoked_at.isoformat()} "
+                                 f"({row.revoke_reason})")
+        row.status, row.revoked_at, row.revoke_reason = "revoked", when, reason.strip()
+        audit.append(s, actor=actor, action="license.revoke", subject=f"license:{lid}",
+                     details={"reason": row.revoke_reason, "type": row.type_code})
+        s.flush()
+        return _status(row, when)
