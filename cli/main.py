@@ -14,6 +14,9 @@ from cli import audit as _audit_commands  # noqa: E402,F401  registers `eseal au
 from cli import keys as _keys_commands  # noqa: E402,F401  registers `eseal keys` on main
 from cli import demo as _demo_commands  # noqa: E402,F401  registers `eseal demo` on main
 from cli import ca as _ca_commands  # noqa: E402,F401  registers `eseal init`, `cert`, `ca`, `crl` on main
+from cli import serve as _serve_commands  # noqa: E402,F401  registers `eseal serve` on main
+from cli import token as _token_commands  # noqa: E402,F401  registers `eseal token` on main
+from cli import license as _license_commands  # noqa: E402,F401  registers `eseal license` on main
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,159 @@
+"""`eseal license types|issue|batch|status|revoke`: e-licenses from the command line.
+
+Thin: each command opens the home and calls seal/license (types, service, batch). The key
+store is unlocked only when a seal is asked for (``--seal``); errors of the service become
+a one-line message and exit status 1.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cli.ca import _actor_option, _unlocked, _write
+from cli.keys import _home_option, _open_home, _passphrase_option
+from cli.main import main
+from keystore.errors import KeyStoreError
+from seal.license import batch, service
+from seal.license.errors import LicenseError, LicenseValidationError
+from seal.license.types import load_types
+from store.errors import StoreError
+
+_ERRORS = (LicenseError, KeyStoreError, StoreError)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except LicenseValidationError as exc:
+        raise click.ClickException("invalid license data:\n" + "\n".join(f"  {e}" for e in exc.errors)) from exc
+    except _ERRORS as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _keystore(home: Any, seal_id: str | None, passphrase_file: Path | None, actor: str) -> Any:
+    return _unlocked(home, passphrase_file, actor) if seal_id else nullcontext(None)
+
+
+_type_option = click.option("--type", "type_code", required=True, help="License type code, e.g. YYZZ (营业执照).")
+_agency_option = click.option("--agency", help="Issuing agency (发证机关); default: the region's name.")
+_seal_option = click.option("--seal", "seal_id", help="Seal id to seal the license with (needs the key store).")
+
+
+@main.group("license")
+def license_group() -> None:
+    """E-licenses (电子证照): types, issue, batch, status, revoke."""
+
+
+@license_group.command("types")
+@_home_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def types_command(home_path: Path, as_json: bool) -> None:
+    """List the license types (built-in and H/license-types/*.toml|*.json) with their fields."""
+    home = _open_home(home_path)
+    with home, _errors():
+        types = load_types(home)
+    if as_json:
+        click.echo(json.dumps([t.to_dict() for t in types.values()], ensure_ascii=False, indent=2))
+        return
+    for t in types.values():
+        click.echo(f"{t.code}  {t.name_zh} / {t.name_en}  ({t.validity.describe()}; {t.source})")
+        for f in t.fields:
+            rule = f.validator or f.pattern or (", ".join(f.choices) if f.choices else "")
+            click.echo(f"    {f.name:<22} {f.type:<6} {'required' if f.required else 'optional':<8} "
+                       f"{f.label_zh} / {f.label_en}{'  [' + rule + ']' if rule else ''}")
+
+
+@license_group.command("issue")
+@_home_option
+@_type_option
+@click.option("--data", "data_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSON object of field values.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Where to write the OFD.")
+@click.option("--external-id", help="Your system's id for this license (a repeat returns the same license).")
+@_agency_option
+@_seal_option
+@_passphrase_option
+@_actor_option
+def issue_command(home_path: Path, type_code: str, data_path: Path, out: Path, external_id: str | None,
+                  agency: str | None, seal_id: str | None, passphrase_file: Path | None, actor: str) -> None:
+    """Issue one license; prints its identifier."""
+    try:
+        data = json.loads(data_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise click.ClickException(f"{data_path} is not a JSON file: {exc}") from exc
+    home = _open_home(home_path)
+    with home, _keystore(home, seal_id, passphrase_file, actor) as store, _errors():
+        license_id, ofd = service.issue_license(home, store, type=type_code, data=data, agency=agency,
+                                                seal_id=seal_id, external_id=external_id, actor=actor)
+    _write(out, ofd)
+    click.echo(license_id)
+
+
+@license_group.command("batch")
+@_home_option
+@_type_option
+@click.option("--csv", "csv_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV with a header row: external_id and the field names.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the OFD files and results.csv.")
+@_agency_option
+@_seal_option
+@_passphrase_option
+@_actor_option
+def batch_command(home_path: Path, type_code: str, csv_path: Path, out_dir: Path, agency: str | None,
+                  seal_id: str | None, passphrase_file: Path | None, actor: str) -> None:
+    """Issue one license per CSV row; idempotent by external_id; results in OUT/results.csv."""
+    try:
+        text = csv_path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(f"{csv_path} is not UTF-8 text: {exc}") from exc
+    home = _open_home(home_path)
+    with home, _keystore(home, seal_id, passphrase_file, actor) as store, _errors():
+        rows = batch.read_rows(text)
+        with click.progressbar(length=len(rows), label="issuing", file=sys.stderr) as bar:
+            results = batch.issue_batch(home, store, type=type_code, rows=rows, agency=agency, out_dir=out_dir,
+                                        actor=actor, seal_id=seal_id, progress=lambda _r: bar.update(1))
+    counts = {s: sum(r.status == s for r in results) for s in ("issued", "already issued", "error")}
+    click.echo(f"{counts['issued']} issued, {counts['already issued']} already issued, {counts['error']} errors; "
+               f"results in {out_dir / batch.RESULTS_FILE}")
+    if counts["error"]:
+        raise SystemExit(1)
+
+
+@license_group.command("status")
+@_home_option
+@click.argument("license_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def status_command(home_path: Path, license_id: str, as_json: bool) -> None:
+    """Print a license's status: valid, revoked or expired."""
+    home = _open_home(home_path)
+    with home, _errors():
+        status = service.license_status(home, license_id)
+    if as_json:
+        click.echo(json.dumps(status.to_dict(), ensure_ascii=False, indent=2))
+        return
+    line = f"{status.license_id} {status.status} {status.type_code} {status.holder_name}"
+    line += f" valid to {status.valid_to.isoformat() if status.valid_to else '长期'}"
+    if status.revoked_at:
+        line += f" revoked {status.revoked_at.isoformat()} ({status.revoke_reason})"
+    click.echo(line)
+
+
+@license_group.command("revoke")
+@_home_option
+@click.argument("license_id")
+@click.option("--reason", required=True, help="Why the license is revoked (recorded and shown to verifiers).")
+@_actor_option
+def revoke_command(home_path: Path, license_id: str, reason: str, actor: str) -> None:
+    """Revoke a license (final)."""
+    home = _open_home(home_path)
+    with home, _errors():
+        status = service.revoke_license(home, license_id, reason, actor=actor)
+    click.echo(f"{status.license_id} revoked")
