@@ -1,0 +1,84 @@
+"""HTTP API: the Flask app factory.
+
+``create_app(home_path, passphrase=None, config=None)`` opens the home (``store.home.Home``),
+unlocks its key store (``passphrase`` or ``ESEAL_PASSPHRASE``), keeps one sessionmaker and
+the per-process caches (pre-signed OCSP answers, CRL files, idempotency keys) in
+``app.extensions["eseal"]`` (:mod:`api.context`), installs the problem+json error layer
+(:mod:`api.problems`) and registers every blueprint.
+
+Blueprints are discovered: each module of ``api/blueprints/`` that defines ``bp`` (a
+``flask.Blueprint``) is registered, in module-name order, so an area adds its endpoints by
+adding one file there. Views declare their OpenAPI operation next to them
+(:mod:`api.openapi`) and their roles with ``@requires`` (:mod:`api.auth`).
+
+Serving never generates keys: the home must hold an initialised region (``eseal init``).
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+__all__ = ["create_app", "PassphraseMissing"]
+
+PASSPHRASE_ENV = "ESEAL_PASSPHRASE"
+
+
+class PassphraseMissing(RuntimeError):
+    """The key store cannot be unlocked: no passphrase was given."""
+
+
+def _blueprints() -> list[Any]:
+    from api import blueprints
+
+    found = []
+    for info in sorted(pkgutil.iter_modules(blueprints.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{blueprints.__name__}.{info.name}")
+        bp = getattr(module, "bp", None)
+        if bp is not None:
+            found.append(bp)
+    return found
+
+
+def create_app(home_path: str | Path, *, passphrase: str | None = None,
+               config: Mapping[str, Any] | None = None) -> Flask:
+    from api import problems
+    from api.config import ApiConfig
+    from api.context import Services
+    from api.crl_cache import CRLCache
+    from api.idempotency import IdempotencyStore
+    from ca.ocsp_cache import OCSPCache
+    from keystore.soft import SoftKeyStore
+    from store.db import make_sessionmaker
+    from store.home import Home
+
+    settings = ApiConfig.load(config)
+    home = Home.open(home_path)
+    sessions = make_sessionmaker(home.engine)
+    keystore = SoftKeyStore(sessions)
+    secret = passphrase if passphrase is not None else os.environ.get(PASSPHRASE_ENV)
+    if not secret:
+        raise PassphraseMissing(f"the key store passphrase is needed: set {PASSPHRASE_ENV} or pass passphrase=")
+    keystore.unlock_with_passphrase(secret, actor="eseal-serve")
+
+    app = Flask("eseal")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["eseal"] = Services(
+        home=home, keystore=keystore, sessions=sessions, config=settings,
+        ocsp=OCSPCache(home, keystore, sessions=sessions, refresh_fraction=settings.ocsp_refresh_fraction,
+                       max_entries=settings.ocsp_cache_size),
+        crl=CRLCache(home, keystore, sessions=sessions, max_age_seconds=settings.crl_max_age_seconds,
+                     settle_seconds=settings.crl_settle_seconds),
+        idempotency=IdempotencyStore(home.path, ttl_seconds=settings.idempotency_ttl_seconds),
+    )
+    problems.install(app)
+    for bp in _blueprints():
+        app.register_blueprint(bp)
+    return app

@@ -1,0 +1,174 @@
+"""The one error layer of the API: exceptions -> RFC 9457 ``application/problem+json``.
+
+Every error a client can see has a stable ``type`` URI (``PROBLEM_BASE`` + a slug) that
+clients may branch on, a short ``title`` (same for every instance of the type), the HTTP
+``status`` and a ``detail`` saying what was wrong with this request.
+
+* Typed service errors (``ca.errors.*``, ``store.tokens.TokenError``, key store errors, and
+  whatever later packages register) map here, in :data:`REGISTRY`, by class; the most
+  specific class in the exception's MRO wins. A package adds its own errors with
+  :func:`register` (for instance at import time of its blueprint module).
+* Views raise :class:`Problem` for request-level failures (bad JSON, missing field...).
+* Werkzeug's HTTP errors (404 no such route, 405, 413 body too large, ...) become problems
+  with slugs of their own.
+* Anything else is a 500 ``internal-error``, logged with its traceback; the client sees no
+  internals. Reaching it is a bug: every expected failure has a typed error.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, Response, json
+from werkzeug.exceptions import HTTPException
+
+__all__ = ["PROBLEM_BASE", "MEDIA_TYPE", "Problem", "ProblemType", "register", "lookup", "install",
+           "problem_response", "REGISTRY", "HTTP_SLUGS"]
+
+PROBLEM_BASE = "https://eseal.example/problems/"
+MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger("eseal.api")
+
+
+@dataclass(frozen=True)
+class ProblemType:
+    status: int
+    slug: str
+    title: str
+
+    @property
+    def uri(self) -> str:
+        return PROBLEM_BASE + self.slug
+
+
+class Problem(Exception):
+    """Raised by views: ``Problem(400, "bad-json", "body is not JSON: ...")``."""
+
+    def __init__(self, status: int, slug: str, detail: str, *, title: str | None = None,
+                 headers: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.type = ProblemType(status, slug, title or _TITLES.get(slug, slug.replace("-", " ")))
+        self.detail = detail
+        self.headers = headers or {}
+        self.extra = extra
+
+
+# Titles of the slugs views raise directly (Problem(...)); the registry below holds the rest.
+_TITLES = {
+    "bad-json": "Request body is not valid JSON",
+    "invalid-request": "Request is invalid",
+    "unauthorized": "Authentication required",
+    "forbidden": "Not allowed for this token",
+    "not-found": "Not found",
+    "method-not-allowed": "Method not allowed",
+    "payload-too-large": "Request body too large",
+    "unsupported-media-type": "Unsupported media type",
+    "idempotency-key-reused": "Idempotency key reused with a different request",
+    "idempotency-in-progress": "A request with this idempotency key is still running",
+    "not-ready": "Service not ready",
+    "internal-error": "Internal error",
+}
+
+_STATUSES = {
+    "bad-json": 400, "invalid-request": 400, "unauthorized": 401, "forbidden": 403, "not-found": 404,
+    "method-not-allowed": 405, "payload-too-large": 413, "unsupported-media-type": 415,
+    "idempotency-key-reused": 409, "idempotency-in-progress": 409, "not-ready": 503, "internal-error": 500,
+}
+
+HTTP_SLUGS = {
+    400: "invalid-request", 401: "unauthorized", 403: "forbidden", 404: "not-found",
+    405: "method-not-allowed", 413: "payload-too-large", 415: "unsupported-media-type",
+}
+
+REGISTRY: dict[type[BaseException], ProblemType] = {}
+
+
+def register(exc_class: type[BaseException], status: int, slug: str, title: str) -> None:
+    """Map ``exc_class`` (and its subclasses, unless they have their own entry) to a problem."""
+    REGISTRY[exc_class] = ProblemType(status, slug, title)
+
+
+def lookup(exc: BaseException) -> ProblemType | None:
+    for klass in type(exc).__mro__:
+        found = REGISTRY.get(klass)
+        if found is not None:
+            return found
+    return None
+
+
+def _register_defaults() -> None:
+    from ca import errors as ca
+    from keystore import errors as ks
+    from store.errors import StoreError
+    from store.tokens import TokenError
+
+    register(ca.CAError, 400, "ca-error", "Certificate authority refused the request")
+    register(ca.InvalidCSR, 400, "invalid-csr", "Certificate request is invalid")
+    register(ca.InvalidIdentifier, 400, "invalid-identifier", "Identity number or credit code is invalid")
+    register(ca.ProfileViolation, 400, "profile-violation", "Request does not satisfy the certificate profile")
+    register(ca.BuilderError, 400, "invalid-certificate-field", "A certificate field value is invalid")
+    register(ca.UnknownSerial, 404, "unknown-serial", "No such certificate")
+    register(ca.AlreadyRevoked, 409, "already-revoked", "Certificate is revoked")
+    register(ca.InvalidTransition, 409, "invalid-transition", "Status change does not apply")
+    register(ca.RegionExists, 409, "region-exists", "Region already initialised")
+    register(ca.RegionNotInitialised, 503, "region-not-initialised", "Region not initialised")
+    register(TokenError, 400, "invalid-token-request", "Token request is invalid")
+    register(ks.KeyStoreError, 503, "keystore-unavailable", "Key store cannot perform the operation")
+    register(ks.KeyStoreLocked, 503, "keystore-locked", "Key store is locked")
+    register(ks.PolicyDenied, 403, "key-policy-denied", "Key policy refuses this use")
+    register(StoreError, 503, "store-unavailable", "Data store unavailable")
+
+
+def problem_response(ptype: ProblemType, detail: str, *, headers: dict[str, str] | None = None,
+                     **extra: Any) -> Response:
+    body = {"type": ptype.uri, "title": ptype.title, "status": ptype.status, "detail": detail, **extra}
+    response = Response(json.dumps(body, ensure_ascii=False), status=ptype.status, mimetype=MEDIA_TYPE)
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def _http_problem(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    slug = HTTP_SLUGS.get(status, f"http-{status}")
+    ptype = ProblemType(status, slug, _TITLES.get(slug, exc.name))
+    headers = {}
+    if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
+        headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
+    detail = exc.description or exc.name
+    if status == 413:
+        from flask import current_app
+
+        detail = f"request body exceeds the limit of {current_app.config['MAX_CONTENT_LENGTH']} bytes"
+    return problem_response(ptype, detail, headers=headers)
+
+
+def _handle(exc: Exception) -> Response:
+    if isinstance(exc, Problem):
+        return problem_response(exc.type, exc.detail, headers=exc.headers, **exc.extra)
+    if isinstance(exc, HTTPException):
+        return _http_problem(exc)
+    ptype = lookup(exc)
+    if ptype is not None:
+        return problem_response(ptype, str(exc))
+    log.exception("unexpected error while serving a request")
+    return problem_response(ProblemType(500, "internal-error", _TITLES["internal-error"]),
+                            "an unexpected error occurred; it has been logged")
+
+
+def install(app: Flask) -> None:
+    """Route every exception of ``app`` through :func:`_handle`."""
+    if not REGISTRY:
+        _register_defaults()
+    app.register_error_handler(Exception, _handle)
+
+
+def slugs() -> dict[str, ProblemType]:
+    """Every problem type the API can answer (for the OpenAPI document)."""
+    if not REGISTRY:
+        _register_defaults()
+    out = {p.slug: p for p in REGISTRY.values()}
+    for slug, title in _TITLES.items():
+        out.setdefault(slug, ProblemType(_STATUSES[slug], slug, title))
+    return out

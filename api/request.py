@@ -1,0 +1,38 @@
+"""Reading request bodies the same way in every view: JSON objects, typed fields."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+
+from api.problems import Problem
+
+__all__ = ["json_object", "field"]
+
+
+def json_object() -> dict[str, Any]:
+    """The body as a JSON object; 415 for another media type, 400 for broken JSON."""
+    if request.mimetype != "application/json":
+        raise Problem(415, "unsupported-media-type",
+                      f"send the body as application/json, not {request.mimetype or 'no Content-Type'}")
+    data = request.get_json(silent=True)
+    if data is None:
+        raw = request.get_data(cache=True)
+        raise Problem(400, "bad-json", "the body is not valid JSON" if raw else "the body is empty")
+    if not isinstance(data, dict):
+        raise Problem(400, "bad-json", f"the body must be a JSON object, not {type(data).__name__}")
+    return data
+
+
+def field(data: dict[str, Any], name: str, *, required: bool = False, kind: type = str,
+          choices: tuple[str, ...] | None = None) -> Any:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise Problem(400, "invalid-request", f"field {name!r} is required")
+        return None
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise Problem(400, "invalid-request", f"field {name!r} must be a {kind.__name__}")
+    if choices is not None and value not in choices:
+        raise Problem(400, "invalid-request", f"field {name!r} must be one of {', '.join(choices)}")
+    return value

@@ -1,0 +1,179 @@
+"""A hot OCSP responder: pre-signed answers for good certificates, live answers otherwise.
+
+Most OCSP traffic asks, without a nonce, about one certificate that is good (RFC 5019).
+Signing each answer costs a key store round trip (policy check, audit record, SM2 sign);
+serving stored bytes costs a dictionary look-up. :class:`OCSPCache` keeps, per process,
+the signed DER answer for each (CertID as sent) it has answered "good", and serves it
+again while it is fresh.
+
+Correct across worker processes without any shared memory: every request still reads the
+certificate's row (one indexed look-up of ``ca_certificates.serial``), and a cached answer
+is served only when
+
+* the row's status is ``good`` — a revocation or suspension by any worker, on any host, is
+  seen by the very next request; and
+* the row's ``status_changed_at`` equals the value it had when the answer was signed — so a
+  suspend-and-resume (good again, but a new status history) re-signs too; and
+* more than ``refresh_fraction`` of the answer's validity remains (default: re-sign once
+  half of it has passed, long before ``nextUpdate``).
+
+Everything else is answered live by :func:`ca.service.ocsp_respond` (same responder, same
+database): requests with a nonce (the nonce must be echoed, so the bytes differ), several
+CertIDs, revoked / held / unknown certificates, CertIDs naming another issuer. A malformed
+request gets the OCSP ``malformedRequest`` response, never an exception.
+
+The cached answers' CertID is the requester's own (its DER is the cache key), so clients
+that send SHA-1 or SM3 CertIDs, with or without NULL hash parameters, each get an answer
+that matches their request byte for byte.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from ca import ocsp
+from ca.certificate import load_certificate
+from ca.errors import MalformedOCSPRequest, RegionNotInitialised
+from ca.keystore_signer import KeyStoreSigner
+from store import db
+from store.models.ca import CertificateAuthority, IssuedCertificate
+
+__all__ = ["OCSPCache", "CacheStats"]
+
+UTC = _dt.timezone.utc
+
+
+@dataclass
+class _Entry:
+    der: bytes
+    marker: _dt.datetime | None      # status_changed_at when signed
+    refresh_at: _dt.datetime
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    signed: int = 0                  # pre-signed answers made (misses and refreshes)
+    live: int = 0                    # answered by ocsp_respond
+    malformed: int = 0
+
+
+class _Issuer:
+    """The issuing CA as OCSP requests name it: hashes per algorithm, computed once."""
+
+    def __init__(self, row: CertificateAuthority) -> None:
+        self.id = row.id
+        cert = load_certificate(row.certificate)
+        self.certificate = cert
+        self.hashes = {alg: (c.issuer_name_hash, c.issuer_key_hash)
+                       for alg in ("sha1", "sm3") for c in [ocsp.cert_id_for(cert, 1, alg)]}
+
+    def names(self, cert_id: ocsp.CertId) -> bool:
+        return self.hashes.get(cert_id.hash_algorithm) == (cert_id.issuer_name_hash, cert_id.issuer_key_hash)
+
+
+class OCSPCache:
+    """Answer DER OCSP requests for the region of ``home`` with ``keystore`` (unlocked)."""
+
+    def __init__(self, home: Any, keystore: Any, *, sessions: Any = None, refresh_fraction: float = 0.5,
+                 max_entries: int = 100_000, validity: _dt.timedelta | None = None) -> None:
+        from ca import service
+
+        if not 0 < refresh_fraction < 1:
+            raise ValueError(f"refresh_fraction must be between 0 and 1, not {refresh_fraction!r}")
+        self.home = home
+        self.keystore = keystore
+        self.sessions = sessions if sessions is not None else db.make_sessionmaker(home.engine)
+        self.engine = self.sessions.kw["bind"]
+        self.refresh_fraction = refresh_fraction
+        self.max_entries = max_entries
+        self.validity = validity or service.OCSP_VALIDITY
+        self.stats = CacheStats()
+        self._entries: dict[bytes, _Entry] = {}
+        self._lock = threading.Lock()
+        self._issuer: _Issuer | None = None
+        self._responder: ocsp.Responder | None = None
+
+    # ------------------------------------------------------------------ set-up (lazy)
+
+    def _load(self) -> tuple[_Issuer, ocsp.Responder]:
+        if self._issuer is not None and self._responder is not None:
+            return self._issuer, self._responder
+        now = _dt.datetime.now(UTC)
+        with db.transaction(self.sessions, readonly=True) as s:
+            row = s.scalar(select(CertificateAuthority).where(CertificateAuthority.kind == "issuing")
+                           .order_by(CertificateAuthority.id).limit(1))
+            if row is None:
+                raise RegionNotInitialised("no region here yet: run `eseal init` first")
+            issuer = _Issuer(row)
+            responder = s.scalar(
+                select(IssuedCertificate)
+                .where(IssuedCertificate.issuer_id == row.id, IssuedCertificate.profile == "ocsp",
+                       IssuedCertificate.status == "good", IssuedCertificate.key_ref.is_not(None),
+                       IssuedCertificate.not_after > now)
+                .order_by(IssuedCertificate.id.desc()).limit(1))
+            if responder is None:
+                raise RegionNotInitialised("this region has no valid OCSP responder certificate")
+            signer = KeyStoreSigner(self.keystore, responder.key_ref, actor="ocsp-responder", role="ocsp")
+            self._issuer, self._responder = issuer, ocsp.Responder(signer, responder.der)
+        return self._issuer, self._responder
+
+    # ------------------------------------------------------------------ answering
+
+
+    def _status(self, serial_hex: str, issuer_id: int) -> tuple[str, _dt.datetime | None] | None:
+        query = select(IssuedCertificate.status, IssuedCertificate.status_changed_at).where(
+            IssuedCertificate.serial == serial_hex, IssuedCertificate.issuer_id == issuer_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+            conn.rollback()
+        return None if row is None else (row[0], row[1])
+
+    def respond(self, request_der: bytes) -> bytes:
+        """The DER OCSPResponse for a DER OCSPRequest (malformedRequest when it is malformed)."""
+        try:
+            request = ocsp.parse_request(request_der)
+        except MalformedOCSPRequest:
+            self.stats.malformed += 1
+            return ocsp.error_response("malformed_request")
+        if request.nonce is None and len(request.cert_ids) == 1:
+            issuer, responder = self._load()
+            cert_id = request.cert_ids[0]
+            if issuer.names(cert_id):
+                found = self._status(format(cert_id.serial, "x"), issuer.id)
+                if found is not None and found[0] == "good":
+                    return self._good(cert_id, found[1], responder)
+        self.stats.live += 1
+        from ca import service
+
+        return service.ocsp_respond(self.home, self.keystore, request_der, sessions=self.sessions)
+
+    def _good(self, cert_id: ocsp.CertId, marker: _dt.datetime | None, responder: ocsp.Responder) -> bytes:
+        key = cert_id.raw.dump()
+        now = _dt.datetime.now(UTC)
+        entry = self._entries.get(key)
+        if entry is not None and entry.marker == marker and now < entry.refresh_at:
+            self.stats.hits += 1
+            return entry.der
+        this_update = now.replace(microsecond=0)
+        next_update = this_update + self.validity
+        answer = ocsp.Answer(cert_id, "good", this_update, next_update)
+        der = responder.respond([answer], produced_at=this_update)
+        refresh_at = next_update - self.validity * self.refresh_fraction
+        with self._lock:
+            if len(self._entries) >= self.max_entries and key not in self._entries:
+                self._entries.pop(next(iter(self._entries)))  # oldest first (dicts keep order)
+            self._entries[key] = _Entry(der, marker, refresh_at)
+        self.stats.signed += 1
+        return der
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
