@@ -9,7 +9,7 @@ export ESEAL_TEST_DATABASE_URL
 
 SYSDEPS := $(VENV)/.sysdeps-stamp
 
-.PHONY: serve test bench compare install clean sysdeps
+.PHONY: serve test bench compare install clean sysdeps fuzz
 
 $(STAMP): pyproject.toml setup.py gm/_sm2.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ test: $(STAMP) $(SYSDEPS)
 
 bench: $(STAMP)
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-sort=name
+
+# The fuzz targets of the test suite with many more examples (bounded to a few hundred in
+# `make test`); FUZZ_EXAMPLES per target.
+FUZZ_EXAMPLES ?= 100000
+fuzz: $(STAMP)
+	ESEAL_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider tests -k fuzz
 
 compare: $(STAMP)
 	$(PY) -m benchmarks.compare

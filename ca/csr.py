@@ -69,7 +69,7 @@ def sm2_point_from_spki(spki: keys.PublicKeyInfo, error: type[CAError] = Invalid
             raise error("public key BIT STRING has unused bits")
     except CAError:
         raise
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
         raise error(f"public key info is malformed: {exc}") from None
     from gm.sm2 import PublicKey
 
@@ -98,7 +98,7 @@ def _load(data: bytes) -> tuple[csr.CertificationRequest, bytes]:
     try:
         req = csr.CertificationRequest.load(der, strict=True)
         _ = req.native  # force a full parse: asn1crypto parses lazily
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
         raise InvalidCSR(f"CSR DER is malformed: {exc}") from None
     return req, der
 

@@ -27,3 +27,7 @@ class KeyFormatError(GMError):
 
 class CipherError(GMError):
     """SM4 input is malformed: wrong key/IV length, bad padding, failed authentication tag."""
+
+
+class ASN1FormatError(GMError):
+    """DER that does not parse as the structure it should be (or uses an unknown algorithm)."""

@@ -125,7 +125,7 @@ def _unarmor(data: bytes) -> tuple[str | None, bytes]:
 def _load(spec: type[core.Asn1Value], der: bytes, what: str) -> core.Asn1Value:
     try:
         return spec.load(der, strict=True)  # strict: trailing bytes are an error
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, IndexError) as exc:
         raise KeyFormatError(f"{what} is not valid DER: {exc}") from None
 
 
@@ -155,7 +155,7 @@ def _algorithm_is_ec(algorithm: core.Sequence, where: str) -> None:
 def _point(bit_string: core.Asn1Value, where: str) -> bytes:
     try:
         point = bit_string.native
-    except ValueError as exc:
+    except (ValueError, TypeError, IndexError) as exc:
         raise KeyFormatError(f"{where}: malformed public key BIT STRING: {exc}") from None
     curve.check_point(point)
     return point
@@ -183,7 +183,7 @@ def _read_ec_private_key(der: bytes, where: str, outer_curve: bool) -> tuple[byt
         point = None if isinstance(public, core.Void) else _point(public, where)
     except GMError:
         raise
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
         raise KeyFormatError(f"{where} is malformed: {exc}") from None
     return d.to_bytes(curve.FIELD_SIZE, "big"), point
 
@@ -202,7 +202,7 @@ def _read_pkcs8(der: bytes) -> tuple[bytes, bytes | None]:
         inner = info["private_key"].contents
     except GMError:
         raise
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
         raise KeyFormatError(f"PKCS#8 PrivateKeyInfo is malformed: {exc}") from None
     return _read_ec_private_key(inner, "the PKCS#8 ECPrivateKey", outer_curve=True)
 
@@ -246,7 +246,7 @@ def _pbes2_decrypt(der: bytes, password: bytes) -> bytes:
         encrypted = info["encrypted_data"].native
     except GMError:
         raise
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
         raise KeyFormatError(f"PKCS#8 EncryptedPrivateKeyInfo is malformed: {exc}") from None
     if not encrypted or len(encrypted) % 16:
         raise KeyFormatError("encrypted key length is not a positive multiple of the 16-byte block")
@@ -411,5 +411,5 @@ def decode_public_key(data: bytes) -> bytes:
         return _point(info["public_key"], "the public key")
     except GMError:
         raise
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
         raise KeyFormatError(f"SubjectPublicKeyInfo is malformed: {exc}") from None
