@@ -148,11 +148,8 @@ def test_no_region_is_a_clear_error(eseal_home) -> None:
 
 def test_a_seal_without_a_sealer_is_refused(region) -> None:
     home, ks = region
-    try:
-        import seal.ofd  # noqa: F401
-        pytest.skip("seal/ofd is installed: sealing is covered by the sealed-license tests")
-    except ImportError:
-        pass
+    if service.default_sealer(home, ks) is not None:
+        pytest.skip("seal/ofd's sealer is installed: sealing is covered by the sealed-license tests")
     with pytest.raises(SealingUnavailable, match=r"seal 'S1' was asked for, but no OFD sealer"):
         service.issue_license(home, ks, type="YYZZ", data=BUSINESS, agency="局", actor="a", seal_id="S1")
     assert _count(home) == 0
@@ -254,3 +251,32 @@ def test_cli_types_issue_status_revoke_batch(region, tmp_path) -> None:
     res = runner.invoke(main, [*args, "--out", str(tmp_path / "b2")])
     assert "0 issued, 1 already issued, 1 errors" in res.output
     assert _results(tmp_path / "b2/results.csv")[0]["license_id"] == _results(tmp_path / "b1/results.csv")[0]["license_id"]
+
+
+def test_three_processes_running_the_same_batch_issue_each_row_once(region, tmp_path) -> None:
+    import multiprocessing
+
+    from seal.license.testing import batch_worker
+
+    home, _ = region
+    text = _csv([{"external_id": f"P{i}", **BUSINESS, "name": f"公司{i}"} for i in range(6)])
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Barrier(3)
+    procs = [ctx.Process(target=batch_worker, args=(str(home.path), text, str(tmp_path / f"w{w}"), f"w{w}", start))
+             for w in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(300)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    results = [_results(tmp_path / f"w{w}/results.csv") for w in range(3)]
+    for per_worker in results:
+        assert all(r["status"] in ("issued", "already issued") for r in per_worker), per_worker
+    by_external = {r["external_id"]: {w[i]["license_id"] for w in results} for i, r in enumerate(results[0])}
+    assert all(len(ids) == 1 for ids in by_external.values()), by_external  # every worker names one license
+    assert sum(r["status"] == "issued" for w in results for r in w) == 6
+    with transaction(home.engine, readonly=True) as s:
+        rows = list(s.scalars(select(LicenseRecord)))
+    assert len(rows) == 6 and {r.external_id for r in rows} == set(by_external)
+    assert {r.id for r in rows} == {ids.pop() for ids in by_external.values()}
+    assert len(_audit(home, "license.issue")) == 6

@@ -101,13 +101,15 @@ def _one(home: Any, keystore: Any, license_type: LicenseType, number: int, exter
         existing = service.find_by_external_id(home, license_type.code, external_id)
         if existing is not None:
             return RowResult(number, external_id, "already issued", existing)
-        license_id, ofd = service.issue_license(
+        issued = service.issue_license(
             home, keystore, type=license_type, data=data, agency=agency, seal_id=seal_id,
             external_id=external_id, actor=actor, sealer=sealer)
     except LicenseError as exc:
         return RowResult(number, external_id, "error", error=str(exc))
-    (out_dir / f"{license_id}.ofd").write_bytes(ofd)
-    return RowResult(number, external_id, "issued", license_id)
+    if issued.already_issued:  # a concurrent run stored it between our look-up and our insert
+        return RowResult(number, external_id, "already issued", issued.license_id)
+    (out_dir / f"{issued.license_id}.ofd").write_bytes(issued.ofd)
+    return RowResult(number, external_id, "issued", issued.license_id)
 
 
 def write_results(path: Path, results: list[RowResult]) -> None:

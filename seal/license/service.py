@@ -50,7 +50,7 @@ from store.models.ca import CertificateAuthority
 from store.models.license import LicenseCounter, LicenseRecord
 
 __all__ = ["issue_license", "license_status", "revoke_license", "get_license", "find_by_external_id",
-           "LicenseInfo", "LicenseStatus", "ExternalIdConflict", "Sealer", "default_sealer", "region_of",
+           "LicenseInfo", "LicenseStatus", "Issued", "ExternalIdConflict", "Sealer", "default_sealer", "region_of",
            "Region", "TZ"]
 
 TZ = zoneinfo.ZoneInfo("Asia/Shanghai")
@@ -59,6 +59,26 @@ Sealer = Callable[..., bytes]  # sealer(ofd_bytes, *, seal_id, box, actor) -> se
 
 class ExternalIdConflict(LicenseError):
     """An external id already issued with *different* field data (not a repeat of the same row)."""
+
+
+class Issued(tuple):
+    """``(license_id, ofd_bytes)`` as issue_license returns it; ``already_issued`` is True when
+    the external id had been issued before (by an earlier call or a concurrent worker)."""
+
+    already_issued: bool
+
+    def __new__(cls, license_id: str, ofd: bytes, already_issued: bool = False) -> Issued:
+        self = super().__new__(cls, (license_id, ofd))
+        self.already_issued = already_issued
+        return self
+
+    @property
+    def license_id(self) -> str:
+        return self[0]
+
+    @property
+    def ofd(self) -> bytes:
+        return self[1]
 
 
 @dataclass(frozen=True)
@@ -161,7 +181,7 @@ def _next_sequence(sessions: sessionmaker[Session], region: str, type_code: str,
 
 
 def _existing(sessions: sessionmaker[Session], type_code: str, external_id: str,
-              values: dict[str, str] | None) -> tuple[str, bytes] | None:
+              values: dict[str, str] | None) -> Issued | None:
     with db.transaction(sessions, readonly=True) as s:
         row = s.scalar(select(LicenseRecord).where(LicenseRecord.type_code == type_code,
                                                    LicenseRecord.external_id == external_id))
@@ -171,7 +191,7 @@ def _existing(sessions: sessionmaker[Session], type_code: str, external_id: str,
         raise ExternalIdConflict(
             f"external id {external_id!r} was already issued as license {row.id} with different data; "
             "revoke it and issue under a new external id to change a license")
-    return row.id, row.ofd
+    return Issued(row.id, row.ofd, already_issued=True)
 
 
 def find_by_external_id(home: Any, type_code: str, external_id: str, *,
@@ -184,8 +204,8 @@ def find_by_external_id(home: Any, type_code: str, external_id: str, *,
 def issue_license(home: Any, keystore: Any, *, type: str | LicenseType, data: dict[str, Any],  # noqa: A002
                   agency: str | None, seal_id: str | None = None, external_id: str | None = None,
                   actor: str, sealer: Sealer | None = None, now: _dt.datetime | None = None,
-                  sessions: sessionmaker[Session] | None = None) -> tuple[str, bytes]:
-    """Issue one license; returns (license_id, ofd_bytes). See the module docstring for the phases.
+                  sessions: sessionmaker[Session] | None = None) -> Issued:
+    """Issue one license; returns (license_id, ofd_bytes) (an :class:`Issued`). See the module docstring for the phases.
 
     With ``external_id``, a repeat with the same data returns the license issued before (no
     second license); different data raises ExternalIdConflict. ``agency`` (发证机关) defaults
@@ -250,7 +270,7 @@ def issue_license(home: Any, keystore: Any, *, type: str | LicenseType, data: di
             if found:
                 return found
         raise
-    return license_id, ofd
+    return Issued(license_id, ofd)
 
 
 def _row(s: Session, license_id: str, *, for_update: bool = False) -> LicenseRecord:
