@@ -9,6 +9,7 @@ import click
 from cli.main import main
 from gm.sm2 import PublicKey
 from gm.sm3 import sm3
+from store import translog
 from store.audit import verify
 from store.db import transaction
 from store.errors import StoreError
@@ -21,6 +22,13 @@ def _fingerprint(pem: bytes | None) -> str:
         return sm3(PublicKey.from_pem(pem or b"").to_bytes()).hex()
     except Exception:  # verify() has already said whether the key is usable
         return "unreadable key"
+
+
+def _public_key(pem: bytes | None) -> PublicKey | None:
+    try:
+        return PublicKey.from_pem(pem) if pem else None
+    except ValueError:
+        return None
 
 
 @main.group("audit")
@@ -44,7 +52,7 @@ def audit() -> None:
     help="PEM public key of the region's audit signer (default: HOME/audit-signer.pub.pem if present).",
 )
 def verify_command(home_path: Path, public_key: Path | None) -> None:
-    """Check the hash chain and the signed checkpoints.
+    """Check the hash chain, the signed checkpoints and the transparency log's tree.
 
     Exit status: 0 clean, 1 on any finding (each printed as FINDING ...), 2 when the home
     cannot be opened.
@@ -61,15 +69,19 @@ def verify_command(home_path: Path, public_key: Path | None) -> None:
         pem = public_key.read_bytes() if public_key is not None else None
         with transaction(home.engine, readonly=True) as session:
             report = verify(session, public_key=pem)
+            log_problems = translog.verify_log(session, _public_key(pem))
     if public_key is not None:
         click.echo(f"checkpoint signatures checked against the pinned audit key {public_key} (SM3 {_fingerprint(pem)})")
     for finding in report.findings:
         click.echo(f"FINDING {finding}")
+    for problem in log_problems:
+        click.echo(f"FINDING transparency log: {problem}")
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(
         f"{report.records} records, {report.checkpoints} checkpoints, "
         f"{len(report.findings)} finding(s): {'OK' if report.ok else 'TAMPERED'}"
     )
-    if not report.ok:
+    click.echo(f"transparency log: {'OK' if not log_problems else 'TAMPERED'}")
+    if not report.ok or log_problems:
         raise SystemExit(1)
