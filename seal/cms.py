@@ -1,0 +1,431 @@
+"""CMS SignedData with SM2/SM3, attached or detached, GM/T 0010 or PKCS#7 identifiers.
+
+Why this shape:
+
+* Three steps, so that a key never enters seal/: ``prepare_signed_data`` builds the signed
+  attributes (contentType, messageDigest, signingTime and any extra ones) and returns the
+  exact bytes to sign — DER of the attributes as a SET OF, RFC 5652 §5.4 — then any
+  ``sign(bytes) -> DER SM2 signature`` callable signs them (``keystore_signer`` binds
+  ``keystore.sign`` to a key reference; an HSM or a remote key fits the same slot), then
+  ``assemble_signed_data`` writes the ContentInfo. ``sign_data`` chains the three.
+* Two identifier flavours (gm/asn1/cms_gm.py): GM/T 0010 (``gmt0010``) for Chinese relying
+  parties and "Sign"-type OFD signatures; PKCS#7 (``pkcs7``) for RFC 3161 tokens, PDF and
+  OpenSSL.
+* ``verify_cms`` checks at the cryptographic level only (content digest against
+  messageDigest, contentType attribute, the SM2 signature with the signer's key and the
+  signer ID, the signer certificate present) and reports per signer with a specific
+  failure code; it raises only ``MalformedCms`` for input that is not SignedData at all.
+  Chains, validity and revocation are verify/'s job.
+
+SignedData without signed attributes (as CFCA SADK writes it) is read too: the SM2
+signature then covers the content itself.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from asn1crypto import algos, cms, core, x509
+
+from gm.asn1 import cms_gm
+from gm.asn1.parse import load_strict
+from gm.errors import ASN1FormatError, GMError
+from gm.sm2 import DEFAULT_UID, PublicKey, signature_from_rs
+from gm.sm3 import sm3
+
+__all__ = [
+    "CmsError", "MalformedCms", "SigningError", "CmsToSign", "SignerCheck", "CmsCheck",
+    "prepare_signed_data", "assemble_signed_data", "sign_data", "keystore_signer", "verify_cms",
+    "signed_attrs_der", "Failure",
+]
+
+Signer = Callable[[bytes], bytes]
+
+
+class CmsError(ValueError):
+    """Misuse of the CMS functions (bad arguments)."""
+
+
+class MalformedCms(CmsError):
+    """The input is not a parseable CMS SignedData."""
+
+
+class SigningError(CmsError):
+    """The signer callable returned something that is not a valid signature for the certificate."""
+
+
+class Failure:
+    """Failure codes of a SignerCheck (one per check, stable strings for reports)."""
+
+    CONTENT_MISSING = "CONTENT_MISSING"  # detached and no detached_data given
+    CONTENT_MISMATCH = "CONTENT_MISMATCH"  # attached content differs from detached_data given
+    UNSUPPORTED_DIGEST = "UNSUPPORTED_DIGEST"
+    UNSUPPORTED_SIGNATURE = "UNSUPPORTED_SIGNATURE"
+    MESSAGE_DIGEST_MISSING = "MESSAGE_DIGEST_MISSING"
+    DIGEST_MISMATCH = "DIGEST_MISMATCH"
+    CONTENT_TYPE_MISMATCH = "CONTENT_TYPE_MISMATCH"
+    SIGNER_CERT_NOT_FOUND = "SIGNER_CERT_NOT_FOUND"
+    SIGNER_KEY_NOT_SM2 = "SIGNER_KEY_NOT_SM2"
+    SIGNATURE_ENCODING = "SIGNATURE_ENCODING"
+    SIGNATURE_INVALID = "SIGNATURE_INVALID"
+    NO_SIGNER = "NO_SIGNER"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _der_length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(body)]) + body
+
+
+def signed_attrs_der(signer_info: cms.SignerInfo) -> bytes:
+    """The bytes an SM2 signature over signed attributes covers: the attributes' own
+    encoded contents under a SET OF tag (0x31) instead of the [0] IMPLICIT tag."""
+    attrs = signer_info["signed_attrs"]
+    contents = attrs.contents if attrs.contents is not None else b""
+    return b"\x31" + _der_length(len(contents)) + contents
+
+
+def _digest(name: str, data: bytes) -> bytes:
+    if name == "sm3":
+        return sm3(data)
+    return hashlib.new(name, data).digest()
+
+
+def _algorithm(name: str, null_params: bool, cls: type) -> Any:
+    value: dict[str, Any] = {"algorithm": name}
+    if null_params:
+        value["parameters"] = core.Null()
+    return cls(value)
+
+
+def _utc(t: _dt.datetime | None) -> _dt.datetime:
+    t = t or _dt.datetime.now(_dt.timezone.utc)
+    if t.tzinfo is None:
+        raise CmsError("signing_time must be timezone-aware")
+    return t.astimezone(_dt.timezone.utc).replace(microsecond=0)
+
+
+def _sorted_set(attrs: Iterable[cms.CMSAttribute]) -> cms.CMSAttributes:
+    """DER SET OF: members in ascending order of their encodings (X.690 §11.6), so that a
+    verifier that re-encodes the attributes (OpenSSL does) gets the bytes we signed."""
+    encoded = sorted(a.dump() for a in attrs)
+    return cms.CMSAttributes([cms.CMSAttribute.load(e) for e in encoded])
+
+
+def _point(cert: x509.Certificate) -> PublicKey:
+    spki = cert.public_key
+    if spki.algorithm != "ec" or spki["algorithm"]["parameters"].chosen.native not in ("sm2p256v1", "1.2.156.10197.1.301"):
+        raise CmsError(f"the certificate's key is not an SM2 key ({spki.algorithm})")
+    return PublicKey.from_bytes(spki["public_key"].native)
+
+
+def keystore_signer(keystore: Any, key_ref: str, *, actor: str, role: str, pin: str | None = None) -> Signer:
+    """``sign(bytes) -> DER signature`` over ``keystore.sign`` with one key reference (SM2
+    with Z_A of the default signer ID); the key store checks the policy and audits the use."""
+    def sign(data: bytes) -> bytes:
+        return keystore.sign(key_ref, bytes(data), actor=actor, role=role, pin=pin)
+    return sign
+
+
+# --------------------------------------------------------------------------- signing
+
+
+@dataclass(frozen=True)
+class CmsToSign:
+    """Step 1's result: everything of the SignerInfo except the signature value."""
+
+    flavour: cms_gm.Flavour
+    content_type: str  # eContentType (asn1crypto name or dotted OID)
+    content: bytes | None  # the eContent when attached, None when detached
+    certificate: x509.Certificate
+    signed_attrs: cms.CMSAttributes
+    to_be_signed: bytes  # DER(SET OF signed attributes): hand this to the signer
+
+
+def prepare_signed_data(
+    data: bytes,
+    certificate: x509.Certificate,
+    *,
+    flavour: str = "gmt0010",
+    detached: bool = True,
+    content_type: str | None = None,
+    signing_time: _dt.datetime | None = None,
+    extra_signed_attrs: Sequence[cms.CMSAttribute] = (),
+) -> CmsToSign:
+    """Step 1: signed attributes for ``data`` signed by ``certificate``'s key.
+
+    ``content_type`` defaults to the flavour's data type; a timestamp token passes
+    ``"tst_info"``. ``signing_time`` defaults to now (UTC, whole seconds).
+    """
+    if not isinstance(data, (bytes, bytearray)):
+        raise CmsError("data must be bytes")
+    if not isinstance(certificate, x509.Certificate):
+        raise CmsError("certificate must be an asn1crypto x509.Certificate")
+    fl = cms_gm.flavour(flavour)
+    _point(certificate)
+    ctype = content_type or fl.data
+    attrs = [
+        cms.CMSAttribute({"type": "content_type", "values": [ctype]}),
+        cms.CMSAttribute({"type": "message_digest", "values": [_digest(fl.digest_algorithm, bytes(data))]}),
+        cms.CMSAttribute({"type": "signing_time", "values": [cms.Time({"utc_time": _utc(signing_time)})]}),
+        *extra_signed_attrs,
+    ]
+    signed_attrs = _sorted_set(attrs)
+    return CmsToSign(flavour=fl, content_type=ctype, content=None if detached else bytes(data),
+                     certificate=certificate, signed_attrs=signed_attrs, to_be_signed=signed_attrs.dump())
+
+
+def assemble_signed_data(
+    prepared: CmsToSign,
+    signature: bytes,
+    *,
+    chain: Sequence[x509.Certificate] = (),
+    include_certificate: bool = True,
+    unsigned_attrs: Sequence[cms.CMSAttribute] = (),
+    timestamper: Callable[[bytes], bytes] | None = None,
+    check: bool = True,
+) -> bytes:
+    """Step 3: the DER ContentInfo. ``signature`` is checked against the certificate's key
+    first (``check``), so a wrong key reference fails here and not at the relying party.
+    ``timestamper(signature) -> token DER`` adds an RFC 3161 signatureTimeStampToken
+    unsigned attribute (seal.tsa.tsa_callable)."""
+    fl = prepared.flavour
+    signature = bytes(signature)
+    if check:
+        try:
+            good = _point(prepared.certificate).verify(signature, prepared.to_be_signed, DEFAULT_UID)
+        except GMError as exc:
+            raise SigningError(f"the signer returned a malformed SM2 signature: {exc}") from None
+        if not good:
+            raise SigningError("the signature does not verify with the certificate's public key "
+                               "(wrong key reference for this certificate?)")
+    tbs = prepared.certificate["tbs_certificate"]
+    unsigned = list(unsigned_attrs)
+    if timestamper is not None:
+        token = cms.ContentInfo.load(timestamper(signature))
+        unsigned.append(cms.CMSAttribute({"type": "signature_time_stamp_token", "values": [token]}))
+    signer_info = {
+        "version": "v1",
+        "sid": cms.SignerIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber(
+            {"issuer": tbs["issuer"], "serial_number": tbs["serial_number"]})}),
+        "digest_algorithm": _algorithm(fl.digest_algorithm, fl.digest_null_params, algos.DigestAlgorithm),
+        "signed_attrs": prepared.signed_attrs,
+        "signature_algorithm": _algorithm(fl.signature_algorithm, fl.signature_null_params,
+                                          algos.SignedDigestAlgorithm),
+        "signature": signature,
+    }
+    if unsigned:
+        signer_info["unsigned_attrs"] = _sorted_set(unsigned)
+    certs = ([prepared.certificate] if include_certificate else []) + list(chain)
+    encap: dict[str, Any] = {"content_type": prepared.content_type}
+    if prepared.content is not None:
+        encap["content"] = prepared.content
+    signed = {
+        "version": "v3" if prepared.content_type not in cms_gm.DATA_TYPES else "v1",
+        "digest_algorithms": [_algorithm(fl.digest_algorithm, fl.digest_null_params, algos.DigestAlgorithm)],
+        "encap_content_info": encap,
+        "signer_infos": [signer_info],
+    }
+    if certs:
+        signed["certificates"] = [cms.CertificateChoices({"certificate": c}) for c in certs]
+    return cms.ContentInfo({"content_type": fl.signed_data, "content": cms.SignedData(signed)}).dump()
+
+
+def sign_data(
+    data: bytes,
+    certificate: x509.Certificate,
+    sign: Signer,
+    *,
+    flavour: str = "gmt0010",
+    detached: bool = True,
+    chain: Sequence[x509.Certificate] = (),
+    signing_time: _dt.datetime | None = None,
+    content_type: str | None = None,
+    extra_signed_attrs: Sequence[cms.CMSAttribute] = (),
+    timestamper: Callable[[bytes], bytes] | None = None,
+) -> bytes:
+    """prepare -> ``sign(to_be_signed)`` -> assemble, in one call."""
+    prepared = prepare_signed_data(data, certificate, flavour=flavour, detached=detached,
+                                   content_type=content_type, signing_time=signing_time,
+                                   extra_signed_attrs=extra_signed_attrs)
+    return assemble_signed_data(prepared, sign(prepared.to_be_signed), chain=chain, timestamper=timestamper)
+
+
+# --------------------------------------------------------------------------- verification
+
+
+@dataclass(frozen=True)
+class SignerCheck:
+    """The facts and the outcome for one SignerInfo."""
+
+    ok: bool
+    failure: str | None
+    detail: str
+    certificate: x509.Certificate | None = None
+    digest_algorithm: str | None = None
+    signature_algorithm: str | None = None
+    signed_attributes: bool = False
+    signing_time: _dt.datetime | None = None
+    message_digest: bytes | None = None
+    signature: bytes = b""
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CmsCheck:
+    """Outcome of ``verify_cms``: ok when there is at least one signer and all verify."""
+
+    ok: bool
+    flavour: str | None  # "gmt0010" / "pkcs7" by the outer contentType
+    content_type: str  # eContentType
+    detached: bool
+    content: bytes | None  # the signed bytes (attached content, or the detached data given)
+    signers: tuple[SignerCheck, ...]
+    certificates: tuple[x509.Certificate, ...] = field(default=())
+    signed_data: cms.SignedData | None = None
+
+    @property
+    def failure(self) -> str | None:
+        if not self.signers:
+            return Failure.NO_SIGNER
+        return next((s.failure for s in self.signers if not s.ok), None)
+
+    @property
+    def signer(self) -> SignerCheck:
+        return self.signers[0]
+
+
+def _load(der: bytes) -> tuple[cms.ContentInfo, cms.SignedData]:
+    try:
+        info = load_strict(cms.ContentInfo, der, "CMS ContentInfo")
+    except ASN1FormatError as exc:
+        raise MalformedCms(str(exc)) from None
+    ctype = info["content_type"].native
+    if ctype not in cms_gm.SIGNED_DATA_TYPES:
+        raise MalformedCms(f"CMS contentType is {ctype}, not SignedData (PKCS#7 or GM/T 0010)")
+    return info, info["content"]
+
+
+def _find_certificate(sid: cms.SignerIdentifier, certs: Sequence[x509.Certificate]) -> x509.Certificate | None:
+    if sid.name == "issuer_and_serial_number":
+        issuer, serial = sid.chosen["issuer"], sid.chosen["serial_number"].native
+        for c in certs:
+            if c.serial_number == serial and c.issuer == issuer:
+                return c
+    elif sid.name == "subject_key_identifier":
+        ski = sid.chosen.native
+        for c in certs:
+            if c.key_identifier == ski:
+                return c
+    return None
+
+
+def _attr(attrs: cms.CMSAttributes, name: str) -> list[Any] | None:
+    for a in attrs:
+        if a["type"].native == name:
+            return list(a["values"])
+    return None
+
+
+def _check_signer(si: cms.SignerInfo, content: bytes, econtent_type: str,
+                  certs: Sequence[x509.Certificate], uid: bytes) -> SignerCheck:
+    digest_alg = si["digest_algorithm"]["algorithm"].native
+    sig_alg = si["signature_algorithm"]["algorithm"].native
+    sig = si["signature"].native
+    has_attrs = bool(si["signed_attrs"].contents) if si["signed_attrs"].contents is not None else False
+    facts: dict[str, Any] = dict(digest_algorithm=digest_alg, signature_algorithm=sig_alg,
+                                 signed_attributes=has_attrs, signature=sig)
+
+    def fail(code: str, detail: str, **more: Any) -> SignerCheck:
+        return SignerCheck(ok=False, failure=code, detail=detail, **{**facts, **more})
+
+    cert = _find_certificate(si["sid"], certs)
+    if cert is None:
+        return fail(Failure.SIGNER_CERT_NOT_FOUND,
+                    f"no certificate in the SignedData (or given) matches the signer identifier {si['sid'].name}")
+    facts["certificate"] = cert
+    if sig_alg not in cms_gm.SM2_SIGNATURE_ALGORITHMS:
+        return fail(Failure.UNSUPPORTED_SIGNATURE, f"signature algorithm {sig_alg} is not SM2")
+    try:
+        key = _point(cert)
+    except (CmsError, GMError) as exc:
+        return fail(Failure.SIGNER_KEY_NOT_SM2, str(exc))
+    warnings: list[str] = []
+    if len(sig) == 64 and sig[:1] != b"\x30":
+        sig = signature_from_rs(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
+        warnings.append("signature is raw r||s (64 bytes), not DER")
+    if has_attrs:
+        if digest_alg not in cms_gm.DIGEST_ALGORITHMS:
+            return fail(Failure.UNSUPPORTED_DIGEST, f"digest algorithm {digest_alg} is not supported")
+        attrs = si["signed_attrs"]
+        md = _attr(attrs, "message_digest")
+        if not md:
+            return fail(Failure.MESSAGE_DIGEST_MISSING, "signed attributes carry no messageDigest")
+        facts["message_digest"] = md[0].native
+        times = _attr(attrs, "signing_time")
+        if times:
+            facts["signing_time"] = times[0].native
+        ct = _attr(attrs, "content_type")
+        if ct is not None and ct[0].native != econtent_type:
+            return fail(Failure.CONTENT_TYPE_MISMATCH,
+                        f"contentType attribute {ct[0].native} differs from eContentType {econtent_type}")
+        if _digest(digest_alg, content) != facts["message_digest"]:
+            return fail(Failure.DIGEST_MISMATCH, f"the {digest_alg} digest of the content differs from messageDigest")
+        signed = signed_attrs_der(si)
+    else:
+        signed = content
+    try:
+        good = key.verify(sig, signed, uid)
+    except GMError as exc:
+        return fail(Failure.SIGNATURE_ENCODING, f"signature value is not an SM2 signature: {exc}")
+    if not good:
+        return fail(Failure.SIGNATURE_INVALID, "SM2 signature does not verify with the signer's key"
+                    + (" over the signed attributes" if has_attrs else " over the content"))
+    return SignerCheck(ok=True, failure=None, detail="signature verifies", warnings=tuple(warnings), **facts)
+
+
+def verify_cms(
+    der: bytes,
+    detached_data: bytes | None = None,
+    *,
+    extra_certificates: Sequence[x509.Certificate] = (),
+    uid: bytes = DEFAULT_UID,
+) -> CmsCheck:
+    """Check a SignedData (attached, or detached with ``detached_data``) at the crypto level.
+
+    Never raises for a bad signature or a missing certificate: see ``CmsCheck.failure``.
+    Raises ``MalformedCms`` when ``der`` is not a parseable SignedData.
+    """
+    info, sd = _load(der)
+    fl = cms_gm.flavour_of(info["content_type"].native)
+    encap = sd["encap_content_info"]
+    econtent_type = encap["content_type"].native
+    econtent = encap["content"]
+    # eContent is an OCTET STRING (asn1crypto keeps it a ParsableOctetString even for typed
+    # content such as TSTInfo); bytes() merges BER chunks. Absent: core.Void.
+    attached = bytes(econtent) if isinstance(econtent, (core.OctetString, core.ParsableOctetString)) else None
+    certs = [c.chosen for c in sd["certificates"] if c.name == "certificate"] if sd["certificates"] else []
+    certs_all = tuple(certs) + tuple(extra_certificates)
+    detached = attached is None
+    common = dict(flavour=fl.name if fl else None, content_type=econtent_type, detached=detached,
+                  certificates=tuple(certs), signed_data=sd)
+    if detached and detached_data is None:
+        checks = tuple(SignerCheck(ok=False, failure=Failure.CONTENT_MISSING,
+                                   detail="detached SignedData: the signed data must be given")
+                       for _ in sd["signer_infos"])
+        return CmsCheck(ok=False, content=None, signers=checks, **common)
+    if not detached and detached_data is not None and bytes(detached_data) != attached:
+        checks = tuple(SignerCheck(ok=False, failure=Failure.CONTENT_MISMATCH,
+                                   detail="the attached content differs from the data given")
+                       for _ in sd["signer_infos"])
+        return CmsCheck(ok=False, content=attached, signers=checks, **common)
+    content = attached if attached is not None else bytes(detached_data or b"")
+    checks = tuple(_check_signer(si, content, econtent_type, certs_all, uid) for si in sd["signer_infos"])
+    return CmsCheck(ok=bool(checks) and all(c.ok for c in checks), content=content, signers=checks, **common)
