@@ -65,3 +65,11 @@ class AlreadyRevoked(CAError):
 class InvalidTransition(CAError):
     """A lifecycle step that does not apply to the certificate's status, e.g. resuming a
     certificate that is not suspended (409)."""
+
+
+class UnknownAuthority(CAError):
+    """No CA of this region has the issuer id (key identifier) of a CRL or CA-certificate URL (404)."""
+
+
+class ServiceCertificateMissing(CAError):
+    """A region service (OCSP, TSA, seal maker, audit signer) has no good, unexpired certificate."""

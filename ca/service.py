@@ -12,16 +12,29 @@ and then stores in one transaction — never the other way round, which would wa
 
 * ``init_region`` — root CA (root_ca profile, self-signed), one issuing CA (issuing_ca,
   signed by the root; one issuing CA serves every end-entity profile, see ca/profiles.py)
-  and the delegated OCSP responder certificate (ocsp profile, signed by the issuing CA).
-  Writes ``H/root.pem``. Refuses a database that already has a region, and a home whose
-  root.pem exists.
+  and the service certificates, each stored with the key_ref of its key-store key: the
+  delegated OCSP responder (ocsp), the TSA (tsa, key usage "tsa"), the seal maker
+  (seal_maker, key usage "seal") and the audit signer (audit_signer, over the key store's
+  audit key, ``keystore.region.ensure_audit_key``). Writes ``H/root.pem`` and the initial
+  administrator's API token to ``H/admin.token`` (mode 0600). Refuses a database that
+  already has a region, and a home whose root.pem or admin.token exists.
+* ``service_certificate`` — the current certificate, key_ref and chain of a service
+  (ocsp | tsa | seal_maker | audit_signer), for the TSA, seal and audit code.
+* ``issue_for_key`` — a certificate for a public key held in the key store (agency seal
+  signer keys), stored with its key_ref.
+* ``authority_by_issuer_id`` — the CA named by the ``<issuer id>`` of the URLs written in
+  certificates (``/crl/<issuer id>.crl``, ``/ca/<issuer id>.cer``): the issuer id is the
+  CA's subject key identifier as 40 lowercase hex digits (SHA-1 of its 65-byte SM2 point,
+  ca/certificate.py ``key_identifier``), i.e. ``ca_authorities.ski``.
 * ``issue_certificate`` — from a PKCS#10 CSR (proof of possession verified with the signer
   ID ``uid``); serials are 128 random bits, unique by the ``ca_certificates.serial``
   constraint: a clash (a probability of 2^-64 per pair) is retried with a new serial.
 * ``revoke`` / ``suspend`` / ``resume`` — good -> hold (certificateHold) -> good, good or
   hold -> revoked; revocation is final. Unknown serials raise ``UnknownSerial``, changes to
   a revoked certificate ``AlreadyRevoked``, other misfits ``InvalidTransition``.
-* ``generate_crl`` — full or delta CRL of the issuing CA with the next CRL number, taken
+* ``generate_crl`` — full or delta CRL of the issuing CA (default), or with
+  ``authority="root"`` the root's full CRL of revoked CA certificates (published at the CRL
+  DP written into the issuing CA certificate); each with the next CRL number, taken
   under a row lock of ``ca_crl_counters`` (strictly increasing across workers). A delta CRL
   lists the status changes since the last full CRL (removeFromCRL for resumed holds), with
   an overlap of DELTA_OVERLAP so that no change committed around the base CRL is lost.
@@ -36,6 +49,7 @@ accepts any case, leading zeros and ``:`` separators.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
 import uuid
@@ -56,6 +70,8 @@ from ca.errors import (
     InvalidTransition,
     RegionExists,
     RegionNotInitialised,
+    ServiceCertificateMissing,
+    UnknownAuthority,
     UnknownSerial,
 )
 from ca.keystore_signer import KeyStoreSigner
@@ -64,12 +80,22 @@ from store import audit, db
 from store.models.ca import CertificateAuthority, CRLCounter, IssuedCertificate
 
 __all__ = [
-    "RegionInfo", "init_region", "issue_certificate", "revoke", "suspend", "resume",
+    "RegionInfo", "ServiceCertificate", "service_certificate", "issue_for_key", "authority_by_issuer_id",
+    "SERVICE_PROFILES", "ADMIN_TOKEN", "AUTHORITIES", "issue_for_public_key", "init_region", "issue_certificate", "revoke", "suspend", "resume",
     "generate_crl", "ca_chain", "normalise_serial", "certificate_status", "ROOT_PEM",
     "FULL_CRL_VALIDITY", "DELTA_CRL_VALIDITY", "ocsp_respond", "OCSP_VALIDITY",
 ]
 
 ROOT_PEM = "root.pem"
+ADMIN_TOKEN = "admin.token"
+# service profile -> (key-store usage of its key, subject CN suffix after the region name)
+SERVICE_PROFILES: dict[str, tuple[str, str]] = {
+    "ocsp": ("ocsp", "OCSP响应者"),
+    "tsa": ("tsa", "时间戳服务"),
+    "seal_maker": ("seal", "制章人"),
+    "audit_signer": ("audit", "审计签名"),
+}
+AUTHORITIES = ("issuing", "root")
 CA_ROLE = "ca"
 FULL_CRL_VALIDITY = _dt.timedelta(days=7)
 DELTA_CRL_VALIDITY = _dt.timedelta(days=1)
@@ -116,6 +142,19 @@ class RegionInfo:
     root_serial: str
     issuing_serial: str
     ocsp_serial: str
+    admin_token_path: Any = None
+    service_serials: dict[str, str] | None = None  # profile -> serial hex
+
+
+@dataclass(frozen=True)
+class ServiceCertificate:
+    """A service's current certificate and the key-store key that signs for it."""
+
+    profile: str
+    key_ref: str
+    certificate: x509.Certificate
+    serial: str
+    chain: list[x509.Certificate]  # issuing CA, then root
 
 
 # --------------------------------------------------------------------------- region set-up
@@ -135,30 +174,41 @@ def init_region(
     actor: str = "admin",
     sessions: sessionmaker[Session] | None = None,
 ) -> RegionInfo:
-    """Create the region's root CA, issuing CA and OCSP responder certificate; write H/root.pem.
+    """Create the region's root CA, issuing CA and service certificates (OCSP, TSA, seal
+    maker, audit signer); write H/root.pem and the initial administrator token H/admin.token.
 
     The key store must be unlocked. Never overwrites: raises RegionExists when the database
-    already holds a region or H/root.pem exists.
+    already holds a region or H/root.pem or H/admin.token exists.
     """
+    from keystore.region import ensure_audit_key
+
     sessions = _sessions(home, sessions)
     config = CAConfig(region_code=region_code, base_url=base_url)
     region_name = (region_name or "").strip()
     if not region_name or len(region_name) > 40:
         raise CAError("region name must be 1-40 characters (it goes into the CA names, CN <= 64)")
     root_path = home.path / ROOT_PEM
+    token_path = home.path / ADMIN_TOKEN
     with db.transaction(sessions, readonly=True) as s:
         existing = _region_row(s)
     if existing is not None:
         raise RegionExists(
             f"this database already holds region {existing.region_code} ({existing.region_name}); "
             "a region is initialised once")
-    if root_path.exists():
-        raise RegionExists(f"{root_path} already exists; eseal never overwrites a region's root certificate")
+    for path in (root_path, token_path):
+        if path.exists():
+            raise RegionExists(f"{path} already exists; eseal never overwrites a region's root certificate "
+                               "or administrator credential")
 
     tag = uuid.uuid4().hex[:8]
     root_ref = keystore.generate(f"ca-{region_code}-root-{tag}", "ca", actor=actor)
     issuing_ref = keystore.generate(f"ca-{region_code}-issuing-{tag}", "ca", actor=actor)
-    ocsp_ref = keystore.generate(f"ocsp-{region_code}-{tag}", "ocsp", actor=actor)
+    service_refs = {}
+    for profile, (usage, _) in SERVICE_PROFILES.items():
+        if usage == "audit":  # one audit key per key store, also used for audit checkpoints
+            service_refs[profile] = ensure_audit_key(keystore, home, actor=actor)
+        else:
+            service_refs[profile] = keystore.generate(f"{profile}-{region_code}-{tag}", usage, actor=actor)
     root_signer = KeyStoreSigner(keystore, root_ref, actor=actor, role=CA_ROLE)
     issuing_signer = KeyStoreSigner(keystore, issuing_ref, actor=actor, role=CA_ROLE)
 
@@ -177,30 +227,47 @@ def init_region(
                .serial_number(random_serial())
                .validity(now)
                .sign(root_signer))
-    ocsp = (CertificateBuilder("ocsp", config)
-            .subject({"C": "CN", "O": org, "CN": f"{region_name}OCSP响应者"})
-            .public_key(keystore.public_key(ocsp_ref))
-            .issuer(issuing)
-            .serial_number(random_serial())
-            .validity(now)
-            .sign(issuing_signer))
+    services = {
+        profile: (CertificateBuilder(profile, config)
+                  .subject({"C": "CN", "O": org, "CN": f"{region_name}{cn}"})
+                  .public_key(keystore.public_key(service_refs[profile]))
+                  .issuer(issuing)
+                  .serial_number(random_serial())
+                  .validity(now)
+                  .sign(issuing_signer))
+        for profile, (_, cn) in SERVICE_PROFILES.items()
+    }
 
     try:
-        _store_region(sessions, root_path, root=root, issuing=issuing, ocsp=ocsp, root_ref=root_ref,
-                      issuing_ref=issuing_ref, ocsp_ref=ocsp_ref, region_code=region_code,
+        _store_region(sessions, root_path, root=root, issuing=issuing, services=services, root_ref=root_ref,
+                      issuing_ref=issuing_ref, service_refs=service_refs, region_code=region_code,
                       region_name=region_name, config=config, now=now, actor=actor)
     except BaseException:
         # the file is written inside the transaction; a failed commit takes it back
         if root_path.exists() and root_path.read_bytes() == to_pem(root):
             root_path.unlink()
         raise
-    return RegionInfo(region_code, region_name, config.base_url, root_path, _hex(root), _hex(issuing), _hex(ocsp))
+    _write_admin_token(sessions, token_path, actor=actor)
+    return RegionInfo(region_code, region_name, config.base_url, root_path, _hex(root), _hex(issuing),
+                      _hex(services["ocsp"]), token_path, {p: _hex(c) for p, c in services.items()})
+
+
+def _write_admin_token(sessions: sessionmaker[Session], path: Any, *, actor: str) -> None:
+    """The initial administrator's API token, readable by the owner only (0600), never overwritten."""
+    import os
+
+    from store.tokens import create_token
+
+    token, _ = create_token(sessions, role="admin", label="initial administrator", actor=actor)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(token + "\n")
 
 
 def _store_region(sessions: sessionmaker[Session], root_path: Any, *, root: x509.Certificate,
-                  issuing: x509.Certificate, ocsp: x509.Certificate, root_ref: str, issuing_ref: str,
-                  ocsp_ref: str, region_code: str, region_name: str, config: CAConfig,
-                  now: _dt.datetime, actor: str) -> None:
+                  issuing: x509.Certificate, services: dict[str, x509.Certificate], root_ref: str,
+                  issuing_ref: str, service_refs: dict[str, str], region_code: str, region_name: str,
+                  config: CAConfig, now: _dt.datetime, actor: str) -> None:
     with db.transaction(sessions) as s:
         if _region_row(s) is not None:  # a concurrent init won the race
             raise RegionExists("another process initialised the region meanwhile; a region is initialised once")
@@ -218,15 +285,17 @@ def _store_region(sessions: sessionmaker[Session], root_path: Any, *, root: x509
         for row in (root_row, issuing_row):
             s.add(CRLCounter(ca_id=row.id, last_number=0, updated_at=now))
         s.add(_cert_row(issuing, issuer_id=root_row.id, profile="issuing_ca", now=now))
-        s.add(_cert_row(ocsp, issuer_id=issuing_row.id, profile="ocsp", now=now, key_ref=ocsp_ref))
+        for profile, cert in services.items():
+            s.add(_cert_row(cert, issuer_id=issuing_row.id, profile=profile, now=now, key_ref=service_refs[profile]))
         audit.append(s, actor=actor, action="ca.init_region", subject=f"region:{region_code}", details={
             "region_name": region_name, "base_url": config.base_url,
             "root": {"serial": _hex(root), "ski": root_row.ski, "key_ref": root_ref,
                      "sha256": hashlib.sha256(root.dump()).hexdigest()},
             "issuing": {"serial": _hex(issuing), "ski": issuing_row.ski, "key_ref": issuing_ref},
-            "ocsp": {"serial": _hex(ocsp), "key_ref": ocsp_ref},
+            **{profile: {"serial": _hex(cert), "key_ref": service_refs[profile]} for profile, cert in services.items()},
         })
-        for cert, profile, issuer in ((issuing, "issuing_ca", root_row), (ocsp, "ocsp", issuing_row)):
+        issued = [(issuing, "issuing_ca", root_row)] + [(c, p, issuing_row) for p, c in services.items()]
+        for cert, profile, issuer in issued:
             audit.append(s, actor=actor, action="cert.issue", subject=f"cert:{_hex(cert)}",
                          details=_issue_details(cert, profile, issuer))
         # written inside the transaction: a failure to write rolls the region back
@@ -303,17 +372,42 @@ def issue_certificate(
     and ``credit_code`` (unified social credit code or organization code) become the GM/T
     0015 identity extensions and are validated (check characters).
     """
-    sessions = _sessions(home, sessions)
     parsed = parse_csr(csr_pem, uid=uid)
-    with db.transaction(sessions, readonly=True) as s:
-        issuer = _issuing_ca(s)
-    issuer_cert = load_certificate(issuer.certificate)
-    config = _config(issuer)
-    builder = CertificateBuilder(profile, config)
+    return issue_for_public_key(
+        home, keystore, profile=profile, public_key=parsed.public_key,
+        subject=parse_dn(subject) if subject else parsed.subject_attributes,
+        id_number=id_number, credit_code=credit_code, days=days, actor=actor, sessions=sessions)
+
+
+def issue_for_key(
+    home: Any,
+    keystore: Any,
+    *,
+    profile: str,
+    key_ref: str,
+    subject: str,
+    id_number: str | None = None,
+    credit_code: str | None = None,
+    days: int | None = None,
+    actor: str = "admin",
+    sessions: sessionmaker[Session] | None = None,
+) -> tuple[str, x509.Certificate]:
+    """Issue a certificate for the public key of a key-store key (e.g. an agency's seal signer
+    key, usage "seal"); the row keeps ``key_ref`` so the signer finds its certificate."""
+    public_key = keystore.public_key(key_ref)  # KeyNotFound for an unknown key_ref
+    return issue_for_public_key(
+        home, keystore, profile=profile, public_key=public_key, subject=parse_dn(subject),
+        id_number=id_number, credit_code=credit_code, days=days, key_ref=key_ref, actor=actor,
+        sessions=sessions)
+
+
+def _builder(issuer: CertificateAuthority, *, profile: str, public_key: Any, subject: Any,
+             id_number: str | None, credit_code: str | None, days: int | None) -> CertificateBuilder:
+    """The end-entity builder for the issuing CA ``issuer`` (everything but the serial)."""
+    builder = CertificateBuilder(profile, _config(issuer))
     if builder.profile.is_ca or builder.profile.self_signed:
         raise CAError(f"profile {profile} is for CA certificates; `eseal init` creates the region's CAs")
-    builder = (builder.subject(parse_dn(subject) if subject else parsed.subject_attributes)
-               .public_key(parsed.public_key).issuer(issuer_cert))
+    builder = builder.subject(subject).public_key(public_key).issuer(load_certificate(issuer.certificate))
     identity = {}
     if id_number is not None:
         identity["citizen_id"] = id_number
@@ -323,24 +417,107 @@ def issue_certificate(
         builder = builder.identity(Identity(**identity))
     if days is not None:
         builder = builder.validity(days=days)
+    return builder
+
+
+def issue_for_public_key(
+    home: Any,
+    keystore: Any,
+    *,
+    profile: str,
+    public_key: Any,
+    subject: Any,
+    id_number: str | None = None,
+    credit_code: str | None = None,
+    days: int | None = None,
+    key_ref: str | None = None,
+    actor: str = "admin",
+    details: dict[str, Any] | None = None,
+    before_store: Any = None,
+    sessions: sessionmaker[Session] | None = None,
+) -> tuple[str, x509.Certificate]:
+    """Issue and store a certificate for ``public_key`` (the engine under every issuance path).
+
+    ``details`` are added to the cert.issue audit record; ``before_store(session, serial)``
+    runs in the storing transaction (e.g. to revoke a superseded certificate or move an
+    application on), so the whole step commits or fails as one.
+    """
+    sessions = _sessions(home, sessions)
+    with db.transaction(sessions, readonly=True) as s:
+        issuer = _issuing_ca(s)
+    builder = _builder(issuer, profile=profile, public_key=public_key, subject=subject,
+                       id_number=id_number, credit_code=credit_code, days=days)
     signer = KeyStoreSigner(keystore, issuer.key_ref, actor=actor, role=CA_ROLE)
     for attempt in range(SERIAL_ATTEMPTS):
         cert = builder.serial_number(random_serial()).sign(signer)
         serial = _hex(cert)
         try:
             with db.transaction(sessions) as s:
-                s.add(_cert_row(cert, issuer_id=issuer.id, profile=profile, now=_now()))
+                s.add(_cert_row(cert, issuer_id=issuer.id, profile=profile, now=_now(), key_ref=key_ref))
                 s.flush()
-                details = _issue_details(cert, profile, issuer)
+                record = _issue_details(cert, profile, issuer)
+                if key_ref is not None:
+                    record["key_ref"] = key_ref
+                record.update(details or {})
                 if attempt:
-                    details["serial_attempt"] = attempt + 1
-                audit.append(s, actor=actor, action="cert.issue", subject=f"cert:{serial}", details=details)
+                    record["serial_attempt"] = attempt + 1
+                audit.append(s, actor=actor, action="cert.issue", subject=f"cert:{serial}", details=record)
+                if before_store is not None:
+                    before_store(s, serial)
         except IntegrityError as exc:
             if "serial" not in str(exc.orig).lower() or attempt == SERIAL_ATTEMPTS - 1:
                 raise
             continue
         return serial, cert
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+# --------------------------------------------------------------------------- service certificates
+
+
+def service_certificate(home: Any, profile: str, *,
+                        sessions: sessionmaker[Session] | None = None) -> ServiceCertificate:
+    """The newest good, unexpired certificate of a region service (ocsp | tsa | seal_maker |
+    audit_signer) whose key the key store holds, with its chain (issuing CA, root)."""
+    if profile not in SERVICE_PROFILES:
+        raise CAError(f"{profile!r} is not a service profile; expected one of {', '.join(SERVICE_PROFILES)}")
+    now = _now()
+    with db.transaction(_sessions(home, sessions), readonly=True) as s:
+        root = _root_ca(s)
+        row = s.scalar(
+            select(IssuedCertificate)
+            .where(IssuedCertificate.profile == profile, IssuedCertificate.status == "good",
+                   IssuedCertificate.key_ref.is_not(None), IssuedCertificate.not_after > now)
+            .order_by(IssuedCertificate.id.desc()).limit(1))
+        if row is None:
+            raise ServiceCertificateMissing(
+                f"region {root.region_code} has no valid {profile} certificate (revoked, suspended or expired); "
+                "issue a new one with `eseal cert issue --profile ...` for the service's key")
+        issuer = s.get(CertificateAuthority, row.issuer_id)
+        assert issuer is not None
+        chain = [load_certificate(issuer.certificate)]
+        if issuer.parent_id is not None:
+            parent = s.get(CertificateAuthority, issuer.parent_id)
+            assert parent is not None
+            chain.append(load_certificate(parent.certificate))
+        return ServiceCertificate(profile, row.key_ref, load_certificate(row.der), row.serial, chain)
+
+
+def authority_by_issuer_id(home: Any, issuer_id: str, *,
+                           sessions: sessionmaker[Session] | None = None) -> tuple[str, bytes]:
+    """(kind "root" | "issuing", CA certificate DER) of the CA whose issuer id is given.
+
+    The issuer id in the URLs ``<base>/crl/<issuer id>.crl`` and ``<base>/ca/<issuer id>.cer``
+    is the CA's subject key identifier in lowercase hex (40 digits, SHA-1 of the SM2 point);
+    uppercase is accepted. Unknown or malformed ids raise UnknownAuthority (404)."""
+    text = str(issuer_id).strip().lower()
+    if len(text) != 40 or any(c not in "0123456789abcdef" for c in text):
+        raise UnknownAuthority(f"{issuer_id!r} is not an issuer id (40 hex digits: the CA's key identifier)")
+    with db.transaction(_sessions(home, sessions), readonly=True) as s:
+        row = s.scalar(select(CertificateAuthority).where(CertificateAuthority.ski == text))
+        if row is None:
+            raise UnknownAuthority(f"no CA of this region has the key identifier {text}")
+        return row.kind, bytes(row.certificate)
 
 
 # --------------------------------------------------------------------------- lifecycle
@@ -437,14 +614,22 @@ def generate_crl(
     keystore: Any,
     *,
     delta: bool = False,
+    authority: str = "issuing",
     actor: str = "admin",
     sessions: sessionmaker[Session] | None = None,
 ) -> bytes:
-    """The issuing CA's next full (or delta) CRL as DER, with the next CRL number."""
+    """The next full (or delta) CRL of the issuing CA as DER, with the next CRL number; with
+    ``authority="root"`` the root's full CRL (revoked issuing CA certificates), published at
+    the CRL distribution point of the issuing CA certificate. The root writes no freshest-CRL
+    pointer and makes no delta CRLs: its CRL changes only when a CA certificate is revoked."""
+    if authority not in AUTHORITIES:
+        raise CAError(f"authority must be one of {', '.join(AUTHORITIES)}, got {authority!r}")
+    if authority == "root" and delta:
+        raise CAError("the root CA publishes full CRLs only (no delta CRLs)")
     sessions = _sessions(home, sessions)
     now = _now()
     with db.transaction(sessions) as s:
-        issuer = _issuing_ca(s)
+        issuer = _issuing_ca(s) if authority == "issuing" else _root_ca(s)
         counter = s.scalar(select(CRLCounter).where(CRLCounter.ca_id == issuer.id).with_for_update())
         if counter is None:  # pragma: no cover - init_region creates it
             raise RegionNotInitialised(f"no CRL counter for CA {issuer.name}")
@@ -473,6 +658,8 @@ def generate_crl(
             "entries": len(entries),
         })
         issuer_cert, config, key_ref = issuer.certificate, _config(issuer), issuer.key_ref
+        if authority == "root":
+            config = dataclasses.replace(config, delta_crls=False)
     # Signed after the number is committed (the key store signs in its own transaction); a
     # failed signature leaves a gap in the numbers, never a repeat.
     builder = (CRLBuilder(issuer_cert, config).crl_number(number).this_update(now)

@@ -74,7 +74,8 @@ def _write(path: Path, data: bytes) -> None:
 def init_command(home_path: Path, region_code: str, region_name: str, base_url: str,
                  passphrase_file: Path | None, actor: str) -> None:
     """Create the home, the key store (passphrase from ESEAL_PASSPHRASE) and the region's CA
-    hierarchy: root CA, issuing CA, OCSP responder certificate. Never overwrites a region."""
+    hierarchy: root CA, issuing CA, service certificates (OCSP, TSA, seal maker, audit signer)
+    and the initial administrator's API token. Never overwrites a region."""
     passphrase = _need_passphrase(passphrase_file)
     home = _open_home(home_path, create=True)
     with home, _errors():
@@ -91,7 +92,9 @@ def init_command(home_path: Path, region_code: str, region_name: str, base_url: 
             store.lock()
     click.echo(f"region {info.region_code} {info.region_name} initialised in {home.path}")
     click.echo(f"root certificate: {info.root_pem_path} (serial {info.root_serial})")
-    click.echo(f"issuing CA serial {info.issuing_serial}; OCSP responder serial {info.ocsp_serial}")
+    click.echo(f"issuing CA serial {info.issuing_serial}; service certificates: "
+               + ", ".join(f"{p} {serial}" for p, serial in (info.service_serials or {}).items()))
+    click.echo(f"administrator API token: {info.admin_token_path} (mode 0600; keep it secret)")
     click.echo(f"URLs in certificates start with {info.base_url}")
 
 

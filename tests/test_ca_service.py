@@ -195,7 +195,7 @@ def test_lifecycle_errors_crl_numbers_and_audit(region, openssl_req) -> None:
     assert service.certificate_status(home, serial).status == "revoked"
     assert service.certificate_status(home, held).status == "good"
     actions = _actions(home)
-    for action, count in (("cert.issue", 5), ("cert.suspend", 1), ("cert.resume", 1), ("cert.revoke", 1),
+    for action, count in (("cert.issue", 8), ("cert.suspend", 1), ("cert.resume", 1), ("cert.revoke", 1),
                           ("crl.generate", 4)):
         assert actions.count(action) == count, (action, actions)
     _audit_clean(home)
@@ -270,7 +270,7 @@ def test_cli_round_trip(database_url, tmp_path, monkeypatch, openssl_bin, openss
         return result.output
 
     out = eseal("init", "--home", str(home), "--region-code", "440000", "--region-name", "广东省")
-    assert str(home / "root.pem") in out
+    assert str(home / "root.pem") in out and str(home / "admin.token") in out
     again = eseal("init", "--home", str(home), "--region-code", "440000", "--region-name", "广东省", code=1)
     assert "already" in again
     serial = eseal("cert", "issue", "--home", str(home), "--profile", "organization",
@@ -348,7 +348,7 @@ def test_four_processes_issue_and_revoke(region, tmp_path) -> None:
     _, _, entries = _crl_number(service.generate_crl(home, ks))
     assert {format(s, "x") for s, _ in entries} == revoked
     actions = _actions(home)
-    assert actions.count("cert.issue") == workers * count + 2 and actions.count("cert.revoke") == len(revoked)
+    assert actions.count("cert.issue") == workers * count + 5 and actions.count("cert.revoke") == len(revoked)
     _audit_clean(home)
 
 
