@@ -37,7 +37,7 @@ sysdeps: $(SYSDEPS)
 install: $(STAMP) $(SYSDEPS)
 
 serve: $(STAMP) $(SYSDEPS)
-	$(VENV)/bin/eseal demo --home var/demo
+	$(VENV)/bin/eseal serve --demo --home var/demo --port 8080
 
 test: $(STAMP) $(SYSDEPS)
 	$(PY) -m pytest -q --benchmark-disable
