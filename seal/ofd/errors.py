@@ -1,0 +1,39 @@
+"""Typed errors of the OFD package reader, writer and sealer.
+
+Broken or hostile input raises one of these with a message naming the entry or path at
+fault; a bad *signature* never raises here — reference mismatches are facts reported by
+:mod:`seal.ofd.references` for the verifier to judge.
+"""
+from __future__ import annotations
+
+
+class OFDError(Exception):
+    """Base of every OFD error."""
+
+
+class OFDFormatError(OFDError):
+    """The file is not a well-formed OFD package (bad zip, missing OFD.xml, bad XML shape)."""
+
+
+class OFDLimitError(OFDFormatError):
+    """The package exceeds a safety limit (entries, sizes, compression ratio)."""
+
+
+class ZipBombError(OFDLimitError):
+    """An entry inflates beyond its declared size or beyond the allowed compression ratio."""
+
+
+class OFDPathError(OFDFormatError):
+    """An entry name or an OFD location is unsafe: absolute, traversal, backslash, duplicate."""
+
+
+class OFDXMLError(OFDFormatError):
+    """An XML part is malformed, too large, or carries a DTD / entity declarations."""
+
+
+class OFDMissingPartError(OFDFormatError):
+    """A part that the structure requires (OFD.xml, a DocRoot, a page) is absent."""
+
+
+class OFDUsageError(OFDError):
+    """The caller asked for something impossible (no such document or page, bad boundary)."""

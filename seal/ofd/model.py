@@ -1,0 +1,307 @@
+"""The parsed structure of an OFD package: OFD.xml -> DocBody -> Document.xml, Signatures.
+
+Only what sealing and verification need is modelled: pages, the files a reader must open
+to draw them (the "shown" set), and every signature with its SignedInfo. Every location is
+resolved to an entry name (see :mod:`seal.ofd.paths`); lenient about producer quirks
+(namespace prefixes, ``SignValue.dat``, letter case of folders), strict about safety.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from seal.ofd import xmlns as X
+from seal.ofd.errors import OFDFormatError, OFDMissingPartError, OFDPathError
+from seal.ofd.package import OFDPackage
+from seal.ofd.paths import resolve
+
+OFD_ENTRY = "OFD.xml"
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str | None
+    company: str | None
+    version: str | None
+
+
+@dataclass(frozen=True)
+class Reference:
+    file_ref: str                 # as written in Signature.xml
+    path: str | None              # resolved entry name; None when the location itself is unsafe
+    check_value: bytes | None     # decoded CheckValue; None when it is not valid base64
+    check_value_text: str
+
+
+@dataclass(frozen=True)
+class StampAnnot:
+    id: str | None
+    page_ref: str | None
+    boundary: tuple[float, float, float, float] | None
+    clip: tuple[float, float, float, float] | None
+
+
+@dataclass(frozen=True)
+class SignatureInfo:
+    """One ``<Signature>`` of a Signatures.xml, with its Signature.xml parsed."""
+
+    id: str | None
+    type: str                      # "Seal" (default per GB/T 33190) or "Sign"
+    path: str                      # entry name of Signature.xml
+    xml: bytes                     # Signature.xml exactly as stored (what dataHash covers)
+    provider: Provider | None
+    signature_method: str | None
+    signature_datetime: str | None
+    check_method: str | None
+    references: tuple[Reference, ...]
+    stamp_annots: tuple[StampAnnot, ...]
+    seal_path: str | None
+    signed_value_path: str | None  # resolved entry name as declared (may be absent from the package)
+    quirks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    id: str
+    path: str
+
+
+@dataclass
+class DocumentInfo:
+    """One DocBody: its Document.xml, pages, the files drawing them, and its signatures."""
+
+    index: int
+    doc_root: str
+    signatures_path: str | None
+    pages: list[PageInfo]
+    shown: set[str]
+    signatures: list[SignatureInfo] = field(default_factory=list)
+    max_sign_id: int = 0
+
+
+def _floats(value: str | None, count: int) -> tuple[float, ...] | None:
+    if not value:
+        return None
+    try:
+        numbers = tuple(float(v) for v in value.split())
+    except ValueError:
+        return None
+    return numbers if len(numbers) == count else None
+
+
+def load_xml(pkg: OFDPackage, name: str) -> etree._Element:
+    real = pkg.find(name)
+    if real is None:
+        raise OFDMissingPartError(f"{name} is missing from the package")
+    return X.parse_xml(pkg.read_xml_bytes(real), name=real, max_size=pkg.limits.max_xml_size)
+
+
+def doc_bodies(pkg: OFDPackage) -> list[tuple[str, str | None]]:
+    """(DocRoot entry, Signatures entry or None) per DocBody of OFD.xml."""
+    root = load_xml(pkg, OFD_ENTRY)
+    if X.local(root) != "OFD":
+        raise OFDFormatError(f"OFD.xml: root element is <{X.local(root)}>, not <ofd:OFD>")
+    bodies = []
+    for body in X.children(root, "DocBody"):
+        doc_root = X.text(body, "DocRoot")
+        if doc_root is None:
+            raise OFDFormatError("OFD.xml: a DocBody has no DocRoot")
+        sigs = X.text(body, "Signatures")
+        bodies.append((resolve(doc_root, base=OFD_ENTRY), resolve(sigs, base=OFD_ENTRY) if sigs else None))
+    if not bodies:
+        raise OFDFormatError("OFD.xml has no DocBody")
+    return bodies
+
+
+def _res_files(pkg: OFDPackage, res_path: str, shown: set[str]) -> None:
+    """Add a resource file and the media / font files it names to ``shown``."""
+    real = pkg.find(res_path)
+    if real is None:
+        return
+    shown.add(real)
+    try:
+        root = load_xml(pkg, real)
+    except OFDFormatError:
+        return
+    base_loc = root.get("BaseLoc")
+    origin = real
+    if base_loc:
+        try:
+            origin = resolve(base_loc.rstrip("/") + "/_", base=real)
+        except OFDPathError:
+            origin = real
+    for tag in ("MediaFile", "FontFile"):
+        for node in X.descendants(root, tag):
+            loc = X.text(node)
+            if not loc:
+                continue
+            try:
+                target = resolve(loc, base=origin)
+            except OFDPathError:
+                continue
+            shown.add(pkg.find(target) or target)
+
+
+def _page_files(pkg: OFDPackage, content: str, shown: set[str]) -> list[str]:
+    """The page's own resource files (PageRes) and template ids it uses."""
+    try:
+        root = load_xml(pkg, content)
+    except OFDMissingPartError:
+        return []
+    for node in X.children(root, "PageRes"):
+        loc = X.text(node)
+        if loc:
+            try:
+                _res_files(pkg, resolve(loc, base=content), shown)
+            except OFDPathError:
+                pass
+    return [t.get("TemplateID", "") for t in X.children(root, "Template")]
+
+
+def parse_document(pkg: OFDPackage, index: int, doc_root: str, signatures_path: str | None) -> DocumentInfo:
+    root = load_xml(pkg, doc_root)
+    doc_root = pkg.find(doc_root) or doc_root
+    shown: set[str] = {OFD_ENTRY, doc_root}
+    common = X.child(root, "CommonData")
+    templates: dict[str, str] = {}
+    if common is not None:
+        for tag in ("PublicRes", "DocumentRes"):
+            for node in X.children(common, tag):
+                loc = X.text(node)
+                if loc:
+                    _res_files(pkg, resolve(loc, base=doc_root), shown)
+        for tpl in X.children(common, "TemplatePage"):
+            if tpl.get("BaseLoc"):
+                templates[tpl.get("ID", "")] = resolve(tpl.get("BaseLoc"), base=doc_root)
+    pages: list[PageInfo] = []
+    pages_el = X.child(root, "Pages")
+    for page in (X.children(pages_el, "Page") if pages_el is not None else ()):
+        loc = page.get("BaseLoc")
+        if not loc:
+            raise OFDFormatError(f"{doc_root}: a Page has no BaseLoc")
+        path = resolve(loc, base=doc_root)
+        path = pkg.find(path) or path
+        pages.append(PageInfo(id=page.get("ID", ""), path=path))
+        shown.add(path)
+        for tid in _page_files(pkg, path, shown):
+            if tid in templates:
+                tpath = pkg.find(templates[tid]) or templates[tid]
+                shown.add(tpath)
+                _page_files(pkg, tpath, shown)
+    annots = X.text(root, "Annotations")
+    if annots:
+        apath = resolve(annots, base=doc_root)
+        real = pkg.find(apath)
+        if real is not None:
+            shown.add(real)
+            for node in X.descendants(load_xml(pkg, real), "FileLoc"):
+                loc = X.text(node)
+                if loc:
+                    try:
+                        target = resolve(loc, base=real)
+                    except OFDPathError:
+                        continue
+                    target = pkg.find(target) or target
+                    shown.add(target)
+                    if target in pkg:
+                        try:
+                            annot_root = load_xml(pkg, target)
+                        except OFDFormatError:
+                            continue
+                        for res in X.descendants(annot_root, "PageRes"):
+                            if X.text(res):
+                                _res_files(pkg, resolve(X.text(res), base=target), shown)
+    info = DocumentInfo(index=index, doc_root=doc_root, signatures_path=signatures_path, pages=pages, shown=shown)
+    if signatures_path is not None:
+        real = pkg.find(signatures_path)
+        if real is not None:
+            info.signatures_path = real
+            info.max_sign_id, info.signatures = parse_signatures(pkg, real)
+    return info
+
+
+def parse_signatures(pkg: OFDPackage, path: str) -> tuple[int, list[SignatureInfo]]:
+    root = load_xml(pkg, path)
+    if X.local(root) != "Signatures":
+        raise OFDFormatError(f"{path}: root element is <{X.local(root)}>, not <ofd:Signatures>")
+    try:
+        max_id = int(X.text(root, "MaxSignId") or 0)
+    except ValueError:
+        max_id = 0
+    result = []
+    for entry in X.children(root, "Signature"):
+        loc = entry.get("BaseLoc")
+        if not loc:
+            raise OFDFormatError(f"{path}: a Signature entry has no BaseLoc")
+        result.append(parse_signature(pkg, resolve(loc, base=path), sig_id=entry.get("ID"),
+                                      sig_type=entry.get("Type") or "Seal"))
+    return max_id, result
+
+
+def parse_signature(pkg: OFDPackage, path: str, *, sig_id: str | None, sig_type: str) -> SignatureInfo:
+    real = pkg.find(path)
+    if real is None:
+        raise OFDMissingPartError(f"signature file {path} (listed in Signatures.xml) is missing")
+    xml = pkg.read_xml_bytes(real)
+    root = X.parse_xml(xml, name=real, max_size=pkg.limits.max_xml_size)
+    if X.local(root) != "Signature":
+        raise OFDFormatError(f"{real}: root element is <{X.local(root)}>, not <ofd:Signature>")
+    quirks: list[str] = []
+    signed_info = X.child(root, "SignedInfo")
+    if signed_info is None:
+        raise OFDFormatError(f"{real}: no SignedInfo")
+    prov_el = X.child(signed_info, "Provider")
+    provider = None
+    if prov_el is not None:
+        provider = Provider(prov_el.get("ProviderName"), prov_el.get("Company"), prov_el.get("Version"))
+    refs_el = X.child(signed_info, "References")
+    references: list[Reference] = []
+    check_method = None
+    if refs_el is not None:
+        check_method = refs_el.get("CheckMethod")
+        for ref in X.children(refs_el, "Reference"):
+            file_ref = ref.get("FileRef", "")
+            try:
+                target: str | None = resolve(file_ref, base=real)
+            except OFDPathError:
+                target = None
+            value_text = X.text(ref, "CheckValue") or ""
+            try:
+                value: bytes | None = base64.b64decode(value_text, validate=True)
+            except (binascii.Error, ValueError):
+                value = None
+            references.append(Reference(file_ref, target, value, value_text))
+    stamps = []
+    for annot in X.children(signed_info, "StampAnnot"):
+        stamps.append(StampAnnot(annot.get("ID"), annot.get("PageRef"),
+                                 _floats(annot.get("Boundary"), 4), _floats(annot.get("Clip"), 4)))  # type: ignore[arg-type]
+    seal_path = None
+    seal_el = X.child(signed_info, "Seal")
+    if seal_el is not None and X.text(seal_el, "BaseLoc"):
+        seal_path = resolve(X.text(seal_el, "BaseLoc"), base=real)  # type: ignore[arg-type]
+        seal_path = pkg.find(seal_path) or seal_path
+    signed_value = X.text(root, "SignedValue")
+    signed_value_path = None
+    if signed_value:
+        signed_value_path = resolve(signed_value, base=real)
+        found = pkg.find(signed_value_path)
+        if found is None and signed_value_path.endswith("SignedValue.dat"):
+            alt = pkg.find(signed_value_path[: -len("SignedValue.dat")] + "SignValue.dat")
+            if alt is not None:
+                quirks.append("signed value file named SignValue.dat")
+                found = alt
+        signed_value_path = found or signed_value_path
+    return SignatureInfo(
+        id=sig_id, type=sig_type, path=real, xml=xml, provider=provider,
+        signature_method=X.text(signed_info, "SignatureMethod"),
+        signature_datetime=X.text(signed_info, "SignatureDateTime"),
+        check_method=check_method, references=tuple(references), stamp_annots=tuple(stamps),
+        seal_path=seal_path, signed_value_path=signed_value_path, quirks=tuple(quirks))
+
+
+def parse_package(pkg: OFDPackage) -> list[DocumentInfo]:
+    """Every DocBody of the package, parsed (pages, shown files, signatures)."""
+    return [parse_document(pkg, i, root, sigs) for i, (root, sigs) in enumerate(doc_bodies(pkg))]

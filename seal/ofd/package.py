@@ -1,0 +1,230 @@
+"""Safe OFD package (zip) reader and a deterministic writer.
+
+Why not ``zipfile.ZipFile.read``: it trusts the archive. Here the central directory is
+checked before anything is inflated (entry count, declared sizes, declared compression
+ratio, unsafe or duplicate names, encryption, unknown methods), and each entry is then
+inflated by streaming with ``zlib`` under a hard output bound, so an entry that lies about
+its size or compresses beyond the allowed ratio is refused after at most one chunk past the
+limit — a zip bomb never inflates fully. CRC-32 is checked for every entry read.
+"""
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from seal.ofd.errors import OFDFormatError, OFDLimitError, OFDPathError, ZipBombError
+from seal.ofd.paths import check_entry_name
+
+_LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")
+_LOCAL_SIGNATURE = 0x04034B50
+_CHUNK = 64 * 1024
+_OUT_CHUNK = 1024 * 1024
+_FIXED_TIME = (2020, 1, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Safety limits of the reader; the defaults are generous for documents, fatal for bombs."""
+
+    max_entries: int = 10_000
+    max_entry_size: int = 256 * 1024 * 1024
+    max_total_size: int = 1024 * 1024 * 1024
+    max_ratio: float = 200.0
+    # Below this many output bytes an entry cannot hurt, whatever its ratio (tiny XML compresses well).
+    ratio_floor: int = 1024 * 1024
+    max_xml_size: int = 16 * 1024 * 1024
+
+
+DEFAULT_LIMITS = Limits()
+
+
+class OFDPackage:
+    """A read-only view of an OFD zip held in memory; entries inflate on demand, once."""
+
+    def __init__(self, data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.limits = limits
+        self._data = bytes(data)
+        try:
+            self._zip = zipfile.ZipFile(io.BytesIO(self._data))
+            infos = self._zip.infolist()
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, struct.error) as exc:
+            raise OFDFormatError(f"not an OFD package (bad zip): {exc}") from None
+        if len(infos) > limits.max_entries:
+            raise OFDLimitError(f"package has {len(infos)} entries; the limit is {limits.max_entries}")
+        self._infos: dict[str, zipfile.ZipInfo] = {}
+        self._folded: dict[str, str] = {}
+        total = 0
+        for info in infos:
+            name = check_entry_name(info.filename)
+            if info.filename.endswith("/"):
+                continue
+            if name in self._infos:
+                raise OFDPathError(f"entry {name!r} appears twice in the package")
+            if name.casefold() in self._folded:
+                raise OFDPathError(f"entries {self._folded[name.casefold()]!r} and {name!r} differ only by case")
+            if info.flag_bits & 0x1:
+                raise OFDFormatError(f"entry {name!r} is encrypted; OFD packages are not")
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise OFDFormatError(f"entry {name!r} uses compression method {info.compress_type}; "
+                                     "only stored and deflate are supported")
+            if info.file_size > limits.max_entry_size:
+                raise OFDLimitError(f"entry {name!r} declares {info.file_size} bytes; "
+                                    f"the per-entry limit is {limits.max_entry_size}")
+            self._check_ratio(name, info.file_size, info.compress_size, declared=True)
+            total += info.file_size
+            if total > limits.max_total_size:
+                raise OFDLimitError(f"package declares more than {limits.max_total_size} uncompressed bytes")
+            self._infos[name] = info
+            self._folded[name.casefold()] = name
+        self._cache: dict[str, bytes] = {}
+        self._inflated = 0
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> OFDPackage:
+        return cls(data, limits=limits)
+
+    # --- lookup -------------------------------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        """File entry names in archive order (directory entries left out)."""
+        return list(self._infos)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._infos
+
+    def find(self, name: str) -> str | None:
+        """The entry name for ``name``; falls back to a case-insensitive match (some producers
+        write ``TPLS/`` in Document.xml and store ``Tpls/``). None when absent."""
+        if name in self._infos:
+            return name
+        return self._folded.get(name.casefold())
+
+    def size(self, name: str) -> int:
+        return self._infos[name].file_size
+
+    # --- reading ------------------------------------------------------------------------------
+    def read(self, name: str) -> bytes:
+        """Inflate one entry (exact name, see :meth:`find`) under the limits; cached."""
+        if name in self._cache:
+            return self._cache[name]
+        info = self._infos.get(name)
+        if info is None:
+            raise KeyError(name)
+        data = self._inflate(name, info)
+        self._cache[name] = data
+        return data
+
+    def read_xml_bytes(self, name: str) -> bytes:
+        if self._infos[name].file_size > self.limits.max_xml_size:
+            from seal.ofd.errors import OFDXMLError
+            raise OFDXMLError(f"{name}: XML part of {self._infos[name].file_size} bytes exceeds the "
+                              f"{self.limits.max_xml_size}-byte limit")
+        return self.read(name)
+
+    def _check_ratio(self, name: str, out: int, consumed: int, *, declared: bool) -> None:
+        if out <= self.limits.ratio_floor:
+            return
+        if out > self.limits.max_ratio * max(consumed, 1):
+            what = "declares" if declared else "inflates to"
+            raise ZipBombError(f"entry {name!r} {what} {out} bytes from {consumed} compressed bytes, "
+                               f"a ratio above the limit of {self.limits.max_ratio:g}")
+
+    def _raw_span(self, name: str, info: zipfile.ZipInfo) -> tuple[int, int]:
+        offset = info.header_offset
+        header = self._data[offset:offset + _LOCAL_HEADER.size]
+        if len(header) != _LOCAL_HEADER.size:
+            raise OFDFormatError(f"entry {name!r}: local header beyond the end of the file")
+        fields = _LOCAL_HEADER.unpack(header)
+        if fields[0] != _LOCAL_SIGNATURE:
+            raise OFDFormatError(f"entry {name!r}: bad local header signature")
+        start = offset + _LOCAL_HEADER.size + fields[9] + fields[10]
+        end = start + info.compress_size
+        if end > len(self._data):
+            raise OFDFormatError(f"entry {name!r}: compressed data runs past the end of the file")
+        return start, end
+
+    def _inflate(self, name: str, info: zipfile.ZipInfo) -> bytes:
+        start, end = self._raw_span(name, info)
+        bound = info.file_size
+        remaining_total = self.limits.max_total_size - self._inflated
+        if info.compress_type == zipfile.ZIP_STORED:
+            if info.compress_size != info.file_size:
+                raise OFDFormatError(f"entry {name!r}: stored entry with different sizes")
+            out = self._data[start:end]
+        else:
+            inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+            pieces: list[bytes] = []
+            produced = 0
+            pos = start
+            try:
+                while True:
+                    if inflater.unconsumed_tail:
+                        feed = inflater.unconsumed_tail
+                    elif pos < end:
+                        feed = self._data[pos:min(pos + _CHUNK, end)]
+                        pos += len(feed)
+                    else:
+                        break
+                    # Bounded output per step: at most 1 MiB, never more than one byte past the
+                    # declared size, so the ratio check runs before a bomb gets far.
+                    piece = inflater.decompress(feed, min(bound - produced + 1, _OUT_CHUNK))
+                    produced += len(piece)
+                    if produced > bound:
+                        raise ZipBombError(f"entry {name!r} inflates beyond its declared size of {bound} bytes")
+                    if produced > remaining_total:
+                        raise OFDLimitError(f"package inflates to more than {self.limits.max_total_size} bytes")
+                    consumed = pos - start - len(inflater.unconsumed_tail)
+                    self._check_ratio(name, produced, consumed, declared=False)
+                    pieces.append(piece)
+                    if inflater.eof:
+                        break
+                tail = inflater.flush()
+            except zlib.error as exc:
+                raise OFDFormatError(f"entry {name!r}: corrupt deflate data: {exc}") from None
+            if len(tail) > bound - produced:
+                raise ZipBombError(f"entry {name!r} inflates beyond its declared size of {bound} bytes")
+            pieces.append(tail)
+            out = b"".join(pieces)
+        if len(out) != bound:
+            raise OFDFormatError(f"entry {name!r}: inflated to {len(out)} bytes, the directory says {bound}")
+        if zlib.crc32(out) != info.CRC:
+            raise OFDFormatError(f"entry {name!r}: CRC-32 mismatch (the entry is corrupt)")
+        self._inflated += len(out)
+        return out
+
+    def read_all(self) -> dict[str, bytes]:
+        return {name: self.read(name) for name in self._infos}
+
+    def compress_type(self, name: str) -> int:
+        return self._infos[name].compress_type
+
+
+def write_package(files: Iterable[tuple[str, bytes]] | Mapping[str, bytes], *,
+                  stored: Iterable[str] = ()) -> bytes:
+    """Write a zip of ``(name, data)`` pairs in the given order, deflated except ``stored`` names.
+
+    Entry times are fixed so the same content gives the same bytes (reproducible packages).
+    """
+    items = files.items() if isinstance(files, Mapping) else files
+    stored_set = set(stored)
+    buffer = io.BytesIO()
+    seen: set[str] = set()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in items:
+            check_entry_name(name)
+            if name in seen:
+                raise OFDPathError(f"entry {name!r} written twice")
+            seen.add(name)
+            info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
+            info.external_attr = 0o644 << 16
+            if name in stored_set:
+                info.compress_type = zipfile.ZIP_STORED
+                archive.writestr(info, data)
+            else:
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, data, compresslevel=6)
+    return buffer.getvalue()
