@@ -1,4 +1,4 @@
-"""`eseal license types|issue|batch|status|revoke`: e-licenses from the command line.
+"""`eseal license types|issue|batch|status|get|revoke`: e-licenses from the command line.
 
 Thin: each command opens the home and calls seal/license (types, service, batch). The key
 store is unlocked only when a seal is asked for (``--seal``); errors of the service become
@@ -48,7 +48,7 @@ _seal_option = click.option("--seal", "seal_id", help="Seal id to seal the licen
 
 @main.group("license")
 def license_group() -> None:
-    """E-licenses (电子证照): types, issue, batch, status, revoke."""
+    """E-licenses (电子证照): types, issue, batch, status, get, revoke."""
 
 
 @license_group.command("types")
@@ -144,6 +144,20 @@ def status_command(home_path: Path, license_id: str, as_json: bool) -> None:
     if status.revoked_at:
         line += f" revoked {status.revoked_at.isoformat()} ({status.revoke_reason})"
     click.echo(line)
+
+
+@license_group.command("get")
+@_home_option
+@click.argument("license_id")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the license's OFD as issued.")
+def get_command(home_path: Path, license_id: str, out: Path) -> None:
+    """Write a license's OFD file as issued; prints its status."""
+    home = _open_home(home_path)
+    with home, _errors():
+        info = service.get_license(home, license_id)
+    _write(out, info.ofd)
+    click.echo(f"{info.status.license_id} {info.status.status} sm3 {info.ofd_sm3}")
 
 
 @license_group.command("revoke")

@@ -230,6 +230,9 @@ def test_cli_types_issue_status_revoke_batch(region, tmp_path) -> None:
     assert (tmp_path / "l.ofd").read_bytes() == service.get_license(home, lid).ofd
     res = runner.invoke(main, ["license", "status", "--home", h, lid, "--json"])
     assert json.loads(res.output)["status"] == "valid"
+    res = runner.invoke(main, ["license", "get", "--home", h, lid, "--out", str(tmp_path / "copy.ofd")])
+    assert res.exit_code == 0 and f"{lid} valid sm3 " in res.output
+    assert (tmp_path / "copy.ofd").read_bytes() == (tmp_path / "l.ofd").read_bytes()
     res = runner.invoke(main, ["license", "revoke", "--home", h, lid, "--reason", "注销"])
     assert res.exit_code == 0 and f"{lid} revoked" in res.output
     res = runner.invoke(main, ["license", "status", "--home", h, lid])
