@@ -1,0 +1,82 @@
+"""Typed errors of the seal package (mapped to HTTP problem+json in one place, in api/).
+
+Malformed input and misuse raise; a bad signature on a well-formed seal does not (the
+check functions return a result with ok False and the reason). Seal-use refusals are one
+class each, so an API or a batch can say exactly why a sealing was refused.
+"""
+from __future__ import annotations
+
+
+class SealError(Exception):
+    """Base of every seal error."""
+
+
+class SealFormatError(SealError, ValueError):
+    """Bytes that are not a GB/T 38540 / GM/T 0031 seal or seal signature (says where)."""
+
+
+class SealBuildError(SealError, ValueError):
+    """A seal or signature cannot be built from the values given (says which value)."""
+
+
+class NoCJKFont(SealError):
+    """No font with Chinese glyphs is installed, so the seal picture cannot be drawn."""
+
+
+class SealNotFound(SealError, LookupError):
+    """No seal with that esID is registered in this region."""
+
+
+class InvalidSealTransition(SealError):
+    """A status change that the seal's current status does not allow (e.g. resume a revoked seal)."""
+
+
+class SealMakerUnavailable(SealError):
+    """The region has no valid seal maker (制章人) certificate whose key the key store holds."""
+
+
+# --- seal-use refusals (authorise_use); each one is also written to the audit log ---
+
+
+class SealUseRefused(SealError, PermissionError):
+    """Base of the refusals of `seal.service.authorise_use`."""
+
+    code = "seal-use-refused"
+
+
+class NotAuthorised(SealUseRefused):
+    """The calling agency holds no authorisation for this seal."""
+
+    code = "not-authorised"
+
+
+class SealRevoked(SealUseRefused):
+    code = "seal-revoked"
+
+
+class SealSuspended(SealUseRefused):
+    code = "seal-suspended"
+
+
+class SealExpired(SealUseRefused):
+    """Now is outside the seal's validity (validStart .. validEnd)."""
+
+    code = "seal-expired"
+
+
+class SignerNotBound(SealUseRefused):
+    """The signer certificate presented is not one the seal binds."""
+
+    code = "signer-not-bound"
+
+
+class SignerCertificateInvalid(SealUseRefused):
+    """The bound signer certificate is revoked, on hold, expired or unknown to this region."""
+
+    code = "signer-certificate-invalid"
+
+
+class WrongPin(SealUseRefused):
+    """The personal seal holder's PIN was wrong, missing or is locked."""
+
+    code = "wrong-pin"
