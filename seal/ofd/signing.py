@@ -1,0 +1,263 @@
+"""OFD sealing (GB/T 33190 §18, GB/T 38540 §7) and the per-signature facts a verifier needs.
+
+Layout written by :func:`seal_ofd` (as ofdrw and the vectors in ../shared/vectors do)::
+
+    OFD.xml                          DocBody gets <ofd:Signatures>/Doc_N/Signs/Signatures.xml</...>
+    Doc_N/Signs/Signatures.xml       <MaxSignId>, one <Signature ID Type BaseLoc> per signature
+    Doc_N/Signs/Sign_K/Signature.xml SignedInfo: Provider, SignatureMethod, SignatureDateTime,
+                                     References (SM3, base64), StampAnnot (page, mm), Seal
+    Doc_N/Signs/Sign_K/Seal.esl      the seal (Seal-type signatures)
+    Doc_N/Signs/Sign_K/SignedValue.dat  SES_Signature (Seal) or GM/T 0010 SignedData (Sign)
+
+**Which files a signature protects.** Every file of the package as it stands when the
+signature is made — including OFD.xml after the Signatures entry is registered, the new
+Seal.esl, and the files of earlier signatures — except (1) every Signatures.xml listed by a
+DocBody, (2) the new signature's own Signature.xml and SignedValue.dat. This is ofdrw's
+rule (``OFDSigner.toBeDigestFileList``: the container walk happens before Signature.xml and
+SignedValue.dat are written; Signatures.xml is skipped when signing again), and it is what
+makes countersigning safe: a later signature only rewrites Signatures.xml (excluded) and
+adds new files, so no file an earlier signature references changes.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from gm import sm3
+from gm.oids import SM3
+from seal.ofd import xmlns as X
+from seal.ofd.errors import OFDUsageError
+from seal.ofd.model import OFD_ENTRY, DocumentInfo, SignatureInfo, StampAnnot, parse_package
+from seal.ofd.package import DEFAULT_LIMITS, Limits, OFDPackage, write_package
+from seal.ofd.paths import absolute, folder
+from seal.ofd.references import ReferenceResult, RefStatus, check_references
+
+SM2_WITH_SM3 = "1.2.156.10197.1.501"
+_SIGN_DIR = re.compile(r"^Sign_(\d+)/")
+
+
+def _fmt(value: float) -> str:
+    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    return text if text not in ("", "-0") else "0"
+
+
+def _next_sign_dir(names: list[str], signs_folder: str) -> str:
+    prefix = signs_folder + "/"
+    used = [int(m.group(1)) for n in names if n.startswith(prefix)
+            for m in [_SIGN_DIR.match(n[len(prefix):])] if m]
+    return f"{signs_folder}/Sign_{max(used) + 1 if used else 0}"
+
+
+def _register_signatures(ofd_xml: bytes, doc_index: int, signatures_entry: str) -> bytes:
+    root = X.parse_xml(ofd_xml, name=OFD_ENTRY)
+    body = list(X.children(root, "DocBody"))[doc_index]
+    node = X.child(body, "Signatures")
+    if node is None:
+        node = etree.SubElement(body, X.q("Signatures"))
+        # GB/T 33190 DocBody order: DocInfo, DocRoot, Versions, Signatures.
+        doc_root = X.child(body, "Versions") or X.child(body, "DocRoot")
+        if doc_root is not None:
+            doc_root.addnext(node)
+    node.text = absolute(signatures_entry)
+    return X.serialize(root)
+
+
+def _signatures_xml(existing: bytes | None, *, sig_id: int, max_id: int, sign_type: str, base_loc: str) -> bytes:
+    if existing is None:
+        root = etree.Element(X.q("Signatures"), nsmap=X.NSMAP)
+    else:
+        root = X.parse_xml(existing, name="Signatures.xml")
+    max_el = X.child(root, "MaxSignId")
+    if max_el is None:
+        max_el = etree.Element(X.q("MaxSignId"))
+        root.insert(0, max_el)
+    max_el.text = str(max_id)
+    etree.SubElement(root, X.q("Signature"), ID=str(sig_id), Type=sign_type, BaseLoc=base_loc)
+    return X.serialize(root)
+
+
+def _signature_xml(*, provider_name: str, provider_company: str | None, provider_version: str | None,
+                   signature_method: str, when: str, references: list[tuple[str, bytes]],
+                   stamp_id: int, page_id: str, boundary: tuple[float, float, float, float],
+                   seal_loc: str | None, signed_value_loc: str) -> bytes:
+    root = etree.Element(X.q("Signature"), nsmap=X.NSMAP)
+    info = etree.SubElement(root, X.q("SignedInfo"))
+    provider = etree.SubElement(info, X.q("Provider"), ProviderName=provider_name)
+    if provider_company:
+        provider.set("Company", provider_company)
+    if provider_version:
+        provider.set("Version", provider_version)
+    etree.SubElement(info, X.q("SignatureMethod")).text = signature_method
+    etree.SubElement(info, X.q("SignatureDateTime")).text = when
+    refs = etree.SubElement(info, X.q("References"), CheckMethod=SM3)
+    for loc, digest in references:
+        ref = etree.SubElement(refs, X.q("Reference"), FileRef=loc)
+        etree.SubElement(ref, X.q("CheckValue")).text = base64.b64encode(digest).decode("ascii")
+    etree.SubElement(info, X.q("StampAnnot"), ID=str(stamp_id), PageRef=page_id,
+                     Boundary=" ".join(_fmt(v) for v in boundary))
+    if seal_loc is not None:
+        seal = etree.SubElement(info, X.q("Seal"))
+        etree.SubElement(seal, X.q("BaseLoc")).text = seal_loc
+    etree.SubElement(root, X.q("SignedValue")).text = signed_value_loc
+    return X.serialize(root)
+
+
+def seal_ofd(package_bytes: bytes, *, page_index: int, boundary_mm: tuple[float, float, float, float],
+             make_signed_value: Callable[[bytes], bytes], seal_der: bytes | None = None, doc_index: int = 0,
+             sign_type: str = "Seal", provider_name: str = "eseal", provider_company: str | None = None,
+             provider_version: str | None = None, signature_method: str = SM2_WITH_SM3,
+             now: dt.datetime | None = None, limits: Limits = DEFAULT_LIMITS) -> bytes:
+    """Add one signature to document ``doc_index`` of an OFD package; returns the new package.
+
+    ``make_signed_value(signature_xml)`` returns SignedValue.dat: for ``sign_type="Seal"`` an
+    SES_Signature whose dataHash is SM3(signature_xml) (GB/T 38540), for ``"Sign"`` a GM/T 0010
+    SignedData over signature_xml. ``boundary_mm`` is (x, y, width, height) on the page, in mm.
+    Earlier signatures stay valid (see the module docstring for the reference rule).
+    """
+    if sign_type not in ("Seal", "Sign"):
+        raise OFDUsageError(f"sign_type must be 'Seal' or 'Sign', not {sign_type!r}")
+    if sign_type == "Seal" and not seal_der:
+        raise OFDUsageError("a Seal-type signature needs the seal (seal_der)")
+    if len(boundary_mm) != 4 or boundary_mm[2] <= 0 or boundary_mm[3] <= 0:
+        raise OFDUsageError(f"boundary_mm must be (x, y, width, height) with a positive size, not {boundary_mm!r}")
+    pkg = OFDPackage(package_bytes, limits=limits)
+    docs = parse_package(pkg)
+    if not 0 <= doc_index < len(docs):
+        raise OFDUsageError(f"doc_index {doc_index} out of range: the package has {len(docs)} document(s)")
+    doc = docs[doc_index]
+    if not 0 <= page_index < len(doc.pages):
+        raise OFDUsageError(f"page_index {page_index} out of range: the document has {len(doc.pages)} page(s)")
+    page_id = doc.pages[page_index].id
+
+    files: dict[str, bytes] = {name: pkg.read(name) for name in pkg.names}
+    signatures_entry = doc.signatures_path or f"{folder(doc.doc_root)}/Signs/Signatures.xml".lstrip("/")
+    if doc.signatures_path is None or doc.signatures_path not in pkg:
+        files[OFD_ENTRY] = _register_signatures(files[OFD_ENTRY], doc_index, signatures_entry)
+    sign_dir = _next_sign_dir(pkg.names, folder(signatures_entry))
+    signature_entry = f"{sign_dir}/Signature.xml"
+    value_entry = f"{sign_dir}/SignedValue.dat"
+    seal_entry = f"{sign_dir}/Seal.esl" if sign_type == "Seal" else None
+    if seal_entry is not None:
+        files[seal_entry] = bytes(seal_der)  # type: ignore[arg-type]
+
+    sig_id = doc.max_sign_id + 1
+    stamp_id = sig_id + 1
+    excluded = {sigs for d in docs if (sigs := d.signatures_path)} | {signatures_entry, signature_entry, value_entry}
+    references = [(absolute(name), sm3.sm3(data)) for name, data in files.items() if name not in excluded]
+    when = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m-%d %H:%M:%S")
+    signature_xml = _signature_xml(
+        provider_name=provider_name, provider_company=provider_company, provider_version=provider_version,
+        signature_method=signature_method, when=when, references=references, stamp_id=stamp_id,
+        page_id=page_id, boundary=boundary_mm, seal_loc=absolute(seal_entry) if seal_entry else None,
+        signed_value_loc=absolute(value_entry))
+    signed_value = make_signed_value(signature_xml)
+    if not isinstance(signed_value, (bytes, bytearray)) or not signed_value:
+        raise OFDUsageError("make_signed_value must return the non-empty SignedValue.dat bytes")
+
+    existing = files.get(signatures_entry)
+    files[signatures_entry] = _signatures_xml(existing, sig_id=sig_id, max_id=stamp_id, sign_type=sign_type,
+                                              base_loc=absolute(signature_entry))
+    files[signature_entry] = signature_xml
+    files[value_entry] = bytes(signed_value)
+    stored = [n for n in files if n in pkg and pkg.compress_type(n) == 0]
+    return write_package(files, stored=stored)
+
+
+def signature_location(signature_xml: bytes) -> str:
+    """The absolute location of the Signature.xml that ``signature_xml`` will be stored at
+    (``/Doc_0/Signs/Sign_K/Signature.xml``) — the propertyInfo of a v4 TBS_Sign, as ofdrw
+    writes it. Derived from the SignedValue location, which sits in the same folder."""
+    root = X.parse_xml(signature_xml, name="Signature.xml")
+    value = X.text(root, "SignedValue")
+    if not value or "/" not in value:
+        raise OFDUsageError("Signature.xml has no SignedValue location to derive its own location from")
+    return value.rsplit("/", 1)[0] + "/Signature.xml"
+
+
+# --- facts for the verifier ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SignatureFacts:
+    """What the package says about one signature; the verifier (verify/) judges it."""
+
+    doc_index: int
+    signature: SignatureInfo
+    references: tuple[ReferenceResult, ...]
+    signature_xml: bytes
+    signed_value: bytes | None            # None: SignedValue.dat missing
+    seal: bytes | None                    # Seal.esl when the signature names one
+    stamp_pages: tuple[tuple[StampAnnot, int | None], ...]  # (annot, 0-based page index or None if unknown)
+    unreferenced: tuple[str, ...]         # files no Reference covers (own and later signature files left out)
+    unreferenced_shown: tuple[str, ...]   # of those, files a page draws: content changed/added after signing
+    missing_shown: tuple[str, ...] = ()   # files a page draws that the package lacks
+    quirks: tuple[str, ...] = field(default=())
+
+    @property
+    def references_ok(self) -> bool:
+        return bool(self.references) and all(r.status is RefStatus.OK for r in self.references)
+
+    @property
+    def signed_value_path(self) -> str | None:
+        return self.signature.signed_value_path
+
+
+def _signature_files(doc: DocumentInfo, sig: SignatureInfo) -> set[str]:
+    own = {sig.path}
+    if sig.signed_value_path:
+        own.add(sig.signed_value_path)
+    return own
+
+
+def verify_package(package_bytes: bytes, *, limits: Limits = DEFAULT_LIMITS,
+                   z_a: Callable[[SignatureInfo], bytes | None] | None = None) -> list[SignatureFacts]:
+    """Per-signature facts of every signature of every document, in document order.
+
+    Raises :class:`~seal.ofd.errors.OFDFormatError` subclasses only for a broken or hostile
+    package; a changed, missing or added file is reported in the facts.
+    """
+    pkg = OFDPackage(package_bytes, limits=limits)
+    docs = parse_package(pkg)
+    listing_files = {d.signatures_path for d in docs if d.signatures_path}
+    facts: list[SignatureFacts] = []
+    for doc in docs:
+        page_by_id = {p.id: i for i, p in enumerate(doc.pages)}
+        for position, sig in enumerate(doc.signatures):
+            results = check_references(pkg, sig, z_a=z_a(sig) if z_a else None)
+            covered = {r.path for r in results if r.path}
+            later: set[str] = set()
+            for other in doc.signatures[position + 1:]:
+                later |= {other.path, *(p for p in (other.signed_value_path, other.seal_path) if p)}
+                later.add(folder(other.path))
+            own = _signature_files(doc, sig)
+            unreferenced = tuple(n for n in pkg.names
+                                 if n not in covered and n not in own and n not in listing_files
+                                 and n not in later and folder(n) not in later)
+            shown = doc.shown
+            unreferenced_shown = tuple(n for n in unreferenced if n in shown)
+            missing_shown = tuple(sorted(n for n in shown if pkg.find(n) is None))
+            signed_value = None
+            if sig.signed_value_path and pkg.find(sig.signed_value_path):
+                signed_value = pkg.read(pkg.find(sig.signed_value_path))  # type: ignore[arg-type]
+            seal = pkg.read(sig.seal_path) if sig.seal_path and sig.seal_path in pkg else None
+            quirks = list(sig.quirks)
+            if (sig.check_method or "") not in (SM3, ""):
+                quirks.append(f"References CheckMethod {sig.check_method!r}")
+            quirks.extend(r.note for r in results if r.note and r.status is RefStatus.OK)
+            stamps = tuple((a, page_by_id.get(a.page_ref or "")) for a in sig.stamp_annots)
+            facts.append(SignatureFacts(doc.index, sig, tuple(results), sig.xml, signed_value, seal, stamps,
+                                        unreferenced, unreferenced_shown, missing_shown, tuple(quirks)))
+    return facts
+
+
+def signed_parts(package_bytes: bytes, *, limits: Limits = DEFAULT_LIMITS) -> list[tuple[str, bytes, bytes | None]]:
+    """(Signature.xml entry, its bytes, SignedValue.dat bytes or None) per signature — the two
+    byte strings a Seal-type check needs (dataHash = SM3(Signature.xml))."""
+    return [(f.signature.path, f.signature_xml, f.signed_value) for f in verify_package(package_bytes, limits=limits)]
+
+
+__all__ = ["seal_ofd", "verify_package", "signed_parts", "signature_location", "SignatureFacts", "SM2_WITH_SM3"]

@@ -1,0 +1,278 @@
+"""OFD sealing: layout, references checked by an independent unzip + OpenSSL SM3, the
+SES_Signature's dataHash over Signature.xml, countersigning that keeps earlier signatures'
+references intact (ours and ofdrw's), and the tampering facts the verifier relies on.
+
+Packages are tampered with the standard library's zipfile, not with our writer.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import io
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+import zipfile
+from pathlib import Path
+
+import pytest
+from PIL import Image as PILImage
+
+from gm.asn1 import ses
+from gm.sm2 import PrivateKey
+from seal.ofd.document import DocInfo, Image, Page, Text, build_ofd
+from seal.ofd.errors import OFDUsageError
+from seal.ofd.references import RefStatus
+from seal.ofd.signing import seal_ofd, signature_location, signed_parts, verify_package
+
+NS = {"ofd": "http://www.ofdspec.org/2016"}
+NOW = dt.datetime(2026, 11, 23, 8, 30, tzinfo=dt.timezone.utc)
+KEY = PrivateKey.generate()
+
+
+def sm3(data: bytes) -> bytes:
+    return hashlib.new("sm3", data).digest()  # OpenSSL's SM3, not gm.sm3
+
+
+def png(colour=(200, 0, 0)) -> bytes:
+    buf = io.BytesIO()
+    PILImage.new("RGB", (24, 24), colour).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def entries(package: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(package)) as z:
+        return {i.filename: z.read(i) for i in z.infolist() if not i.is_dir()}
+
+
+def rezip(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def unzip_read(package: bytes, entry: str, tmp_path: Path) -> bytes:
+    path = tmp_path / "doc.ofd"
+    path.write_bytes(package)
+    if shutil.which("unzip"):
+        return subprocess.run(["unzip", "-p", str(path), entry], check=True, capture_output=True).stdout
+    return entries(package)[entry]
+
+
+@pytest.fixture(scope="module")
+def seal_der(shared_vectors: Path) -> bytes:
+    return (shared_vectors / "seals" / "UserV4.esl").read_bytes()
+
+
+def ses_signer(seal: bytes):
+    """make_signed_value building a GB/T 38540 v4 SES_Signature with gm/asn1/ses.py and an SM2 key."""
+    def make(signature_xml: bytes) -> bytes:
+        tbs = ses.TBS_Sign({"version": 4, "eseal": ses.SESeal.load(seal), "timeInfo": NOW,
+                            "dataHash": sm3(signature_xml), "propertyInfo": signature_location(signature_xml)})
+        signature = KEY.sign(tbs.dump())
+        return ses.SES_Signature({"toSign": tbs, "cert": b"\x30\x00", "signatureAlgID": "1.2.156.10197.1.501",
+                                  "signature": signature}).dump()
+    return make
+
+
+@pytest.fixture(scope="module")
+def plain() -> bytes:
+    return build_ofd([Page([Text(20, 20, "第一页", size=6), Image(100, 100, 20, 20, png())]),
+                      Page([Text(20, 20, "第二页 盖章", size=6)])],
+                     DocInfo(doc_id="d1", creation_date=dt.date(2026, 11, 23)))
+
+
+@pytest.fixture(scope="module")
+def sealed(plain: bytes, seal_der: bytes) -> bytes:
+    return seal_ofd(plain, page_index=1, boundary_mm=(120, 200, 40, 40), seal_der=seal_der,
+                    make_signed_value=ses_signer(seal_der), now=NOW)
+
+
+def test_layout_of_a_sealed_package(sealed: bytes, plain: bytes, seal_der: bytes) -> None:
+    files = entries(sealed)
+    new = set(files) - set(entries(plain))
+    assert new == {"Doc_0/Signs/Signatures.xml", "Doc_0/Signs/Sign_0/Signature.xml",
+                   "Doc_0/Signs/Sign_0/Seal.esl", "Doc_0/Signs/Sign_0/SignedValue.dat"}
+    assert files["Doc_0/Signs/Sign_0/Seal.esl"] == seal_der
+    ofd = ET.fromstring(files["OFD.xml"])
+    assert ofd.find("ofd:DocBody/ofd:Signatures", NS).text == "/Doc_0/Signs/Signatures.xml"
+    listing = ET.fromstring(files["Doc_0/Signs/Signatures.xml"])
+    (entry,) = listing.findall("ofd:Signature", NS)
+    assert (entry.get("ID"), entry.get("Type"), entry.get("BaseLoc")) == ("1", "Seal", "/Doc_0/Signs/Sign_0/Signature.xml")
+    assert listing.find("ofd:MaxSignId", NS).text == "2"
+    sig = ET.fromstring(files["Doc_0/Signs/Sign_0/Signature.xml"])
+    info = sig.find("ofd:SignedInfo", NS)
+    assert info.find("ofd:Provider", NS).get("ProviderName") == "eseal"
+    assert info.find("ofd:SignatureMethod", NS).text == "1.2.156.10197.1.501"
+    assert info.find("ofd:SignatureDateTime", NS).text == "2026-11-23 08:30:00"
+    assert info.find("ofd:Seal/ofd:BaseLoc", NS).text == "/Doc_0/Signs/Sign_0/Seal.esl"
+    assert sig.find("ofd:SignedValue", NS).text == "/Doc_0/Signs/Sign_0/SignedValue.dat"
+    stamp = info.find("ofd:StampAnnot", NS)
+    pages = ET.fromstring(files["Doc_0/Document.xml"]).findall("ofd:Pages/ofd:Page", NS)
+    assert stamp.get("PageRef") == pages[1].get("ID")
+    assert stamp.get("Boundary") == "120 200 40 40"
+
+
+def test_references_cover_every_file_but_the_signature_files_and_match_an_independent_unzip(
+        sealed: bytes, tmp_path: Path) -> None:
+    sig = ET.fromstring(entries(sealed)["Doc_0/Signs/Sign_0/Signature.xml"])
+    refs = sig.find("ofd:SignedInfo/ofd:References", NS)
+    assert refs.get("CheckMethod") == "1.2.156.10197.1.401"
+    covered = {}
+    for ref in refs.findall("ofd:Reference", NS):
+        covered[ref.get("FileRef")] = base64.b64decode(ref.find("ofd:CheckValue", NS).text)
+    expected = {"/" + n for n in entries(sealed)} - {"/Doc_0/Signs/Signatures.xml", "/Doc_0/Signs/Sign_0/Signature.xml",
+                                                      "/Doc_0/Signs/Sign_0/SignedValue.dat"}
+    assert set(covered) == expected
+    assert "/Doc_0/Signs/Sign_0/Seal.esl" in covered and "/OFD.xml" in covered
+    for loc, digest in covered.items():
+        assert sm3(unzip_read(sealed, loc[1:], tmp_path)) == digest, loc
+
+
+def test_signed_value_is_an_ses_signature_over_signature_xml(sealed: bytes, seal_der: bytes, tmp_path: Path) -> None:
+    signature_xml = unzip_read(sealed, "Doc_0/Signs/Sign_0/Signature.xml", tmp_path)
+    value = ses.SES_Signature.load(unzip_read(sealed, "Doc_0/Signs/Sign_0/SignedValue.dat", tmp_path))
+    tbs = value["toSign"]
+    assert tbs["dataHash"].native == sm3(signature_xml)
+    assert tbs["propertyInfo"].native == "/Doc_0/Signs/Sign_0/Signature.xml"
+    assert tbs["eseal"].dump() == seal_der
+    assert KEY.public_key.verify(value["signature"].native, tbs.dump())
+    ((path, xml, signed_value),) = signed_parts(sealed)
+    assert (path, xml) == ("Doc_0/Signs/Sign_0/Signature.xml", signature_xml)
+    assert signed_value == value.dump()
+
+
+def test_sealed_package_opens_in_independent_readers(sealed: bytes) -> None:
+    import ofdkit
+    from easyofd.ofd import OFD
+
+    with ofdkit.open(sealed) as doc:
+        assert len(doc.pages) == 2
+        assert doc.text() == "第一页\n\n第二页 盖章"
+    reader = OFD()
+    reader.read(sealed, fmt="binary")
+    pages = reader.data[0]["page_info"]
+    assert [[t["text"] for t in p["text_list"]] for p in pages.values()] == [["第一页"], ["第二页 盖章"]]
+
+
+def test_facts_of_a_fresh_seal(sealed: bytes) -> None:
+    (fact,) = verify_package(sealed)
+    assert fact.references_ok and fact.signature.type == "Seal"
+    assert fact.seal is not None and fact.signed_value is not None
+    assert fact.unreferenced == () and fact.unreferenced_shown == ()
+    ((annot, page_index),) = fact.stamp_pages
+    assert page_index == 1 and annot.boundary == (120, 200, 40, 40)
+
+
+def test_countersigning_keeps_the_first_signature(sealed: bytes, seal_der: bytes, tmp_path: Path) -> None:
+    twice = seal_ofd(sealed, page_index=0, boundary_mm=(10, 10, 30, 30), seal_der=seal_der,
+                     make_signed_value=ses_signer(seal_der), now=NOW)
+    before, after = entries(sealed), entries(twice)
+    changed = {n for n in before if before[n] != after[n]}
+    assert changed == {"Doc_0/Signs/Signatures.xml"}
+    listing = ET.fromstring(after["Doc_0/Signs/Signatures.xml"])
+    assert [(s.get("ID"), s.get("BaseLoc")) for s in listing.findall("ofd:Signature", NS)] == [
+        ("1", "/Doc_0/Signs/Sign_0/Signature.xml"), ("3", "/Doc_0/Signs/Sign_1/Signature.xml")]
+    assert listing.find("ofd:MaxSignId", NS).text == "4"
+    first, second = verify_package(twice)
+    assert first.references_ok and second.references_ok
+    assert first.unreferenced == () and second.unreferenced == ()
+    # the second signature protects the first one's files
+    assert {"Doc_0/Signs/Sign_0/Signature.xml", "Doc_0/Signs/Sign_0/SignedValue.dat"} <= {r.path for r in second.references}
+    # first signature's SignedValue still binds its unchanged Signature.xml
+    value = ses.SES_Signature.load(unzip_read(twice, "Doc_0/Signs/Sign_0/SignedValue.dat", tmp_path))
+    assert value["toSign"]["dataHash"].native == sm3(unzip_read(twice, "Doc_0/Signs/Sign_0/Signature.xml", tmp_path))
+
+
+def test_countersigning_an_ofdrw_sealed_document(shared_vectors: Path, seal_der: bytes) -> None:
+    original = (shared_vectors / "ofd" / "SESV4SignDoc.ofd").read_bytes()
+    twice = seal_ofd(original, page_index=0, boundary_mm=(100, 100, 40, 40), seal_der=seal_der,
+                     make_signed_value=ses_signer(seal_der), now=NOW)
+    ofdrw, ours = verify_package(twice)
+    assert ofdrw.signature.provider.name == "ofdrw-sign" and ofdrw.references_ok
+    assert ours.references_ok and ours.signature.path == "Doc_0/Signs/Sign_1/Signature.xml"
+    listing = ET.fromstring(entries(twice)["Doc_0/Signs/Signatures.xml"])
+    assert [s.get("ID") for s in listing.findall("ofd:Signature", NS)] == ["1", "3"]  # ofdrw's MaxSignId was 2
+
+
+def test_one_byte_changed_in_page_content_is_a_mismatch(sealed: bytes) -> None:
+    files = entries(sealed)
+    page = "Doc_0/Pages/Page_1/Content.xml"
+    files[page] = files[page].replace("盖章".encode(), "盖印".encode())
+    (fact,) = verify_package(rezip(files))
+    bad = [r for r in fact.references if r.status is not RefStatus.OK]
+    assert [(r.path, r.status) for r in bad] == [(page, RefStatus.MISMATCH)]
+    assert bad[0].actual == sm3(files[page])
+    assert not fact.references_ok
+
+
+def test_removed_reference_file_is_missing(sealed: bytes) -> None:
+    files = entries(sealed)
+    del files["Doc_0/Res/image_0.png"]
+    (fact,) = verify_package(rezip(files))
+    bad = [(r.path, r.status) for r in fact.references if r.status is not RefStatus.OK]
+    assert bad == [("Doc_0/Res/image_0.png", RefStatus.MISSING)]
+    assert fact.missing_shown == ("Doc_0/Res/image_0.png",)
+
+
+def test_missing_signed_value(sealed: bytes) -> None:
+    files = entries(sealed)
+    del files["Doc_0/Signs/Sign_0/SignedValue.dat"]
+    (fact,) = verify_package(rezip(files))
+    assert fact.signed_value is None and fact.references_ok
+
+
+def test_added_unreferenced_file_that_a_page_draws_is_reported(seal_der: bytes) -> None:
+    # The document names an image that is not there when it is sealed; adding it later changes
+    # what page 1 shows without touching any referenced file.
+    doc = entries(build_ofd([Page([Text(10, 10, "正文", size=5), Image(50, 50, 20, 20, png())])]))
+    doc["Doc_0/DocumentRes.xml"] = doc["Doc_0/DocumentRes.xml"].replace(
+        b"</ofd:MultiMedias>", b'<ofd:MultiMedia ID="90" Type="Image" Format="PNG"><ofd:MediaFile>late.png'
+                               b"</ofd:MediaFile></ofd:MultiMedia></ofd:MultiMedias>")
+    sealed = seal_ofd(rezip(doc), page_index=0, boundary_mm=(0, 0, 40, 40), seal_der=seal_der,
+                      make_signed_value=lambda xml: b"value", now=NOW)
+    (fact,) = verify_package(sealed)
+    assert fact.references_ok and fact.unreferenced_shown == () and fact.missing_shown == ("Doc_0/Res/late.png",)
+    files = entries(sealed)
+    files["Doc_0/Res/late.png"] = png((0, 200, 0))
+    files["Doc_0/Res/notes.txt"] = b"not drawn by any page"
+    (fact,) = verify_package(rezip(files))
+    assert fact.references_ok
+    assert set(fact.unreferenced) == {"Doc_0/Res/late.png", "Doc_0/Res/notes.txt"}
+    assert fact.unreferenced_shown == ("Doc_0/Res/late.png",)
+
+
+def test_sign_type_signature_has_no_seal_file(plain: bytes) -> None:
+    cms = b"\x30\x03\x02\x01\x01"
+    signed = seal_ofd(plain, page_index=0, boundary_mm=(10, 10, 20, 20), sign_type="Sign",
+                      make_signed_value=lambda xml: cms, now=NOW)
+    files = entries(signed)
+    assert "Doc_0/Signs/Sign_0/Seal.esl" not in files
+    assert files["Doc_0/Signs/Sign_0/SignedValue.dat"] == cms
+    listing = ET.fromstring(files["Doc_0/Signs/Signatures.xml"])
+    assert listing.find("ofd:Signature", NS).get("Type") == "Sign"
+    assert ET.fromstring(files["Doc_0/Signs/Sign_0/Signature.xml"]).find(".//ofd:Seal", NS) is None
+    (fact,) = verify_package(signed)
+    assert fact.signature.type == "Sign" and fact.references_ok and fact.seal is None
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"page_index": 5}, "page_index 5 out of range: the document has 2 page"),
+    ({"doc_index": 1}, "doc_index 1 out of range: the package has 1 document"),
+    ({"boundary_mm": (0, 0, 0, 10)}, "positive size"),
+    ({"sign_type": "Stamp"}, "sign_type must be 'Seal' or 'Sign'"),
+    ({"seal_der": None}, "Seal-type signature needs the seal"),
+])
+def test_bad_sealing_requests(plain: bytes, kwargs: dict, message: str) -> None:
+    args = {"page_index": 0, "boundary_mm": (0, 0, 10, 10), "seal_der": b"seal",
+            "make_signed_value": lambda xml: b"v", **kwargs}
+    with pytest.raises(OFDUsageError, match=message):
+        seal_ofd(plain, **args)
+
+
+def test_empty_signed_value_refused(plain: bytes) -> None:
+    with pytest.raises(OFDUsageError, match="non-empty SignedValue.dat"):
+        seal_ofd(plain, page_index=0, boundary_mm=(0, 0, 10, 10), seal_der=b"s", make_signed_value=lambda xml: b"")
