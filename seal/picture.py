@@ -1,0 +1,183 @@
+"""The standard red round official seal (公章), drawn with Pillow when an agency brings no picture.
+
+Layout of a Chinese official seal: a red ring; the agency name along the upper rim, each
+character turned to face the centre; a five-pointed star in the middle; optionally a
+title on a horizontal line under the star (e.g. 合同专用章) and the seal code (印章编码)
+along the lower rim, reading left to right. Background transparent, size in millimetres
+at a given DPI, PNG bytes out.
+
+The CJK font comes from the deployment through fontconfig. `fc-match :lang=zh` always
+answers something (here DejaVu Sans, which has no Han glyphs), so the fonts are taken
+from `fc-list :lang=zh`, which lists only fonts covering Chinese; none -> `NoCJKFont`.
+Drawing happens at 4x and is scaled down for smooth edges.
+"""
+from __future__ import annotations
+
+import io
+import math
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+from PIL import Image, ImageDraw, ImageFont
+
+from seal.errors import NoCJKFont, SealBuildError
+
+SEAL_RED = (230, 0, 18, 255)
+MM_PER_INCH = 25.4
+_OVERSAMPLE = 4
+_FONT_HINT = ("install a CJK font (Debian: apt-get install fonts-wqy-microhei or fonts-noto-cjk) "
+              "and check with `fc-list :lang=zh`")
+
+
+@dataclass(frozen=True)
+class FontFile:
+    path: str
+    index: int = 0  # face inside a .ttc collection
+
+
+def find_cjk_font() -> FontFile:
+    """The first proportional regular font that fontconfig lists as covering Chinese."""
+    exe = shutil.which("fc-list")
+    if exe is None:
+        raise NoCJKFont(f"fontconfig (fc-list) is not installed, so no CJK font can be found; {_FONT_HINT}")
+    out = subprocess.run([exe, ":lang=zh", "-f", "%{file}\t%{index}\t%{family}\t%{style}\n"],
+                         capture_output=True, text=True, timeout=60).stdout
+    ranked = []
+    for line in out.splitlines():
+        parts = line.split("\t")
+        if len(parts) != 4 or not parts[0]:
+            continue
+        path, index, family, style = parts
+        mono = "mono" in family.lower()
+        regular = any(s in style for s in ("Regular", "Book", "Normal", "Medium"))
+        ranked.append(((mono, not regular, family), FontFile(path, int(index or 0))))
+    if not ranked:
+        raise NoCJKFont(f"fontconfig knows no font covering Chinese (fc-list :lang=zh is empty); {_FONT_HINT}")
+    return min(ranked, key=lambda item: item[0])[1]
+
+
+def mm_to_px(mm: float, dpi: int) -> int:
+    return max(1, round(mm / MM_PER_INCH * dpi))
+
+
+def draw_official_seal(
+    name: str,
+    *,
+    code: str | None = None,
+    title: str | None = None,
+    diameter_mm: float = 42.0,
+    dpi: int = 300,
+    color: tuple[int, int, int, int] = SEAL_RED,
+    font: FontFile | None = None,
+) -> bytes:
+    """PNG bytes of a round official seal for ``name`` (agency name along the upper rim)."""
+    if not isinstance(name, str) or not name.strip():
+        raise SealBuildError("the seal picture needs the agency name")
+    name = name.strip()
+    if len(name) > 40:
+        raise SealBuildError(f"agency name of {len(name)} characters does not fit on a seal rim (at most 40)")
+    if not 20 <= diameter_mm <= 100:
+        raise SealBuildError(f"seal diameter {diameter_mm} mm is outside 20-100 mm")
+    if not 72 <= dpi <= 1200:
+        raise SealBuildError(f"dpi {dpi} is outside 72-1200")
+    font = font or find_cjk_font()
+
+    size = mm_to_px(diameter_mm, dpi)
+    big = size * _OVERSAMPLE
+    px_per_mm = big / diameter_mm
+    image = Image.new("RGBA", (big, big), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    centre = big / 2
+
+    # ring: outer edge 0.5 mm inside the picture, 1.2 mm wide (proportional to 42 mm)
+    scale = diameter_mm / 42.0
+    ring_width = 1.2 * scale * px_per_mm
+    outer = centre - 0.5 * scale * px_per_mm
+    draw.ellipse([centre - outer, centre - outer, centre + outer, centre + outer],
+                 outline=color, width=max(1, round(ring_width)))
+
+    # star: circumscribed radius 7 mm for a 42 mm seal
+    _star(draw, centre, centre, 7.0 * scale * px_per_mm, color)
+
+    name_size = (6.5 if len(name) <= 14 else 5.0 if len(name) <= 22 else 4.0) * scale * px_per_mm
+    name_font = _font(font, name_size)
+    text_radius = outer - ring_width - 0.8 * scale * px_per_mm - name_size / 2
+    # degrees of the upper arc the name covers; less when the code needs the lower rim
+    span = min(205.0 if code else 240.0, max(90.0, len(name) * 24.0))
+    _arc_text(image, name, name_font, centre, text_radius, span, color, upper=True)
+
+    if title:
+        title_font = _font(font, 4.2 * scale * px_per_mm)
+        _centred_text(draw, title, title_font, centre, centre + 11.0 * scale * px_per_mm, color)
+    if code:
+        if not code.isascii() or not code.isalnum() or len(code) > 20:
+            raise SealBuildError(f"seal code {code!r} must be 1-20 letters or digits")
+        code_size = 2.6 * scale * px_per_mm
+        code_font = _font(font, code_size)
+        code_radius = outer - ring_width - 0.6 * scale * px_per_mm - code_size / 2
+        _arc_text(image, code, code_font, centre, code_radius, min(110.0, len(code) * 7.5), color, upper=False)
+
+    picture = image.resize((size, size), Image.LANCZOS)
+    out = io.BytesIO()
+    picture.save(out, format="PNG", dpi=(dpi, dpi))
+    return out.getvalue()
+
+
+def _font(font: FontFile, size_px: float) -> ImageFont.FreeTypeFont:
+    try:
+        return ImageFont.truetype(font.path, max(1, round(size_px)), index=font.index)
+    except OSError as exc:
+        raise NoCJKFont(f"cannot load the CJK font {font.path} ({exc}); {_FONT_HINT}") from None
+
+
+def _star(draw: ImageDraw.ImageDraw, cx: float, cy: float, radius: float, color: tuple) -> None:
+    inner = radius * math.sin(math.radians(18)) / math.sin(math.radians(126))  # regular pentagram
+    points = []
+    for i in range(10):
+        r = radius if i % 2 == 0 else inner
+        angle = math.radians(-90 + i * 36)
+        points.append((cx + r * math.cos(angle), cy + r * math.sin(angle)))
+    draw.polygon(points, fill=color)
+
+
+def _glyph(char: str, font: ImageFont.FreeTypeFont, color: tuple, max_width: float) -> Image.Image:
+    """One character on a transparent tile; narrowed (as seal engravers do) when the arc is tight."""
+    left, top, right, bottom = font.getbbox(char)
+    size = font.size
+    w = max(size, right - left)
+    tile = Image.new("RGBA", (w, size), (0, 0, 0, 0))
+    # centre the ink box horizontally, the em box vertically
+    ImageDraw.Draw(tile).text(((w - (right - left)) / 2 - left, 0), char, font=font, fill=color,
+                              anchor="la")
+    if w > max_width >= 1:
+        tile = tile.resize((max(1, round(max_width)), size), Image.LANCZOS)
+    return tile
+
+
+def _arc_text(image: Image.Image, text: str, font: ImageFont.FreeTypeFont, centre: float, radius: float,
+              span_deg: float, color: tuple, *, upper: bool) -> None:
+    """Place each character on a circle, upright towards the centre (upper) or the outside (lower)."""
+    count = len(text)
+    step = span_deg / max(count - 1, 1) if count > 1 else 0.0
+    start = -span_deg / 2 if count > 1 else 0.0
+    max_width = 0.92 * radius * math.radians(step) if count > 1 else float(font.size)
+    for i, char in enumerate(text):
+        if char.isspace():
+            continue
+        offset = start + i * step  # degrees from the top (upper) / bottom (lower), clockwise reading order
+        if upper:
+            angle = math.radians(-90 + offset)
+            rotate = -offset  # PIL rotates counter-clockwise
+        else:
+            angle = math.radians(90 - offset)
+            rotate = offset
+        tile = _glyph(char, font, color, max_width).rotate(rotate, resample=Image.BICUBIC, expand=True)
+        x = centre + radius * math.cos(angle) - tile.width / 2
+        y = centre + radius * math.sin(angle) - tile.height / 2
+        image.alpha_composite(tile, (round(x), round(y)))
+
+
+def _centred_text(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont, cx: float, cy: float,
+                  color: tuple) -> None:
+    draw.text((cx, cy), text, font=font, fill=color, anchor="mm")
