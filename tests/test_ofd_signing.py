@@ -276,3 +276,81 @@ def test_bad_sealing_requests(plain: bytes, kwargs: dict, message: str) -> None:
 def test_empty_signed_value_refused(plain: bytes) -> None:
     with pytest.raises(OFDUsageError, match="non-empty SignedValue.dat"):
         seal_ofd(plain, page_index=0, boundary_mm=(0, 0, 10, 10), seal_der=b"s", make_signed_value=lambda xml: b"")
+
+
+def test_broken_signature_xml_is_reported_not_raised(sealed: bytes, seal_der: bytes) -> None:
+    twice = seal_ofd(sealed, page_index=0, boundary_mm=(10, 10, 30, 30), seal_der=seal_der,
+                     make_signed_value=ses_signer(seal_der), now=NOW)
+    files = entries(twice)
+    files["Doc_0/Signs/Sign_0/Signature.xml"] = files["Doc_0/Signs/Sign_0/Signature.xml"].replace(
+        b"</ofd:SignedInfo>", b"</ofd:SignedInf>")
+    first, second = verify_package(rezip(files))
+    assert first.signature.error is not None and "malformed XML" in first.signature.error
+    assert first.references == () and not first.references_ok
+    # the countersignature protected Sign_0/Signature.xml: it sees the change
+    bad = [(r.path, r.status) for r in second.references if r.status is not RefStatus.OK]
+    assert bad == [("Doc_0/Signs/Sign_0/Signature.xml", RefStatus.MISMATCH)]
+
+
+def test_signature_xml_edited_but_well_formed_no_longer_matches_the_data_hash(sealed: bytes) -> None:
+    files = entries(sealed)
+    files["Doc_0/Signs/Sign_0/Signature.xml"] = files["Doc_0/Signs/Sign_0/Signature.xml"].replace(
+        b'Boundary="120 200 40 40"', b'Boundary="120 200 40 41"')
+    (fact,) = verify_package(rezip(files))
+    assert fact.references_ok  # Signature.xml never references itself ...
+    data_hash = ses.SES_Signature.load(fact.signed_value)["toSign"]["dataHash"].native
+    assert sm3(fact.signature_xml) != data_hash  # ... the verifier's dataHash check catches it
+    assert fact.stamp_pages[0][0].boundary == (120, 200, 40, 41)
+
+
+def test_signature_dropped_from_the_listing_is_reported(sealed: bytes) -> None:
+    from seal.ofd.signing import inspect_package
+
+    files = entries(sealed)
+    listing = files["Doc_0/Signs/Signatures.xml"]
+    start = listing.index(b"<ofd:Signature ")
+    files["Doc_0/Signs/Signatures.xml"] = listing[:start] + listing[listing.index(b"/>", start) + 2:]
+    facts = inspect_package(rezip(files))
+    assert facts.signatures == ()
+    assert facts.unlisted_signature_files == ("Doc_0/Signs/Sign_0/Signature.xml",)
+    assert facts.page_counts == (2,)
+
+
+def test_check_method_sm3_with_z_a(sealed: bytes) -> None:
+    """CheckMethod 1.2.156.10197.1.401.2: CheckValue = SM3(Z_A || file), recomputed here with hashlib."""
+    z = KEY.public_key.z()
+    files = entries(sealed)
+    root = ET.fromstring(files["Doc_0/Signs/Sign_0/Signature.xml"])
+    refs = root.find("ofd:SignedInfo/ofd:References", NS)
+    refs.set("CheckMethod", "1.2.156.10197.1.401.2")
+    for ref in refs.findall("ofd:Reference", NS):
+        ref.find("ofd:CheckValue", NS).text = base64.b64encode(sm3(z + files[ref.get("FileRef")[1:]])).decode()
+    ET.register_namespace("ofd", NS["ofd"])
+    files["Doc_0/Signs/Sign_0/Signature.xml"] = ET.tostring(root, encoding="utf-8")
+    package = rezip(files)
+    (with_key,) = verify_package(package, z_a=lambda sig: z)
+    assert with_key.references_ok
+    assert "References CheckMethod '1.2.156.10197.1.401.2'" in with_key.quirks
+    (without,) = verify_package(package)
+    assert {r.status for r in without.references} == {RefStatus.UNSUPPORTED}
+    assert "needs the signer's Z_A" in without.references[0].note
+    (wrong,) = verify_package(package, z_a=lambda sig: bytes(32))
+    assert {r.status for r in wrong.references} == {RefStatus.MISMATCH}
+
+
+def test_signvalue_dat_quirk(sealed: bytes) -> None:
+    files = entries(sealed)
+    files["Doc_0/Signs/Sign_0/SignValue.dat"] = files.pop("Doc_0/Signs/Sign_0/SignedValue.dat")
+    (fact,) = verify_package(rezip(files))
+    assert fact.signed_value == files["Doc_0/Signs/Sign_0/SignValue.dat"]
+    assert fact.quirks == ("signed value file named SignValue.dat",)
+    assert fact.unreferenced == ()
+
+
+def test_unknown_check_method_is_unsupported(sealed: bytes) -> None:
+    files = entries(sealed)
+    files["Doc_0/Signs/Sign_0/Signature.xml"] = files["Doc_0/Signs/Sign_0/Signature.xml"].replace(
+        b'CheckMethod="1.2.156.10197.1.401"', b'CheckMethod="2.16.840.1.101.3.4.2.1"')
+    (fact,) = verify_package(rezip(files))
+    assert {r.status for r in fact.references} == {RefStatus.UNSUPPORTED}
+    assert fact.references[0].note == "unknown CheckMethod '2.16.840.1.101.3.4.2.1'"

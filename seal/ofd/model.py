@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from seal.ofd import xmlns as X
-from seal.ofd.errors import OFDFormatError, OFDMissingPartError, OFDPathError
+from seal.ofd.errors import OFDFormatError, OFDLimitError, OFDMissingPartError, OFDPathError
 from seal.ofd.package import OFDPackage
 from seal.ofd.paths import resolve
 
@@ -61,6 +61,9 @@ class SignatureInfo:
     seal_path: str | None
     signed_value_path: str | None  # resolved entry name as declared (may be absent from the package)
     quirks: tuple[str, ...] = ()
+    # Set when this signature's own files cannot be read (Signature.xml missing or malformed):
+    # the signature is then unverifiable, the rest of the package still is.
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -236,8 +239,19 @@ def parse_signatures(pkg: OFDPackage, path: str) -> tuple[int, list[SignatureInf
         loc = entry.get("BaseLoc")
         if not loc:
             raise OFDFormatError(f"{path}: a Signature entry has no BaseLoc")
-        result.append(parse_signature(pkg, resolve(loc, base=path), sig_id=entry.get("ID"),
-                                      sig_type=entry.get("Type") or "Seal"))
+        target = resolve(loc, base=path)
+        sig_type = entry.get("Type") or "Seal"
+        try:
+            result.append(parse_signature(pkg, target, sig_id=entry.get("ID"), sig_type=sig_type))
+        except OFDLimitError:
+            raise
+        except OFDFormatError as exc:
+            real = pkg.find(target)
+            raw = pkg.read(real) if real is not None and pkg.size(real) <= pkg.limits.max_xml_size else b""
+            result.append(SignatureInfo(
+                id=entry.get("ID"), type=sig_type, path=real or target, xml=raw, provider=None,
+                signature_method=None, signature_datetime=None, check_method=None, references=(),
+                stamp_annots=(), seal_path=None, signed_value_path=None, error=str(exc)))
     return max_id, result
 
 

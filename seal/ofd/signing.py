@@ -39,6 +39,7 @@ from seal.ofd.references import ReferenceResult, RefStatus, check_references
 
 SM2_WITH_SM3 = "1.2.156.10197.1.501"
 _SIGN_DIR = re.compile(r"^Sign_(\d+)/")
+_SIGNATURE_FILE = re.compile(r"(^|/)Sign_\d+/Signature\.xml$")
 
 
 def _fmt(value: float) -> str:
@@ -60,9 +61,11 @@ def _register_signatures(ofd_xml: bytes, doc_index: int, signatures_entry: str) 
     if node is None:
         node = etree.SubElement(body, X.q("Signatures"))
         # GB/T 33190 DocBody order: DocInfo, DocRoot, Versions, Signatures.
-        doc_root = X.child(body, "Versions") or X.child(body, "DocRoot")
-        if doc_root is not None:
-            doc_root.addnext(node)
+        anchor = X.child(body, "Versions")
+        if anchor is None:
+            anchor = X.child(body, "DocRoot")
+        if anchor is not None:
+            anchor.addnext(node)
     node.text = absolute(signatures_entry)
     return X.serialize(root)
 
@@ -77,7 +80,12 @@ def _signatures_xml(existing: bytes | None, *, sig_id: int, max_id: int, sign_ty
         max_el = etree.Element(X.q("MaxSignId"))
         root.insert(0, max_el)
     max_el.text = str(max_id)
-    etree.SubElement(root, X.q("Signature"), ID=str(sig_id), Type=sign_type, BaseLoc=base_loc)
+    new = etree.Element(X.q("Signature"), ID=str(sig_id), Type=sign_type, BaseLoc=base_loc)
+    listed = list(X.children(root, "Signature"))
+    if listed:
+        listed[-1].addnext(new)  # keep producers' order (ofdrw writes MaxSignId last)
+    else:
+        root.append(new)
     return X.serialize(root)
 
 
@@ -145,7 +153,9 @@ def seal_ofd(package_bytes: bytes, *, page_index: int, boundary_mm: tuple[float,
     if seal_entry is not None:
         files[seal_entry] = bytes(seal_der)  # type: ignore[arg-type]
 
-    sig_id = doc.max_sign_id + 1
+    used_ids = [int(s.id) for s in doc.signatures if s.id and s.id.isdigit()]
+    used_ids += [int(a.id) for s in doc.signatures for a in s.stamp_annots if a.id and a.id.isdigit()]
+    sig_id = max([doc.max_sign_id, *used_ids]) + 1
     stamp_id = sig_id + 1
     excluded = {sigs for d in docs if (sigs := d.signatures_path)} | {signatures_entry, signature_entry, value_entry}
     references = [(absolute(name), sm3.sm3(data)) for name, data in files.items() if name not in excluded]
@@ -206,52 +216,66 @@ class SignatureFacts:
         return self.signature.signed_value_path
 
 
-def _signature_files(doc: DocumentInfo, sig: SignatureInfo) -> set[str]:
-    own = {sig.path}
-    if sig.signed_value_path:
-        own.add(sig.signed_value_path)
-    return own
+@dataclass(frozen=True)
+class PackageFacts:
+    """Facts of a whole package: per-signature facts, and signature files no listing names
+    (a Signatures.xml entry deleted to hide a signature, or a half-written one)."""
+
+    signatures: tuple[SignatureFacts, ...]
+    unlisted_signature_files: tuple[str, ...]
+    page_counts: tuple[int, ...]   # per document
 
 
-def verify_package(package_bytes: bytes, *, limits: Limits = DEFAULT_LIMITS,
-                   z_a: Callable[[SignatureInfo], bytes | None] | None = None) -> list[SignatureFacts]:
-    """Per-signature facts of every signature of every document, in document order.
+def _signature_facts(pkg: OFDPackage, doc: DocumentInfo, position: int, listing_files: set[str],
+                     z_a: Callable[[SignatureInfo], bytes | None] | None) -> SignatureFacts:
+    sig = doc.signatures[position]
+    results = check_references(pkg, sig, z_a=z_a(sig) if z_a else None) if sig.error is None else []
+    covered = {r.path for r in results if r.path}
+    # A later signature's own files were added after this one; they are judged in its facts.
+    later: set[str] = set()
+    for other in doc.signatures[position + 1:]:
+        later |= {p for p in (other.path, other.signed_value_path, other.seal_path) if p}
+    own = {p for p in (sig.path, sig.signed_value_path) if p}
+    unreferenced = tuple(n for n in pkg.names
+                         if n not in covered and n not in own and n not in listing_files and n not in later)
+    unreferenced_shown = tuple(n for n in unreferenced if n in doc.shown)
+    missing_shown = tuple(sorted(n for n in doc.shown if pkg.find(n) is None))
+    value_entry = pkg.find(sig.signed_value_path) if sig.signed_value_path else None
+    signed_value = pkg.read(value_entry) if value_entry else None
+    seal = pkg.read(sig.seal_path) if sig.seal_path and sig.seal_path in pkg else None
+    quirks = list(sig.quirks)
+    if sig.check_method not in (SM3, None):
+        quirks.append(f"References CheckMethod {sig.check_method!r}")
+    quirks.extend(r.note for r in results if r.note and r.status is RefStatus.OK)
+    page_by_id = {p.id: i for i, p in enumerate(doc.pages)}
+    stamps = tuple((a, page_by_id.get(a.page_ref or "")) for a in sig.stamp_annots)
+    return SignatureFacts(doc.index, sig, tuple(results), sig.xml, signed_value, seal, stamps,
+                          unreferenced, unreferenced_shown, missing_shown, tuple(quirks))
+
+
+def inspect_package(package_bytes: bytes, *, limits: Limits = DEFAULT_LIMITS,
+                    z_a: Callable[[SignatureInfo], bytes | None] | None = None) -> PackageFacts:
+    """All facts a verifier needs about an OFD package.
 
     Raises :class:`~seal.ofd.errors.OFDFormatError` subclasses only for a broken or hostile
-    package; a changed, missing or added file is reported in the facts.
+    package (bad zip, limits, unsafe names, malformed OFD.xml / Document.xml / Signatures.xml);
+    a changed, missing or added file, or an unreadable Signature.xml, is reported in the facts.
+    ``z_a(signature)`` supplies the signer's Z_A for CheckMethod 1.2.156.10197.1.401.2.
     """
     pkg = OFDPackage(package_bytes, limits=limits)
     docs = parse_package(pkg)
     listing_files = {d.signatures_path for d in docs if d.signatures_path}
-    facts: list[SignatureFacts] = []
-    for doc in docs:
-        page_by_id = {p.id: i for i, p in enumerate(doc.pages)}
-        for position, sig in enumerate(doc.signatures):
-            results = check_references(pkg, sig, z_a=z_a(sig) if z_a else None)
-            covered = {r.path for r in results if r.path}
-            later: set[str] = set()
-            for other in doc.signatures[position + 1:]:
-                later |= {other.path, *(p for p in (other.signed_value_path, other.seal_path) if p)}
-                later.add(folder(other.path))
-            own = _signature_files(doc, sig)
-            unreferenced = tuple(n for n in pkg.names
-                                 if n not in covered and n not in own and n not in listing_files
-                                 and n not in later and folder(n) not in later)
-            shown = doc.shown
-            unreferenced_shown = tuple(n for n in unreferenced if n in shown)
-            missing_shown = tuple(sorted(n for n in shown if pkg.find(n) is None))
-            signed_value = None
-            if sig.signed_value_path and pkg.find(sig.signed_value_path):
-                signed_value = pkg.read(pkg.find(sig.signed_value_path))  # type: ignore[arg-type]
-            seal = pkg.read(sig.seal_path) if sig.seal_path and sig.seal_path in pkg else None
-            quirks = list(sig.quirks)
-            if (sig.check_method or "") not in (SM3, ""):
-                quirks.append(f"References CheckMethod {sig.check_method!r}")
-            quirks.extend(r.note for r in results if r.note and r.status is RefStatus.OK)
-            stamps = tuple((a, page_by_id.get(a.page_ref or "")) for a in sig.stamp_annots)
-            facts.append(SignatureFacts(doc.index, sig, tuple(results), sig.xml, signed_value, seal, stamps,
-                                        unreferenced, unreferenced_shown, missing_shown, tuple(quirks)))
-    return facts
+    facts = [_signature_facts(pkg, doc, i, listing_files, z_a) for doc in docs for i in range(len(doc.signatures))]
+    listed = {f.signature.path for f in facts}
+    unlisted = tuple(n for n in pkg.names if n not in listed and _SIGNATURE_FILE.search(n))
+    return PackageFacts(tuple(facts), unlisted, tuple(len(d.pages) for d in docs))
+
+
+def verify_package(package_bytes: bytes, *, limits: Limits = DEFAULT_LIMITS,
+                   z_a: Callable[[SignatureInfo], bytes | None] | None = None) -> list[SignatureFacts]:
+    """Per-signature facts of every signature of every document, in document order
+    (see :func:`inspect_package` for the package-level facts too)."""
+    return list(inspect_package(package_bytes, limits=limits, z_a=z_a).signatures)
 
 
 def signed_parts(package_bytes: bytes, *, limits: Limits = DEFAULT_LIMITS) -> list[tuple[str, bytes, bytes | None]]:
@@ -260,4 +284,4 @@ def signed_parts(package_bytes: bytes, *, limits: Limits = DEFAULT_LIMITS) -> li
     return [(f.signature.path, f.signature_xml, f.signed_value) for f in verify_package(package_bytes, limits=limits)]
 
 
-__all__ = ["seal_ofd", "verify_package", "signed_parts", "signature_location", "SignatureFacts", "SM2_WITH_SM3"]
+__all__ = ["seal_ofd", "verify_package", "inspect_package", "signed_parts", "PackageFacts", "signature_location", "SignatureFacts", "SM2_WITH_SM3"]
