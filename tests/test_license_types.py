@@ -14,6 +14,7 @@ import zipfile
 
 import pytest
 import segno
+from lxml import etree
 from PIL import Image
 
 from seal.license import fonts, render
@@ -29,6 +30,7 @@ BUSINESS = {
     "address": "深圳市南山区科技园南区某某路1号", "scope": "软件开发；信息技术咨询服务；数据处理和存储支持服务。",
 }
 LICENSE_ID = make_license_id("440300", "YYZZ", 2026, 42)
+NS = {"ofd": "http://www.ofdspec.org/2016"}
 
 
 # --------------------------------------------------------------------------- templates
@@ -264,9 +266,12 @@ def test_qr_code_modules_match_the_verification_url(face_ofd) -> None:
     expected = segno.make(f"https://pki.sz.example.gov.cn/verify/license/{LICENSE_ID}", error="m", micro=False,
                           mask=2, boost_error=False)
     with zipfile.ZipFile(io.BytesIO(face_ofd)) as z:
-        content = z.read("Doc_0/Pages/Page_0/Content.xml").decode()
-        image = Image.open(io.BytesIO(z.read("Doc_0/Res/qrcode.png"))).convert("L")
-    assert 'Boundary="247 16 30 30"' in content  # where the template puts it
+        content = etree.fromstring(z.read("Doc_0/Pages/Page_0/Content.xml"))
+        resources = etree.fromstring(z.read("Doc_0/DocumentRes.xml"))
+        # follow the OFD: the ImageObject where the template puts the QR code -> MultiMedia -> file
+        [obj] = content.xpath("//ofd:ImageObject[@Boundary='247 16 30 30']", namespaces=NS)
+        [media] = resources.xpath(f"//ofd:MultiMedia[@ID='{obj.get('ResourceID')}']/ofd:MediaFile", namespaces=NS)
+        image = Image.open(io.BytesIO(z.read(f"Doc_0/Res/{media.text}"))).convert("L")
     size = len(expected.matrix)
     modules = size + 2 * render.QR_BORDER
     assert image.size[0] == image.size[1] and image.size[0] % modules == 0

@@ -1,4 +1,4 @@
-"""Find a font that covers Chinese through fontconfig, and measure text with it.
+"""Find a font that covers Chinese through fontconfig.
 
 ``fc-match ':lang=zh'`` is not enough: it always answers something (often DejaVu Sans,
 which has no Han glyphs). ``fc-list ':lang=zh'`` lists only fonts whose coverage includes
@@ -16,7 +16,7 @@ from functools import lru_cache
 
 from seal.license.errors import NoCJKFont
 
-__all__ = ["CJKFont", "find_cjk_font", "Measurer"]
+__all__ = ["CJKFont", "find_cjk_font"]
 
 _HINT = ("install a CJK font (Debian: apt-get install fonts-wqy-microhei or fonts-noto-cjk) "
          "and check with `fc-list :lang=zh`")
@@ -55,39 +55,3 @@ def _find(_config_file: str, _config_path: str) -> CJKFont:  # keyed on the font
         raise NoCJKFont(f"fontconfig knows no font covering Chinese (fc-list :lang=zh is empty); {_HINT}")
     candidates.sort(key=lambda c: c[0])
     return candidates[0][1]
-
-
-class Measurer:
-    """Advance widths (in units of the font size) from the font's own metrics, cached per character."""
-
-    _UNITS = 1000
-
-    def __init__(self, font: CJKFont) -> None:
-        from PIL import ImageFont
-
-        self._font = ImageFont.truetype(font.path, self._UNITS, index=font.index)
-        self._cache: dict[str, float] = {}
-
-    def advance(self, char: str) -> float:
-        width = self._cache.get(char)
-        if width is None:
-            width = self._font.getlength(char) / self._UNITS
-            self._cache[char] = width
-        return width
-
-    def width(self, text: str, size: float) -> float:
-        return sum(self.advance(c) for c in text) * size
-
-    def wrap(self, text: str, size: float, max_width: float) -> list[str]:
-        """Greedy line breaking by character (Chinese has no spaces to break at)."""
-        lines, line, used = [], "", 0.0
-        for char in text:
-            w = self.advance(char) * size
-            if line and used + w > max_width:
-                lines.append(line)
-                line, used = "", 0.0
-            line += char
-            used += w
-        if line:
-            lines.append(line)
-        return lines or [""]

@@ -4,8 +4,10 @@ Inputs are validated values (validation.py) and the service's own values (licens
 agency, dates, verification URL); output is the OFD bytes plus where the seal goes, so
 the sealer (seal/ofd via service.py) can stamp it without knowing the template.
 
-* Text uses the CJK font fontconfig lists for lang=zh (fonts.py); the OFD names its family
-  and every TextCode carries DeltaX from that font's advance widths.
+* The page is built by seal/ofd's declarative builder (``build_ofd``); text uses the CJK font
+  fontconfig lists for lang=zh (fonts.py), named by family in the OFD. Centring and line
+  wrapping use the builder's advances (full width for CJK, 0.55 em otherwise), the same
+  ones it writes as DeltaX, so what is centred here is centred in every reader.
 * The QR code (segno, error correction M, a fixed mask) encodes the verification URL and is embedded as
   a PNG with exactly ``QR_SCALE`` pixels per module and a 4-module quiet zone, so it scans
   from the image at any zoom and the module matrix can be read back exactly.
@@ -23,13 +25,17 @@ from pathlib import Path
 from typing import Any
 
 import segno
+from lxml import etree
 
-from seal.license import ofdwriter as ow
-from seal.license.fonts import Measurer, find_cjk_font
+from seal.license.fonts import find_cjk_font
 from seal.license.types import SYSTEM_FIELDS, Box, LicenseType
+from seal.ofd import document as od
+from seal.ofd import xmlns as X
+from seal.ofd.package import OFDPackage, write_package
 
-__all__ = ["RenderedLicense", "render_license", "display_value", "verification_url", "QR_SCALE",
-           "QR_BORDER", "QR_ERROR", "QR_MASK", "qr_symbol", "QR_IMAGE_NAME", "METADATA_ATTACHMENT", "metadata_json", "VERIFY_PATH"]
+__all__ = ["RenderedLicense", "render_license", "display_value", "verification_url", "QR_SCALE", "QR_BORDER",
+           "QR_ERROR", "QR_MASK", "qr_symbol", "ATTACHMENTS_ENTRY", "METADATA_ATTACHMENT", "metadata_json",
+           "VERIFY_PATH"]
 
 PT_TO_MM = 25.4 / 72
 QR_SCALE = 4
@@ -40,10 +46,9 @@ QR_ERROR = "m"
 # the 8 masks is a conforming symbol that every decoder reads (the mask is in the format
 # information), and a URL of fixed shape scores about the same under all of them.
 QR_MASK = 2
-QR_IMAGE_NAME = "qrcode.png"
 METADATA_ATTACHMENT = "license.json"
 VERIFY_PATH = "/verify/license/"
-_MEASURERS: dict[str, Measurer] = {}
+ATTACHMENTS_ENTRY = "Doc_0/Attachs/Attachments.xml"
 
 
 @dataclass(frozen=True)
@@ -75,21 +80,40 @@ def metadata_json(record: dict[str, Any]) -> bytes:
     return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
-def _measurer() -> tuple[str, Measurer]:
-    font = find_cjk_font()
-    m = _MEASURERS.get(font.path)
-    if m is None:
-        m = _MEASURERS[font.path] = Measurer(font)
-    return font.family, m
+def _advance(char: str) -> float:
+    """Advance in em, as seal.ofd.document writes DeltaX (full width for CJK, else 0.55)."""
+    return 1.0 if ord(char) >= 0x2E80 else 0.55
 
 
-def _text(m: Measurer, text: str, x: float, top: float, size_pt: float, colour: str = "#000000",
-          centre: bool = False) -> ow.Text:
+def _width(text: str, size: float) -> float:
+    return sum(_advance(c) for c in text) * size
+
+
+def _wrap(text: str, size: float, max_width: float) -> list[str]:
+    """Greedy line breaking by character (Chinese has no spaces to break at)."""
+    lines, line, used = [], "", 0.0
+    for char in text:
+        w = _advance(char) * size
+        if line and used + w > max_width:
+            lines.append(line)
+            line, used = "", 0.0
+        line += char
+        used += w
+    if line:
+        lines.append(line)
+    return lines or [""]
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
+
+
+def _text(family: str, text: str, x: float, top: float, size_pt: float, colour: str = "#000000",
+          centre: bool = False) -> od.Text:
     size = size_pt * PT_TO_MM
-    advances = tuple(m.advance(c) * size for c in text)
     if centre:
-        x -= sum(advances) / 2
-    return ow.Text(text, x, top + size, size, advances, colour)
+        x -= _width(text, size) / 2
+    return od.Text(x, top, text, size=size, font=family, colour=_rgb(colour))
 
 
 def qr_symbol(url: str) -> segno.QRCode:
@@ -119,31 +143,39 @@ def _colour_png(colour: str) -> bytes:
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.new("RGB", (1, 1), tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))).save(buf, "PNG")
+    Image.new("RGB", (1, 1), _rgb(colour)).save(buf, "PNG")
     return buf.getvalue()
 
 
-def _background(path: str) -> tuple[bytes, str, str]:
-    data = Path(path).read_bytes()
-    fmt = "PNG" if data[:8] == b"\x89PNG\r\n\x1a\n" else "JPEG"
-    return data, fmt, "background." + ("png" if fmt == "PNG" else "jpg")
+def _with_attachment(package: bytes, name: str, data: bytes, fmt: str, created: str) -> bytes:
+    """Add one attachment (GB/T 33190 §20: Document.xml -> Attachments.xml -> file)."""
+    pkg = OFDPackage(package)
+    files = pkg.read_all()
+    doc = X.parse_xml(files["Doc_0/Document.xml"], name="Doc_0/Document.xml")
+    etree.SubElement(doc, X.q("Attachments")).text = "Attachs/Attachments.xml"
+    files["Doc_0/Document.xml"] = X.serialize(doc)
+    root = etree.Element(X.q("Attachments"), nsmap=X.NSMAP)
+    entry = etree.SubElement(root, X.q("Attachment"), ID="att1", Name=name, Format=fmt, CreationDate=created,
+                             Size=f"{len(data) / 1024:.3f}", Visible="false")
+    etree.SubElement(entry, X.q("FileLoc")).text = name
+    files[ATTACHMENTS_ENTRY] = X.serialize(root)
+    files[f"Doc_0/Attachs/{name}"] = data
+    return write_package(files, stored=[n for n in pkg.names if pkg.compress_type(n) == 0])
 
 
 def render_license(license_type: LicenseType, *, license_id: str, values: dict[str, str], agency: str,
                    issued_on: _dt.date, valid_to: _dt.date | None, verify_url: str,
                    record: dict[str, Any]) -> RenderedLicense:
     """The face of one license as OFD bytes. Raises NoCJKFont when no Chinese font exists."""
-    family, m = _measurer()
+    family = find_cjk_font().family
     face = license_type.face
-    page = ow.OFDPage(face.width, face.height, family)
+    items: list[od.Text | od.Image] = []
     if face.background_image:
-        data, fmt, name = _background(face.background_image)
-        page.objects.append(ow.Image(name, data, fmt, 0, 0, face.width, face.height))
+        items.append(od.Image(0, 0, face.width, face.height, Path(face.background_image).read_bytes()))
     else:
-        page.objects.append(ow.Image("background.png", _colour_png(face.background), "PNG", 0, 0,
-                                     face.width, face.height))
+        items.append(od.Image(0, 0, face.width, face.height, _colour_png(face.background)))
     for t in face.texts:
-        page.objects.append(_text(m, t.text, t.x, t.y, t.size, t.colour, t.centre))
+        items.append(_text(family, t.text, t.x, t.y, t.size, t.colour, t.centre))
     system = {"license_id": license_id, "agency": agency, "issue_date": issued_on.isoformat(),
               "valid_to": valid_to.isoformat() if valid_to else None}
     for p in face.fields:
@@ -157,17 +189,18 @@ def render_license(license_type: LicenseType, *, license_id: str, values: dict[s
             value = display_value(license_type, p.field, values.get(p.field))
         line = f"{label}：{value}" if p.label else value
         size_mm = p.size * PT_TO_MM
-        lines = m.wrap(line, size_mm, p.width) if p.width else [line]
+        lines = _wrap(line, size_mm, p.width) if p.width else [line]
         for i, text in enumerate(lines):
-            page.objects.append(_text(m, text, p.x, p.y + i * size_mm * 1.5, p.size))
+            items.append(_text(family, text, p.x, p.y + i * size_mm * 1.5, p.size))
     if face.qr is not None:
         q = face.qr
-        page.objects.append(ow.Image(QR_IMAGE_NAME, _qr_png(verify_url), "PNG", q.x, q.y, q.size, q.size))
+        items.append(od.Image(q.x, q.y, q.size, q.size, _qr_png(verify_url)))
     custom = {"LicenseID": license_id, "LicenseType": license_type.code,
               "HolderName": str(record.get("holder_name") or ""), "HolderID": str(record.get("holder_id") or ""),
               "IssueDate": issued_on.isoformat(), "ValidTo": valid_to.isoformat() if valid_to else "",
               "VerifyURL": verify_url}
-    ofd = ow.write_ofd(page, doc_id=license_id, title=f"{license_type.name_zh} {license_id}", author=agency,
-                       creation_date=issued_on.isoformat(), custom_data=custom,
-                       attachments=[ow.Attachment(METADATA_ATTACHMENT, metadata_json(record), "json")])
+    info = od.DocInfo(title=f"{license_type.name_zh} {license_id}", author=agency, doc_id=license_id,
+                      creation_date=issued_on, custom_data=custom)
+    ofd = od.build_ofd([od.Page(items=items, width=face.width, height=face.height)], info)
+    ofd = _with_attachment(ofd, METADATA_ATTACHMENT, metadata_json(record), "json", issued_on.isoformat())
     return RenderedLicense(ofd, face.seal, verify_url)
