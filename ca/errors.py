@@ -73,3 +73,8 @@ class UnknownAuthority(CAError):
 
 class ServiceCertificateMissing(CAError):
     """A region service (OCSP, TSA, seal maker, audit signer) has no good, unexpired certificate."""
+
+
+class KeyDeliveryError(CAError):
+    """A server-generated or KMC key cannot be delivered as asked (no or two delivery methods,
+    a short passphrase, a recipient that is not an SM2 public key, no KMC key)."""

@@ -16,7 +16,8 @@ and then stores in one transaction — never the other way round, which would wa
   delegated OCSP responder (ocsp), the TSA (tsa, key usage "tsa"), the seal maker
   (seal_maker, key usage "seal") and the audit signer (audit_signer, over the key store's
   audit key, ``keystore.region.ensure_audit_key``). Writes ``H/root.pem`` and the initial
-  administrator's API token to ``H/admin.token`` (mode 0600). Refuses a database that
+  administrator's API token to ``H/admin.token`` (mode 0600). Makes the KMC escrow key
+  (label "kmc") used for dual certificates (ca/keygen.py). Refuses a database that
   already has a region, and a home whose root.pem or admin.token exists.
 * ``service_certificate`` — the current certificate, key_ref and chain of a service
   (ocsp | tsa | seal_maker | audit_signer), for the TSA, seal and audit code.
@@ -96,6 +97,7 @@ SERVICE_PROFILES: dict[str, tuple[str, str]] = {
     "audit_signer": ("audit", "审计签名"),
 }
 AUTHORITIES = ("issuing", "root")
+KMC_KEY_LABEL = "kmc"
 CA_ROLE = "ca"
 FULL_CRL_VALIDITY = _dt.timedelta(days=7)
 DELTA_CRL_VALIDITY = _dt.timedelta(days=1)
@@ -204,6 +206,7 @@ def init_region(
     root_ref = keystore.generate(f"ca-{region_code}-root-{tag}", "ca", actor=actor)
     issuing_ref = keystore.generate(f"ca-{region_code}-issuing-{tag}", "ca", actor=actor)
     service_refs = {}
+    ensure_kmc_key(keystore, actor=actor)
     for profile, (usage, _) in SERVICE_PROFILES.items():
         if usage == "audit":  # one audit key per key store, also used for audit checkpoints
             service_refs[profile] = ensure_audit_key(keystore, home, actor=actor)
@@ -250,6 +253,21 @@ def init_region(
     _write_admin_token(sessions, token_path, actor=actor)
     return RegionInfo(region_code, region_name, config.base_url, root_path, _hex(root), _hex(issuing),
                       _hex(services["ocsp"]), token_path, {p: _hex(c) for p, c in services.items()})
+
+
+def ensure_kmc_key(keystore: Any, *, actor: str) -> str:
+    """The key_ref of the region's KMC escrow key (label "kmc", usage "kmc"), generated if
+    absent. Made by init_region so that issuing dual certificates never generates CA-side keys."""
+    from keystore.errors import KeyNotFound
+    from keystore.kmc import KeyManagementCentre
+
+    try:
+        info = keystore.find(KMC_KEY_LABEL)
+    except KeyNotFound:
+        return KeyManagementCentre.create_kmc_key(keystore, label=KMC_KEY_LABEL, actor=actor)
+    if info.usage != "kmc":
+        raise CAError(f"the key labelled {KMC_KEY_LABEL!r} ({info.key_ref}) has usage {info.usage!r}, not 'kmc'")
+    return info.key_ref
 
 
 def _write_admin_token(sessions: sessionmaker[Session], path: Any, *, actor: str) -> None:
@@ -361,6 +379,7 @@ def issue_certificate(
     subject: str | None = None,
     id_number: str | None = None,
     credit_code: str | None = None,
+    san: Any = None,
     uid: bytes = DEFAULT_UID,
     days: int | None = None,
     actor: str = "admin",
@@ -370,13 +389,14 @@ def issue_certificate(
 
     ``subject`` ("C=CN,O=...,CN=...") overrides the CSR's subject; ``id_number`` (citizen ID)
     and ``credit_code`` (unified social credit code or organization code) become the GM/T
-    0015 identity extensions and are validated (check characters).
+    0015 identity extensions and are validated (check characters); ``san`` is a list of
+    ``("dns" | "ip" | "email", value)`` (tls_server needs one).
     """
     parsed = parse_csr(csr_pem, uid=uid)
     return issue_for_public_key(
         home, keystore, profile=profile, public_key=parsed.public_key,
         subject=parse_dn(subject) if subject else parsed.subject_attributes,
-        id_number=id_number, credit_code=credit_code, days=days, actor=actor, sessions=sessions)
+        id_number=id_number, credit_code=credit_code, san=san, days=days, actor=actor, sessions=sessions)
 
 
 def issue_for_key(
@@ -402,19 +422,26 @@ def issue_for_key(
 
 
 def _builder(issuer: CertificateAuthority, *, profile: str, public_key: Any, subject: Any,
-             id_number: str | None, credit_code: str | None, days: int | None) -> CertificateBuilder:
+             id_number: str | None, credit_code: str | None, days: int | None,
+             identity: Identity | None = None, san: Any = None) -> CertificateBuilder:
     """The end-entity builder for the issuing CA ``issuer`` (everything but the serial)."""
     builder = CertificateBuilder(profile, _config(issuer))
     if builder.profile.is_ca or builder.profile.self_signed:
         raise CAError(f"profile {profile} is for CA certificates; `eseal init` creates the region's CAs")
     builder = builder.subject(subject).public_key(public_key).issuer(load_certificate(issuer.certificate))
-    identity = {}
+    values = {}
     if id_number is not None:
-        identity["citizen_id"] = id_number
+        values["citizen_id"] = id_number
     if credit_code is not None:
-        identity["organization_code"] = credit_code
-    if identity:
-        builder = builder.identity(Identity(**identity))
+        values["organization_code"] = credit_code
+    if identity is not None and values:
+        raise CAError("give an Identity or id_number / credit_code, not both")
+    if values:
+        identity = Identity(**values)
+    if identity is not None and identity.keys():
+        builder = builder.identity(identity)
+    if san or builder.profile.san_required:
+        builder = builder.subject_alt_names(list(san or ()))
     if days is not None:
         builder = builder.validity(days=days)
     return builder
@@ -429,6 +456,8 @@ def issue_for_public_key(
     subject: Any,
     id_number: str | None = None,
     credit_code: str | None = None,
+    identity: Identity | None = None,
+    san: Any = None,
     days: int | None = None,
     key_ref: str | None = None,
     actor: str = "admin",
@@ -446,7 +475,7 @@ def issue_for_public_key(
     with db.transaction(sessions, readonly=True) as s:
         issuer = _issuing_ca(s)
     builder = _builder(issuer, profile=profile, public_key=public_key, subject=subject,
-                       id_number=id_number, credit_code=credit_code, days=days)
+                       id_number=id_number, credit_code=credit_code, days=days, identity=identity, san=san)
     signer = KeyStoreSigner(keystore, issuer.key_ref, actor=actor, role=CA_ROLE)
     for attempt in range(SERIAL_ATTEMPTS):
         cert = builder.serial_number(random_serial()).sign(signer)

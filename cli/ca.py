@@ -103,34 +103,119 @@ def cert() -> None:
     """Certificates: issue from a CSR, suspend, resume, revoke."""
 
 
+KEY_PASSPHRASE_ENV = "ESEAL_KEY_PASSPHRASE"
+
+
+def _san(values: tuple[str, ...]) -> list[tuple[str, str]]:
+    out = []
+    for value in values:
+        kind, sep, name = value.partition(":")
+        if not sep or kind not in ("dns", "ip", "email"):
+            raise click.UsageError(f"--san {value!r}: expected dns:NAME, ip:ADDRESS or email:ADDRESS")
+        out.append((kind, name))
+    return out
+
+
+def _key_passphrase(path: Path | None) -> str | None:
+    if path is not None:
+        try:
+            lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        except OSError as exc:
+            raise click.ClickException(f"cannot read {path}: {exc}") from exc
+        return lines[0] if lines else ""
+    return os.environ.get(KEY_PASSPHRASE_ENV)
+
+
+def _write_new(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write a private-key file readable by the owner only; never over an existing file."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except FileExistsError:
+        raise click.ClickException(f"{path} already exists; a key file is never overwritten") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc}") from exc
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
 @cert.command("issue")
 @_home_option
 @click.option("--profile", required=True, help="personal, organization, device, seal_maker, tsa, tls_server, ...")
-@click.option("--csr", "csr_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="PKCS#10 request (PEM or DER), SM2 with SM3.")
+@click.option("--csr", "csr_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="PKCS#10 request (PEM or DER), SM2 with SM3 (or --generate-key).")
 @click.option("--subject", help='Subject DN "C=CN,O=...,CN=..." (default: the subject of the CSR).')
 @click.option("--id-number", help="Citizen ID number (18 characters, check digit verified).")
 @click.option("--credit-code", help="Unified social credit code (18) or organization code (9).")
+@click.option("--san", multiple=True, help="Subject alternative name dns:NAME, ip:ADDR or email:ADDR (repeatable).")
 @click.option("--uid", default="1234567812345678", show_default=True,
               help="SM2 signer ID the applicant used to sign the CSR.")
 @click.option("--days", type=int, help="Validity in days (default: the profile's).")
+@click.option("--generate-key", is_flag=True,
+              help="Generate the key pair here (no CSR); the private key goes to --key-out, never stored.")
+@click.option("--key-out", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --generate-key: encrypted PKCS#8 PEM, or a GM/T 0009 envelope (DER) with --key-recipient.")
+@click.option("--key-passphrase-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help=f"Passphrase for the PKCS#8 key (first line; default: ${KEY_PASSPHRASE_ENV}).")
+@click.option("--key-recipient", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="SM2 public key (PEM/DER) to envelope the generated key for, instead of a passphrase.")
+@click.option("--dual", is_flag=True, help="Also an encryption certificate with a KMC-generated, escrowed key.")
+@click.option("--enc-out", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --dual: the encryption private key as a GM/T 0009 envelope (DER) under the CSR's key.")
+@click.option("--enc-cert-out", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --dual: the encryption certificate (PEM).")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the certificate (PEM).")
 @_passphrase_option
 @_actor_option
-def issue_command(home_path: Path, profile: str, csr_path: Path, subject: str | None, id_number: str | None,
-                  credit_code: str | None, uid: str, days: int | None, out: Path,
-                  passphrase_file: Path | None, actor: str) -> None:
-    """Issue a certificate; prints its serial number in hex."""
+def issue_command(home_path: Path, profile: str, csr_path: Path | None, subject: str | None,
+                  id_number: str | None, credit_code: str | None, san: tuple[str, ...], uid: str,
+                  days: int | None, generate_key: bool, key_out: Path | None, key_passphrase_file: Path | None,
+                  key_recipient: Path | None, dual: bool, enc_out: Path | None, enc_cert_out: Path | None,
+                  out: Path, passphrase_file: Path | None, actor: str) -> None:
+    """Issue a certificate; prints its serial number in hex (with --dual, then the encryption
+    certificate's serial on a second line)."""
+    from ca import keygen
     from ca.certificate import to_pem
 
+    if generate_key == (csr_path is not None):
+        raise click.UsageError("give either --csr or --generate-key")
+    if generate_key and (key_out is None or dual):
+        raise click.UsageError("--generate-key needs --key-out (and does not combine with --dual)")
+    if dual and (enc_out is None or enc_cert_out is None):
+        raise click.UsageError("--dual needs --enc-out and --enc-cert-out")
+    if generate_key and not subject:
+        raise click.UsageError("--generate-key needs --subject")
+    key_passphrase = None
+    if generate_key and key_recipient is None:
+        key_passphrase = _key_passphrase(key_passphrase_file)
+        if key_passphrase is None:
+            raise click.UsageError(f"the generated key needs a passphrase: set {KEY_PASSPHRASE_ENV}, "
+                                   "give --key-passphrase-file, or --key-recipient")
+    common = dict(profile=profile, subject=subject, id_number=id_number, credit_code=credit_code,
+                  san=_san(san), days=days, actor=actor)
+    for path in (key_out, enc_out):
+        if path is not None and path.exists():
+            raise click.ClickException(f"{path} already exists; a key file is never overwritten")
     home = _open_home(home_path)
     with home, _unlocked(home, passphrase_file, actor) as store, _errors():
-        serial, certificate = service.issue_certificate(
-            home, store, profile=profile, csr_pem=csr_path.read_bytes(), subject=subject,
-            id_number=id_number, credit_code=credit_code, uid=uid.encode("utf-8"), days=days, actor=actor)
+        if generate_key:
+            made = keygen.issue_with_generated_key(
+                home, store, passphrase=key_passphrase,
+                recipient=key_recipient.read_bytes() if key_recipient else None, **common)
+            serials, certificate = [made.serial], made.certificate
+            _write_new(key_out, made.key_pem if made.key_pem is not None else made.envelope)
+        elif dual:
+            pair = keygen.issue_dual(home, store, csr_pem=csr_path.read_bytes(), uid=uid.encode("utf-8"), **common)
+            serials, certificate = [pair.signing_serial, pair.encryption_serial], pair.signing_certificate
+            _write_new(enc_out, pair.envelope)
+            _write(enc_cert_out, to_pem(pair.encryption_certificate))
+        else:
+            serial, certificate = service.issue_certificate(
+                home, store, csr_pem=csr_path.read_bytes(), uid=uid.encode("utf-8"), **common)
+            serials = [serial]
     _write(out, to_pem(certificate))
-    click.echo(serial)
+    for serial in serials:
+        click.echo(serial)
 
 
 @cert.command("revoke")
