@@ -354,3 +354,26 @@ def test_unknown_check_method_is_unsupported(sealed: bytes) -> None:
     (fact,) = verify_package(rezip(files))
     assert {r.status for r in fact.references} == {RefStatus.UNSUPPORTED}
     assert fact.references[0].note == "unknown CheckMethod '2.16.840.1.101.3.4.2.1'"
+
+
+def test_sign_type_with_gmt0010_signed_data(plain: bytes, tmp_path: Path) -> None:
+    """A "Sign" signature as ofdrw's GBT35275DSContainer makes it (GM/T 0099-2020 7.2.2): GM/T 0010
+    SignedData whose content is SM3(Signature.xml), made and checked with seal/cms.py."""
+    from ca.testing import make_hierarchy
+    from seal import cms
+
+    hierarchy = make_hierarchy()
+
+    def make(signature_xml: bytes) -> bytes:
+        return cms.sign_data(sm3(signature_xml), hierarchy.issuing, hierarchy.issuing_signer.sign,
+                             flavour="gmt0010", detached=False)
+
+    signed = seal_ofd(plain, page_index=0, boundary_mm=(10, 10, 20, 20), sign_type="Sign",
+                      make_signed_value=make, now=NOW)
+    (fact,) = verify_package(signed)
+    assert fact.signature.type == "Sign" and fact.references_ok
+    check = cms.verify_cms(fact.signed_value)
+    assert check.ok and check.flavour == "gmt0010" and not check.detached
+    signature_xml = unzip_read(signed, "Doc_0/Signs/Sign_0/Signature.xml", tmp_path)
+    assert check.content == sm3(signature_xml)
+    assert check.signers[0].message_digest == sm3(sm3(signature_xml))

@@ -123,8 +123,10 @@ def seal_ofd(package_bytes: bytes, *, page_index: int, boundary_mm: tuple[float,
     """Add one signature to document ``doc_index`` of an OFD package; returns the new package.
 
     ``make_signed_value(signature_xml)`` returns SignedValue.dat: for ``sign_type="Seal"`` an
-    SES_Signature whose dataHash is SM3(signature_xml) (GB/T 38540), for ``"Sign"`` a GM/T 0010
-    SignedData over signature_xml. ``boundary_mm`` is (x, y, width, height) on the page, in mm.
+    SES_Signature whose dataHash is SM3(signature_xml) and whose propertyInfo is
+    :func:`signature_location` (GB/T 38540); for ``"Sign"`` a GB/T 35275 / GM/T 0010 SignedData
+    — ofdrw's GBT35275DSContainer (GM/T 0099-2020 7.2.2) signs SM3(signature_xml) as attached
+    content. ``boundary_mm`` is (x, y, width, height) of the StampAnnot on the page, in mm.
     Earlier signatures stay valid (see the module docstring for the reference rule).
     """
     if sign_type not in ("Seal", "Sign"):
