@@ -1,0 +1,217 @@
+"""verify/revocation.py and verify/fetch.py against a real local HTTP server serving CRLs
+signed by ca.crl and OCSP answers made by ca.ocsp: good / revoked / proof of existence,
+OCSP -> CRL fallback, unauthorised responders, stale and tampered CRLs, the offline mode,
+the persistent cache (SQLite and PostgreSQL), and a fetcher that refuses what it must."""
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import threading
+
+import pytest
+
+from ca.certificate import CertificateBuilder
+from ca.ocsp import Responder
+from ca.testing import LocalSigner, make_hierarchy
+from store.db import make_engine, make_sessionmaker
+from store.testing import *  # noqa: F401,F403
+from verify.errors import FetchError
+from verify.fetch import Fetcher
+from verify.report import CheckResult, SubIndication
+from verify.revocation import RevocationCache, RevocationChecker
+from verify.testing import PKIServer, TestPKI
+
+UTC = dt.timezone.utc
+
+
+@pytest.fixture
+def server():
+    with PKIServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def pki(server):
+    return TestPKI(server)
+
+
+def test_good_by_ocsp_then_from_cache(pki, server) -> None:
+    leaf, _ = pki.issue()
+    checker = RevocationChecker()
+    first = checker.check(leaf, pki.issuing)
+    assert first.check.result is CheckResult.PASSED
+    assert (first.evidence.source, first.evidence.status) == ("ocsp", "good")
+    assert "OCSP" in first.evidence.responder and first.evidence.next_update is not None
+    hits = dict(server.hits)
+    again = checker.check(leaf, pki.issuing)
+    assert again.evidence.from_cache and again.check.result is CheckResult.PASSED
+    assert server.hits == hits, "a fresh cached answer must not be fetched again"
+
+
+def test_revoked_and_proof_of_existence(pki) -> None:
+    leaf, _ = pki.issue()
+    revoked_at = dt.datetime.now(UTC).replace(microsecond=0) - dt.timedelta(minutes=5)
+    pki.revoke(leaf, revoked_at, "keyCompromise")
+    checker = RevocationChecker()
+    bare = checker.check(leaf, pki.issuing)
+    assert (bare.check.result, bare.check.sub_indication) == (CheckResult.FAILED, SubIndication.REVOKED)
+    assert bare.evidence.revoked_at == revoked_at and bare.evidence.reason == "key_compromise"
+    no_poe = checker.check(leaf, pki.issuing, signature=True)
+    assert (no_poe.check.result, no_poe.check.sub_indication) == (CheckResult.INDETERMINATE,
+                                                                  SubIndication.REVOKED_NO_POE)
+    before = checker.check(leaf, pki.issuing, signature=True, poe=revoked_at - dt.timedelta(minutes=1))
+    assert before.check.result is CheckResult.PASSED and before.evidence.status == "revoked"
+    assert "after the signature's proven existence" in before.check.message
+    after = checker.check(leaf, pki.issuing, signature=True, poe=revoked_at + dt.timedelta(seconds=1))
+    assert after.check.sub_indication is SubIndication.REVOKED
+    claimed_after = checker.check(leaf, pki.issuing, signature=True, claimed=revoked_at + dt.timedelta(hours=1))
+    assert claimed_after.check.sub_indication is SubIndication.REVOKED
+
+
+def test_crl_answers_for_leaf_and_ca(pki) -> None:
+    leaf, _ = pki.issue()
+    pki.revoke(leaf)
+    checker = RevocationChecker(prefer_ocsp=False)
+    out = checker.check(leaf, pki.issuing)
+    assert (out.evidence.source, out.check.sub_indication) == ("crl", SubIndication.REVOKED)
+    ca = checker.check(pki.issuing, pki.root)        # the root's CRL, from the CA's CRL DP
+    assert (ca.evidence.source, ca.evidence.status) == ("crl", "good")
+
+
+def test_ocsp_down_falls_back_to_crl(pki, server) -> None:
+    leaf, _ = pki.issue()
+    del server.routes[pki.ocsp_path]
+    out = RevocationChecker().check(leaf, pki.issuing)
+    assert out.evidence.source == "crl" and out.check.result is CheckResult.PASSED
+    assert any("HTTP status 404" in e for e in out.evidence.errors)
+
+
+def test_unauthorised_responder_is_not_believed(pki, server) -> None:
+    leaf, _ = pki.issue()
+    other = make_hierarchy()
+    rogue_key = LocalSigner()
+    rogue_cert = (CertificateBuilder("ocsp", other.config).subject({"C": "CN", "O": "x", "CN": "rogue"})
+                  .public_key(rogue_key.public_key).issuer(other.issuing).sign(other.issuing_signer))
+    pki.responder = Responder(rogue_key, rogue_cert)
+    del server.routes[pki.crl_path]
+    out = RevocationChecker().check(leaf, pki.issuing)
+    assert (out.check.result, out.check.sub_indication) == (CheckResult.INDETERMINATE, SubIndication.TRY_LATER)
+    # the rogue CA has the same names as ours (a twin), so it is its signature that gives it away
+    assert any("is not signed by the CA" in e for e in out.evidence.errors), out.evidence.errors
+    assert any("404" in e for e in out.evidence.errors)
+
+
+def test_stale_and_tampered_crls_are_not_used(pki, server) -> None:
+    leaf, _ = pki.issue()
+    del server.routes[pki.ocsp_path]
+    old = dt.datetime.now(UTC) - dt.timedelta(days=10)
+    server.routes[pki.crl_path] = pki.crl(this_update=old, next_update=old + dt.timedelta(days=1))
+    stale = RevocationChecker().check(leaf, pki.issuing)
+    assert stale.check.sub_indication is SubIndication.TRY_LATER
+    assert "stale" in stale.check.message
+    crl = bytearray(pki.crl())
+    crl[-1] ^= 1
+    server.routes[pki.crl_path] = bytes(crl)
+    tampered = RevocationChecker().check(leaf, pki.issuing)
+    assert tampered.check.sub_indication is SubIndication.TRY_LATER
+    assert "signature does not verify" in tampered.check.message
+
+
+def test_offline_mode_uses_only_given_crls(pki, server) -> None:
+    leaf, _ = pki.issue()
+    nothing = RevocationChecker(online=False).check(leaf, pki.issuing)
+    assert nothing.check.sub_indication is SubIndication.TRY_LATER and "offline mode" in nothing.check.message
+    pki.revoke(leaf)
+    offline = RevocationChecker(online=False, offline_crls=[pki.crl()])
+    out = offline.check(leaf, pki.issuing)
+    assert (out.evidence.source, out.check.sub_indication) == ("offline-crl", SubIndication.REVOKED)
+    assert server.hits.get(pki.crl_path, 0) == 0 and server.hits.get(pki.ocsp_path, 0) == 0
+
+
+def test_persistent_cache_is_shared(pki, server, migrated_database_url) -> None:
+    engine = make_engine(migrated_database_url)
+    try:
+        sessions = make_sessionmaker(engine)
+        leaf, _ = pki.issue()
+        first = RevocationChecker(cache=RevocationCache(sessions), prefer_ocsp=False).check(leaf, pki.issuing)
+        assert first.evidence.source == "crl"
+        hits = server.hits[pki.crl_path]
+        # another worker: empty memory, same database
+        second = RevocationChecker(cache=RevocationCache(sessions), prefer_ocsp=False).check(leaf, pki.issuing)
+        assert second.check.result is CheckResult.PASSED
+        assert server.hits[pki.crl_path] == hits
+    finally:
+        engine.dispose()
+
+
+# --------------------------------------------------------------------------- the fetcher
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.org/x.crl", "ldap://x/cn=y", "/relative.crl"])
+def test_fetcher_refuses_other_schemes(url) -> None:
+    with pytest.raises(FetchError, match="only http and https") as err:
+        Fetcher().get(url)
+    assert err.value.reason == "scheme"
+
+
+def test_redirect_to_file_is_refused(server) -> None:
+    server.routes["/r"] = lambda body: (302, {"Location": "file:///etc/passwd"}, b"")
+    with pytest.raises(FetchError, match="only http and https"):
+        Fetcher().get(server.url + "/r")
+
+
+def test_silent_server_times_out_to_try_later(pki) -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)              # accepts connections in the backlog, never answers
+    try:
+        port = sock.getsockname()[1]
+        with pytest.raises(FetchError, match="timed out") as err:
+            Fetcher(read_timeout=0.3).get(f"http://127.0.0.1:{port}/x.crl")
+        assert err.value.reason == "timeout"
+        # a certificate whose OCSP and CRL URLs point at the silent server
+        from ca.profiles import CAConfig
+
+        h = make_hierarchy(CAConfig(region_code="110000", base_url=f"http://127.0.0.1:{port}"))
+        k = LocalSigner()
+        leaf = (CertificateBuilder("seal_maker", h.config).subject({"C": "CN", "O": "x", "CN": "y"})
+                .public_key(k.public_key).issuer(h.issuing).sign(h.issuing_signer))
+        out = RevocationChecker(fetcher=Fetcher(read_timeout=0.3)).check(leaf, h.issuing)
+        assert (out.check.result, out.check.sub_indication) == (CheckResult.INDETERMINATE, SubIndication.TRY_LATER)
+        assert out.evidence.errors and all("[timeout]" in e for e in out.evidence.errors)
+    finally:
+        sock.close()
+
+
+def test_response_too_large(pki, server) -> None:
+    leaf, _ = pki.issue()
+    server.routes[pki.crl_path] = b"\x30" * (64 * 1024)
+    del server.routes[pki.ocsp_path]
+    out = RevocationChecker(fetcher=Fetcher(max_bytes=16 * 1024), prefer_ocsp=False).check(leaf, pki.issuing)
+    assert out.check.sub_indication is SubIndication.TRY_LATER
+    assert "exceeds the limit of 16384 bytes" in out.check.message and "[too_large]" in out.check.message
+
+
+def test_body_without_length_is_cut_at_the_limit() -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1)
+
+    def serve() -> None:
+        conn, _ = sock.accept()
+        conn.recv(4096)
+        try:
+            conn.sendall(b"HTTP/1.0 200 OK\r\n\r\n" + b"x" * (200 * 1024))
+        except OSError:
+            pass
+        conn.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        with pytest.raises(FetchError, match="exceeds the limit") as err:
+            Fetcher(max_bytes=10_000).get(f"http://127.0.0.1:{sock.getsockname()[1]}/big")
+        assert err.value.reason == "too_large"
+    finally:
+        t.join(5)
+        sock.close()

@@ -1,0 +1,284 @@
+"""The validation engine: gather facts -> named checks -> summarise (STYLE.md #6).
+
+Each input kind has one fact-gathering step owned by its package (seal/structures for
+SES_Signature, seal/ofd for OFD packages, seal/pdf for PDF, seal/cms for CMS, seal/tsa for
+timestamps). Their facts are reduced here to one :class:`SignatureFacts` per signature,
+and :meth:`Verifier.evaluate` turns the facts into the same named checks for every kind:
+
+1. format and integrity (``FORMAT``, ``DOCUMENT_REFERENCES`` / ``DATA_HASH``) -> FORMAT_FAILURE,
+   HASH_FAILURE;
+2. the signature value (``SIGNATURE_VALUE``) -> SIG_CRYPTO_FAILURE;
+3. the timestamp (``TIMESTAMP``): when valid, its time is the proof of existence (POE) and
+   the validation time;
+4. the seal (``SEAL_SIGNATURE``, ``SEAL_VALIDITY``, ``SEAL_BINDING``) -> SEAL_INVALID,
+   SEAL_EXPIRED, SIGNER_NOT_BOUND_TO_SEAL, and the seal maker's own certificate path;
+5. the signer's certificate path at the validation time (verify/path.py) and the revocation
+   status of every certificate on it (verify/revocation.py).
+
+Encoding quirks reported by the fact gatherers become ``quirk`` checks (FAILED under the
+strict policy, warnings under the lenient one). Nothing here raises for a bad signature.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from asn1crypto import x509
+
+from verify.path import PURPOSES, StaticTrust, TrustSource, cert_label, load_certificate, validate_path
+from verify.report import (
+    STRICT,
+    CertificateInfo,
+    Check,
+    Policy,
+    Report,
+    RevocationEvidence,
+    SealInfo,
+    SignatureReport,
+    SubIndication,
+)
+from verify.revocation import RevocationChecker
+
+__all__ = ["Verifier", "SignatureFacts", "IntegrityFact", "SealFacts", "TimestampFacts",
+           "verify_certificate"]
+
+UTC = _dt.timezone.utc
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(UTC)
+
+
+# --------------------------------------------------------------------------- facts
+
+
+@dataclass(frozen=True)
+class IntegrityFact:
+    """One integrity fact: a reference digest, a byte range, the data hash."""
+
+    code: str                         # DOCUMENT_REFERENCES, DATA_HASH, BYTE_RANGE, ...
+    ok: bool
+    message: str
+    sub_indication: SubIndication = SubIndication.HASH_FAILURE
+    quirk: bool = False
+
+
+@dataclass(frozen=True)
+class TimestampFacts:
+    """A timestamp over the signature (RFC 3161), already checked cryptographically."""
+
+    time: _dt.datetime
+    ok: bool
+    message: str = ""
+    tsa_certificate: x509.Certificate | None = None
+    tsa_chain: tuple[x509.Certificate, ...] = ()
+
+
+@dataclass(frozen=True)
+class SealFacts:
+    info: SealInfo
+    signature_ok: bool                # the seal maker's signature over the seal
+    signature_message: str = ""
+    maker_certificate: x509.Certificate | None = None
+    bound_certificates: tuple[bytes, ...] = ()   # DER of the signer certificates the seal names
+    quirks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SignatureFacts:
+    """Everything the fact gatherers learned about one signature."""
+
+    id: str
+    kind: str
+    signer_certificate: x509.Certificate | None
+    signature_ok: bool
+    signature_message: str = ""
+    certificates: tuple[x509.Certificate, ...] = ()   # carried by the document
+    integrity: tuple[IntegrityFact, ...] = ()
+    claimed_signing_time: _dt.datetime | None = None
+    timestamp: TimestampFacts | None = None
+    seal: SealFacts | None = None
+    format_errors: tuple[str, ...] = ()
+    quirks: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+@dataclass
+class Verifier:
+    """One configured engine: a trust source, a revocation checker, a policy. Keep one per
+    process: its caches (signatures, keys, revocation answers) are what make a warm
+    verification cost about one SM2 verify."""
+
+    trust: TrustSource = field(default_factory=StaticTrust)
+    revocation: RevocationChecker | None = None
+    policy: Policy = STRICT
+    fetcher: Any = None              # for AIA caIssuers; None: no fetching of issuers
+
+    def __post_init__(self) -> None:
+        if self.revocation is None:
+            self.revocation = RevocationChecker(fetcher=self.fetcher, policy=self.policy)
+
+    # ------------------------------------------------------------------------------ certificate
+
+    def certificate_checks(self, cert: x509.Certificate, *, at: _dt.datetime, purpose: str,
+                           extra_certs: Iterable[x509.Certificate] = (), poe: _dt.datetime | None = None,
+                           claimed: _dt.datetime | None = None, signature: bool = False,
+                           ) -> tuple[list[Check], tuple[x509.Certificate, ...], list[RevocationEvidence]]:
+        """Path validation at ``at`` plus revocation of every certificate on the path."""
+        result = validate_path(cert, trust=self.trust, at=at, purpose=purpose, extra_certs=extra_certs,
+                               fetcher=self.fetcher, policy=self.policy)
+        checks = list(result.checks)
+        evidence: list[RevocationEvidence] = []
+        path = result.path
+        if path:
+            last = len(path) - 1
+            for i in range(last):
+                child, issuer = path[i], path[i + 1]
+                if i > 0 and not self.policy.check_ca_revocation:
+                    continue
+                if child.ocsp_no_check_value is not None and purpose == "ocsp" and i == 0:
+                    checks.append(self.policy.info("REVOCATION_STATUS", f"{cert_label(child)}: "
+                                                   "id-pkix-ocsp-nocheck, not checked"))
+                    continue
+                outcome = self.revocation.check(child, issuer, poe=poe, claimed=claimed,
+                                                signature=signature and i == 0)
+                checks.append(outcome.check)
+                evidence.append(outcome.evidence)
+        return checks, path, evidence
+
+    def verify_certificate(self, cert: x509.Certificate | bytes, *, at: _dt.datetime | None = None,
+                           purpose: str = "any", extra_certs: Iterable[x509.Certificate | bytes] = (),
+                           name: str = "certificate") -> Report:
+        """Is this certificate valid at ``at`` (default now): path to a trust anchor,
+        constraints, purpose, revocation. One :class:`SignatureReport` of kind certificate."""
+        cert = load_certificate(cert)
+        at = (at or _now()).astimezone(UTC)
+        extra = [load_certificate(c) for c in extra_certs]
+        checks, path, evidence = self.certificate_checks(cert, at=at, purpose=purpose, extra_certs=extra)
+        sig = SignatureReport.from_checks(
+            cert_label(cert), "certificate", checks, at, signer=CertificateInfo.of(cert),
+            trust_path=tuple(CertificateInfo.of(c) for c in path), revocation=tuple(evidence),
+            policy=self.policy.name)
+        return Report(name, "certificate", (sig,), _now(), hashlib.sha256(cert.dump()).hexdigest(),
+                      self.policy.name)
+
+    # ------------------------------------------------------------------------------ signatures
+
+    def evaluate(self, facts: SignatureFacts, *, purpose: str = "document_signing") -> SignatureReport:
+        """The named checks for one signature's facts, and their summary."""
+        p = self.policy
+        checks: list[Check] = []
+        for err in facts.format_errors:
+            checks.append(p.failed("FORMAT", err, SubIndication.FORMAT_FAILURE))
+        for quirk in facts.quirks:
+            checks.append(p.failed("ENCODING_QUIRK", quirk, SubIndication.FORMAT_FAILURE, quirk=True))
+        for fact in facts.integrity:
+            checks.append(p.passed(fact.code, fact.message) if fact.ok else
+                          p.failed(fact.code, fact.message, fact.sub_indication, quirk=fact.quirk))
+        if facts.signature_ok:
+            checks.append(p.passed("SIGNATURE_VALUE", facts.signature_message or "the signature value verifies"))
+        else:
+            checks.append(p.failed("SIGNATURE_VALUE", facts.signature_message or "the signature value does not verify",
+                                   SubIndication.SIG_CRYPTO_FAILURE))
+        poe = None
+        evidence: list[RevocationEvidence] = []
+        ts = facts.timestamp
+        if ts is not None:
+            if ts.ok:
+                ts_checks, _, ts_evidence = (self.certificate_checks(
+                    ts.tsa_certificate, at=ts.time, purpose="tsa", extra_certs=ts.tsa_chain)
+                    if ts.tsa_certificate is not None else ([], (), []))
+                if any(c.failed for c in ts_checks):
+                    checks.append(p.failed("TIMESTAMP", f"the timestamp's TSA certificate is not valid: "
+                                           + "; ".join(c.message for c in ts_checks if c.failed),
+                                           SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE))
+                else:
+                    poe = ts.time
+                    checks.append(p.passed("TIMESTAMP", f"timestamped at {ts.time.isoformat()}"
+                                           + (f" by {cert_label(ts.tsa_certificate)}" if ts.tsa_certificate else "")))
+                evidence.extend(ts_evidence)
+            else:
+                checks.append(p.failed("TIMESTAMP", ts.message or "the timestamp does not verify",
+                                       SubIndication.SIG_CRYPTO_FAILURE))
+        at = poe or _now()
+        seal = facts.seal
+        if seal is not None:
+            checks.extend(self._seal_checks(facts, seal, at))
+        signer = facts.signer_certificate
+        path: tuple[x509.Certificate, ...] = ()
+        if signer is None:
+            checks.append(p.failed("SIGNER_CERTIFICATE", "the signer's certificate is not in the signature",
+                                   SubIndication.NO_CERTIFICATE_CHAIN_FOUND))
+        else:
+            extra = list(facts.certificates)
+            cert_checks, path, cert_evidence = self.certificate_checks(
+                signer, at=at, purpose=purpose, extra_certs=extra, poe=poe,
+                claimed=facts.claimed_signing_time, signature=True)
+            checks.extend(cert_checks)
+            evidence.extend(cert_evidence)
+        return SignatureReport.from_checks(
+            facts.id, facts.kind, checks, at,
+            signer=CertificateInfo.of(signer) if signer is not None else None,
+            seal=seal.info if seal else None, claimed_signing_time=facts.claimed_signing_time,
+            timestamp_time=poe, trust_path=tuple(CertificateInfo.of(c) for c in path),
+            revocation=tuple(evidence), policy=p.name)
+
+    def _seal_checks(self, facts: SignatureFacts, seal: SealFacts, at: _dt.datetime) -> list[Check]:
+        p = self.policy
+        out: list[Check] = []
+        for quirk in seal.quirks:
+            out.append(p.failed("SEAL_ENCODING_QUIRK", quirk, SubIndication.SEAL_INVALID, quirk=True))
+        if seal.signature_ok:
+            out.append(p.passed("SEAL_SIGNATURE", seal.signature_message or "the seal maker's signature verifies"))
+        else:
+            out.append(p.failed("SEAL_SIGNATURE", seal.signature_message or
+                                "the seal maker's signature over the seal does not verify",
+                                SubIndication.SEAL_INVALID))
+        info = seal.info
+        if info.valid_from is not None and at < info.valid_from:
+            out.append(p.failed("SEAL_VALIDITY", f"the seal is valid from {info.valid_from.isoformat()}, "
+                                f"the signature is from {at.isoformat()}", SubIndication.SEAL_INVALID))
+        elif info.valid_to is not None and at > info.valid_to:
+            out.append(p.failed("SEAL_VALIDITY", f"the seal expired on {info.valid_to.isoformat()} "
+                                f"(signature time {at.isoformat()})", SubIndication.SEAL_EXPIRED))
+        else:
+            out.append(p.passed("SEAL_VALIDITY", "the seal was valid at the signing time"))
+        signer = facts.signer_certificate
+        if seal.bound_certificates:
+            if signer is not None and signer.dump() in seal.bound_certificates:
+                out.append(p.passed("SEAL_BINDING", "the signer's certificate is one the seal is bound to"))
+            else:
+                out.append(p.failed("SEAL_BINDING", "the signer's certificate is not among the seal's "
+                                    "bound certificates", SubIndication.SIGNER_NOT_BOUND_TO_SEAL))
+        if seal.maker_certificate is not None:
+            maker_checks, _, _ = self.certificate_checks(seal.maker_certificate, at=at, purpose="seal_maker",
+                                                         extra_certs=facts.certificates)
+            bad = [c for c in maker_checks if c.failed]
+            if bad:
+                out.append(p.failed("SEAL_MAKER_CERTIFICATE", "the seal maker's certificate is not valid: "
+                                    + "; ".join(c.message for c in bad),
+                                    bad[0].sub_indication or SubIndication.SEAL_INVALID,
+                                    indication=None))
+            else:
+                out.append(p.passed("SEAL_MAKER_CERTIFICATE",
+                                    f"seal maker {cert_label(seal.maker_certificate)} is trusted"))
+        return out
+
+    def report(self, name: str, kind: str, data: bytes, signatures: Sequence[SignatureReport]) -> Report:
+        return Report(name, kind, tuple(signatures), _now(), hashlib.sha256(data).hexdigest(), self.policy.name)
+
+
+def verify_certificate(cert: x509.Certificate | bytes, at: _dt.datetime | None = None, *,
+                       trust: TrustSource | None = None, revocation: RevocationChecker | None = None,
+                       policy: Policy = STRICT, purpose: str = "any",
+                       extra_certs: Iterable[x509.Certificate | bytes] = ()) -> Report:
+    """One-off form of :meth:`Verifier.verify_certificate`."""
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown purpose {purpose!r}; known: {', '.join(PURPOSES)}")
+    verifier = Verifier(trust or StaticTrust(), revocation, policy)
+    return verifier.verify_certificate(cert, at=at, purpose=purpose, extra_certs=extra_certs)

@@ -1,0 +1,584 @@
+"""Certification path building and validation: the RFC 5280 §6 essentials, as checks.
+
+:func:`validate_path` builds a path from a leaf certificate to a trust anchor and checks
+it at a validation time (the time proven by a timestamp when there is one):
+
+* building: issuer candidates by name (RFC 5280 name comparison via asn1crypto's
+  normalised ``hashable``) and, when both are present, AKI = SKI; candidates come from the
+  trust anchors, the certificates carried by the document, the trust store's
+  intermediates, and — when a :class:`verify.fetch.Fetcher` is given — the AIA caIssuers
+  URL. Each link's signature is checked while building, so a name twin with another key
+  is skipped rather than chosen;
+* per link: the signature (SM2 with SM3 and the default signer ID over the TBS bytes; RSA
+  and ECDSA through ``cryptography`` for foreign chains), validity at the validation time,
+  basic constraints cA and pathLenConstraint, keyCertSign, no unknown critical extension;
+* the leaf: key usage / extended key usage for the purpose (document signing, seal
+  maker, TSA, OCSP responder, CA);
+* the anchor: whether its trust service was granted at the validation time (trust lists).
+
+Every outcome is a :class:`verify.report.Check` with a stable code; the first error maps
+to a sub-indication: SIG_CRYPTO_FAILURE, EXPIRED, NOT_YET_VALID, CHAIN_CONSTRAINTS_FAILURE,
+NO_CERTIFICATE_CHAIN_FOUND, TRUST_SERVICE_WITHDRAWN.
+
+Quirks seen in the wild (raw 64-byte r||s certificate signatures; certificates signed with
+an empty signer ID or without Z_A; X.509 v1 CA certificates) pass as ``quirk`` checks:
+errors under the strict policy, warnings under the lenient one.
+
+Signature results are cached (tbs, signature, issuer key) -> bool, and SM2 public keys are
+kept per point, so a warm chain costs dictionary look-ups, not SM2 verifications.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from asn1crypto import cms, pem, x509
+
+from verify.errors import FetchError, InputError
+from verify.report import STRICT, Check, Policy, SubIndication
+
+__all__ = [
+    "load_certificate", "load_certificates", "Purpose", "PURPOSES", "TrustSource", "StaticTrust",
+    "PathResult", "validate_path", "verify_signed", "SignatureOutcome", "cert_label",
+    "clear_caches",
+]
+
+UTC = _dt.timezone.utc
+SM2_WITH_SM3 = "1.2.156.10197.1.501"
+SM2_CURVE = "1.2.156.10197.1.301"
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_certificate(data: bytes | x509.Certificate) -> x509.Certificate:
+    """A certificate from DER or PEM bytes; InputError when it is neither."""
+    if isinstance(data, x509.Certificate):
+        return data
+    if not isinstance(data, (bytes, bytearray)) or not data:
+        raise InputError("certificate input is empty")
+    data = bytes(data)
+    try:
+        if pem.detect(data):
+            _, _, data = pem.unarmor(data)
+        cert = x509.Certificate.load(data, strict=True)
+        cert["tbs_certificate"]["subject_public_key_info"]  # noqa: B018 - parse now, fail here
+        cert.subject.hashable  # noqa: B018
+        return cert
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InputError(f"not an X.509 certificate (DER or PEM): {exc}") from None
+
+
+def load_certificates(data: bytes) -> list[x509.Certificate]:
+    """Every certificate of a PEM bundle, a DER certificate, or a PKCS#7 certs-only blob."""
+    if pem.detect(data):
+        return [load_certificate(der) for kind, _, der in pem.unarmor(data, multiple=True)
+                if kind == "CERTIFICATE"]
+    try:
+        return [load_certificate(data)]
+    except InputError:
+        pass
+    try:
+        info = cms.ContentInfo.load(data)
+        certs = info["content"]["certificates"]
+        return [c.chosen for c in certs if c.name == "certificate"]
+    except (ValueError, TypeError, KeyError):
+        raise InputError("neither a certificate nor a PKCS#7 certificate bundle") from None
+
+
+def cert_label(cert: x509.Certificate) -> str:
+    try:
+        cn = cert.subject.native.get("common_name")
+    except (ValueError, AttributeError):
+        cn = None
+    if isinstance(cn, list):
+        cn = cn[-1]
+    return f"{cn or cert.subject.human_friendly} (serial {format(cert.serial_number, 'x')})"
+
+
+# --------------------------------------------------------------------------- signatures
+
+
+@dataclass(frozen=True)
+class SignatureOutcome:
+    ok: bool
+    quirk: str | None = None        # what non-standard encoding was needed, if any
+    error: str | None = None
+
+
+_LOCK = threading.Lock()
+_SIG_CACHE: dict[tuple[bytes, bytes, bytes], SignatureOutcome] = {}
+_KEY_CACHE: dict[bytes, Any] = {}
+_CACHE_LIMIT = 8192
+
+
+def clear_caches() -> None:
+    """Forget cached signature results and keys (benchmarks measure both states)."""
+    with _LOCK:
+        _SIG_CACHE.clear()
+        _KEY_CACHE.clear()
+
+
+def _sm2_key(point: bytes) -> Any:
+    key = _KEY_CACHE.get(point)
+    if key is None:
+        from gm.sm2 import PublicKey
+
+        key = PublicKey.from_bytes(point)
+        with _LOCK:
+            if len(_KEY_CACHE) >= _CACHE_LIMIT:
+                _KEY_CACHE.clear()
+            _KEY_CACHE[point] = key
+    return key
+
+
+def _is_sm2_key(spki: Any) -> bool:
+    alg = spki["algorithm"]
+    if alg["algorithm"].native != "ec":
+        return False
+    params = alg["parameters"]
+    return params.name == "named" and params.chosen.dotted == SM2_CURVE
+
+
+def verify_signed(algorithm: Any, signature: bytes, tbs: bytes, signer_spki: Any) -> SignatureOutcome:
+    """Check ``signature`` over ``tbs`` with the key of ``signer_spki`` (keys.PublicKeyInfo)
+    under ``algorithm`` (an asn1crypto SignedDigestAlgorithm). Never raises for a bad or
+    malformed signature: returns ok=False with the reason."""
+    spki_der = signer_spki.dump()
+    cache_key = (tbs, signature, spki_der)
+    hit = _SIG_CACHE.get(cache_key)
+    if hit is not None:
+        return hit
+    outcome = _verify_uncached(algorithm, signature, tbs, signer_spki)
+    with _LOCK:
+        if len(_SIG_CACHE) >= _CACHE_LIMIT:
+            _SIG_CACHE.clear()
+        _SIG_CACHE[cache_key] = outcome
+    return outcome
+
+
+def _verify_uncached(algorithm: Any, signature: bytes, tbs: bytes, spki: Any) -> SignatureOutcome:
+    oid = algorithm["algorithm"].dotted
+    if oid == SM2_WITH_SM3 or (_is_sm2_key(spki) and oid in ("1.2.156.10197.1.301.1",)):
+        if not _is_sm2_key(spki):
+            return SignatureOutcome(False, error="SM2-with-SM3 signature but the signer key is not SM2")
+        return _verify_sm2(signature, tbs, spki["public_key"].contents[1:])
+    return _verify_foreign(algorithm, signature, tbs, spki)
+
+
+def _verify_sm2(signature: bytes, tbs: bytes, point: bytes) -> SignatureOutcome:
+    from gm.errors import GMError
+    from gm.sm2 import signature_from_rs
+    from gm.sm3 import sm3
+
+    try:
+        key = _sm2_key(point)
+    except (ValueError, GMError) as exc:
+        return SignatureOutcome(False, error=f"the signer's SM2 key is not a valid point: {exc}")
+    quirk = None
+    if len(signature) == 64 and signature[0] != 0x30:
+        try:
+            signature = signature_from_rs(int.from_bytes(signature[:32], "big"),
+                                          int.from_bytes(signature[32:], "big"))
+        except (ValueError, GMError) as exc:
+            return SignatureOutcome(False, error=f"raw r||s signature out of range: {exc}")
+        quirk = "signature encoded as raw 64-byte r||s instead of DER"
+    try:
+        if key.verify(signature, tbs):
+            return SignatureOutcome(True, quirk)
+        # producers seen signing with an empty signer ID, or SM3 without Z_A
+        if key.verify(signature, tbs, b""):
+            return SignatureOutcome(True, "signed with an empty SM2 signer ID instead of the default")
+        if key.verify_digest(signature, sm3(tbs)):
+            return SignatureOutcome(True, "signed over SM3(TBS) without Z_A")
+    except (ValueError, GMError) as exc:
+        return SignatureOutcome(False, error=f"malformed SM2 signature: {exc}")
+    return SignatureOutcome(False, error="SM2 signature does not verify")
+
+
+def _verify_foreign(algorithm: Any, signature: bytes, tbs: bytes, spki: Any) -> SignatureOutcome:
+    """RSA / ECDSA chains (foreign CAs) through the ``cryptography`` package."""
+    try:
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+        sig_algo, hash_name = algorithm.signature_algo, algorithm.hash_algo
+        hash_cls = {"sha1": hashes.SHA1, "sha224": hashes.SHA224, "sha256": hashes.SHA256,
+                    "sha384": hashes.SHA384, "sha512": hashes.SHA512}.get(hash_name)
+        if hash_cls is None:
+            return SignatureOutcome(False, error=f"unsupported signature hash {hash_name}")
+        key = serialization.load_der_public_key(spki.dump())
+        if sig_algo == "rsassa_pkcs1v15" and isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, tbs, padding.PKCS1v15(), hash_cls())
+        elif sig_algo == "ecdsa" and isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signature, tbs, ec.ECDSA(hash_cls()))
+        else:
+            return SignatureOutcome(False, error=f"unsupported signature algorithm "
+                                                 f"{algorithm['algorithm'].dotted} for this key")
+        return SignatureOutcome(True)
+    except InvalidSignature:
+        return SignatureOutcome(False, error="signature does not verify")
+    except (ValueError, TypeError, KeyError, NotImplementedError) as exc:
+        return SignatureOutcome(False, error=f"cannot check signature "
+                                             f"({algorithm['algorithm'].dotted}): {exc}")
+
+
+def _cert_signature(cert: x509.Certificate, issuer: x509.Certificate) -> SignatureOutcome:
+    return verify_signed(cert["signature_algorithm"], cert["signature_value"].native,
+                         cert["tbs_certificate"].dump(), issuer.public_key)
+
+
+# --------------------------------------------------------------------------- trust
+
+
+class TrustSource(Protocol):
+    """What path validation asks of a trust store (verify.trustlist.TrustStore, or
+    :class:`StaticTrust`)."""
+
+    def anchors(self) -> Sequence[x509.Certificate]: ...
+
+    def intermediates(self) -> Sequence[x509.Certificate]: ...
+
+    def anchor_status(self, cert: x509.Certificate, at: _dt.datetime) -> tuple[bool, str]:
+        """(granted at ``at``?, explanation)."""
+        ...
+
+
+@dataclass
+class StaticTrust:
+    """A fixed set of anchors (always granted) and untrusted intermediates."""
+
+    anchor_certs: Sequence[x509.Certificate] = ()
+    intermediate_certs: Sequence[x509.Certificate] = ()
+
+    def __post_init__(self) -> None:
+        self.anchor_certs = [load_certificate(c) for c in self.anchor_certs]
+        self.intermediate_certs = [load_certificate(c) for c in self.intermediate_certs]
+
+    def anchors(self) -> Sequence[x509.Certificate]:
+        return self.anchor_certs
+
+    def intermediates(self) -> Sequence[x509.Certificate]:
+        return self.intermediate_certs
+
+    def anchor_status(self, cert: x509.Certificate, at: _dt.datetime) -> tuple[bool, str]:
+        return True, "configured trust anchor"
+
+
+# --------------------------------------------------------------------------- purposes
+
+
+@dataclass(frozen=True)
+class Purpose:
+    name: str
+    key_usage_any: frozenset[str] = frozenset()   # at least one of these when KU is present
+    eku_required: str | None = None               # asn1crypto EKU name
+    ca: bool = False
+
+
+PURPOSES: dict[str, Purpose] = {p.name: p for p in (
+    Purpose("any"),
+    Purpose("document_signing", frozenset({"digital_signature", "non_repudiation"})),
+    Purpose("seal_maker", frozenset({"digital_signature", "non_repudiation"})),
+    Purpose("trust_list_signing", frozenset({"digital_signature", "non_repudiation"})),
+    Purpose("tsa", frozenset({"digital_signature", "non_repudiation"}), "time_stamping"),
+    Purpose("ocsp", frozenset({"digital_signature", "non_repudiation"}), "ocsp_signing"),
+    Purpose("ca", frozenset({"key_cert_sign"}), ca=True),
+)}
+
+# extensions this validator processes (or that carry no constraint it must enforce)
+KNOWN_CRITICAL = frozenset({
+    "basic_constraints", "key_usage", "extended_key_usage", "subject_alt_name",
+    "issuer_alt_name", "certificate_policies", "key_identifier", "authority_key_identifier",
+    "ocsp_no_check", "crl_distribution_points", "freshest_crl", "authority_information_access",
+    "policy_constraints", "inhibit_any_policy", "policy_mappings",
+})
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass(frozen=True)
+class PathResult:
+    """The path found (leaf first, anchor last; empty if none) and the checks made."""
+
+    path: tuple[x509.Certificate, ...]
+    checks: tuple[Check, ...]
+    validation_time: _dt.datetime
+
+    @property
+    def ok(self) -> bool:
+        return not any(c.failed for c in self.checks)
+
+    @property
+    def anchor(self) -> x509.Certificate | None:
+        return self.path[-1] if self.path else None
+
+
+# --------------------------------------------------------------------------- building
+
+
+class _Pool:
+    def __init__(self, anchors: Iterable[x509.Certificate], others: Iterable[x509.Certificate]) -> None:
+        self.by_subject: dict[Any, list[tuple[x509.Certificate, bool]]] = {}
+        self.anchor_ders: set[bytes] = set()
+        seen: set[bytes] = set()
+        for cert, is_anchor in [*((c, True) for c in anchors), *((c, False) for c in others)]:
+            der = cert.dump()
+            if is_anchor:
+                self.anchor_ders.add(der)
+            if der in seen:
+                continue
+            seen.add(der)
+            self.by_subject.setdefault(cert.subject.hashable, []).append((cert, is_anchor))
+
+    def is_anchor(self, cert: x509.Certificate) -> bool:
+        return cert.dump() in self.anchor_ders
+
+    def add(self, cert: x509.Certificate) -> None:
+        self.by_subject.setdefault(cert.subject.hashable, []).append((cert, False))
+
+    def issuers_of(self, cert: x509.Certificate) -> list[x509.Certificate]:
+        aki = cert.authority_key_identifier
+        out = []
+        for cand, is_anchor in self.by_subject.get(cert.issuer.hashable, ()):
+            ski = cand.key_identifier
+            if aki is not None and ski is not None and aki != ski:
+                continue
+            out.append((0 if is_anchor else 1, cand))
+        return [c for _, c in sorted(out, key=lambda t: t[0])]
+
+
+@dataclass
+class _Search:
+    pool: _Pool
+    fetcher: Any
+    max_depth: int
+    sig_failures: list[tuple[x509.Certificate, x509.Certificate, SignatureOutcome]] = field(default_factory=list)
+    quirks: dict[bytes, str] = field(default_factory=dict)
+    fetch_errors: list[str] = field(default_factory=list)
+    fetched: set[str] = field(default_factory=set)
+
+    def build(self, cert: x509.Certificate, path: list[x509.Certificate]) -> list[x509.Certificate] | None:
+        if self.pool.is_anchor(cert):
+            return [*path, cert]
+        if len(path) >= self.max_depth:
+            return None
+        if cert.self_signed == "yes" or (cert.self_issued and cert.authority_key_identifier in (None, cert.key_identifier)):
+            return None  # a self-signed certificate that is not an anchor ends the search
+        candidates = self.pool.issuers_of(cert)
+        if not candidates and self.fetcher is not None:
+            candidates = self._fetch_issuers(cert)
+        ders = {c.dump() for c in path} | {cert.dump()}
+        for issuer in candidates:
+            if issuer.dump() in ders:
+                continue
+            outcome = _cert_signature(cert, issuer)
+            if not outcome.ok:
+                self.sig_failures.append((cert, issuer, outcome))
+                continue
+            if outcome.quirk:
+                self.quirks[cert.dump()] = outcome.quirk
+            found = self.build(issuer, [*path, cert])
+            if found is not None:
+                return found
+        return None
+
+    def _fetch_issuers(self, cert: x509.Certificate) -> list[x509.Certificate]:
+        out = []
+        try:
+            aia = cert.authority_information_access_value
+        except ValueError:
+            return []
+        for desc in aia or []:
+            if desc["access_method"].native != "ca_issuers":
+                continue
+            loc = desc["access_location"]
+            if loc.name != "uniform_resource_identifier" or loc.native in self.fetched:
+                continue
+            url = loc.native
+            self.fetched.add(url)
+            try:
+                certs = load_certificates(self.fetcher.get(url).body)
+            except (FetchError, InputError) as exc:
+                self.fetch_errors.append(f"AIA caIssuers {url}: {exc}")
+                continue
+            for c in certs:
+                if c.subject.hashable == cert.issuer.hashable:
+                    self.pool.add(c)
+                    out.append(c)
+        return out
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate_path(leaf: x509.Certificate | bytes, *, trust: TrustSource, at: _dt.datetime | None = None,
+                  purpose: str = "document_signing", extra_certs: Iterable[x509.Certificate | bytes] = (),
+                  fetcher: Any = None, policy: Policy = STRICT) -> PathResult:
+    """Build and validate the path of ``leaf`` at ``at`` (default now). Never raises for a
+    bad certificate: the result's checks say what is wrong."""
+    leaf = load_certificate(leaf)
+    at = (at or _dt.datetime.now(UTC)).astimezone(UTC)
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown purpose {purpose!r}; known: {', '.join(PURPOSES)}")
+    pool = _Pool(trust.anchors(), [*(load_certificate(c) for c in extra_certs), *trust.intermediates()])
+    search = _Search(pool, fetcher, policy.max_path_length)
+    path = search.build(leaf, [])
+    checks: list[Check] = []
+    if path is None:
+        checks.extend(_no_path(leaf, search, policy))
+        return PathResult((), tuple(checks), at)
+    checks.append(policy.passed("X509_PATH_BUILT", f"path of {len(path)} certificate(s) to a trust anchor "
+                                f"({cert_label(path[-1])})", chain=[cert_label(c) for c in path]))
+    checks.extend(_signatures(path, search, policy))
+    checks.extend(_validity(path, at, policy))
+    checks.extend(_ca_constraints(path, policy))
+    checks.extend(_critical_extensions(path, policy))
+    checks.append(_purpose(path[0], PURPOSES[purpose], policy))
+    checks.append(_anchor_status(path[-1], trust, at, policy))
+    return PathResult(tuple(path), tuple(checks), at)
+
+
+def _no_path(leaf: x509.Certificate, search: _Search, policy: Policy) -> list[Check]:
+    label = cert_label(leaf)
+    out = []
+    leaf_failures = [(c, i, o) for c, i, o in search.sig_failures if c.dump() == leaf.dump()]
+    failures = leaf_failures or search.sig_failures
+    if failures:
+        cert, issuer, outcome = failures[0]
+        out.append(policy.failed("X509_SIGNATURE", f"the signature of {cert_label(cert)} does not verify "
+                                 f"with the key of {cert_label(issuer)}: {outcome.error}",
+                                 SubIndication.SIG_CRYPTO_FAILURE, subject=cert_label(cert)))
+    for err in search.fetch_errors:
+        out.append(policy.info("X509_AIA_FETCH", err))
+    out.append(policy.failed("X509_PATH_BUILT", f"no path from {label} (issuer "
+                             f"{leaf.issuer.human_friendly}) to a trust anchor",
+                             SubIndication.NO_CERTIFICATE_CHAIN_FOUND, subject=label))
+    return out
+
+
+def _signatures(path: Sequence[x509.Certificate], search: _Search, policy: Policy) -> list[Check]:
+    out = []
+    for cert, issuer in zip(path, path[1:], strict=False):
+        label = cert_label(cert)
+        quirk = search.quirks.get(cert.dump())
+        if quirk:
+            out.append(policy.failed("X509_SIGNATURE_ENCODING", f"{label}: {quirk}",
+                                     SubIndication.SIG_CRYPTO_FAILURE, subject=label, quirk=True))
+        out.append(policy.passed("X509_SIGNATURE", f"{label} is signed by {cert_label(issuer)}", subject=label))
+    return out
+
+
+def _validity(path: Sequence[x509.Certificate], at: _dt.datetime, policy: Policy) -> list[Check]:
+    out = []
+    for i, cert in enumerate(path):
+        label = cert_label(cert)
+        nb, na = cert.not_valid_before, cert.not_valid_after
+        is_anchor = i == len(path) - 1 and i > 0
+        if at < nb:
+            msg = f"{label} is not valid before {nb.isoformat()} (validation time {at.isoformat()})"
+            out.append(policy.info("X509_VALIDITY", "trust anchor " + msg) if is_anchor else
+                       policy.failed("X509_VALIDITY", msg, SubIndication.NOT_YET_VALID, subject=label))
+        elif at > na:
+            msg = f"{label} expired on {na.isoformat()} (validation time {at.isoformat()})"
+            out.append(policy.info("X509_VALIDITY", "trust anchor " + msg) if is_anchor else
+                       policy.failed("X509_VALIDITY", msg, SubIndication.EXPIRED, subject=label))
+        else:
+            out.append(policy.passed("X509_VALIDITY", f"{label} valid at {at.isoformat()}", subject=label))
+    return out
+
+
+def _ca_constraints(path: Sequence[x509.Certificate], policy: Policy) -> list[Check]:
+    out = []
+    # certificates below each CA that are not self-issued (RFC 5280 §6.1.4 (l), (m))
+    for i in range(1, len(path)):
+        ca = path[i]
+        label = cert_label(ca)
+        try:
+            bc = ca.basic_constraints_value
+            ku = ca.key_usage_value
+        except ValueError as exc:
+            out.append(policy.failed("X509_EXTENSIONS", f"{label}: unreadable extension: {exc}",
+                                     SubIndication.FORMAT_FAILURE, subject=label))
+            continue
+        version = ca["tbs_certificate"]["version"].native
+        if bc is None and version == "v1":
+            out.append(policy.failed("X509_BASIC_CONSTRAINTS", f"{label} is an X.509 v1 certificate "
+                                     "used as a CA (no basicConstraints)",
+                                     SubIndication.CHAIN_CONSTRAINTS_FAILURE, subject=label, quirk=True))
+        elif bc is None or not bc["ca"].native:
+            out.append(policy.failed("X509_BASIC_CONSTRAINTS", f"{label} issued a certificate but is not "
+                                     "a CA (basicConstraints cA is not true)",
+                                     SubIndication.CHAIN_CONSTRAINTS_FAILURE, subject=label))
+        else:
+            out.append(policy.passed("X509_BASIC_CONSTRAINTS", f"{label} is a CA", subject=label))
+        if ku is not None and "key_cert_sign" not in ku.native:
+            out.append(policy.failed("X509_CA_KEY_USAGE", f"{label} lacks keyCertSign in its key usage",
+                                     SubIndication.CHAIN_CONSTRAINTS_FAILURE, subject=label))
+        below = sum(1 for c in path[1:i] if not c.self_issued)
+        limit = bc["path_len_constraint"].native if bc is not None else None
+        if limit is not None and below > limit:
+            out.append(policy.failed("X509_PATH_LENGTH", f"{label} allows {limit} CA certificate(s) below "
+                                     f"it, the path has {below}",
+                                     SubIndication.CHAIN_CONSTRAINTS_FAILURE, subject=label))
+        elif limit is not None:
+            out.append(policy.passed("X509_PATH_LENGTH", f"{label}: {below} CA(s) below, limit {limit}",
+                                     subject=label))
+    return out
+
+
+def _critical_extensions(path: Sequence[x509.Certificate], policy: Policy) -> list[Check]:
+    out = []
+    for i, cert in enumerate(path):
+        if i == len(path) - 1 and i > 0:
+            continue   # the anchor's extensions are not path constraints (RFC 5280 §6.1.1 (d))
+        label = cert_label(cert)
+        unknown = sorted(str(e) for e in cert.critical_extensions if e not in KNOWN_CRITICAL)
+        if unknown:
+            out.append(policy.failed("X509_CRITICAL_EXTENSIONS", f"{label} has critical extension(s) this "
+                                     f"validator does not process: {', '.join(unknown)}",
+                                     SubIndication.CHAIN_CONSTRAINTS_FAILURE, subject=label,
+                                     extensions=unknown))
+    if not out:
+        out.append(policy.passed("X509_CRITICAL_EXTENSIONS", "every critical extension is understood"))
+    return out
+
+
+def _purpose(leaf: x509.Certificate, purpose: Purpose, policy: Policy) -> Check:
+    label = cert_label(leaf)
+    try:
+        ku = leaf.key_usage_value
+        eku = leaf.extended_key_usage_value
+        bc = leaf.basic_constraints_value
+    except ValueError as exc:
+        return policy.failed("X509_PURPOSE", f"{label}: unreadable extension: {exc}",
+                             SubIndication.FORMAT_FAILURE, subject=label)
+    if purpose.ca and (bc is None or not bc["ca"].native):
+        return policy.failed("X509_PURPOSE", f"{label} is not a CA certificate",
+                             SubIndication.CHAIN_CONSTRAINTS_FAILURE, subject=label)
+    if purpose.key_usage_any and ku is not None and not (purpose.key_usage_any & ku.native):
+        return policy.failed("X509_PURPOSE", f"{label}: key usage {sorted(ku.native)} allows none of "
+                             f"{sorted(purpose.key_usage_any)} needed for {purpose.name}",
+                             SubIndication.CHAIN_CONSTRAINTS_FAILURE, subject=label)
+    if purpose.eku_required:
+        names = set(eku.native) if eku is not None else set()
+        if purpose.eku_required not in names:
+            return policy.failed("X509_PURPOSE", f"{label}: extended key usage {purpose.eku_required} "
+                                 f"required for {purpose.name}, found {sorted(names) or 'none'}",
+                                 SubIndication.CHAIN_CONSTRAINTS_FAILURE, subject=label)
+    return policy.passed("X509_PURPOSE", f"{label} may be used for {purpose.name}", subject=label)
+
+
+def _anchor_status(anchor: x509.Certificate, trust: TrustSource, at: _dt.datetime, policy: Policy) -> Check:
+    granted, why = trust.anchor_status(anchor, at)
+    label = cert_label(anchor)
+    if granted:
+        return policy.passed("TRUST_ANCHOR_STATUS", f"{label}: {why}", subject=label)
+    return policy.failed("TRUST_ANCHOR_STATUS", f"{label}: {why}", SubIndication.TRUST_SERVICE_WITHDRAWN,
+                         subject=label)
+

@@ -1,0 +1,385 @@
+"""The validation report: facts in, named checks, one indication out (STYLE.md #6).
+
+Shape after ETSI EN 319 102-1 and DSS: every signature gets a :class:`SignatureReport`
+holding the evidence (signer, seal, signing times, trust path, revocation answers) and the
+list of :class:`Check` rows made, each with a stable ``code``; the indication and the
+sub-indication are *derived* from the checks by :func:`summarise`, never set by hand.
+
+A :class:`Policy` decides each check's severity. A failed check of severity ``error``
+makes the signature FAILED or INDETERMINATE (the check says which); a failed check of
+severity ``warning`` is reported and changes nothing. Encoding quirks seen in real-world
+seals (raw r||s signatures, odd BIT STRINGs, ...) are ``quirk`` checks: ``error`` under
+the strict policy, ``warning`` under the lenient one — one engine, two policies.
+
+Reports are frozen; ``to_dict`` / ``json`` give the machine form and ``html`` renders
+``verify/templates/report.html`` for people, with the seal picture as a data: URI.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import enum
+import json as _json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Indication", "SubIndication", "Severity", "CheckResult", "Check", "Policy", "STRICT", "LENIENT",
+    "CertificateInfo", "SealInfo", "RevocationEvidence", "SignatureReport", "Report", "summarise",
+    "DEFAULT_INDICATION",
+]
+
+
+class Indication(str, enum.Enum):
+    PASSED = "PASSED"
+    FAILED = "FAILED"
+    INDETERMINATE = "INDETERMINATE"
+
+
+class SubIndication(str, enum.Enum):
+    # FAILED (EN 319 102-1 table 5 "TOTAL-FAILED")
+    FORMAT_FAILURE = "FORMAT_FAILURE"
+    HASH_FAILURE = "HASH_FAILURE"
+    SIG_CRYPTO_FAILURE = "SIG_CRYPTO_FAILURE"
+    REVOKED = "REVOKED"
+    EXPIRED = "EXPIRED"
+    NOT_YET_VALID = "NOT_YET_VALID"
+    # e-seal specific (GB/T 38540): the seal itself, its binding, e-licenses
+    SEAL_INVALID = "SEAL_INVALID"
+    SEAL_REVOKED = "SEAL_REVOKED"
+    SEAL_EXPIRED = "SEAL_EXPIRED"
+    SIGNER_NOT_BOUND_TO_SEAL = "SIGNER_NOT_BOUND_TO_SEAL"
+    LICENSE_REVOKED = "LICENSE_REVOKED"
+    # INDETERMINATE
+    REVOKED_NO_POE = "REVOKED_NO_POE"
+    NO_CERTIFICATE_CHAIN_FOUND = "NO_CERTIFICATE_CHAIN_FOUND"
+    CHAIN_CONSTRAINTS_FAILURE = "CHAIN_CONSTRAINTS_FAILURE"
+    CERTIFICATE_CHAIN_GENERAL_FAILURE = "CERTIFICATE_CHAIN_GENERAL_FAILURE"
+    TRY_LATER = "TRY_LATER"
+    TRUST_SERVICE_WITHDRAWN = "TRUST_SERVICE_WITHDRAWN"
+    SIGNED_DATA_NOT_FOUND = "SIGNED_DATA_NOT_FOUND"
+
+
+# The indication a failed check of each sub-indication normally leads to.
+DEFAULT_INDICATION: Mapping[SubIndication, Indication] = {
+    **{s: Indication.FAILED for s in (
+        SubIndication.FORMAT_FAILURE, SubIndication.HASH_FAILURE, SubIndication.SIG_CRYPTO_FAILURE,
+        SubIndication.REVOKED, SubIndication.EXPIRED, SubIndication.NOT_YET_VALID,
+        SubIndication.SEAL_INVALID, SubIndication.SEAL_REVOKED, SubIndication.SEAL_EXPIRED,
+        SubIndication.SIGNER_NOT_BOUND_TO_SEAL, SubIndication.LICENSE_REVOKED)},
+    **{s: Indication.INDETERMINATE for s in (
+        SubIndication.REVOKED_NO_POE, SubIndication.NO_CERTIFICATE_CHAIN_FOUND,
+        SubIndication.CHAIN_CONSTRAINTS_FAILURE, SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE,
+        SubIndication.TRY_LATER, SubIndication.TRUST_SERVICE_WITHDRAWN,
+        SubIndication.SIGNED_DATA_NOT_FOUND)},
+}
+
+
+class Severity(str, enum.Enum):
+    ERROR = "error"        # a failure decides the indication
+    WARNING = "warning"    # a failure is shown, the indication is unchanged
+    INFO = "info"          # evidence only
+
+
+class CheckResult(str, enum.Enum):
+    PASSED = "PASSED"
+    FAILED = "FAILED"
+    INDETERMINATE = "INDETERMINATE"
+    WARNING = "WARNING"    # failed, but the policy made it a warning
+    INFO = "INFO"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One named check. ``code`` is stable (e.g. ``X509_SIGNATURE``) and documented; the
+    message is for people and may change."""
+
+    code: str
+    result: CheckResult
+    message: str
+    severity: Severity = Severity.ERROR
+    sub_indication: SubIndication | None = None
+    subject: str = ""                 # what the check was about (a certificate, a reference)
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return self.result in (CheckResult.FAILED, CheckResult.INDETERMINATE)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "result": self.result.value,
+                               "severity": self.severity.value, "message": self.message}
+        if self.sub_indication is not None:
+            out["sub_indication"] = self.sub_indication.value
+        if self.subject:
+            out["subject"] = self.subject
+        if self.details:
+            out["details"] = _jsonable(self.details)
+        return out
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How strict to be. ``quirks`` is the severity of a tolerated encoding quirk;
+    ``overrides`` changes the severity of single checks by code (e.g. make
+    ``REVOCATION_STATUS`` a warning for an offline desk check)."""
+
+    name: str
+    quirks: Severity
+    overrides: Mapping[str, Severity] = field(default_factory=dict)
+    check_ca_revocation: bool = True          # RFC 5280: every certificate of the path
+    max_path_length: int = 8
+
+    def severity(self, code: str, *, quirk: bool = False) -> Severity:
+        if code in self.overrides:
+            return self.overrides[code]
+        return self.quirks if quirk else Severity.ERROR
+
+    def passed(self, code: str, message: str, *, subject: str = "", **details: Any) -> Check:
+        return Check(code, CheckResult.PASSED, message, self.severity(code), None, subject, details)
+
+    def info(self, code: str, message: str, *, subject: str = "", **details: Any) -> Check:
+        return Check(code, CheckResult.INFO, message, Severity.INFO, None, subject, details)
+
+    def failed(self, code: str, message: str, sub: SubIndication, *, subject: str = "",
+               quirk: bool = False, indication: Indication | None = None, **details: Any) -> Check:
+        """A failed check; its result follows the policy's severity for ``code``."""
+        severity = self.severity(code, quirk=quirk)
+        if severity is not Severity.ERROR:
+            result = CheckResult.WARNING
+        else:
+            ind = indication or DEFAULT_INDICATION[sub]
+            result = CheckResult.FAILED if ind is Indication.FAILED else CheckResult.INDETERMINATE
+        return Check(code, result, message, severity, sub, subject, details)
+
+
+STRICT = Policy("strict", Severity.ERROR)
+LENIENT = Policy("lenient", Severity.WARNING)
+
+
+def summarise(checks: Iterable[Check]) -> tuple[Indication, SubIndication | None]:
+    """FAILED if any error check failed, else INDETERMINATE if any was indeterminate, else
+    PASSED. The sub-indication is that of the first such check, in the order made."""
+    first_indeterminate = None
+    for check in checks:
+        if check.result is CheckResult.FAILED:
+            return Indication.FAILED, check.sub_indication
+        if check.result is CheckResult.INDETERMINATE and first_indeterminate is None:
+            first_indeterminate = check
+    if first_indeterminate is not None:
+        return Indication.INDETERMINATE, first_indeterminate.sub_indication
+    return Indication.PASSED, None
+
+
+# --------------------------------------------------------------------------- evidence
+
+
+@dataclass(frozen=True)
+class CertificateInfo:
+    subject: str
+    issuer: str
+    serial: str                     # lowercase hex
+    not_before: _dt.datetime
+    not_after: _dt.datetime
+    sha256: str
+    der: bytes = field(repr=False, default=b"")
+
+    @classmethod
+    def of(cls, cert: Any) -> CertificateInfo:
+        import hashlib
+
+        der = cert.dump()
+        validity = cert["tbs_certificate"]["validity"]
+        return cls(subject=cert.subject.human_friendly, issuer=cert.issuer.human_friendly,
+                   serial=format(cert.serial_number, "x"),
+                   not_before=validity["not_before"].native, not_after=validity["not_after"].native,
+                   sha256=hashlib.sha256(der).hexdigest(), der=der)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"subject": self.subject, "issuer": self.issuer, "serial": self.serial,
+                "not_before": _iso(self.not_before), "not_after": _iso(self.not_after),
+                "sha256": self.sha256}
+
+
+@dataclass(frozen=True)
+class SealInfo:
+    """What a person wants to see of an e-seal; ``picture`` is the image bytes."""
+
+    name: str = ""
+    esid: str = ""
+    seal_type: str = ""
+    version: int | None = None
+    valid_from: _dt.datetime | None = None
+    valid_to: _dt.datetime | None = None
+    maker: CertificateInfo | None = None
+    picture: bytes = field(repr=False, default=b"")
+    picture_type: str = ""          # "png", "jpg", "gif", "bmp", "svg", "ofd"
+
+    def picture_data_uri(self) -> str | None:
+        if not self.picture:
+            return None
+        mime = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif",
+                "bmp": "image/bmp", "svg": "image/svg+xml"}.get(self.picture_type.lower())
+        if mime is None:
+            return None
+        return f"data:{mime};base64,{base64.b64encode(self.picture).decode()}"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "esid": self.esid, "type": self.seal_type,
+                               "version": self.version, "valid_from": _iso(self.valid_from),
+                               "valid_to": _iso(self.valid_to),
+                               "maker": self.maker.to_dict() if self.maker else None}
+        if self.picture:
+            out["picture"] = {"type": self.picture_type, "size": len(self.picture)}
+        return out
+
+
+@dataclass(frozen=True)
+class RevocationEvidence:
+    """The revocation answer used for one certificate (or why there was none)."""
+
+    certificate_serial: str
+    source: str                     # "ocsp", "crl", "offline-crl", "none"
+    status: str                     # "good", "revoked", "unknown", "unavailable"
+    url: str = ""
+    this_update: _dt.datetime | None = None
+    next_update: _dt.datetime | None = None
+    produced_at: _dt.datetime | None = None
+    revoked_at: _dt.datetime | None = None
+    reason: str | None = None
+    responder: str = ""
+    from_cache: bool = False
+    errors: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable({k: v for k, v in self.__dict__.items()})
+
+
+@dataclass(frozen=True)
+class SignatureReport:
+    """The verdict on one signature (or one certificate, for a certificate check)."""
+
+    id: str
+    kind: str                       # "certificate", "ses", "ofd", "pdf", "cms"
+    indication: Indication
+    sub_indication: SubIndication | None
+    checks: tuple[Check, ...]
+    validation_time: _dt.datetime
+    signer: CertificateInfo | None = None
+    seal: SealInfo | None = None
+    claimed_signing_time: _dt.datetime | None = None
+    timestamp_time: _dt.datetime | None = None
+    trust_path: tuple[CertificateInfo, ...] = ()
+    revocation: tuple[RevocationEvidence, ...] = ()
+    policy: str = "strict"
+
+    @classmethod
+    def from_checks(cls, id: str, kind: str, checks: Iterable[Check], validation_time: _dt.datetime,
+                    **evidence: Any) -> SignatureReport:
+        checks = tuple(checks)
+        indication, sub = summarise(checks)
+        return cls(id=id, kind=kind, indication=indication, sub_indication=sub, checks=checks,
+                   validation_time=validation_time, **evidence)
+
+    @property
+    def warnings(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if c.result is CheckResult.WARNING)
+
+    def check(self, code: str) -> Check | None:
+        """The first check with this code (tests and callers look checks up by code)."""
+        return next((c for c in self.checks if c.code == code), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "kind": self.kind, "indication": self.indication.value,
+            "sub_indication": self.sub_indication.value if self.sub_indication else None,
+            "policy": self.policy,
+            "validation_time": _iso(self.validation_time),
+            "claimed_signing_time": _iso(self.claimed_signing_time),
+            "timestamp_time": _iso(self.timestamp_time),
+            "signer": self.signer.to_dict() if self.signer else None,
+            "seal": self.seal.to_dict() if self.seal else None,
+            "trust_path": [c.to_dict() for c in self.trust_path],
+            "revocation": [r.to_dict() for r in self.revocation],
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    """All signatures of one input. The overall indication is the worst of them (FAILED
+    over INDETERMINATE over PASSED); an input without any signature is INDETERMINATE
+    (SIGNED_DATA_NOT_FOUND)."""
+
+    input_name: str
+    input_kind: str
+    signatures: tuple[SignatureReport, ...]
+    created_at: _dt.datetime
+    input_sha256: str = ""
+    policy: str = "strict"
+
+    @property
+    def indication(self) -> Indication:
+        if not self.signatures:
+            return Indication.INDETERMINATE
+        inds = {s.indication for s in self.signatures}
+        for ind in (Indication.FAILED, Indication.INDETERMINATE):
+            if ind in inds:
+                return ind
+        return Indication.PASSED
+
+    @property
+    def sub_indication(self) -> SubIndication | None:
+        if not self.signatures:
+            return SubIndication.SIGNED_DATA_NOT_FOUND
+        ind = self.indication
+        return next((s.sub_indication for s in self.signatures if s.indication is ind), None)
+
+    @property
+    def exit_code(self) -> int:
+        """0 PASSED, 1 FAILED, 2 INDETERMINATE (the ``eseal verify`` contract)."""
+        return {Indication.PASSED: 0, Indication.FAILED: 1, Indication.INDETERMINATE: 2}[self.indication]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "input": {"name": self.input_name, "kind": self.input_kind, "sha256": self.input_sha256},
+            "indication": self.indication.value,
+            "sub_indication": self.sub_indication.value if self.sub_indication else None,
+            "policy": self.policy,
+            "created_at": _iso(self.created_at),
+            "signatures": [s.to_dict() for s in self.signatures],
+        }
+
+    def json(self, *, indent: int | None = 2) -> str:
+        return _json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
+
+    def html(self) -> str:
+        from verify.render import render_html
+
+        return render_html(self)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _iso(t: _dt.datetime | None) -> str | None:
+    if t is None:
+        return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=_dt.timezone.utc)
+    return t.astimezone(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, _dt.datetime):
+        return _iso(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).hex()
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    return value

@@ -1,0 +1,488 @@
+"""Revocation status of a certificate: OCSP (RFC 6960) first, then CRLs (RFC 5280 §6.3).
+
+:class:`RevocationChecker.check` answers for one certificate and its issuer with a
+:class:`verify.report.RevocationEvidence` (what was used) and one ``REVOCATION_STATUS``
+check. The rules:
+
+* OCSP, from the certificate's AIA: a request with a nonce is POSTed; the answer must be
+  signed by the issuer itself or by a delegated responder whose certificate is issued by
+  the issuer (signature checked) and carries id-kp-OCSPSigning; the CertID (hash of the
+  issuer name and key, serial) must match; thisUpdate must not be in the future and
+  nextUpdate not in the past (no nextUpdate: thisUpdate at most ``max_ocsp_age`` old); an
+  echoed nonce must be ours.
+* CRL, from the CRL distribution points (or the offline CRLs given to the checker): the
+  issuer name and AKI must name the issuer, the signature verify with its key, nextUpdate
+  not passed; delta CRLs are not used as full CRLs.
+* Answers are cached by nextUpdate: in memory, keyed by URL (and CertID for OCSP), and
+  optionally in the ``verify_revocation_cache`` table so that workers share them.
+* Decision, given the time the signature is proven to have existed (``poe``, a timestamp)
+  and the claimed signing time: good -> PASSED; revoked at R with poe < R -> PASSED (the
+  evidence shows R); poe >= R or claimed >= R -> REVOKED; revoked with neither proof nor
+  claim before R -> REVOKED_NO_POE for a signature, REVOKED for a bare certificate check;
+  OCSP "unknown" -> CERTIFICATE_CHAIN_GENERAL_FAILURE; no usable answer -> TRY_LATER with
+  every reason collected.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import secrets
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from asn1crypto import core, crl as acrl, ocsp as aocsp, pem, x509
+
+from verify.errors import FetchError
+from verify.path import cert_label, verify_signed
+from verify.report import STRICT, Check, Policy, RevocationEvidence, SubIndication
+
+__all__ = ["RevocationChecker", "RevocationCache", "RevocationOutcome", "CRLInfo", "parse_crl",
+           "UnusableAnswer"]
+
+UTC = _dt.timezone.utc
+CLOCK_SKEW = _dt.timedelta(minutes=5)
+_CRL_KNOWN_CRITICAL = {"issuing_distribution_point", "delta_crl_indicator"}
+
+
+class UnusableAnswer(Exception):
+    """An OCSP answer or CRL that cannot be used (internal; becomes a TRY_LATER reason)."""
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(UTC)
+
+
+# --------------------------------------------------------------------------- cache
+
+
+class RevocationCache:
+    """Revocation answers by key until their nextUpdate. With ``sessions`` (a SQLAlchemy
+    sessionmaker over a migrated eseal database) answers are also kept in the
+    ``verify_revocation_cache`` table; the in-memory copy is checked first."""
+
+    def __init__(self, sessions: Any = None, *, max_entries: int = 10000) -> None:
+        self._mem: dict[str, tuple[Any, _dt.datetime]] = {}
+        self._lock = threading.Lock()
+        self._sessions = sessions
+        self.max_entries = max_entries
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: str, now: _dt.datetime) -> Any:
+        with self._lock:
+            entry = self._mem.get(key)
+        if entry is not None and entry[1] > now:
+            self.hits += 1
+            return entry[0]
+        self.misses += 1
+        return None
+
+    def put(self, key: str, value: Any, next_update: _dt.datetime | None) -> None:
+        if next_update is None:
+            return
+        with self._lock:
+            if len(self._mem) >= self.max_entries:
+                self._mem.clear()
+            self._mem[key] = (value, next_update)
+
+    def get_der(self, key: str, now: _dt.datetime) -> bytes | None:
+        """Raw DER of a stored answer (persistent table), when still fresh."""
+        if self._sessions is None:
+            return None
+        from sqlalchemy import select
+
+        from store import db
+        from store.models.trust import RevocationCacheEntry
+
+        with db.transaction(self._sessions, readonly=True) as s:
+            row = s.scalar(select(RevocationCacheEntry).where(RevocationCacheEntry.key == key[:500]))
+            if row is None or row.next_update <= now:
+                return None
+            return bytes(row.der)
+
+    def put_der(self, key: str, der: bytes, next_update: _dt.datetime | None, url: str) -> None:
+        if self._sessions is None or next_update is None:
+            return
+        from sqlalchemy import select
+
+        from store import db
+        from store.models.trust import RevocationCacheEntry
+
+        with db.transaction(self._sessions) as s:
+            row = s.scalar(select(RevocationCacheEntry).where(RevocationCacheEntry.key == key[:500]))
+            if row is None:
+                s.add(RevocationCacheEntry(key=key[:500], url=url[:1000], der=der, next_update=next_update,
+                                           fetched_at=_now()))
+            else:
+                row.der, row.next_update, row.fetched_at = der, next_update, _now()
+
+
+# --------------------------------------------------------------------------- CRLs
+
+
+@dataclass(frozen=True)
+class CRLInfo:
+    """A parsed, signature-checked CRL reduced to what a status answer needs."""
+
+    issuer_hashable: Any
+    this_update: _dt.datetime
+    next_update: _dt.datetime | None
+    revoked: dict[int, tuple[_dt.datetime, str | None]]
+    is_delta: bool
+    number: int | None
+    url: str = ""
+
+
+def parse_crl(der: bytes, issuer: x509.Certificate, *, url: str = "") -> CRLInfo:
+    """Check a CRL against its issuer (name, AKI, signature) and index its entries.
+    Raises UnusableAnswer naming the problem."""
+    if pem.detect(der):
+        _, _, der = pem.unarmor(der)
+    try:
+        cl = acrl.CertificateList.load(der)
+        tbs = cl["tbs_cert_list"]
+        issuer_name = tbs["issuer"]
+        this_update = tbs["this_update"].native
+        next_update = tbs["next_update"].native
+        crit = cl.critical_extensions
+    except (ValueError, TypeError, KeyError) as exc:
+        raise UnusableAnswer(f"CRL {url or ''} is malformed: {exc}") from None
+    if issuer_name.hashable != issuer.subject.hashable:
+        raise UnusableAnswer(f"CRL {url} is issued by {issuer_name.human_friendly}, "
+                             f"not by {issuer.subject.human_friendly}")
+    aki = cl.authority_key_identifier
+    if aki is not None and issuer.key_identifier is not None and aki != issuer.key_identifier:
+        raise UnusableAnswer(f"CRL {url}: authority key identifier does not name the issuer's key")
+    unknown = sorted(str(e) for e in crit if e not in _CRL_KNOWN_CRITICAL)
+    if unknown:
+        raise UnusableAnswer(f"CRL {url}: unsupported critical extension(s) {', '.join(unknown)}")
+    outcome = verify_signed(cl["signature_algorithm"], cl["signature"].native, tbs.dump(), issuer.public_key)
+    if not outcome.ok:
+        raise UnusableAnswer(f"CRL {url}: signature does not verify with the issuer's key: {outcome.error}")
+    revoked: dict[int, tuple[_dt.datetime, str | None]] = {}
+    try:
+        for entry in tbs["revoked_certificates"]:
+            reason = None
+            for ext in entry["crl_entry_extensions"]:
+                if ext["extn_id"].native == "crl_reason":
+                    reason = ext["extn_value"].native
+            revoked[entry["user_certificate"].native] = (entry["revocation_date"].native, reason)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise UnusableAnswer(f"CRL {url}: malformed entry: {exc}") from None
+    return CRLInfo(issuer.subject.hashable, this_update, next_update, revoked,
+                   cl.delta_crl_indicator_value is not None,
+                   cl.crl_number_value.native if cl.crl_number_value is not None else None, url)
+
+
+# --------------------------------------------------------------------------- outcome
+
+
+@dataclass(frozen=True)
+class RevocationOutcome:
+    evidence: RevocationEvidence
+    check: Check
+
+
+@dataclass
+class _Answer:
+    status: str                     # good | revoked | unknown
+    source: str
+    url: str
+    this_update: _dt.datetime | None = None
+    next_update: _dt.datetime | None = None
+    produced_at: _dt.datetime | None = None
+    revoked_at: _dt.datetime | None = None
+    reason: str | None = None
+    responder: str = ""
+    from_cache: bool = False
+
+
+@dataclass
+class RevocationChecker:
+    """``RevocationChecker(fetcher).check(cert, issuer, poe=..., claimed=...)``.
+
+    ``online=False`` is the offline mode: nothing is fetched, only ``offline_crls`` (DER or
+    PEM CRLs given by the caller) and cached answers are used."""
+
+    fetcher: Any = None
+    cache: RevocationCache = field(default_factory=RevocationCache)
+    offline_crls: Iterable[bytes] = ()
+    online: bool = True
+    prefer_ocsp: bool = True
+    max_ocsp_age: _dt.timedelta = _dt.timedelta(days=1)
+    policy: Policy = STRICT
+
+    def __post_init__(self) -> None:
+        self.offline_crls = [bytes(c) for c in self.offline_crls]
+        if self.fetcher is None and self.online:
+            from verify.fetch import Fetcher
+
+            self.fetcher = Fetcher()
+
+    # ------------------------------------------------------------------------------
+
+    def check(self, cert: x509.Certificate, issuer: x509.Certificate, *, poe: _dt.datetime | None = None,
+              claimed: _dt.datetime | None = None, signature: bool = False,
+              now: _dt.datetime | None = None) -> RevocationOutcome:
+        """Status of ``cert`` (issued by ``issuer``). ``signature`` says whether a signature
+        depends on it (then a revocation without proof of earlier existence is
+        REVOKED_NO_POE rather than REVOKED)."""
+        now = now or _now()
+        label = cert_label(cert)
+        serial = format(cert.serial_number, "x")
+        errors: list[str] = []
+        answer = None
+        sources = (self._ocsp, self._crl) if self.prefer_ocsp else (self._crl, self._ocsp)
+        for source in sources:
+            answer = source(cert, issuer, now, errors)
+            if answer is not None:
+                break
+        if answer is None:
+            evidence = RevocationEvidence(serial, "none", "unavailable", errors=tuple(errors))
+            why = "; ".join(errors) or "the certificate names no OCSP responder or CRL"
+            return RevocationOutcome(evidence, self.policy.failed(
+                "REVOCATION_STATUS", f"{label}: revocation status unavailable ({why})",
+                SubIndication.TRY_LATER, subject=label))
+        evidence = RevocationEvidence(
+            serial, answer.source, answer.status, answer.url, answer.this_update, answer.next_update,
+            answer.produced_at, answer.revoked_at, answer.reason, answer.responder, answer.from_cache,
+            tuple(errors))
+        return RevocationOutcome(evidence, self._decide(label, answer, poe, claimed, signature))
+
+    def _decide(self, label: str, a: _Answer, poe: _dt.datetime | None, claimed: _dt.datetime | None,
+                signature: bool) -> Check:
+        p = self.policy
+        src = f"{a.source} {a.url}".strip()
+        if a.status == "good":
+            return p.passed("REVOCATION_STATUS", f"{label}: good ({src}, this update "
+                            f"{a.this_update.isoformat() if a.this_update else '?'})", subject=label)
+        if a.status == "unknown":
+            return p.failed("REVOCATION_STATUS", f"{label}: the responder does not know this certificate ({src})",
+                            SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE, subject=label)
+        r = a.revoked_at
+        what = f"{label}: revoked at {r.isoformat()}" + (f" ({a.reason})" if a.reason else "") + f" [{src}]"
+        if poe is not None and poe < r:
+            return p.passed("REVOCATION_STATUS", f"{what}, after the signature's proven existence at "
+                            f"{poe.isoformat()}", subject=label, revoked_at=r, poe=poe)
+        if poe is not None or (claimed is not None and claimed >= r) or not signature:
+            return p.failed("REVOCATION_STATUS", what, SubIndication.REVOKED, subject=label, revoked_at=r)
+        return p.failed("REVOCATION_STATUS", f"{what}; no proof that the signature existed before",
+                        SubIndication.REVOKED_NO_POE, subject=label, revoked_at=r)
+
+    # ------------------------------------------------------------------------------ OCSP
+
+    def _ocsp(self, cert: x509.Certificate, issuer: x509.Certificate, now: _dt.datetime,
+              errors: list[str]) -> _Answer | None:
+        try:
+            urls = list(cert.ocsp_urls)
+        except ValueError:
+            urls = []
+        for url in urls:
+            key = f"ocsp|{url}|{issuer.public_key.sha1.hex()}|{cert.serial_number:x}"
+            cached = self.cache.get(key, now)
+            if cached is not None:
+                return _Answer(**{**cached.__dict__, "from_cache": True})
+            der = self.cache.get_der(key, now)
+            nonce = None
+            if der is None:
+                if not self.online:
+                    errors.append(f"OCSP {url}: offline mode")
+                    continue
+                nonce = secrets.token_bytes(16)
+                try:
+                    der = self.fetcher.post(url, _ocsp_request(cert, issuer, nonce),
+                                            "application/ocsp-request").body
+                except FetchError as exc:
+                    errors.append(f"OCSP {url}: {exc} [{exc.reason}]")
+                    continue
+            try:
+                answer = _parse_ocsp(der, cert, issuer, nonce, now, self.max_ocsp_age, url)
+            except UnusableAnswer as exc:
+                errors.append(str(exc))
+                continue
+            expiry = answer.next_update or (answer.this_update + self.max_ocsp_age)
+            self.cache.put(key, answer, expiry)
+            self.cache.put_der(key, der, answer.next_update, url)
+            return answer
+        return None
+
+    # ------------------------------------------------------------------------------ CRL
+
+    def _crl(self, cert: x509.Certificate, issuer: x509.Certificate, now: _dt.datetime,
+             errors: list[str]) -> _Answer | None:
+        infos: list[CRLInfo] = []
+        for i, der in enumerate(self.offline_crls):
+            try:
+                head = acrl.CertificateList.load(der if not pem.detect(der) else pem.unarmor(der)[2])
+                if head["tbs_cert_list"]["issuer"].hashable != issuer.subject.hashable:
+                    continue
+                infos.append(parse_crl(der, issuer, url=f"offline CRL #{i + 1}"))
+            except UnusableAnswer as exc:
+                errors.append(str(exc))
+            except (ValueError, TypeError, KeyError) as exc:
+                errors.append(f"offline CRL #{i + 1} is malformed: {exc}")
+        try:
+            dps = cert.crl_distribution_points
+        except ValueError:
+            dps = []
+        urls = [dp.url for dp in dps if dp.url]
+        for url in urls:
+            key = f"crl|{url}"
+            info = self.cache.get(key, now)
+            if info is not None and info.issuer_hashable == issuer.subject.hashable:
+                infos.append(info)
+                continue
+            der = self.cache.get_der(key, now)
+            if der is None:
+                if not self.online:
+                    errors.append(f"CRL {url}: offline mode")
+                    continue
+                try:
+                    der = self.fetcher.get(url).body
+                except FetchError as exc:
+                    errors.append(f"CRL {url}: {exc} [{exc.reason}]")
+                    continue
+            try:
+                info = parse_crl(der, issuer, url=url)
+            except UnusableAnswer as exc:
+                errors.append(str(exc))
+                continue
+            self.cache.put(key, info, info.next_update)
+            self.cache.put_der(key, der, info.next_update, url)
+            infos.append(info)
+        for info in infos:
+            if info.is_delta:
+                errors.append(f"CRL {info.url}: a delta CRL is not used on its own")
+                continue
+            if info.next_update is not None and info.next_update < now:
+                errors.append(f"CRL {info.url}: stale (next update {info.next_update.isoformat()} has passed)")
+                continue
+            if info.this_update > now + CLOCK_SKEW:
+                errors.append(f"CRL {info.url}: this update {info.this_update.isoformat()} is in the future")
+                continue
+            source = "offline-crl" if info.url.startswith("offline") else "crl"
+            hit = info.revoked.get(cert.serial_number)
+            if hit is None:
+                return _Answer("good", source, info.url, info.this_update, info.next_update)
+            return _Answer("revoked", source, info.url, info.this_update, info.next_update,
+                           revoked_at=hit[0], reason=hit[1])
+        return None
+
+
+# --------------------------------------------------------------------------- OCSP helpers
+
+
+def _ocsp_request(cert: x509.Certificate, issuer: x509.Certificate, nonce: bytes) -> bytes:
+    from ca.ocsp import cert_id_for
+
+    cid = cert_id_for(issuer, cert.serial_number, "sha1")
+    return aocsp.OCSPRequest({"tbs_request": {
+        "request_list": [{"req_cert": cid.raw}],
+        "request_extensions": [{"extn_id": "nonce", "critical": False,
+                                "extn_value": core.OctetString(nonce)}],
+    }}).dump()
+
+
+def _hash(name: str, data: bytes) -> bytes | None:
+    if name == "sha1":
+        return hashlib.sha1(data).digest()
+    if name == "sha256":
+        return hashlib.sha256(data).digest()
+    if name in ("sm3", "1.2.156.10197.1.401"):
+        from gm.sm3 import sm3
+
+        return sm3(data)
+    return None
+
+
+def _parse_ocsp(der: bytes, cert: x509.Certificate, issuer: x509.Certificate, nonce: bytes | None,
+                now: _dt.datetime, max_age: _dt.timedelta, url: str) -> _Answer:
+    where = f"OCSP {url}"
+    try:
+        resp = aocsp.OCSPResponse.load(der)
+        status = resp["response_status"].native
+        if status != "successful":
+            raise UnusableAnswer(f"{where}: responder answered {status}")
+        basic = resp["response_bytes"]["response"].parsed
+        data = basic["tbs_response_data"]
+        responder_id = data["responder_id"]
+        certs = [c for c in basic["certs"]] if basic["certs"].native is not None else []
+        produced_at = data["produced_at"].native
+        singles = list(data["responses"])
+        ext_nonce = None
+        for ext in data["response_extensions"]:
+            if ext["extn_id"].native == "nonce":
+                value = ext["extn_value"].parsed
+                ext_nonce = value.native if isinstance(value, core.OctetString) else ext["extn_value"].contents
+    except UnusableAnswer:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise UnusableAnswer(f"{where}: malformed response: {exc}") from None
+
+    signer = _ocsp_signer(responder_id, certs, issuer, now, where)
+    outcome = verify_signed(basic["signature_algorithm"], basic["signature"].native, data.dump(), signer.public_key)
+    if not outcome.ok:
+        raise UnusableAnswer(f"{where}: response signature does not verify: {outcome.error}")
+    if nonce is not None and ext_nonce is not None and ext_nonce != nonce:
+        raise UnusableAnswer(f"{where}: the response's nonce is not the request's (replay?)")
+    for single in singles:
+        cid = single["cert_id"]
+        alg = cid["hash_algorithm"]["algorithm"]
+        alg_name = alg.native if alg.native in ("sha1", "sha256") else alg.dotted
+        name_hash = _hash(alg_name, issuer.subject.dump())
+        key_hash = _hash(alg_name, issuer.public_key["public_key"].contents[1:])
+        if (name_hash is None or cid["serial_number"].native != cert.serial_number
+                or cid["issuer_name_hash"].native != name_hash or cid["issuer_key_hash"].native != key_hash):
+            continue
+        this_update = single["this_update"].native
+        next_update = single["next_update"].native
+        if this_update > now + CLOCK_SKEW:
+            raise UnusableAnswer(f"{where}: thisUpdate {this_update.isoformat()} is in the future")
+        if next_update is not None and next_update < now:
+            raise UnusableAnswer(f"{where}: stale answer (nextUpdate {next_update.isoformat()} has passed)")
+        if next_update is None and this_update < now - max_age:
+            raise UnusableAnswer(f"{where}: answer without nextUpdate is older than {max_age}")
+        st = single["cert_status"]
+        common = dict(source="ocsp", url=url, this_update=this_update, next_update=next_update,
+                      produced_at=produced_at, responder=cert_label(signer))
+        if st.name == "good":
+            return _Answer("good", **common)
+        if st.name == "revoked":
+            info = st.chosen
+            reason = info["revocation_reason"].native if info["revocation_reason"].native is not None else None
+            return _Answer("revoked", revoked_at=info["revocation_time"].native, reason=reason, **common)
+        return _Answer("unknown", **common)
+    raise UnusableAnswer(f"{where}: no answer for this certificate's CertID in the response")
+
+
+def _ocsp_signer(responder_id: Any, certs: list[x509.Certificate], issuer: x509.Certificate,
+                 now: _dt.datetime, where: str) -> x509.Certificate:
+    """The certificate whose key signed the response: the issuer, or a delegated responder
+    certificate included in the response, issued by the issuer, with id-kp-OCSPSigning."""
+
+    def named(c: x509.Certificate) -> bool:
+        if responder_id.name == "by_key":
+            return hashlib.sha1(c.public_key["public_key"].contents[1:]).digest() == responder_id.native
+        return c.subject.hashable == responder_id.chosen.hashable
+
+    if named(issuer):
+        return issuer
+    for c in certs:
+        if not named(c):
+            continue
+        if c.issuer.hashable != issuer.subject.hashable:
+            raise UnusableAnswer(f"{where}: responder certificate {cert_label(c)} is not issued by the CA")
+        outcome = verify_signed(c["signature_algorithm"], c["signature_value"].native,
+                                c["tbs_certificate"].dump(), issuer.public_key)
+        if not outcome.ok:
+            raise UnusableAnswer(f"{where}: responder certificate {cert_label(c)} is not signed by the CA")
+        eku = c.extended_key_usage_value
+        if eku is None or "ocsp_signing" not in eku.native:
+            raise UnusableAnswer(f"{where}: responder certificate {cert_label(c)} lacks id-kp-OCSPSigning")
+        if not c.not_valid_before <= now <= c.not_valid_after:
+            raise UnusableAnswer(f"{where}: responder certificate {cert_label(c)} is not valid now")
+        return c
+    raise UnusableAnswer(f"{where}: response signed by a responder that is neither the CA nor "
+                         "authorised by it")
