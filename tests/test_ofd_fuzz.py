@@ -1,0 +1,67 @@
+"""Fuzzing the OFD reader: damaged packages and damaged XML parts raise an OFDError with a
+message (or are read and reported), never anything else — no KeyError, IndexError or
+ValueError from deep inside zipfile, zlib or lxml. Bounded in `make test`; ESEAL_FUZZ_EXAMPLES
+raises the count for long runs."""
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from seal.ofd.errors import OFDError
+from seal.ofd.signing import inspect_package, seal_ofd
+from tests.fuzz.mutate import examples, mutated
+
+VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors" / "ofd"
+if not (VECTORS / "SESV4SignDoc.ofd").exists():
+    pytest.skip("../shared/vectors not available", allow_module_level=True)
+SEALED = (VECTORS / "SESV4SignDoc.ofd").read_bytes()
+with zipfile.ZipFile(io.BytesIO(SEALED)) as _z:
+    PARTS = {i.filename: _z.read(i) for i in _z.infolist() if not i.is_dir()}
+XML_PARTS = sorted(n for n in PARTS if n.endswith(".xml"))
+
+
+def _stored(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def _typed(data: bytes) -> None:
+    try:
+        facts = inspect_package(data)
+    except OFDError as exc:
+        assert str(exc), f"{type(exc).__name__} without a message"
+        return
+    for fact in facts.signatures:
+        assert isinstance(fact.references, tuple)
+
+
+@examples(200)
+@given(mutated(_stored(PARTS)))
+def test_damaged_zip(data: bytes) -> None:
+    _typed(data)
+
+
+@examples(300)
+@given(st.sampled_from(XML_PARTS).flatmap(lambda name: st.tuples(st.just(name), mutated(PARTS[name]))))
+def test_damaged_xml_part(case: tuple[str, bytes]) -> None:
+    name, data = case
+    _typed(_stored({**PARTS, name: data}))
+
+
+@examples(100)
+@given(st.sampled_from(XML_PARTS).flatmap(lambda name: st.tuples(st.just(name), mutated(PARTS[name]))))
+def test_sealing_a_damaged_package(case: tuple[str, bytes]) -> None:
+    name, data = case
+    try:
+        seal_ofd(_stored({**PARTS, name: data}), page_index=0, boundary_mm=(0, 0, 10, 10), seal_der=b"s",
+                 make_signed_value=lambda xml: b"v")
+    except OFDError as exc:
+        assert str(exc)
