@@ -1,0 +1,226 @@
+"""Seal a PDF with SM2/SM3 (ISO 32000 CMS signature) through pyHanko, and read its seals.
+
+``seal_pdf`` adds one signature field and signs it in an incremental update, so a second
+seal leaves the first signed revision byte-for-byte intact and the first stays valid.
+The CMS SignedData is SM2/SM3 (see seal/pdf_signer.py for the algorithm identifiers and
+why); SubFilter ``adbe.pkcs7.detached`` (signingTime signed attribute) or
+``ETSI.CAdES.detached`` (PAdES baseline: signing-certificate-v2 signed, no signingTime).
+
+Placement, like OFD (GB/T 33190) so that one ``--x --y`` means the same on both formats:
+``box_mm = (x, y, width, height)`` in millimetres from the top-left corner of the page's
+visible area (CropBox, defaulting to MediaBox), y growing downwards. pyHanko wants
+bottom-left PDF points, so we convert; pages with /Rotate are refused for visible seals
+rather than placed somewhere unexpected. ``box_mm=None`` makes an invisible seal.
+
+The seal picture (PNG, normally the SESeal's picture) becomes an image XObject (with its
+alpha channel as a soft mask, so the red seal does not hide the text under it) in the
+field's appearance stream, scaled to fit the box with its aspect ratio kept.
+
+Reading: see seal/pdf_inspect.py (``inspect_pdf_signatures``), re-exported here.
+"""
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Sequence
+
+from asn1crypto import x509
+from PIL import Image, UnidentifiedImageError
+from pyhanko.pdf_utils import generic, layout
+from pyhanko.pdf_utils.images import PdfImage
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.sign import fields, signers
+from pyhanko.sign.general import SigningError
+from pyhanko.stamp import StaticStampStyle
+
+from seal.pdf_errors import MalformedPdf, PdfSealArgumentError, PdfSealError, PdfSigningError
+from seal.pdf_inspect import PdfSignatureFacts, inspect_pdf_signatures
+from seal.pdf_signer import DIGEST, SignFn, SM2PdfSigner, TimestampFn
+
+__all__ = ["seal_pdf", "inspect_pdf_signatures", "PdfSignatureFacts", "SUBFILTERS",
+           "MalformedPdf", "PdfSealArgumentError", "PdfSealError", "PdfSigningError"]
+
+SUBFILTERS = {
+    "adbe.pkcs7.detached": fields.SigSeedSubFilter.ADOBE_PKCS7_DETACHED,
+    "ETSI.CAdES.detached": fields.SigSeedSubFilter.PADES,
+}
+MM = 72 / 25.4  # PDF points per millimetre
+_FIELD_NAME = re.compile(r"^[^.\x00-\x1f]{1,64}$")  # no '.' (it separates partial names)
+_TIMESTAMP_RESERVE = 12_288  # bytes kept for a TimeStampToken (with the TSA's certificates)
+
+
+def _open(pdf_bytes: bytes) -> IncrementalPdfFileWriter:
+    if not isinstance(pdf_bytes, (bytes, bytearray, memoryview)):
+        raise PdfSealArgumentError("pdf_bytes must be bytes")
+    data = bytes(pdf_bytes)
+    if not data.lstrip(b"\x00\t\n\r\x0c ")[:5] == b"%PDF-":
+        raise MalformedPdf("not a PDF: the file does not start with %PDF-")
+    try:
+        writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
+        writer.root["/Pages"]  # force the catalog and page tree to resolve
+    except (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        raise MalformedPdf(f"unreadable PDF: {exc or type(exc).__name__}") from None
+    if writer.prev.encrypted:
+        raise MalformedPdf("encrypted PDFs cannot be sealed: decrypt it first")
+    return writer
+
+
+def _page_count(writer: IncrementalPdfFileWriter) -> int:
+    try:
+        return int(writer.root["/Pages"]["/Count"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedPdf(f"the page tree has no usable /Count: {exc}") from None
+
+
+def _inherited(page: generic.DictionaryObject, key: str):
+    node: generic.DictionaryObject | None = page
+    for _ in range(64):  # page trees are shallow; a cycle must not loop for ever
+        if node is None:
+            return None
+        if key in node:
+            return node[key]
+        parent = node.get("/Parent")
+        node = parent.get_object() if parent is not None else None
+    raise MalformedPdf("the page tree is too deep or has a cycle")
+
+
+def _pdf_box(writer: IncrementalPdfFileWriter, page: int, box_mm: Sequence[float]) -> tuple[float, float, float, float]:
+    """(x, y, w, h) mm from the top-left of the visible page -> (llx, lly, urx, ury) points."""
+    try:
+        x, y, w, h = (float(v) for v in box_mm)
+    except (TypeError, ValueError):
+        raise PdfSealArgumentError("box_mm must be four numbers (x, y, width, height) in mm") from None
+    if w <= 0 or h <= 0 or x < 0 or y < 0:
+        raise PdfSealArgumentError(f"box_mm {tuple(box_mm)}: width and height must be > 0, x and y >= 0")
+    try:
+        page_ref, _ = writer.find_page_for_modification(page)
+        page_dict = page_ref.get_object()
+        visible = _inherited(page_dict, "/CropBox") or _inherited(page_dict, "/MediaBox")
+        x0, y0, x1, y1 = (float(v) for v in visible)
+        rotate = int(_inherited(page_dict, "/Rotate") or 0)
+    except (PdfError, KeyError, TypeError, ValueError) as exc:
+        raise MalformedPdf(f"page {page} has no usable MediaBox: {exc}") from None
+    if rotate % 360:
+        raise PdfSealArgumentError(f"page {page} is rotated by {rotate} degrees; visible seals are placed on "
+                                   "unrotated pages only (use box_mm=None for an invisible seal)")
+    left, top = min(x0, x1), max(y0, y1)
+    width_pt, height_pt = abs(x1 - x0), abs(y1 - y0)
+    if (x + w) * MM > width_pt + 0.01 or (y + h) * MM > height_pt + 0.01:
+        raise PdfSealArgumentError(f"box_mm {tuple(box_mm)} does not fit on page {page} "
+                                   f"({width_pt / MM:.1f} x {height_pt / MM:.1f} mm)")
+    llx, ury = left + x * MM, top - y * MM
+    return (llx, ury - h * MM, llx + w * MM, ury)
+
+
+def _picture(picture_png: bytes) -> Image.Image:
+    try:
+        img = Image.open(io.BytesIO(bytes(picture_png)))
+        img.load()
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise PdfSealArgumentError(f"picture_png is not a readable image: {exc}") from None
+    if img.format != "PNG":
+        raise PdfSealArgumentError(f"picture_png must be a PNG image, not {img.format}")
+    # pyHanko embeds RGB(A), L(A) and RGB palettes; everything else (and palettes with a
+    # transparent colour, which would lose it) becomes RGBA.
+    if img.mode == "P" and "transparency" not in img.info and img.palette is not None and img.palette.mode == "RGB":
+        return img
+    if img.mode not in ("RGB", "RGBA", "L", "LA"):
+        img = img.convert("RGBA")
+    return img
+
+
+def _stamp_style(picture_png: bytes | None) -> StaticStampStyle:
+    if picture_png is None:
+        # no picture: a thin red frame marks where the seal is
+        return StaticStampStyle(background=None, border_width=1, border_color=(0.8, 0.0, 0.0))
+    rule = layout.SimpleBoxLayoutRule(x_align=layout.AxisAlignment.ALIGN_MID,
+                                      y_align=layout.AxisAlignment.ALIGN_MID,
+                                      inner_content_scaling=layout.InnerScaling.STRETCH_TO_FIT)
+    return StaticStampStyle(background=PdfImage(_picture(picture_png)), background_layout=rule,
+                            background_opacity=1.0, border_width=0)
+
+
+def _existing_fields(writer: IncrementalPdfFileWriter) -> set[str]:
+    names = set()
+    try:
+        for name, _, _ in fields.enumerate_sig_fields(writer, filled_status=None):
+            names.add(name)
+    except (PdfError, KeyError, TypeError) as exc:
+        raise MalformedPdf(f"unreadable form fields: {exc}") from None
+    return names
+
+
+def _field_name(requested: str | None, taken: set[str]) -> str:
+    if requested is not None:
+        if not isinstance(requested, str) or not _FIELD_NAME.match(requested):
+            raise PdfSealArgumentError("field_name must be 1-64 printable characters without '.'")
+        if requested in taken:
+            raise PdfSealArgumentError(f"the PDF already has a signature field named {requested!r}")
+        return requested
+    n = 1
+    while f"Seal{n}" in taken:
+        n += 1
+    return f"Seal{n}"
+
+
+def seal_pdf(
+    pdf_bytes: bytes,
+    *,
+    sign: SignFn,
+    certificate: x509.Certificate,
+    chain: Sequence[x509.Certificate] = (),
+    page: int = 0,
+    box_mm: Sequence[float] | None = (20.0, 20.0, 40.0, 40.0),
+    picture_png: bytes | None = None,
+    subfilter: str = "adbe.pkcs7.detached",
+    field_name: str | None = None,
+    timestamp: TimestampFn | None = None,
+    reason: str | None = None,
+    location: str | None = None,
+) -> bytes:
+    """Return ``pdf_bytes`` with one more SM2/SM3 seal, appended as an incremental update.
+
+    ``sign(data) -> DER SM2 signature`` signs DER(signed attributes) with the key of
+    ``certificate`` (e.g. ``seal.cms.keystore_signer``); ``chain`` certificates are
+    embedded too. ``page`` is 0-based (negative counts from the end). ``timestamp``
+    (``signature value -> TimeStampToken DER``) adds a signatureTimeStampToken.
+    ``field_name`` defaults to the first free ``SealN``.
+
+    Raises ``MalformedPdf`` for input that is not a readable PDF,
+    ``PdfSealArgumentError`` for arguments that do not fit this PDF and
+    ``PdfSigningError`` when the signer fails or signs with another key.
+    """
+    if subfilter not in SUBFILTERS:
+        raise PdfSealArgumentError(f"unknown SubFilter {subfilter!r}; choose one of {sorted(SUBFILTERS)}")
+    signer = SM2PdfSigner(sign, certificate, chain, timestamp=timestamp)
+    writer = _open(pdf_bytes)
+    pages = _page_count(writer)
+    if not isinstance(page, int) or not -pages <= page < pages:
+        raise PdfSealArgumentError(f"page {page} does not exist: the PDF has {pages} page(s), numbered from 0")
+    page %= pages
+    name = _field_name(field_name, _existing_fields(writer))
+    box = _pdf_box(writer, page, box_mm) if box_mm is not None else None
+    style = _stamp_style(picture_png if box is not None else None)
+    meta = signers.PdfSignatureMetadata(
+        field_name=name, md_algorithm=DIGEST, subfilter=SUBFILTERS[subfilter],
+        reason=reason, location=location, certify=False)
+    spec = fields.SigFieldSpec(sig_field_name=name, on_page=page, box=box)
+    pdf_signer = signers.PdfSigner(meta, signer=signer, stamp_style=style, new_field_spec=spec)
+    reserve = None
+    if timestamp is not None:
+        certs = sum(len(c.dump()) for c in (certificate, *chain))
+        reserve = 4096 + certs + _TIMESTAMP_RESERVE
+    out = io.BytesIO()
+    try:
+        pdf_signer.sign_pdf(writer, output=out, bytes_reserved=reserve)
+    except PdfSealError:
+        raise
+    except SigningError as exc:
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, PdfSealError):
+            raise cause from None
+        raise PdfSigningError(f"pyHanko could not sign: {exc}") from None
+    except (PdfError, KeyError, TypeError) as exc:
+        raise MalformedPdf(f"cannot add a signature to this PDF: {exc}") from None
+    return out.getvalue()

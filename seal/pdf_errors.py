@@ -1,0 +1,29 @@
+"""Typed errors of PDF sealing and PDF signature inspection (seal/pdf*.py).
+
+They subclass the package's bases in seal/errors.py, so the API maps them like every other
+seal error: broken input is a ``SealFormatError`` (HTTP 422), a bad request a
+``SealBuildError`` (HTTP 400). A bad *signature* inside a well-formed PDF never raises:
+``inspect_pdf_signatures`` reports it as a fact.
+"""
+from __future__ import annotations
+
+from seal.errors import SealBuildError, SealError, SealFormatError
+
+
+class PdfSealError(SealError):
+    """Base of the PDF sealing errors."""
+
+
+class MalformedPdf(PdfSealError, SealFormatError):
+    """The bytes are not a PDF we can read (or a signature dictionary in it is unreadable);
+    the message says what failed."""
+
+
+class PdfSealArgumentError(PdfSealError, SealBuildError):
+    """A sealing argument cannot be applied to this PDF (page out of range, box outside the
+    page, picture not an image, unknown SubFilter, field name taken...)."""
+
+
+class PdfSigningError(PdfSealError):
+    """The signer callable (keystore, HSM) failed or returned a signature that does not
+    verify with the certificate given: usually a key reference that does not match it."""
