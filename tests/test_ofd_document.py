@@ -115,3 +115,36 @@ def test_bad_image_refused() -> None:
 def test_empty_document_refused() -> None:
     with pytest.raises(OFDUsageError, match="at least one page"):
         build_ofd([])
+
+
+def test_rectangles_and_attachments() -> None:
+    from seal.ofd.document import Attachment, Rect
+
+    data = build_ofd([Page([Rect(0, 0, 210, 297, fill=(250, 240, 230)), Text(20, 20, "附件说明", size=5)])],
+                     DocInfo(doc_id="att", creation_date=dt.date(2026, 11, 23)),
+                     attachments=[Attachment("license.json", b'{"id": "L-1"}', "json")])
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        document = ET.fromstring(z.read("Doc_0/Document.xml"))
+        listing = ET.fromstring(z.read("Doc_0/Attachs/Attachments.xml"))
+        attached = z.read("Doc_0/Attachs/license.json")
+        page = ET.fromstring(z.read("Doc_0/Pages/Page_0/Content.xml"))
+    assert document.find("ofd:Attachments", NS).text == "Attachs/Attachments.xml"
+    (att,) = listing.findall("ofd:Attachment", NS)
+    assert (att.get("Name"), att.get("Format"), att.get("CreationDate"), att.find("ofd:FileLoc", NS).text) == (
+        "license.json", "json", "2026-11-23", "license.json")
+    assert attached == b'{"id": "L-1"}'
+    path = page.find(".//ofd:PathObject", NS)
+    assert path.get("Boundary") == "0 0 210 297" and path.find("ofd:FillColor", NS).get("Value") == "250 240 230"
+    ids = [int(e.get("ID")) for e in document.iter() if e.get("ID")] + [int(att.get("ID"))]
+    assert int(document.find("ofd:CommonData/ofd:MaxUnitID", NS).text) == max(ids)
+    import ofdkit
+
+    with ofdkit.open(data) as doc:
+        assert doc.text() == "附件说明"
+
+
+def test_unsafe_attachment_name_refused() -> None:
+    from seal.ofd.document import Attachment
+
+    with pytest.raises(OFDUsageError, match="must be a plain file name"):
+        build_ofd([Page([])], attachments=[Attachment("../x.json", b"{}")])

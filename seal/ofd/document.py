@@ -5,8 +5,9 @@
 
 Produces one DocBody with ``Doc_0/Document.xml`` (CommonData: MaxUnitID, PageArea,
 PublicRes with one Font per family, DocumentRes with one MultiMedia per distinct image),
-``Doc_0/Pages/Page_N/Content.xml`` (one Layer of TextObject / ImageObject) and the images
-under ``Doc_0/Res/``. Coordinates follow GB/T 33190: origin top-left, y downwards, mm.
+``Doc_0/Pages/Page_N/Content.xml`` (one Layer of TextObject / ImageObject / PathObject for
+filled rectangles), the images under ``Doc_0/Res/`` and optional attachments under
+``Doc_0/Attachs/`` (listed in Attachments.xml). Coordinates follow GB/T 33190: origin top-left, y downwards, mm.
 No font file is embedded: the reader maps the family name to a system font.
 """
 from __future__ import annotations
@@ -51,8 +52,30 @@ class Image:
 
 
 @dataclass(frozen=True)
+class Rect:
+    """A filled rectangle (x, y, width, height), mm — a PathObject."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+    fill: tuple[int, int, int] = (255, 255, 255)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file attached to the document (GB/T 33190 §20), e.g. machine-readable metadata."""
+
+    name: str
+    data: bytes
+    format: str = ""
+    creation_date: dt.date | None = None
+    visible: bool = False
+
+
+@dataclass(frozen=True)
 class Page:
-    items: Sequence[Text | Image] = ()
+    items: Sequence[Text | Image | Rect] = ()
     width: float = 210.0
     height: float = 297.0
 
@@ -92,10 +115,17 @@ def _el(parent: etree._Element, tag: str, text: str | None = None, **attrs: str)
     return node
 
 
-def build_ofd(pages: Sequence[Page], info: DocInfo | None = None) -> bytes:
+def build_ofd(pages: Sequence[Page], info: DocInfo | None = None, *,
+              attachments: Sequence[Attachment] = ()) -> bytes:
     """Build a complete OFD package from ``pages``; returns the zip bytes."""
     if not pages:
         raise OFDUsageError("an OFD document needs at least one page")
+    names = [a.name for a in attachments]
+    for name in names:
+        if not name or "/" in name or "\\" in name or name in (".", ".."):
+            raise OFDUsageError(f"attachment name {name!r} must be a plain file name")
+    if len(set(names)) != len(names):
+        raise OFDUsageError("attachment names must be unique")
     info = info or DocInfo()
     next_id = 0
 
@@ -144,8 +174,15 @@ def build_ofd(pages: Sequence[Page], info: DocInfo | None = None) -> bytes:
                 _el(layer, "ImageObject", ID=new_id(), ResourceID=res_id,
                     Boundary=f"{_n(item.x)} {_n(item.y)} {_n(item.width)} {_n(item.height)}",
                     CTM=f"{_n(item.width)} 0 0 {_n(item.height)} 0 0")
+            elif isinstance(item, Rect):
+                obj = _el(layer, "PathObject", ID=new_id(),
+                          Boundary=f"{_n(item.x)} {_n(item.y)} {_n(item.width)} {_n(item.height)}",
+                          Fill="true", Stroke="false")
+                _el(obj, "FillColor", Value=" ".join(str(c) for c in item.fill))
+                _el(obj, "AbbreviatedData", f"M 0 0 L {_n(item.width)} 0 L {_n(item.width)} {_n(item.height)} "
+                                            f"L 0 {_n(item.height)} C")
             else:
-                raise OFDUsageError(f"unknown page item {type(item).__name__}; use Text or Image")
+                raise OFDUsageError(f"unknown page item {type(item).__name__}; use Text, Image or Rect")
         page_xml.append(X.serialize(root))
 
     # PublicRes.xml: fonts.
@@ -176,6 +213,18 @@ def build_ofd(pages: Sequence[Page], info: DocInfo | None = None) -> bytes:
     pages_el = _el(document, "Pages")
     for i, page_id in enumerate(page_ids):
         _el(pages_el, "Page", ID=page_id, BaseLoc=f"Pages/Page_{i}/Content.xml")
+    attach_files: list[tuple[str, bytes]] = []
+    if attachments:
+        _el(document, "Attachments", "Attachs/Attachments.xml")
+        listing = etree.Element(X.q("Attachments"), nsmap=X.NSMAP)
+        for att in attachments:
+            entry = _el(listing, "Attachment", ID=new_id(), Name=att.name, Format=att.format,
+                        CreationDate=(att.creation_date or info.creation_date or dt.date.today()).isoformat(),
+                        Size=f"{len(att.data) / 1024:.3f}", Visible="true" if att.visible else "false")
+            _el(entry, "FileLoc", att.name)
+            attach_files.append((f"Doc_0/Attachs/{att.name}", att.data))
+        attach_files.insert(0, ("Doc_0/Attachs/Attachments.xml", X.serialize(listing)))
+        document.find(X.q("CommonData")).find(X.q("MaxUnitID")).text = str(next_id)
 
     ofd = etree.Element(X.q("OFD"), nsmap=X.NSMAP, Version="1.0", DocType="OFD")
     body = _el(ofd, "DocBody")
@@ -198,4 +247,5 @@ def build_ofd(pages: Sequence[Page], info: DocInfo | None = None) -> bytes:
                                       ("Doc_0/DocumentRes.xml", X.serialize(doc_res))]
     files += [(f"Doc_0/Pages/Page_{i}/Content.xml", xml) for i, xml in enumerate(page_xml)]
     files += list(image_data.items())
+    files += attach_files
     return write_package(files, stored=image_data.keys())
