@@ -226,7 +226,11 @@ def assemble_signed_data(
     certs = ([prepared.certificate] if include_certificate else []) + list(chain)
     encap: dict[str, Any] = {"content_type": prepared.content_type}
     if prepared.content is not None:
-        encap["content"] = prepared.content
+        # asn1crypto wants the parsed value for content types it knows a spec of (TSTInfo);
+        # loading and dumping unmodified bytes gives back the same bytes
+        spec = cms.EncapsulatedContentInfo._oid_specs.get(prepared.content_type)
+        encap["content"] = (spec.load(prepared.content) if spec is not None and not issubclass(spec, core.OctetString)
+                            else prepared.content)
     signed = {
         "version": "v3" if prepared.content_type not in cms_gm.DATA_TYPES else "v1",
         "digest_algorithms": [_algorithm(fl.digest_algorithm, fl.digest_null_params, algos.DigestAlgorithm)],

@@ -23,6 +23,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from asn1crypto import cms as _cms
+from asn1crypto import tsp as _tsp
+
 from gm import oids
 
 
@@ -69,3 +72,19 @@ def flavour_of(content_type: str) -> Flavour | None:
         if f.signed_data == content_type:
             return f
     return None
+
+
+# --------------------------------------------------------------------------- RFC 3161 response
+
+
+class TimeStampResp(_tsp.TimeStampResp):
+    """RFC 3161 §2.4.2 TimeStampResp with ``timeStampToken`` OPTIONAL, as the RFC has it.
+
+    asn1crypto 1.5.1 declares the token mandatory, so it can neither build nor parse a
+    rejection (which carries no token). Same fields otherwise.
+    """
+
+    _fields = [
+        ("status", _tsp.PKIStatusInfo),
+        ("time_stamp_token", _cms.ContentInfo, {"optional": True}),
+    ]

@@ -1,0 +1,443 @@
+"""RFC 3161 timestamp authority, GM/T 0033 profile: tokens signed with SM2/SM3.
+
+Why it looks like this:
+
+* ``timestamp`` answers every request with a TimeStampResp. A bad request (undecodable,
+  wrong version, an algorithm we do not accept, an imprint of the wrong length, a policy
+  that is not ours, extensions) gets a rejection with the RFC 3161 failInfo bit and a
+  text; it never raises to the caller. Exceptions are kept for the operator's own
+  misconfiguration (no TSA certificate, locked key store).
+* The token is a PKCS#7-flavour SignedData (seal/cms.py) over a TSTInfo eContent
+  (id-ct-TSTInfo), with the ESS signingCertificateV2 attribute binding the TSA
+  certificate (SM3 hash) — the PKCS#7 OIDs because RFC 3161 clients (OpenSSL, pyHanko,
+  Adobe) expect id-signedData. The TSA key signs through the key store by reference.
+* Serials are 127 random bits and unique by the ``tsa_tokens.serial`` constraint: a clash
+  is re-signed with a new serial, as ca/service.py does for certificate serials. Each token
+  is logged in ``tsa_tokens`` with one audit record, in one transaction, after signing (the
+  key store signs in its own transaction, which on SQLite must not nest inside ours).
+* genTime is UTC to the whole second, with an accuracy of ``TsaConfig.accuracy_seconds``
+  (1 s by default, covering the truncation).
+* Policy: until a region registers its own timestamp policy OID, the default lives under
+  ``POLICY_ARC``, a UUID-derived arc (2.25.<UUID as integer>, ITU-T X.667 / ISO/IEC
+  9834-8: anyone may mint such OIDs without registration, and they cannot collide with a
+  real arc). ``<arc>.1`` is the default policy; ``<arc>.1.<region code>`` is suggested per
+  region. Configure with ``TsaConfig(policy=...)`` or ``ESEAL_TSA_POLICY``.
+
+``request_for`` makes requests, ``verify_token`` checks a token against the data at the
+cryptographic level (signature, imprint, ESS certificate binding, TSA certificate purpose),
+and ``tsa_callable`` gives seal/ a ``f(signature_value) -> token DER`` for SES_Signature
+timeStamp and CMS signatureTimeStampToken attributes.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import os
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from asn1crypto import algos, cms, core, tsp, x509
+from sqlalchemy.exc import IntegrityError
+
+from gm.asn1 import cms_gm
+from gm.asn1.parse import load_strict
+from gm.errors import ASN1FormatError
+from gm.sm3 import sm3
+from seal import cms as scms
+from store import audit, db
+from store.models.tsa import TsaToken
+
+__all__ = [
+    "TsaError", "TsaNotConfigured", "TsaRejected", "MalformedToken", "TsaConfig", "TsaIdentity",
+    "TokenCheck", "TokenFailure", "POLICY_ARC", "DEFAULT_POLICY", "timestamp", "request_for",
+    "verify_token", "tsa_callable", "parse_response", "Response",
+]
+
+POLICY_ARC = "2.25.4116744166554053321856640421479136325"  # UUID 0318db28-7a06-4903-acc3-46778c053c45
+DEFAULT_POLICY = POLICY_ARC + ".1"
+TSA_ROLE = "tsa"
+SERIAL_ATTEMPTS = 5
+NONCE_MAX_BITS = 320  # tsa_tokens.nonce holds 80 hex digits
+# hash algorithm -> imprint length. SM3 is the GM/T 0033 algorithm; SHA-256 for clients
+# (e.g. PDF signers) that cannot hash with SM3.
+IMPRINT_LENGTHS = {"sm3": 32, "sha256": 32}
+_VERIFY_LENGTHS = {**IMPRINT_LENGTHS, "sha1": 20, "sha384": 48, "sha512": 64}
+
+
+class TsaError(Exception):
+    """Base of the timestamp authority's errors."""
+
+
+class TsaNotConfigured(TsaError):
+    """The region has no usable TSA certificate / key."""
+
+
+class TsaRejected(TsaError):
+    """The TSA answered with a rejection (tsa_callable); the message carries its text."""
+
+
+class MalformedToken(TsaError, ValueError):
+    """Bytes that are neither a timestamp token nor a TimeStampResp."""
+
+
+@dataclass(frozen=True)
+class TsaConfig:
+    policy: str = DEFAULT_POLICY
+    accuracy_seconds: int = 1
+    hash_algorithms: frozenset[str] = frozenset(IMPRINT_LENGTHS)
+    include_chain: bool = True  # with certReq: the TSA certificate and its CA chain
+
+    def __post_init__(self) -> None:
+        try:
+            core.ObjectIdentifier(self.policy).dump()
+        except (ValueError, TypeError) as exc:
+            raise TsaError(f"TSA policy {self.policy!r} is not an object identifier: {exc}") from None
+        if self.accuracy_seconds < 1:
+            raise TsaError("accuracy_seconds must be at least 1 (genTime has whole seconds)")
+        unknown = set(self.hash_algorithms) - set(IMPRINT_LENGTHS)
+        if unknown:
+            raise TsaError(f"hash algorithm(s) {sorted(unknown)} not supported; choose from {sorted(IMPRINT_LENGTHS)}")
+
+    @classmethod
+    def from_env(cls) -> TsaConfig:
+        """ESEAL_TSA_POLICY, ESEAL_TSA_ACCURACY_SECONDS; defaults otherwise."""
+        return cls(policy=os.environ.get("ESEAL_TSA_POLICY", DEFAULT_POLICY),
+                   accuracy_seconds=int(os.environ.get("ESEAL_TSA_ACCURACY_SECONDS", "1")))
+
+
+@dataclass(frozen=True)
+class TsaIdentity:
+    """The TSA's key reference in the key store, its certificate and CA chain."""
+
+    key_ref: str
+    certificate: x509.Certificate
+    chain: Sequence[x509.Certificate] = ()
+
+
+def _identity(home: Any, tsa: Any | None) -> Any:
+    if tsa is not None:
+        return tsa
+    try:
+        from ca.service import service_certificate
+    except ImportError:  # pragma: no cover - the CA service predates every deployment
+        raise TsaNotConfigured("ca.service.service_certificate is not available") from None
+    try:
+        return service_certificate(home, "tsa")
+    except Exception as exc:  # the CA's own typed error; say what to do
+        raise TsaNotConfigured(f"no TSA certificate in this region: {exc}") from exc
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
+
+
+def _serial() -> int:
+    return secrets.randbits(127) | (1 << 126)  # positive, 16 octets in DER
+
+
+def _signed_hex(value: int) -> str:
+    return ("-" if value < 0 else "") + format(abs(value), "x")
+
+
+# --------------------------------------------------------------------------- responses
+
+
+def _rejection(fail: str, text: str) -> bytes:
+    return cms_gm.TimeStampResp({"status": {
+        "status": "rejection", "status_string": [text], "fail_info": tsp.PKIFailureInfo({fail}),
+    }}).dump()
+
+
+@dataclass(frozen=True)
+class _Checked:
+    request: tsp.TimeStampReq
+    hash_algorithm: str
+    imprint: bytes
+    nonce: int | None
+    cert_req: bool
+
+
+def _check_request(request_der: bytes, config: TsaConfig) -> _Checked | tuple[str, str]:
+    """The request, or (failInfo, text) saying why it is refused."""
+    try:
+        req = load_strict(tsp.TimeStampReq, request_der, "TimeStampReq")
+    except ASN1FormatError as exc:
+        return "bad_data_format", f"request is not a DER TimeStampReq: {exc}"
+    if req["version"].native != "v1":
+        return "bad_request", f"TimeStampReq version must be 1, not {req['version'].native}"
+    alg = req["message_imprint"]["hash_algorithm"]
+    name = alg["algorithm"].native
+    if name not in config.hash_algorithms:
+        return "bad_alg", f"hash algorithm {name} is not accepted; use one of {', '.join(sorted(config.hash_algorithms))}"
+    if alg["parameters"].native is not None:
+        return "bad_alg", f"hash algorithm {name} must have absent or NULL parameters"
+    imprint = req["message_imprint"]["hashed_message"].native
+    if len(imprint) != IMPRINT_LENGTHS[name]:
+        return "bad_data_format", f"a {name} imprint has {IMPRINT_LENGTHS[name]} bytes, not {len(imprint)}"
+    policy = req["req_policy"].dotted if req["req_policy"].native is not None else None
+    if policy is not None and policy != config.policy:
+        return "unaccepted_policy", f"policy {policy} is not this TSA's policy {config.policy}"
+    if req["extensions"].native:
+        return "unaccepted_extensions", "request extensions are not supported"
+    nonce = req["nonce"].native
+    if nonce is not None and abs(nonce).bit_length() > NONCE_MAX_BITS:
+        return "bad_request", f"nonce longer than {NONCE_MAX_BITS} bits"
+    return _Checked(req, name, imprint, nonce, bool(req["cert_req"].native))
+
+
+def _ess_attribute(cert: x509.Certificate) -> cms.CMSAttribute:
+    """ESS signingCertificateV2 (RFC 5035) with the SM3 hash of the TSA certificate."""
+    cert_id = tsp.ESSCertIDv2({
+        "hash_algorithm": {"algorithm": "sm3"},
+        "cert_hash": sm3(cert.dump()),
+        "issuer_serial": {"issuer": [x509.GeneralName(name="directory_name", value=cert.issuer)],
+                          "serial_number": cert.serial_number},
+    })
+    return cms.CMSAttribute({"type": "signing_certificate_v2", "values": [{"certs": [cert_id]}]})
+
+
+def _tst_info(checked: _Checked, serial: int, gen_time: _dt.datetime, config: TsaConfig,
+              cert: x509.Certificate) -> tsp.TSTInfo:
+    value: dict[str, Any] = {
+        "version": "v1",
+        "policy": config.policy,
+        "message_imprint": tsp.MessageImprint.load(checked.request["message_imprint"].dump()),
+        "serial_number": serial,
+        "gen_time": core.GeneralizedTime(gen_time),
+        "accuracy": {"seconds": config.accuracy_seconds},
+        "tsa": x509.GeneralName(name="directory_name", value=cert.subject),
+    }
+    if checked.nonce is not None:
+        value["nonce"] = checked.nonce
+    return tsp.TSTInfo(value)
+
+
+def timestamp(
+    home: Any,
+    keystore: Any,
+    request_der: bytes,
+    *,
+    actor: str,
+    tsa: Any | None = None,
+    config: TsaConfig | None = None,
+    sessions: Any | None = None,
+) -> bytes:
+    """A DER TimeStampResp for a DER TimeStampReq: granted with a token, or a rejection.
+
+    ``tsa`` (anything with ``key_ref``, ``certificate``, ``chain``) defaults to the
+    region's TSA service certificate (``ca.service.service_certificate(home, "tsa")``).
+    Every token is logged in ``tsa_tokens`` with an audit record ``tsa.timestamp``.
+    """
+    config = config or TsaConfig()
+    checked = _check_request(bytes(request_der) if isinstance(request_der, (bytes, bytearray)) else b"", config)
+    if isinstance(checked, tuple):
+        return _rejection(*checked)
+    ident = _identity(home, tsa)
+    cert = ident.certificate
+    sessions = sessions if sessions is not None else db.make_sessionmaker(home.engine)
+    for attempt in range(SERIAL_ATTEMPTS):
+        serial, gen_time = _serial(), _now()
+        tst = _tst_info(checked, serial, gen_time, config, cert)
+        prepared = scms.prepare_signed_data(tst.dump(), cert, flavour="pkcs7", detached=False,
+                                            content_type="tst_info", signing_time=gen_time,
+                                            extra_signed_attrs=[_ess_attribute(cert)])
+        signature = keystore.sign(ident.key_ref, prepared.to_be_signed, actor=actor, role=TSA_ROLE)
+        token = scms.assemble_signed_data(
+            prepared, signature, include_certificate=checked.cert_req,
+            chain=list(ident.chain) if checked.cert_req and config.include_chain else ())
+        serial_hex = format(serial, "x")
+        try:
+            with db.transaction(sessions) as s:
+                s.add(TsaToken(serial=serial_hex, policy=config.policy, hash_algorithm=checked.hash_algorithm,
+                               message_imprint=checked.imprint.hex(),
+                               nonce=None if checked.nonce is None else _signed_hex(checked.nonce),
+                               gen_time=gen_time, actor=actor, token=token))
+                s.flush()
+                details: dict[str, Any] = {"hash_algorithm": checked.hash_algorithm,
+                                           "message_imprint": checked.imprint.hex(), "policy": config.policy,
+                                           "gen_time": gen_time.isoformat(), "nonce": checked.nonce is not None}
+                if attempt:
+                    details["serial_attempt"] = attempt + 1
+                audit.append(s, actor=actor, action="tsa.timestamp", subject=f"tst:{serial_hex}", details=details)
+        except IntegrityError as exc:
+            if "serial" not in str(exc.orig).lower() or attempt == SERIAL_ATTEMPTS - 1:
+                raise
+            continue
+        return cms_gm.TimeStampResp({"status": {"status": "granted"},
+                                  "time_stamp_token": cms.ContentInfo.load(token)}).dump()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# --------------------------------------------------------------------------- clients
+
+
+def _digest(name: str, data: bytes) -> bytes:
+    return sm3(data) if name == "sm3" else hashlib.new(name, data).digest()
+
+
+def request_for(data: bytes, *, hash_alg: str = "sm3", nonce: bool = True, cert_req: bool = True,
+                policy: str | None = None) -> tuple[bytes, int | None]:
+    """(DER TimeStampReq for ``data``, the nonce sent or None)."""
+    if hash_alg not in _VERIFY_LENGTHS:
+        raise TsaError(f"hash algorithm {hash_alg!r} not supported; choose from {sorted(_VERIFY_LENGTHS)}")
+    value: dict[str, Any] = {
+        "version": "v1",
+        "message_imprint": {"hash_algorithm": {"algorithm": hash_alg}, "hashed_message": _digest(hash_alg, bytes(data))},
+        "cert_req": cert_req,
+    }
+    n = secrets.randbits(64) | (1 << 63) if nonce else None
+    if n is not None:
+        value["nonce"] = n
+    if policy is not None:
+        value["req_policy"] = policy
+    return tsp.TimeStampReq(value).dump(), n
+
+
+@dataclass(frozen=True)
+class Response:
+    status: str  # granted | granted_with_mods | rejection | ...
+    fail_info: frozenset[str]
+    text: str
+    token: bytes | None  # DER ContentInfo
+
+
+def parse_response(response_der: bytes) -> Response:
+    """Status, failInfo names, status text and token of a DER TimeStampResp."""
+    try:
+        resp = load_strict(cms_gm.TimeStampResp, response_der, "TimeStampResp")
+    except ASN1FormatError as exc:
+        raise MalformedToken(str(exc)) from None
+    status = resp["status"]
+    fail = status["fail_info"].native
+    token = resp["time_stamp_token"]
+    return Response(status=status["status"].native, fail_info=frozenset(fail or ()),
+                    text=" ".join(status["status_string"].native or ()),
+                    token=None if isinstance(token, core.Void) else token.dump())
+
+
+class TokenFailure:
+    NOT_GRANTED = "NOT_GRANTED"
+    NOT_A_TIMESTAMP = "NOT_A_TIMESTAMP"
+    IMPRINT_MISMATCH = "IMPRINT_MISMATCH"
+    UNSUPPORTED_HASH = "UNSUPPORTED_HASH"
+    SIGNING_CERT_MISSING = "SIGNING_CERT_MISSING"  # no ESS signingCertificate(V2) attribute
+    SIGNING_CERT_MISMATCH = "SIGNING_CERT_MISMATCH"
+    TSA_CERT_NOT_TIMESTAMPING = "TSA_CERT_NOT_TIMESTAMPING"
+    NONCE_MISMATCH = "NONCE_MISMATCH"
+
+
+@dataclass(frozen=True)
+class TokenCheck:
+    ok: bool
+    failure: str | None
+    detail: str
+    gen_time: _dt.datetime | None = None
+    serial: int | None = None
+    policy: str | None = None
+    nonce: int | None = None
+    accuracy: _dt.timedelta | None = None
+    hash_algorithm: str | None = None
+    message_imprint: bytes | None = None
+    tsa_certificate: x509.Certificate | None = None
+    tsa_name: x509.GeneralName | None = None
+    cms: scms.CmsCheck | None = field(default=None, repr=False)
+
+
+def _token_bytes(token_der: bytes) -> bytes | TokenCheck:
+    try:
+        info = load_strict(cms.ContentInfo, token_der, "timestamp token")
+        if info["content_type"].native in ("signed_data", "sm2_signed_data"):
+            return bytes(token_der)
+    except ASN1FormatError:
+        pass
+    response = parse_response(token_der)
+    if response.token is None:
+        return TokenCheck(ok=False, failure=TokenFailure.NOT_GRANTED,
+                          detail=f"TimeStampResp status {response.status}: {response.text}")
+    return response.token
+
+
+def _accuracy(value: tsp.Accuracy) -> _dt.timedelta | None:
+    if isinstance(value, core.Void):
+        return None
+    n = value.native
+    return _dt.timedelta(seconds=n.get("seconds") or 0, milliseconds=n.get("millis") or 0,
+                         microseconds=n.get("micros") or 0)
+
+
+def _ess_hashes(attrs: cms.CMSAttributes) -> list[tuple[str, bytes]] | None:
+    for a in attrs:
+        kind = a["type"].native
+        if kind == "signing_certificate_v2":
+            return [(c["hash_algorithm"]["algorithm"].native, c["cert_hash"].native) for c in a["values"][0]["certs"]]
+        if kind == "signing_certificate":
+            return [("sha1", c["cert_hash"].native) for c in a["values"][0]["certs"]]
+    return None
+
+
+def verify_token(token_der: bytes, data: bytes, *, nonce: int | None = None,
+                 extra_certificates: Sequence[x509.Certificate] = ()) -> TokenCheck:
+    """Check a timestamp token (a SignedData ContentInfo, or a whole TimeStampResp) for
+    ``data`` at the cryptographic level: SM2 signature, TSTInfo imprint, ESS binding of
+    the TSA certificate, its timeStamping purpose, and the nonce if one is given.
+    Raises ``MalformedToken`` only for bytes that are no token at all."""
+    got = _token_bytes(token_der)
+    if isinstance(got, TokenCheck):
+        return got
+    try:
+        check = scms.verify_cms(got, extra_certificates=extra_certificates)
+    except scms.MalformedCms as exc:
+        raise MalformedToken(f"timestamp token: {exc}") from None
+    if check.content_type != "tst_info" or check.detached:
+        return TokenCheck(ok=False, failure=TokenFailure.NOT_A_TIMESTAMP, cms=check,
+                          detail=f"SignedData content is {check.content_type}, not an attached TSTInfo")
+    try:
+        tst = load_strict(tsp.TSTInfo, check.content or b"", "TSTInfo")
+    except ASN1FormatError as exc:
+        raise MalformedToken(str(exc)) from None
+    imprint = tst["message_imprint"]
+    alg = imprint["hash_algorithm"]["algorithm"].native
+    facts: dict[str, Any] = dict(
+        gen_time=tst["gen_time"].native, serial=tst["serial_number"].native, policy=tst["policy"].dotted,
+        nonce=tst["nonce"].native, accuracy=_accuracy(tst["accuracy"]), hash_algorithm=alg,
+        message_imprint=imprint["hashed_message"].native,
+        tsa_certificate=check.signers[0].certificate if check.signers else None,
+        tsa_name=None if isinstance(tst["tsa"], core.Void) else tst["tsa"], cms=check)
+
+    def fail(code: str | None, detail: str) -> TokenCheck:
+        return TokenCheck(ok=False, failure=code, detail=detail, **facts)
+
+    if not check.ok:
+        return fail(check.failure, check.signers[0].detail if check.signers else "no signer")
+    if alg not in _VERIFY_LENGTHS:
+        return fail(TokenFailure.UNSUPPORTED_HASH, f"imprint hash algorithm {alg} is not supported")
+    if _digest(alg, bytes(data)) != facts["message_imprint"]:
+        return fail(TokenFailure.IMPRINT_MISMATCH, f"the {alg} digest of the data differs from the token's imprint")
+    cert = facts["tsa_certificate"]
+    hashes = _ess_hashes(check.signed_data["signer_infos"][0]["signed_attrs"])
+    if hashes is None:
+        return fail(TokenFailure.SIGNING_CERT_MISSING, "no ESS signingCertificate(V2) signed attribute")
+    h_alg, h_value = hashes[0]
+    if h_alg not in _VERIFY_LENGTHS or _digest(h_alg, cert.dump()) != h_value:
+        return fail(TokenFailure.SIGNING_CERT_MISMATCH, "ESS certificate hash does not match the signer certificate")
+    eku = cert.extended_key_usage_value
+    if eku is None or "time_stamping" not in eku.native:
+        return fail(TokenFailure.TSA_CERT_NOT_TIMESTAMPING, "the signer certificate lacks the timeStamping purpose")
+    if nonce is not None and facts["nonce"] != nonce:
+        return fail(TokenFailure.NONCE_MISMATCH, "the token's nonce is not the one sent")
+    return TokenCheck(ok=True, failure=None, detail="timestamp token verifies", **facts)
+
+
+def tsa_callable(home: Any, keystore: Any, *, actor: str = "tsa-client", tsa: Any | None = None,
+                 config: TsaConfig | None = None) -> Callable[[bytes], bytes]:
+    """``f(signature_value) -> token DER`` stamping SM3(signature_value) with this region's
+    TSA in process; raises ``TsaRejected`` if the TSA refuses."""
+    def stamp(signature_value: bytes) -> bytes:
+        request, _ = request_for(bytes(signature_value), hash_alg="sm3", nonce=True, cert_req=True)
+        response = parse_response(timestamp(home, keystore, request, actor=actor, tsa=tsa, config=config))
+        if response.token is None:
+            raise TsaRejected(f"timestamp refused ({response.status}, {sorted(response.fail_info)}): {response.text}")
+        return response.token
+    return stamp
