@@ -156,6 +156,10 @@ def test_sealed_package_opens_in_independent_readers(sealed: bytes) -> None:
     reader.read(sealed, fmt="binary")
     pages = reader.data[0]["page_info"]
     assert [[t["text"] for t in p["text_list"]] for p in pages.values()] == [["第一页"], ["第二页 盖章"]]
+    # easyofd follows OFD.xml -> Signatures.xml -> Signature.xml to place the stamp
+    (stamp,) = reader.data[0]["signatures_page_id"][1]
+    assert stamp["Boundary"] == "120 200 40 40"
+    assert base64.b64decode(stamp["SignedValue"]) == entries(sealed)["Doc_0/Signs/Sign_0/SignedValue.dat"]
 
 
 def test_facts_of_a_fresh_seal(sealed: bytes) -> None:
