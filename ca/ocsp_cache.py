@@ -22,6 +22,10 @@ database): requests with a nonce (the nonce must be echoed, so the bytes differ)
 CertIDs, revoked / held / unknown certificates, CertIDs naming another issuer. A malformed
 request gets the OCSP ``malformedRequest`` response, never an exception.
 
+Hot path cost: a request whose exact bytes were seen before is not parsed again (the
+parsed CertID is remembered per request DER); the status read uses the thread's own
+autocommit DBAPI connection and one fixed SQL statement, no ORM.
+
 The cached answers' CertID is the requester's own (its DER is the cache key), so clients
 that send SHA-1 or SM3 CertIDs, with or without NULL hash parameters, each get an answer
 that matches their request byte for byte.
@@ -50,7 +54,7 @@ UTC = _dt.timezone.utc
 @dataclass
 class _Entry:
     der: bytes
-    marker: _dt.datetime | None      # status_changed_at when signed
+    marker: Any                      # status_changed_at as the database returned it, when signed
     refresh_at: _dt.datetime
 
 
@@ -95,8 +99,14 @@ class OCSPCache:
         self.stats = CacheStats()
         self._entries: dict[bytes, _Entry] = {}
         self._lock = threading.Lock()
+        self._requests: dict[bytes, tuple[str, int, ocsp.CertId, bytes]] = {}  # request DER -> parsed
+        self._local = threading.local()
         self._issuer: _Issuer | None = None
         self._responder: ocsp.Responder | None = None
+        table = IssuedCertificate.__table__
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        self._sql = (f"SELECT status, status_changed_at FROM {table.name} "
+                     f"WHERE serial = {mark} AND issuer_id = {mark}")
 
     # ------------------------------------------------------------------ set-up (lazy)
 
@@ -125,55 +135,98 @@ class OCSPCache:
     # ------------------------------------------------------------------ answering
 
 
-    def _status(self, serial_hex: str, issuer_id: int) -> tuple[str, _dt.datetime | None] | None:
-        query = select(IssuedCertificate.status, IssuedCertificate.status_changed_at).where(
-            IssuedCertificate.serial == serial_hex, IssuedCertificate.issuer_id == issuer_id)
-        with self.engine.connect() as conn:
-            row = conn.execute(query).first()
-            conn.rollback()
+    def _connection(self) -> Any:
+        """This thread's own DBAPI connection, in autocommit: every SELECT reads the latest
+        committed state and no transaction stays open between requests."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            pooled = self.engine.raw_connection()
+            pooled.detach()  # ours for the life of the thread, not returned to the pool
+            conn = pooled.dbapi_connection
+            if self.engine.dialect.name == "postgresql":
+                conn.autocommit = True
+            self._local.conn = conn
+        return conn
+
+    def _status(self, serial_hex: str, issuer_id: int) -> tuple[str, Any] | None:
+        """(status, status marker) of one certificate: one indexed look-up, no ORM."""
+        try:
+            cursor = self._connection().cursor()
+            try:
+                cursor.execute(self._sql, (serial_hex, issuer_id))
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+        except Exception:
+            # a broken connection (database restarted): drop it, the next call reconnects
+            conn = getattr(self._local, "conn", None)
+            self._local.conn = None
+            if conn is not None:
+                try:
+                    conn.close()
+                except Exception:  # noqa: BLE001 - already broken
+                    pass
+            raise
         return None if row is None else (row[0], row[1])
 
     def respond(self, request_der: bytes) -> bytes:
         """The DER OCSPResponse for a DER OCSPRequest (malformedRequest when it is malformed)."""
+        memo = self._requests.get(request_der)
+        if memo is not None:  # this exact request was seen: no parsing
+            serial_hex, issuer_id, cert_id, key = memo
+            found = self._status(serial_hex, issuer_id)
+            if found is not None and found[0] == "good":
+                return self._good(cert_id, found[1], key)
+            self.stats.live += 1
+            return self._live(request_der)
         try:
             request = ocsp.parse_request(request_der)
         except MalformedOCSPRequest:
             self.stats.malformed += 1
             return ocsp.error_response("malformed_request")
         if request.nonce is None and len(request.cert_ids) == 1:
-            issuer, responder = self._load()
+            issuer, _ = self._load()
             cert_id = request.cert_ids[0]
             if issuer.names(cert_id):
-                found = self._status(format(cert_id.serial, "x"), issuer.id)
+                serial_hex = format(cert_id.serial, "x")
+                key = cert_id.raw.dump()
+                self._remember(self._requests, bytes(request_der), (serial_hex, issuer.id, cert_id, key))
+                found = self._status(serial_hex, issuer.id)
                 if found is not None and found[0] == "good":
-                    return self._good(cert_id, found[1], responder)
+                    return self._good(cert_id, found[1], key)
         self.stats.live += 1
+        return self._live(request_der)
+
+    def _live(self, request_der: bytes) -> bytes:
         from ca import service
 
         return service.ocsp_respond(self.home, self.keystore, request_der, sessions=self.sessions)
 
-    def _good(self, cert_id: ocsp.CertId, marker: _dt.datetime | None, responder: ocsp.Responder) -> bytes:
-        key = cert_id.raw.dump()
+    def _remember(self, table: dict[Any, Any], key: Any, value: Any) -> None:
+        with self._lock:
+            if len(table) >= self.max_entries and key not in table:
+                table.pop(next(iter(table)))  # oldest first (dicts keep insertion order)
+            table[key] = value
+
+    def _good(self, cert_id: ocsp.CertId, marker: Any, key: bytes) -> bytes:
         now = _dt.datetime.now(UTC)
         entry = self._entries.get(key)
         if entry is not None and entry.marker == marker and now < entry.refresh_at:
             self.stats.hits += 1
             return entry.der
+        _, responder = self._load()
         this_update = now.replace(microsecond=0)
         next_update = this_update + self.validity
         answer = ocsp.Answer(cert_id, "good", this_update, next_update)
         der = responder.respond([answer], produced_at=this_update)
-        refresh_at = next_update - self.validity * self.refresh_fraction
-        with self._lock:
-            if len(self._entries) >= self.max_entries and key not in self._entries:
-                self._entries.pop(next(iter(self._entries)))  # oldest first (dicts keep order)
-            self._entries[key] = _Entry(der, marker, refresh_at)
+        self._remember(self._entries, key, _Entry(der, marker, next_update - self.validity * self.refresh_fraction))
         self.stats.signed += 1
         return der
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._requests.clear()
 
     def __len__(self) -> int:
         return len(self._entries)
