@@ -25,16 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import segno
-from lxml import etree
-
 from seal.license.fonts import find_cjk_font
 from seal.license.types import SYSTEM_FIELDS, Box, LicenseType
 from seal.ofd import document as od
-from seal.ofd import xmlns as X
-from seal.ofd.package import OFDPackage, write_package
 
 __all__ = ["RenderedLicense", "render_license", "display_value", "verification_url", "QR_SCALE", "QR_BORDER",
-           "QR_ERROR", "QR_MASK", "qr_symbol", "ATTACHMENTS_ENTRY", "METADATA_ATTACHMENT", "metadata_json",
+           "QR_ERROR", "QR_MASK", "qr_symbol", "METADATA_ATTACHMENT", "metadata_json",
            "VERIFY_PATH"]
 
 PT_TO_MM = 25.4 / 72
@@ -48,7 +44,6 @@ QR_ERROR = "m"
 QR_MASK = 2
 METADATA_ATTACHMENT = "license.json"
 VERIFY_PATH = "/verify/license/"
-ATTACHMENTS_ENTRY = "Doc_0/Attachs/Attachments.xml"
 
 
 @dataclass(frozen=True)
@@ -147,22 +142,6 @@ def _colour_png(colour: str) -> bytes:
     return buf.getvalue()
 
 
-def _with_attachment(package: bytes, name: str, data: bytes, fmt: str, created: str) -> bytes:
-    """Add one attachment (GB/T 33190 §20: Document.xml -> Attachments.xml -> file)."""
-    pkg = OFDPackage(package)
-    files = pkg.read_all()
-    doc = X.parse_xml(files["Doc_0/Document.xml"], name="Doc_0/Document.xml")
-    etree.SubElement(doc, X.q("Attachments")).text = "Attachs/Attachments.xml"
-    files["Doc_0/Document.xml"] = X.serialize(doc)
-    root = etree.Element(X.q("Attachments"), nsmap=X.NSMAP)
-    entry = etree.SubElement(root, X.q("Attachment"), ID="att1", Name=name, Format=fmt, CreationDate=created,
-                             Size=f"{len(data) / 1024:.3f}", Visible="false")
-    etree.SubElement(entry, X.q("FileLoc")).text = name
-    files[ATTACHMENTS_ENTRY] = X.serialize(root)
-    files[f"Doc_0/Attachs/{name}"] = data
-    return write_package(files, stored=[n for n in pkg.names if pkg.compress_type(n) == 0])
-
-
 def render_license(license_type: LicenseType, *, license_id: str, values: dict[str, str], agency: str,
                    issued_on: _dt.date, valid_to: _dt.date | None, verify_url: str,
                    record: dict[str, Any]) -> RenderedLicense:
@@ -201,6 +180,6 @@ def render_license(license_type: LicenseType, *, license_id: str, values: dict[s
               "VerifyURL": verify_url}
     info = od.DocInfo(title=f"{license_type.name_zh} {license_id}", author=agency, doc_id=license_id,
                       creation_date=issued_on, custom_data=custom)
-    ofd = od.build_ofd([od.Page(items=items, width=face.width, height=face.height)], info)
-    ofd = _with_attachment(ofd, METADATA_ATTACHMENT, metadata_json(record), "json", issued_on.isoformat())
+    ofd = od.build_ofd([od.Page(items=items, width=face.width, height=face.height)], info,
+                       attachments=[od.Attachment(METADATA_ATTACHMENT, metadata_json(record), "json", issued_on)])
     return RenderedLicense(ofd, face.seal, verify_url)
