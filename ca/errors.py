@@ -78,3 +78,15 @@ class ServiceCertificateMissing(CAError):
 class KeyDeliveryError(CAError):
     """A server-generated or KMC key cannot be delivered as asked (no or two delivery methods,
     a short passphrase, a recipient that is not an SM2 public key, no KMC key)."""
+
+
+# --- registration workflow (ca/workflow.py) -------------------------------------------
+
+
+class UnknownApplication(CAError):
+    """No certificate application with this id (404)."""
+
+
+class SeparationOfDuties(CAError):
+    """The same person may not take two steps that must be taken by different people, e.g.
+    approve an organization certificate application they submitted (403)."""

@@ -460,6 +460,7 @@ def issue_for_public_key(
     san: Any = None,
     days: int | None = None,
     key_ref: str | None = None,
+    supersedes: str | None = None,
     actor: str = "admin",
     details: dict[str, Any] | None = None,
     before_store: Any = None,
@@ -482,11 +483,15 @@ def issue_for_public_key(
         serial = _hex(cert)
         try:
             with db.transaction(sessions) as s:
-                s.add(_cert_row(cert, issuer_id=issuer.id, profile=profile, now=_now(), key_ref=key_ref))
+                row = _cert_row(cert, issuer_id=issuer.id, profile=profile, now=_now(), key_ref=key_ref)
+                row.supersedes = supersedes
+                s.add(row)
                 s.flush()
                 record = _issue_details(cert, profile, issuer)
                 if key_ref is not None:
                     record["key_ref"] = key_ref
+                if supersedes is not None:
+                    record["supersedes"] = supersedes
                 record.update(details or {})
                 if attempt:
                     record["serial_attempt"] = attempt + 1

@@ -100,7 +100,7 @@ def init_command(home_path: Path, region_code: str, region_name: str, base_url: 
 
 @main.group("cert")
 def cert() -> None:
-    """Certificates: issue from a CSR, suspend, resume, revoke."""
+    """Certificates: issue, apply/review/approve/reject, renew, rekey, suspend, resume, revoke."""
 
 
 KEY_PASSPHRASE_ENV = "ESEAL_KEY_PASSPHRASE"
@@ -259,6 +259,141 @@ def resume_command(home_path: Path, serial: str, actor: str) -> None:
     with home, _errors():
         row = service.resume(home, serial, actor=actor)
     click.echo(f"resumed {row.serial}")
+
+
+@cert.command("renew")
+@_home_option
+@click.option("--serial", required=True, help="Serial number (hex) of the certificate to renew.")
+@click.option("--days", type=int, help="Validity in days (default: the profile's).")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the new certificate (PEM).")
+@_passphrase_option
+@_actor_option
+def renew_command(home_path: Path, serial: str, days: int | None, out: Path, passphrase_file: Path | None,
+                  actor: str) -> None:
+    """Renew: same key and content, new serial and validity; prints the new serial."""
+    from ca import renewal
+    from ca.certificate import to_pem
+
+    home = _open_home(home_path)
+    with home, _unlocked(home, passphrase_file, actor) as store, _errors():
+        new_serial, certificate = renewal.renew(home, store, serial, days=days, actor=actor)
+    _write(out, to_pem(certificate))
+    click.echo(new_serial)
+
+
+@cert.command("rekey")
+@_home_option
+@click.option("--serial", required=True, help="Serial number (hex) of the certificate to replace.")
+@click.option("--csr", "csr_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="PKCS#10 request for the new key.")
+@click.option("--uid", default="1234567812345678", show_default=True, help="SM2 signer ID of the CSR.")
+@click.option("--days", type=int, help="Validity in days (default: the profile's).")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the new certificate (PEM).")
+@_passphrase_option
+@_actor_option
+def rekey_command(home_path: Path, serial: str, csr_path: Path, uid: str, days: int | None, out: Path,
+                  passphrase_file: Path | None, actor: str) -> None:
+    """Rekey: a new certificate for a new key; the old one is revoked (superseded)."""
+    from ca import renewal
+    from ca.certificate import to_pem
+
+    home = _open_home(home_path)
+    with home, _unlocked(home, passphrase_file, actor) as store, _errors():
+        new_serial, certificate = renewal.rekey(home, store, serial, csr_pem=csr_path.read_bytes(),
+                                                uid=uid.encode("utf-8"), days=days, actor=actor)
+    _write(out, to_pem(certificate))
+    click.echo(new_serial)
+
+
+@cert.command("apply")
+@_home_option
+@click.option("--profile", required=True, help="personal, organization, device, ...")
+@click.option("--csr", "csr_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The applicant's PKCS#10 request.")
+@click.option("--subject", help='Subject DN "C=CN,O=...,CN=..." (default: the subject of the CSR).')
+@click.option("--id-number", help="Citizen ID number.")
+@click.option("--credit-code", help="Unified social credit code or organization code.")
+@click.option("--san", multiple=True, help="dns:NAME, ip:ADDR or email:ADDR (repeatable).")
+@click.option("--uid", default="1234567812345678", show_default=True, help="SM2 signer ID of the CSR.")
+@click.option("--days", type=int, help="Validity in days (default: the profile's).")
+@_actor_option
+def apply_command(home_path: Path, profile: str, csr_path: Path, subject: str | None, id_number: str | None,
+                  credit_code: str | None, san: tuple[str, ...], uid: str, days: int | None, actor: str) -> None:
+    """Submit a certificate application (you are recorded as its operator); prints its id."""
+    from ca import workflow
+
+    home = _open_home(home_path)
+    with home, _errors():
+        app_id = workflow.submit_application(
+            home, profile=profile, csr_pem=csr_path.read_bytes(), subject=subject, id_number=id_number,
+            credit_code=credit_code, san=_san(san), uid=uid.encode("utf-8"), days=days, operator=actor)
+    click.echo(app_id)
+
+
+@cert.command("review")
+@_home_option
+@click.option("--id", "app_id", required=True, type=int, help="Application id.")
+@click.option("--note", default="", help="What was checked.")
+@_actor_option
+def review_command(home_path: Path, app_id: int, note: str, actor: str) -> None:
+    """Mark an application reviewed."""
+    from ca import workflow
+
+    home = _open_home(home_path)
+    with home, _errors():
+        info = workflow.review_application(home, app_id, reviewer=actor, note=note)
+    click.echo(f"application {info.id} {info.status}")
+
+
+@cert.command("approve")
+@_home_option
+@click.option("--id", "app_id", required=True, type=int, help="Application id.")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the certificate (PEM).")
+@_passphrase_option
+@_actor_option
+def approve_command(home_path: Path, app_id: int, out: Path, passphrase_file: Path | None, actor: str) -> None:
+    """Approve a reviewed application: issues the certificate, prints its serial."""
+    from ca import workflow
+    from ca.certificate import to_pem
+
+    home = _open_home(home_path)
+    with home, _unlocked(home, passphrase_file, actor) as store, _errors():
+        serial, certificate = workflow.approve_application(home, store, app_id, approver=actor)
+    _write(out, to_pem(certificate))
+    click.echo(serial)
+
+
+@cert.command("reject")
+@_home_option
+@click.option("--id", "app_id", required=True, type=int, help="Application id.")
+@click.option("--reason", required=True, help="Why (the applicant is told).")
+@_actor_option
+def reject_command(home_path: Path, app_id: int, reason: str, actor: str) -> None:
+    """Reject an application that is submitted or reviewed."""
+    from ca import workflow
+
+    home = _open_home(home_path)
+    with home, _errors():
+        info = workflow.reject_application(home, app_id, actor=actor, reason=reason)
+    click.echo(f"application {info.id} {info.status}: {info.rejection_reason}")
+
+
+@cert.command("applications")
+@_home_option
+@click.option("--status", type=click.Choice(["submitted", "reviewed", "rejected", "issued"]),
+              help="Only applications in this state.")
+def applications_command(home_path: Path, status: str | None) -> None:
+    """List certificate applications: id, status, profile, operator, subject, serial."""
+    from ca import workflow
+
+    home = _open_home(home_path)
+    with home, _errors():
+        rows = workflow.list_applications(home, status=status)
+    for r in rows:
+        click.echo("\t".join([str(r.id), r.status, r.profile, r.operator, r.subject, r.serial or "-"]))
 
 
 @main.group("ca")

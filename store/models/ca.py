@@ -64,6 +64,7 @@ class IssuedCertificate(Base):
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # for delta CRLs
     key_ref: Mapped[str | None] = mapped_column(ForeignKey("keystore_keys.id"))  # service certs we hold keys of
     der: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    supersedes: Mapped[str | None] = mapped_column(String(SERIAL_MAX))  # renewed / rekeyed serial
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
