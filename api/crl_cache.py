@@ -178,13 +178,10 @@ class CRLCache:
     def _generate(self, authority: CertificateAuthority, *, delta: bool) -> bytes:
         from ca import service
 
-        if authority.kind == "issuing":
-            return service.generate_crl(self.home, self.keystore, delta=delta, actor="crl-publisher",
-                                        sessions=self.sessions)
-        generate_root = getattr(service, "generate_root_crl", None)
-        if generate_root is None or delta:
-            raise NoCRL(f"CA {authority.name} publishes no {'delta ' if delta else ''}CRL here")
-        return generate_root(self.home, self.keystore, actor="crl-publisher", sessions=self.sessions)
+        if authority.kind == "root" and delta:
+            raise NoCRL(f"CA {authority.name} (the root) publishes full CRLs only, no delta CRL")
+        return service.generate_crl(self.home, self.keystore, delta=delta, authority=authority.kind,
+                                    actor="crl-publisher", sessions=self.sessions)
 
     @staticmethod
     def _write(path: Path, data: bytes) -> None:

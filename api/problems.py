@@ -113,6 +113,16 @@ def _register_defaults() -> None:
     register(ca.InvalidTransition, 409, "invalid-transition", "Status change does not apply")
     register(ca.RegionExists, 409, "region-exists", "Region already initialised")
     register(ca.RegionNotInitialised, 503, "region-not-initialised", "Region not initialised")
+    register(ca.UnknownAuthority, 404, "unknown-issuer", "No such certification authority")
+    register(ca.ServiceCertificateMissing, 503, "service-certificate-missing",
+             "The region lacks a service certificate for this operation")
+    register(ca.KeyDeliveryError, 400, "key-delivery", "Key cannot be delivered as asked")
+    for name, status, slug, title in (
+            ("UnknownApplication", 404, "unknown-application", "No such certificate application"),
+            ("SeparationOfDuties", 403, "separation-of-duties", "Separation of duties forbids this step")):
+        klass = getattr(ca, name, None)  # registration workflow errors, as they land
+        if klass is not None:
+            register(klass, status, slug, title)
     register(TokenError, 400, "invalid-token-request", "Token request is invalid")
     register(ks.KeyStoreError, 503, "keystore-unavailable", "Key store cannot perform the operation")
     register(ks.KeyStoreLocked, 503, "keystore-locked", "Key store is locked")

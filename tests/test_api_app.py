@@ -263,6 +263,13 @@ def test_crl_cache_follows_status_changes_across_workers(region, csr_pem) -> Non
     assert_problem(c1.get("/crl/not-hex.crl"), 404, "unknown-issuer")
     assert_problem(c1.get("/ca/00ff.cer"), 404, "unknown-issuer")
     assert c1.get("/ca/chain.pem").data == service.ca_chain(home)
+    # the root's CRL, at the distribution point written in the issuing CA certificate
+    issuing = _issuing(home)
+    root_url = issuing.crl_distribution_points_value[0]["distribution_point"].chosen.native[0]
+    root_path = root_url.removeprefix("http://pki.gd.example.gov.cn")
+    root_crl = acrl.CertificateList.load(c2.get(root_path).data)
+    assert root_crl.issuer == issuing.issuer and len(root_crl["tbs_cert_list"]["revoked_certificates"]) == 0
+    assert_problem(c2.get(root_path.replace(".crl", "-delta.crl")), 404, "no-crl")
     for a in (one, two):
         a.extensions["eseal"].home.close()
 

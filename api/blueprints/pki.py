@@ -17,15 +17,12 @@ import base64
 import binascii
 
 from flask import Blueprint, Response, request
-from sqlalchemy import select
 
 from api import openapi
 from api.context import services
 from api.crl_cache import NoCRL, UnknownIssuer
 from api.problems import Problem, register
 from ca import ocsp
-from store import db
-from store.models.ca import CertificateAuthority
 
 bp = Blueprint("pki", __name__)
 
@@ -69,12 +66,11 @@ def delta_crl(issuer_id: str) -> Response:
                    parameters=_ISSUER, responses={200: openapi.binary(CERT_TYPE, "DER certificate")},
                    problems=["unknown-issuer"])
 def ca_certificate(issuer_id: str) -> Response:
-    text = issuer_id.lower()
-    with db.transaction(services().sessions, readonly=True) as s:
-        der = s.scalar(select(CertificateAuthority.certificate).where(CertificateAuthority.ski == text))
-    if der is None:
-        raise UnknownIssuer(f"no CA of this region has the issuer id {issuer_id}")
-    return Response(bytes(der), mimetype=CERT_TYPE, headers={"Cache-Control": "public, max-age=3600"})
+    from ca import service
+
+    s = services()
+    _, der = service.authority_by_issuer_id(s.home, issuer_id, sessions=s.sessions)
+    return Response(der, mimetype=CERT_TYPE, headers={"Cache-Control": "public, max-age=3600"})
 
 
 @bp.get("/ca/chain.pem")
