@@ -1,0 +1,140 @@
+"""verify/trustlist model and store without a database: canonical bytes, signature and
+pin checks, malformed lists, and the status-history question "granted at T?"."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from ca.certificate import CertificateBuilder
+from ca.testing import LocalSigner, make_hierarchy
+from verify.errors import PinMismatch, TrustListError, TrustListSignatureError
+from verify.path import StaticTrust
+from verify.report import Indication, SubIndication
+from verify.engine import verify_certificate
+from verify.revocation import RevocationChecker
+from verify.trustlist import TrustStore, canonical_json, open_list, sign_list
+from verify.trustlist.model import Pointer, Service, StatusPeriod, TrustList
+
+UTC = dt.timezone.utc
+T0 = dt.datetime(2026, 1, 1, tzinfo=UTC)
+T_WITHDRAWN = dt.datetime(2026, 6, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def signer():
+    h = make_hierarchy()
+    key = LocalSigner()
+    cert = (CertificateBuilder("audit_signer", h.config).subject({"C": "CN", "O": "测试", "CN": "信任列表签名"})
+            .public_key(key.public_key).issuer(h.issuing).sign(h.issuing_signer))
+    return cert, key, h
+
+
+def a_tl(h, history=(StatusPeriod("granted", T0),), seq=1) -> TrustList:
+    return TrustList("TL", "测试省电子认证中心", "CN-440000", seq, T0, T0 + dt.timedelta(days=3650), (
+        Service("root_ca", "测试省根CA", (h.root,), tuple(history)),
+    ))
+
+
+def test_canonical_json_is_sorted_compact_utf8() -> None:
+    assert canonical_json({"b": [1, "二"], "a": {"d": None, "c": True}}) == \
+        '{"a":{"c":true,"d":null},"b":[1,"二"]}'.encode()
+    with pytest.raises(TrustListError, match="floating-point"):
+        canonical_json({"x": 1.5})
+
+
+def test_signed_list_round_trip(signer) -> None:
+    cert, key, h = signer
+    doc = sign_list(a_tl(h), cert, key.sign)
+    tl, by = open_list(doc, [cert])
+    assert by.dump() == cert.dump()
+    assert tl.services[0].certificates[0].dump() == h.root.dump() and tl.sequence_number == 1
+
+
+def test_tampered_list_is_refused(signer) -> None:
+    cert, key, h = signer
+    envelope = json.loads(sign_list(a_tl(h), cert, key.sign))
+    envelope["list"]["services"][0]["name"] = "别人的根CA"
+    with pytest.raises(TrustListSignatureError, match="does not verify"):
+        open_list(json.dumps(envelope).encode(), [cert])
+    envelope = json.loads(sign_list(a_tl(h), cert, key.sign))
+    envelope["list"]["sequence_number"] = 99
+    with pytest.raises(TrustListSignatureError, match="does not verify"):
+        open_list(json.dumps(envelope).encode(), None)
+
+
+def test_wrong_pin_is_refused(signer) -> None:
+    cert, key, h = signer
+    doc = sign_list(a_tl(h), cert, key.sign)
+    other_key = LocalSigner()
+    other = (CertificateBuilder("audit_signer", h.config).subject({"C": "CN", "O": "测试", "CN": "另一个"})
+             .public_key(other_key.public_key).issuer(h.issuing).sign(h.issuing_signer))
+    with pytest.raises(PinMismatch, match="not by the expected signer"):
+        open_list(doc, [other])
+    # a list re-signed by someone else with a valid signature is still refused by the pin
+    forged = sign_list(a_tl(h), other, other_key.sign)
+    with pytest.raises(PinMismatch):
+        open_list(forged, [cert])
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d.update(type="XL"), "list type must be TL or LOTL"),
+    (lambda d: d.update(extra=1), "unknown field"),
+    (lambda d: d.update(sequence_number=0), "sequence_number must be a positive integer"),
+    (lambda d: d.update(next_update="2020-01-01T00:00:00Z"), "next_update must be later"),
+    (lambda d: d["services"][0].update(type="bank"), "is not one of root_ca"),
+    (lambda d: d["services"][0].update(status="withdrawn"), "must be the last history period"),
+    (lambda d: d["services"][0].update(certificates=["@@"]), "not a base64 DER certificate"),
+    (lambda d: d["services"][0]["history"][0].update(status="paused"), "is not granted or withdrawn"),
+])
+def test_malformed_lists_are_named(signer, mutate, message) -> None:
+    _, _, h = signer
+    body = a_tl(h).to_dict()
+    mutate(body)
+    with pytest.raises(TrustListError, match=message):
+        TrustList.from_dict(body)
+
+
+def test_not_a_signed_list() -> None:
+    with pytest.raises(TrustListError, match="not a JSON trust list"):
+        open_list(b"\xff\xfe", None)
+    with pytest.raises(TrustListError, match="format field"):
+        open_list(b'{"format": "x"}', None)
+
+
+def test_status_history_answers(signer) -> None:
+    _, _, h = signer
+    history = (StatusPeriod("granted", T0), StatusPeriod("withdrawn", T_WITHDRAWN))
+    store = TrustStore.of([(a_tl(h, history), None)])
+    assert store.service_status_at(h.root, T0 - dt.timedelta(days=1)).status == "withdrawn"  # not yet granted
+    assert store.service_status_at(h.root, T_WITHDRAWN - dt.timedelta(seconds=1)).granted
+    after = store.service_status_at(h.root, T_WITHDRAWN)
+    assert after.status == "withdrawn" and after.since == T_WITHDRAWN
+    assert [c.dump() for c in store.anchors_at(dt.datetime(2026, 3, 1, tzinfo=UTC))] == [h.root.dump()]
+    assert store.anchors_at(dt.datetime(2026, 7, 1, tzinfo=UTC)) == []
+    assert store.service_status_at(h.issuing, T0).status == "unknown"
+
+
+def test_region_pointer_withdrawal_withdraws_its_services(signer) -> None:
+    _, _, h = signer
+    pointer = Pointer("CN-440000", "测试省", "http://x/tl.json", (h.root,),
+                      (StatusPeriod("granted", T0), StatusPeriod("withdrawn", T_WITHDRAWN)))
+    store = TrustStore.of([(a_tl(h), pointer)])
+    assert store.service_status_at(h.root, T_WITHDRAWN - dt.timedelta(days=1)).granted
+    late = store.service_status_at(h.root, T_WITHDRAWN + dt.timedelta(days=1))
+    assert late.status == "withdrawn" and "withdrawn from the national list" in late.reason
+
+
+def test_path_to_a_withdrawn_anchor_is_trust_service_withdrawn(signer) -> None:
+    _, _, h = signer
+    now = dt.datetime.now(UTC)
+    history = (StatusPeriod("granted", now - dt.timedelta(days=10)), StatusPeriod("withdrawn", now - dt.timedelta(hours=2)))
+    store = TrustStore.of([(a_tl(h, history), None)])
+    offline = RevocationChecker(online=False)
+    report = verify_certificate(h.issuing, trust=store, revocation=offline, purpose="ca")
+    assert (report.indication, report.sub_indication) == (Indication.INDETERMINATE,
+                                                          SubIndication.TRUST_SERVICE_WITHDRAWN)
+    # the same certificate checked with a plain anchor gets past the trust question
+    plain = verify_certificate(h.issuing, trust=StaticTrust([h.root]), revocation=offline, purpose="ca")
+    assert plain.signatures[0].check("TRUST_ANCHOR_STATUS").result.value == "PASSED"

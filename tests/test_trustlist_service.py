@@ -1,0 +1,156 @@
+"""verify/trustlist/service.py: a region publishes its TL, the national operator builds the
+LOTL, a relying party imports it (pinned) over real local HTTP, on SQLite and PostgreSQL;
+withdrawal of a region, rollback and pin refusals, audit records."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from sqlalchemy import select
+
+from ca import service as ca_service
+from keystore.soft import SoftKeyStore
+from store import audit
+from store.db import make_sessionmaker, transaction
+from store.home import Home
+from store.models import AuditRecord
+from store.testing import *  # noqa: F401,F403
+from verify.errors import PinMismatch, TrustListError
+from verify.path import load_certificate
+from verify.trustlist.model import open_list
+from verify.trustlist.service import (
+    PointerSpec,
+    build_lotl,
+    import_lotl,
+    list_signer,
+    load_trust_store,
+    publish_region_tl,
+    refresh_lotl,
+)
+from verify.testing import PKIServer
+
+UTC = dt.timezone.utc
+PASS = "correct horse battery staple"
+
+
+def make_region(home, code, name):
+    ks = SoftKeyStore.initialise(make_sessionmaker(home.engine), actor="admin", passphrase=PASS).store
+    ca_service.init_region(home, ks, region_code=code, region_name=name, base_url=f"http://pki.{code}.example")
+    return ks
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """Region A (广东), region C (福建) and the national operator, each in its own SQLite home,
+    their lists served by one local HTTP server."""
+    d = tmp_path_factory.mktemp("world")
+    homes, stores = {}, {}
+    for key, code, name in (("A", "440000", "广东省"), ("C", "350000", "福建省"), ("N", "100000", "国家")):
+        homes[key] = Home.create(d / key, database_url=f"sqlite:///{d / key}.db")
+        stores[key] = make_region(homes[key], code, name)
+    with PKIServer() as srv:
+        for key in ("A", "C"):
+            srv.routes[f"/{key}/tl.json"] = publish_region_tl(homes[key], stores[key])
+        signers = {k: list_signer(homes[k], stores[k], "tl")[1] for k in ("A", "C")}
+        lotl = build_lotl(homes["N"], stores["N"], [PointerSpec(f"{srv.url}/{k}/tl.json", signers[k]) for k in ("A", "C")])
+        srv.routes["/lotl.json"] = lotl
+        national = list_signer(homes["N"], stores["N"], "lotl")[1]
+        yield {"srv": srv, "homes": homes, "stores": stores, "national": national, "signers": signers}
+    for h in homes.values():
+        h.close()
+
+
+def roots(world, key):
+    return load_certificate(world["homes"][key].path.joinpath("root.pem").read_bytes())
+
+
+def test_region_tl_lists_the_region_services(world) -> None:
+    tl, signer = open_list(world["srv"].routes["/A/tl.json"], [world["signers"]["A"]])
+    assert tl.type == "TL" and tl.scheme_territory == "CN-440000"
+    assert sorted(s.type for s in tl.services) == ["issuing_ca", "ocsp", "root_ca", "seal_platform", "tsa"]
+    root = next(s for s in tl.services if s.type == "root_ca")
+    assert root.certificates[0].dump() == roots(world, "A").dump()
+    assert all(s.history[-1].status == "granted" for s in tl.services)
+
+
+def test_import_builds_a_trust_store(world, eseal_home) -> None:
+    srv = world["srv"]
+    result = import_lotl(eseal_home, srv.url + "/lotl.json", world["national"])
+    assert sorted(t for _, t, _ in result.imported) == ["CN-350000", "CN-440000"] and not result.failures
+    store = load_trust_store(eseal_home, own_region=False)
+    now = dt.datetime.now(UTC)
+    anchors = {c.dump() for c in store.anchors_at(now)}
+    assert roots(world, "A").dump() in anchors and roots(world, "C").dump() in anchors
+    with transaction(eseal_home.engine, readonly=True) as s:
+        actions = [r.action for r in s.scalars(select(AuditRecord))]
+        assert "trustlist.import" in actions
+        assert audit.verify(s).ok
+
+
+def test_wrong_pin_refused(world, eseal_home) -> None:
+    with pytest.raises(PinMismatch, match="not by the expected signer"):
+        import_lotl(eseal_home, world["srv"].url + "/lotl.json", world["signers"]["A"])
+
+
+def test_tampered_tl_is_a_failure_not_an_import(world, eseal_home) -> None:
+    srv = world["srv"]
+    good = srv.routes["/C/tl.json"]
+    envelope = json.loads(good)
+    envelope["list"]["scheme_operator"] = "冒充"
+    srv.routes["/C/tl.json"] = json.dumps(envelope, ensure_ascii=False).encode()
+    try:
+        result = import_lotl(eseal_home, srv.url + "/lotl.json", world["national"])
+    finally:
+        srv.routes["/C/tl.json"] = good
+    assert [t for _, t, _ in result.imported] == ["CN-440000"]
+    assert len(result.failures) == 1 and "does not verify" in result.failures[0][1]
+    assert not any(roots(world, "C").dump() == c.dump() for c in load_trust_store(eseal_home).anchors())
+
+
+def test_withdrawn_region_history(world, eseal_home, tmp_path) -> None:
+    srv, homes, stores = world["srv"], world["homes"], world["stores"]
+    c_url = srv.url + "/C/tl.json"
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    # (re-)granted at +10 s, withdrawn at +20 s: the lists carry both periods
+    granted = build_lotl(homes["N"], stores["N"], [PointerSpec(c_url, world["signers"]["C"])],
+                         now=now + dt.timedelta(seconds=10))
+    withdrawn = build_lotl(homes["N"], stores["N"], withdraw=[c_url], now=now + dt.timedelta(seconds=20))
+    path = tmp_path / "lotl.json"
+    path.write_bytes(withdrawn)
+    result = import_lotl(eseal_home, str(path), world["national"], now=now)
+    assert len(result.imported) == 2
+    store = load_trust_store(eseal_home, own_region=False)
+    c_root = roots(world, "C")
+    assert store.service_status_at(c_root, now + dt.timedelta(seconds=15)).granted
+    later = store.service_status_at(c_root, now + dt.timedelta(seconds=25))
+    assert later.status == "withdrawn" and "withdrawn from the national list" in later.reason
+    assert later.since == now + dt.timedelta(seconds=20)
+    assert store.service_status_at(roots(world, "A"), now + dt.timedelta(seconds=25)).granted
+    # an older national list is not accepted over the newer one from the same source
+    path.write_bytes(granted)
+    with pytest.raises(TrustListError, match="rollback refused"):
+        import_lotl(eseal_home, str(path), world["national"], now=now)
+
+
+def test_refresh_only_when_due(world, eseal_home) -> None:
+    with pytest.raises(TrustListError, match="no national list imported yet"):
+        refresh_lotl(eseal_home, world["national"])
+    import_lotl(eseal_home, world["srv"].url + "/lotl.json", world["national"])
+    assert refresh_lotl(eseal_home, world["national"]) is None
+    again = refresh_lotl(eseal_home, world["national"], force=True)
+    assert again is not None and len(again.imported) == 2
+
+
+def test_sequence_numbers_increase_and_history_carries(world) -> None:
+    homes, stores = world["homes"], world["stores"]
+    first, _ = open_list(publish_region_tl(homes["A"], stores["A"]), None)
+    second, _ = open_list(publish_region_tl(homes["A"], stores["A"]), None)
+    assert second.sequence_number == first.sequence_number + 1
+    assert [s.history for s in second.services] == [s.history for s in first.services]
+
+
+def test_home_without_region_cannot_sign(eseal_home) -> None:
+    ks = SoftKeyStore.initialise(make_sessionmaker(eseal_home.engine), actor="admin", passphrase=PASS).store
+    with pytest.raises(TrustListError, match="run `eseal init` first"):
+        publish_region_tl(eseal_home, ks)
