@@ -55,3 +55,33 @@ def test_bench_verify_references_10mb_ofd(benchmark, package_10mb: bytes) -> Non
     facts = benchmark(verify_package, sealed)
     assert facts[0].references_ok and len(facts[0].references) == 40 + 20 + 5
     _mb_per_s(benchmark, len(sealed))
+
+
+@pytest.fixture(scope="module")
+def small_package() -> bytes:
+    """About the size of an e-license face (4 KB): a page of labelled fields and a QR image."""
+    import io
+
+    from PIL import Image as PILImage
+
+    buf = io.BytesIO()
+    PILImage.new("1", (120, 120)).save(buf, "PNG")
+    items = [Text(20, 30 + 9 * i, f"字段{i}：深圳某某科技有限公司 {i:04d}", size=4.5) for i in range(14)]
+    return build_ofd([Page([*items, Image(160, 20, 30, 30, buf.getvalue())], width=297, height=210)],
+                     DocInfo(doc_id="small"))
+
+
+def test_bench_seal_small_ofd(benchmark, small_package: bytes) -> None:
+    seal = os.urandom(4000)
+    benchmark(seal_ofd, small_package, page_index=0, boundary_mm=(200, 150, 40, 40),
+              seal_der=seal, make_signed_value=lambda xml: b"\x30\x00")
+    benchmark.extra_info["package_bytes"] = len(small_package)
+    benchmark.extra_info["per_second"] = round(1 / benchmark.stats.stats.mean, 1)
+
+
+def test_bench_verify_small_ofd(benchmark, small_package: bytes) -> None:
+    sealed = seal_ofd(small_package, page_index=0, boundary_mm=(200, 150, 40, 40),
+                      seal_der=os.urandom(4000), make_signed_value=lambda xml: b"\x30\x00")
+    facts = benchmark(verify_package, sealed)
+    assert facts[0].references_ok
+    benchmark.extra_info["per_second"] = round(1 / benchmark.stats.stats.mean, 1)

@@ -381,3 +381,28 @@ def test_sign_type_with_gmt0010_signed_data(plain: bytes, tmp_path: Path) -> Non
     signature_xml = unzip_read(signed, "Doc_0/Signs/Sign_0/Signature.xml", tmp_path)
     assert check.content == sm3(signature_xml)
     assert check.signers[0].message_digest == sm3(sm3(signature_xml))
+
+
+def test_written_zip_passes_unzip_test_and_keeps_entries_as_they_were(plain: bytes, seal_der: bytes,
+                                                                         tmp_path: Path) -> None:
+    from seal.ofd.document import Attachment
+
+    doc = build_ofd([Page([Text(10, 10, "附件", size=5), Image(20, 20, 10, 10, png())])],
+                    DocInfo(doc_id="z"), attachments=[Attachment("许可证.json", b'{"a": 1}', "json")])
+    sealed = seal_ofd(doc, page_index=0, boundary_mm=(0, 0, 10, 10), seal_der=seal_der,
+                      make_signed_value=lambda xml: b"v", now=NOW)
+    path = tmp_path / "sealed.ofd"
+    path.write_bytes(sealed)
+    if shutil.which("unzip"):
+        result = subprocess.run(["unzip", "-t", str(path)], capture_output=True, text=True)
+        assert result.returncode == 0 and "No errors detected" in result.stdout
+    with zipfile.ZipFile(path) as after, zipfile.ZipFile(io.BytesIO(doc)) as before:
+        assert after.testzip() is None
+        assert after.read("Doc_0/Attachs/许可证.json") == b'{"a": 1}'  # UTF-8 name flag set
+        for info in before.infolist():
+            if info.filename == "OFD.xml":
+                continue  # gains <ofd:Signatures>
+            copied = after.getinfo(info.filename)
+            assert (copied.compress_type, copied.CRC, copied.compress_size) == (
+                info.compress_type, info.CRC, info.compress_size), info.filename
+        assert after.getinfo("Doc_0/Res/image_0.png").compress_type == zipfile.ZIP_STORED

@@ -83,6 +83,7 @@ class DocumentInfo:
     shown: set[str]
     signatures: list[SignatureInfo] = field(default_factory=list)
     max_sign_id: int = 0
+    listed_ids: list[str] = field(default_factory=list)   # ID attributes in Signatures.xml
 
 
 def _floats(value: str | None, count: int) -> tuple[float, ...] | None:
@@ -150,10 +151,14 @@ def _res_files(pkg: OFDPackage, res_path: str, shown: set[str]) -> None:
 
 def _page_files(pkg: OFDPackage, content: str, shown: set[str]) -> list[str]:
     """The page's own resource files (PageRes) and template ids it uses."""
-    try:
-        root = load_xml(pkg, content)
-    except OFDMissingPartError:
+    real = pkg.find(content)
+    if real is None:
         return []
+    data = pkg.read_xml_bytes(real)
+    # Most pages name neither: skip parsing them (content pages are the bulk of a document).
+    if b"PageRes" not in data and b"Template" not in data:
+        return []
+    root = X.parse_xml(data, name=real, max_size=pkg.limits.max_xml_size)
     for node in X.children(root, "PageRes"):
         loc = X.text(node)
         if loc:
@@ -164,13 +169,16 @@ def _page_files(pkg: OFDPackage, content: str, shown: set[str]) -> list[str]:
     return [t.get("TemplateID", "") for t in X.children(root, "Template")]
 
 
-def parse_document(pkg: OFDPackage, index: int, doc_root: str, signatures_path: str | None) -> DocumentInfo:
+def parse_document(pkg: OFDPackage, index: int, doc_root: str, signatures_path: str | None, *,
+                   deep: bool = True) -> DocumentInfo:
+    """Parse one DocBody. ``deep=False`` (what sealing needs) skips the shown-file walk and the
+    Signature.xml files, reading only pages and the Signatures.xml listing."""
     root = load_xml(pkg, doc_root)
     doc_root = pkg.find(doc_root) or doc_root
     shown: set[str] = {OFD_ENTRY, doc_root}
     common = X.child(root, "CommonData")
     templates: dict[str, str] = {}
-    if common is not None:
+    if common is not None and deep:
         for tag in ("PublicRes", "DocumentRes"):
             for node in X.children(common, tag):
                 loc = X.text(node)
@@ -189,12 +197,14 @@ def parse_document(pkg: OFDPackage, index: int, doc_root: str, signatures_path: 
         path = pkg.find(path) or path
         pages.append(PageInfo(id=page.get("ID", ""), path=path))
         shown.add(path)
+        if not deep:
+            continue
         for tid in _page_files(pkg, path, shown):
             if tid in templates:
                 tpath = pkg.find(templates[tid]) or templates[tid]
                 shown.add(tpath)
                 _page_files(pkg, tpath, shown)
-    annots = X.text(root, "Annotations")
+    annots = X.text(root, "Annotations") if deep else None
     if annots:
         apath = resolve(annots, base=doc_root)
         real = pkg.find(apath)
@@ -222,11 +232,12 @@ def parse_document(pkg: OFDPackage, index: int, doc_root: str, signatures_path: 
         real = pkg.find(signatures_path)
         if real is not None:
             info.signatures_path = real
-            info.max_sign_id, info.signatures = parse_signatures(pkg, real)
+            info.max_sign_id, info.listed_ids, info.signatures = parse_signatures(pkg, real, deep=deep)
     return info
 
 
-def parse_signatures(pkg: OFDPackage, path: str) -> tuple[int, list[SignatureInfo]]:
+def parse_signatures(pkg: OFDPackage, path: str, *, deep: bool = True) -> tuple[int, list[str], list[SignatureInfo]]:
+    """(MaxSignId, listed IDs, parsed signatures — empty unless ``deep``) of a Signatures.xml."""
     root = load_xml(pkg, path)
     if X.local(root) != "Signatures":
         raise OFDFormatError(f"{path}: root element is <{X.local(root)}>, not <ofd:Signatures>")
@@ -235,10 +246,14 @@ def parse_signatures(pkg: OFDPackage, path: str) -> tuple[int, list[SignatureInf
     except ValueError:
         max_id = 0
     result = []
+    listed: list[str] = []
     for entry in X.children(root, "Signature"):
         loc = entry.get("BaseLoc")
         if not loc:
             raise OFDFormatError(f"{path}: a Signature entry has no BaseLoc")
+        listed.append(entry.get("ID") or "")
+        if not deep:
+            continue
         target = resolve(loc, base=path)
         sig_type = entry.get("Type") or "Seal"
         try:
@@ -252,7 +267,7 @@ def parse_signatures(pkg: OFDPackage, path: str) -> tuple[int, list[SignatureInf
                 id=entry.get("ID"), type=sig_type, path=real or target, xml=raw, provider=None,
                 signature_method=None, signature_datetime=None, check_method=None, references=(),
                 stamp_annots=(), seal_path=None, signed_value_path=None, error=str(exc)))
-    return max_id, result
+    return max_id, listed, result
 
 
 def parse_signature(pkg: OFDPackage, path: str, *, sig_id: str | None, sig_type: str) -> SignatureInfo:
@@ -316,6 +331,6 @@ def parse_signature(pkg: OFDPackage, path: str, *, sig_id: str | None, sig_type:
         seal_path=seal_path, signed_value_path=signed_value_path, quirks=tuple(quirks))
 
 
-def parse_package(pkg: OFDPackage) -> list[DocumentInfo]:
-    """Every DocBody of the package, parsed (pages, shown files, signatures)."""
-    return [parse_document(pkg, i, root, sigs) for i, (root, sigs) in enumerate(doc_bodies(pkg))]
+def parse_package(pkg: OFDPackage, *, deep: bool = True) -> list[DocumentInfo]:
+    """Every DocBody of the package, parsed (pages, shown files, signatures; see parse_document)."""
+    return [parse_document(pkg, i, root, sigs, deep=deep) for i, (root, sigs) in enumerate(doc_bodies(pkg))]

@@ -203,28 +203,75 @@ class OFDPackage:
         return self._infos[name].compress_type
 
 
+_CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
+_END = struct.Struct("<IHHHHIIH")
+_DOS_DATE = ((_FIXED_TIME[0] - 1980) << 9) | (_FIXED_TIME[1] << 5) | _FIXED_TIME[2]
+_DOS_TIME = 0
+_UTF8_FLAG = 0x0800
+
+
+class _ZipWriter:
+    """Minimal, deterministic zip writer (no ZIP64: the reader's limits keep packages far below).
+
+    Unchanged entries of a source package are copied as their raw compressed bytes — sealing
+    a large package then costs one read and SM3 of each file, not a recompression.
+    """
+
+    def __init__(self) -> None:
+        self._chunks: list[bytes] = []
+        self._central: list[bytes] = []
+        self._offset = 0
+        self._names: set[str] = set()
+
+    def _entry(self, name: str, method: int, crc: int, raw: bytes, size: int) -> None:
+        check_entry_name(name)
+        if name in self._names:
+            raise OFDPathError(f"entry {name!r} written twice")
+        self._names.add(name)
+        encoded = name.encode("utf-8")
+        flags = 0 if encoded.isascii() else _UTF8_FLAG
+        if self._offset + len(raw) + 30 + len(encoded) >= 0xFFFFFFFF or len(self._names) >= 0xFFFF:
+            raise OFDLimitError("package too large for a zip without ZIP64 extensions")
+        header = _LOCAL_HEADER.pack(_LOCAL_SIGNATURE, 20, flags, method, _DOS_TIME, _DOS_DATE, crc, len(raw), size,
+                                    len(encoded), 0)
+        self._central.append(_CENTRAL.pack(0x02014B50, 0x0314, 20, flags, method, _DOS_TIME, _DOS_DATE, crc,
+                                           len(raw), size, len(encoded), 0, 0, 0, 0, 0o644 << 16, self._offset)
+                             + encoded)
+        self._chunks += [header, encoded, raw]
+        self._offset += len(header) + len(encoded) + len(raw)
+
+    def add(self, name: str, data: bytes, *, stored: bool = False) -> None:
+        if stored:
+            self._entry(name, zipfile.ZIP_STORED, zlib.crc32(data), bytes(data), len(data))
+        else:
+            packer = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+            self._entry(name, zipfile.ZIP_DEFLATED, zlib.crc32(data), packer.compress(data) + packer.flush(), len(data))
+
+    def copy(self, source: OFDPackage, name: str) -> None:
+        info = source._infos[name]
+        start, end = source._raw_span(name, info)
+        self._entry(name, info.compress_type, info.CRC, source._data[start:end], info.file_size)
+
+    def finish(self) -> bytes:
+        directory = b"".join(self._central)
+        end = _END.pack(0x06054B50, 0, 0, len(self._central), len(self._central), len(directory), self._offset, 0)
+        return b"".join(self._chunks) + directory + end
+
+
 def write_package(files: Iterable[tuple[str, bytes]] | Mapping[str, bytes], *,
-                  stored: Iterable[str] = ()) -> bytes:
+                  stored: Iterable[str] = (), source: OFDPackage | None = None) -> bytes:
     """Write a zip of ``(name, data)`` pairs in the given order, deflated except ``stored`` names.
 
     Entry times are fixed so the same content gives the same bytes (reproducible packages).
+    With ``source``, an entry whose data is the very object ``source.read(name)`` returned (and
+    so was inflated and CRC-checked) is copied raw, keeping its compression.
     """
     items = files.items() if isinstance(files, Mapping) else files
     stored_set = set(stored)
-    buffer = io.BytesIO()
-    seen: set[str] = set()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in items:
-            check_entry_name(name)
-            if name in seen:
-                raise OFDPathError(f"entry {name!r} written twice")
-            seen.add(name)
-            info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
-            info.external_attr = 0o644 << 16
-            if name in stored_set:
-                info.compress_type = zipfile.ZIP_STORED
-                archive.writestr(info, data)
-            else:
-                info.compress_type = zipfile.ZIP_DEFLATED
-                archive.writestr(info, data, compresslevel=6)
-    return buffer.getvalue()
+    writer = _ZipWriter()
+    for name, data in items:
+        if source is not None and source._cache.get(name) is data:
+            writer.copy(source, name)
+        else:
+            writer.add(name, data, stored=name in stored_set)
+    return writer.finish()

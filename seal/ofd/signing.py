@@ -136,7 +136,7 @@ def seal_ofd(package_bytes: bytes, *, page_index: int, boundary_mm: tuple[float,
     if len(boundary_mm) != 4 or boundary_mm[2] <= 0 or boundary_mm[3] <= 0:
         raise OFDUsageError(f"boundary_mm must be (x, y, width, height) with a positive size, not {boundary_mm!r}")
     pkg = OFDPackage(package_bytes, limits=limits)
-    docs = parse_package(pkg)
+    docs = parse_package(pkg, deep=False)
     if not 0 <= doc_index < len(docs):
         raise OFDUsageError(f"doc_index {doc_index} out of range: the package has {len(docs)} document(s)")
     doc = docs[doc_index]
@@ -155,9 +155,8 @@ def seal_ofd(package_bytes: bytes, *, page_index: int, boundary_mm: tuple[float,
     if seal_entry is not None:
         files[seal_entry] = bytes(seal_der)  # type: ignore[arg-type]
 
-    used_ids = [int(s.id) for s in doc.signatures if s.id and s.id.isdigit()]
-    used_ids += [int(a.id) for s in doc.signatures for a in s.stamp_annots if a.id and a.id.isdigit()]
-    sig_id = max([doc.max_sign_id, *used_ids]) + 1
+    # MaxSignId counts signature and stamp IDs alike (ofdrw); listed IDs guard against a stale one.
+    sig_id = max([doc.max_sign_id, *(int(i) for i in doc.listed_ids if i.isdigit())]) + 1
     stamp_id = sig_id + 1
     excluded = {sigs for d in docs if (sigs := d.signatures_path)} | {signatures_entry, signature_entry, value_entry}
     references = [(absolute(name), sm3.sm3(data)) for name, data in files.items() if name not in excluded]
@@ -176,8 +175,7 @@ def seal_ofd(package_bytes: bytes, *, page_index: int, boundary_mm: tuple[float,
                                               base_loc=absolute(signature_entry))
     files[signature_entry] = signature_xml
     files[value_entry] = bytes(signed_value)
-    stored = [n for n in files if n in pkg and pkg.compress_type(n) == 0]
-    return write_package(files, stored=stored)
+    return write_package(files, source=pkg)
 
 
 def signature_location(signature_xml: bytes) -> str:

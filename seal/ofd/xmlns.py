@@ -7,6 +7,7 @@ expansion and XXE), network access, oversized documents, and libxml2's "huge" mo
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 from lxml import etree
@@ -23,9 +24,17 @@ def q(local: str) -> str:
     return f"{{{OFD_NS}}}{local}"
 
 
+_local = threading.local()
+
+
 def _parser() -> etree.XMLParser:
-    return etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False,
-                           dtd_validation=False, remove_blank_text=False)
+    # One parser per thread: lxml parsers may not be shared between threads, and building one
+    # per document costs more than parsing a small OFD part.
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False,
+                                                 load_dtd=False, dtd_validation=False, remove_blank_text=False)
+    return parser
 
 
 def parse_xml(data: bytes, *, name: str, max_size: int = MAX_XML_SIZE) -> etree._Element:
@@ -49,10 +58,11 @@ def parse_xml(data: bytes, *, name: str, max_size: int = MAX_XML_SIZE) -> etree.
 
 
 def local(el: etree._Element) -> str:
+    """Local name of an element ("" for comments and processing instructions)."""
     tag = el.tag
     if not isinstance(tag, str):
         return ""
-    return etree.QName(tag).localname
+    return tag.rpartition("}")[2]
 
 
 def children(el: etree._Element, name: str) -> Iterator[etree._Element]:
