@@ -1,0 +1,553 @@
+"""The seal registry and seal use: make seals, change their status, authorise a use, sign.
+
+Making a seal (DESIGN data flow 3): the agency names its signer certificates; the region's
+seal maker (制章人) key, found through ``ca.service.service_certificate(home, "seal_maker")``,
+signs the GB/T 38540 v4 SESeal; the seal is stored with status valid and the agency is
+authorised to use it. Suspend / resume / revoke change the stored status; "expired" is
+derived from the validity when asked. Every change writes one audit record in its
+transaction.
+
+Seal identifiers (esID), unique in the region::
+
+    RRRRRR YYYY SSSSSSS C      e.g. 440000 2026 0000017 5  ->  "44000020260000175"
+    region code (6 digits, the region's administrative division code), year of making,
+    sequence in that region and year (7 digits, from a locked counter), and an ISO 7064
+    MOD 11-2 check character (0-9 or X, as in the citizen ID number) over the 17 digits.
+
+Using a seal (data flow 4) is two calls. `authorise_use` checks, in this order: the seal
+exists, the calling agency is authorised, the seal is neither revoked nor suspended nor
+outside its validity, the signer certificate is one the seal binds, that certificate is
+good and within its validity in this region's CA records, the key store holds its key,
+and for personal seals the holder's PIN (proven by the holder key signing the use grant,
+so a wrong PIN is refused before anything is sealed). Each refusal raises its own error
+from `seal.errors` and writes an audit record ("seal.use_refused") in its own
+transaction. `make_signature` then builds TBS_Sign, has the key store sign it and
+returns the SES_Signature DER; one audit record ("seal.sign") per sealing.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from asn1crypto import pem, x509
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from ca import service as ca_service
+from ca.errors import ServiceCertificateMissing, UnknownSerial
+from ca.identifiers import citizen_id_check_char
+from gm.asn1 import ses
+from gm.sm3 import sm3
+from keystore import errors as ks_errors
+from seal import structures
+from seal.errors import (
+    InvalidSealTransition,
+    NotAuthorised,
+    SealBuildError,
+    SealExpired,
+    SealMakerUnavailable,
+    SealNotFound,
+    SealRevoked,
+    SealSuspended,
+    SealUseRefused,
+    SignerCertificateInvalid,
+    SignerNotBound,
+    WrongPin,
+)
+from store import audit, db
+from store.models.ca import CertificateAuthority, IssuedCertificate
+from store.models.seal import SealAuthorisation, SealCounter, SealHolder, SealRecord
+
+SEAL_ROLE = "seal"  # the key-store role that may sign with seal and personal-seal keys
+PICTURE_TYPES = {"png": "PNG", "jpg": "JPG", "jpeg": "JPG", "svg": "SVG", "ofd": "OFD"}
+SEAL_TYPES = {"organization": ses.SEAL_TYPE_ORGANIZATION, "personal": ses.SEAL_TYPE_PERSONAL}
+DEFAULT_VALID_DAYS = 3 * 365
+GRANT_LIFETIME = dt.timedelta(minutes=10)
+SEQUENCE_DIGITS = 7
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def _sessions(home: Any, sessions: sessionmaker[Session] | None) -> sessionmaker[Session]:
+    return sessions if sessions is not None else db.make_sessionmaker(home.engine)
+
+
+# ----------------------------------------------------------------------------- identifiers
+
+
+def make_es_id(region_code: str, year: int, sequence: int) -> str:
+    """The seal identifier for a region, year and sequence number (format in the module doc)."""
+    if len(region_code) != 6 or not region_code.isdigit():
+        raise SealBuildError(f"region code {region_code!r} must be 6 digits")
+    if not 2000 <= year <= 9999:
+        raise SealBuildError(f"year {year} out of range")
+    if not 1 <= sequence < 10**SEQUENCE_DIGITS:
+        raise SealBuildError(f"the region has used all {10**SEQUENCE_DIGITS - 1} seal numbers of {year}")
+    body = f"{region_code}{year:04d}{sequence:0{SEQUENCE_DIGITS}d}"
+    return body + citizen_id_check_char(body)
+
+
+def es_id_valid(es_id: str) -> bool:
+    """True for a well-formed identifier whose check character matches."""
+    if not isinstance(es_id, str) or len(es_id) != 18 or not es_id[:17].isdigit():
+        return False
+    return citizen_id_check_char(es_id[:17]) == es_id[17].upper()
+
+
+# ----------------------------------------------------------------------------- views
+
+
+@dataclass(frozen=True)
+class SealInfo:
+    """A registered seal as the registry knows it; `status` already accounts for expiry."""
+
+    es_id: str
+    seal_type: str
+    name: str
+    agency: str
+    status: str  # valid | suspended | revoked | expired | not-yet-valid
+    stored_status: str
+    valid_from: dt.datetime
+    valid_to: dt.datetime
+    maker_cert_serial: str
+    picture_type: str
+    bind_by: str
+    created_at: dt.datetime
+    status_changed_at: dt.datetime | None
+    status_reason: str | None
+    der: bytes = dataclasses.field(repr=False)
+    holders: tuple[str, ...] = ()  # signer certificate serials (or SM3 when foreign)
+    agencies: tuple[str, ...] = ()  # agencies authorised to use the seal
+
+
+def _effective_status(row: SealRecord, now: dt.datetime) -> str:
+    if row.status != "valid":
+        return row.status
+    if now > row.valid_to:
+        return "expired"
+    if now < row.valid_from:
+        return "not-yet-valid"
+    return "valid"
+
+
+def _info(s: Session, row: SealRecord, now: dt.datetime) -> SealInfo:
+    holders = s.scalars(select(SealHolder).where(SealHolder.es_id == row.es_id).order_by(SealHolder.id)).all()
+    agencies = s.scalars(select(SealAuthorisation.agency).where(SealAuthorisation.es_id == row.es_id)
+                         .order_by(SealAuthorisation.agency)).all()
+    return SealInfo(
+        es_id=row.es_id, seal_type=row.seal_type, name=row.name, agency=row.agency,
+        status=_effective_status(row, now), stored_status=row.status, valid_from=row.valid_from,
+        valid_to=row.valid_to, maker_cert_serial=row.maker_cert_serial, picture_type=row.picture_type,
+        bind_by=row.bind_by, created_at=row.created_at, status_changed_at=row.status_changed_at,
+        status_reason=row.status_reason, der=bytes(row.der),
+        holders=tuple(h.cert_serial or f"sm3:{h.cert_sm3}" for h in holders), agencies=tuple(agencies))
+
+
+def get_seal(home: Any, es_id: str, *, sessions: sessionmaker[Session] | None = None) -> SealInfo:
+    with db.transaction(_sessions(home, sessions), readonly=True) as s:
+        row = s.get(SealRecord, es_id)
+        if row is None:
+            raise SealNotFound(f"no seal {es_id!r} is registered in this region")
+        return _info(s, row, _now())
+
+
+def seal_status(home: Any, es_id: str, *, sessions: sessionmaker[Session] | None = None) -> SealInfo:
+    """What a verifier asks: the seal's status now (valid / suspended / revoked / expired)."""
+    return get_seal(home, es_id, sessions=sessions)
+
+
+def list_seals(home: Any, *, agency: str | None = None, status: str | None = None,
+               sessions: sessionmaker[Session] | None = None) -> list[SealInfo]:
+    """Registered seals, oldest first; filtered by owning agency and/or effective status."""
+    now = _now()
+    with db.transaction(_sessions(home, sessions), readonly=True) as s:
+        query = select(SealRecord).order_by(SealRecord.created_at, SealRecord.es_id)
+        if agency is not None:
+            query = query.where(SealRecord.agency == agency)
+        out = [_info(s, row, now) for row in s.scalars(query)]
+    return [i for i in out if status is None or i.status == status]
+
+
+# ----------------------------------------------------------------------------- making
+
+
+def _certificate_der(value: bytes | str, index: int) -> bytes:
+    data = value.encode() if isinstance(value, str) else bytes(value)
+    if pem.detect(data):
+        _, _, data = pem.unarmor(data)
+    try:
+        x509.Certificate.load(data, strict=True)["tbs_certificate"]["serial_number"].native
+    except (ValueError, TypeError) as exc:
+        raise SealBuildError(f"holder certificate {index + 1} is neither PEM nor DER X.509 ({exc})") from None
+    return data
+
+
+def _serial_hex(cert_der: bytes) -> str:
+    return format(x509.Certificate.load(cert_der).serial_number, "x")
+
+
+def _region_code(s: Session) -> str:
+    code = s.scalar(select(CertificateAuthority.region_code).where(CertificateAuthority.kind == "root").limit(1))
+    if code is None:
+        raise SealMakerUnavailable("this home has no region yet; run `eseal init` first")
+    return code
+
+
+def _next_es_id(sessions: sessionmaker[Session], now: dt.datetime) -> str:
+    with db.transaction(sessions) as s:
+        region = _region_code(s)
+        counter = s.scalar(select(SealCounter).where(SealCounter.region_code == region,
+                                                     SealCounter.year == now.year).with_for_update())
+        if counter is None:
+            counter = SealCounter(region_code=region, year=now.year, last_sequence=0)
+            s.add(counter)
+        counter.last_sequence += 1
+        s.flush()
+        return make_es_id(region, now.year, counter.last_sequence)
+
+
+def _check_holder(s: Session, cert_der: bytes, now: dt.datetime, index: int) -> IssuedCertificate | None:
+    """The region's record of a holder certificate (None for one issued elsewhere); refuse bad ones."""
+    structures.public_key_of(cert_der)  # SealFormatError if it is not an SM2 certificate
+    row = s.scalar(select(IssuedCertificate).where(IssuedCertificate.serial == _serial_hex(cert_der)))
+    if row is not None and bytes(row.der) != cert_der:
+        row = None  # same serial, other issuer: not ours
+    if row is not None:
+        if row.status != "good":
+            raise SignerCertificateInvalid(
+                f"holder certificate {index + 1} (serial {row.serial}) is {row.status}; a seal cannot bind it")
+        if row.not_after < now:
+            raise SignerCertificateInvalid(
+                f"holder certificate {index + 1} (serial {row.serial}) expired on {row.not_after.isoformat()}")
+    return row
+
+
+def make_seal(
+    home: Any,
+    keystore: Any,
+    *,
+    seal_type: str,
+    name: str,
+    agency: str,
+    holder_certs: Sequence[bytes | str],
+    bind_by: str = "certificate",
+    picture: bytes | None = None,
+    picture_type: str = "png",
+    width_mm: int = 42,
+    height_mm: int = 42,
+    valid_days: int = DEFAULT_VALID_DAYS,
+    actor: str = "admin",
+    sessions: sessionmaker[Session] | None = None,
+) -> str:
+    """Make, sign and register a GB/T 38540 v4 seal; returns its esID.
+
+    holder_certs are the signer certificates (PEM or DER) the seal binds, by certificate or
+    by SM3 digest (bind_by). Without a picture the standard red round seal is drawn with the
+    agency name and the esID as seal code. A personal seal binds exactly one certificate.
+    """
+    if seal_type not in SEAL_TYPES:
+        raise SealBuildError(f"seal type {seal_type!r}: expected organization or personal")
+    if bind_by not in ("certificate", "digest"):
+        raise SealBuildError(f"bind_by {bind_by!r}: expected certificate or digest")
+    if not isinstance(agency, str) or not agency.strip() or len(agency) > 200:
+        raise SealBuildError("agency must be 1-200 characters (the agency that owns and uses the seal)")
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise SealBuildError("seal name must be 1-200 characters")
+    kind = PICTURE_TYPES.get(str(picture_type).lower())
+    if kind is None:
+        raise SealBuildError(f"picture type {picture_type!r}: expected one of png, jpg, svg, ofd")
+    if not isinstance(valid_days, int) or not 1 <= valid_days <= 20 * 366:
+        raise SealBuildError(f"valid_days {valid_days!r}: 1 day to 20 years")
+    if not holder_certs:
+        raise SealBuildError("a seal binds at least one signer certificate (holder_certs is empty)")
+    certs = [_certificate_der(c, i) for i, c in enumerate(holder_certs)]
+    if len({sm3(c) for c in certs}) != len(certs):
+        raise SealBuildError("the same holder certificate is given twice")
+    if seal_type == "personal" and len(certs) != 1:
+        raise SealBuildError(f"a personal seal binds exactly one signer certificate, not {len(certs)}")
+
+    sessions = _sessions(home, sessions)
+    try:
+        maker = ca_service.service_certificate(home, "seal_maker", sessions=sessions)
+    except ServiceCertificateMissing as exc:
+        raise SealMakerUnavailable(str(exc)) from None
+    now = _now()
+    with db.transaction(sessions, readonly=True) as s:
+        records = [_check_holder(s, c, now, i) for i, c in enumerate(certs)]
+    if seal_type == "personal" and records[0] is not None and records[0].key_ref is not None:
+        usage = keystore.info(records[0].key_ref).usage
+        if usage != "personal-seal":
+            raise SealBuildError(f"a personal seal needs a holder key of usage personal-seal (the key store "
+                                 f"holds this certificate's key with usage {usage})")
+
+    es_id = _next_es_id(sessions, now)
+    if picture is None:
+        from seal.picture import draw_official_seal
+
+        picture, kind = draw_official_seal(name, code=es_id, diameter_mm=float(max(width_mm, height_mm))), "PNG"
+    valid_end = now + dt.timedelta(days=valid_days)
+    binding: dict[str, Any] = ({"certificates": certs} if bind_by == "certificate"
+                               else {"cert_digests": [structures.certificate_digest(c) for c in certs]})
+    info_der = structures.build_seal_info(
+        es_id=es_id, seal_type=SEAL_TYPES[seal_type], name=name, valid_start=now, valid_end=valid_end,
+        create_date=now, picture=structures.Picture(kind, bytes(picture), width_mm, height_mm), **binding)
+    signature = keystore.sign(maker.key_ref, info_der, actor=actor, role=SEAL_ROLE)
+    seal_der = structures.assemble_seal(info_der, maker.certificate.dump(), signature)
+
+    with db.transaction(sessions) as s:
+        region = _region_code(s)
+        s.add(SealRecord(
+            es_id=es_id, region_code=region, seal_type=seal_type, name=name, agency=agency, version=4,
+            der=seal_der, picture_type=kind, bind_by=bind_by, status="valid", valid_from=now,
+            valid_to=valid_end, maker_cert_serial=maker.serial, created_at=now, created_by=actor))
+        s.flush()
+        for cert, record in zip(certs, records, strict=True):
+            s.add(SealHolder(es_id=es_id, certificate=cert, cert_sm3=sm3(cert).hex(),
+                             cert_serial=record.serial if record is not None else None,
+                             key_ref=record.key_ref if record is not None else None))
+        s.add(SealAuthorisation(es_id=es_id, agency=agency, granted_at=now, granted_by=actor))
+        audit.append(s, actor=actor, action="seal.make", subject=f"seal:{es_id}", details={
+            "seal_type": seal_type, "name": name, "agency": agency, "bind_by": bind_by,
+            "holders": [r.serial if r is not None else f"sm3:{sm3(c).hex()}" for c, r in zip(certs, records)],
+            "valid_from": now.isoformat(), "valid_to": valid_end.isoformat(),
+            "maker_cert_serial": maker.serial, "picture_type": kind, "seal_sm3": sm3(seal_der).hex(),
+        })
+    return es_id
+
+
+# ----------------------------------------------------------------------------- status changes
+
+
+_TRANSITIONS = {
+    "seal.suspend": ({"valid"}, "suspended"),
+    "seal.resume": ({"suspended"}, "valid"),
+    "seal.revoke": ({"valid", "suspended"}, "revoked"),
+}
+
+
+def _transition(home: Any, es_id: str, action: str, *, reason: str, actor: str,
+                sessions: sessionmaker[Session] | None) -> SealInfo:
+    allowed, new_status = _TRANSITIONS[action]
+    with db.transaction(_sessions(home, sessions)) as s:
+        row = s.scalar(select(SealRecord).where(SealRecord.es_id == es_id).with_for_update())
+        if row is None:
+            raise SealNotFound(f"no seal {es_id!r} is registered in this region")
+        if row.status not in allowed:
+            final = " (revocation is final)" if row.status == "revoked" else ""
+            raise InvalidSealTransition(
+                f"seal {es_id} is {row.status}; {action.split('.')[1]} needs status {' or '.join(sorted(allowed))}{final}")
+        now = _now()
+        previous = row.status
+        row.status, row.status_changed_at, row.status_reason = new_status, now, (reason or None)
+        audit.append(s, actor=actor, action=action, subject=f"seal:{es_id}",
+                     details={"previous_status": previous, "reason": reason})
+        s.flush()
+        return _info(s, row, now)
+
+
+def suspend_seal(home: Any, es_id: str, *, reason: str = "", actor: str = "admin",
+                 sessions: sessionmaker[Session] | None = None) -> SealInfo:
+    """valid -> suspended: uses are refused until resumed."""
+    return _transition(home, es_id, "seal.suspend", reason=reason, actor=actor, sessions=sessions)
+
+
+def resume_seal(home: Any, es_id: str, *, reason: str = "", actor: str = "admin",
+                sessions: sessionmaker[Session] | None = None) -> SealInfo:
+    """suspended -> valid."""
+    return _transition(home, es_id, "seal.resume", reason=reason, actor=actor, sessions=sessions)
+
+
+def revoke_seal(home: Any, es_id: str, *, reason: str = "", actor: str = "admin",
+                sessions: sessionmaker[Session] | None = None) -> SealInfo:
+    """valid or suspended -> revoked (final)."""
+    return _transition(home, es_id, "seal.revoke", reason=reason, actor=actor, sessions=sessions)
+
+
+def grant_use(home: Any, es_id: str, *, agency: str, actor: str = "admin",
+              sessions: sessionmaker[Session] | None = None) -> None:
+    """Authorise one more agency to use a seal (e.g. an office sealing for its department)."""
+    if not isinstance(agency, str) or not agency.strip() or len(agency) > 200:
+        raise SealBuildError("agency must be 1-200 characters")
+    with db.transaction(_sessions(home, sessions)) as s:
+        if s.get(SealRecord, es_id) is None:
+            raise SealNotFound(f"no seal {es_id!r} is registered in this region")
+        exists = s.scalar(select(SealAuthorisation.id).where(SealAuthorisation.es_id == es_id,
+                                                             SealAuthorisation.agency == agency))
+        if exists is not None:
+            return
+        s.add(SealAuthorisation(es_id=es_id, agency=agency, granted_at=_now(), granted_by=actor))
+        audit.append(s, actor=actor, action="seal.grant_use", subject=f"seal:{es_id}", details={"agency": agency})
+
+
+def withdraw_use(home: Any, es_id: str, *, agency: str, actor: str = "admin",
+                 sessions: sessionmaker[Session] | None = None) -> bool:
+    """Withdraw an agency's authorisation; False when it had none."""
+    with db.transaction(_sessions(home, sessions)) as s:
+        row = s.scalar(select(SealAuthorisation).where(SealAuthorisation.es_id == es_id,
+                                                       SealAuthorisation.agency == agency))
+        if row is None:
+            return False
+        s.delete(row)
+        audit.append(s, actor=actor, action="seal.withdraw_use", subject=f"seal:{es_id}", details={"agency": agency})
+        return True
+
+
+# ----------------------------------------------------------------------------- using
+
+
+@dataclass(frozen=True)
+class UseGrant:
+    """Permission to seal once with `es_id` as `agency`, valid for a few minutes (in memory only)."""
+
+    es_id: str
+    agency: str
+    actor: str
+    seal_der: bytes = dataclasses.field(repr=False)
+    key_ref: str
+    signer_cert: bytes = dataclasses.field(repr=False)
+    signer_serial: str
+    personal: bool
+    expires_at: dt.datetime
+    pin: str | None = dataclasses.field(default=None, repr=False)
+    consent_signature: bytes | None = dataclasses.field(default=None, repr=False)  # personal seals
+
+
+def _refuse(sessions: sessionmaker[Session], exc: SealUseRefused, *, es_id: str, agency: str, actor: str,
+            extra: dict[str, Any] | None = None) -> SealUseRefused:
+    """Write the refusal's audit record in its own transaction and hand the error back to raise."""
+    with db.transaction(sessions) as s:
+        audit.append(s, actor=actor, action="seal.use_refused", subject=f"seal:{es_id}", details={
+            "agency": agency, "reason": exc.code, "message": str(exc), **(extra or {})})
+    return exc
+
+
+def consent_message(es_id: str, agency: str, when: dt.datetime) -> bytes:
+    """What a personal seal's holder key signs to prove the PIN before a use is granted."""
+    return f"eseal seal-use\nseal={es_id}\nagency={agency}\ntime={when.isoformat()}\n".encode()
+
+
+def authorise_use(
+    home: Any,
+    keystore: Any,
+    es_id: str,
+    *,
+    agency: str,
+    signer_cert_serial: str | int | None = None,
+    cert: bytes | str | None = None,
+    pin: str | None = None,
+    actor: str = "agency",
+    sessions: sessionmaker[Session] | None = None,
+) -> UseGrant:
+    """Check everything a seal use needs (see the module doc) and return a short-lived grant."""
+    sessions = _sessions(home, sessions)
+    now = _now()
+
+    def refuse(exc: SealUseRefused, **extra: Any) -> SealUseRefused:
+        return _refuse(sessions, exc, es_id=es_id, agency=agency, actor=actor, extra=extra)
+
+    if (signer_cert_serial is None) == (cert is None):
+        raise SealBuildError("name the signer by exactly one of signer_cert_serial or cert")
+    wanted_serial = None
+    wanted_sm3 = None
+    if cert is not None:
+        wanted_sm3 = sm3(_certificate_der(cert, 0)).hex()
+    else:
+        try:
+            wanted_serial = ca_service.normalise_serial(signer_cert_serial)  # type: ignore[arg-type]
+        except UnknownSerial as exc:
+            raise SealBuildError(str(exc)) from None
+
+    with db.transaction(sessions, readonly=True) as s:
+        row = s.get(SealRecord, es_id)
+        if row is None:
+            raise refuse(NotAuthorised(f"no seal {es_id!r} is registered in this region"), found=False)
+        authorised = s.scalar(select(SealAuthorisation.id).where(SealAuthorisation.es_id == es_id,
+                                                                 SealAuthorisation.agency == agency))
+        holders = s.scalars(select(SealHolder).where(SealHolder.es_id == es_id)).all()
+        status, seal_type, seal_der = row.status, row.seal_type, bytes(row.der)
+        valid_from, valid_to = row.valid_from, row.valid_to
+
+    if authorised is None:
+        raise refuse(NotAuthorised(f"agency {agency!r} is not authorised to use seal {es_id}"))
+    if status == "revoked":
+        raise refuse(SealRevoked(f"seal {es_id} is revoked"))
+    if status == "suspended":
+        raise refuse(SealSuspended(f"seal {es_id} is suspended"))
+    if now > valid_to or now < valid_from:
+        raise refuse(SealExpired(f"seal {es_id} is valid from {valid_from.isoformat()} to {valid_to.isoformat()}, "
+                                 f"not at {now.isoformat()}"))
+    holder = next((h for h in holders if (wanted_sm3 is not None and h.cert_sm3 == wanted_sm3)
+                   or (wanted_serial is not None and h.cert_serial == wanted_serial)), None)
+    if holder is None:
+        named = f"serial {wanted_serial}" if wanted_serial else f"SM3 {wanted_sm3}"
+        raise refuse(SignerNotBound(f"the signer certificate ({named}) is not bound to seal {es_id}"))
+    if holder.cert_serial is None:
+        raise refuse(SignerCertificateInvalid(
+            f"the signer certificate of seal {es_id} was not issued by this region; its status cannot be checked"))
+    try:
+        record = ca_service.certificate_status(home, holder.cert_serial, sessions=sessions)
+    except UnknownSerial:
+        raise refuse(SignerCertificateInvalid(
+            f"signer certificate {holder.cert_serial} is unknown to this region")) from None
+    if record.status != "good":
+        state = "revoked" if record.status == "revoked" else "suspended (on hold)"
+        raise refuse(SignerCertificateInvalid(f"signer certificate {holder.cert_serial} is {state}"),
+                     cert_status=record.status)
+    if not record.not_before <= now <= record.not_after:
+        raise refuse(SignerCertificateInvalid(
+            f"signer certificate {holder.cert_serial} is valid from {record.not_before.isoformat()} to "
+            f"{record.not_after.isoformat()}, not now"), cert_status="expired")
+    if holder.key_ref is None:
+        raise refuse(SignerCertificateInvalid(
+            f"the key store holds no key for signer certificate {holder.cert_serial}"))
+
+    consent = None
+    if seal_type == "personal":
+        try:
+            consent = keystore.sign(holder.key_ref, consent_message(es_id, agency, now), actor=actor,
+                                    role=SEAL_ROLE, pin=pin)
+        except (ks_errors.WrongPin, ks_errors.PinRequired, ks_errors.PinLocked) as exc:
+            raise refuse(WrongPin(f"personal seal {es_id}: {exc}"), key_error=type(exc).__name__) from None
+    return UseGrant(es_id=es_id, agency=agency, actor=actor, seal_der=seal_der, key_ref=holder.key_ref,
+                    signer_cert=bytes(holder.certificate), signer_serial=holder.cert_serial,
+                    personal=seal_type == "personal", expires_at=now + GRANT_LIFETIME, pin=pin,
+                    consent_signature=consent)
+
+
+def make_signature(
+    home: Any,
+    keystore: Any,
+    grant: UseGrant,
+    data_hash: bytes,
+    property_info: str,
+    *,
+    timestamp: Callable[[bytes], bytes] | None = None,
+    sessions: sessionmaker[Session] | None = None,
+) -> bytes:
+    """SES_Signature v4 DER over ``data_hash`` (SM3 of the protected data, e.g. Signature.xml).
+
+    ``property_info`` says what was sealed (the Signature.xml path in an OFD). ``timestamp``,
+    if given, receives the signature value and returns an RFC 3161 token (DER) that goes
+    into timeStamp.
+    """
+    if not isinstance(grant, UseGrant):
+        raise SealBuildError("make_signature needs the UseGrant from authorise_use")
+    now = _now()
+    if now > grant.expires_at:
+        raise SealBuildError(f"the use grant for seal {grant.es_id} expired at {grant.expires_at.isoformat()}; "
+                             "authorise the use again")
+    tbs = structures.build_tbs_sign(grant.seal_der, data_hash=data_hash, property_info=property_info, time_info=now)
+    signature = keystore.sign(grant.key_ref, tbs, actor=grant.actor, role=SEAL_ROLE, pin=grant.pin)
+    token = timestamp(signature) if timestamp is not None else None
+    der = structures.assemble_signature(tbs, grant.signer_cert, signature, timestamp=token)
+    with db.transaction(_sessions(home, sessions)) as s:
+        audit.append(s, actor=grant.actor, action="seal.sign", subject=f"seal:{grant.es_id}", details={
+            "agency": grant.agency, "signer_serial": grant.signer_serial, "data_hash": bytes(data_hash).hex(),
+            "property_info": property_info, "signature_sm3": sm3(der).hex(), "timestamped": token is not None,
+        })
+    return der

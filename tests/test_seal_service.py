@@ -1,0 +1,359 @@
+"""seal/service.py on SQLite and PostgreSQL: making seals with the region's seal maker, the
+registry's status changes, every seal-use refusal with its audit record, and sealing."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+
+import pytest
+from sqlalchemy import select, update
+
+from ca import service as ca_service
+from gm.sm3 import sm3
+from keystore.soft import SoftKeyStore
+from seal import service, structures
+from seal.errors import (
+    InvalidSealTransition,
+    NotAuthorised,
+    SealBuildError,
+    SealExpired,
+    SealMakerUnavailable,
+    SealNotFound,
+    SealRevoked,
+    SealSuspended,
+    SignerCertificateInvalid,
+    SignerNotBound,
+    WrongPin,
+)
+from store import audit
+from store.db import make_sessionmaker, transaction
+from store.models import AuditRecord
+from store.models.ca import IssuedCertificate
+from store.models.seal import SealRecord
+from store.testing import *  # noqa: F401,F403
+
+PASSPHRASE = "correct horse battery staple"
+CREDIT_CODE = "91350100M000100Y43"
+CITIZEN_ID = "11010519491231002X"
+AGENCY = "440000-某某市人民政府"
+PIN = "246810"
+UTC = dt.timezone.utc
+
+
+@pytest.fixture
+def region(eseal_home):
+    ks = SoftKeyStore.initialise(make_sessionmaker(eseal_home.engine), actor="admin", passphrase=PASSPHRASE).store
+    ca_service.init_region(eseal_home, ks, region_code="440000", region_name="广东省",
+                           base_url="http://pki.gd.example.gov.cn")
+    return eseal_home, ks
+
+
+def _signer(home, ks, label, *, personal=False):
+    if personal:
+        key_ref = ks.generate(label, "personal-seal", actor="admin", pin=PIN)
+        serial, cert = ca_service.issue_for_key(home, ks, profile="personal", key_ref=key_ref,
+                                                subject="C=CN,CN=张三", id_number=CITIZEN_ID)
+    else:
+        key_ref = ks.generate(label, "seal", actor="admin")
+        serial, cert = ca_service.issue_for_key(home, ks, profile="organization", key_ref=key_ref,
+                                                subject="C=CN,O=某某市人民政府,CN=某某市人民政府",
+                                                credit_code=CREDIT_CODE)
+    return serial, cert
+
+
+@pytest.fixture
+def org_seal(region):
+    home, ks = region
+    serial, cert = _signer(home, ks, "agency-signer")
+    es_id = service.make_seal(home, ks, seal_type="organization", name="某某市人民政府", agency=AGENCY,
+                              holder_certs=[cert.dump()], actor="ra-operator")
+    return home, ks, es_id, serial, cert
+
+
+def _records(home, action=None):
+    with transaction(home.engine, readonly=True) as s:
+        q = select(AuditRecord).order_by(AuditRecord.seq)
+        if action:
+            q = q.where(AuditRecord.action == action)
+        return [(r.action, r.subject, json.loads(r.details)) for r in s.scalars(q)]
+
+
+def _audit_clean(home):
+    with transaction(home.engine, readonly=True) as s:
+        report = audit.verify(s)
+    assert report.ok, report.findings
+
+
+# ----------------------------------------------------------------------------- identifiers
+
+
+def test_es_id_format_and_check_character():
+    es_id = service.make_es_id("440000", 2026, 17)
+    assert es_id[:17] == "44000020260000017" and len(es_id) == 18
+    assert service.es_id_valid(es_id)
+    wrong = es_id[:17] + ("0" if es_id[17] != "0" else "1")
+    assert not service.es_id_valid(wrong)
+    with pytest.raises(SealBuildError, match="6 digits"):
+        service.make_es_id("44", 2026, 1)
+
+
+# ----------------------------------------------------------------------------- making
+
+
+def test_make_seal_signed_by_the_region_seal_maker(org_seal, openssl_bin, tmp_path):
+    home, _, es_id, serial, cert = org_seal
+    assert service.es_id_valid(es_id) and es_id.startswith("440000" + str(dt.datetime.now(UTC).year))
+    info = service.get_seal(home, es_id)
+    assert info.status == "valid" and info.agency == AGENCY and info.holders == (serial,)
+    assert info.agencies == (AGENCY,)
+    seal = structures.parse_seal(info.der)
+    assert seal.version == 4 and seal.es_id == es_id and seal.name == "某某市人民政府"
+    assert seal.seal_type == 1 and seal.binds(cert.dump())
+    assert seal.picture.type == "PNG" and seal.picture.data.startswith(b"\x89PNG")
+    assert (seal.picture.width_mm, seal.picture.height_mm) == (42, 42)
+    maker = ca_service.service_certificate(home, "seal_maker")
+    assert seal.maker_cert == maker.certificate.dump() and info.maker_cert_serial == maker.serial
+    assert structures.verify_seal_signature(seal).ok
+    # OpenSSL checks the maker signature over DER(SES_SealInfo) with the maker's public key
+    (tmp_path / "maker.der").write_bytes(seal.maker_cert)
+    subprocess.run([openssl_bin, "x509", "-inform", "DER", "-in", str(tmp_path / "maker.der"), "-pubkey",
+                    "-noout", "-out", str(tmp_path / "pub.pem")], check=True)
+    (tmp_path / "tbs").write_bytes(seal.tbs)
+    (tmp_path / "sig").write_bytes(seal.signed_value)
+    out = subprocess.run([openssl_bin, "pkeyutl", "-verify", "-pubin", "-inkey", str(tmp_path / "pub.pem"),
+                          "-rawin", "-digest", "sm3", "-pkeyopt", "distid:1234567812345678",
+                          "-in", str(tmp_path / "tbs"), "-sigfile", str(tmp_path / "sig")],
+                         capture_output=True, text=True)
+    assert "Signature Verified Successfully" in out.stdout, out.stderr
+    (made,) = _records(home, "seal.make")
+    assert made[1] == f"seal:{es_id}" and made[2]["holders"] == [serial] and made[2]["agency"] == AGENCY
+    assert made[2]["seal_sm3"] == sm3(info.der).hex()
+    _audit_clean(home)
+
+
+def test_seal_ids_are_unique_and_sequential(region):
+    home, ks = region
+    _, cert = _signer(home, ks, "s1")
+    ids = [service.make_seal(home, ks, seal_type="organization", name=f"单位{i}", agency=AGENCY,
+                             holder_certs=[cert.dump()], picture=b"\x89PNG-given", valid_days=30)
+           for i in range(3)]
+    assert len(set(ids)) == 3
+    assert [int(i[10:17]) for i in ids] == [1, 2, 3]
+    assert all(service.es_id_valid(i) for i in ids)
+    assert [s.es_id for s in service.list_seals(home)] == ids
+    assert [s.es_id for s in service.list_seals(home, agency="someone else")] == []
+
+
+def test_bind_by_digest_and_pem_input(region):
+    home, ks = region
+    _, cert = _signer(home, ks, "s-digest")
+    from ca.certificate import to_pem
+    es_id = service.make_seal(home, ks, seal_type="organization", name="某局", agency=AGENCY,
+                              holder_certs=[to_pem(cert)], bind_by="digest", picture=b"<svg/>", picture_type="svg",
+                              width_mm=40, height_mm=40)
+    seal = structures.parse_seal(service.get_seal(home, es_id).der)
+    assert seal.cert_list_type == 2 and seal.certificates == ()
+    assert seal.cert_digests[0].value == sm3(cert.dump()) and seal.binds(cert.dump())
+    assert seal.picture.type == "SVG" and seal.picture.data == b"<svg/>"
+
+
+def test_make_seal_refusals(region):
+    home, ks = region
+    serial, cert = _signer(home, ks, "s-bad")
+    base = dict(seal_type="organization", name="某局", agency=AGENCY, holder_certs=[cert.dump()])
+    with pytest.raises(SealBuildError, match="picture type"):
+        service.make_seal(home, ks, **{**base, "picture_type": "tiff"})
+    with pytest.raises(SealBuildError, match="organization or personal"):
+        service.make_seal(home, ks, **{**base, "seal_type": "department"})
+    with pytest.raises(SealBuildError, match="neither PEM nor DER"):
+        service.make_seal(home, ks, **{**base, "holder_certs": [b"not a certificate"]})
+    with pytest.raises(SealBuildError, match="exactly one"):
+        _, cert2 = _signer(home, ks, "s-bad-2")
+        service.make_seal(home, ks, **{**base, "seal_type": "personal", "holder_certs": [cert.dump(), cert2.dump()]})
+    with pytest.raises(SealBuildError, match="usage personal-seal"):
+        service.make_seal(home, ks, **{**base, "seal_type": "personal"})
+    ca_service.revoke(home, serial, "keyCompromise")
+    with pytest.raises(SignerCertificateInvalid, match="revoked"):
+        service.make_seal(home, ks, **base)
+    assert _records(home, "seal.make") == []
+
+
+def test_no_seal_maker_certificate(region):
+    home, ks = region
+    _, cert = _signer(home, ks, "s-nomaker")
+    ca_service.revoke(home, ca_service.service_certificate(home, "seal_maker").serial, "cessationOfOperation")
+    with pytest.raises(SealMakerUnavailable, match="no valid seal_maker certificate"):
+        service.make_seal(home, ks, seal_type="organization", name="某局", agency=AGENCY, holder_certs=[cert.dump()])
+
+
+# ----------------------------------------------------------------------------- status
+
+
+def test_status_changes_are_audited_and_checked(org_seal):
+    home, _, es_id, _, _ = org_seal
+    assert service.suspend_seal(home, es_id, reason="seal lost").status == "suspended"
+    with pytest.raises(InvalidSealTransition, match="suspended"):
+        service.suspend_seal(home, es_id)
+    assert service.resume_seal(home, es_id).status == "valid"
+    with pytest.raises(InvalidSealTransition, match="needs status suspended"):
+        service.resume_seal(home, es_id)
+    assert service.revoke_seal(home, es_id, reason="agency merged").status == "revoked"
+    with pytest.raises(InvalidSealTransition, match="revocation is final"):
+        service.resume_seal(home, es_id)
+    with pytest.raises(SealNotFound, match="no seal"):
+        service.seal_status(home, "440000202600000999")
+    actions = [a for a, subject, _ in _records(home) if subject == f"seal:{es_id}"]
+    assert actions == ["seal.make", "seal.suspend", "seal.resume", "seal.revoke"]
+    assert service.seal_status(home, es_id).status_reason == "agency merged"
+    assert [s.es_id for s in service.list_seals(home, status="revoked")] == [es_id]
+
+
+def test_expiry_is_derived_from_validity(org_seal):
+    home, _, es_id, _, _ = org_seal
+    with transaction(home.engine) as s:
+        s.execute(update(SealRecord).where(SealRecord.es_id == es_id)
+                  .values(valid_to=dt.datetime.now(UTC) - dt.timedelta(days=1)))
+    info = service.seal_status(home, es_id)
+    assert info.status == "expired" and info.stored_status == "valid"
+
+
+# ----------------------------------------------------------------------------- use
+
+
+def _assert_refused(home, code, agency=AGENCY):
+    action, subject, details = _records(home)[-1]
+    assert action == "seal.use_refused"
+    assert details["reason"] == code and details["agency"] == agency
+    return subject
+
+
+def test_sealing_produces_a_verifiable_signature(org_seal, openssl_bin, tmp_path):
+    home, ks, es_id, serial, cert = org_seal
+    grant = service.authorise_use(home, ks, es_id, agency=AGENCY, signer_cert_serial=serial)
+    assert grant.key_ref and grant.signer_serial == serial and not grant.personal
+    digest = sm3(b"<ofd:Signature/>")
+    der = service.make_signature(home, ks, grant, digest, "/Doc_0/Signs/Sign_0/Signature.xml",
+                                 timestamp=lambda value: b"\x30\x03\x02\x01" + bytes([len(value) % 100]))
+    sig = structures.parse_signature(der)
+    assert sig.data_hash == digest and sig.property_info == "/Doc_0/Signs/Sign_0/Signature.xml"
+    assert sig.signer_cert == cert.dump() and sig.seal.es_id == es_id and sig.seal.binds(sig.signer_cert)
+    assert sig.timestamp is not None and sig.timestamp.startswith(b"\x30\x03")
+    assert abs((sig.time_info - dt.datetime.now(UTC)).total_seconds()) < 120
+    assert structures.verify_signature_value(sig).ok and structures.verify_seal_signature(sig.seal).ok
+    (tmp_path / "c.der").write_bytes(sig.signer_cert)
+    subprocess.run([openssl_bin, "x509", "-inform", "DER", "-in", str(tmp_path / "c.der"), "-pubkey", "-noout",
+                    "-out", str(tmp_path / "pub.pem")], check=True)
+    (tmp_path / "tbs").write_bytes(sig.tbs)
+    (tmp_path / "sig").write_bytes(sig.signature)
+    out = subprocess.run([openssl_bin, "pkeyutl", "-verify", "-pubin", "-inkey", str(tmp_path / "pub.pem"),
+                          "-rawin", "-digest", "sm3", "-pkeyopt", "distid:1234567812345678",
+                          "-in", str(tmp_path / "tbs"), "-sigfile", str(tmp_path / "sig")],
+                         capture_output=True, text=True)
+    assert "Signature Verified Successfully" in out.stdout, out.stderr
+    (signed,) = _records(home, "seal.sign")
+    assert signed[1] == f"seal:{es_id}"
+    assert signed[2]["data_hash"] == digest.hex() and signed[2]["signature_sm3"] == sm3(der).hex()
+    assert signed[2]["timestamped"] is True
+    # by certificate instead of serial
+    grant2 = service.authorise_use(home, ks, es_id, agency=AGENCY, cert=cert.dump())
+    assert grant2.signer_serial == serial
+    _audit_clean(home)
+
+
+def test_refused_unauthorised_agency(org_seal):
+    home, ks, es_id, serial, _ = org_seal
+    with pytest.raises(NotAuthorised, match="not authorised"):
+        service.authorise_use(home, ks, es_id, agency="another agency", signer_cert_serial=serial)
+    assert _assert_refused(home, "not-authorised", "another agency") == f"seal:{es_id}"
+    service.grant_use(home, es_id, agency="another agency")
+    assert service.authorise_use(home, ks, es_id, agency="another agency", signer_cert_serial=serial)
+    assert service.withdraw_use(home, es_id, agency="another agency")
+    with pytest.raises(NotAuthorised):
+        service.authorise_use(home, ks, es_id, agency="another agency", signer_cert_serial=serial)
+    with pytest.raises(NotAuthorised, match="no seal"):
+        service.authorise_use(home, ks, "440000202600009999", agency=AGENCY, signer_cert_serial=serial)
+    _assert_refused(home, "not-authorised")
+
+
+def test_refused_suspended_then_revoked_seal(org_seal):
+    home, ks, es_id, serial, _ = org_seal
+    service.suspend_seal(home, es_id)
+    with pytest.raises(SealSuspended, match="suspended"):
+        service.authorise_use(home, ks, es_id, agency=AGENCY, signer_cert_serial=serial)
+    _assert_refused(home, "seal-suspended")
+    service.revoke_seal(home, es_id)
+    with pytest.raises(SealRevoked, match="revoked"):
+        service.authorise_use(home, ks, es_id, agency=AGENCY, signer_cert_serial=serial)
+    _assert_refused(home, "seal-revoked")
+
+
+def test_refused_expired_seal(org_seal):
+    home, ks, es_id, serial, _ = org_seal
+    with transaction(home.engine) as s:
+        s.execute(update(SealRecord).where(SealRecord.es_id == es_id)
+                  .values(valid_to=dt.datetime.now(UTC) - dt.timedelta(seconds=5)))
+    with pytest.raises(SealExpired, match="not at"):
+        service.authorise_use(home, ks, es_id, agency=AGENCY, signer_cert_serial=serial)
+    _assert_refused(home, "seal-expired")
+
+
+def test_refused_signer_not_bound(org_seal):
+    home, ks, es_id, _, _ = org_seal
+    other_serial, other = _signer(home, ks, "unbound")
+    with pytest.raises(SignerNotBound, match="not bound"):
+        service.authorise_use(home, ks, es_id, agency=AGENCY, signer_cert_serial=other_serial)
+    _assert_refused(home, "signer-not-bound")
+    with pytest.raises(SignerNotBound):
+        service.authorise_use(home, ks, es_id, agency=AGENCY, cert=other.dump())
+
+
+@pytest.mark.parametrize("change", ["revoke", "suspend", "expire"])
+def test_refused_signer_certificate_invalid(org_seal, change):
+    home, ks, es_id, serial, _ = org_seal
+    if change == "revoke":
+        ca_service.revoke(home, serial, "keyCompromise")
+        match = "revoked"
+    elif change == "suspend":
+        ca_service.suspend(home, serial)
+        match = "suspended"
+    else:
+        with transaction(home.engine) as s:
+            s.execute(update(IssuedCertificate).where(IssuedCertificate.serial == serial)
+                      .values(not_after=dt.datetime.now(UTC) - dt.timedelta(seconds=5)))
+        match = "not now"
+    with pytest.raises(SignerCertificateInvalid, match=match):
+        service.authorise_use(home, ks, es_id, agency=AGENCY, signer_cert_serial=serial)
+    _assert_refused(home, "signer-certificate-invalid")
+
+
+def test_personal_seal_needs_the_holders_pin(region):
+    home, ks = region
+    serial, cert = _signer(home, ks, "zhangsan", personal=True)
+    es_id = service.make_seal(home, ks, seal_type="personal", name="张三", agency=AGENCY,
+                              holder_certs=[cert.dump()], picture=b"\x89PNG-sig", width_mm=20, height_mm=10)
+    assert structures.parse_seal(service.get_seal(home, es_id).der).seal_type == 2
+    for pin in ("000000", None):
+        with pytest.raises(WrongPin, match="PIN"):
+            service.authorise_use(home, ks, es_id, agency=AGENCY, signer_cert_serial=serial, pin=pin)
+        _assert_refused(home, "wrong-pin")
+    grant = service.authorise_use(home, ks, es_id, agency=AGENCY, signer_cert_serial=serial, pin=PIN)
+    assert grant.personal and grant.consent_signature
+    der = service.make_signature(home, ks, grant, sm3(b"x"), "/Doc_0/Signs/Sign_1/Signature.xml")
+    assert structures.verify_signature_value(structures.parse_signature(der)).ok
+    assert len(_records(home, "seal.sign")) == 1
+    _audit_clean(home)
+
+
+def test_make_signature_checks_its_inputs(org_seal):
+    home, ks, es_id, serial, _ = org_seal
+    grant = service.authorise_use(home, ks, es_id, agency=AGENCY, signer_cert_serial=serial)
+    with pytest.raises(SealBuildError, match="32-byte SM3"):
+        service.make_signature(home, ks, grant, b"short", "p")
+    with pytest.raises(SealBuildError, match="UseGrant"):
+        service.make_signature(home, ks, {"es_id": es_id}, sm3(b"x"), "p")
+    import dataclasses
+    stale = dataclasses.replace(grant, expires_at=dt.datetime.now(UTC) - dt.timedelta(seconds=1))
+    with pytest.raises(SealBuildError, match="expired"):
+        service.make_signature(home, ks, stale, sm3(b"x"), "p")
+    assert _records(home, "seal.sign") == []
