@@ -406,3 +406,39 @@ def test_written_zip_passes_unzip_test_and_keeps_entries_as_they_were(plain: byt
             assert (copied.compress_type, copied.CRC, copied.compress_size) == (
                 info.compress_type, info.CRC, info.compress_size), info.filename
         assert after.getinfo("Doc_0/Res/image_0.png").compress_type == zipfile.ZIP_STORED
+
+
+@pytest.mark.parametrize("name", ["SESV4SignDoc.ofd", "v4signed.ofd"])
+def test_countersigning_real_documents_leaves_their_files_alone(shared_vectors: Path, seal_der: bytes, name: str) -> None:
+    original = (shared_vectors / "ofd" / name).read_bytes()
+    twice = seal_ofd(original, page_index=0, boundary_mm=(100, 100, 40, 40), seal_der=seal_der,
+                     make_signed_value=ses_signer(seal_der), now=NOW)
+    before, after = entries(original), entries(twice)
+    assert {n for n in before if before[n] != after[n]} == {"Doc_0/Signs/Signatures.xml"}
+    assert set(after) - set(before) == {f"Doc_0/Signs/Sign_1/{f}" for f in ("Signature.xml", "Seal.esl", "SignedValue.dat")}
+    theirs, ours = verify_package(twice)
+    assert theirs.references_ok and ours.references_ok
+    assert theirs.signature_xml == before["Doc_0/Signs/Sign_0/Signature.xml"]
+
+
+def test_sealing_the_second_document_of_a_package(seal_der: bytes) -> None:
+    one = entries(build_ofd([Page([Text(10, 10, "文档一", size=5)])], DocInfo(doc_id="a")))
+    two = entries(build_ofd([Page([Text(10, 10, "文档二", size=5)]), Page([Text(10, 10, "第二页", size=5)])],
+                            DocInfo(doc_id="b")))
+    files = dict(one)
+    files.update({n.replace("Doc_0/", "Doc_1/", 1): d for n, d in two.items() if n.startswith("Doc_0/")})
+    files["OFD.xml"] = files["OFD.xml"].replace(
+        b"</ofd:OFD>", b"<ofd:DocBody><ofd:DocInfo><ofd:DocID>b</ofd:DocID></ofd:DocInfo>"
+                       b"<ofd:DocRoot>Doc_1/Document.xml</ofd:DocRoot></ofd:DocBody></ofd:OFD>")
+    package = seal_ofd(rezip(files), doc_index=1, page_index=1, boundary_mm=(5, 5, 30, 30), seal_der=seal_der,
+                       make_signed_value=lambda xml: b"value", now=NOW)
+    after = entries(package)
+    bodies = ET.fromstring(after["OFD.xml"]).findall("ofd:DocBody", NS)
+    assert bodies[0].find("ofd:Signatures", NS) is None
+    assert bodies[1].find("ofd:Signatures", NS).text == "/Doc_1/Signs/Signatures.xml"
+    assert "Doc_1/Signs/Sign_0/Signature.xml" in after
+    (fact,) = verify_package(package)
+    assert fact.doc_index == 1 and fact.references_ok
+    assert fact.stamp_pages[0][1] == 1
+    # the signature protects both documents' files
+    assert {"Doc_0/Document.xml", "Doc_1/Pages/Page_1/Content.xml"} <= {r.path for r in fact.references}
