@@ -103,6 +103,11 @@ class SM2PdfSigner(Signer):
         for c in chain:
             if not isinstance(c, x509.Certificate):
                 raise PdfSealArgumentError("chain must hold asn1crypto x509.Certificate objects")
+        # Re-parse from DER: a certificate built in memory (ca.certificate) has no cached
+        # encoding, and pyHanko re-dumps every certificate several times per signature
+        # (set hashing, size estimation) — that re-encoding cost 2/3 of a seal's time.
+        certificate = x509.Certificate.load(certificate.dump())
+        chain = [x509.Certificate.load(c.dump()) for c in chain]
         self._key = sm2_public_key(certificate)
         self._sign = sign
         super().__init__(signing_cert=certificate,
