@@ -9,3 +9,13 @@
     document.py    declarative builder: pages of text and images, sizes in mm
     signing.py     seal_ofd (Seal / Sign signatures, countersigning) and verify_package facts
 """
+
+from seal.ofd.document import Attachment, DocInfo, Image, Page, Rect, Text, build_ofd
+from seal.ofd.errors import OFDError, OFDFormatError, OFDUsageError
+from seal.ofd.signing import PackageFacts, SignatureFacts, inspect_package, signed_parts, verify_package
+
+# seal_ofd is deliberately not re-exported here: ``from seal.ofd.signing import seal_ofd`` is the
+# document-level sealer (it takes a make_signed_value callable); a service-level sealer that
+# looks up seals and keys belongs to seal/service.py.
+__all__ = ["Attachment", "DocInfo", "Image", "Page", "Rect", "Text", "build_ofd", "OFDError", "OFDFormatError",
+           "OFDUsageError", "PackageFacts", "SignatureFacts", "inspect_package", "signed_parts", "verify_package"]
