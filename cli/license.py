@@ -19,12 +19,14 @@ from cli.ca import _actor_option, _unlocked, _write
 from cli.keys import _home_option, _open_home, _passphrase_option
 from cli.main import main
 from keystore.errors import KeyStoreError
+from seal.errors import SealError
 from seal.license import batch, service
 from seal.license.errors import LicenseError, LicenseValidationError
 from seal.license.types import load_types
+from seal.tsa import TsaError
 from store.errors import StoreError
 
-_ERRORS = (LicenseError, KeyStoreError, StoreError)
+_ERRORS = (LicenseError, SealError, TsaError, KeyStoreError, StoreError)
 
 
 @contextmanager

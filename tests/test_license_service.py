@@ -19,10 +19,10 @@ from seal.license import batch, service
 from seal.license.errors import (
     AlreadyRevoked,
     InvalidLicenseId,
+    LicenseError,
     LicenseNotFound,
     LicenseValidationError,
     RegionNotReady,
-    SealingUnavailable,
 )
 from seal.license.identifiers import make_license_id, parse_license_id
 from store import audit
@@ -146,13 +146,19 @@ def test_no_region_is_a_clear_error(eseal_home) -> None:
         service.issue_license(eseal_home, None, type="YYZZ", data=BUSINESS, agency="局", actor="a")
 
 
-def test_a_seal_without_a_sealer_is_refused(region) -> None:
+def test_a_seal_on_a_type_without_a_seal_position_is_refused(region) -> None:
     home, ks = region
-    if service.default_sealer(home, ks) is not None:
-        pytest.skip("seal/ofd's sealer is installed: sealing is covered by the sealed-license tests")
-    with pytest.raises(SealingUnavailable, match=r"seal 'S1' was asked for, but no OFD sealer"):
-        service.issue_license(home, ks, type="YYZZ", data=BUSINESS, agency="局", actor="a", seal_id="S1")
-    assert _count(home) == 0
+    folder = home.path / "license-types"
+    folder.mkdir()
+    (folder / "note.json").write_text(json.dumps({
+        "code": "NOTE", "name_zh": "告知书", "name_en": "Notice", "holder_name_field": "name",
+        "fields": [{"name": "name", "label_zh": "名称", "label_en": "Name", "type": "text"}],
+        "face": {"width": 148, "height": 105, "fields": [{"field": "name", "x": 10, "y": 20}]},
+        "validity": {"kind": "none"}}, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(LicenseError, match=r"license type NOTE has no seal position \(face.seal\)"):
+        service.issue_license(home, ks, type="NOTE", data={"name": "某"}, agency="局", actor="a", seal_id="S1")
+    lid, _ = service.issue_license(home, ks, type="note", data={"name": "某"}, agency="局", actor="a")
+    assert lid.startswith("440300NOTE") and parse_license_id(lid).sequence == 1
 
 
 def _csv(rows: list[dict[str, str]]) -> str:

@@ -7,8 +7,8 @@ cells are absent values). Each row is issued through ``service.issue_license``:
 * a row whose (type, external id) is already in the directory is *not* issued again; its
   result is ``already issued`` with the existing license id (so running the same file
   twice issues nothing twice, and an interrupted run can simply be started again);
-* a row that fails (field validation, conflict, ...) gets its error message, and the
-  other rows go on;
+* a row that fails (field validation, conflict, a refused seal use, a TSA refusal) gets
+  its error message, and the other rows go on;
 * issued OFD files are written to ``OUT/<license id>.ofd``; the results to
   ``OUT/results.csv`` with columns row, external_id, status (issued | already issued |
   error), license_id, error.
@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from seal.errors import SealError
 from seal.license import service
-from seal.license.errors import LicenseError
+from seal.license.errors import LicenseError, SealingUnavailable
 from seal.license.types import LicenseType, get_type
 
 __all__ = ["RowResult", "read_rows", "issue_batch", "write_results", "RESULTS_FILE", "EXTERNAL_ID_COLUMN"]
@@ -34,6 +35,18 @@ __all__ = ["RowResult", "read_rows", "issue_batch", "write_results", "RESULTS_FI
 RESULTS_FILE = "results.csv"
 EXTERNAL_ID_COLUMN = "external_id"
 RESULT_COLUMNS = ("row", "external_id", "status", "license_id", "error")
+
+
+def _row_errors() -> tuple[type[Exception], ...]:
+    errors: list[type[Exception]] = [LicenseError, SealError]
+    try:
+        from seal.tsa import TsaError
+    except ImportError:  # pragma: no cover - seal/tsa is part of the project
+        return tuple(errors)
+    return (*errors, TsaError)
+
+
+_ROW_ERRORS = _row_errors()
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,10 @@ def issue_batch(home: Any, keystore: Any, *, type: str | LicenseType, rows: Iter
                 progress: Callable[[RowResult], None] | None = None) -> list[RowResult]:
     """Issue every row; write each new license to out_dir; return one RowResult per row."""
     license_type = type if isinstance(type, LicenseType) else get_type(type, home)
+    if seal_id is not None and sealer is None:  # one sealer (and TSA client) for the whole batch
+        sealer = service.default_sealer(home, keystore)
+        if sealer is None:
+            raise SealingUnavailable(f"seal {seal_id!r} was asked for, but no OFD sealer is installed (seal/ofd)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     seen: dict[str, int] = {}
@@ -104,7 +121,7 @@ def _one(home: Any, keystore: Any, license_type: LicenseType, number: int, exter
         issued = service.issue_license(
             home, keystore, type=license_type, data=data, agency=agency, seal_id=seal_id,
             external_id=external_id, actor=actor, sealer=sealer)
-    except LicenseError as exc:
+    except _ROW_ERRORS as exc:  # this row fails; the others go on
         return RowResult(number, external_id, "error", error=str(exc))
     if issued.already_issued:  # a concurrent run stored it between our look-up and our insert
         return RowResult(number, external_id, "already issued", issued.license_id)

@@ -13,9 +13,10 @@
    the same external id meanwhile, the unique constraint refuses ours and the existing
    license is returned: sequence numbers may then have a gap, identifiers never repeat.
 
-Sealing is pluggable: ``sealer(ofd, *, seal_id, box, actor) -> sealed_ofd``.
-:func:`default_sealer` binds seal/ofd + seal/service (+ seal/tsa) when those packages are
-installed; without a sealer a license can be issued only without ``seal_id``.
+Sealing is pluggable (``sealing.Sealer``: authorise, then seal). The use is authorised
+before the identifier is taken, so a refused seal burns no sequence number; the default
+sealer (``sealing.RegistrySealer``) uses the registry, seal/ofd and the region's TSA.
+With ``seal_id`` and no ``agency``, the agency is the seal's own.
 
 Status: ``valid`` and ``revoked`` are stored; ``expired`` is derived from ``valid_to`` at
 the time asked (dates are Beijing time, the licenses' own calendar).
@@ -25,7 +26,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import zoneinfo
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +43,7 @@ from seal.license.errors import (
 )
 from seal.license.identifiers import SEQUENCE_MAX, make_license_id, parse_license_id
 from seal.license.render import render_license, verification_url
+from seal.license.sealing import RegistrySealer, Sealer
 from seal.license.types import Box, LicenseType, get_type
 from seal.license.validation import validate_fields, validity_end
 from store import audit, db
@@ -54,7 +55,6 @@ __all__ = ["issue_license", "license_status", "revoke_license", "get_license", "
            "Region", "TZ"]
 
 TZ = zoneinfo.ZoneInfo("Asia/Shanghai")
-Sealer = Callable[..., bytes]  # sealer(ofd_bytes, *, seal_id, box, actor) -> sealed OFD bytes
 
 
 class ExternalIdConflict(LicenseError):
@@ -143,24 +143,14 @@ def region_of(sessions: sessionmaker[Session]) -> Region:
 
 
 def default_sealer(home: Any, keystore: Any) -> Sealer | None:
-    """A sealer over seal/ofd and the seal registry, or None while those are not installed."""
+    """The registry sealer (seal/service.py + seal/ofd + seal/tsa), or None where those are
+    not installed (then a license can be issued only without a seal)."""
     try:
-        from seal.ofd import seal_ofd  # type: ignore[attr-defined]
+        import seal.ofd.signing  # noqa: F401
+        import seal.service  # noqa: F401
     except ImportError:
         return None
-    try:
-        from seal.tsa import tsa_callable  # type: ignore[attr-defined]
-    except ImportError:
-        tsa_callable = None
-
-    def sealer(ofd: bytes, *, seal_id: str, box: Box, actor: str) -> bytes:
-        kwargs: dict[str, Any] = {"seal_id": seal_id, "page": 1, "x": box.x, "y": box.y, "size": box.size,
-                                  "actor": actor}
-        if tsa_callable is not None:
-            kwargs["tsa"] = tsa_callable(home, keystore)
-        return seal_ofd(home, keystore, ofd, **kwargs)
-
-    return sealer
+    return RegistrySealer(home, keystore)
 
 
 def _next_sequence(sessions: sessionmaker[Session], region: str, type_code: str, year: int) -> int:
@@ -220,15 +210,20 @@ def issue_license(home: Any, keystore: Any, *, type: str | LicenseType, data: di
         raise LicenseError("external_id must be a non-empty string of at most 128 characters")
     sessions = _sessions(home, sessions)
     region = region_of(sessions)
-    agency = agency.strip() if agency else region.name
     if external_id is not None:
         found = _existing(sessions, license_type.code, external_id, values)
         if found:
             return found
-    if seal_id is not None and sealer is None:
-        sealer = default_sealer(home, keystore)
+    grant = None
+    if seal_id is not None:
+        if license_type.face.seal is None:
+            raise LicenseError(f"license type {license_type.code} has no seal position (face.seal)")
+        sealer = sealer or default_sealer(home, keystore)
         if sealer is None:
             raise SealingUnavailable(f"seal {seal_id!r} was asked for, but no OFD sealer is installed (seal/ofd)")
+        grant = sealer.authorise(seal_id=seal_id, agency=agency.strip() if agency else None, actor=actor)
+        agency = grant.agency
+    agency = agency.strip() if agency else region.name
     issued_at = (now or _now()).astimezone(_dt.UTC)
     issued_on = issued_at.astimezone(TZ).date()
     valid_to = validity_end(license_type, values, issued_on)
@@ -247,10 +242,8 @@ def issue_license(home: Any, keystore: Any, *, type: str | LicenseType, data: di
     rendered = render_license(license_type, license_id=license_id, values=values, agency=agency,
                               issued_on=issued_on, valid_to=valid_to, verify_url=url, record=record)
     ofd = rendered.ofd
-    if seal_id is not None:
-        if rendered.seal_box is None:
-            raise LicenseError(f"license type {license_type.code} has no seal position (face.seal)")
-        ofd = sealer(ofd, seal_id=seal_id, box=rendered.seal_box, actor=actor)  # type: ignore[misc]
+    if grant is not None:
+        ofd = sealer.seal(ofd, grant, box=rendered.seal_box)  # type: ignore[union-attr,arg-type]
     digest = sm3(ofd).hex()
     try:
         with db.transaction(sessions) as s:
