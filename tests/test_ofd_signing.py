@@ -442,3 +442,10 @@ def test_sealing_the_second_document_of_a_package(seal_der: bytes) -> None:
     assert fact.stamp_pages[0][1] == 1
     # the signature protects both documents' files
     assert {"Doc_0/Document.xml", "Doc_1/Pages/Page_1/Content.xml"} <= {r.path for r in fact.references}
+
+
+def test_unsigned_document_has_no_signature_facts(plain: bytes) -> None:
+    from seal.ofd.signing import inspect_package
+
+    facts = inspect_package(plain)
+    assert facts.signatures == () and facts.unlisted_signature_files == () and facts.page_counts == (2,)

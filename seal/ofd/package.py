@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from seal.ofd.errors import OFDFormatError, OFDLimitError, OFDPathError, ZipBombError
+from seal.ofd.errors import OFDFormatError, OFDLimitError, OFDPathError, OFDXMLError, ZipBombError
 from seal.ofd.paths import check_entry_name
 
 _LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")
@@ -120,7 +120,6 @@ class OFDPackage:
 
     def read_xml_bytes(self, name: str) -> bytes:
         if self._infos[name].file_size > self.limits.max_xml_size:
-            from seal.ofd.errors import OFDXMLError
             raise OFDXMLError(f"{name}: XML part of {self._infos[name].file_size} bytes exceeds the "
                               f"{self.limits.max_xml_size}-byte limit")
         return self.read(name)
