@@ -33,6 +33,7 @@ from verify.report import (
     STRICT,
     CertificateInfo,
     Check,
+    Indication,
     Policy,
     Report,
     RevocationEvidence,
@@ -83,7 +84,7 @@ class SealFacts:
     signature_ok: bool                # the seal maker's signature over the seal
     signature_message: str = ""
     maker_certificate: x509.Certificate | None = None
-    bound_certificates: tuple[bytes, ...] = ()   # DER of the signer certificates the seal names
+    signer_bound: bool | None = None  # does the seal bind the signer's certificate? None: seal binds none
     quirks: tuple[str, ...] = ()
 
 
@@ -207,8 +208,6 @@ class Verifier:
                                        SubIndication.SIG_CRYPTO_FAILURE))
         at = poe or _now()
         seal = facts.seal
-        if seal is not None:
-            checks.extend(self._seal_checks(facts, seal, at))
         signer = facts.signer_certificate
         path: tuple[x509.Certificate, ...] = ()
         if signer is None:
@@ -219,8 +218,12 @@ class Verifier:
             cert_checks, path, cert_evidence = self.certificate_checks(
                 signer, at=at, purpose=purpose, extra_certs=extra, poe=poe,
                 claimed=facts.claimed_signing_time, signature=True)
+            if poe is None and facts.claimed_signing_time is not None:
+                cert_checks = [self._without_poe(c, signer, facts.claimed_signing_time) for c in cert_checks]
             checks.extend(cert_checks)
             evidence.extend(cert_evidence)
+        if seal is not None:
+            checks.extend(self._seal_checks(facts, seal, at, poe))
         return SignatureReport.from_checks(
             facts.id, facts.kind, checks, at,
             signer=CertificateInfo.of(signer) if signer is not None else None,
@@ -228,7 +231,20 @@ class Verifier:
             timestamp_time=poe, trust_path=tuple(CertificateInfo.of(c) for c in path),
             revocation=tuple(evidence), policy=p.name)
 
-    def _seal_checks(self, facts: SignatureFacts, seal: SealFacts, at: _dt.datetime) -> list[Check]:
+    def _without_poe(self, check: Check, signer: x509.Certificate, claimed: _dt.datetime) -> Check:
+        """EN 319 102-1: a signing certificate expired *now*, with a claimed signing time
+        inside its validity but no proof of existence, is INDETERMINATE, not FAILED."""
+        if (check.code == "X509_VALIDITY" and check.sub_indication is SubIndication.EXPIRED
+                and check.subject == cert_label(signer) and check.result.value == "FAILED"
+                and signer.not_valid_before <= claimed <= signer.not_valid_after):
+            return self.policy.failed(check.code, check.message + "; the claimed signing time is within the "
+                                      "validity but nothing proves the signature existed then",
+                                      SubIndication.EXPIRED, subject=check.subject,
+                                      indication=Indication.INDETERMINATE)
+        return check
+
+    def _seal_checks(self, facts: SignatureFacts, seal: SealFacts, at: _dt.datetime,
+                     poe: _dt.datetime | None = None) -> list[Check]:
         p = self.policy
         out: list[Check] = []
         for quirk in seal.quirks:
@@ -244,17 +260,20 @@ class Verifier:
             out.append(p.failed("SEAL_VALIDITY", f"the seal is valid from {info.valid_from.isoformat()}, "
                                 f"the signature is from {at.isoformat()}", SubIndication.SEAL_INVALID))
         elif info.valid_to is not None and at > info.valid_to:
+            claimed = facts.claimed_signing_time
+            no_poe = poe is None and claimed is not None and claimed <= info.valid_to
             out.append(p.failed("SEAL_VALIDITY", f"the seal expired on {info.valid_to.isoformat()} "
-                                f"(signature time {at.isoformat()})", SubIndication.SEAL_EXPIRED))
+                                f"(signature time {at.isoformat()}"
+                                + (f"; claimed {claimed.isoformat()} without proof)" if no_poe else ")"),
+                                SubIndication.SEAL_EXPIRED,
+                                indication=Indication.INDETERMINATE if no_poe else None))
         else:
             out.append(p.passed("SEAL_VALIDITY", "the seal was valid at the signing time"))
-        signer = facts.signer_certificate
-        if seal.bound_certificates:
-            if signer is not None and signer.dump() in seal.bound_certificates:
-                out.append(p.passed("SEAL_BINDING", "the signer's certificate is one the seal is bound to"))
-            else:
-                out.append(p.failed("SEAL_BINDING", "the signer's certificate is not among the seal's "
-                                    "bound certificates", SubIndication.SIGNER_NOT_BOUND_TO_SEAL))
+        if seal.signer_bound is True:
+            out.append(p.passed("SEAL_BINDING", "the signer's certificate is one the seal is bound to"))
+        elif seal.signer_bound is False:
+            out.append(p.failed("SEAL_BINDING", "the signer's certificate is not among the seal's "
+                                "bound certificates", SubIndication.SIGNER_NOT_BOUND_TO_SEAL))
         if seal.maker_certificate is not None:
             maker_checks, _, _ = self.certificate_checks(seal.maker_certificate, at=at, purpose="seal_maker",
                                                          extra_certs=facts.certificates)
@@ -271,6 +290,54 @@ class Verifier:
 
     def report(self, name: str, kind: str, data: bytes, signatures: Sequence[SignatureReport]) -> Report:
         return Report(name, kind, tuple(signatures), _now(), hashlib.sha256(data).hexdigest(), self.policy.name)
+
+    # ------------------------------------------------------------------------------ documents
+
+    def verify_ses_signature(self, signature_der: bytes, data: bytes, *, name: str = "SignedValue.dat") -> Report:
+        """A GB/T 38540 / GM/T 0031 SES_Signature over ``data`` (seal/structures.py facts)."""
+        from verify.documents import ses_facts
+
+        return self.report(name, "ses", signature_der, [self.evaluate(ses_facts(signature_der, data))])
+
+    def verify_cms(self, der: bytes, data: bytes | None = None, *, name: str = "signature.p7s") -> Report:
+        """An attached, or detached with ``data``, CMS SignedData (seal/cms.py facts)."""
+        from verify.documents import cms_facts
+
+        return self.report(name, "cms", der, [self.evaluate(f) for f in cms_facts(der, data)])
+
+    def verify_ofd(self, package: bytes, *, name: str = "document.ofd") -> Report:
+        """Every signature of an OFD package (seal/ofd/signing.py verify_package facts)."""
+        from verify.documents import ofd_facts
+
+        return self.report(name, "ofd", package, [self.evaluate(f) for f in ofd_facts(package)])
+
+    def verify_pdf(self, pdf: bytes, *, name: str = "document.pdf") -> Report:
+        """Every signature of a PDF (seal/pdf_inspect.py facts)."""
+        from verify.documents import pdf_facts
+
+        return self.report(name, "pdf", pdf, [self.evaluate(f) for f in pdf_facts(pdf)])
+
+    def verify_bytes(self, data: bytes, *, name: str = "input", detached: bytes | None = None,
+                     at: _dt.datetime | None = None) -> Report:
+        """Whatever ``data`` is: a certificate, an OFD, a PDF, a CMS (``detached`` data for a
+        detached one), or an SES_Signature (over ``detached``). InputError when none."""
+        from verify.documents import detect_kind
+        from verify.errors import InputError
+
+        kind = detect_kind(data)
+        if kind == "certificate":
+            return self.verify_certificate(data, at=at, name=name)
+        if kind == "ofd":
+            return self.verify_ofd(data, name=name)
+        if kind == "pdf":
+            return self.verify_pdf(data, name=name)
+        if kind == "cms":
+            return self.verify_cms(data, detached, name=name)
+        if kind == "ses":
+            if detached is None:
+                raise InputError(f"{name} looks like an SES_Signature: give the signed data too (--data)")
+            return self.verify_ses_signature(data, detached, name=name)
+        raise InputError(f"{name}: not a certificate, OFD, PDF, CMS SignedData or SES_Signature")
 
 
 def verify_certificate(cert: x509.Certificate | bytes, at: _dt.datetime | None = None, *,

@@ -1,0 +1,100 @@
+"""`eseal verify FILE`: verify a certificate, an OFD, a PDF, a CMS or an SES_Signature.
+
+Thin: builds a :class:`verify.engine.Verifier` from the options (trust from the home's
+imported trust lists, --trust-list files, --anchor certificates; revocation online or
+offline with --crl files; strict or --lenient policy), calls ``verify_bytes`` and prints
+the report. Exit status: 0 PASSED, 1 FAILED, 2 INDETERMINATE (3 for unusable input).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+
+from cli.main import main
+from verify.errors import InputError, VerifyError
+
+
+@main.command("verify")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write an HTML report.")
+@click.option("--data", "data_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The signed data, for a detached CMS or an SES_Signature.")
+@click.option("--trust-list", "trust_lists", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A signed regional trust list to trust (repeatable).")
+@click.option("--anchor", "anchors", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A trust anchor certificate, PEM or DER (repeatable).")
+@click.option("--home", "home_path", type=click.Path(file_okay=False, path_type=Path), envvar="ESEAL_HOME",
+              help="Use this home's imported trust lists and its own root.")
+@click.option("--offline", is_flag=True, help="Fetch nothing: revocation from --crl files only.")
+@click.option("--crl", "crls", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A CRL file for the offline mode (repeatable).")
+@click.option("--lenient", is_flag=True, help="Report encoding quirks as warnings instead of failures.")
+@click.option("--at", "at_text", help="Validation time for a certificate (ISO 8601, default now).")
+def verify_command(file: Path, as_json: bool, html_out: Path | None, data_file: Path | None,
+                   trust_lists: tuple[Path, ...], anchors: tuple[Path, ...], home_path: Path | None, offline: bool,
+                   crls: tuple[Path, ...], lenient: bool, at_text: str | None) -> None:
+    """Verify FILE and print the verdict with every check made."""
+    from verify.engine import Verifier
+    from verify.report import LENIENT, STRICT
+    from verify.revocation import RevocationChecker
+    from verify.trustlist.service import load_trust_store, trust_store_from_file
+    from verify.trustlist.store import TrustStore
+
+    at = None
+    if at_text:
+        try:
+            at = dt.datetime.fromisoformat(at_text.replace("Z", "+00:00"))
+        except ValueError:
+            raise click.BadParameter(f"{at_text!r} is not an ISO 8601 time", param_hint="--at") from None
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=dt.timezone.utc)
+    try:
+        store = TrustStore()
+        if home_path is not None:
+            from cli.keys import _open_home
+
+            home = _open_home(home_path)
+            try:
+                store = load_trust_store(home)
+            finally:
+                home.close()
+        for path in trust_lists:
+            for tl in trust_store_from_file(path).lists:
+                store.add_list(tl)
+        for path in anchors:
+            store.add_anchor(path.read_bytes())
+        policy = LENIENT if lenient else STRICT
+        revocation = RevocationChecker(online=not offline, offline_crls=[p.read_bytes() for p in crls], policy=policy)
+        verifier = Verifier(store, revocation, policy)
+        data = file.read_bytes()
+        report = verifier.verify_bytes(data, name=file.name, at=at,
+                                       detached=data_file.read_bytes() if data_file else None)
+    except InputError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        raise SystemExit(3) from None
+    except VerifyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if html_out is not None:
+        html_out.write_text(report.html(), encoding="utf-8")
+    if as_json:
+        click.echo(report.json())
+    else:
+        _print(report)
+    raise SystemExit(report.exit_code)
+
+
+def _print(report: object) -> None:
+    sub = f" ({report.sub_indication.value})" if report.sub_indication else ""
+    click.echo(f"{report.input_name}: {report.indication.value}{sub}")
+    for sig in report.signatures:
+        s_sub = f" ({sig.sub_indication.value})" if sig.sub_indication else ""
+        click.echo(f"  {sig.kind} {sig.id}: {sig.indication.value}{s_sub}")
+        if sig.signer:
+            click.echo(f"    signer: {sig.signer.subject}")
+        for check in sig.checks:
+            if check.result.value in ("PASSED", "INFO"):
+                continue
+            click.echo(f"    {check.result.value} {check.code}: {check.message}")

@@ -1,0 +1,277 @@
+"""Fact adapters: the fact functions of seal/ (SES_Signature, CMS, OFD, PDF, RFC 3161) reduced
+to :class:`verify.engine.SignatureFacts`, then judged by one engine.
+
+Each adapter only translates: parsing and cryptographic checks belong to seal/
+(structures.py, cms.py, ofd/signing.py, pdf_inspect.py, tsa.py); chains, revocation, trust
+and the verdict belong to verify/engine.py.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+from asn1crypto import cms as acms
+from asn1crypto import x509
+
+from verify.engine import IntegrityFact, SealFacts, SignatureFacts, TimestampFacts
+from verify.errors import InputError
+from verify.report import CertificateInfo, SealInfo, SubIndication
+
+__all__ = ["ses_facts", "cms_facts", "ofd_facts", "pdf_facts", "timestamp_facts", "detect_kind"]
+
+
+def detect_kind(data: bytes) -> str:
+    """"ofd", "pdf", "certificate", "cms", "ses" (or "unknown") from the first bytes."""
+    head = data[:8]
+    if head.startswith(b"%PDF-"):
+        return "pdf"
+    if head.startswith(b"PK\x03\x04"):
+        return "ofd"
+    if b"-----BEGIN CERTIFICATE-----" in data[:200]:
+        return "certificate"
+    if b"-----BEGIN" in data[:200]:
+        return "cms"
+    try:
+        from asn1crypto import core
+
+        value = core.Sequence.load(data)
+        n = len(value)
+        first = value[0]
+        if n == 3 and isinstance(first, core.Sequence) or (n == 3 and first.tag == 16):
+            return "certificate"
+        if n == 2 and first.tag == 6:
+            return "cms"
+        if n in (2, 4, 5):
+            return "ses"
+    except (ValueError, TypeError, IndexError):
+        pass
+    return "unknown"
+
+
+def _cert(der: bytes | None) -> x509.Certificate | None:
+    if not der:
+        return None
+    try:
+        return x509.Certificate.load(bytes(der))
+    except ValueError:
+        return None
+
+
+# --------------------------------------------------------------------------- timestamps
+
+
+def timestamp_facts(token_der: bytes, data: bytes) -> TimestampFacts:
+    """An RFC 3161 token over ``data`` (seal/tsa.py verify_token)."""
+    from seal.tsa import MalformedToken, verify_token
+
+    try:
+        check = verify_token(token_der, data)
+    except MalformedToken as exc:
+        return TimestampFacts(_dt.datetime.now(_dt.timezone.utc), False, f"unreadable timestamp token: {exc}")
+    chain = tuple(check.cms.certificates) if check.cms is not None else ()
+    return TimestampFacts(check.gen_time or _dt.datetime.now(_dt.timezone.utc), check.ok,
+                          check.detail if not check.ok else "", check.tsa_certificate, chain)
+
+
+# --------------------------------------------------------------------------- SES_Signature
+
+
+def _seal_facts(seal: Any, signer_der: bytes | None) -> SealFacts:
+    from seal.structures import verify_seal_signature
+
+    maker = _cert(seal.maker_cert)
+    result = verify_seal_signature(seal)
+    info = SealInfo(name=seal.name, esid=seal.es_id, seal_type=str(seal.seal_type), version=seal.version,
+                    valid_from=seal.valid_start, valid_to=seal.valid_end,
+                    maker=CertificateInfo.of(maker) if maker is not None else None,
+                    picture=seal.picture.data, picture_type=seal.picture.type.lower())
+    binds = None
+    if seal.certificates or seal.cert_digests:
+        binds = bool(signer_der) and seal.binds(signer_der)
+    return SealFacts(info, result.ok, result.reason or "the seal maker's signature verifies", maker, binds,
+                     tuple(f"seal: {q.message}" for q in result.quirks))
+
+
+def ses_facts(signature_der: bytes, data: bytes, *, id: str = "SES_Signature", kind: str = "ses",
+              integrity: tuple[IntegrityFact, ...] = (), extra_quirks: tuple[str, ...] = ()) -> SignatureFacts:
+    """Facts of a GB/T 38540 (v4) or GM/T 0031 (v1) SES_Signature over ``data`` (for an OFD
+    Seal-type signature, ``data`` is Signature.xml: dataHash = SM3(Signature.xml))."""
+    from gm.sm3 import sm3
+    from seal.errors import SealFormatError
+    from seal.structures import parse_signature, verify_signature_value
+
+    try:
+        sig = parse_signature(signature_der)
+    except SealFormatError as exc:
+        return SignatureFacts(id, kind, None, False, "the seal signature cannot be read",
+                              integrity=integrity, format_errors=(str(exc),))
+    value = verify_signature_value(sig)
+    facts_integrity = list(integrity)
+    if sig.data_hash == sm3(bytes(data)):
+        facts_integrity.append(IntegrityFact("DATA_HASH", True, "dataHash is the SM3 of the signed data"))
+    else:
+        facts_integrity.append(IntegrityFact("DATA_HASH", False, "dataHash differs from the SM3 of the signed "
+                                             "data: the data changed after signing"))
+    timestamp = None
+    if sig.timestamp:
+        timestamp = timestamp_facts(sig.timestamp, sig.signature)
+    quirks = tuple(extra_quirks) + tuple(q.message for q in value.quirks)
+    return SignatureFacts(
+        id, kind, _cert(sig.signer_cert), value.ok, value.reason or "the signer's SM2 signature over TBS_Sign verifies",
+        integrity=tuple(facts_integrity), claimed_signing_time=sig.time_info, timestamp=timestamp,
+        seal=_seal_facts(sig.seal, sig.signer_cert), quirks=quirks)
+
+
+# --------------------------------------------------------------------------- CMS
+
+
+_CMS_SUB = {
+    "CONTENT_MISSING": SubIndication.SIGNED_DATA_NOT_FOUND,
+    "CONTENT_MISMATCH": SubIndication.HASH_FAILURE,
+    "DIGEST_MISMATCH": SubIndication.HASH_FAILURE,
+    "MESSAGE_DIGEST_MISSING": SubIndication.FORMAT_FAILURE,
+    "CONTENT_TYPE_MISMATCH": SubIndication.FORMAT_FAILURE,
+    "UNSUPPORTED_DIGEST": SubIndication.FORMAT_FAILURE,
+    "UNSUPPORTED_SIGNATURE": SubIndication.FORMAT_FAILURE,
+}
+
+
+def cms_facts(der: bytes, data: bytes | None = None, *, kind: str = "cms", id_prefix: str = "signer") -> list[SignatureFacts]:
+    """One SignatureFacts per SignerInfo of a CMS SignedData (seal/cms.py verify_cms)."""
+    from seal.cms import MalformedCms, verify_cms
+
+    try:
+        check = verify_cms(der, data)
+    except MalformedCms as exc:
+        raise InputError(f"not a CMS SignedData: {exc}") from None
+    out = []
+    infos = list(check.signed_data["signer_infos"]) if check.signed_data is not None else []
+    for i, signer in enumerate(check.signers):
+        integrity: list[IntegrityFact] = []
+        sub = _CMS_SUB.get(signer.failure or "")
+        if sub is not None:
+            integrity.append(IntegrityFact("CMS_CONTENT", False, signer.detail, sub))
+        else:
+            integrity.append(IntegrityFact("CMS_CONTENT", True, "the content digest matches messageDigest"))
+        timestamp = None
+        if i < len(infos):
+            timestamp = _cms_timestamp(infos[i])
+        sig_ok = signer.ok or sub is not None and signer.failure not in ("SIGNATURE_INVALID", "SIGNATURE_ENCODING")
+        out.append(SignatureFacts(
+            f"{id_prefix}-{i + 1}", kind, signer.certificate,
+            signature_ok=signer.ok if sub is None else sig_ok,
+            signature_message=signer.detail if not signer.ok and sub is None else "the SM2 signature verifies",
+            certificates=tuple(check.certificates), integrity=tuple(integrity),
+            claimed_signing_time=signer.signing_time, timestamp=timestamp, quirks=tuple(signer.warnings)))
+    return out
+
+
+def _cms_timestamp(si: acms.SignerInfo) -> TimestampFacts | None:
+    attrs = si["unsigned_attrs"]
+    if attrs.native is None:
+        return None
+    for attr in attrs:
+        if attr["type"].native == "signature_time_stamp_token":
+            return timestamp_facts(attr["values"][0].dump(), si["signature"].native)
+    return None
+
+
+# --------------------------------------------------------------------------- OFD
+
+
+def ofd_facts(package: bytes) -> list[SignatureFacts]:
+    """One SignatureFacts per OFD signature (seal/ofd verify_package): references, files
+    added or shown after signing, SignedValue.dat, then the Seal (SES_Signature over
+    Signature.xml) or Sign (GM/T 0010 SignedData over SM3(Signature.xml)) value."""
+    from gm.sm3 import sm3
+    from seal.ofd.signing import verify_package
+    from seal.ofd.errors import OFDFormatError
+
+    try:
+        facts = verify_package(package)
+    except OFDFormatError as exc:
+        raise InputError(f"not a readable OFD package: {exc}") from None
+    out = []
+    for n, f in enumerate(facts):
+        sid = f.signature.path or f"signature-{n + 1}"
+        integrity: list[IntegrityFact] = []
+        errors: list[str] = []
+        if f.signature.error:
+            errors.append(f"{sid}: {f.signature.error}")
+        bad = [r for r in f.references if r.status.value != "ok"]
+        if not f.references:
+            integrity.append(IntegrityFact("DOCUMENT_REFERENCES", False, "the signature references no file"))
+        elif bad:
+            integrity.append(IntegrityFact("DOCUMENT_REFERENCES", False, "; ".join(
+                f"{r.file_ref}: {r.status.value}" for r in bad)))
+        else:
+            integrity.append(IntegrityFact("DOCUMENT_REFERENCES", True,
+                                           f"all {len(f.references)} referenced files are unchanged"))
+        if f.unreferenced_shown:
+            integrity.append(IntegrityFact("UNREFERENCED_SHOWN", False, "files shown on a page that the signature "
+                                           "does not cover: " + ", ".join(f.unreferenced_shown)))
+        if f.missing_shown:
+            integrity.append(IntegrityFact("MISSING_SHOWN", False, "files a page draws are missing: "
+                                           + ", ".join(f.missing_shown)))
+        if f.signed_value is None:
+            errors.append(f"{sid}: the signed value file ({f.signature.signed_value_path}) is missing")
+        if errors:
+            out.append(SignatureFacts(sid, "ofd", None, False, "no signature value to check",
+                                      integrity=tuple(integrity), format_errors=tuple(errors)))
+            continue
+        if f.signature.type == "Sign":
+            cms_list = _ofd_sign(f.signed_value, f.signature_xml, sm3)
+            for c in cms_list:
+                out.append(SignatureFacts(sid, "ofd", c.signer_certificate, c.signature_ok, c.signature_message,
+                                          c.certificates, tuple(integrity) + c.integrity, c.claimed_signing_time,
+                                          c.timestamp, None, c.format_errors, tuple(f.quirks) + c.quirks))
+        else:
+            out.append(ses_facts(f.signed_value, f.signature_xml, id=sid, kind="ofd", integrity=tuple(integrity),
+                                 extra_quirks=tuple(f.quirks)))
+    return out
+
+
+def _ofd_sign(signed_value: bytes, signature_xml: bytes, sm3: Any) -> list[SignatureFacts]:
+    try:
+        first = cms_facts(signed_value, sm3(signature_xml), kind="ofd")
+        if all(c.integrity[0].ok for c in first):
+            return first
+        return cms_facts(signed_value, signature_xml, kind="ofd")
+    except InputError as exc:
+        return [SignatureFacts("Sign", "ofd", None, False, "", format_errors=(str(exc),))]
+
+
+# --------------------------------------------------------------------------- PDF
+
+
+def pdf_facts(pdf: bytes) -> list[SignatureFacts]:
+    """One SignatureFacts per PDF signature (seal/pdf_inspect.py inspect_pdf_signatures)."""
+    from seal.pdf_inspect import inspect_pdf_signatures
+
+    try:
+        facts = inspect_pdf_signatures(pdf)
+    except Exception as exc:  # noqa: BLE001 - the PDF reader raises many kinds for broken files
+        raise InputError(f"not a readable PDF: {type(exc).__name__}: {exc}") from None
+    out = []
+    for f in facts:
+        integrity = [
+            IntegrityFact("PDF_BYTE_RANGE", f.byte_range_ok and f.covers_whole_revision,
+                          f"byte range {list(f.byte_range)} ({f.coverage})" if f.byte_range_ok else
+                          f"byte range {list(f.byte_range)} does not cover its revision", SubIndication.FORMAT_FAILURE),
+            IntegrityFact("PDF_DIGEST", f.digest_ok, "the signed bytes match messageDigest" if f.digest_ok else
+                          "the signed bytes do not match messageDigest"),
+            IntegrityFact("PDF_MODIFIED_AFTER_SIGNING", not f.modified_after_signing,
+                          f"later revisions: {f.later_revisions}" + (f"; {f.modification_detail}" if
+                                                                     f.modification_detail else "")),
+        ]
+        timestamp = None
+        if f.timestamp_token is not None:
+            try:
+                value = acms.ContentInfo.load(f.cms)["content"]["signer_infos"][0]["signature"].native
+                timestamp = timestamp_facts(f.timestamp_token, value)
+            except (ValueError, KeyError, IndexError):
+                timestamp = TimestampFacts(f.timestamp_time or _dt.datetime.now(_dt.timezone.utc), False,
+                                           "the signature's CMS cannot be read for its timestamp")
+        out.append(SignatureFacts(f.field_name, "pdf", f.signer_certificate, f.signature_ok, f.signature_detail,
+                                  tuple(f.certificates), tuple(integrity), f.signing_time, timestamp))
+    return out
