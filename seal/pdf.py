@@ -211,6 +211,7 @@ def seal_pdf(
     if timestamp is not None:
         certs = sum(len(c.dump()) for c in (certificate, *chain))
         reserve = 4096 + certs + _TIMESTAMP_RESERVE
+        reserve += reserve % 2  # pyHanko reserves whole hex pairs
     out = io.BytesIO()
     try:
         pdf_signer.sign_pdf(writer, output=out, bytes_reserved=reserve)
