@@ -108,3 +108,33 @@ def test_refused_seal_use_issues_nothing_and_takes_no_identifier(agency_seal, tm
     assert results[0].status == "error" and f"seal {es_id} is revoked" in results[0].error
     lid, _ = service.issue_license(home, ks, type="YYZZ", data=BUSINESS, agency=AGENCY, actor="x")
     assert parse_license_id(lid).sequence == 1  # the refusals burnt no sequence number
+
+
+def test_cli_issue_and_batch_with_a_seal(agency_seal, tmp_path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from cli.main import main
+
+    home, ks, es_id, _ = agency_seal
+    runner = CliRunner()
+    (tmp_path / "f.json").write_text(json.dumps(BUSINESS, ensure_ascii=False), encoding="utf-8")
+    args = ["license", "issue", "--home", str(home.path), "--type", "YYZZ", "--data", str(tmp_path / "f.json"),
+            "--out", str(tmp_path / "l.ofd"), "--seal", es_id]
+    monkeypatch.delenv("ESEAL_PASSPHRASE", raising=False)
+    res = runner.invoke(main, args)
+    assert res.exit_code != 0 and "passphrase is needed" in res.output and not (tmp_path / "l.ofd").exists()
+    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE)
+    res = runner.invoke(main, args)
+    assert res.exit_code == 0, res.output
+    [facts] = verify_package((tmp_path / "l.ofd").read_bytes())
+    assert facts.references_ok and structures.parse_signature(facts.signed_value).seal.es_id == es_id
+    (tmp_path / "rows.csv").write_text("external_id,credit_code,name,entity_type,legal_representative,"
+                                       "establishment_date,address,scope\n"
+                                       "X1,91350100M000100Y43,甲公司,有限责任公司,张三,2020-02-03,深圳,软件\n",
+                                       encoding="utf-8")
+    res = runner.invoke(main, ["license", "batch", "--home", str(home.path), "--type", "YYZZ", "--csv",
+                               str(tmp_path / "rows.csv"), "--out", str(tmp_path / "out"), "--seal", es_id])
+    assert res.exit_code == 0 and "1 issued, 0 already issued, 0 errors" in res.output, res.output
+    [ofd_file] = (tmp_path / "out").glob("*.ofd")
+    [facts] = verify_package(ofd_file.read_bytes())
+    assert facts.references_ok
