@@ -9,6 +9,7 @@ import io
 import os
 import struct
 import zipfile
+import zlib
 
 import pytest
 
@@ -84,14 +85,32 @@ def test_zip_bomb_lying_about_its_size_stops_at_the_declared_size() -> None:
         pkg.read("Doc_0/Res/bomb.xml")
 
 
-def test_zip_bomb_lying_about_its_compressed_size_is_caught_while_streaming() -> None:
+def test_zip_bomb_lying_about_its_compressed_size_is_refused() -> None:
     padding = os.urandom(400_000)
     bomb = make_zip([("Doc_0/Res/bomb.xml", bytes(30 * 1024 * 1024)), ("Doc_0/Res/pad.bin", padding),
                      ("OFD.xml", OFD_XML)])
-    # Claim the deflate stream is 300 kB (declared ratio ~100, under the limit); it is ~30 kB.
+    # Claim the deflate stream is 300 kB (declared ratio ~100, under the limit); it is ~30 kB,
+    # so its span now runs over the next entry.
     liar = patch_central(bomb, b"Doc_0/Res/bomb.xml", compress_size=300_000)
-    pkg = OFDPackage(liar)
-    with pytest.raises(ZipBombError, match="bomb.xml' inflates to .* ratio above the limit"):
+    with pytest.raises(ZipBombError, match="'Doc_0/Res/bomb.xml' and 'Doc_0/Res/pad.bin' overlap"):
+        OFDPackage(liar)
+
+
+def test_zip_bomb_padded_to_a_harmless_ratio_is_caught_while_streaming() -> None:
+    """A 30 KB deflate stream of 30 MB, followed by 270 KB of junk inside the same entry: the
+    declared ratio (~100) passes; the ratio of what is actually consumed does not."""
+    from seal.ofd.package import _ZipWriter
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    stream = packer.compress(bytes(30 * 1024 * 1024)) + packer.flush()
+    raw = stream + os.urandom(300_000 - len(stream))
+    writer = _ZipWriter()
+    writer.add("OFD.xml", OFD_XML)
+    writer._entry("Doc_0/Res/bomb.xml", zipfile.ZIP_DEFLATED, zlib.crc32(bytes(30 * 1024 * 1024)), raw,
+                  30 * 1024 * 1024)
+    pkg = OFDPackage(writer.finish())
+    # refused after 2 MiB of output (one step past the 1 MiB floor), not 30 MiB
+    with pytest.raises(ZipBombError, match="bomb.xml. inflates to 2097152 bytes from .* ratio above the limit"):
         pkg.read("Doc_0/Res/bomb.xml")
 
 
@@ -188,3 +207,37 @@ def test_corrupt_entry_crc() -> None:
     pkg = OFDPackage(bytes(data))
     with pytest.raises(OFDFormatError, match="CRC-32 mismatch"):
         pkg.read("OFD.xml")
+
+
+def test_overlapping_entries_refused() -> None:
+    """Fifield's non-recursive bomb: many directory entries share one deflate stream."""
+    data = minimal([("Doc_0/Res/a.xml", b"<a/>" * 100), ("Doc_0/Res/b.xml", b"<a/>" * 100)])
+    buf = bytearray(data)
+    offsets = {}
+    pos = buf.find(b"PK\x01\x02")
+    while pos != -1:
+        name_len = struct.unpack_from("<H", buf, pos + 28)[0]
+        offsets[bytes(buf[pos + 46:pos + 46 + name_len])] = pos
+        pos = buf.find(b"PK\x01\x02", pos + 4)
+    a_offset = struct.unpack_from("<I", buf, offsets[b"Doc_0/Res/a.xml"] + 42)[0]
+    struct.pack_into("<I", buf, offsets[b"Doc_0/Res/b.xml"] + 42, a_offset)
+    with pytest.raises(ZipBombError, match="'Doc_0/Res/a.xml' and 'Doc_0/Res/b.xml' overlap"):
+        OFDPackage(bytes(buf))
+
+
+def test_many_small_highly_compressed_entries_refused() -> None:
+    entries = [(f"Doc_0/Res/part{i}.xml", bytes(900_000)) for i in range(40)]
+    data = minimal(entries)
+    with pytest.raises(ZipBombError, match="package declares 36\\d+ uncompressed bytes .* ratio above the limit"):
+        OFDPackage(data)
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "utf-8"])
+def test_chinese_entry_names_without_the_utf8_flag(encoding: str) -> None:
+    real = "印章".encode(encoding)
+    placeholder = b"X" * len(real)
+    data = minimal([("Doc_0/Res/" + placeholder.decode() + ".png", b"png bytes")])
+    assert not zipfile.ZipFile(io.BytesIO(data)).infolist()[-1].flag_bits & 0x800
+    pkg = OFDPackage(data.replace(placeholder, real))
+    assert "Doc_0/Res/印章.png" in pkg.names
+    assert pkg.read("Doc_0/Res/印章.png") == b"png bytes"

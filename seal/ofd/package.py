@@ -26,6 +26,24 @@ _OUT_CHUNK = 1024 * 1024
 _FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 
 
+def _entry_name(info: zipfile.ZipInfo) -> str:
+    """The entry name, decoded as its producer meant it.
+
+    Without the UTF-8 flag zipfile decodes names as CP437; Chinese producers then mean either
+    UTF-8 (flag forgotten) or GBK. Try those before keeping the CP437 reading.
+    """
+    name = info.filename
+    if info.flag_bits & 0x800 or name.isascii():
+        return name
+    raw = name.encode("cp437")
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return name
+
+
 @dataclass(frozen=True)
 class Limits:
     """Safety limits of the reader; the defaults are generous for documents, fatal for bombs."""
@@ -59,7 +77,7 @@ class OFDPackage:
         self._folded: dict[str, str] = {}
         total = 0
         for info in infos:
-            name = check_entry_name(info.filename)
+            name = check_entry_name(_entry_name(info))
             if info.filename.endswith("/"):
                 continue
             if name in self._infos:
@@ -80,6 +98,18 @@ class OFDPackage:
                 raise OFDLimitError(f"package declares more than {limits.max_total_size} uncompressed bytes")
             self._infos[name] = info
             self._folded[name.casefold()] = name
+        # Whole-package ratio: many small entries, each under the per-entry floor, still add up.
+        if total > limits.ratio_floor and total > limits.max_ratio * len(self._data):
+            raise ZipBombError(f"package declares {total} uncompressed bytes from {len(self._data)} bytes, "
+                               f"a ratio above the limit of {limits.max_ratio:g}")
+        # Entries sharing compressed bytes (overlapping spans) are how non-recursive zip bombs
+        # multiply one deflate stream; an honest archive never overlaps.
+        spans = sorted((i.header_offset, i.header_offset + _LOCAL_HEADER.size + i.compress_size, n)
+                       for n, i in self._infos.items())
+        for (_, end, first), (start, _, second) in zip(spans, spans[1:]):
+            if end > start:
+                raise ZipBombError(f"entries {first!r} and {second!r} overlap in the archive "
+                                   "(a zip bomb construction)")
         self._cache: dict[str, bytes] = {}
         self._inflated = 0
 
