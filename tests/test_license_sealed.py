@@ -138,3 +138,40 @@ def test_cli_issue_and_batch_with_a_seal(agency_seal, tmp_path, monkeypatch) -> 
     [ofd_file] = (tmp_path / "out").glob("*.ofd")
     [facts] = verify_package(ofd_file.read_bytes())
     assert facts.references_ok
+
+
+def test_sealed_license_passes_the_verification_engine(agency_seal) -> None:
+    """verify/ judges the license as a relying party would: References, SES signature, seal,
+    signer path to the region's root, revocation from the region's CRLs, TSA token."""
+    from asn1crypto import pem as apem
+
+    from verify.engine import Verifier
+    from verify.path import StaticTrust
+    from verify.report import Indication
+    from verify.revocation import RevocationChecker
+
+    home, ks, es_id, _ = agency_seal
+    _, ofd = service.issue_license(home, ks, type="YYZZ", data=BUSINESS, agency=None, seal_id=es_id, actor="clerk")
+    chain = [der for _, _, der in apem.unarmor(ca_service.ca_chain(home), multiple=True)]
+    crls = [ca_service.generate_crl(home, ks), ca_service.generate_crl(home, ks, authority="root")]
+    verifier = Verifier(StaticTrust([chain[-1]], chain[:-1]),
+                        revocation=RevocationChecker(online=False, offline_crls=crls))
+    report = verifier.verify_ofd(ofd, name="license.ofd")
+    [sig] = report.signatures
+    assert report.indication is Indication.PASSED, [(c.name, c.indication, c.detail) for c in sig.checks
+                                                    if c.indication is not Indication.PASSED]
+    assert sig.seal is not None and sig.timestamp_time is not None
+    # the metadata attachment is protected too: change one field in license.json and it fails
+    import io
+    import zipfile
+
+    src = zipfile.ZipFile(io.BytesIO(ofd))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "Doc_0/Attachs/license.json":
+                data = data.replace("深圳某某科技有限公司".encode(), "深圳另一家科技公司".encode())
+            dst.writestr(item, data)
+    tampered = verifier.verify_ofd(out.getvalue(), name="tampered.ofd")
+    assert tampered.indication is Indication.FAILED
