@@ -23,6 +23,7 @@ signature then covers the content itself.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from typing import Any
 from asn1crypto import algos, cms, core, x509
 
 from gm.asn1 import cms_gm
-from gm.asn1.parse import load_strict
+from gm.asn1.parse import _PARSE_ERRORS, der_or_pem
 from gm.errors import ASN1FormatError, GMError
 from gm.sm2 import DEFAULT_UID, PublicKey, signature_from_rs
 from gm.sm3 import sm3
@@ -98,11 +99,29 @@ def _digest(name: str, data: bytes) -> bytes:
     return hashlib.new(name, data).digest()
 
 
-def _algorithm(name: str, null_params: bool, cls: type) -> Any:
+def _tlv(tag: int, content: bytes) -> bytes:
+    return bytes([tag]) + _der_length(len(content)) + content
+
+
+def _set_of(encodings: Iterable[bytes], tag: int = 0x31) -> bytes:
+    """DER SET OF: members in ascending order of their encodings (X.690 §11.6), so that a
+    verifier that re-encodes the set (OpenSSL does, for signed attributes) gets our bytes."""
+    return _tlv(tag, b"".join(sorted(encodings)))
+
+
+@functools.lru_cache(maxsize=64)
+def _oid(name: str, kind: type = cms.ContentType) -> bytes:
+    """DER OID of an asn1crypto name (or dotted text) of ``kind``'s table."""
+    return kind(name).dump()
+
+
+@functools.lru_cache(maxsize=16)
+def _algorithm(name: str, null_params: bool, kind: str) -> bytes:
+    cls = algos.DigestAlgorithm if kind == "digest" else algos.SignedDigestAlgorithm
     value: dict[str, Any] = {"algorithm": name}
     if null_params:
         value["parameters"] = core.Null()
-    return cls(value)
+    return cls(value).dump()
 
 
 def _utc(t: _dt.datetime | None) -> _dt.datetime:
@@ -112,11 +131,15 @@ def _utc(t: _dt.datetime | None) -> _dt.datetime:
     return t.astimezone(_dt.timezone.utc).replace(microsecond=0)
 
 
-def _sorted_set(attrs: Iterable[cms.CMSAttribute]) -> cms.CMSAttributes:
-    """DER SET OF: members in ascending order of their encodings (X.690 §11.6), so that a
-    verifier that re-encodes the attributes (OpenSSL does) gets the bytes we signed."""
-    encoded = sorted(a.dump() for a in attrs)
-    return cms.CMSAttributes([cms.CMSAttribute.load(e) for e in encoded])
+def _time(t: _dt.datetime) -> bytes:
+    """RFC 5652 §11.3: UTCTime for 1950-2049, GeneralizedTime otherwise."""
+    if 1950 <= t.year < 2050:
+        return core.UTCTime(t).dump()
+    return core.GeneralizedTime(t).dump()
+
+
+def _attribute(kind: str, value_der: bytes) -> bytes:
+    return _tlv(0x30, _oid(kind, cms.CMSAttributeType) + _tlv(0x31, value_der))
 
 
 def _point(cert: x509.Certificate) -> PublicKey:
@@ -124,6 +147,12 @@ def _point(cert: x509.Certificate) -> PublicKey:
     if spki.algorithm != "ec" or spki["algorithm"]["parameters"].chosen.native not in ("sm2p256v1", "1.2.156.10197.1.301"):
         raise CmsError(f"the certificate's key is not an SM2 key ({spki.algorithm})")
     return PublicKey.from_bytes(spki["public_key"].native)
+
+
+def _parsed(cert: x509.Certificate) -> x509.Certificate:
+    """The certificate as parsed from its DER: asn1crypto re-encodes a freshly built one
+    on every dump (tens of milliseconds), a parsed one dumps its cached bytes."""
+    return x509.Certificate.load(cert.dump())
 
 
 def keystore_signer(keystore: Any, key_ref: str, *, actor: str, role: str, pin: str | None = None) -> Signer:
@@ -145,8 +174,11 @@ class CmsToSign:
     content_type: str  # eContentType (asn1crypto name or dotted OID)
     content: bytes | None  # the eContent when attached, None when detached
     certificate: x509.Certificate
-    signed_attrs: cms.CMSAttributes
     to_be_signed: bytes  # DER(SET OF signed attributes): hand this to the signer
+
+    @property
+    def signed_attrs(self) -> cms.CMSAttributes:
+        return cms.CMSAttributes.load(self.to_be_signed)
 
 
 def prepare_signed_data(
@@ -169,17 +201,17 @@ def prepare_signed_data(
     if not isinstance(certificate, x509.Certificate):
         raise CmsError("certificate must be an asn1crypto x509.Certificate")
     fl = cms_gm.flavour(flavour)
+    certificate = _parsed(certificate)
     _point(certificate)
     ctype = content_type or fl.data
     attrs = [
-        cms.CMSAttribute({"type": "content_type", "values": [ctype]}),
-        cms.CMSAttribute({"type": "message_digest", "values": [_digest(fl.digest_algorithm, bytes(data))]}),
-        cms.CMSAttribute({"type": "signing_time", "values": [cms.Time({"utc_time": _utc(signing_time)})]}),
-        *extra_signed_attrs,
+        _attribute("content_type", _oid(ctype)),
+        _attribute("message_digest", _tlv(0x04, _digest(fl.digest_algorithm, bytes(data)))),
+        _attribute("signing_time", _time(_utc(signing_time))),
+        *(a.dump() for a in extra_signed_attrs),
     ]
-    signed_attrs = _sorted_set(attrs)
     return CmsToSign(flavour=fl, content_type=ctype, content=None if detached else bytes(data),
-                     certificate=certificate, signed_attrs=signed_attrs, to_be_signed=signed_attrs.dump())
+                     certificate=certificate, to_be_signed=_set_of(attrs))
 
 
 def assemble_signed_data(
@@ -195,7 +227,13 @@ def assemble_signed_data(
     """Step 3: the DER ContentInfo. ``signature`` is checked against the certificate's key
     first (``check``), so a wrong key reference fails here and not at the relying party.
     ``timestamper(signature) -> token DER`` adds an RFC 3161 signatureTimeStampToken
-    unsigned attribute (seal.tsa.tsa_callable)."""
+    unsigned attribute (seal.tsa.tsa_callable).
+
+    Written with a few lines of DER (tag, length, value) around parts asn1crypto encoded
+    (algorithm identifiers, names, certificates): building the whole tree in asn1crypto
+    costs ten times the SM2 signature. tests/test_cms_sign.py checks that asn1crypto's own
+    re-encoding of the result is byte-identical.
+    """
     fl = prepared.flavour
     signature = bytes(signature)
     if check:
@@ -207,39 +245,33 @@ def assemble_signed_data(
             raise SigningError("the signature does not verify with the certificate's public key "
                                "(wrong key reference for this certificate?)")
     tbs = prepared.certificate["tbs_certificate"]
-    unsigned = list(unsigned_attrs)
+    unsigned = [a.dump() for a in unsigned_attrs]
     if timestamper is not None:
-        token = cms.ContentInfo.load(timestamper(signature))
-        unsigned.append(cms.CMSAttribute({"type": "signature_time_stamp_token", "values": [token]}))
-    signer_info = {
-        "version": "v1",
-        "sid": cms.SignerIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber(
-            {"issuer": tbs["issuer"], "serial_number": tbs["serial_number"]})}),
-        "digest_algorithm": _algorithm(fl.digest_algorithm, fl.digest_null_params, algos.DigestAlgorithm),
-        "signed_attrs": prepared.signed_attrs,
-        "signature_algorithm": _algorithm(fl.signature_algorithm, fl.signature_null_params,
-                                          algos.SignedDigestAlgorithm),
-        "signature": signature,
-    }
-    if unsigned:
-        signer_info["unsigned_attrs"] = _sorted_set(unsigned)
-    certs = ([prepared.certificate] if include_certificate else []) + list(chain)
-    encap: dict[str, Any] = {"content_type": prepared.content_type}
+        token = timestamper(signature)
+        unsigned.append(_attribute("signature_time_stamp_token", cms.ContentInfo.load(token).dump()))
+    digest_alg = _algorithm(fl.digest_algorithm, fl.digest_null_params, "digest")
+    signer_info = _tlv(0x30, b"".join([
+        b"\x02\x01\x01",  # version 1: issuerAndSerialNumber
+        _tlv(0x30, tbs["issuer"].dump() + tbs["serial_number"].dump()),
+        digest_alg,
+        b"\xa0" + prepared.to_be_signed[1:],  # [0] IMPLICIT SET OF, same contents
+        _algorithm(fl.signature_algorithm, fl.signature_null_params, "signature"),
+        _tlv(0x04, signature),
+        _set_of(unsigned, 0xA1) if unsigned else b"",
+    ]))
+    certs = ([prepared.certificate] if include_certificate else []) + [_parsed(c) for c in chain]
+    encap = _oid(prepared.content_type)
     if prepared.content is not None:
-        # asn1crypto wants the parsed value for content types it knows a spec of (TSTInfo);
-        # loading and dumping unmodified bytes gives back the same bytes
-        spec = cms.EncapsulatedContentInfo._oid_specs.get(prepared.content_type)
-        encap["content"] = (spec.load(prepared.content) if spec is not None and not issubclass(spec, core.OctetString)
-                            else prepared.content)
-    signed = {
-        "version": "v3" if prepared.content_type not in cms_gm.DATA_TYPES else "v1",
-        "digest_algorithms": [_algorithm(fl.digest_algorithm, fl.digest_null_params, algos.DigestAlgorithm)],
-        "encap_content_info": encap,
-        "signer_infos": [signer_info],
-    }
-    if certs:
-        signed["certificates"] = [cms.CertificateChoices({"certificate": c}) for c in certs]
-    return cms.ContentInfo({"content_type": fl.signed_data, "content": cms.SignedData(signed)}).dump()
+        encap += _tlv(0xA0, _tlv(0x04, prepared.content))
+    version = b"\x02\x01\x01" if prepared.content_type in cms_gm.DATA_TYPES else b"\x02\x01\x03"
+    signed_data = _tlv(0x30, b"".join([
+        version,
+        _tlv(0x31, digest_alg),
+        _tlv(0x30, encap),
+        _set_of((c.dump() for c in certs), 0xA0) if certs else b"",
+        _tlv(0x31, signer_info),
+    ]))
+    return _tlv(0x30, _oid(fl.signed_data) + _tlv(0xA0, signed_data))
 
 
 def sign_data(
@@ -307,21 +339,30 @@ class CmsCheck:
 
 
 def _load(der: bytes) -> tuple[cms.ContentInfo, cms.SignedData]:
+    """Parse strictly but lazily: asn1crypto parses a field when it is first read, so
+    verify_cms turns parse errors raised later into MalformedCms too (walking everything
+    up front with ``.native`` costs several times the SM2 verification)."""
     try:
-        info = load_strict(cms.ContentInfo, der, "CMS ContentInfo")
+        info = cms.ContentInfo.load(der_or_pem(der, "CMS ContentInfo"), strict=True)
+        ctype = info["content_type"].native
+        if ctype not in cms_gm.SIGNED_DATA_TYPES:
+            raise MalformedCms(f"CMS contentType is {ctype}, not SignedData (PKCS#7 or GM/T 0010)")
+        sd = info["content"]
+        sd["version"].native, sd["digest_algorithms"].native  # noqa: B018
     except ASN1FormatError as exc:
         raise MalformedCms(str(exc)) from None
-    ctype = info["content_type"].native
-    if ctype not in cms_gm.SIGNED_DATA_TYPES:
-        raise MalformedCms(f"CMS contentType is {ctype}, not SignedData (PKCS#7 or GM/T 0010)")
-    return info, info["content"]
+    except _PARSE_ERRORS as exc:
+        if isinstance(exc, MalformedCms):
+            raise
+        raise MalformedCms(f"CMS ContentInfo is malformed: {exc}") from None
+    return info, sd
 
 
 def _find_certificate(sid: cms.SignerIdentifier, certs: Sequence[x509.Certificate]) -> x509.Certificate | None:
     if sid.name == "issuer_and_serial_number":
         issuer, serial = sid.chosen["issuer"], sid.chosen["serial_number"].native
-        for c in certs:
-            if c.serial_number == serial and c.issuer == issuer:
+        for c in certs:  # serial first; equal DER names first (Name == runs string prep)
+            if c.serial_number == serial and (c.issuer.dump() == issuer.dump() or c.issuer == issuer):
                 return c
     elif sid.name == "subject_key_identifier":
         ski = sid.chosen.native
@@ -408,6 +449,16 @@ def verify_cms(
     Raises ``MalformedCms`` when ``der`` is not a parseable SignedData.
     """
     info, sd = _load(der)
+    try:
+        return _verify(info, sd, detached_data, extra_certificates, uid)
+    except MalformedCms:
+        raise
+    except _PARSE_ERRORS as exc:  # a field asn1crypto parsed only now
+        raise MalformedCms(f"CMS SignedData is malformed: {exc}") from None
+
+
+def _verify(info: cms.ContentInfo, sd: cms.SignedData, detached_data: bytes | None,
+            extra_certificates: Sequence[x509.Certificate], uid: bytes) -> CmsCheck:
     fl = cms_gm.flavour_of(info["content_type"].native)
     encap = sd["encap_content_info"]
     econtent_type = encap["content_type"].native

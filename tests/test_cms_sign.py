@@ -282,3 +282,21 @@ def test_openssl_cms_sign_with_sm2(tmp_path, openssl_bin):
     if not check.ok:  # an OpenSSL that signs but still with the empty ID
         check = scms.verify_cms((tmp_path / "s.der").read_bytes(), DATA, uid=b"")
     assert check.ok, check.signer.detail
+
+
+@pytest.mark.parametrize("flavour", ["gmt0010", "pkcs7"])
+@pytest.mark.parametrize("detached", [True, False])
+def test_encoding_is_der_as_asn1crypto_writes_it(pki, flavour, detached):
+    """assemble_signed_data writes DER by hand; asn1crypto re-encoding every field
+    (sorting SET OFs) gives the same bytes, and parse -> dump is identical."""
+    h, signer, cert = pki
+    t = dt.datetime(2051, 1, 1, tzinfo=dt.timezone.utc) if detached else None  # GeneralizedTime past 2049
+    p = scms.prepare_signed_data(DATA, cert, flavour=flavour, detached=detached, signing_time=t)
+    extra = cms.CMSAttribute({"type": "signing_certificate_v2", "values": [{"certs": []}]})
+    der = scms.assemble_signed_data(p, signer.sign(p.to_be_signed), chain=[h.issuing, h.root],
+                                    unsigned_attrs=[extra])
+    parsed = cms.ContentInfo.load(der)
+    assert parsed.dump(force=True) == der
+    assert p.signed_attrs.dump(force=True)[1:] == p.to_be_signed[1:]
+    if t is not None:
+        assert scms.verify_cms(der, DATA).signer.signing_time == t
