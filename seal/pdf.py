@@ -10,7 +10,9 @@ Placement, like OFD (GB/T 33190) so that one ``--x --y`` means the same on both 
 ``box_mm = (x, y, width, height)`` in millimetres from the top-left corner of the page's
 visible area (CropBox, defaulting to MediaBox), y growing downwards. pyHanko wants
 bottom-left PDF points, so we convert; pages with /Rotate are refused for visible seals
-rather than placed somewhere unexpected. ``box_mm=None`` makes an invisible seal.
+rather than placed somewhere unexpected. ``box_mm=None`` makes an invisible seal. A form
+prepared with an empty signature field is sealed by naming that field: the field keeps its
+own page and rectangle, and the seal picture fills it.
 
 The seal picture (PNG, normally the SESeal's picture) becomes an image XObject (with its
 alpha channel as a soft mask, so the red seal does not hide the text under it) in the
@@ -141,27 +143,29 @@ def _stamp_style(picture_png: bytes | None) -> StaticStampStyle:
                             background_opacity=1.0, border_width=0)
 
 
-def _existing_fields(writer: IncrementalPdfFileWriter) -> set[str]:
-    names = set()
+def _existing_fields(writer: IncrementalPdfFileWriter) -> dict[str, bool]:
+    """Signature field name -> already signed."""
+    found: dict[str, bool] = {}
     try:
-        for name, _, _ in fields.enumerate_sig_fields(writer, filled_status=None):
-            names.add(name)
+        for name, value, _ in fields.enumerate_sig_fields(writer, filled_status=None):
+            found[name] = value is not None
     except (PdfError, KeyError, TypeError) as exc:
         raise MalformedPdf(f"unreadable form fields: {exc}") from None
-    return names
+    return found
 
 
-def _field_name(requested: str | None, taken: set[str]) -> str:
+def _field_name(requested: str | None, existing: dict[str, bool]) -> tuple[str, bool]:
+    """(field name, True when it is an empty signature field already in the PDF)."""
     if requested is not None:
         if not isinstance(requested, str) or not _FIELD_NAME.match(requested):
             raise PdfSealArgumentError("field_name must be 1-64 printable characters without '.'")
-        if requested in taken:
-            raise PdfSealArgumentError(f"the PDF already has a signature field named {requested!r}")
-        return requested
+        if existing.get(requested):
+            raise PdfSealArgumentError(f"the PDF's signature field {requested!r} is already signed")
+        return requested, requested in existing
     n = 1
-    while f"Seal{n}" in taken:
+    while f"Seal{n}" in existing:
         n += 1
-    return f"Seal{n}"
+    return f"Seal{n}", False
 
 
 def seal_pdf(
@@ -171,7 +175,7 @@ def seal_pdf(
     certificate: x509.Certificate,
     chain: Sequence[x509.Certificate] = (),
     page: int = 0,
-    box_mm: Sequence[float] | None = (20.0, 20.0, 40.0, 40.0),
+    box_mm: Sequence[float] | None = None,
     picture_png: bytes | None = None,
     subfilter: str = "adbe.pkcs7.detached",
     field_name: str | None = None,
@@ -185,7 +189,9 @@ def seal_pdf(
     ``certificate`` (e.g. ``seal.cms.keystore_signer``); ``chain`` certificates are
     embedded too. ``page`` is 0-based (negative counts from the end). ``timestamp``
     (``signature value -> TimeStampToken DER``) adds a signatureTimeStampToken.
-    ``field_name`` defaults to the first free ``SealN``.
+    ``field_name`` defaults to the first free ``SealN``; naming an empty signature field
+    already in the PDF fills that field (then ``box_mm`` must be left out and ``page`` is
+    the field's own). ``box_mm=None`` for a new field makes an invisible seal.
 
     Raises ``MalformedPdf`` for input that is not a readable PDF,
     ``PdfSealArgumentError`` for arguments that do not fit this PDF and
@@ -199,13 +205,17 @@ def seal_pdf(
     if not isinstance(page, int) or not -pages <= page < pages:
         raise PdfSealArgumentError(f"page {page} does not exist: the PDF has {pages} page(s), numbered from 0")
     page %= pages
-    name = _field_name(field_name, _existing_fields(writer))
+    name, prepared = _field_name(field_name, _existing_fields(writer))
+    if prepared and box_mm is not None:
+        raise PdfSealArgumentError(f"signature field {name!r} is already placed in the PDF; leave box_mm out")
+    if not prepared and box_mm is None and picture_png is not None:
+        raise PdfSealArgumentError("a seal picture needs box_mm (where to put it); without box_mm the seal is invisible")
     box = _pdf_box(writer, page, box_mm) if box_mm is not None else None
-    style = _stamp_style(picture_png if box is not None else None)
+    style = _stamp_style(picture_png)
     meta = signers.PdfSignatureMetadata(
         field_name=name, md_algorithm=DIGEST, subfilter=SUBFILTERS[subfilter],
         reason=reason, location=location, certify=False)
-    spec = fields.SigFieldSpec(sig_field_name=name, on_page=page, box=box)
+    spec = None if prepared else fields.SigFieldSpec(sig_field_name=name, on_page=page, box=box)
     pdf_signer = signers.PdfSigner(meta, signer=signer, stamp_style=style, new_field_spec=spec)
     reserve = None
     if timestamp is not None:

@@ -207,7 +207,7 @@ def test_default_field_names_count_up(pki):
     one = seal_pdf(make_pdf(1), sign=signer.sign, certificate=cert, box_mm=None)
     two = seal_pdf(one, sign=signer.sign, certificate=cert, box_mm=None)
     assert [f.field_name for f in inspect_pdf_signatures(two)] == ["Seal1", "Seal2"]
-    with pytest.raises(PdfSealArgumentError, match="already has a signature field named 'Seal1'"):
+    with pytest.raises(PdfSealArgumentError, match="signature field 'Seal1' is already signed"):
         seal_pdf(two, sign=signer.sign, certificate=cert, field_name="Seal1")
 
 
@@ -275,6 +275,7 @@ def test_bad_arguments_are_specific_errors(pki):
     h, signer, cert = pki
     pdf = make_pdf(2)
     kw = dict(sign=signer.sign, certificate=cert)
+    box = (10, 10, 30, 30)
     with pytest.raises(PdfSealArgumentError, match="page 2 does not exist: the PDF has 2 page"):
         seal_pdf(pdf, page=2, **kw)
     with pytest.raises(PdfSealArgumentError, match="does not fit on page 0 \\(210.0 x 297.0 mm\\)"):
@@ -286,9 +287,9 @@ def test_bad_arguments_are_specific_errors(pki):
     jpeg = io.BytesIO()
     Image.new("RGB", (10, 10), (255, 0, 0)).save(jpeg, "JPEG")
     with pytest.raises(PdfSealArgumentError, match="must be a PNG image, not JPEG"):
-        seal_pdf(pdf, picture_png=jpeg.getvalue(), **kw)
+        seal_pdf(pdf, picture_png=jpeg.getvalue(), box_mm=box, **kw)
     with pytest.raises(PdfSealArgumentError, match="not a readable image"):
-        seal_pdf(pdf, picture_png=b"\x89PNG\r\n\x1a\nbroken", **kw)
+        seal_pdf(pdf, picture_png=b"\x89PNG\r\n\x1a\nbroken", box_mm=box, **kw)
     with pytest.raises(PdfSealArgumentError, match="unknown SubFilter 'adbe.x509.rsa_sha1'"):
         seal_pdf(pdf, subfilter="adbe.x509.rsa_sha1", **kw)
     with pytest.raises(PdfSealArgumentError, match="without '.'"):
@@ -322,3 +323,63 @@ def test_malformed_pdf_is_a_clear_error(pki, data, message):
 def test_truncated_sealed_pdf_is_a_clear_error(sealed):
     with pytest.raises(MalformedPdf, match="unreadable PDF: EOF marker not found"):
         inspect_pdf_signatures(sealed[: len(sealed) // 2])
+
+
+# --------------------------------------------------------------------------- prepared forms, odd pages
+
+
+def _with_empty_field(pdf: bytes, name: str, page: int, box: tuple[int, int, int, int]) -> bytes:
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import fields
+
+    w = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    fields.append_signature_field(w, fields.SigFieldSpec(name, on_page=page, box=box))
+    out = io.BytesIO()
+    w.write(out)
+    return out.getvalue()
+
+
+def test_prepared_empty_field_is_filled_where_the_form_put_it(pki):
+    pymupdf = pytest.importorskip("pymupdf")
+    _, signer, cert = pki
+    form = _with_empty_field(make_pdf(2), "盖章处", 1, (300, 100, 420, 220))
+    with pytest.raises(PdfSealArgumentError, match="already placed in the PDF; leave box_mm out"):
+        seal_pdf(form, sign=signer.sign, certificate=cert, field_name="盖章处", box_mm=(10, 10, 30, 30))
+    out = seal_pdf(form, sign=signer.sign, certificate=cert, field_name="盖章处", picture_png=seal_png())
+    (f,) = inspect_pdf_signatures(out)
+    assert f.ok and f.field_name == "盖章处"
+    doc = pymupdf.open(stream=out, filetype="pdf")
+    (w,) = doc[1].widgets()
+    page_h = doc[1].rect.height
+    assert (w.rect.x0, page_h - w.rect.y1, w.rect.x1, page_h - w.rect.y0) == pytest.approx((300, 100, 420, 220))
+    red = doc[1].get_pixmap(dpi=72).pixel(360, int(page_h - 160))
+    assert red[0] > 180 and red[1] < 60, red
+    with pytest.raises(PdfSealArgumentError, match="'盖章处' is already signed"):
+        seal_pdf(out, sign=signer.sign, certificate=cert, field_name="盖章处")
+
+
+def test_picture_without_a_box_is_refused(pki):
+    _, signer, cert = pki
+    with pytest.raises(PdfSealArgumentError, match="a seal picture needs box_mm"):
+        seal_pdf(make_pdf(1), sign=signer.sign, certificate=cert, picture_png=seal_png())
+
+
+def test_encrypted_and_rotated_inputs(pki, tmp_path):
+    _, signer, cert = pki
+    qpdf = shutil.which("qpdf")
+    require(qpdf, "qpdf")
+    (tmp_path / "in.pdf").write_bytes(make_pdf(2))
+    run([qpdf, "--encrypt", "user", "owner", "256", "--", tmp_path / "in.pdf", tmp_path / "enc.pdf"], check=True)
+    enc = (tmp_path / "enc.pdf").read_bytes()
+    with pytest.raises(MalformedPdf, match="encrypted"):
+        seal_pdf(enc, sign=signer.sign, certificate=cert)
+    with pytest.raises(MalformedPdf, match="encrypted"):
+        inspect_pdf_signatures(enc)
+    run([qpdf, "--rotate=+90:2", tmp_path / "in.pdf", tmp_path / "rot.pdf"], check=True)
+    rot = (tmp_path / "rot.pdf").read_bytes()
+    with pytest.raises(PdfSealArgumentError, match="page 1 is rotated by 90 degrees"):
+        seal_pdf(rot, sign=signer.sign, certificate=cert, page=1, box_mm=(10, 10, 30, 30))
+    # the unrotated page of the same file takes a visible seal, the rotated one an invisible one
+    assert inspect_pdf_signatures(seal_pdf(rot, sign=signer.sign, certificate=cert, page=0,
+                                           box_mm=(10, 10, 30, 30)))[0].ok
+    assert inspect_pdf_signatures(seal_pdf(rot, sign=signer.sign, certificate=cert, page=1))[0].ok
