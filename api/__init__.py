@@ -81,4 +81,8 @@ def create_app(home_path: str | Path, *, passphrase: str | None = None,
     problems.install(app)
     for bp in _blueprints():
         app.register_blueprint(bp)
+    from api.fastpath import OCSPFastPath
+
+    app.wsgi_app = OCSPFastPath(app.wsgi_app, app.extensions["eseal"].ocsp,  # type: ignore[method-assign]
+                                settings.max_content_length)
     return app

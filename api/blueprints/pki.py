@@ -8,19 +8,19 @@
     GET  /ocsp/<base64 request>        RFC 6960 appendix A.1 (URL-decoded standard base64)
 
 ``<issuer id>`` is the CA's subject key identifier in hex (``ca.profiles.ExtensionContext``).
-No authentication: relying parties anywhere must reach these. A malformed OCSP request
+No authentication: relying parties anywhere must reach these. The two OCSP forms are
+usually answered by api/fastpath.py in front of Flask; these views are the documented
+endpoints and answer whatever the fast path declines. A malformed OCSP request
 is answered in OCSP's own terms (malformedRequest), not with problem+json.
 """
 from __future__ import annotations
-
-import base64
-import binascii
 
 from flask import Blueprint, Response, request
 
 from api import openapi
 from api.context import services
 from api.crl_cache import NoCRL, UnknownIssuer
+from api.fastpath import decode_get
 from api.problems import Problem, register
 from ca import ocsp
 
@@ -108,12 +108,7 @@ def ocsp_post() -> Response:
                                 "description": "URL-encoded base64 of the DER OCSPRequest"}],
                    responses={200: openapi.binary(OCSP_RESPONSE, "DER OCSPResponse")})
 def ocsp_get(encoded: str) -> Response:
-    # werkzeug has already URL-decoded the path; accept the URL-safe alphabet and missing
-    # padding too, as some clients send them
-    text = encoded.strip().replace("-", "+").replace("_", "/").replace(" ", "+")
-    text += "=" * (-len(text) % 4)
-    try:
-        der = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
+    der = decode_get(encoded)  # werkzeug has already URL-decoded the path
+    if der is None:
         return Response(ocsp.error_response("malformed_request"), mimetype=OCSP_RESPONSE)
     return _ocsp(der)
