@@ -1,0 +1,297 @@
+"""The web console: server-rendered pages (Jinja2), Chinese by default, English on request.
+
+Sign-in takes an API token (``store.tokens``); the signed session cookie holds only the
+token's id, role and agency — never the secret — and the token is re-checked on every page,
+so revoking it ends the session. Forms carry a CSRF token bound to the session. Failed
+sign-ins are counted per client address and locked out for a while after a few (per worker).
+Pages are thin over ca/, seal/ and store/ service functions, like the REST views.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import hmac
+import os
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, session, url_for
+from sqlalchemy import select
+
+from api import openapi
+from api.context import services
+from api.i18n import LANGUAGES, lang, t
+from ca import service as ca_service
+from ca.crl import REASON_CODES
+from ca.errors import CAError
+from ca.search import search_certificates
+from store import audit
+from store import db
+from store.models.audit import AuditRecord
+from store.models.ca import CERT_STATUSES
+from store.models.tokens import ApiToken
+from store.tokens import authenticate
+
+bp = Blueprint("console", __name__, url_prefix="/console", template_folder="../templates")
+
+F = TypeVar("F", bound=Callable[..., Any])
+SECRET_FILE = "console-secret.key"
+MAX_FAILURES = 5
+LOCKOUT_SECONDS = 300
+REVOKE_REASONS = [r for r in REASON_CODES if r not in ("certificateHold", "removeFromCRL")]
+WRITE_ROLES = ("admin", "ra_operator")
+_failures: dict[str, list[float]] = {}
+_HTML = {200: {"description": "HTML page", "content": {"text/html": {}}}}
+_REDIRECT = {302: {"description": "redirect to the next page"}}
+
+
+def _page(summary: str, **extra: Any) -> Callable[[F], F]:
+    return openapi.operation(summary=summary, tags=["console"], responses=extra.pop("responses", _HTML), **extra)
+
+
+@bp.record_once
+def _configure(state: Any) -> None:
+    app = state.app
+    app.secret_key = _secret(services_home_path(app))
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict")
+    app.jinja_env.globals.update(t=t, lang=lang, csrf_token=_csrf_token)
+
+
+def services_home_path(app: Any) -> Path:
+    return Path(app.extensions["eseal"].home.path)
+
+
+def _secret(home: Path) -> bytes:
+    """One secret per home, shared by every worker: made once, atomically, mode 0600."""
+    path = home / SECRET_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes()
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+@bp.after_app_request
+def _secure_headers(response: Response) -> Response:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if response.mimetype == "text/html":
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+            "frame-ancestors 'none'; base-uri 'none'")
+    return response
+
+
+def _csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(24)
+    return session["csrf"]
+
+
+def _check_csrf() -> None:
+    sent = request.form.get("csrf", "")
+    if not sent or not hmac.compare_digest(sent, session.get("csrf", "")):
+        flash(t("The form expired; please try again"), "error")
+        abort(redirect(request.referrer or url_for("console.certificates")))
+
+
+def _signed_in() -> dict[str, Any] | None:
+    token_id = session.get("token_id")
+    if not token_id:
+        return None
+    with db.transaction(services().sessions, readonly=True) as s:
+        row = s.scalar(select(ApiToken).where(ApiToken.token_id == token_id))
+    if row is None or row.revoked_at is not None:
+        session.clear()
+        return None
+    return {"token_id": row.token_id, "role": row.role, "agency": row.agency}
+
+
+def signed_in(*roles: str) -> Callable[[F], F]:
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            user = _signed_in()
+            if user is None:
+                return redirect(url_for("console.login", next=request.path))
+            if roles and user["role"] not in roles:
+                flash(t("Your role may not do this"), "error")
+                return redirect(url_for("console.certificates"))
+            return fn(user, *args, **kwargs)
+        return wrapper  # type: ignore[return-value]
+    return decorate
+
+
+def _locked_out(client: str) -> bool:
+    now = time.monotonic()
+    recent = [at for at in _failures.get(client, []) if now - at < LOCKOUT_SECONDS]
+    _failures[client] = recent
+    return len(recent) >= MAX_FAILURES
+
+
+@bp.get("/style.css")
+@_page("Console style sheet", responses={200: {"description": "CSS", "content": {"text/css": {}}}})
+def style() -> Response:
+    css = (Path(__file__).resolve().parents[1] / "templates" / "console" / "style.css").read_text(encoding="utf-8")
+    return Response(css, mimetype="text/css", headers={"Cache-Control": "public, max-age=3600"})
+
+
+@bp.get("/lang/<code>")
+@_page("Switch the console language (zh, en)", responses=_REDIRECT)
+def set_language(code: str) -> Response:
+    if code in LANGUAGES:
+        session["lang"] = code
+    return redirect(request.referrer or url_for("console.certificates"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@_page("Sign in with an API token (form)")
+def login() -> Any:
+    if request.method == "POST":
+        client = request.remote_addr or "?"
+        if _locked_out(client):
+            flash(t("Too many failed sign-ins; try again later"), "error")
+            return render_template("console/login.html"), 429
+        _check_csrf()
+        info = authenticate(services().sessions, request.form.get("token", ""))
+        if info is None:
+            _failures.setdefault(client, []).append(time.monotonic())
+            flash(t("Invalid or revoked token"), "error")
+            return render_template("console/login.html"), 401
+        _failures.pop(client, None)
+        keep_lang = session.get("lang")
+        session.clear()
+        session.update(token_id=info.token_id, lang=keep_lang or "zh")
+        target = request.args.get("next", "")
+        return redirect(target if target.startswith("/console/") else url_for("console.certificates"))
+    return render_template("console/login.html")
+
+
+@bp.post("/logout")
+@_page("Sign out", responses=_REDIRECT)
+def logout() -> Response:
+    _check_csrf()
+    keep_lang = session.get("lang")
+    session.clear()
+    if keep_lang:
+        session["lang"] = keep_lang
+    return redirect(url_for("console.login"))
+
+
+@bp.get("/")
+@_page("Console home", responses=_REDIRECT)
+def index() -> Response:
+    return redirect(url_for("console.certificates"))
+
+
+def _int(name: str, default: int) -> int:
+    raw = request.args.get(name, "")
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 10**9 else default
+
+
+@bp.get("/certificates")
+@_page("Certificates with search")
+@signed_in("admin", "ra_operator", "auditor")
+def certificates(user: dict[str, Any]) -> str:
+    status = request.args.get("status") or None
+    found = search_certificates(services().home, profile=request.args.get("profile") or None,
+                                status=status if status in CERT_STATUSES else None,
+                                text=request.args.get("q") or None, page=_int("page", 1), per_page=25,
+                                sessions=services().sessions)
+    return render_template("console/certificates.html", user=user, found=found, statuses=CERT_STATUSES,
+                           args=request.args)
+
+
+@bp.get("/certificates/<serial>")
+@_page("One certificate, with the revoke dialog")
+@signed_in("admin", "ra_operator", "auditor")
+def certificate(user: dict[str, Any], serial: str) -> Any:
+    try:
+        row = ca_service.certificate_status(services().home, serial, sessions=services().sessions)
+    except CAError as exc:
+        flash(str(exc), "error")
+        return render_template("console/base.html", user=user), 404
+    return render_template("console/certificate.html", user=user, cert=row, reasons=REVOKE_REASONS,
+                           can_write=user["role"] in WRITE_ROLES)
+
+
+@bp.post("/certificates/<serial>/revoke")
+@_page("Revoke a certificate (form)", responses=_REDIRECT)
+@signed_in(*WRITE_ROLES)
+def revoke(user: dict[str, Any], serial: str) -> Response:
+    _check_csrf()
+    back = redirect(url_for("console.certificate", serial=serial))
+    if request.form.get("confirm") != "yes":
+        flash(t("I understand that revocation is final"), "error")
+        return back
+    reason = request.form.get("reason", "unspecified")
+    invalidity = None
+    if request.form.get("invalidity_date"):
+        try:
+            invalidity = _dt.datetime.fromisoformat(request.form["invalidity_date"]).replace(tzinfo=_dt.timezone.utc)
+        except ValueError:
+            flash(f"invalidity date {request.form['invalidity_date']!r} is not a date (YYYY-MM-DD)", "error")
+            return back
+    try:
+        ca_service.revoke(services().home, serial, reason, invalidity, actor=f"console:{user['role']}:{user['token_id']}",
+                          sessions=services().sessions)
+    except CAError as exc:
+        flash(str(exc), "error")
+        return back
+    flash(f"{t('Certificate revoked')}: {serial} ({reason})", "ok")
+    return back
+
+
+@bp.get("/seals")
+@_page("Seals with their pictures")
+@signed_in("admin", "ra_operator", "agency", "auditor")
+def seals(user: dict[str, Any]) -> str:
+    from seal.service import list_seals
+
+    agency = user["agency"] if user["role"] == "agency" else None
+    return render_template("console/seals.html", user=user,
+                           seals=list_seals(services().home, agency=agency, sessions=services().sessions))
+
+
+@bp.get("/seals/<es_id>/picture")
+@_page("A seal's picture (as stored in the seal)",
+       responses={200: {"description": "image", "content": {"image/png": {}, "image/jpeg": {}, "image/svg+xml": {}}}})
+@signed_in("admin", "ra_operator", "agency", "auditor")
+def seal_picture(user: dict[str, Any], es_id: str) -> Response:
+    from seal.errors import SealError
+    from seal.service import get_seal
+    from seal.structures import parse_seal
+
+    try:
+        info = get_seal(services().home, es_id, sessions=services().sessions)
+    except SealError:
+        abort(404)
+    if user["role"] == "agency" and info.agency != user["agency"]:
+        abort(404)
+    picture = parse_seal(info.der).picture
+    kind = picture.type.lower()
+    mime = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "svg": "image/svg+xml"}.get(kind)
+    if mime is None:
+        abort(404)
+    return Response(picture.data, mimetype=mime, headers={"Cache-Control": "private, max-age=300"})
+
+
+@bp.get("/audit")
+@_page("The audit log and its verification")
+@signed_in("admin", "auditor")
+def audit_log(user: dict[str, Any]) -> str:
+    pinned = services().home.audit_public_key_path
+    with db.transaction(services().sessions, readonly=True) as s:
+        report = audit.verify(s, public_key=pinned.read_bytes() if pinned.is_file() else None)
+        page = _int("page", 1)
+        records = list(s.scalars(select(AuditRecord).order_by(AuditRecord.seq.desc())
+                                 .offset((page - 1) * 50).limit(50)))
+        s.expunge_all()
+    return render_template("console/audit.html", user=user, report=report, records=records, page=page)

@@ -1,0 +1,42 @@
+"""The console's words in Chinese (default) and English; `t(key)` picks by the session.
+
+Keys are English phrases so that a missing translation still reads well.
+"""
+from __future__ import annotations
+
+from flask import session
+
+LANGUAGES = ("zh", "en")
+
+ZH = {
+    "eseal console": "电子认证与电子印章管理台",
+    "Sign in": "登录", "Sign out": "退出", "API token": "访问令牌",
+    "Certificates": "证书", "Seals": "印章", "E-licenses": "电子证照", "Audit log": "审计日志",
+    "Trust lists": "信任列表", "Verify a document": "验证文档",
+    "Search": "搜索", "Subject or serial": "主题或序列号", "Profile": "类型", "Status": "状态", "any": "全部",
+    "Serial": "序列号", "Subject": "主题", "Valid until": "有效期至", "Issued": "签发时间",
+    "good": "有效", "hold": "冻结", "revoked": "已吊销", "valid": "有效", "suspended": "暂停",
+    "expired": "已过期", "not-yet-valid": "尚未生效",
+    "Revoke": "吊销", "Revoke this certificate": "吊销此证书", "Reason": "原因",
+    "Invalidity date (optional)": "失效日期（可选）",
+    "I understand that revocation is final": "我确认吊销不可撤销",
+    "Certificate revoked": "证书已吊销", "Next page": "下一页", "Previous page": "上一页",
+    "No certificates match": "没有匹配的证书", "Seal": "印章", "Name": "名称", "Agency": "单位", "Type": "类型",
+    "Picture": "印模", "Records": "记录数", "Chain verified": "哈希链校验通过",
+    "TAMPERED": "发现篡改", "Actor": "操作者", "Action": "操作", "Time": "时间",
+    "Findings": "发现的问题", "Invalid or revoked token": "令牌无效或已吊销",
+    "Too many failed sign-ins; try again later": "登录失败次数过多，请稍后再试",
+    "The form expired; please try again": "表单已过期，请重试",
+    "Your role may not do this": "您的角色无权执行此操作", "Back": "返回",
+    "No trust list imported": "尚未导入信任列表", "Service": "服务", "Since": "起始时间",
+    "Language": "语言", "Not found": "未找到", "total": "共", "Signed in as": "当前角色",
+}
+
+
+def lang() -> str:
+    value = session.get("lang", "zh")
+    return value if value in LANGUAGES else "zh"
+
+
+def t(key: str) -> str:
+    return ZH.get(key, key) if lang() == "zh" else key
