@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from asn1crypto import core, x509
@@ -155,10 +156,13 @@ def parse_seal(der: bytes) -> Seal:
         count = len(outer)
     except ValueError as exc:
         raise SealFormatError(f"seal: not a DER SEQUENCE ({exc})") from None
-    if count == 4:
-        return _facts_v4_seal(_load(ses.SESeal, der, "SESeal (GB/T 38540 v4)"), der)
-    if count == 2:
-        return _facts_v1_seal(_load(ses.SESealV1, der, "SESeal (GM/T 0031 v1)"), der)
+    if _starts_with_integer(outer):
+        raise SealFormatError("seal: this is a seal signature (SES_Signature), not a seal (SESeal)")
+    with _format_errors("seal"):
+        if count == 4:
+            return _facts_v4_seal(_load(ses.SESeal, der, "SESeal (GB/T 38540 v4)"), der)
+        if count == 2:
+            return _facts_v1_seal(_load(ses.SESealV1, der, "SESeal (GM/T 0031 v1)"), der)
     raise SealFormatError(
         f"seal: a SEQUENCE of {count} fields is neither a GB/T 38540 SESeal (4 fields) nor a GM/T 0031 one (2)")
 
@@ -171,13 +175,38 @@ def parse_signature(der: bytes) -> SealSignature:
         count = len(outer)
     except ValueError as exc:
         raise SealFormatError(f"seal signature: not a DER SEQUENCE ({exc})") from None
-    if count in (4, 5):
-        return _facts_v4_signature(_load(ses.SES_Signature, der, "SES_Signature (GB/T 38540 v4)"), der)
-    if count == 2:
-        return _facts_v1_signature(_load(ses.SES_SignatureV1, der, "SES_Signature (GM/T 0031 v1)"), der)
+    if not _starts_with_integer(outer):
+        raise SealFormatError("seal signature: this is not a SES_Signature (its first field does not start "
+                              "with the version INTEGER; a seal file, SESeal, perhaps)")
+    with _format_errors("seal signature"):
+        if count in (4, 5):
+            return _facts_v4_signature(_load(ses.SES_Signature, der, "SES_Signature (GB/T 38540 v4)"), der)
+        if count == 2:
+            return _facts_v1_signature(_load(ses.SES_SignatureV1, der, "SES_Signature (GM/T 0031 v1)"), der)
     raise SealFormatError(
         f"seal signature: a SEQUENCE of {count} fields is neither a GB/T 38540 SES_Signature (4 or 5) "
         "nor a GM/T 0031 one (2)")
+
+
+def _starts_with_integer(outer: core.Sequence) -> bool:
+    """TBS_Sign (first field of SES_Signature) opens with version INTEGER; SES_SealInfo with a SEQUENCE."""
+    try:
+        first = outer[0]
+    except (ValueError, TypeError, IndexError) as exc:
+        raise SealFormatError(f"not a seal structure ({exc})") from None
+    contents = first.contents or b""
+    return first.tag == 16 and contents[:1] == b"\x02"
+
+
+@contextmanager
+def _format_errors(what: str) -> Iterator[None]:
+    """asn1crypto reports a wrong field lazily, as ValueError/TypeError: make it a SealFormatError."""
+    try:
+        yield
+    except SealFormatError:
+        raise
+    except (ValueError, TypeError, OverflowError, KeyError) as exc:
+        raise SealFormatError(f"{what}: malformed structure ({exc})") from None
 
 
 def _require_bytes(data: object, what: str) -> bytes:

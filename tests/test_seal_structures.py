@@ -309,3 +309,17 @@ def test_builder_rejects_bad_values(pki):
     with pytest.raises(SealBuildError, match="DER SM2 signature"):
         st.assemble_signature(st.build_tbs_sign(seal_der, data_hash=b"\x00" * 32, property_info="p"),
                               holder_der, b"\x01" * 64)
+
+
+def test_seal_and_signature_are_told_apart(shared_vectors):
+    seal_der = (shared_vectors / "seals" / "UserV4.esl").read_bytes()
+    sig_der = (shared_vectors / "seals" / "SignedValueV4.dat").read_bytes()
+    with pytest.raises(SealFormatError, match="not a SES_Signature"):
+        st.parse_signature(seal_der)
+    with pytest.raises(SealFormatError, match="not a seal"):
+        st.parse_seal(sig_der)
+    # a structurally wrong field deep inside is a SealFormatError, not a bare ValueError
+    body = b"\x30\x04\x16\x02ES" + b"\x16\x01x" + b"\x02\x01\x01" + b"\x02\x01\x02"  # header lacks fields
+    truncated_header = b"\x30" + bytes([len(body)]) + body
+    with pytest.raises(SealFormatError, match="malformed"):
+        st.parse_seal(truncated_header)
