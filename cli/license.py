@@ -1,4 +1,4 @@
-"""`eseal license types|issue|batch|status|get|revoke`: e-licenses from the command line.
+"""`eseal license types|issue|batch|status|list|get|revoke`: e-licenses from the command line.
 
 Thin: each command opens the home and calls seal/license (types, service, batch). The key
 store is unlocked only when a seal is asked for (``--seal``); errors of the service become
@@ -50,7 +50,7 @@ _seal_option = click.option("--seal", "seal_id", help="Seal id to seal the licen
 
 @main.group("license")
 def license_group() -> None:
-    """E-licenses (电子证照): types, issue, batch, status, get, revoke."""
+    """E-licenses (电子证照): types, issue, batch, status, list, get, revoke."""
 
 
 @license_group.command("types")
@@ -146,6 +146,26 @@ def status_command(home_path: Path, license_id: str, as_json: bool) -> None:
     if status.revoked_at:
         line += f" revoked {status.revoked_at.isoformat()} ({status.revoke_reason})"
     click.echo(line)
+
+
+@license_group.command("list")
+@_home_option
+@click.option("--holder", "holder_id", help="Holder id (credit code or citizen ID).")
+@click.option("--type", "type_code", help="License type code.")
+@click.option("--status", type=click.Choice(["valid", "revoked", "expired"]), help="Only licenses in this status.")
+@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_command(home_path: Path, holder_id: str | None, type_code: str | None, status: str | None, limit: int,
+                 as_json: bool) -> None:
+    """List licenses, newest first."""
+    home = _open_home(home_path)
+    with home, _errors():
+        found = service.list_licenses(home, holder_id=holder_id, type_code=type_code, status=status, limit=limit)
+    if as_json:
+        click.echo(json.dumps([st.to_dict() for st in found], ensure_ascii=False, indent=2))
+        return
+    for st in found:
+        click.echo(f"{st.license_id} {st.status:<7} {st.type_code} {st.holder_id or '-'} {st.holder_name}")
 
 
 @license_group.command("get")

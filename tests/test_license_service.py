@@ -117,6 +117,26 @@ def test_expiry_is_derived_from_the_validity_rule(region) -> None:
     assert lid.startswith("440300SPJY2020")
 
 
+def test_list_by_holder_type_and_status(region) -> None:
+    home, ks = region
+    early = dt.datetime(2020, 3, 1, 4, 0, tzinfo=dt.UTC)
+    old, _ = service.issue_license(home, ks, type="SPJY", data=FOOD, agency="局", actor="a", now=early)
+    food, _ = service.issue_license(home, ks, type="SPJY", data=FOOD, agency="局", actor="a")
+    biz, _ = service.issue_license(home, ks, type="YYZZ", data=BUSINESS, agency="局", actor="a")
+    gone, _ = service.issue_license(home, ks, type="YYZZ", data={**BUSINESS, "name": "乙"}, agency="局", actor="a")
+    service.revoke_license(home, gone, "注销", actor="a")
+    ids = lambda found: [st.license_id for st in found]  # noqa: E731
+    assert set(ids(service.list_licenses(home, holder_id=FOOD["credit_code"].lower()))) == {old, food}
+    assert ids(service.list_licenses(home, holder_id=FOOD["credit_code"], status="expired")) == [old]
+    assert ids(service.list_licenses(home, type_code="yyzz", status="valid")) == [biz]
+    assert ids(service.list_licenses(home, status="revoked")) == [gone]
+    assert len(service.list_licenses(home, limit=2)) == 2
+    with pytest.raises(LicenseError, match=r"status 'lost': expected valid, revoked or expired"):
+        service.list_licenses(home, status="lost")
+    res = CliRunner().invoke(main, ["license", "list", "--home", str(home.path), "--status", "expired", "--json"])
+    assert [d["license_id"] for d in json.loads(res.output)] == [old]
+
+
 def test_lookups_check_the_id_before_the_database(region) -> None:
     home, ks = region
     lid, _ = service.issue_license(home, ks, type="YYZZ", data=BUSINESS, agency="局", actor="clerk")

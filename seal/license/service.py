@@ -51,7 +51,7 @@ from store.models.ca import CertificateAuthority
 from store.models.license import LicenseCounter, LicenseRecord
 
 __all__ = ["issue_license", "license_status", "revoke_license", "get_license", "find_by_external_id",
-           "LicenseInfo", "LicenseStatus", "Issued", "ExternalIdConflict", "Sealer", "default_sealer", "region_of",
+           "LicenseInfo", "LicenseStatus", "Issued", "list_licenses", "ExternalIdConflict", "Sealer", "default_sealer", "region_of",
            "Region", "TZ"]
 
 TZ = zoneinfo.ZoneInfo("Asia/Shanghai")
@@ -300,6 +300,35 @@ def get_license(home: Any, license_id: str, *, at: _dt.datetime | None = None,
         row = _row(s, lid)
         return LicenseInfo(_status(row, at), json.loads(row.data), row.agency, row.external_id, row.seal_id,
                            row.ofd, row.ofd_sm3)
+
+
+def list_licenses(home: Any, *, holder_id: str | None = None, type_code: str | None = None,
+                  status: str | None = None, limit: int = 100, at: _dt.datetime | None = None,
+                  sessions: sessionmaker[Session] | None = None) -> list[LicenseStatus]:
+    """Licenses of a holder and/or a type, newest first; ``status`` filters on the derived
+    status (valid | revoked | expired)."""
+    if status is not None and status not in ("valid", "revoked", "expired"):
+        raise LicenseError(f"status {status!r}: expected valid, revoked or expired")
+    if not isinstance(limit, int) or not 1 <= limit <= 10_000:
+        raise LicenseError("limit must be an integer from 1 to 10000")
+    query = select(LicenseRecord).order_by(LicenseRecord.issued_at.desc(), LicenseRecord.id.desc())
+    if holder_id is not None:
+        query = query.where(LicenseRecord.holder_id == holder_id.strip().upper())
+    if type_code is not None:
+        query = query.where(LicenseRecord.type_code == type_code.strip().upper())
+    if status == "revoked":
+        query = query.where(LicenseRecord.status == "revoked")
+    elif status is not None:
+        query = query.where(LicenseRecord.status == "valid")
+    out: list[LicenseStatus] = []
+    with db.transaction(_sessions(home, sessions), readonly=True) as s:
+        for row in s.execute(query.execution_options(yield_per=500)).scalars():
+            st = _status(row, at)
+            if status is None or st.status == status:
+                out.append(st)
+                if len(out) >= limit:
+                    break
+    return out
 
 
 def revoke_license(home: Any, license_id: str, reason: str, *, actor: str = "admin",
