@@ -107,7 +107,7 @@ def test_layout_of_a_sealed_package(sealed: bytes, plain: bytes, seal_der: bytes
     info = sig.find("ofd:SignedInfo", NS)
     assert info.find("ofd:Provider", NS).get("ProviderName") == "eseal"
     assert info.find("ofd:SignatureMethod", NS).text == "1.2.156.10197.1.501"
-    assert info.find("ofd:SignatureDateTime", NS).text == "2026-11-23 08:30:00"
+    assert info.find("ofd:SignatureDateTime", NS).text == "2026-11-23 16:30:00"  # 08:30 UTC in Beijing time
     assert info.find("ofd:Seal/ofd:BaseLoc", NS).text == "/Doc_0/Signs/Sign_0/Seal.esl"
     assert sig.find("ofd:SignedValue", NS).text == "/Doc_0/Signs/Sign_0/SignedValue.dat"
     stamp = info.find("ofd:StampAnnot", NS)

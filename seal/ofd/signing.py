@@ -37,6 +37,7 @@ from seal.ofd.package import DEFAULT_LIMITS, Limits, OFDPackage, write_package
 from seal.ofd.paths import absolute, folder
 
 SM2_WITH_SM3 = "1.2.156.10197.1.501"
+_BEIJING = dt.timezone(dt.timedelta(hours=8), "CST")
 _SIGN_DIR = re.compile(r"^Sign_(\d+)/")
 
 
@@ -158,7 +159,12 @@ def seal_ofd(package_bytes: bytes, *, page_index: int, boundary_mm: tuple[float,
     stamp_id = sig_id + 1
     excluded = {sigs for d in docs if (sigs := d.signatures_path)} | {signatures_entry, signature_entry, value_entry}
     references = [(absolute(name), sm3.sm3(data)) for name, data in files.items() if name not in excluded]
-    when = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m-%d %H:%M:%S")
+    # SignatureDateTime carries no zone; readers in China show it as is, so write Beijing time
+    # (as ofdrw writes its local time) in ofdrw's "yyyy-MM-dd HH:mm:ss" form.
+    moment = now or dt.datetime.now(dt.timezone.utc)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(_BEIJING)
+    when = moment.strftime("%Y-%m-%d %H:%M:%S")
     signature_xml = _signature_xml(
         provider_name=provider_name, provider_company=provider_company, provider_version=provider_version,
         signature_method=signature_method, when=when, references=references, stamp_id=stamp_id,
