@@ -17,13 +17,14 @@ $(STAMP): pyproject.toml setup.py gm/_sm2.c
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Tools the tests use as referees or renderers (qpdf, a CJK font): installed from Debian's
+# Tools the tests use as referees or renderers (qpdf, a CJK font, chromium for the console): installed from Debian's
 # packages when missing and we may (root), otherwise the tests that need them say so.
 $(SYSDEPS): Makefile
 	@mkdir -p $(VENV)
 	@missing=""; \
 	command -v qpdf >/dev/null 2>&1 || missing="$$missing qpdf"; \
 	fc-list :lang=zh 2>/dev/null | grep -q . || missing="$$missing fonts-wqy-microhei"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing$$missing"; \

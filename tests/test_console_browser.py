@@ -1,0 +1,100 @@
+"""The console in a real browser (Debian's headless Chromium driven by Playwright) against a
+real `eseal serve` (gunicorn, 2 workers): sign in, revoke a certificate through the dialog,
+and see it revoked in OCSP over HTTP. Screenshots are kept in test-artifacts/."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from asn1crypto import ocsp as aocsp
+
+from ca import ocsp, service
+from ca.csr import build_csr
+from ca.testing import LocalSigner
+from keystore.soft import SoftKeyStore
+from store.db import make_sessionmaker
+from store.home import Home
+from store.tokens import create_token
+from tests.conftest import require
+from tests.test_serve_http import PASSPHRASE, Server, _start, _stop, _wait_healthy, free_port
+
+ARTIFACTS = Path(os.environ.get("ESEAL_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"))
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                 "--disable-background-networking", "--disable-component-update"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require(Path(CHROMIUM).exists(), "Debian's chromium (make sysdeps installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("console-browser")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    saved = os.environ.pop("ESEAL_DATABASE_URL", None)
+    try:
+        home = Home.create(folder / "home")
+        sessions = make_sessionmaker(home.engine)
+        ks = SoftKeyStore.initialise(sessions, actor="admin", passphrase=PASSPHRASE).store
+        service.init_region(home, ks, region_code="440000", region_name="广东省", base_url=base)
+        token, _ = create_token(sessions, role="ra_operator", label="browser test")
+        csr = build_csr(LocalSigner(), "C=CN,O=某某局,CN=设备").dump()
+        serial, _ = service.issue_certificate(home, ks, profile="device", csr_pem=csr, subject="C=CN,O=某某局,CN=门禁设备")
+        issuing = service.ca_chain(home)
+        ks.lock()
+        home.close()
+    finally:
+        if saved is not None:
+            os.environ["ESEAL_DATABASE_URL"] = saved
+    log = folder / "serve.log"
+    proc = _start(folder / "home", port, log)
+    try:
+        _wait_healthy(proc, port, log)
+        yield Server(base, port, folder / "home", {"ra_operator": token}, folder), serial, issuing
+    finally:
+        _stop(proc)
+
+
+def _ocsp_status(server: Server, serial: str, chain_pem: bytes) -> str:
+    from asn1crypto import pem
+    issuing_der = next(der for _, _, der in pem.unarmor(chain_pem, multiple=True))
+    request = aocsp.OCSPRequest({"tbs_request": {"request_list": [
+        {"req_cert": ocsp.cert_id_for(issuing_der, int(serial, 16)).raw}]}}).dump()
+    status, headers, body = server.request("POST", "/ocsp", request, {"Content-Type": "application/ocsp-request"})
+    assert status == 200 and headers["content-type"] == "application/ocsp-response"
+    single = aocsp.OCSPResponse.load(body).basic_ocsp_response["tbs_response_data"]["responses"][0]
+    return single["cert_status"].name
+
+
+def test_revoke_through_the_dialog_then_ocsp_says_revoked(browser, live) -> None:
+    server, serial, chain = live
+    assert _ocsp_status(server, serial, chain) == "good"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(locale="zh-CN")
+    page.goto(f"{server.base}/console/login")
+    page.fill("input[name=token]", server.tokens["ra_operator"])
+    page.click("#sign-in")
+    page.wait_for_url("**/console/certificates")
+    page.screenshot(path=str(ARTIFACTS / "console-certificates.png"), full_page=True)
+    page.click(f"text={serial}")
+    page.click("#revoke-dialog summary")
+    page.select_option("select[name=reason]", "keyCompromise")
+    page.check("input[name=confirm]")
+    page.screenshot(path=str(ARTIFACTS / "console-revoke-dialog.png"), full_page=True)
+    page.click("#revoke-submit")
+    page.wait_for_selector("#status.status-revoked")
+    assert "已吊销" in page.inner_text("#status")
+    assert "证书已吊销" in page.inner_text("main")
+    page.screenshot(path=str(ARTIFACTS / "console-revoked.png"), full_page=True)
+    page.close()
+    assert _ocsp_status(server, serial, chain) == "revoked"
