@@ -89,6 +89,17 @@ def test_sealed_license_verifies(agency_seal, tmp_path, openssl_bin) -> None:
     (tmp_path / "l.ofd").write_bytes(ofd)
     with ofdkit.open(str(tmp_path / "l.ofd")) as doc:
         assert f"发证机关：{AGENCY}" in doc.text() and "名称：深圳某某科技有限公司" in doc.text()
+    # easyofd (independent) reads the text and places the stamp from Signatures.xml
+    import base64
+
+    from easyofd.ofd import OFD
+
+    reader = OFD()
+    reader.read(ofd, fmt="binary")
+    assert "名称：深圳某某科技有限公司" in [t["text"] for t in reader.data[0]["page_info"][0]["text_list"]]
+    [(page_key, [stamp])] = reader.data[0]["signatures_page_id"].items()
+    assert stamp["Boundary"] == "200 140 42 42"
+    assert base64.b64decode(stamp["SignedValue"]) == facts.signed_value
     [issued] = _actions(home, "license.issue")
     assert issued["sealed"] is True and issued["seal_id"] == es_id
     assert [d["property_info"] for d in _actions(home, "seal.sign")] == ["/Doc_0/Signs/Sign_0/Signature.xml"]
