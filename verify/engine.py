@@ -28,6 +28,7 @@ from typing import Any
 
 from asn1crypto import x509
 
+from verify.certfacts import facts_of
 from verify.path import PURPOSES, StaticTrust, TrustSource, cert_label, load_certificate, validate_path
 from verify.report import (
     STRICT,
@@ -142,7 +143,7 @@ class Verifier:
                 child, issuer = path[i], path[i + 1]
                 if i > 0 and not self.policy.check_ca_revocation:
                     continue
-                if child.ocsp_no_check_value is not None and purpose == "ocsp" and i == 0:
+                if facts_of(child).ocsp_no_check and purpose == "ocsp" and i == 0:
                     checks.append(self.policy.info("REVOCATION_STATUS", f"{cert_label(child)}: "
                                                    "id-pkix-ocsp-nocheck, not checked"))
                     continue
@@ -165,7 +166,7 @@ class Verifier:
             cert_label(cert), "certificate", checks, at, signer=CertificateInfo.of(cert),
             trust_path=tuple(CertificateInfo.of(c) for c in path), revocation=tuple(evidence),
             policy=self.policy.name)
-        return Report(name, "certificate", (sig,), _now(), hashlib.sha256(cert.dump()).hexdigest(),
+        return Report(name, "certificate", (sig,), _now(), facts_of(cert).sha256,
                       self.policy.name)
 
     # ------------------------------------------------------------------------------ signatures

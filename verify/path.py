@@ -37,6 +37,7 @@ from typing import Any, Protocol
 
 from asn1crypto import cms, pem, x509
 
+from verify.certfacts import facts_of
 from verify.errors import FetchError, InputError
 from verify.report import STRICT, Check, Policy, SubIndication
 
@@ -90,13 +91,7 @@ def load_certificates(data: bytes) -> list[x509.Certificate]:
 
 
 def cert_label(cert: x509.Certificate) -> str:
-    try:
-        cn = cert.subject.native.get("common_name")
-    except (ValueError, AttributeError):
-        cn = None
-    if isinstance(cn, list):
-        cn = cn[-1]
-    return f"{cn or cert.subject.human_friendly} (serial {format(cert.serial_number, 'x')})"
+    return facts_of(cert).label
 
 
 # --------------------------------------------------------------------------- signatures
@@ -116,10 +111,13 @@ _CACHE_LIMIT = 8192
 
 
 def clear_caches() -> None:
-    """Forget cached signature results and keys (benchmarks measure both states)."""
+    """Forget cached signature results, keys and certificate facts (benchmarks measure both states)."""
+    from verify import certfacts
+
     with _LOCK:
         _SIG_CACHE.clear()
         _KEY_CACHE.clear()
+    certfacts.clear()
 
 
 def _sm2_key(point: bytes) -> Any:
@@ -143,11 +141,13 @@ def _is_sm2_key(spki: Any) -> bool:
     return params.name == "named" and params.chosen.dotted == SM2_CURVE
 
 
-def verify_signed(algorithm: Any, signature: bytes, tbs: bytes, signer_spki: Any) -> SignatureOutcome:
+def verify_signed(algorithm: Any, signature: bytes, tbs: bytes, signer_spki: Any,
+                  spki_der: bytes | None = None) -> SignatureOutcome:
     """Check ``signature`` over ``tbs`` with the key of ``signer_spki`` (keys.PublicKeyInfo)
     under ``algorithm`` (an asn1crypto SignedDigestAlgorithm). Never raises for a bad or
     malformed signature: returns ok=False with the reason."""
-    spki_der = signer_spki.dump()
+    if spki_der is None:
+        spki_der = signer_spki.dump()
     cache_key = (tbs, signature, spki_der)
     hit = _SIG_CACHE.get(cache_key)
     if hit is not None:
@@ -228,8 +228,8 @@ def _verify_foreign(algorithm: Any, signature: bytes, tbs: bytes, spki: Any) -> 
 
 
 def _cert_signature(cert: x509.Certificate, issuer: x509.Certificate) -> SignatureOutcome:
-    return verify_signed(cert["signature_algorithm"], cert["signature_value"].native,
-                         cert["tbs_certificate"].dump(), issuer.public_key)
+    c, i = facts_of(cert), facts_of(issuer)
+    return verify_signed(c.signature_algorithm, c.signature, c.tbs, i.spki, i.spki_der)
 
 
 # --------------------------------------------------------------------------- trust
@@ -328,26 +328,26 @@ class _Pool:
         self.anchor_ders: set[bytes] = set()
         seen: set[bytes] = set()
         for cert, is_anchor in [*((c, True) for c in anchors), *((c, False) for c in others)]:
-            der = cert.dump()
+            f = facts_of(cert)
             if is_anchor:
-                self.anchor_ders.add(der)
-            if der in seen:
+                self.anchor_ders.add(f.der)
+            if f.der in seen:
                 continue
-            seen.add(der)
-            self.by_subject.setdefault(cert.subject.hashable, []).append((cert, is_anchor))
+            seen.add(f.der)
+            self.by_subject.setdefault(f.subject, []).append((cert, is_anchor))
 
     def is_anchor(self, cert: x509.Certificate) -> bool:
-        return cert.dump() in self.anchor_ders
+        return facts_of(cert).der in self.anchor_ders
 
     def add(self, cert: x509.Certificate) -> None:
-        self.by_subject.setdefault(cert.subject.hashable, []).append((cert, False))
+        self.by_subject.setdefault(facts_of(cert).subject, []).append((cert, False))
 
     def issuers_of(self, cert: x509.Certificate) -> list[x509.Certificate]:
-        aki = cert.authority_key_identifier
+        f = facts_of(cert)
         out = []
-        for cand, is_anchor in self.by_subject.get(cert.issuer.hashable, ()):
-            ski = cand.key_identifier
-            if aki is not None and ski is not None and aki != ski:
+        for cand, is_anchor in self.by_subject.get(f.issuer, ()):
+            ski = facts_of(cand).ski
+            if f.aki is not None and ski is not None and f.aki != ski:
                 continue
             out.append((0 if is_anchor else 1, cand))
         return [c for _, c in sorted(out, key=lambda t: t[0])]
@@ -368,39 +368,33 @@ class _Search:
             return [*path, cert]
         if len(path) >= self.max_depth:
             return None
-        if cert.self_signed == "yes" or (cert.self_issued and cert.authority_key_identifier in (None, cert.key_identifier)):
+        f = facts_of(cert)
+        if f.self_signed or (f.self_issued and f.aki in (None, f.ski)):
             return None  # a self-signed certificate that is not an anchor ends the search
         candidates = self.pool.issuers_of(cert)
         if not candidates and self.fetcher is not None:
             candidates = self._fetch_issuers(cert)
-        ders = {c.dump() for c in path} | {cert.dump()}
+        ders = {facts_of(c).der for c in path} | {f.der}
         for issuer in candidates:
-            if issuer.dump() in ders:
+            if facts_of(issuer).der in ders:
                 continue
             outcome = _cert_signature(cert, issuer)
             if not outcome.ok:
                 self.sig_failures.append((cert, issuer, outcome))
                 continue
             if outcome.quirk:
-                self.quirks[cert.dump()] = outcome.quirk
+                self.quirks[f.der] = outcome.quirk
             found = self.build(issuer, [*path, cert])
             if found is not None:
                 return found
         return None
 
     def _fetch_issuers(self, cert: x509.Certificate) -> list[x509.Certificate]:
+        f = facts_of(cert)
         out = []
-        try:
-            aia = cert.authority_information_access_value
-        except ValueError:
-            return []
-        for desc in aia or []:
-            if desc["access_method"].native != "ca_issuers":
+        for url in f.ca_issuers_urls:
+            if url in self.fetched:
                 continue
-            loc = desc["access_location"]
-            if loc.name != "uniform_resource_identifier" or loc.native in self.fetched:
-                continue
-            url = loc.native
             self.fetched.add(url)
             try:
                 certs = load_certificates(self.fetcher.get(url).body)
@@ -408,7 +402,7 @@ class _Search:
                 self.fetch_errors.append(f"AIA caIssuers {url}: {exc}")
                 continue
             for c in certs:
-                if c.subject.hashable == cert.issuer.hashable:
+                if facts_of(c).subject == f.issuer:
                     self.pool.add(c)
                     out.append(c)
         return out
@@ -433,21 +427,22 @@ def validate_path(leaf: x509.Certificate | bytes, *, trust: TrustSource, at: _dt
     if path is None:
         checks.extend(_no_path(leaf, search, policy))
         return PathResult((), tuple(checks), at)
+    facts = [facts_of(c) for c in path]
     checks.append(policy.passed("X509_PATH_BUILT", f"path of {len(path)} certificate(s) to a trust anchor "
-                                f"({cert_label(path[-1])})", chain=[cert_label(c) for c in path]))
-    checks.extend(_signatures(path, search, policy))
-    checks.extend(_validity(path, at, policy))
-    checks.extend(_ca_constraints(path, policy))
-    checks.extend(_critical_extensions(path, policy))
-    checks.append(_purpose(path[0], PURPOSES[purpose], policy))
+                                f"({facts[-1].label})", chain=[f.label for f in facts]))
+    checks.extend(_signatures(facts, search, policy))
+    checks.extend(_validity(facts, at, policy))
+    checks.extend(_ca_constraints(facts, policy))
+    checks.extend(_critical_extensions(facts, policy))
+    checks.append(_purpose(facts[0], PURPOSES[purpose], policy))
     checks.append(_anchor_status(path[-1], trust, at, policy))
     return PathResult(tuple(path), tuple(checks), at)
 
 
 def _no_path(leaf: x509.Certificate, search: _Search, policy: Policy) -> list[Check]:
-    label = cert_label(leaf)
+    lf = facts_of(leaf)
     out = []
-    leaf_failures = [(c, i, o) for c, i, o in search.sig_failures if c.dump() == leaf.dump()]
+    leaf_failures = [(c, i, o) for c, i, o in search.sig_failures if facts_of(c).der == lf.der]
     failures = leaf_failures or search.sig_failures
     if failures:
         cert, issuer, outcome = failures[0]
@@ -456,72 +451,66 @@ def _no_path(leaf: x509.Certificate, search: _Search, policy: Policy) -> list[Ch
                                  SubIndication.SIG_CRYPTO_FAILURE, subject=cert_label(cert)))
     for err in search.fetch_errors:
         out.append(policy.info("X509_AIA_FETCH", err))
-    out.append(policy.failed("X509_PATH_BUILT", f"no path from {label} (issuer "
-                             f"{leaf.issuer.human_friendly}) to a trust anchor",
-                             SubIndication.NO_CERTIFICATE_CHAIN_FOUND, subject=label))
+    out.append(policy.failed("X509_PATH_BUILT", f"no path from {lf.label} (issuer "
+                             f"{lf.issuer_text}) to a trust anchor",
+                             SubIndication.NO_CERTIFICATE_CHAIN_FOUND, subject=lf.label))
     return out
 
 
-def _signatures(path: Sequence[x509.Certificate], search: _Search, policy: Policy) -> list[Check]:
+def _signatures(path: Sequence[Any], search: _Search, policy: Policy) -> list[Check]:
     out = []
     for cert, issuer in zip(path, path[1:], strict=False):
-        label = cert_label(cert)
-        quirk = search.quirks.get(cert.dump())
+        quirk = search.quirks.get(cert.der)
         if quirk:
-            out.append(policy.failed("X509_SIGNATURE_ENCODING", f"{label}: {quirk}",
-                                     SubIndication.SIG_CRYPTO_FAILURE, subject=label, quirk=True))
-        out.append(policy.passed("X509_SIGNATURE", f"{label} is signed by {cert_label(issuer)}", subject=label))
+            out.append(policy.failed("X509_SIGNATURE_ENCODING", f"{cert.label}: {quirk}",
+                                     SubIndication.SIG_CRYPTO_FAILURE, subject=cert.label, quirk=True))
+        out.append(policy.passed("X509_SIGNATURE", f"{cert.label} is signed by {issuer.label}", subject=cert.label))
     return out
 
 
-def _validity(path: Sequence[x509.Certificate], at: _dt.datetime, policy: Policy) -> list[Check]:
+def _validity(path: Sequence[Any], at: _dt.datetime, policy: Policy) -> list[Check]:
     out = []
-    for i, cert in enumerate(path):
-        label = cert_label(cert)
-        nb, na = cert.not_valid_before, cert.not_valid_after
+    for i, f in enumerate(path):
+        label = f.label
         is_anchor = i == len(path) - 1 and i > 0
-        if at < nb:
-            msg = f"{label} is not valid before {nb.isoformat()} (validation time {at.isoformat()})"
+        if at < f.not_before:
+            msg = f"{label} is not valid before {f.not_before.isoformat()} (validation time {at.isoformat()})"
             out.append(policy.info("X509_VALIDITY", "trust anchor " + msg) if is_anchor else
                        policy.failed("X509_VALIDITY", msg, SubIndication.NOT_YET_VALID, subject=label))
-        elif at > na:
-            msg = f"{label} expired on {na.isoformat()} (validation time {at.isoformat()})"
+        elif at > f.not_after:
+            msg = f"{label} expired on {f.not_after.isoformat()} (validation time {at.isoformat()})"
             out.append(policy.info("X509_VALIDITY", "trust anchor " + msg) if is_anchor else
                        policy.failed("X509_VALIDITY", msg, SubIndication.EXPIRED, subject=label))
         else:
-            out.append(policy.passed("X509_VALIDITY", f"{label} valid at {at.isoformat()}", subject=label))
+            out.append(policy.passed("X509_VALIDITY", f"{label} valid at the validation time", subject=label))
     return out
 
 
-def _ca_constraints(path: Sequence[x509.Certificate], policy: Policy) -> list[Check]:
+def _ca_constraints(path: Sequence[Any], policy: Policy) -> list[Check]:
     out = []
     # certificates below each CA that are not self-issued (RFC 5280 §6.1.4 (l), (m))
     for i in range(1, len(path)):
         ca = path[i]
-        label = cert_label(ca)
-        try:
-            bc = ca.basic_constraints_value
-            ku = ca.key_usage_value
-        except ValueError as exc:
-            out.append(policy.failed("X509_EXTENSIONS", f"{label}: unreadable extension: {exc}",
+        label = ca.label
+        if ca.extension_error:
+            out.append(policy.failed("X509_EXTENSIONS", f"{label}: {ca.extension_error}",
                                      SubIndication.FORMAT_FAILURE, subject=label))
             continue
-        version = ca["tbs_certificate"]["version"].native
-        if bc is None and version == "v1":
+        if ca.is_ca is None and ca.version == "v1":
             out.append(policy.failed("X509_BASIC_CONSTRAINTS", f"{label} is an X.509 v1 certificate "
                                      "used as a CA (no basicConstraints)",
                                      SubIndication.CHAIN_CONSTRAINTS_FAILURE, subject=label, quirk=True))
-        elif bc is None or not bc["ca"].native:
+        elif not ca.is_ca:
             out.append(policy.failed("X509_BASIC_CONSTRAINTS", f"{label} issued a certificate but is not "
                                      "a CA (basicConstraints cA is not true)",
                                      SubIndication.CHAIN_CONSTRAINTS_FAILURE, subject=label))
         else:
             out.append(policy.passed("X509_BASIC_CONSTRAINTS", f"{label} is a CA", subject=label))
-        if ku is not None and "key_cert_sign" not in ku.native:
+        if ca.key_usage is not None and "key_cert_sign" not in ca.key_usage:
             out.append(policy.failed("X509_CA_KEY_USAGE", f"{label} lacks keyCertSign in its key usage",
                                      SubIndication.CHAIN_CONSTRAINTS_FAILURE, subject=label))
         below = sum(1 for c in path[1:i] if not c.self_issued)
-        limit = bc["path_len_constraint"].native if bc is not None else None
+        limit = ca.path_len
         if limit is not None and below > limit:
             out.append(policy.failed("X509_PATH_LENGTH", f"{label} allows {limit} CA certificate(s) below "
                                      f"it, the path has {below}",
@@ -532,41 +521,36 @@ def _ca_constraints(path: Sequence[x509.Certificate], policy: Policy) -> list[Ch
     return out
 
 
-def _critical_extensions(path: Sequence[x509.Certificate], policy: Policy) -> list[Check]:
+def _critical_extensions(path: Sequence[Any], policy: Policy) -> list[Check]:
     out = []
-    for i, cert in enumerate(path):
+    for i, f in enumerate(path):
         if i == len(path) - 1 and i > 0:
             continue   # the anchor's extensions are not path constraints (RFC 5280 §6.1.1 (d))
-        label = cert_label(cert)
-        unknown = sorted(str(e) for e in cert.critical_extensions if e not in KNOWN_CRITICAL)
+        unknown = sorted(e for e in f.critical if e not in KNOWN_CRITICAL)
         if unknown:
-            out.append(policy.failed("X509_CRITICAL_EXTENSIONS", f"{label} has critical extension(s) this "
+            out.append(policy.failed("X509_CRITICAL_EXTENSIONS", f"{f.label} has critical extension(s) this "
                                      f"validator does not process: {', '.join(unknown)}",
-                                     SubIndication.CHAIN_CONSTRAINTS_FAILURE, subject=label,
+                                     SubIndication.CHAIN_CONSTRAINTS_FAILURE, subject=f.label,
                                      extensions=unknown))
     if not out:
         out.append(policy.passed("X509_CRITICAL_EXTENSIONS", "every critical extension is understood"))
     return out
 
 
-def _purpose(leaf: x509.Certificate, purpose: Purpose, policy: Policy) -> Check:
-    label = cert_label(leaf)
-    try:
-        ku = leaf.key_usage_value
-        eku = leaf.extended_key_usage_value
-        bc = leaf.basic_constraints_value
-    except ValueError as exc:
-        return policy.failed("X509_PURPOSE", f"{label}: unreadable extension: {exc}",
+def _purpose(leaf: Any, purpose: Purpose, policy: Policy) -> Check:
+    label = leaf.label
+    if leaf.extension_error:
+        return policy.failed("X509_PURPOSE", f"{label}: {leaf.extension_error}",
                              SubIndication.FORMAT_FAILURE, subject=label)
-    if purpose.ca and (bc is None or not bc["ca"].native):
+    if purpose.ca and not leaf.is_ca:
         return policy.failed("X509_PURPOSE", f"{label} is not a CA certificate",
                              SubIndication.CHAIN_CONSTRAINTS_FAILURE, subject=label)
-    if purpose.key_usage_any and ku is not None and not (purpose.key_usage_any & ku.native):
-        return policy.failed("X509_PURPOSE", f"{label}: key usage {sorted(ku.native)} allows none of "
+    if purpose.key_usage_any and leaf.key_usage is not None and not (purpose.key_usage_any & leaf.key_usage):
+        return policy.failed("X509_PURPOSE", f"{label}: key usage {sorted(leaf.key_usage)} allows none of "
                              f"{sorted(purpose.key_usage_any)} needed for {purpose.name}",
                              SubIndication.CHAIN_CONSTRAINTS_FAILURE, subject=label)
     if purpose.eku_required:
-        names = set(eku.native) if eku is not None else set()
+        names = leaf.eku or frozenset()
         if purpose.eku_required not in names:
             return policy.failed("X509_PURPOSE", f"{label}: extended key usage {purpose.eku_required} "
                                  f"required for {purpose.name}, found {sorted(names) or 'none'}",

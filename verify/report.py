@@ -187,14 +187,11 @@ class CertificateInfo:
 
     @classmethod
     def of(cls, cert: Any) -> CertificateInfo:
-        import hashlib
+        from verify.certfacts import facts_of
 
-        der = cert.dump()
-        validity = cert["tbs_certificate"]["validity"]
-        return cls(subject=cert.subject.human_friendly, issuer=cert.issuer.human_friendly,
-                   serial=format(cert.serial_number, "x"),
-                   not_before=validity["not_before"].native, not_after=validity["not_after"].native,
-                   sha256=hashlib.sha256(der).hexdigest(), der=der)
+        f = facts_of(cert)
+        return cls(subject=f.subject_text, issuer=f.issuer_text, serial=format(f.serial, "x"),
+                   not_before=f.not_before, not_after=f.not_after, sha256=f.sha256, der=f.der)
 
     def to_dict(self) -> dict[str, Any]:
         return {"subject": self.subject, "issuer": self.issuer, "serial": self.serial,

@@ -34,6 +34,7 @@ from typing import Any
 
 from asn1crypto import core, crl as acrl, ocsp as aocsp, pem, x509
 
+from verify.certfacts import facts_of
 from verify.errors import FetchError
 from verify.path import cert_label, verify_signed
 from verify.report import STRICT, Check, Policy, RevocationEvidence, SubIndication
@@ -231,7 +232,7 @@ class RevocationChecker:
         REVOKED_NO_POE rather than REVOKED)."""
         now = now or _now()
         label = cert_label(cert)
-        serial = format(cert.serial_number, "x")
+        serial = format(facts_of(cert).serial, "x")
         errors: list[str] = []
         answer = None
         sources = (self._ocsp, self._crl) if self.prefer_ocsp else (self._crl, self._ocsp)
@@ -275,12 +276,8 @@ class RevocationChecker:
 
     def _ocsp(self, cert: x509.Certificate, issuer: x509.Certificate, now: _dt.datetime,
               errors: list[str]) -> _Answer | None:
-        try:
-            urls = list(cert.ocsp_urls)
-        except ValueError:
-            urls = []
-        for url in urls:
-            key = f"ocsp|{url}|{issuer.public_key.sha1.hex()}|{cert.serial_number:x}"
+        for url in facts_of(cert).ocsp_urls:
+            key = f"ocsp|{url}|{facts_of(issuer).key_sha1.hex()}|{facts_of(cert).serial:x}"
             cached = self.cache.get(key, now)
             if cached is not None:
                 return _Answer(**{**cached.__dict__, "from_cache": True})
@@ -313,25 +310,21 @@ class RevocationChecker:
     def _crl(self, cert: x509.Certificate, issuer: x509.Certificate, now: _dt.datetime,
              errors: list[str]) -> _Answer | None:
         infos: list[CRLInfo] = []
+        issuer_name = facts_of(issuer).subject
         for i, der in enumerate(self.offline_crls):
             try:
                 head = acrl.CertificateList.load(der if not pem.detect(der) else pem.unarmor(der)[2])
-                if head["tbs_cert_list"]["issuer"].hashable != issuer.subject.hashable:
+                if head["tbs_cert_list"]["issuer"].hashable != issuer_name:
                     continue
                 infos.append(parse_crl(der, issuer, url=f"offline CRL #{i + 1}"))
             except UnusableAnswer as exc:
                 errors.append(str(exc))
             except (ValueError, TypeError, KeyError) as exc:
                 errors.append(f"offline CRL #{i + 1} is malformed: {exc}")
-        try:
-            dps = cert.crl_distribution_points
-        except ValueError:
-            dps = []
-        urls = [dp.url for dp in dps if dp.url]
-        for url in urls:
+        for url in facts_of(cert).crl_urls:
             key = f"crl|{url}"
             info = self.cache.get(key, now)
-            if info is not None and info.issuer_hashable == issuer.subject.hashable:
+            if info is not None and info.issuer_hashable == issuer_name:
                 infos.append(info)
                 continue
             der = self.cache.get_der(key, now)
@@ -363,7 +356,7 @@ class RevocationChecker:
                 errors.append(f"CRL {info.url}: this update {info.this_update.isoformat()} is in the future")
                 continue
             source = "offline-crl" if info.url.startswith("offline") else "crl"
-            hit = info.revoked.get(cert.serial_number)
+            hit = info.revoked.get(facts_of(cert).serial)
             if hit is None:
                 return _Answer("good", source, info.url, info.this_update, info.next_update)
             return _Answer("revoked", source, info.url, info.this_update, info.next_update,

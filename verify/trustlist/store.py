@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from asn1crypto import x509
 
+from verify.certfacts import facts_of
 from verify.path import load_certificate
 from verify.trustlist.model import Pointer, Service, StatusPeriod, TrustList, format_time, status_at
 
@@ -88,7 +89,7 @@ class TrustStore:
     def service_status_at(self, cert: x509.Certificate | bytes, at: _dt.datetime) -> ServiceStatus:
         """Was the service of this certificate granted at ``at``?"""
         cert = load_certificate(cert)
-        der = cert.dump()
+        der = facts_of(cert).der
         if der in self._static:
             return ServiceStatus("granted", "anchor", cert.subject.human_friendly, reason="configured trust anchor")
         entries = self._by_der.get(der)
