@@ -45,6 +45,17 @@ def check_references(pkg: OFDPackage, sig: SignatureInfo, *, z_a: bytes | None =
     """One :class:`ReferenceResult` per Reference of ``sig``, in document order."""
     method = (sig.check_method or "").strip()
     results: list[ReferenceResult] = []
+    # One digest per file, however often it is referenced: a hostile Signature.xml repeating a
+    # large file's Reference must not cost a hash per repetition.
+    digests: dict[tuple[str, bool], bytes] = {}
+
+    def digest(name: str, keyed: bool) -> bytes:
+        key = (name, keyed)
+        if key not in digests:
+            data = pkg.read(name)
+            digests[key] = sm3.sm3(z_a + data) if keyed and z_a is not None else sm3.sm3(data)
+        return digests[key]
+
     for ref in sig.references:
         if ref.path is None or ref.check_value is None:
             note = "unsafe FileRef" if ref.path is None else "CheckValue is not base64"
@@ -54,14 +65,13 @@ def check_references(pkg: OFDPackage, sig: SignatureInfo, *, z_a: bytes | None =
         if real is None:
             results.append(ReferenceResult(ref.file_ref, ref.path, RefStatus.MISSING, ref.check_value, None))
             continue
-        data = pkg.read(real)
         note = None if real == ref.path else f"matched {real!r} ignoring letter case"
         if is_plain_sm3(method):
-            actual = sm3.sm3(data)
+            actual = digest(real, False)
         elif method == SM3_WITH_KEY:
-            plain = sm3.sm3(data)
+            plain = digest(real, False)
             if z_a is not None:
-                actual = sm3.sm3(z_a + data)
+                actual = digest(real, True)
                 if not hmac.compare_digest(actual, ref.check_value) and hmac.compare_digest(plain, ref.check_value):
                     actual, note = plain, "plain SM3 under CheckMethod 1.2.156.10197.1.401.2"
             elif hmac.compare_digest(plain, ref.check_value):
