@@ -92,10 +92,13 @@ def issue_command(home_path: Path, type_code: str, data_path: Path, out: Path, e
         raise click.ClickException(f"{data_path} is not a JSON file: {exc}") from exc
     home = _open_home(home_path)
     with home, _keystore(home, seal_id, passphrase_file, actor) as store, _errors():
-        license_id, ofd = service.issue_license(home, store, type=type_code, data=data, agency=agency,
-                                                seal_id=seal_id, external_id=external_id, actor=actor)
+        issued = service.issue_license(home, store, type=type_code, data=data, agency=agency,
+                                       seal_id=seal_id, external_id=external_id, actor=actor)
+    license_id, ofd = issued
     _write(out, ofd)
     click.echo(license_id)
+    if getattr(issued, "already_issued", False):
+        click.echo(f"already issued for external id {external_id!r}; {out} holds that license", err=True)
 
 
 @license_group.command("batch")

@@ -254,6 +254,11 @@ def test_cli_types_issue_status_revoke_batch(region, tmp_path) -> None:
     assert res.exit_code == 0, res.output
     lid = res.output.strip()
     assert (tmp_path / "l.ofd").read_bytes() == service.get_license(home, lid).ofd
+    twice = ["license", "issue", "--home", h, "--type", "YYZZ", "--data", str(tmp_path / "f.json"),
+             "--external-id", "E-7", "--out", str(tmp_path / "e7.ofd")]
+    first_id = runner.invoke(main, twice).output.strip()
+    res = runner.invoke(main, twice)
+    assert res.exit_code == 0 and res.stdout.strip() == first_id and "already issued for external id 'E-7'" in res.stderr
     res = runner.invoke(main, ["license", "status", "--home", h, lid, "--json"])
     assert json.loads(res.output)["status"] == "valid"
     res = runner.invoke(main, ["license", "get", "--home", h, lid, "--out", str(tmp_path / "copy.ofd")])

@@ -284,6 +284,31 @@ def test_qr_code_modules_match_the_verification_url(face_ofd) -> None:
     assert sampled != [[bool(v) for v in row] for row in other.matrix]
 
 
+def test_background_image_from_the_template_folder(tmp_path) -> None:
+    folder = tmp_path / "license-types"
+    folder.mkdir()
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), (250, 240, 200)).save(buf, "PNG")
+    (folder / "bg.png").write_bytes(buf.getvalue())
+    raw = _minimal()
+    raw["face"]["background_image"] = "bg.png"
+    (folder / "t.json").write_text(json.dumps(raw), encoding="utf-8")
+    t = get_type("TEST", tmp_path)
+    ofd = render.render_license(t, license_id=LICENSE_ID, values={"name": "某"}, agency="局",
+                                issued_on=dt.date(2026, 1, 1), valid_to=None, verify_url="https://x/", record={}).ofd
+    with zipfile.ZipFile(io.BytesIO(ofd)) as z:
+        content = etree.fromstring(z.read("Doc_0/Pages/Page_0/Content.xml"))
+        [obj] = content.xpath("//ofd:ImageObject", namespaces=NS)  # no QR box in this template
+        assert obj.get("Boundary") == "0 0 100 80"
+        resources = etree.fromstring(z.read("Doc_0/DocumentRes.xml"))
+        [media] = resources.xpath(f"//ofd:MultiMedia[@ID='{obj.get('ResourceID')}']/ofd:MediaFile", namespaces=NS)
+        assert z.read(f"Doc_0/Res/{media.text}") == buf.getvalue()
+    raw["face"]["background_image"] = "missing.png"
+    (folder / "t.json").write_text(json.dumps(raw), encoding="utf-8")
+    with pytest.raises(LicenseTypeError, match=r"background_image: .*missing.png does not exist"):
+        get_type("TEST", tmp_path)
+
+
 def test_no_cjk_font_is_a_clear_error(tmp_path, monkeypatch) -> None:
     conf = tmp_path / "fonts.conf"
     conf.write_text(f"<?xml version='1.0'?><fontconfig><dir>{tmp_path / 'nofonts'}</dir>"
