@@ -449,3 +449,19 @@ def test_unsigned_document_has_no_signature_facts(plain: bytes) -> None:
 
     facts = inspect_package(plain)
     assert facts.signatures == () and facts.unlisted_signature_files == () and facts.page_counts == (2,)
+
+
+def test_countersigning_refused_when_it_would_break_an_earlier_signature(sealed: bytes, seal_der: bytes) -> None:
+    """An earlier signature covering Signatures.xml (ofdrw's WholeProtected mode) is final."""
+    files = entries(sealed)
+    listing = files["Doc_0/Signs/Signatures.xml"]
+    value = base64.b64encode(sm3(listing)).decode()
+    files["Doc_0/Signs/Sign_0/Signature.xml"] = files["Doc_0/Signs/Sign_0/Signature.xml"].replace(
+        b"</ofd:References>", f'<ofd:Reference FileRef="/Doc_0/Signs/Signatures.xml"><ofd:CheckValue>{value}'
+                              f"</ofd:CheckValue></ofd:Reference></ofd:References>".encode())
+    final = rezip(files)
+    (fact,) = verify_package(final)
+    assert fact.references_ok  # as the earlier signer left it
+    with pytest.raises(OFDUsageError, match="Sign_0/Signature.xml protects Doc_0/Signs/Signatures.xml.*would break it"):
+        seal_ofd(final, page_index=0, boundary_mm=(10, 10, 30, 30), seal_der=seal_der,
+                 make_signed_value=lambda xml: b"v", now=NOW)

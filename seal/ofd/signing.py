@@ -32,7 +32,7 @@ from gm.oids import SM3
 from seal.ofd import xmlns as X
 from seal.ofd.errors import OFDUsageError
 from seal.ofd.facts import PackageFacts, SignatureFacts, inspect_package, signed_parts, verify_package
-from seal.ofd.model import OFD_ENTRY, parse_package
+from seal.ofd.model import OFD_ENTRY, parse_package, parse_signatures
 from seal.ofd.package import DEFAULT_LIMITS, Limits, OFDPackage, write_package
 from seal.ofd.paths import absolute, folder
 
@@ -114,6 +114,20 @@ def _signature_xml(*, provider_name: str, provider_company: str | None, provider
     return X.serialize(root)
 
 
+def _refuse_breaking_earlier_signatures(pkg: OFDPackage, signatures_entry: str, rewritten: set[str]) -> None:
+    """Sealing rewrites only Signatures.xml (and OFD.xml the first time). An earlier signature
+    that references one of those — ofdrw's "WholeProtected" mode covers Signatures.xml, meaning
+    "no further signatures" — would be broken by a countersignature: refuse instead."""
+    if signatures_entry not in pkg:
+        return
+    for sig in parse_signatures(pkg, signatures_entry)[2]:
+        hit = sorted(rewritten & {r.path for r in sig.references if r.path})
+        if hit:
+            raise OFDUsageError(f"the earlier signature {sig.path} protects {', '.join(hit)}, which a further "
+                                "signature must rewrite: countersigning would break it (the document was "
+                                "sealed as final)")
+
+
 def seal_ofd(package_bytes: bytes, *, page_index: int, boundary_mm: tuple[float, float, float, float],
              make_signed_value: Callable[[bytes], bytes], seal_der: bytes | None = None, doc_index: int = 0,
              sign_type: str = "Seal", provider_name: str = "eseal", provider_company: str | None = None,
@@ -145,8 +159,11 @@ def seal_ofd(package_bytes: bytes, *, page_index: int, boundary_mm: tuple[float,
 
     files: dict[str, bytes] = {name: pkg.read(name) for name in pkg.names}
     signatures_entry = doc.signatures_path or f"{folder(doc.doc_root)}/Signs/Signatures.xml".lstrip("/")
+    rewritten = {signatures_entry}
     if doc.signatures_path is None or doc.signatures_path not in pkg:
         files[OFD_ENTRY] = _register_signatures(files[OFD_ENTRY], doc_index, signatures_entry)
+        rewritten.add(OFD_ENTRY)
+    _refuse_breaking_earlier_signatures(pkg, signatures_entry, rewritten)
     sign_dir = _next_sign_dir(pkg.names, folder(signatures_entry))
     signature_entry = f"{sign_dir}/Signature.xml"
     value_entry = f"{sign_dir}/SignedValue.dat"
