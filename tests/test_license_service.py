@@ -117,6 +117,22 @@ def test_expiry_is_derived_from_the_validity_rule(region) -> None:
     assert lid.startswith("440300SPJY2020")
 
 
+def test_public_record_masks_citizen_ids(region) -> None:
+    home, ks = region
+    food, ofd = service.issue_license(home, ks, type="SPJY", data=FOOD, agency="福田局", actor="a")
+    biz, _ = service.issue_license(home, ks, type="YYZZ", data=BUSINESS, agency="局", actor="a")
+    service.revoke_license(home, biz, "注销", actor="a")
+    from gm.sm3 import sm3
+    record = service.public_record(home, food)
+    assert record["holder_id"] == "110105********002X" and record["status"] == "valid"
+    assert record["type_name"] == "食品经营许可证" and record["agency"] == "福田局"
+    assert record["ofd_sm3"] == sm3(ofd).hex() and record["sealed"] is False
+    other = service.public_record(home, biz)
+    assert other["holder_id"] == CREDIT_CODE and other["status"] == "revoked" and other["revoke_reason"] == "注销"
+    with pytest.raises(InvalidLicenseId):
+        service.public_record(None, biz[:-1] + ("0" if biz[-1] != "0" else "1"))
+
+
 def test_list_by_holder_type_and_status(region) -> None:
     home, ks = region
     early = dt.datetime(2020, 3, 1, 4, 0, tzinfo=dt.UTC)

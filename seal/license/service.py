@@ -51,7 +51,7 @@ from store.models.ca import CertificateAuthority
 from store.models.license import LicenseCounter, LicenseRecord
 
 __all__ = ["issue_license", "license_status", "revoke_license", "get_license", "find_by_external_id",
-           "LicenseInfo", "LicenseStatus", "Issued", "list_licenses", "ExternalIdConflict", "Sealer", "default_sealer", "region_of",
+           "LicenseInfo", "LicenseStatus", "Issued", "list_licenses", "public_record", "ExternalIdConflict", "Sealer", "default_sealer", "region_of",
            "Region", "TZ"]
 
 TZ = zoneinfo.ZoneInfo("Asia/Shanghai")
@@ -300,6 +300,34 @@ def get_license(home: Any, license_id: str, *, at: _dt.datetime | None = None,
         row = _row(s, lid)
         return LicenseInfo(_status(row, at), json.loads(row.data), row.agency, row.external_id, row.seal_id,
                            row.ofd, row.ofd_sm3)
+
+
+def _mask(value: str | None) -> str | None:
+    """A citizen ID number keeps its region and last four characters (110105********002X);
+    organisation codes (public by law, printed on the licence) are shown whole."""
+    if value is None:
+        return None
+    if len(value) == 18 and value[:17].isdigit():
+        return value[:6] + "*" * 8 + value[14:]
+    return value
+
+
+def public_record(home: Any, license_id: str, *, at: _dt.datetime | None = None,
+                  sessions: sessionmaker[Session] | None = None) -> dict[str, Any]:
+    """What the public verification page (the QR code's URL) shows: type, holder, agency,
+    dates, status, the SM3 of the OFD as issued (to compare a copy against), never a whole
+    citizen ID number. InvalidLicenseId / LicenseNotFound as for get_license."""
+    info = get_license(home, license_id, at=at, sessions=sessions)
+    st = info.status
+    try:
+        type_name = get_type(st.type_code, home).name_zh
+    except LicenseError:
+        type_name = st.type_code  # a type since removed from this home still verifies
+    return {"license_id": st.license_id, "type": st.type_code, "type_name": type_name, "status": st.status,
+            "holder_name": st.holder_name, "holder_id": _mask(st.holder_id), "agency": info.agency,
+            "issued_at": st.issued_at.isoformat(), "valid_to": st.valid_to.isoformat() if st.valid_to else None,
+            "revoked_at": st.revoked_at.isoformat() if st.revoked_at else None,
+            "revoke_reason": st.revoke_reason, "sealed": info.seal_id is not None, "ofd_sm3": info.ofd_sm3}
 
 
 def list_licenses(home: Any, *, holder_id: str | None = None, type_code: str | None = None,
