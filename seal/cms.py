@@ -36,6 +36,7 @@ from gm.asn1.parse import _PARSE_ERRORS, der_or_pem
 from gm.errors import ASN1FormatError, GMError
 from gm.sm2 import DEFAULT_UID, PublicKey, signature_from_rs
 from gm.sm3 import sm3
+from seal.errors import SealError
 
 __all__ = [
     "CmsError", "MalformedCms", "SigningError", "CmsToSign", "SignerCheck", "CmsCheck",
@@ -46,7 +47,7 @@ __all__ = [
 Signer = Callable[[bytes], bytes]
 
 
-class CmsError(ValueError):
+class CmsError(SealError, ValueError):
     """Misuse of the CMS functions (bad arguments)."""
 
 

@@ -31,6 +31,7 @@ timeStamp and CMS signatureTimeStampToken attributes.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import os
 import secrets
@@ -38,7 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from asn1crypto import algos, cms, core, tsp, x509
+from asn1crypto import cms, core, tsp, x509
 from sqlalchemy.exc import IntegrityError
 
 from gm.asn1 import cms_gm
@@ -46,6 +47,7 @@ from gm.asn1.parse import load_strict
 from gm.errors import ASN1FormatError
 from gm.sm3 import sm3
 from seal import cms as scms
+from seal.errors import SealError
 from store import audit, db
 from store.models.tsa import TsaToken
 
@@ -66,7 +68,7 @@ IMPRINT_LENGTHS = {"sm3": 32, "sha256": 32}
 _VERIFY_LENGTHS = {**IMPRINT_LENGTHS, "sha1": 20, "sha384": 48, "sha512": 64}
 
 
-class TsaError(Exception):
+class TsaError(SealError):
     """Base of the timestamp authority's errors."""
 
 
@@ -187,19 +189,26 @@ def _check_request(request_der: bytes, config: TsaConfig) -> _Checked | tuple[st
     return _Checked(req, name, imprint, nonce, bool(req["cert_req"].native))
 
 
-def _ess_attribute(cert: x509.Certificate) -> cms.CMSAttribute:
-    """ESS signingCertificateV2 (RFC 5035) with the SM3 hash of the TSA certificate."""
+@functools.lru_cache(maxsize=8)
+def _cert_parts(cert_der: bytes) -> tuple[bytes, bytes]:
+    """(ESS signingCertificateV2 attribute, TSA GeneralName) DER for one TSA certificate.
+
+    Built once per certificate: asn1crypto re-encodes names on every build, which cost
+    more than signing the token. ESS (RFC 5035) carries the SM3 hash of the certificate.
+    """
+    cert = x509.Certificate.load(cert_der)
     cert_id = tsp.ESSCertIDv2({
         "hash_algorithm": {"algorithm": "sm3"},
-        "cert_hash": sm3(cert.dump()),
+        "cert_hash": sm3(cert_der),
         "issuer_serial": {"issuer": [x509.GeneralName(name="directory_name", value=cert.issuer)],
                           "serial_number": cert.serial_number},
     })
-    return cms.CMSAttribute({"type": "signing_certificate_v2", "values": [{"certs": [cert_id]}]})
+    ess = cms.CMSAttribute({"type": "signing_certificate_v2", "values": [{"certs": [cert_id]}]})
+    return ess.dump(), x509.GeneralName(name="directory_name", value=cert.subject).dump()
 
 
 def _tst_info(checked: _Checked, serial: int, gen_time: _dt.datetime, config: TsaConfig,
-              cert: x509.Certificate) -> tsp.TSTInfo:
+              tsa_name_der: bytes) -> tsp.TSTInfo:
     value: dict[str, Any] = {
         "version": "v1",
         "policy": config.policy,
@@ -207,7 +216,7 @@ def _tst_info(checked: _Checked, serial: int, gen_time: _dt.datetime, config: Ts
         "serial_number": serial,
         "gen_time": core.GeneralizedTime(gen_time),
         "accuracy": {"seconds": config.accuracy_seconds},
-        "tsa": x509.GeneralName(name="directory_name", value=cert.subject),
+        "tsa": x509.GeneralName.load(tsa_name_der),
     }
     if checked.nonce is not None:
         value["nonce"] = checked.nonce
@@ -236,13 +245,14 @@ def timestamp(
         return _rejection(*checked)
     ident = _identity(home, tsa)
     cert = ident.certificate
+    ess_der, tsa_name_der = _cert_parts(cert.dump())
     sessions = sessions if sessions is not None else db.make_sessionmaker(home.engine)
     for attempt in range(SERIAL_ATTEMPTS):
         serial, gen_time = _serial(), _now()
-        tst = _tst_info(checked, serial, gen_time, config, cert)
+        tst = _tst_info(checked, serial, gen_time, config, tsa_name_der)
         prepared = scms.prepare_signed_data(tst.dump(), cert, flavour="pkcs7", detached=False,
                                             content_type="tst_info", signing_time=gen_time,
-                                            extra_signed_attrs=[_ess_attribute(cert)])
+                                            extra_signed_attrs=[cms.CMSAttribute.load(ess_der)])
         signature = keystore.sign(ident.key_ref, prepared.to_be_signed, actor=actor, role=TSA_ROLE)
         token = scms.assemble_signed_data(
             prepared, signature, include_certificate=checked.cert_req,
