@@ -44,8 +44,8 @@ from verify.report import (
 )
 from verify.revocation import RevocationChecker
 
-__all__ = ["Verifier", "SignatureFacts", "IntegrityFact", "SealFacts", "TimestampFacts",
-           "verify_certificate"]
+__all__ = ["Verifier", "SignatureFacts", "IntegrityFact", "SealFacts", "TimestampFacts", "StatusAnswer",
+           "verify_certificate", "home_seal_status", "home_license_status"]
 
 UTC = _dt.timezone.utc
 
@@ -105,6 +105,45 @@ class SignatureFacts:
     seal: SealFacts | None = None
     format_errors: tuple[str, ...] = ()
     quirks: tuple[str, ...] = ()
+    license_id: str | None = None      # the e-license this signature seals, when known
+
+
+@dataclass(frozen=True)
+class StatusAnswer:
+    """A registry's answer about a seal (by esID) or an e-license (by id): ``status`` is
+    valid | suspended | revoked | expired | unknown; ``since`` when it took that status."""
+
+    status: str
+    since: _dt.datetime | None = None
+    reason: str = ""
+    source: str = ""
+
+
+def home_seal_status(home: Any) -> Any:
+    """A seal-status lookup over this home's seal registry (seal/service.py); None for a
+    seal the registry does not hold (another region's)."""
+    def lookup(es_id: str) -> StatusAnswer | None:
+        from seal import service as seal_service
+
+        try:
+            info = seal_service.seal_status(home, es_id)
+        except Exception:  # noqa: BLE001 - SealNotFound and malformed ids: not ours to answer
+            return None
+        return StatusAnswer(info.status, info.status_changed_at, info.status_reason or "", "seal registry")
+    return lookup
+
+
+def home_license_status(home: Any) -> Any:
+    """An e-license status lookup over this home's license directory (seal/license)."""
+    def lookup(license_id: str) -> StatusAnswer | None:
+        from seal.license import service as license_service
+
+        try:
+            st = license_service.license_status(home, license_id)
+        except Exception:  # noqa: BLE001 - unknown or malformed ids: not ours to answer
+            return None
+        return StatusAnswer(st.status, st.revoked_at, st.revoke_reason or "", "license directory")
+    return lookup
 
 
 # --------------------------------------------------------------------------- the engine
@@ -120,6 +159,8 @@ class Verifier:
     revocation: RevocationChecker | None = None
     policy: Policy = STRICT
     fetcher: Any = None              # for AIA caIssuers; None: no fetching of issuers
+    seal_status: Any = None          # esID -> StatusAnswer | None (seal registry, local or remote)
+    license_status: Any = None       # license id -> StatusAnswer | None (license directory)
 
     def __post_init__(self) -> None:
         if self.revocation is None:
@@ -225,6 +266,10 @@ class Verifier:
             evidence.extend(cert_evidence)
         if seal is not None:
             checks.extend(self._seal_checks(facts, seal, at, poe))
+        if facts.license_id and self.license_status is not None:
+            checks.append(self._registry_check("LICENSE_STATUS", "e-license", facts.license_id,
+                                               self.license_status(facts.license_id), poe,
+                                               SubIndication.LICENSE_REVOKED))
         return SignatureReport.from_checks(
             facts.id, facts.kind, checks, at,
             signer=CertificateInfo.of(signer) if signer is not None else None,
@@ -275,6 +320,9 @@ class Verifier:
         elif seal.signer_bound is False:
             out.append(p.failed("SEAL_BINDING", "the signer's certificate is not among the seal's "
                                 "bound certificates", SubIndication.SIGNER_NOT_BOUND_TO_SEAL))
+        if self.seal_status is not None and info.esid:
+            out.append(self._registry_check("SEAL_STATUS", "seal", info.esid, self.seal_status(info.esid), poe,
+                                            SubIndication.SEAL_REVOKED))
         if seal.maker_certificate is not None:
             maker_checks, _, _ = self.certificate_checks(seal.maker_certificate, at=at, purpose="seal_maker",
                                                          extra_certs=facts.certificates)
@@ -288,6 +336,23 @@ class Verifier:
                 out.append(p.passed("SEAL_MAKER_CERTIFICATE",
                                     f"seal maker {cert_label(seal.maker_certificate)} is trusted"))
         return out
+
+    def _registry_check(self, code: str, what: str, ident: str, answer: StatusAnswer | None,
+                        poe: _dt.datetime | None, sub: SubIndication) -> Check:
+        """A registry's status of a seal or e-license: revoked (or suspended) before the
+        proven signing time, or with no proof -> ``sub``; revoked after it -> passed."""
+        p = self.policy
+        if answer is None:
+            return p.info(code, f"{what} {ident}: no registry answer (not registered here)")
+        if answer.status in ("valid", "expired"):
+            return p.passed(code, f"{what} {ident}: {answer.status} in the {answer.source or 'registry'}")
+        since = answer.since
+        why = f"{what} {ident} is {answer.status}" + (f" since {since.isoformat()}" if since else "") + \
+              (f" ({answer.reason})" if answer.reason else "")
+        if poe is not None and since is not None and poe < since:
+            return p.passed(code, f"{why}, after the signature's proven existence at {poe.isoformat()}",
+                            revoked_at=since, poe=poe)
+        return p.failed(code, why, sub, revoked_at=since)
 
     def report(self, name: str, kind: str, data: bytes, signatures: Sequence[SignatureReport]) -> Report:
         return Report(name, kind, tuple(signatures), _now(), hashlib.sha256(data).hexdigest(), self.policy.name)
