@@ -141,3 +141,18 @@ def test_seal_1mb_pdf_sm2_visible_picture(benchmark, pdf_1mb, sm2_seal):
                              rounds=15, iterations=1, warmup_rounds=1)
     assert inspect_pdf_signatures(out)[0].ok
     benchmark.extra_info["pdf_bytes"] = len(pdf_1mb)
+
+
+@pytest.mark.benchmark(group="pdf-inspect-1MB")
+@pytest.mark.parametrize("seals", [1, 2])
+def test_inspect_1mb_pdf(benchmark, pdf_1mb, sm2_seal, seals):
+    """inspect_pdf_signatures (what the verifier calls) on the 1 MB PDF with one seal
+    (covers the whole file) and with two (the first needs the difference analysis and the
+    page comparison of its later revision)."""
+    signer, cert, chain = sm2_seal
+    doc = pdf_1mb
+    for _ in range(seals):
+        doc = seal_pdf(doc, sign=signer.sign, certificate=cert, chain=chain)
+    facts = benchmark.pedantic(lambda: inspect_pdf_signatures(doc), rounds=10, iterations=1, warmup_rounds=1)
+    assert [f.ok for f in facts] == [True] * seals
+    benchmark.extra_info["pdf_bytes"] = len(doc)

@@ -19,9 +19,10 @@ dictionary it cannot read). For each signature, in signing order:
   (``pyhanko.sign.diff_analysis.DEFAULT_DIFF_POLICY`` via ``evaluate_modifications``),
   which allows new signatures, their fields and appearances, DSS and document timestamps
   and rejects other changes; (2) our own page comparison between the signed revision and
-  the last one — page count, the decoded content streams, the image / form XObjects the
-  page's resources name, and the page boxes and rotation — so the report can say *which*
-  page changed. Either one finding a change sets ``modified_after_signing``.
+  the last one — page count, the content streams, the image / form XObjects the page's
+  resources name (streams compared as stored, filters included), and the page boxes and
+  rotation — so the report can say *which* page changed. Either one finding a change sets
+  ``modified_after_signing``.
 """
 from __future__ import annotations
 
@@ -92,7 +93,8 @@ class PdfSignatureFacts:
     timestamp_imprint_ok: bool | None  # token's imprint == hash(signature value)
     reason: str | None
     location: str | None
-    cms: bytes = field(repr=False, default=b"")
+    cms: bytes = field(repr=False, default=b"")  # the CMS ContentInfo DER from /Contents (padding removed)
+    signature_value: bytes = field(repr=False, default=b"")  # SignerInfo.signature (what a timestamp covers)
 
     @property
     def has_timestamp(self) -> bool:
@@ -242,9 +244,14 @@ def _page_nodes(root: Any) -> list[generic.DictionaryObject]:
 
 
 def _stream_bytes(obj: Any) -> bytes:
+    """A stream as stored (filters named, bytes still encoded): identical stored bytes mean
+    identical content, and not decoding spares pyHanko's pure-Python filters (decoding an
+    ASCII85 image took seconds). A re-encoded but equal stream counts as changed — a
+    rewrite of signed page content is worth reporting anyway."""
     obj = obj.get_object() if hasattr(obj, "get_object") else obj
     if isinstance(obj, generic.StreamObject):
-        return obj.data
+        filters = repr(obj.get("/Filter")).encode() + repr(obj.get("/DecodeParms")).encode()
+        return filters + b"\x00" + obj.encoded_data
     if isinstance(obj, generic.ArrayObject):
         return b"\n".join(_stream_bytes(o) for o in obj)
     return b""
@@ -379,7 +386,8 @@ def _inspect_one(emb: EmbeddedPdfSignature, reader: PdfFileReader, data: bytes, 
         signature_detail=sig_detail, signer_certificate=cert, certificates=certs,
         signing_time=signing_time, signing_time_source=source,
         timestamp_token=token, timestamp_time=ts_time, timestamp_imprint_ok=imprint_ok,
-        reason=_text(sig.get("/Reason")), location=_text(sig.get("/Location")), cms=emb.pkcs7_content)
+        reason=_text(sig.get("/Reason")), location=_text(sig.get("/Location")), cms=emb.pkcs7_content,
+        signature_value=si["signature"].native)
 
 
 def inspect_pdf_signatures(pdf_bytes: bytes) -> list[PdfSignatureFacts]:

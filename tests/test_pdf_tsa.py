@@ -45,6 +45,7 @@ def test_keystore_seal_with_region_tsa_timestamp(eseal_home, tmp_path, openssl_b
     (f,) = inspect_pdf_signatures(out)
     assert f.ok and f.has_timestamp and f.timestamp_imprint_ok is True
     signature_value = cms.ContentInfo.load(f.cms)["content"]["signer_infos"][0]["signature"].native
+    assert f.signature_value == signature_value
     check = tsa.verify_token(f.timestamp_token, signature_value)
     assert check.ok, check.detail
     assert check.gen_time == f.timestamp_time and check.hash_algorithm == "sm3"
