@@ -335,6 +335,7 @@ class TokenFailure:
     SIGNING_CERT_MISSING = "SIGNING_CERT_MISSING"  # no ESS signingCertificate(V2) attribute
     SIGNING_CERT_MISMATCH = "SIGNING_CERT_MISMATCH"
     TSA_CERT_NOT_TIMESTAMPING = "TSA_CERT_NOT_TIMESTAMPING"
+    GEN_TIME_OUTSIDE_CERT_VALIDITY = "GEN_TIME_OUTSIDE_CERT_VALIDITY"
     NONCE_MISMATCH = "NONCE_MISMATCH"
 
 
@@ -435,6 +436,10 @@ def verify_token(token_der: bytes, data: bytes, *, nonce: int | None = None,
     eku = cert.extended_key_usage_value
     if eku is None or "time_stamping" not in eku.native:
         return fail(TokenFailure.TSA_CERT_NOT_TIMESTAMPING, "the signer certificate lacks the timeStamping purpose")
+    validity = cert["tbs_certificate"]["validity"]
+    if not validity["not_before"].native <= facts["gen_time"] <= validity["not_after"].native:
+        return fail(TokenFailure.GEN_TIME_OUTSIDE_CERT_VALIDITY,
+                    f"genTime {facts['gen_time'].isoformat()} is outside the TSA certificate's validity")
     if nonce is not None and facts["nonce"] != nonce:
         return fail(TokenFailure.NONCE_MISMATCH, "the token's nonce is not the one sent")
     return TokenCheck(ok=True, failure=None, detail="timestamp token verifies", **facts)

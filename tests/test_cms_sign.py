@@ -300,3 +300,28 @@ def test_encoding_is_der_as_asn1crypto_writes_it(pki, flavour, detached):
     assert p.signed_attrs.dump(force=True)[1:] == p.to_be_signed[1:]
     if t is not None:
         assert scms.verify_cms(der, DATA).signer.signing_time == t
+
+
+def test_mutated_signed_data_never_crashes(shared_vectors, pki):
+    """Bit flips and truncations of the CFCA vector and of ours: a CmsCheck or MalformedCms,
+    no other exception; an intact input still verifies."""
+    import random
+
+    _, signer, cert = pki
+    ours = scms.sign_data(b"Hello Secret World!", cert, signer.sign)
+    rnd = random.Random(5652)
+    for original in ((shared_vectors / CFCA).read_bytes(), ours):
+        assert scms.verify_cms(original, b"Hello Secret World!").ok
+        outcomes = set()
+        for _ in range(150):
+            blob = bytearray(original)
+            if rnd.random() < 0.7:
+                blob[rnd.randrange(len(blob))] ^= 1 << rnd.randrange(8)
+            else:
+                blob = blob[: rnd.randrange(len(blob))]
+            try:
+                check = scms.verify_cms(bytes(blob), b"Hello Secret World!")
+                outcomes.add("ok" if check.ok else check.failure)
+            except scms.MalformedCms:
+                outcomes.add("malformed")
+        assert "malformed" in outcomes and len(outcomes) >= 2, outcomes

@@ -330,3 +330,41 @@ def test_serials_unique_across_four_processes(env, tmp_path):
     assert len(serials) == 60 and len(set(serials)) == 60
     assert {r.serial for r in rows(home, TsaToken)} == set(serials)
     assert len([r for r in rows(home, AuditRecord) if r.action == "tsa.timestamp"]) == 60
+
+
+def test_token_made_before_the_tsa_certificate_was_valid_is_reported(env):
+    home, ks, ident = env
+    h = make_hierarchy()
+    import datetime as dt
+
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
+    cert = (CertificateBuilder("tsa", h.config).subject({"C": "CN", "O": "测试", "CN": "未来的时间戳服务"})
+            .public_key(ks.public_key(ident.key_ref)).issuer(h.issuing)
+            .validity(later, later + dt.timedelta(days=30)).sign(h.issuing_signer))
+    request, _ = tsa.request_for(DATA)
+    resp = tsa.timestamp(home, ks, request, actor="c", tsa=tsa.TsaIdentity(ident.key_ref, cert))
+    assert tsa.verify_token(resp, DATA).failure == tsa.TokenFailure.GEN_TIME_OUTSIDE_CERT_VALIDITY
+
+
+def test_mutated_requests_always_get_a_response(env):
+    """Byte flips, truncations and extensions of a valid request: every answer is a
+    TimeStampResp (granted or rejected), never an exception."""
+    import random
+
+    rnd = random.Random(3161)
+    request, _ = tsa.request_for(DATA, policy=tsa.DEFAULT_POLICY)
+    statuses = set()
+    for _ in range(60):
+        blob = bytearray(request)
+        kind = rnd.randrange(3)
+        if kind == 0:
+            blob[rnd.randrange(len(blob))] ^= 1 << rnd.randrange(8)
+        elif kind == 1:
+            blob = blob[: rnd.randrange(len(blob))]
+        else:
+            blob += bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 5)))
+        resp = tsa.parse_response(stamp(env, bytes(blob)))
+        statuses.add(resp.status)
+        assert resp.status in ("granted", "rejection")
+        assert (resp.token is None) == (resp.status == "rejection")
+    assert "rejection" in statuses
