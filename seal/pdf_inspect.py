@@ -84,8 +84,8 @@ class PdfSignatureFacts:
     signature_algorithm: str
     signature_ok: bool
     signature_detail: str
-    signer_certificate: x509.Certificate | None
-    certificates: tuple[x509.Certificate, ...]
+    signer_certificate: x509.Certificate | None = field(repr=False)
+    certificates: tuple[x509.Certificate, ...] = field(repr=False)
     signing_time: _dt.datetime | None
     signing_time_source: str | None  # "signed-attribute" or "pdf-M"
     timestamp_token: bytes | None  # DER ContentInfo of the signatureTimeStampToken

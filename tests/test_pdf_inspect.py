@@ -211,3 +211,71 @@ def test_foreign_ecdsa_signature_is_reported_not_sm2(sealed):
     assert ours.ok and ours.later_revisions == Later.SIGNATURES
     assert other.field_name == "Other" and other.digest_algorithm == "sha256" and other.digest_ok
     assert not other.signature_ok and "is not SM2" in other.signature_detail
+
+
+# --------------------------------------------------------------------------- hand-made updates
+
+
+def _pdf_with_image() -> bytes:
+    from PIL import Image
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas
+
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=A4)
+    c.drawString(72, 760, "photo of the licence holder:")
+    c.drawImage(ImageReader(Image.new("RGB", (16, 16), (0, 90, 200))), 72, 600, width=120, height=120)
+    c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
+def _replace_object_by_hand(pdf: bytes, ref, body: bytes) -> bytes:
+    """Append an incremental update that redefines object ``ref`` — written byte by byte
+    here (classic xref table), not by pyHanko."""
+    import re as _re
+
+    reader = PdfFileReader(io.BytesIO(pdf))
+    trailer = reader.trailer_view
+    root = trailer.raw_get("/Root")
+    prev = int(_re.findall(rb"startxref\s+(\d+)", pdf)[-1])
+    offset = len(pdf)
+    obj = b"%d %d obj\n" % (ref.idnum, ref.generation) + body + b"\nendobj\n"
+    xref_at = offset + len(obj)
+    xref = b"xref\n%d 1\n%010d %05d n \n" % (ref.idnum, offset, ref.generation)
+    tail = (b"trailer\n<< /Size %d /Root %d %d R /Prev %d >>\nstartxref\n%d\n%%%%EOF\n"
+            % (int(trailer["/Size"]), root.idnum, root.generation, prev, xref_at))
+    return pdf + obj + xref + tail
+
+
+def test_image_swapped_in_place_after_signing_is_flagged(pki):  # noqa: F811
+    """The page dictionary and its resources stay as signed; only the image XObject they
+    name is redefined in a later revision. The page comparison names page 0."""
+    _, signer, cert = pki
+    pdf = seal_pdf(_pdf_with_image(), sign=signer.sign, certificate=cert)
+    reader = PdfFileReader(io.BytesIO(pdf))
+    page = reader.root["/Pages"]["/Kids"][0].get_object()
+    xobjects = page["/Resources"]["/XObject"]
+    name = next(iter(xobjects.keys()))
+    ref = xobjects.raw_get(name).reference
+    red = bytes([200, 0, 0]) * 16 * 16
+    body = (b"<< /Type /XObject /Subtype /Image /Width 16 /Height 16 /ColorSpace /DeviceRGB "
+            b"/BitsPerComponent 8 /Length %d >>\nstream\n" % len(red)) + red + b"\nendstream"
+    swapped = _replace_object_by_hand(pdf, ref, body)
+    pymupdf = pytest.importorskip("pymupdf")  # another engine sees the new revision's picture
+    pix = pymupdf.open(stream=swapped, filetype="pdf")[0].get_pixmap(dpi=72)
+    assert pix.pixel(130, 842 - 660)[:3] == (200, 0, 0)
+    (f,) = inspect_pdf_signatures(swapped)
+    assert f.digest_ok and f.signature_ok and f.covers_whole_revision
+    assert f.modified_after_signing and f.pages_changed == (0,) and not f.ok
+
+
+def test_zeroed_signature_contents_is_a_clear_error(sealed):
+    pdf, _ = sealed
+    start, end = contents_span(pdf)
+    broken = pdf[:start] + b"0" * (end - start) + pdf[end:]
+    from seal.pdf import MalformedPdf
+
+    with pytest.raises(MalformedPdf, match="unreadable signature field: Error parsing asn1crypto.cms.ContentInfo"):
+        inspect_pdf_signatures(broken)
