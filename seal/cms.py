@@ -32,7 +32,7 @@ from typing import Any
 from asn1crypto import algos, cms, core, x509
 
 from gm.asn1 import cms_gm
-from gm.asn1.parse import _PARSE_ERRORS, der_or_pem
+from gm.asn1.parse import der_or_pem
 from gm.errors import ASN1FormatError, GMError
 from gm.sm2 import DEFAULT_UID, PublicKey, signature_from_rs
 from gm.sm3 import sm3
@@ -45,6 +45,8 @@ __all__ = [
 ]
 
 Signer = Callable[[bytes], bytes]
+# What asn1crypto raises from deep inside a lazily parsed field of damaged input.
+_PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, RecursionError)
 
 
 class CmsError(SealError, ValueError):
