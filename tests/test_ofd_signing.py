@@ -465,3 +465,25 @@ def test_countersigning_refused_when_it_would_break_an_earlier_signature(sealed:
     with pytest.raises(OFDUsageError, match="Sign_0/Signature.xml protects Doc_0/Signs/Signatures.xml.*would break it"):
         seal_ofd(final, page_index=0, boundary_mm=(10, 10, 30, 30), seal_der=seal_der,
                  make_signed_value=lambda xml: b"v", now=NOW)
+
+
+def test_sealing_an_ofd_written_by_easyofd(seal_der: bytes, tmp_path: Path, monkeypatch) -> None:
+    """Packages from another producer: easyofd converts a two-page PDF (made with PyMuPDF) to OFD."""
+    monkeypatch.chdir(tmp_path)  # easyofd writes its working files under ./test
+    import ofdkit
+    import pymupdf
+    from easyofd.ofd import OFD
+
+    pdf = pymupdf.open()
+    for text in ("page one", "page two"):
+        pdf.new_page().insert_text((72, 72), text)
+    theirs = OFD().pdf2ofd(pdf.tobytes())
+    sealed = seal_ofd(theirs, page_index=1, boundary_mm=(10, 10, 30, 30), seal_der=seal_der,
+                      make_signed_value=ses_signer(seal_der), now=NOW)
+    (fact,) = verify_package(sealed)
+    assert fact.references_ok and fact.unreferenced == () and fact.stamp_pages[0][1] == 1
+    assert {"Doc_0/Res/Image_0.jpg", "Doc_0/Res/Image_1.jpg"} <= {r.path for r in fact.references}
+    for ref in fact.references:
+        assert sm3(unzip_read(sealed, ref.path, tmp_path)) == ref.expected
+    with ofdkit.open(sealed) as doc:
+        assert len(doc.pages) == 2
