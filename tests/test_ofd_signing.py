@@ -487,3 +487,20 @@ def test_sealing_an_ofd_written_by_easyofd(seal_der: bytes, tmp_path: Path, monk
         assert sm3(unzip_read(sealed, ref.path, tmp_path)) == ref.expected
     with ofdkit.open(sealed) as doc:
         assert len(doc.pages) == 2
+
+
+def test_a_forged_later_signature_cannot_hide_a_drawn_file(seal_der: bytes) -> None:
+    doc = entries(build_ofd([Page([Text(10, 10, "正文", size=5), Image(50, 50, 20, 20, png())])]))
+    doc["Doc_0/DocumentRes.xml"] = doc["Doc_0/DocumentRes.xml"].replace(
+        b"</ofd:MultiMedias>", b'<ofd:MultiMedia ID="90" Type="Image" Format="PNG"><ofd:MediaFile>late.png'
+                               b"</ofd:MediaFile></ofd:MultiMedia></ofd:MultiMedias>")
+    files = entries(seal_ofd(rezip(doc), page_index=0, boundary_mm=(0, 0, 40, 40), seal_der=seal_der,
+                             make_signed_value=lambda xml: b"value", now=NOW))
+    files["Doc_0/Res/late.png"] = png((0, 200, 0))
+    # a listing entry whose "Signature.xml" is the added image
+    files["Doc_0/Signs/Signatures.xml"] = files["Doc_0/Signs/Signatures.xml"].replace(
+        b"</ofd:Signatures>", b'<ofd:Signature ID="9" BaseLoc="/Doc_0/Res/late.png"/></ofd:Signatures>')
+    first, forged = verify_package(rezip(files))
+    assert first.references_ok
+    assert first.unreferenced_shown == ("Doc_0/Res/late.png",)
+    assert forged.signature.error is not None

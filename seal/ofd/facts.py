@@ -67,7 +67,9 @@ def _signature_facts(pkg: OFDPackage, doc: DocumentInfo, position: int, listing_
     own = {p for p in (sig.path, sig.signed_value_path) if p}
     unreferenced = tuple(n for n in pkg.names
                          if n not in covered and n not in own and n not in listing_files and n not in later)
-    unreferenced_shown = tuple(n for n in unreferenced if n in doc.shown)
+    # Judged without the exclusions above: a drawn file is never a signature's own file, and a
+    # forged "later signature" must not hide one.
+    unreferenced_shown = tuple(n for n in pkg.names if n in doc.shown and n not in covered)
     missing_shown = tuple(sorted(n for n in doc.shown if pkg.find(n) is None))
     value_entry = pkg.find(sig.signed_value_path) if sig.signed_value_path else None
     signed_value = pkg.read(value_entry) if value_entry else None
