@@ -316,3 +316,13 @@ def test_no_cjk_font_is_a_clear_error(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("FONTCONFIG_FILE", str(conf))
     with pytest.raises(NoCJKFont, match=r"fontconfig knows no font covering Chinese .*fonts-wqy-microhei"):
         fonts.find_cjk_font()
+
+
+def test_every_license_error_has_an_http_problem() -> None:
+    from seal.license import errors
+
+    classes = {obj for obj in vars(errors).values()
+               if isinstance(obj, type) and issubclass(obj, errors.LicenseError)}
+    mapped = [entry[0] for entry in errors.PROBLEMS]
+    assert set(mapped) == classes and len(mapped) == len(classes)
+    assert len({entry[2] for entry in errors.PROBLEMS}) == len(errors.PROBLEMS)  # slugs unique

@@ -63,3 +63,24 @@ class LicenseValidationError(LicenseError):
     @property
     def fields(self) -> list[str]:
         return [e.field for e in self.errors]
+
+
+class ExternalIdConflict(LicenseError):
+    """An external id already issued with *different* field data (not a repeat of the same row)."""
+
+
+# How the API reports each error (api.problems.register(cls, status, slug, title) in a loop):
+# data here, so the mapping lives beside the errors it describes.
+PROBLEMS: tuple[tuple[type[LicenseError], int, str, str], ...] = (
+    (LicenseError, 400, "license-error", "E-license request refused"),
+    (LicenseValidationError, 422, "invalid-license-data", "License field data is invalid"),
+    (LicenseTypeError, 500, "invalid-license-type", "License type template is malformed"),
+    (UnknownLicenseType, 404, "unknown-license-type", "No such license type"),
+    (InvalidLicenseId, 400, "invalid-license-id", "License identifier is malformed or mistyped"),
+    (LicenseNotFound, 404, "unknown-license", "No such license"),
+    (AlreadyRevoked, 409, "license-already-revoked", "License is revoked"),
+    (ExternalIdConflict, 409, "external-id-conflict", "External id already issued with other data"),
+    (RegionNotReady, 503, "region-not-initialised", "Region not initialised"),
+    (NoCJKFont, 503, "no-cjk-font", "No Chinese font installed to render the license"),
+    (SealingUnavailable, 503, "sealing-unavailable", "License cannot be sealed"),
+)

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gm.sm3 import sm3
 from seal.license.errors import (
     AlreadyRevoked,
+    ExternalIdConflict,
     LicenseError,
     LicenseNotFound,
     RegionNotReady,
@@ -50,15 +51,13 @@ from store import audit, db
 from store.models.ca import CertificateAuthority
 from store.models.license import LicenseCounter, LicenseRecord
 
-__all__ = ["issue_license", "license_status", "revoke_license", "get_license", "find_by_external_id",
-           "LicenseInfo", "LicenseStatus", "Issued", "list_licenses", "public_record", "ExternalIdConflict", "Sealer", "default_sealer", "region_of",
-           "Region", "TZ"]
+__all__ = [
+    "issue_license", "license_status", "revoke_license", "get_license", "find_by_external_id", "list_licenses",
+    "public_record", "LicenseInfo", "LicenseStatus", "Issued", "ExternalIdConflict", "Sealer", "default_sealer",
+    "region_of", "Region", "TZ",
+]
 
 TZ = zoneinfo.ZoneInfo("Asia/Shanghai")
-
-
-class ExternalIdConflict(LicenseError):
-    """An external id already issued with *different* field data (not a repeat of the same row)."""
 
 
 class Issued(tuple):
