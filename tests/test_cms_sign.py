@@ -106,6 +106,11 @@ def test_flavour_oids_as_openssl_reads_them(pki, tmp_path, openssl_bin, flavour,
     assert positions == sorted(positions)  # in the order of the structure
     for attr in (":contentType", ":messageDigest", ":signingTime"):
         assert attr in out.stdout
+    lines = out.stdout.splitlines()
+    sm3_at = [i for i, line in enumerate(lines) if line.endswith(":sm3")]
+    assert len(sm3_at) == 2 and all("NULL" in lines[i + 1] for i in sm3_at)  # as OpenSSL writes SM3
+    sig_at = next(i for i, line in enumerate(lines) if line.endswith(expected[-1]))
+    assert ("NULL" in lines[sig_at + 1]) is (flavour == "gmt0010")  # CFCA: NULL; OpenSSL: absent
     if flavour == "gmt0010":
         assert "pkcs7-" not in out.stdout
 

@@ -11,10 +11,13 @@ and which identifiers a reader accepts:
 * ``GMT0010`` — contentType 1.2.156.10197.6.1.4.2.2, data …2.1, SM3 digest, SM2 signing
   1.2.156.10197.1.301.1 with NULL parameters (as CFCA SADK writes it; seen in
   shared/vectors/cms).
-* ``PKCS7`` — contentType 1.2.840.113549.1.7.2, data 1.2.840.113549.1.7.1, SM3 digest,
-  SM2-with-SM3 1.2.156.10197.1.501 without parameters: what OpenSSL 3's CMS code selects for
-  an SM2 key and SM3 (``OBJ_find_sigid_by_algs(sm3, sm2)``), what RFC 3161 relying parties
-  expect in a timestamp token, and what pyHanko / PDF readers parse.
+* ``PKCS7`` — contentType 1.2.840.113549.1.7.2, data 1.2.840.113549.1.7.1, SM3 digest with
+  NULL parameters, SM2-with-SM3 1.2.156.10197.1.501 without parameters: what OpenSSL 3's CMS
+  code writes for an SM2 key and SM3 — ``X509_ALGOR_set_md`` gives NULL parameters to every
+  digest without the ALGID_ABSENT flag, and the SM3 provider sets no flags; the signature
+  algorithm is ``OBJ_find_sigid_by_algs(sm3, sm2)`` with V_ASN1_UNDEF parameters (OpenSSL
+  3.0 itself then fails to write the signature value, see tests/test_cms_sign.py). It is
+  also what RFC 3161 relying parties expect in a timestamp token, and what PDF readers parse.
 
 Readers accept either flavour's content types, both SM2 signature OIDs and, leniently,
 the bare SM2 key OID 1.2.156.10197.1.301 that some producers put there.
@@ -37,7 +40,7 @@ class Flavour:
     signed_data: str  # ContentInfo contentType
     data: str  # eContentType of plain data
     digest_algorithm: str
-    digest_null_params: bool  # GM/T 0010 producers write NULL; OpenSSL omits it for SM3
+    digest_null_params: bool  # CFCA SADK and OpenSSL both write NULL after SM3
     signature_algorithm: str
     signature_null_params: bool
 
@@ -45,7 +48,7 @@ class Flavour:
 GMT0010 = Flavour("gmt0010", signed_data="sm2_signed_data", data="sm2_data", digest_algorithm="sm3",
                   digest_null_params=True, signature_algorithm="sm2", signature_null_params=True)
 PKCS7 = Flavour("pkcs7", signed_data="signed_data", data="data", digest_algorithm="sm3",
-                digest_null_params=False, signature_algorithm="sm2_sm3", signature_null_params=False)
+                digest_null_params=True, signature_algorithm="sm2_sm3", signature_null_params=False)
 FLAVOURS = {f.name: f for f in (GMT0010, PKCS7)}
 
 # What a reader accepts.
