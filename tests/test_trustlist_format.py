@@ -11,7 +11,7 @@ from ca.certificate import CertificateBuilder
 from ca.testing import LocalSigner, make_hierarchy
 from verify.errors import PinMismatch, TrustListError, TrustListSignatureError
 from verify.path import StaticTrust
-from verify.report import Indication, SubIndication
+from verify.report import Indication, Policy, Severity, SubIndication
 from verify.engine import verify_certificate
 from verify.revocation import RevocationChecker
 from verify.trustlist import TrustStore, canonical_json, open_list, sign_list
@@ -138,3 +138,26 @@ def test_path_to_a_withdrawn_anchor_is_trust_service_withdrawn(signer) -> None:
     # the same certificate checked with a plain anchor gets past the trust question
     plain = verify_certificate(h.issuing, trust=StaticTrust([h.root]), revocation=offline, purpose="ca")
     assert plain.signatures[0].check("TRUST_ANCHOR_STATUS").result.value == "PASSED"
+
+
+def test_signature_timestamped_before_withdrawal_stays_valid(signer) -> None:
+    """A region withdrawn an hour ago: its signer's signature proven (timestamp) two hours
+    ago passes; the same signature with no proof of time is TRUST_SERVICE_WITHDRAWN."""
+    from verify.engine import SignatureFacts, TimestampFacts, Verifier
+
+    _, _, h = signer
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    history = (StatusPeriod("granted", now - dt.timedelta(days=10)), StatusPeriod("withdrawn", now - dt.timedelta(hours=1)))
+    tl = TrustList("TL", "测试省", "CN-440000", 1, now - dt.timedelta(days=10), now + dt.timedelta(days=10),
+                   (Service("issuing_ca", "测试省签发CA", (h.issuing,), history),))
+    desk = Policy("strict-no-revocation", Severity.ERROR, {"REVOCATION_STATUS": Severity.WARNING})
+    v = Verifier(TrustStore.of([(tl, None)]), RevocationChecker(online=False, policy=desk), policy=desk)
+    leaf = (CertificateBuilder("device", h.config).subject({"C": "CN", "O": "测试", "CN": "签章"})
+            .public_key(LocalSigner().public_key).issuer(h.issuing)
+            .validity(now - dt.timedelta(days=5), now + dt.timedelta(days=300)).sign(h.issuing_signer))
+    facts = SignatureFacts("s", "ses", leaf, True, timestamp=TimestampFacts(now - dt.timedelta(hours=2), True))
+    proven = v.evaluate(facts)
+    assert proven.indication is Indication.PASSED and proven.timestamp_time == now - dt.timedelta(hours=2)
+    unproven = v.evaluate(SignatureFacts("s", "ses", leaf, True, claimed_signing_time=now - dt.timedelta(hours=2)))
+    assert (unproven.indication, unproven.sub_indication) == (Indication.INDETERMINATE,
+                                                              SubIndication.TRUST_SERVICE_WITHDRAWN)

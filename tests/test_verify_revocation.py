@@ -215,3 +215,17 @@ def test_body_without_length_is_cut_at_the_limit() -> None:
     finally:
         t.join(5)
         sock.close()
+
+
+def test_missing_intermediate_fetched_from_aia(pki, server) -> None:
+    from verify.path import StaticTrust, validate_path
+
+    leaf, _ = pki.issue()
+    trust = StaticTrust([pki.root])
+    assert not validate_path(leaf, trust=trust).ok          # no fetcher: the issuing CA is unknown
+    fetched = validate_path(leaf, trust=trust, fetcher=Fetcher())
+    assert fetched.ok and [c.dump() for c in fetched.path][1] == pki.issuing.dump()
+    assert server.hits[f"/{pki.region_code}/ca/{pki.issuing_id}.cer"] == 1
+    server.routes[f"/{pki.region_code}/ca/{pki.issuing_id}.cer"] = b"not a certificate"
+    broken = validate_path(leaf, trust=trust, fetcher=Fetcher())
+    assert any(c.code == "X509_AIA_FETCH" and "neither a certificate" in c.message for c in broken.checks)
