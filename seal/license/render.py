@@ -21,6 +21,7 @@ import datetime as _dt
 import io
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,12 @@ def _rgb(colour: str) -> tuple[int, int, int]:
     return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
 
 
+@lru_cache(maxsize=16)
+def _file_bytes(path: str) -> bytes:
+    """A template's background image, read once per process (templates are loaded at start)."""
+    return Path(path).read_bytes()
+
+
 def _text(family: str, text: str, x: float, top: float, size_pt: float, colour: str = "#000000",
           centre: bool = False) -> od.Text:
     size = size_pt * PT_TO_MM
@@ -132,6 +139,7 @@ def _qr_png(url: str) -> bytes:
     return buf.getvalue()
 
 
+@lru_cache(maxsize=64)
 def _colour_png(colour: str) -> bytes:
     """A 1x1 PNG of the background colour, stretched over the page. An image rather than a
     filled path: some readers (easyofd) paint paths after text, which would hide the text."""
@@ -150,7 +158,7 @@ def render_license(license_type: LicenseType, *, license_id: str, values: dict[s
     face = license_type.face
     items: list[od.Text | od.Image] = []
     if face.background_image:
-        items.append(od.Image(0, 0, face.width, face.height, Path(face.background_image).read_bytes()))
+        items.append(od.Image(0, 0, face.width, face.height, _file_bytes(face.background_image)))
     else:
         items.append(od.Image(0, 0, face.width, face.height, _colour_png(face.background)))
     for t in face.texts:
