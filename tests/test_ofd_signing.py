@@ -504,3 +504,32 @@ def test_a_forged_later_signature_cannot_hide_a_drawn_file(seal_der: bytes) -> N
     assert first.references_ok
     assert first.unreferenced_shown == ("Doc_0/Res/late.png",)
     assert forged.signature.error is not None
+
+
+@pytest.mark.parametrize("part", ["Doc_0/Document.xml", "Doc_0/Pages/Page_1/Content.xml", "Doc_0/DocumentRes.xml"])
+def test_part_edited_into_malformed_xml_is_a_mismatch_not_an_unreadable_package(sealed: bytes, part: str) -> None:
+    from seal.ofd.signing import inspect_package
+
+    files = entries(sealed)
+    files[part] = files[part].replace(b"</ofd:", b"</ofd-", 1)
+    facts = inspect_package(rezip(files))
+    (fact,) = facts.signatures
+    bad = [(r.path, r.status) for r in fact.references if r.status is not RefStatus.OK]
+    assert bad == [(part, RefStatus.MISMATCH)]
+    if part == "Doc_0/Document.xml":
+        assert facts.page_counts == (0,)
+        assert "Doc_0/Document.xml: malformed XML" in facts.document_errors[0]
+        assert fact.stamp_pages[0][1] is None  # no page is known any more
+    else:
+        assert facts.document_errors == () and facts.page_counts == (2,)
+
+
+def test_malformed_signatures_listing_is_reported(sealed: bytes) -> None:
+    from seal.ofd.signing import inspect_package
+
+    files = entries(sealed)
+    files["Doc_0/Signs/Signatures.xml"] = b"<ofd:Signatures xmlns:ofd='http://www.ofdspec.org/2016'>"
+    facts = inspect_package(rezip(files))
+    assert facts.signatures == ()
+    assert facts.unlisted_signature_files == ("Doc_0/Signs/Sign_0/Signature.xml",)
+    assert "Doc_0/Signs/Signatures.xml: malformed XML" in facts.document_errors[0]

@@ -53,6 +53,7 @@ class PackageFacts:
     signatures: tuple[SignatureFacts, ...]
     unlisted_signature_files: tuple[str, ...]
     page_counts: tuple[int, ...]   # per document
+    document_errors: tuple[str, ...] = ()   # damaged Document.xml / Signatures.xml, one message each
 
 
 def _signature_facts(pkg: OFDPackage, doc: DocumentInfo, position: int, listing_files: set[str],
@@ -99,7 +100,8 @@ def inspect_package(package_bytes: bytes, *, limits: Limits = DEFAULT_LIMITS,
     facts = [_signature_facts(pkg, doc, i, listing_files, z_a) for doc in docs for i in range(len(doc.signatures))]
     listed = {f.signature.path for f in facts}
     unlisted = tuple(n for n in pkg.names if n not in listed and _SIGNATURE_FILE.search(n))
-    return PackageFacts(tuple(facts), unlisted, tuple(len(d.pages) for d in docs))
+    errors = tuple(e for d in docs for e in (d.error, d.signatures_error) if e)
+    return PackageFacts(tuple(facts), unlisted, tuple(len(d.pages) for d in docs), errors)
 
 
 def verify_package(package_bytes: bytes, *, limits: Limits = DEFAULT_LIMITS,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from seal.ofd import xmlns as X
-from seal.ofd.errors import OFDFormatError, OFDLimitError, OFDMissingPartError, OFDPathError
+from seal.ofd.errors import OFDFormatError, OFDLimitError, OFDMissingPartError, OFDPathError, OFDXMLError
 from seal.ofd.package import OFDPackage
 from seal.ofd.paths import resolve
 
@@ -84,6 +84,8 @@ class DocumentInfo:
     signatures: list[SignatureInfo] = field(default_factory=list)
     max_sign_id: int = 0
     listed_ids: list[str] = field(default_factory=list)   # ID attributes in Signatures.xml
+    error: str | None = None              # Document.xml (or a part it needs) unreadable: no pages known
+    signatures_error: str | None = None   # Signatures.xml unreadable: no signature listed
 
 
 def _floats(value: str | None, count: int) -> tuple[float, ...] | None:
@@ -128,6 +130,8 @@ def _res_files(pkg: OFDPackage, res_path: str, shown: set[str]) -> None:
     shown.add(real)
     try:
         root = load_xml(pkg, real)
+    except OFDLimitError:
+        raise
     except OFDFormatError:
         return
     base_loc = root.get("BaseLoc")
@@ -158,7 +162,10 @@ def _page_files(pkg: OFDPackage, content: str, shown: set[str]) -> list[str]:
     # Most pages name neither: skip parsing them (content pages are the bulk of a document).
     if b"PageRes" not in data and b"Template" not in data:
         return []
-    root = X.parse_xml(data, name=real, max_size=pkg.limits.max_xml_size)
+    try:
+        root = X.parse_xml(data, name=real, max_size=pkg.limits.max_xml_size)
+    except OFDXMLError:
+        return []  # a damaged page is a reference mismatch, judged there
     for node in X.children(root, "PageRes"):
         loc = X.text(node)
         if loc:
@@ -169,10 +176,8 @@ def _page_files(pkg: OFDPackage, content: str, shown: set[str]) -> list[str]:
     return [t.get("TemplateID", "") for t in X.children(root, "Template")]
 
 
-def parse_document(pkg: OFDPackage, index: int, doc_root: str, signatures_path: str | None, *,
-                   deep: bool = True) -> DocumentInfo:
-    """Parse one DocBody. ``deep=False`` (what sealing needs) skips the shown-file walk and the
-    Signature.xml files, reading only pages and the Signatures.xml listing."""
+def _walk_document(pkg: OFDPackage, doc_root: str, deep: bool) -> tuple[list[PageInfo], set[str]]:
+    """Pages of a Document.xml and (when ``deep``) every file drawing them."""
     root = load_xml(pkg, doc_root)
     doc_root = pkg.find(doc_root) or doc_root
     shown: set[str] = {OFD_ENTRY, doc_root}
@@ -206,33 +211,73 @@ def parse_document(pkg: OFDPackage, index: int, doc_root: str, signatures_path: 
                 _page_files(pkg, tpath, shown)
     annots = X.text(root, "Annotations") if deep else None
     if annots:
-        apath = resolve(annots, base=doc_root)
-        real = pkg.find(apath)
-        if real is not None:
-            shown.add(real)
-            for node in X.descendants(load_xml(pkg, real), "FileLoc"):
-                loc = X.text(node)
-                if loc:
-                    try:
-                        target = resolve(loc, base=real)
-                    except OFDPathError:
-                        continue
-                    target = pkg.find(target) or target
-                    shown.add(target)
-                    if target in pkg:
-                        try:
-                            annot_root = load_xml(pkg, target)
-                        except OFDFormatError:
-                            continue
-                        for res in X.descendants(annot_root, "PageRes"):
-                            if X.text(res):
-                                _res_files(pkg, resolve(X.text(res), base=target), shown)
-    info = DocumentInfo(index=index, doc_root=doc_root, signatures_path=signatures_path, pages=pages, shown=shown)
+        _annotation_files(pkg, resolve(annots, base=doc_root), shown)
+    return pages, shown
+
+
+def _annotation_files(pkg: OFDPackage, path: str, shown: set[str]) -> None:
+    real = pkg.find(path)
+    if real is None:
+        shown.add(path)
+        return
+    shown.add(real)
+    for node in X.descendants(load_xml(pkg, real), "FileLoc"):
+        loc = X.text(node)
+        if not loc:
+            continue
+        try:
+            target = resolve(loc, base=real)
+        except OFDPathError:
+            continue
+        target = pkg.find(target) or target
+        shown.add(target)
+        if target not in pkg:
+            continue
+        try:
+            annot_root = load_xml(pkg, target)
+        except OFDLimitError:
+            raise
+        except OFDFormatError:
+            continue
+        for res in X.descendants(annot_root, "PageRes"):
+            if X.text(res):
+                try:
+                    _res_files(pkg, resolve(X.text(res), base=target), shown)  # type: ignore[arg-type]
+                except OFDPathError:
+                    continue
+
+
+def parse_document(pkg: OFDPackage, index: int, doc_root: str, signatures_path: str | None, *,
+                   deep: bool = True) -> DocumentInfo:
+    """Parse one DocBody. ``deep=False`` (what sealing needs) skips the shown-file walk and the
+    Signature.xml files, reading only pages and the Signatures.xml listing, and raises for any
+    damage. ``deep=True`` (verification) records damage in ``error`` / ``signatures_error`` and
+    carries on: a page or Document.xml edited into malformed XML is then a reference mismatch
+    of the signatures that cover it, not an unreadable package."""
+    error = None
+    try:
+        pages, shown = _walk_document(pkg, doc_root, deep)
+    except OFDLimitError:
+        raise
+    except OFDFormatError as exc:
+        if not deep:
+            raise
+        error = str(exc)
+        pages, shown = [], {OFD_ENTRY, pkg.find(doc_root) or doc_root}
+    info = DocumentInfo(index=index, doc_root=pkg.find(doc_root) or doc_root, signatures_path=signatures_path,
+                        pages=pages, shown=shown, error=error)
     if signatures_path is not None:
         real = pkg.find(signatures_path)
         if real is not None:
             info.signatures_path = real
-            info.max_sign_id, info.listed_ids, info.signatures = parse_signatures(pkg, real, deep=deep)
+            try:
+                info.max_sign_id, info.listed_ids, info.signatures = parse_signatures(pkg, real, deep=deep)
+            except OFDLimitError:
+                raise
+            except OFDFormatError as exc:
+                if not deep:
+                    raise
+                info.signatures_error = str(exc)
     return info
 
 
