@@ -34,6 +34,7 @@ from typing import Any
 
 from asn1crypto import pem, x509
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ca import service as ca_service
@@ -199,16 +200,26 @@ def _region_code(s: Session) -> str:
 
 
 def _next_es_id(sessions: sessionmaker[Session], now: dt.datetime) -> str:
-    with db.transaction(sessions) as s:
-        region = _region_code(s)
-        counter = s.scalar(select(SealCounter).where(SealCounter.region_code == region,
-                                                     SealCounter.year == now.year).with_for_update())
-        if counter is None:
-            counter = SealCounter(region_code=region, year=now.year, last_sequence=0)
-            s.add(counter)
-        counter.last_sequence += 1
-        s.flush()
-        return make_es_id(region, now.year, counter.last_sequence)
+    """Take the next sequence number of the region and year under the counter row's lock.
+
+    Two makers racing to create the first counter row of a year: one insert fails on the
+    primary key and is retried, then finds the row and waits for its lock."""
+    for attempt in range(3):
+        try:
+            with db.transaction(sessions) as s:
+                region = _region_code(s)
+                counter = s.scalar(select(SealCounter).where(SealCounter.region_code == region,
+                                                             SealCounter.year == now.year).with_for_update())
+                if counter is None:
+                    counter = SealCounter(region_code=region, year=now.year, last_sequence=0)
+                    s.add(counter)
+                counter.last_sequence += 1
+                s.flush()
+                return make_es_id(region, now.year, counter.last_sequence)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _check_holder(s: Session, cert_der: bytes, now: dt.datetime, index: int) -> IssuedCertificate | None:

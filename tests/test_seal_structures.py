@@ -323,3 +323,56 @@ def test_seal_and_signature_are_told_apart(shared_vectors):
     truncated_header = b"\x30" + bytes([len(body)]) + body
     with pytest.raises(SealFormatError, match="malformed"):
         st.parse_seal(truncated_header)
+
+
+@pytest.mark.parametrize("with_extras", [False, True])
+def test_fast_encoders_equal_the_declarative_asn1(pki, with_extras):
+    """build_tbs_sign / assemble_signature concatenate DER; asn1crypto's dump is the referee."""
+    holder_der, holder_signer = pki["holder"]
+    seal_der = _make_seal(pki)
+    when = dt.datetime(2026, 3, 1, 8, 0, 5, tzinfo=UTC)
+    extensions = [("1.2.3.4", True, b"ext")] if with_extras else []
+    prop = "/Doc_0/Signs/Sign_0/Signature.xml" * (8 if with_extras else 1)  # long form lengths too
+    tbs = st.build_tbs_sign(seal_der, data_hash=sm3(b"d"), property_info=prop, time_info=when,
+                            extensions=extensions)
+    reference = {"version": 4, "eseal": ses.SESeal.load(seal_der), "timeInfo": when, "dataHash": sm3(b"d"),
+                 "propertyInfo": prop}
+    if extensions:
+        reference["extDatas"] = [{"extnID": "1.2.3.4", "critical": True, "extnValue": b"ext"}]
+    assert tbs == ses.TBS_Sign(reference).dump()
+    signature = holder_signer.sign(tbs)
+    token = b"\x30\x82\x01\x00" + b"\x00" * 256 if with_extras else None
+    der = st.assemble_signature(tbs, holder_der, signature, timestamp=token)
+    value = {"toSign": ses.TBS_Sign.load(tbs), "cert": holder_der, "signatureAlgID": "1.2.156.10197.1.501",
+             "signature": signature}
+    if token:
+        value["timeStamp"] = token
+    assert der == ses.SES_Signature(value).dump()
+
+
+def test_v1_signature_made_by_hand_verifies_both_signatures(pki):
+    """GM/T 0031 v1: maker signs SEQUENCE { sealInfo, cert, signatureAlgorithm }; signer signs DER(TBS_Sign)."""
+    maker_der, maker_signer = pki["maker"]
+    holder_der, holder_signer = pki["holder"]
+    when = dt.datetime(2026, 1, 1, tzinfo=UTC)
+    info = ses.SES_SealInfoV1({
+        "header": {"ID": "ES", "version": 1, "Vid": "eseal"}, "esID": "V1SEAL",
+        "property": {"type": 1, "name": "旧版印章", "certList": [holder_der], "createDate": when,
+                     "validStart": when, "validEnd": when + dt.timedelta(days=1)},
+        "picture": {"type": "PNG", "data": b"\x89PNG", "width": 40, "height": 40},
+    })
+    to_be_signed = ses.SES_SealSignedDataV1({"sealInfo": info, "cert": maker_der,
+                                             "signatureAlgorithm": st.SM2_WITH_SM3}).dump()
+    seal = ses.SESealV1({"esealInfo": info, "signInfo": {"cert": maker_der, "signatureAlgorithm": st.SM2_WITH_SM3,
+                                                         "signData": maker_signer.sign(to_be_signed)}})
+    tbs = ses.TBS_SignV1({"version": 1, "eseal": seal, "timeInfo": b"260301080000Z", "dataHash": sm3(b"doc"),
+                          "propertyInfo": "doc.ofd", "cert": holder_der, "signatureAlgorithm": st.SM2_WITH_SM3})
+    der = ses.SES_SignatureV1({"toSign": tbs, "signature": holder_signer.sign(tbs.dump())}).dump()
+    sig = st.parse_signature(der)
+    assert sig.version == 1 and sig.seal.version == 1 and sig.seal.es_id == "V1SEAL"
+    assert sig.time_info == dt.datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+    assert sig.signer_cert == holder_der and sig.seal.binds(holder_der)
+    assert st.verify_signature_value(sig).ok
+    assert st.verify_seal_signature(sig.seal).ok
+    # the v4 rule (maker signs the bare sealInfo) must not be what makes it pass
+    assert not sig.seal.tbs == info.dump()
