@@ -119,15 +119,15 @@ class TsaIdentity:
 
 
 def _identity(home: Any, tsa: Any | None) -> Any:
+    """The TSA's key, certificate and chain: given, or the region's TSA service certificate."""
     if tsa is not None:
         return tsa
-    try:
-        from ca.service import service_certificate
-    except ImportError:  # pragma: no cover - the CA service predates every deployment
-        raise TsaNotConfigured("ca.service.service_certificate is not available") from None
+    from ca.errors import RegionNotInitialised, ServiceCertificateMissing
+    from ca.service import service_certificate
+
     try:
         return service_certificate(home, "tsa")
-    except Exception as exc:  # the CA's own typed error; say what to do
+    except (ServiceCertificateMissing, RegionNotInitialised) as exc:
         raise TsaNotConfigured(f"no TSA certificate in this region: {exc}") from exc
 
 
