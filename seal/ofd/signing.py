@@ -140,7 +140,10 @@ def seal_ofd(package_bytes: bytes, *, page_index: int, boundary_mm: tuple[float,
     :func:`signature_location` (GB/T 38540); for ``"Sign"`` a GB/T 35275 / GM/T 0010 SignedData
     — ofdrw's GBT35275DSContainer (GM/T 0099-2020 7.2.2) signs SM3(signature_xml) as attached
     content. ``boundary_mm`` is (x, y, width, height) of the StampAnnot on the page, in mm.
-    Earlier signatures stay valid (see the module docstring for the reference rule).
+    Earlier signatures stay valid (see the module docstring for the reference rule); when one
+    protects a file sealing must rewrite (Signatures.xml, OFD.xml), OFDUsageError is raised
+    instead. ``seal_der`` is ignored for ``"Sign"`` (no Seal.esl is written). The signing time
+    ``now`` (default: the clock) is written in Beijing time.
     """
     if sign_type not in ("Seal", "Sign"):
         raise OFDUsageError(f"sign_type must be 'Seal' or 'Sign', not {sign_type!r}")
