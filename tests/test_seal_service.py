@@ -357,3 +357,30 @@ def test_make_signature_checks_its_inputs(org_seal):
     with pytest.raises(SealBuildError, match="expired"):
         service.make_signature(home, ks, stale, sm3(b"x"), "p")
     assert _records(home, "seal.sign") == []
+
+
+def test_seal_numbers_stay_unique_under_concurrent_makers(region):
+    """Two threads take 15 seal numbers each from the locked counter: 30 distinct, 1..30."""
+    import threading
+
+    home, _ = region
+    sessions = make_sessionmaker(home.engine)
+    now = dt.datetime.now(UTC)
+    taken: list[str] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            for _ in range(15):
+                taken.append(service._next_es_id(sessions, now))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(int(i[10:17]) for i in taken) == list(range(1, 31))
+    assert all(service.es_id_valid(i) for i in taken)

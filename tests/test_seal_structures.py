@@ -376,3 +376,27 @@ def test_v1_signature_made_by_hand_verifies_both_signatures(pki):
     assert st.verify_seal_signature(sig.seal).ok
     # the v4 rule (maker signs the bare sealInfo) must not be what makes it pass
     assert not sig.seal.tbs == info.dump()
+
+
+def test_x509_v1_maker_certificate_is_a_reported_quirk(pki):
+    """Some producers' certificates are X.509 version 1: read, verified, reported."""
+    from asn1crypto import x509 as ax509
+
+    maker_der, maker_signer = pki["maker"]
+    h_cert = ax509.Certificate.load(maker_der)
+    original = h_cert["tbs_certificate"]
+    tbs = ax509.TbsCertificate({"version": "v1", **{k: original[k] for k in (
+        "serial_number", "signature", "issuer", "validity", "subject", "subject_public_key_info")}})
+    # signed by an unrelated key: only the seal signature matters here, not the certificate's
+    v1 = ax509.Certificate({"tbs_certificate": tbs, "signature_algorithm": h_cert["signature_algorithm"],
+                            "signature_value": LocalSigner().sign(tbs.dump())}).dump()
+    assert ax509.Certificate.load(v1)["tbs_certificate"]["version"].native == "v1"
+    holder_der, _ = pki["holder"]
+    start = dt.datetime(2026, 1, 1, tzinfo=UTC)
+    info = st.build_seal_info(es_id="V1CERT", seal_type=1, name="n", valid_start=start,
+                              valid_end=start + dt.timedelta(days=1), picture=st.Picture("PNG", b"p", 40, 40),
+                              certificates=[holder_der])
+    seal = st.parse_seal(st.assemble_seal(info, v1, maker_signer.sign(info)))
+    assert [q.code for q in seal.quirks] == ["x509-v1-certificate"]
+    result = st.verify_seal_signature(seal)
+    assert result.ok and [q.code for q in result.quirks] == ["x509-v1-certificate"]
