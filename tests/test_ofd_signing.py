@@ -332,13 +332,13 @@ def test_check_method_sm3_with_z_a(sealed: bytes) -> None:
     ET.register_namespace("ofd", NS["ofd"])
     files["Doc_0/Signs/Sign_0/Signature.xml"] = ET.tostring(root, encoding="utf-8")
     package = rezip(files)
-    (with_key,) = verify_package(package, z_a=lambda sig: z)
+    (with_key,) = verify_package(package, z_a=lambda sig, value: z if value == files["Doc_0/Signs/Sign_0/SignedValue.dat"] else None)
     assert with_key.references_ok
     assert "References CheckMethod '1.2.156.10197.1.401.2'" in with_key.quirks
     (without,) = verify_package(package)
     assert {r.status for r in without.references} == {RefStatus.UNSUPPORTED}
     assert "needs the signer's Z_A" in without.references[0].note
-    (wrong,) = verify_package(package, z_a=lambda sig: bytes(32))
+    (wrong,) = verify_package(package, z_a=lambda sig, value: bytes(32))
     assert {r.status for r in wrong.references} == {RefStatus.MISMATCH}
 
 

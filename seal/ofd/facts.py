@@ -12,11 +12,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gm.oids import SM3
+from gm.oids import SM3, SM3_WITH_KEY
 from seal.ofd.model import DocumentInfo, SignatureInfo, StampAnnot, parse_package
 from seal.ofd.package import DEFAULT_LIMITS, Limits, OFDPackage
 from seal.ofd.references import ReferenceResult, RefStatus, check_references
 
+# z_a(signature, signed_value) -> the signer's Z_A (from the certificate in SignedValue.dat), or None.
+ZaLookup = Callable[[SignatureInfo, bytes | None], bytes | None]
 _SIGNATURE_FILE = re.compile(r"(^|/)Sign_\d+/Signature\.xml$")
 
 
@@ -57,9 +59,13 @@ class PackageFacts:
 
 
 def _signature_facts(pkg: OFDPackage, doc: DocumentInfo, position: int, listing_files: set[str],
-                     z_a: Callable[[SignatureInfo], bytes | None] | None) -> SignatureFacts:
+                     z_a: ZaLookup | None) -> SignatureFacts:
     sig = doc.signatures[position]
-    results = check_references(pkg, sig, z_a=z_a(sig) if z_a else None) if sig.error is None else []
+    value_entry = pkg.find(sig.signed_value_path) if sig.signed_value_path else None
+    signed_value = pkg.read(value_entry) if value_entry else None
+    needs_key = z_a is not None and (sig.check_method or "").strip() == SM3_WITH_KEY
+    key = z_a(sig, signed_value) if needs_key else None  # type: ignore[misc]
+    results = check_references(pkg, sig, z_a=key) if sig.error is None else []
     covered = {r.path for r in results if r.path}
     # A later signature's own files were added after this one; they are judged in its facts.
     later: set[str] = set()
@@ -72,8 +78,6 @@ def _signature_facts(pkg: OFDPackage, doc: DocumentInfo, position: int, listing_
     # forged "later signature" must not hide one.
     unreferenced_shown = tuple(n for n in pkg.names if n in doc.shown and n not in covered)
     missing_shown = tuple(sorted(n for n in doc.shown if pkg.find(n) is None))
-    value_entry = pkg.find(sig.signed_value_path) if sig.signed_value_path else None
-    signed_value = pkg.read(value_entry) if value_entry else None
     seal = pkg.read(sig.seal_path) if sig.seal_path and sig.seal_path in pkg else None
     quirks = list(sig.quirks)
     if sig.check_method not in (SM3, None):
@@ -86,13 +90,15 @@ def _signature_facts(pkg: OFDPackage, doc: DocumentInfo, position: int, listing_
 
 
 def inspect_package(package_bytes: bytes, *, limits: Limits = DEFAULT_LIMITS,
-                    z_a: Callable[[SignatureInfo], bytes | None] | None = None) -> PackageFacts:
+                    z_a: ZaLookup | None = None) -> PackageFacts:
     """All facts a verifier needs about an OFD package.
 
     Raises :class:`~seal.ofd.errors.OFDFormatError` subclasses only for a broken or hostile
     package (bad zip, limits, unsafe names, malformed OFD.xml / Document.xml / Signatures.xml);
     a changed, missing or added file, or an unreadable Signature.xml, is reported in the facts.
-    ``z_a(signature)`` supplies the signer's Z_A for CheckMethod 1.2.156.10197.1.401.2.
+    ``z_a(signature, signed_value)`` supplies the signer's Z_A for CheckMethod
+    1.2.156.10197.1.401.2 (called only for such signatures; the signer certificate is inside
+    ``signed_value``).
     """
     pkg = OFDPackage(package_bytes, limits=limits)
     docs = parse_package(pkg)
@@ -105,7 +111,7 @@ def inspect_package(package_bytes: bytes, *, limits: Limits = DEFAULT_LIMITS,
 
 
 def verify_package(package_bytes: bytes, *, limits: Limits = DEFAULT_LIMITS,
-                   z_a: Callable[[SignatureInfo], bytes | None] | None = None) -> list[SignatureFacts]:
+                   z_a: ZaLookup | None = None) -> list[SignatureFacts]:
     """Per-signature facts of every signature of every document, in document order
     (see :func:`inspect_package` for the package-level facts too)."""
     return list(inspect_package(package_bytes, limits=limits, z_a=z_a).signatures)
