@@ -6,20 +6,19 @@ from __future__ import annotations
 
 import io
 import zipfile
-from pathlib import Path
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from seal.ofd.errors import OFDError
 from seal.ofd.signing import inspect_package, seal_ofd
+from tests.conftest import _shared_vectors
 from tests.fuzz.mutate import examples, mutated
 
-VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors" / "ofd"
-if not (VECTORS / "SESV4SignDoc.ofd").exists():
+_ROOT = _shared_vectors()
+if _ROOT is None:
     pytest.skip("../shared/vectors not available", allow_module_level=True)
-SEALED = (VECTORS / "SESV4SignDoc.ofd").read_bytes()
+SEALED = (_ROOT / "ofd" / "SESV4SignDoc.ofd").read_bytes()
 with zipfile.ZipFile(io.BytesIO(SEALED)) as _z:
     PARTS = {i.filename: _z.read(i) for i in _z.infolist() if not i.is_dir()}
 XML_PARTS = sorted(n for n in PARTS if n.endswith(".xml"))
