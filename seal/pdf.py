@@ -31,12 +31,11 @@ from PIL import Image, UnidentifiedImageError
 from pyhanko.pdf_utils import generic, layout
 from pyhanko.pdf_utils.images import PdfImage
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError
 from pyhanko.stamp import StaticStampStyle
 
-from seal.pdf_errors import MalformedPdf, PdfSealArgumentError, PdfSealError, PdfSigningError
+from seal.pdf_errors import READ_ERRORS, MalformedPdf, PdfSealArgumentError, PdfSealError, PdfSigningError
 from seal.pdf_inspect import PdfSignatureFacts, inspect_pdf_signatures
 from seal.pdf_signer import DIGEST, SignFn, SM2PdfSigner, TimestampFn
 
@@ -61,7 +60,7 @@ def _open(pdf_bytes: bytes) -> IncrementalPdfFileWriter:
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
         writer.root["/Pages"]  # force the catalog and page tree to resolve
-    except (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+    except READ_ERRORS as exc:
         raise MalformedPdf(f"unreadable PDF: {exc or type(exc).__name__}") from None
     if writer.prev.encrypted:
         raise MalformedPdf("encrypted PDFs cannot be sealed: decrypt it first")
@@ -71,7 +70,7 @@ def _open(pdf_bytes: bytes) -> IncrementalPdfFileWriter:
 def _page_count(writer: IncrementalPdfFileWriter) -> int:
     try:
         return int(writer.root["/Pages"]["/Count"])
-    except (KeyError, TypeError, ValueError) as exc:
+    except READ_ERRORS as exc:
         raise MalformedPdf(f"the page tree has no usable /Count: {exc}") from None
 
 
@@ -101,7 +100,7 @@ def _pdf_box(writer: IncrementalPdfFileWriter, page: int, box_mm: Sequence[float
         visible = _inherited(page_dict, "/CropBox") or _inherited(page_dict, "/MediaBox")
         x0, y0, x1, y1 = (float(v) for v in visible)
         rotate = int(_inherited(page_dict, "/Rotate") or 0)
-    except (PdfError, KeyError, TypeError, ValueError) as exc:
+    except READ_ERRORS as exc:
         raise MalformedPdf(f"page {page} has no usable MediaBox: {exc}") from None
     if rotate % 360:
         raise PdfSealArgumentError(f"page {page} is rotated by {rotate} degrees; visible seals are placed on "
@@ -149,7 +148,7 @@ def _existing_fields(writer: IncrementalPdfFileWriter) -> dict[str, bool]:
     try:
         for name, value, _ in fields.enumerate_sig_fields(writer, filled_status=None):
             found[name] = value is not None
-    except (PdfError, KeyError, TypeError) as exc:
+    except READ_ERRORS as exc:
         raise MalformedPdf(f"unreadable form fields: {exc}") from None
     return found
 
@@ -232,6 +231,6 @@ def seal_pdf(
         if isinstance(cause, PdfSealError):
             raise cause from None
         raise PdfSigningError(f"pyHanko could not sign: {exc}") from None
-    except (PdfError, KeyError, TypeError) as exc:
+    except READ_ERRORS as exc:
         raise MalformedPdf(f"cannot add a signature to this PDF: {exc}") from None
     return out.getvalue()

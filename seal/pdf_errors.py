@@ -27,3 +27,18 @@ class PdfSealArgumentError(PdfSealError, SealBuildError):
 class PdfSigningError(PdfSealError):
     """The signer callable (keystore, HSM) failed or returned a signature that does not
     verify with the certificate given: usually a key reference that does not match it."""
+
+
+def _read_errors() -> tuple[type[BaseException], ...]:
+    import struct
+    import zlib
+
+    from pyhanko.pdf_utils.misc import PdfError
+
+    return (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError, AssertionError,
+            RecursionError, OverflowError, zlib.error, struct.error)
+
+
+# What pyHanko, asn1crypto and zlib raise on damaged input (pyHanko asserts on some broken
+# xref sections): caught at the reading sites and turned into MalformedPdf with the message.
+READ_ERRORS = _read_errors()

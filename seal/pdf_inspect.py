@@ -46,7 +46,7 @@ from gm.errors import GMError
 from gm.sm2 import DEFAULT_UID, PublicKey, signature_from_rs
 from gm.sm3 import sm3
 from seal.cms import signed_attrs_der
-from seal.pdf_errors import MalformedPdf
+from seal.pdf_errors import READ_ERRORS, MalformedPdf
 
 __all__ = ["PdfSignatureFacts", "inspect_pdf_signatures", "Later"]
 
@@ -120,7 +120,7 @@ def _reader(pdf_bytes: bytes) -> PdfFileReader:
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
         reader.root["/Pages"]
-    except (misc.PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+    except READ_ERRORS as exc:
         raise MalformedPdf(f"unreadable PDF: {exc or type(exc).__name__}") from None
     if reader.encrypted:
         raise MalformedPdf("encrypted PDF: its signatures cannot be inspected without decrypting it")
@@ -304,11 +304,11 @@ def _later(emb: EmbeddedPdfSignature, reader: PdfFileReader, coverage: Signature
     emb.coverage = coverage
     try:
         diff = emb.evaluate_modifications(DEFAULT_DIFF_POLICY)
-    except (misc.PdfError, KeyError, TypeError, ValueError) as exc:
+    except READ_ERRORS as exc:
         diff = SuspiciousModification(f"difference analysis failed: {exc}")
     try:
         pages, page_note = _pages_changed(reader, emb.signed_revision)
-    except (misc.PdfError, KeyError, TypeError, ValueError, AttributeError) as exc:
+    except READ_ERRORS as exc:
         pages, page_note = (), f"page comparison failed: {exc}"
     notes = []
     if pages:
@@ -360,7 +360,7 @@ def _inspect_one(emb: EmbeddedPdfSignature, reader: PdfFileReader, data: bytes, 
         digest_ok = sig_ok
     try:
         coverage = emb.evaluate_signature_coverage()
-    except (misc.PdfError, KeyError, TypeError, ValueError) as exc:
+    except READ_ERRORS as exc:
         raise MalformedPdf(f"signature {emb.field_name}: cannot locate its revision: {exc}") from None
     later, modified, pages, detail = _later(emb, reader, coverage, sig_fields)
     times = _attr(attrs, "signing_time") if has_attrs else None
@@ -401,7 +401,7 @@ def inspect_pdf_signatures(pdf_bytes: bytes) -> list[PdfSignatureFacts]:
     try:
         embedded = list(reader.embedded_signatures)
         sig_fields = {name for name, _, _ in fields.enumerate_sig_fields(reader, filled_status=None)}
-    except (misc.PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+    except READ_ERRORS as exc:
         raise MalformedPdf(f"unreadable signature field: {exc or type(exc).__name__}") from None
     out = []
     for emb in embedded:
@@ -411,7 +411,7 @@ def inspect_pdf_signatures(pdf_bytes: bytes) -> list[PdfSignatureFacts]:
             out.append(_inspect_one(emb, reader, data, sig_fields))
         except MalformedPdf:
             raise
-        except (misc.PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        except READ_ERRORS as exc:
             raise MalformedPdf(f"signature {emb.field_name}: unreadable: {exc or type(exc).__name__}") from None
     return out
 
