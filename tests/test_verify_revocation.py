@@ -227,5 +227,8 @@ def test_missing_intermediate_fetched_from_aia(pki, server) -> None:
     assert fetched.ok and [c.dump() for c in fetched.path][1] == pki.issuing.dump()
     assert server.hits[f"/{pki.region_code}/ca/{pki.issuing_id}.cer"] == 1
     server.routes[f"/{pki.region_code}/ca/{pki.issuing_id}.cer"] = b"not a certificate"
+    from verify.path import clear_caches
+
+    clear_caches()           # a fresh process: the path found above is cached
     broken = validate_path(leaf, trust=trust, fetcher=Fetcher())
     assert any(c.code == "X509_AIA_FETCH" and "neither a certificate" in c.message for c in broken.checks)

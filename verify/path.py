@@ -107,6 +107,9 @@ class SignatureOutcome:
 _LOCK = threading.Lock()
 _SIG_CACHE: dict[tuple[bytes, bytes, bytes], SignatureOutcome] = {}
 _KEY_CACHE: dict[bytes, Any] = {}
+# (trust, version, leaf DER, extra DERs, purpose, policy, fetching) -> the path and its
+# time-independent checks; validity and the anchor's status are re-checked at each call
+_PATH_CACHE: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 _CACHE_LIMIT = 8192
 
 
@@ -117,6 +120,7 @@ def clear_caches() -> None:
     with _LOCK:
         _SIG_CACHE.clear()
         _KEY_CACHE.clear()
+        _PATH_CACHE.clear()
     certfacts.clear()
 
 
@@ -420,23 +424,32 @@ def validate_path(leaf: x509.Certificate | bytes, *, trust: TrustSource, at: _dt
     at = (at or _dt.datetime.now(UTC)).astimezone(UTC)
     if purpose not in PURPOSES:
         raise ValueError(f"unknown purpose {purpose!r}; known: {', '.join(PURPOSES)}")
-    pool = _Pool(trust.anchors(), [*(load_certificate(c) for c in extra_certs), *trust.intermediates()])
-    search = _Search(pool, fetcher, policy.max_path_length)
-    path = search.build(leaf, [])
-    checks: list[Check] = []
-    if path is None:
-        checks.extend(_no_path(leaf, search, policy))
-        return PathResult((), tuple(checks), at)
-    facts = [facts_of(c) for c in path]
-    checks.append(policy.passed("X509_PATH_BUILT", f"path of {len(path)} certificate(s) to a trust anchor "
-                                f"({facts[-1].label})", chain=[f.label for f in facts]))
-    checks.extend(_signatures(facts, search, policy))
-    checks.extend(_validity(facts, at, policy))
-    checks.extend(_ca_constraints(facts, policy))
-    checks.extend(_critical_extensions(facts, policy))
-    checks.append(_purpose(facts[0], PURPOSES[purpose], policy))
-    checks.append(_anchor_status(path[-1], trust, at, policy))
-    return PathResult(tuple(path), tuple(checks), at)
+    extra = [load_certificate(c) for c in extra_certs]
+    key = (id(trust), getattr(trust, "version", None), facts_of(leaf).der,
+           tuple(facts_of(c).der for c in extra), purpose, id(policy), fetcher is not None)
+    hit = _PATH_CACHE.get(key)
+    if hit is not None and hit[0] is trust and hit[1] is policy:
+        _, _, path, facts, head, tail = hit
+    else:
+        pool = _Pool(trust.anchors(), [*extra, *trust.intermediates()])
+        search = _Search(pool, fetcher, policy.max_path_length)
+        found = search.build(leaf, [])
+        if found is None:
+            return PathResult((), tuple(_no_path(leaf, search, policy)), at)
+        path = tuple(found)
+        facts = [facts_of(c) for c in path]
+        head = [policy.passed("X509_PATH_BUILT", f"path of {len(path)} certificate(s) to a trust anchor "
+                              f"({facts[-1].label})", chain=[f.label for f in facts]),
+                *_signatures(facts, search, policy)]
+        tail = [*_ca_constraints(facts, policy), *_critical_extensions(facts, policy),
+                _purpose(facts[0], PURPOSES[purpose], policy)]
+        if not search.fetch_errors:
+            with _LOCK:
+                if len(_PATH_CACHE) >= _CACHE_LIMIT:
+                    _PATH_CACHE.clear()
+                _PATH_CACHE[key] = (trust, policy, path, facts, head, tail)
+    checks = [*head, *_validity(facts, at, policy), *tail, _anchor_status(path[-1], trust, at, policy)]
+    return PathResult(path, tuple(checks), at)
 
 
 def _no_path(leaf: x509.Certificate, search: _Search, policy: Policy) -> list[Check]:

@@ -55,6 +55,7 @@ class TrustStore:
         self._by_der: dict[bytes, list[_Entry]] = {}
         self._static: dict[bytes, x509.Certificate] = {}
         self.lists: list[TrustList] = []
+        self.version = 0            # bumped on every change: path validation caches by it
 
     # ------------------------------------------------------------------------------ building
 
@@ -63,6 +64,7 @@ class TrustStore:
         if tl.type != "TL":
             raise ValueError("only TLs hold services; a LOTL is followed by the import service")
         self.lists.append(tl)
+        self.version += 1
         history = pointer.history if pointer is not None else None
         for service in tl.services:
             entry = _Entry(service, tl.scheme_territory, tl.scheme_operator, history)
@@ -73,6 +75,7 @@ class TrustStore:
     def add_anchor(self, cert: x509.Certificate | bytes) -> None:
         cert = load_certificate(cert)
         self._static[cert.dump()] = cert
+        self.version += 1
 
     @classmethod
     def of(cls, lists: Iterable[tuple[TrustList, Pointer | None]] = (),
