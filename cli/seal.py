@@ -71,11 +71,11 @@ def seal_group() -> None:
 @click.option("--agency", help="Agency that owns and uses the seal (default: the name).")
 @click.option("--valid-days", type=int, default=service.DEFAULT_VALID_DAYS, show_default=True)
 @click.option("--bind-by", type=click.Choice(["certificate", "digest"]), default="certificate", show_default=True)
-@click.option("--size-mm", type=int, default=42, show_default=True, help="Picture width and height in mm.")
+@click.option("--size-mm", type=int, help="Picture width and height in mm (default 42 organization, 20 personal).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Where to write seal.esl.")
 def make_command(home_path: Path, passphrase_file: Path | None, actor: str, seal_type: str, name: str,
                  holder_certs: tuple[Path, ...], picture: Path | None, agency: str | None, valid_days: int,
-                 bind_by: str, size_mm: int, out: Path) -> None:
+                 bind_by: str, size_mm: int | None, out: Path) -> None:
     """Make a seal signed by the region's seal maker; prints the seal id."""
     picture_bytes, picture_type = None, "png"
     if picture is not None:

@@ -124,6 +124,65 @@ def draw_official_seal(
     return out.getvalue()
 
 
+def personal_seal_text(name: str) -> str:
+    """The characters of a square personal seal: 张三 -> 张三之印, 王小明 -> 王小明印, 欧阳小明 as is."""
+    name = name.strip()
+    if len(name) == 2:
+        return name + "之印"
+    if len(name) == 3:
+        return name + "印"
+    return name
+
+
+def draw_personal_seal(
+    name: str,
+    *,
+    size_mm: float = 20.0,
+    dpi: int = 300,
+    color: tuple[int, int, int, int] = SEAL_RED,
+    font: FontFile | None = None,
+) -> bytes:
+    """PNG bytes of a square personal seal (个人名章): red frame, characters in columns read
+    right to left, top to bottom (张三之印: 张三 in the right column, 之印 in the left)."""
+    if not isinstance(name, str) or not name.strip():
+        raise SealBuildError("the personal seal picture needs the holder's name")
+    text = personal_seal_text(name)
+    if len(text) > 9:
+        raise SealBuildError(f"a personal seal holds at most 9 characters, not {len(text)}")
+    if not 8 <= size_mm <= 60:
+        raise SealBuildError(f"personal seal size {size_mm} mm is outside 8-60 mm")
+    if not 72 <= dpi <= 1200:
+        raise SealBuildError(f"dpi {dpi} is outside 72-1200")
+    font = font or find_cjk_font()
+    size = mm_to_px(size_mm, dpi)
+    big = size * _OVERSAMPLE
+    image = Image.new("RGBA", (big, big), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    border = max(2, round(big * 0.07))
+    draw.rectangle([0, 0, big - 1, big - 1], outline=color, width=border)
+    columns = 1 if len(text) == 1 else 2 if len(text) <= 4 else 3
+    rows = math.ceil(len(text) / columns)
+    inner = big - 2 * border
+    pad = round(big * 0.03)
+    cell_w = (inner - 2 * pad) / columns
+    cell_h = (inner - 2 * pad) / rows
+    glyph_font = _font(font, cell_h * 0.92)
+    for i, char in enumerate(text):
+        column = columns - 1 - i // rows  # the first column is the rightmost
+        row = i % rows
+        left, top, right, bottom = glyph_font.getbbox(char)
+        tile = Image.new("RGBA", (max(1, right - left), max(1, bottom - top)), (0, 0, 0, 0))
+        ImageDraw.Draw(tile).text((-left, -top), char, font=glyph_font, fill=color)
+        tile = tile.resize((max(1, round(cell_w * 0.9)), max(1, round(cell_h * 0.9))), Image.LANCZOS)
+        x = border + pad + column * cell_w + (cell_w - tile.width) / 2
+        y = border + pad + row * cell_h + (cell_h - tile.height) / 2
+        image.alpha_composite(tile, (round(x), round(y)))
+    picture = image.resize((size, size), Image.LANCZOS)
+    out = io.BytesIO()
+    picture.save(out, format="PNG", dpi=(dpi, dpi))
+    return out.getvalue()
+
+
 def _font(font: FontFile, size_px: float) -> ImageFont.FreeTypeFont:
     try:
         return ImageFont.truetype(font.path, max(1, round(size_px)), index=font.index)

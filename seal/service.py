@@ -249,8 +249,8 @@ def make_seal(
     bind_by: str = "certificate",
     picture: bytes | None = None,
     picture_type: str = "png",
-    width_mm: int = 42,
-    height_mm: int = 42,
+    width_mm: int | None = None,
+    height_mm: int | None = None,
     valid_days: int = DEFAULT_VALID_DAYS,
     actor: str = "admin",
     sessions: sessionmaker[Session] | None = None,
@@ -258,8 +258,10 @@ def make_seal(
     """Make, sign and register a GB/T 38540 v4 seal; returns its esID.
 
     holder_certs are the signer certificates (PEM or DER) the seal binds, by certificate or
-    by SM3 digest (bind_by). Without a picture the standard red round seal is drawn with the
-    agency name and the esID as seal code. A personal seal binds exactly one certificate.
+    by SM3 digest (bind_by). Without a picture one is drawn: for an organization the red
+    round official seal (name on the rim, star, the esID as seal code; 42 mm by default), for
+    a person the square name seal (张三之印; 20 mm by default). A personal seal binds
+    exactly one certificate.
     """
     if seal_type not in SEAL_TYPES:
         raise SealBuildError(f"seal type {seal_type!r}: expected organization or personal")
@@ -296,11 +298,18 @@ def make_seal(
             raise SealBuildError(f"a personal seal needs a holder key of usage personal-seal (the key store "
                                  f"holds this certificate's key with usage {usage})")
 
+    default_mm = 42 if seal_type == "organization" else 20
+    width_mm = default_mm if width_mm is None else width_mm
+    height_mm = default_mm if height_mm is None else height_mm
     es_id = _next_es_id(sessions, now)
     if picture is None:
-        from seal.picture import draw_official_seal
+        from seal import picture as drawing
 
-        picture, kind = draw_official_seal(name, code=es_id, diameter_mm=float(max(width_mm, height_mm))), "PNG"
+        if seal_type == "organization":
+            picture = drawing.draw_official_seal(name, code=es_id, diameter_mm=float(max(width_mm, height_mm)))
+        else:
+            picture = drawing.draw_personal_seal(name, size_mm=float(max(width_mm, height_mm)))
+        kind = "PNG"
     valid_end = now + dt.timedelta(days=valid_days)
     binding: dict[str, Any] = ({"certificates": certs} if bind_by == "certificate"
                                else {"cert_digests": [structures.certificate_digest(c) for c in certs]})

@@ -110,3 +110,29 @@ def test_no_cjk_font_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("FONTCONFIG_FILE", str(conf))
     with pytest.raises(NoCJKFont, match=r"no font covering Chinese .*fonts-wqy-microhei"):
         picture.draw_official_seal("某某市人民政府")
+
+
+def test_personal_seal_text():
+    assert picture.personal_seal_text("张三") == "张三之印"
+    assert picture.personal_seal_text("王小明") == "王小明印"
+    assert picture.personal_seal_text("欧阳小明") == "欧阳小明"
+
+
+def test_square_personal_seal():
+    image = _load(picture.draw_personal_seal("张三", size_mm=20, dpi=DPI))
+    w, h = image.size
+    assert (w, h) == (236, 236)  # 20 mm at 300 dpi
+    frame = round(w * 0.035)  # middle of the 7 % frame
+    for x, y in ((w // 2, frame), (w // 2, h - 1 - frame), (frame, h // 2), (w - 1 - frame, h // 2)):
+        assert _is_red(image.getpixel((x, y))), (x, y)
+    pixels = image.load()
+    inner0, inner1 = round(w * 0.1), round(w * 0.9)
+    mid = w // 2
+    quadrants = {(qx, qy): 0 for qx in (0, 1) for qy in (0, 1)}
+    for y in range(inner0, inner1):
+        for x in range(inner0, inner1):
+            if _is_red(pixels[x, y]):
+                quadrants[(x >= mid, y >= mid)] += 1
+    assert all(count > 150 for count in quadrants.values()), quadrants  # four characters, one per cell
+    with pytest.raises(SealBuildError, match="at most 9"):
+        picture.draw_personal_seal("一二三四五六七八九十")

@@ -331,8 +331,12 @@ def test_personal_seal_needs_the_holders_pin(region):
     home, ks = region
     serial, cert = _signer(home, ks, "zhangsan", personal=True)
     es_id = service.make_seal(home, ks, seal_type="personal", name="张三", agency=AGENCY,
-                              holder_certs=[cert.dump()], picture=b"\x89PNG-sig", width_mm=20, height_mm=10)
-    assert structures.parse_seal(service.get_seal(home, es_id).der).seal_type == 2
+                              holder_certs=[cert.dump()])
+    seal = structures.parse_seal(service.get_seal(home, es_id).der)
+    assert seal.seal_type == 2
+    # drawn: the square name seal, 20 mm
+    assert seal.picture.type == "PNG" and (seal.picture.width_mm, seal.picture.height_mm) == (20, 20)
+    assert seal.picture.data.startswith(b"\x89PNG")
     for pin in ("000000", None):
         with pytest.raises(WrongPin, match="PIN"):
             service.authorise_use(home, ks, es_id, agency=AGENCY, signer_cert_serial=serial, pin=pin)
