@@ -39,7 +39,7 @@ def verify_command(file: Path, as_json: bool, html_out: Path | None, data_file: 
     """Verify FILE and print the verdict with every check made."""
     from verify.engine import Verifier
     from verify.report import LENIENT, STRICT
-    from verify.revocation import RevocationChecker
+    from verify.revocation import RevocationCache, RevocationChecker
     from verify.trustlist.service import load_trust_store, trust_store_from_file
     from verify.trustlist.store import TrustStore
 
@@ -51,24 +51,29 @@ def verify_command(file: Path, as_json: bool, html_out: Path | None, data_file: 
             raise click.BadParameter(f"{at_text!r} is not an ISO 8601 time", param_hint="--at") from None
         if at.tzinfo is None:
             at = at.replace(tzinfo=dt.timezone.utc)
+    home = None
     try:
         store = TrustStore()
+        policy = LENIENT if lenient else STRICT
+        cache = RevocationCache()
+        extra: dict = {}
         if home_path is not None:
             from cli.keys import _open_home
+            from store.db import make_sessionmaker
+            from verify.engine import home_license_status, home_seal_status
 
             home = _open_home(home_path)
-            try:
-                store = load_trust_store(home)
-            finally:
-                home.close()
+            store = load_trust_store(home)
+            cache = RevocationCache(make_sessionmaker(home.engine))
+            extra = {"seal_status": home_seal_status(home), "license_status": home_license_status(home)}
         for path in trust_lists:
             for tl in trust_store_from_file(path).lists:
                 store.add_list(tl)
         for path in anchors:
             store.add_anchor(path.read_bytes())
-        policy = LENIENT if lenient else STRICT
-        revocation = RevocationChecker(online=not offline, offline_crls=[p.read_bytes() for p in crls], policy=policy)
-        verifier = Verifier(store, revocation, policy)
+        revocation = RevocationChecker(cache=cache, online=not offline,
+                                       offline_crls=[p.read_bytes() for p in crls], policy=policy)
+        verifier = Verifier(store, revocation, policy, **extra)
         data = file.read_bytes()
         report = verifier.verify_bytes(data, name=file.name, at=at,
                                        detached=data_file.read_bytes() if data_file else None)
@@ -77,6 +82,9 @@ def verify_command(file: Path, as_json: bool, html_out: Path | None, data_file: 
         raise SystemExit(3) from None
     except VerifyError as exc:
         raise click.ClickException(str(exc)) from exc
+    finally:
+        if home is not None:
+            home.close()
     if html_out is not None:
         html_out.write_text(report.html(), encoding="utf-8")
     if as_json:
