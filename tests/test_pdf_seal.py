@@ -169,6 +169,30 @@ def test_mupdf_shows_the_seal_picture_in_the_box(sealed):
     assert rgb(60, 50) == (255, 255, 255)  # elsewhere on the page
 
 
+def test_palette_png_keeps_its_transparent_colour(pki):
+    """A palette PNG whose background is its transparent colour (tRNS) is embedded with
+    a soft mask: the text under the seal's corner stays visible in MuPDF."""
+    pymupdf = pytest.importorskip("pymupdf")
+    _, signer, cert = pki
+    img = Image.new("P", (100, 100), 0)
+    img.putpalette([255, 255, 255, 200, 0, 0] + [0] * 762)
+    ImageDraw.Draw(img).ellipse((2, 2, 98, 98), fill=1)
+    png = io.BytesIO()
+    img.save(png, "PNG", transparency=0)
+    pdf = make_pdf(1)
+    # the seal box's top-left corner sits on the page's text line (y = 760 pt from the bottom)
+    out = seal_pdf(pdf, sign=signer.sign, certificate=cert, box_mm=(25, 28, 30, 30), picture_png=png.getvalue())
+    before = pymupdf.open(stream=pdf, filetype="pdf")[0].get_pixmap(dpi=72)
+    after = pymupdf.open(stream=out, filetype="pdf")[0].get_pixmap(dpi=72)
+    x0, y0 = int(25 * MM), int(28 * MM)
+    corner = [(x, y) for x in range(x0, x0 + 12) for y in range(y0, y0 + 12)]
+    assert any(before.pixel(x, y) != (255, 255, 255) for x, y in corner)  # text is there
+    # and not covered (compositing through the soft mask may round a grey level by one)
+    assert all(max(abs(p - q) for p, q in zip(after.pixel(x, y), before.pixel(x, y))) <= 2 for x, y in corner)
+    centre = after.pixel(int(40 * MM), int(43 * MM))
+    assert centre[0] > 180 and centre[1] < 60, centre
+
+
 # --------------------------------------------------------------------------- two seals
 
 

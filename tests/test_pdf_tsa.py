@@ -11,6 +11,7 @@ from asn1crypto import cms
 from sqlalchemy import func, select
 
 import gm  # noqa: F401
+import pytest
 from ca.certificate import CertificateBuilder
 from ca.testing import make_hierarchy
 from keystore.soft import SoftKeyStore
@@ -25,7 +26,8 @@ from tests.test_pdf_seal import make_pdf, seal_png
 PASSPHRASE = "correct horse battery staple"
 
 
-def test_keystore_seal_with_region_tsa_timestamp(eseal_home, tmp_path, openssl_bin):
+@pytest.mark.parametrize("subfilter", ["adbe.pkcs7.detached", "ETSI.CAdES.detached"])
+def test_keystore_seal_with_region_tsa_timestamp(eseal_home, tmp_path, openssl_bin, subfilter):
     ks = SoftKeyStore.initialise(make_sessionmaker(eseal_home.engine), actor="admin", passphrase=PASSPHRASE).store
     h = make_hierarchy()
     tsa_key = ks.generate("tsa", "tsa", actor="admin")
@@ -40,10 +42,10 @@ def test_keystore_seal_with_region_tsa_timestamp(eseal_home, tmp_path, openssl_b
 
     out = seal_pdf(make_pdf(1), sign=keystore_signer(ks, seal_key, actor="agency", role="seal"),
                    certificate=cert, chain=[h.issuing], box_mm=(20, 20, 40, 40), picture_png=seal_png(),
-                   timestamp=tsa.tsa_callable(eseal_home, ks, tsa=ident))
+                   subfilter=subfilter, timestamp=tsa.tsa_callable(eseal_home, ks, tsa=ident))
 
     (f,) = inspect_pdf_signatures(out)
-    assert f.ok and f.has_timestamp and f.timestamp_imprint_ok is True
+    assert f.ok and f.has_timestamp and f.timestamp_imprint_ok is True and f.subfilter == subfilter
     signature_value = cms.ContentInfo.load(f.cms)["content"]["signer_infos"][0]["signature"].native
     assert f.signature_value == signature_value
     check = tsa.verify_token(f.timestamp_token, signature_value)
