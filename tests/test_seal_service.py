@@ -388,3 +388,18 @@ def test_seal_numbers_stay_unique_under_concurrent_makers(region):
     assert errors == []
     assert sorted(int(i[10:17]) for i in taken) == list(range(1, 31))
     assert all(service.es_id_valid(i) for i in taken)
+
+
+def test_refused_when_the_key_store_holds_no_key_for_the_signer(region):
+    """A certificate issued from a CSR (key held by the agency elsewhere): bound, but not usable here."""
+    from gm import sm2
+
+    home, ks = region
+    serial, cert = ca_service.issue_for_public_key(
+        home, ks, profile="organization", public_key=sm2.PrivateKey.generate().public_key,
+        subject=ca_service.parse_dn("C=CN,O=某某局,CN=某某局"), credit_code=CREDIT_CODE)
+    es_id = service.make_seal(home, ks, seal_type="organization", name="某某局", agency=AGENCY,
+                              holder_certs=[cert.dump()], picture=b"\x89PNG")
+    with pytest.raises(SignerCertificateInvalid, match="holds no key"):
+        service.authorise_use(home, ks, es_id, agency=AGENCY, signer_cert_serial=serial)
+    _assert_refused(home, "signer-certificate-invalid")
