@@ -241,3 +241,21 @@ def test_chinese_entry_names_without_the_utf8_flag(encoding: str) -> None:
     pkg = OFDPackage(data.replace(placeholder, real))
     assert "Doc_0/Res/印章.png" in pkg.names
     assert pkg.read("Doc_0/Res/印章.png") == b"png bytes"
+
+
+@pytest.mark.parametrize("variant", ["comment", "prefix"])
+def test_unusual_but_valid_zips_read_like_plain_ones(variant: str) -> None:
+    """Zips the plain directory reader leaves to zipfile (an archive comment, data before the
+    archive as in self-extracting files) give the same entries."""
+    plain = minimal([("Doc_0/Res/a.bin", os.urandom(100))])
+    if variant == "comment":
+        buf = io.BytesIO(plain)
+        with zipfile.ZipFile(buf, "a") as z:
+            z.comment = b"made by a producer that comments"
+        odd = buf.getvalue()
+    else:
+        odd = b"MZ self-extractor stub " * 10 + plain
+    expected = OFDPackage(plain)
+    got = OFDPackage(odd)
+    assert got.names == expected.names
+    assert got.read_all() == expected.read_all()

@@ -17,8 +17,16 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+# Names producers actually write (Doc_0/Pages/Page_0/Content.xml): accepted without the
+# detailed checks below. A segment starts with a letter, digit, '_' or '-', so '.' and '..'
+# cannot match.
+_PLAIN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*/?")
+
+
 def check_entry_name(name: str) -> str:
     """Validate a zip entry name; returns it without a trailing slash (directory entries)."""
+    if _PLAIN.fullmatch(name) and not _DRIVE.match(name):
+        return name[:-1] if name.endswith("/") else name
     if not name:
         raise OFDPathError("empty entry name in the package")
     if "\\" in name:
