@@ -80,3 +80,24 @@ class WrongPin(SealUseRefused):
     """The personal seal holder's PIN was wrong, missing or is locked."""
 
     code = "wrong-pin"
+
+
+# (error class, HTTP status, problem slug, title) for api.problems.register: one place maps
+# seal errors to HTTP; subclasses without their own row inherit their base's.
+PROBLEMS: tuple[tuple[type[SealError], int, str, str], ...] = (
+    (SealError, 400, "seal-error", "Seal request refused"),
+    (SealFormatError, 400, "malformed-seal", "Not a GB/T 38540 / GM/T 0031 seal or seal signature"),
+    (SealBuildError, 400, "invalid-seal-request", "A value for the seal is invalid"),
+    (NoCJKFont, 503, "no-cjk-font", "No Chinese font installed to draw the seal picture"),
+    (SealNotFound, 404, "unknown-seal", "No such seal"),
+    (InvalidSealTransition, 409, "invalid-seal-transition", "Seal status change does not apply"),
+    (SealMakerUnavailable, 503, "seal-maker-unavailable", "The region has no valid seal maker certificate"),
+    (SealUseRefused, 403, "seal-use-refused", "Seal use refused"),
+    (NotAuthorised, 403, "seal-not-authorised", "The agency is not authorised to use this seal"),
+    (SealRevoked, 409, "seal-revoked", "Seal is revoked"),
+    (SealSuspended, 409, "seal-suspended", "Seal is suspended"),
+    (SealExpired, 409, "seal-expired", "Seal is outside its validity"),
+    (SignerNotBound, 403, "signer-not-bound", "Signer certificate is not bound to the seal"),
+    (SignerCertificateInvalid, 409, "signer-certificate-invalid", "Signer certificate is not valid"),
+    (WrongPin, 403, "wrong-pin", "Holder PIN is wrong, missing or locked"),
+)

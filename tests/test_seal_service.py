@@ -403,3 +403,17 @@ def test_refused_when_the_key_store_holds_no_key_for_the_signer(region):
     with pytest.raises(SignerCertificateInvalid, match="holds no key"):
         service.authorise_use(home, ks, es_id, agency=AGENCY, signer_cert_serial=serial)
     _assert_refused(home, "signer-certificate-invalid")
+
+
+def test_every_seal_error_has_one_problem_row():
+    import inspect
+
+    from seal import errors
+
+    classes = {c for _, c in inspect.getmembers(errors, inspect.isclass) if issubclass(c, errors.SealError)}
+    rows = [row[0] for row in errors.PROBLEMS]
+    assert len(rows) == len(set(rows)) and set(rows) == classes
+    slugs = [row[2] for row in errors.PROBLEMS]
+    assert len(slugs) == len(set(slugs))
+    refusal_codes = {c.code for c in classes if issubclass(c, errors.SealUseRefused)}
+    assert len(refusal_codes) == 8
