@@ -115,13 +115,19 @@ def _read(cert: x509.Certificate, der: bytes) -> CertFacts:
 
 
 def facts_of(cert: x509.Certificate) -> CertFacts:
+    """The certificate's facts; InputError when a field path validation needs is malformed."""
     entry = _BY_ID.get(id(cert))
     if entry is not None and entry[0] is cert:
         return entry[1]
-    der = cert.dump()
-    facts = _BY_DER.get(der)
-    if facts is None:
-        facts = _read(cert, der)
+    try:
+        der = cert.dump()
+        facts = _BY_DER.get(der)
+        if facts is None:
+            facts = _read(cert, der)
+    except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError, OverflowError) as exc:
+        from verify.errors import InputError
+
+        raise InputError(f"malformed certificate: {type(exc).__name__}: {str(exc)[:200]}") from None
     with _LOCK:
         if len(_BY_ID) >= _LIMIT:
             _BY_ID.clear()

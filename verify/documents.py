@@ -51,9 +51,11 @@ def detect_kind(data: bytes) -> str:
 def _cert(der: bytes | None) -> x509.Certificate | None:
     if not der:
         return None
+    from verify.path import load_certificate
+
     try:
-        return x509.Certificate.load(bytes(der))
-    except ValueError:
+        return load_certificate(bytes(der))
+    except InputError:
         return None
 
 
@@ -116,10 +118,12 @@ def ses_facts(signature_der: bytes, data: bytes, *, id: str = "SES_Signature", k
     if sig.timestamp:
         timestamp = timestamp_facts(sig.timestamp, sig.signature)
     quirks = tuple(extra_quirks) + tuple(q.message for q in value.quirks)
+    signer = _cert(sig.signer_cert)
+    errors = () if signer is not None else ("the signer certificate in the seal signature is malformed",)
     return SignatureFacts(
-        id, kind, _cert(sig.signer_cert), value.ok, value.reason or "the signer's SM2 signature over TBS_Sign verifies",
+        id, kind, signer, value.ok, value.reason or "the signer's SM2 signature over TBS_Sign verifies",
         integrity=tuple(facts_integrity), claimed_signing_time=sig.time_info, timestamp=timestamp,
-        seal=_seal_facts(sig.seal, sig.signer_cert), quirks=quirks)
+        seal=_seal_facts(sig.seal, sig.signer_cert), quirks=quirks, format_errors=errors)
 
 
 # --------------------------------------------------------------------------- CMS

@@ -29,6 +29,7 @@ from typing import Any
 from asn1crypto import x509
 
 from verify.certfacts import facts_of
+from verify.errors import InputError
 from verify.path import PURPOSES, StaticTrust, TrustSource, cert_label, load_certificate, validate_path
 from verify.report import (
     STRICT,
@@ -172,7 +173,18 @@ class Verifier:
                            extra_certs: Iterable[x509.Certificate] = (), poe: _dt.datetime | None = None,
                            claimed: _dt.datetime | None = None, signature: bool = False,
                            ) -> tuple[list[Check], tuple[x509.Certificate, ...], list[RevocationEvidence]]:
-        """Path validation at ``at`` plus revocation of every certificate on the path."""
+        """Path validation at ``at`` plus revocation of every certificate on the path. A
+        malformed certificate is a FORMAT_FAILURE check, not an exception."""
+        try:
+            return self._certificate_checks(cert, at=at, purpose=purpose, extra_certs=extra_certs, poe=poe,
+                                            claimed=claimed, signature=signature)
+        except InputError as exc:
+            return [self.policy.failed("X509_FORMAT", str(exc), SubIndication.FORMAT_FAILURE)], (), []
+
+    def _certificate_checks(self, cert: x509.Certificate, *, at: _dt.datetime, purpose: str,
+                            extra_certs: Iterable[x509.Certificate], poe: _dt.datetime | None,
+                            claimed: _dt.datetime | None, signature: bool,
+                            ) -> tuple[list[Check], tuple[x509.Certificate, ...], list[RevocationEvidence]]:
         result = validate_path(cert, trust=self.trust, at=at, purpose=purpose, extra_certs=extra_certs,
                                fetcher=self.fetcher, policy=self.policy)
         checks = list(result.checks)
@@ -272,7 +284,7 @@ class Verifier:
                                                SubIndication.LICENSE_REVOKED))
         return SignatureReport.from_checks(
             facts.id, facts.kind, checks, at,
-            signer=CertificateInfo.of(signer) if signer is not None else None,
+            signer=_info(signer),
             seal=seal.info if seal else None, claimed_signing_time=facts.claimed_signing_time,
             timestamp_time=poe, trust_path=tuple(CertificateInfo.of(c) for c in path),
             revocation=tuple(evidence), policy=p.name)
@@ -404,6 +416,15 @@ class Verifier:
                 raise InputError(f"{name} looks like an SES_Signature: give the signed data too (--data)")
             return self.verify_ses_signature(data, detached, name=name)
         raise InputError(f"{name}: not a certificate, OFD, PDF, CMS SignedData or SES_Signature")
+
+
+def _info(cert: x509.Certificate | None) -> CertificateInfo | None:
+    if cert is None:
+        return None
+    try:
+        return CertificateInfo.of(cert)
+    except InputError:
+        return None
 
 
 def verify_certificate(cert: x509.Certificate | bytes, at: _dt.datetime | None = None, *,

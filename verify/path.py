@@ -66,11 +66,13 @@ def load_certificate(data: bytes | x509.Certificate) -> x509.Certificate:
         if pem.detect(data):
             _, _, data = pem.unarmor(data)
         cert = x509.Certificate.load(data, strict=True)
-        cert["tbs_certificate"]["subject_public_key_info"]  # noqa: B018 - parse now, fail here
-        cert.subject.hashable  # noqa: B018
-        return cert
     except (ValueError, TypeError, KeyError) as exc:
         raise InputError(f"not an X.509 certificate (DER or PEM): {exc}") from None
+    try:
+        facts_of(cert)       # reads every field validation needs: fails here, not later
+    except InputError as exc:
+        raise InputError(f"not an X.509 certificate (DER or PEM): {exc}") from None
+    return cert
 
 
 def load_certificates(data: bytes) -> list[x509.Certificate]:
@@ -424,7 +426,12 @@ def validate_path(leaf: x509.Certificate | bytes, *, trust: TrustSource, at: _dt
     at = (at or _dt.datetime.now(UTC)).astimezone(UTC)
     if purpose not in PURPOSES:
         raise ValueError(f"unknown purpose {purpose!r}; known: {', '.join(PURPOSES)}")
-    extra = [load_certificate(c) for c in extra_certs]
+    extra = []
+    for c in extra_certs:          # a malformed extra certificate is no candidate issuer
+        try:
+            extra.append(load_certificate(c))
+        except InputError:
+            continue
     key = (id(trust), getattr(trust, "version", None), facts_of(leaf).der,
            tuple(facts_of(c).der for c in extra), purpose, id(policy), fetcher is not None)
     hit = _PATH_CACHE.get(key)
