@@ -6,17 +6,13 @@ The CMS SignedData is SM2/SM3 (see seal/pdf_signer.py for the algorithm identifi
 why); SubFilter ``adbe.pkcs7.detached`` (signingTime signed attribute) or
 ``ETSI.CAdES.detached`` (PAdES baseline: signing-certificate-v2 signed, no signingTime).
 
-Placement, like OFD (GB/T 33190) so that one ``--x --y`` means the same on both formats:
-``box_mm = (x, y, width, height)`` in millimetres from the top-left corner of the page's
-visible area (CropBox, defaulting to MediaBox), y growing downwards. pyHanko wants
-bottom-left PDF points, so we convert; pages with /Rotate are refused for visible seals
-rather than placed somewhere unexpected. ``box_mm=None`` makes an invisible seal. A form
-prepared with an empty signature field is sealed by naming that field: the field keeps its
-own page and rectangle, and the seal picture fills it.
-
-The seal picture (PNG, normally the SESeal's picture) becomes an image XObject (with its
-alpha channel as a soft mask, so the red seal does not hide the text under it) in the
-field's appearance stream, scaled to fit the box with its aspect ratio kept.
+Placement and picture (seal/pdf_appearance.py): ``box_mm = (x, y, width, height)`` in
+millimetres from the top-left corner of the page as displayed, like OFD (GB/T 33190), so
+that one ``--x --y`` means the same on both formats; rotated pages included, the picture
+standing upright. ``box_mm=None`` makes an invisible seal. A form prepared with an empty
+signature field is sealed by naming that field: the field keeps its own page and
+rectangle, and the seal picture fills it (drawn unrotated: pyHanko does not tell us the
+widget's page, so a prepared field on a rotated page shows the picture turned with it).
 
 Reading: see seal/pdf_inspect.py (``inspect_pdf_signatures``), re-exported here.
 """
@@ -27,14 +23,11 @@ import re
 from collections.abc import Sequence
 
 from asn1crypto import x509
-from PIL import Image, UnidentifiedImageError
-from pyhanko.pdf_utils import generic, layout
-from pyhanko.pdf_utils.images import PdfImage
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError
-from pyhanko.stamp import StaticStampStyle
 
+from seal.pdf_appearance import place, seal_style
 from seal.pdf_errors import READ_ERRORS, MalformedPdf, PdfSealArgumentError, PdfSealError, PdfSigningError
 from seal.pdf_inspect import PdfSignatureFacts, inspect_pdf_signatures
 from seal.pdf_signer import DIGEST, SignFn, SM2PdfSigner, TimestampFn
@@ -46,7 +39,6 @@ SUBFILTERS = {
     "adbe.pkcs7.detached": fields.SigSeedSubFilter.ADOBE_PKCS7_DETACHED,
     "ETSI.CAdES.detached": fields.SigSeedSubFilter.PADES,
 }
-MM = 72 / 25.4  # PDF points per millimetre
 _FIELD_NAME = re.compile(r"^[^.\x00-\x1f]{1,64}$")  # no '.' (it separates partial names)
 _TIMESTAMP_RESERVE = 12_288  # bytes kept for a TimeStampToken (with the TSA's certificates)
 
@@ -72,74 +64,6 @@ def _page_count(writer: IncrementalPdfFileWriter) -> int:
         return int(writer.root["/Pages"]["/Count"])
     except READ_ERRORS as exc:
         raise MalformedPdf(f"the page tree has no usable /Count: {exc}") from None
-
-
-def _inherited(page: generic.DictionaryObject, key: str):
-    node: generic.DictionaryObject | None = page
-    for _ in range(64):  # page trees are shallow; a cycle must not loop for ever
-        if node is None:
-            return None
-        if key in node:
-            return node[key]
-        parent = node.get("/Parent")
-        node = parent.get_object() if parent is not None else None
-    raise MalformedPdf("the page tree is too deep or has a cycle")
-
-
-def _pdf_box(writer: IncrementalPdfFileWriter, page: int, box_mm: Sequence[float]) -> tuple[float, float, float, float]:
-    """(x, y, w, h) mm from the top-left of the visible page -> (llx, lly, urx, ury) points."""
-    try:
-        x, y, w, h = (float(v) for v in box_mm)
-    except (TypeError, ValueError):
-        raise PdfSealArgumentError("box_mm must be four numbers (x, y, width, height) in mm") from None
-    if w <= 0 or h <= 0 or x < 0 or y < 0:
-        raise PdfSealArgumentError(f"box_mm {tuple(box_mm)}: width and height must be > 0, x and y >= 0")
-    try:
-        page_ref, _ = writer.find_page_for_modification(page)
-        page_dict = page_ref.get_object()
-        visible = _inherited(page_dict, "/CropBox") or _inherited(page_dict, "/MediaBox")
-        x0, y0, x1, y1 = (float(v) for v in visible)
-        rotate = int(_inherited(page_dict, "/Rotate") or 0)
-    except READ_ERRORS as exc:
-        raise MalformedPdf(f"page {page} has no usable MediaBox: {exc}") from None
-    if rotate % 360:
-        raise PdfSealArgumentError(f"page {page} is rotated by {rotate} degrees; visible seals are placed on "
-                                   "unrotated pages only (use box_mm=None for an invisible seal)")
-    left, top = min(x0, x1), max(y0, y1)
-    width_pt, height_pt = abs(x1 - x0), abs(y1 - y0)
-    if (x + w) * MM > width_pt + 0.01 or (y + h) * MM > height_pt + 0.01:
-        raise PdfSealArgumentError(f"box_mm {tuple(box_mm)} does not fit on page {page} "
-                                   f"({width_pt / MM:.1f} x {height_pt / MM:.1f} mm)")
-    llx, ury = left + x * MM, top - y * MM
-    return (llx, ury - h * MM, llx + w * MM, ury)
-
-
-def _picture(picture_png: bytes) -> Image.Image:
-    try:
-        img = Image.open(io.BytesIO(bytes(picture_png)))
-        img.load()
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise PdfSealArgumentError(f"picture_png is not a readable image: {exc}") from None
-    if img.format != "PNG":
-        raise PdfSealArgumentError(f"picture_png must be a PNG image, not {img.format}")
-    # pyHanko embeds RGB(A), L(A) and RGB palettes; everything else (and palettes with a
-    # transparent colour, which would lose it) becomes RGBA.
-    if img.mode == "P" and "transparency" not in img.info and img.palette is not None and img.palette.mode == "RGB":
-        return img
-    if img.mode not in ("RGB", "RGBA", "L", "LA"):
-        img = img.convert("RGBA")
-    return img
-
-
-def _stamp_style(picture_png: bytes | None) -> StaticStampStyle:
-    if picture_png is None:
-        # no picture: a thin red frame marks where the seal is
-        return StaticStampStyle(background=None, border_width=1, border_color=(0.8, 0.0, 0.0))
-    rule = layout.SimpleBoxLayoutRule(x_align=layout.AxisAlignment.ALIGN_MID,
-                                      y_align=layout.AxisAlignment.ALIGN_MID,
-                                      inner_content_scaling=layout.InnerScaling.STRETCH_TO_FIT)
-    return StaticStampStyle(background=PdfImage(_picture(picture_png)), background_layout=rule,
-                            background_opacity=1.0, border_width=0)
 
 
 def _existing_fields(writer: IncrementalPdfFileWriter) -> dict[str, bool]:
@@ -209,8 +133,9 @@ def seal_pdf(
         raise PdfSealArgumentError(f"signature field {name!r} is already placed in the PDF; leave box_mm out")
     if not prepared and box_mm is None and picture_png is not None:
         raise PdfSealArgumentError("a seal picture needs box_mm (where to put it); without box_mm the seal is invisible")
-    box = _pdf_box(writer, page, box_mm) if box_mm is not None else None
-    style = _stamp_style(picture_png)
+    placement = place(writer, page, box_mm) if box_mm is not None else None
+    box = placement.rect if placement is not None else None
+    style = seal_style(picture_png, placement.rotate if placement is not None else 0)
     meta = signers.PdfSignatureMetadata(
         field_name=name, md_algorithm=DIGEST, subfilter=SUBFILTERS[subfilter],
         reason=reason, location=location, certify=False)

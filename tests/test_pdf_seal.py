@@ -388,7 +388,7 @@ def test_picture_without_a_box_is_refused(pki):
         seal_pdf(make_pdf(1), sign=signer.sign, certificate=cert, picture_png=seal_png())
 
 
-def test_encrypted_and_rotated_inputs(pki, tmp_path):
+def test_encrypted_input_is_refused(pki, tmp_path):
     _, signer, cert = pki
     qpdf = shutil.which("qpdf")
     require(qpdf, "qpdf")
@@ -399,11 +399,41 @@ def test_encrypted_and_rotated_inputs(pki, tmp_path):
         seal_pdf(enc, sign=signer.sign, certificate=cert)
     with pytest.raises(MalformedPdf, match="encrypted"):
         inspect_pdf_signatures(enc)
-    run([qpdf, "--rotate=+90:2", tmp_path / "in.pdf", tmp_path / "rot.pdf"], check=True)
-    rot = (tmp_path / "rot.pdf").read_bytes()
-    with pytest.raises(PdfSealArgumentError, match="page 1 is rotated by 90 degrees"):
-        seal_pdf(rot, sign=signer.sign, certificate=cert, page=1, box_mm=(10, 10, 30, 30))
-    # the unrotated page of the same file takes a visible seal, the rotated one an invisible one
-    assert inspect_pdf_signatures(seal_pdf(rot, sign=signer.sign, certificate=cert, page=0,
-                                           box_mm=(10, 10, 30, 30)))[0].ok
-    assert inspect_pdf_signatures(seal_pdf(rot, sign=signer.sign, certificate=cert, page=1))[0].ok
+
+
+def two_colour_png() -> bytes:
+    """200 x 100 px: red top half, blue bottom half — shows which way up it is drawn."""
+    img = Image.new("RGB", (200, 100), (0, 0, 230))
+    ImageDraw.Draw(img).rectangle((0, 0, 199, 49), fill=(230, 0, 0))
+    out = io.BytesIO()
+    img.save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("rotate", [0, 90, 180, 270])
+def test_rotated_page_gets_the_seal_where_the_reader_sees_it_upright(pki, tmp_path, rotate):
+    """qpdf rotates page 1; box_mm is measured on the page as displayed, and MuPDF shows the
+    picture there with its red half on top, whatever the rotation."""
+    pymupdf = pytest.importorskip("pymupdf")
+    qpdf = shutil.which("qpdf")
+    require(qpdf, "qpdf")
+    _, signer, cert = pki
+    (tmp_path / "in.pdf").write_bytes(make_pdf(2))
+    run([qpdf, f"--rotate=+{rotate}:2", tmp_path / "in.pdf", tmp_path / "rot.pdf"], check=True)
+    out = seal_pdf((tmp_path / "rot.pdf").read_bytes(), sign=signer.sign, certificate=cert, page=1,
+                   box_mm=(30, 40, 60, 30), picture_png=two_colour_png())
+    assert inspect_pdf_signatures(out)[0].ok
+    check = qpdf_check(tmp_path, out)
+    assert check.returncode == 0, check.stdout
+    page = pymupdf.open(stream=out, filetype="pdf")[1]
+    assert page.rotation == rotate
+    pix = page.get_pixmap(dpi=72)  # the page as displayed, top-left origin
+
+    def rgb(x_mm: float, y_mm: float) -> tuple[int, int, int]:
+        return pix.pixel(int(x_mm * MM), int(y_mm * MM))
+
+    top, bottom = rgb(60, 47), rgb(60, 63)  # upper and lower quarter of the 60 x 30 mm box
+    assert top[0] > 180 and top[2] < 60, top  # red on top
+    assert bottom[2] > 180 and bottom[0] < 60, bottom  # blue below
+    for outside in (rgb(27, 55), rgb(93, 55), rgb(60, 37), rgb(60, 73)):  # just outside each edge
+        assert outside == (255, 255, 255), outside
