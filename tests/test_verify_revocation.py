@@ -232,3 +232,37 @@ def test_missing_intermediate_fetched_from_aia(pki, server) -> None:
     clear_caches()           # a fresh process: the path found above is cached
     broken = validate_path(leaf, trust=trust, fetcher=Fetcher())
     assert any(c.code == "X509_AIA_FETCH" and "neither a certificate" in c.message for c in broken.checks)
+
+
+def test_ocsp_signed_by_the_ca_itself_is_accepted(pki) -> None:
+    leaf, _ = pki.issue()
+    pki.responder = Responder(pki.h.issuing_signer, pki.issuing)
+    out = RevocationChecker().check(leaf, pki.issuing)
+    assert (out.evidence.source, out.check.result) == ("ocsp", CheckResult.PASSED)
+    assert "签发CA" in out.evidence.responder
+
+
+def test_ocsp_answer_for_another_certificate_or_nonce_is_refused(pki, server) -> None:
+    from ca import ocsp
+
+    leaf, _ = pki.issue()
+    other, _ = pki.issue(cn="别的证书")
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+
+    def wrong_serial(body: bytes) -> bytes:
+        req = ocsp.parse_request(body)
+        cid = ocsp.cert_id_for(pki.issuing, other.serial_number)
+        return pki.responder.respond([ocsp.Answer(cid, "good", now, now + dt.timedelta(hours=1))], nonce=req.nonce)
+
+    def wrong_nonce(body: bytes) -> bytes:
+        req = ocsp.parse_request(body)
+        return pki.responder.respond([ocsp.Answer(req.cert_ids[0], "good", now, now + dt.timedelta(hours=1))],
+                                     nonce=b"replayed-nonce-0")
+
+    del server.routes[pki.crl_path]
+    for handler, message in ((wrong_serial, "no answer for this certificate's CertID"),
+                             (wrong_nonce, "nonce is not the request's")):
+        server.routes[pki.ocsp_path] = handler
+        out = RevocationChecker().check(leaf, pki.issuing)
+        assert out.check.sub_indication is SubIndication.TRY_LATER
+        assert any(message in e for e in out.evidence.errors), out.evidence.errors
