@@ -259,3 +259,16 @@ def test_unusual_but_valid_zips_read_like_plain_ones(variant: str) -> None:
     got = OFDPackage(odd)
     assert got.names == expected.names
     assert got.read_all() == expected.read_all()
+
+
+def test_every_ofd_error_has_a_problem_type() -> None:
+    import inspect
+
+    from seal.ofd import errors
+
+    classes = {c for _, c in inspect.getmembers(errors, inspect.isclass) if issubclass(c, errors.OFDError)}
+    table = {row[0] for row in errors.PROBLEMS}
+    assert classes == table
+    slugs = [row[2] for row in errors.PROBLEMS]
+    assert len(slugs) == len(set(slugs))
+    assert dict((c, s) for c, s, *_ in errors.PROBLEMS)[errors.ZipBombError] == 413

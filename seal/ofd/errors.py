@@ -37,3 +37,17 @@ class OFDMissingPartError(OFDFormatError):
 
 class OFDUsageError(OFDError):
     """The caller asked for something impossible (no such document or page, bad boundary)."""
+
+
+# HTTP problem types (status, slug, title) for api.problems.register, most specific first;
+# the API maps every OFDError through this table in its one error handler.
+PROBLEMS: tuple[tuple[type[OFDError], int, str, str], ...] = (
+    (OFDError, 400, "ofd-error", "OFD request refused"),
+    (OFDFormatError, 422, "malformed-ofd", "Not a well-formed OFD (GB/T 33190) package"),
+    (OFDLimitError, 413, "ofd-too-large", "OFD package exceeds a safety limit"),
+    (ZipBombError, 413, "ofd-zip-bomb", "OFD package inflates beyond the allowed ratio or size"),
+    (OFDPathError, 422, "unsafe-ofd-path", "OFD package names an unsafe or duplicate path"),
+    (OFDXMLError, 422, "malformed-ofd-xml", "OFD XML part malformed, too large, or with a DTD"),
+    (OFDMissingPartError, 422, "incomplete-ofd", "A required OFD part is missing"),
+    (OFDUsageError, 400, "invalid-ofd-request", "The OFD request is invalid (document, page, boundary)"),
+)
