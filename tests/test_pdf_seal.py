@@ -302,7 +302,7 @@ def test_bad_arguments_are_specific_errors(pki):
     box = (10, 10, 30, 30)
     with pytest.raises(PdfSealArgumentError, match="page 2 does not exist: the PDF has 2 page"):
         seal_pdf(pdf, page=2, **kw)
-    with pytest.raises(PdfSealArgumentError, match="does not fit on page 0 \\(210.0 x 297.0 mm\\)"):
+    with pytest.raises(PdfSealArgumentError, match="does not fit on page 0 \\(210.0 x 297.0 mm as displayed\\)"):
         seal_pdf(pdf, box_mm=(190, 10, 40, 40), **kw)
     with pytest.raises(PdfSealArgumentError, match="width and height must be > 0"):
         seal_pdf(pdf, box_mm=(10, 10, 0, 40), **kw)
