@@ -86,3 +86,34 @@ def test_timestamp_before_revocation_keeps_the_signature(eseal_home) -> None:
     bad_ts = verifier.verify_ses_signature(forged, DATA).signatures[0]
     assert bad_ts.check("TIMESTAMP").result is CheckResult.FAILED
     assert bad_ts.indication is Indication.FAILED
+
+
+def test_seal_revoked_in_the_registry(eseal_home) -> None:
+    """A seal made, authorised and used through seal/service.py; the verifier asks the
+    home's seal registry: PASSED, then SEAL_REVOKED once the registry revokes the seal."""
+    from seal import service as seal_service
+    from verify.engine import home_seal_status
+
+    home = eseal_home
+    ks = SoftKeyStore.initialise(make_sessionmaker(home.engine), actor="admin", passphrase="pw for the test").store
+    ca_service.init_region(home, ks, region_code="440300", region_name="深圳市", base_url="http://pki.sz.example")
+    signer_ref = ks.generate("agency-seal-key", "seal", actor="admin")
+    _, signer = ca_service.issue_for_key(home, ks, profile="device", key_ref=signer_ref,
+                                         subject="C=CN,O=深圳市某局,CN=深圳市某局签章")
+    es_id = seal_service.make_seal(home, ks, seal_type="organization", name="深圳市某局", agency="深圳市某局",
+                                   holder_certs=[signer.dump()], picture=PNG)
+    grant = seal_service.authorise_use(home, ks, es_id, agency="深圳市某局", cert=signer.dump())
+    signature = seal_service.make_signature(home, ks, grant, sm3(DATA), "/Doc_0/Signs/Sign_0/Signature.xml")
+    maker = ca_service.service_certificate(home, "seal_maker")
+    root = load_certificate((home.path / "root.pem").read_bytes())
+    crls = [ca_service.generate_crl(home, ks), ca_service.generate_crl(home, ks, authority="root")]
+    verifier = Verifier(StaticTrust([root], [maker.chain[0]]), RevocationChecker(online=False, offline_crls=crls),
+                        seal_status=home_seal_status(home))
+    good = verifier.verify_ses_signature(signature, DATA).signatures[0]
+    assert (good.indication, good.sub_indication) == (Indication.PASSED, None), \
+        [(c.code, c.message) for c in good.checks if c.failed]
+    assert good.seal.esid == es_id and good.check("SEAL_STATUS").result is CheckResult.PASSED
+    seal_service.revoke_seal(home, es_id, reason="印章遗失")
+    bad = verifier.verify_ses_signature(signature, DATA).signatures[0]
+    assert (bad.indication, bad.sub_indication) == (Indication.FAILED, SubIndication.SEAL_REVOKED)
+    assert "印章遗失" in bad.check("SEAL_STATUS").message
