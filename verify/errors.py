@@ -6,7 +6,7 @@ These exceptions are for misuse and for input that cannot be read at all (STYLE.
 from __future__ import annotations
 
 __all__ = ["VerifyError", "InputError", "FetchError", "TrustListError", "TrustListSignatureError",
-           "PinMismatch"]
+           "PinMismatch", "PROBLEMS"]
 
 
 class VerifyError(Exception):
@@ -36,3 +36,14 @@ class TrustListSignatureError(TrustListError):
 
 class PinMismatch(TrustListSignatureError):
     """The list of lists is not signed by the pinned national signer certificate."""
+
+
+# exception -> (HTTP status, problem slug, title), for api.problems.register (STYLE.md #7)
+PROBLEMS: tuple[tuple[type[VerifyError], int, str, str], ...] = (
+    (VerifyError, 400, "verify-error", "Verification request refused"),
+    (InputError, 400, "unverifiable-input", "Not a certificate, OFD, PDF, CMS or seal signature"),
+    (FetchError, 502, "fetch-failed", "A URL named by the input could not be fetched"),
+    (TrustListError, 400, "invalid-trust-list", "The trust list is malformed or stale"),
+    (TrustListSignatureError, 400, "trust-list-signature", "The trust list's signature does not verify"),
+    (PinMismatch, 403, "trust-list-not-pinned", "The list is not signed by the pinned signer"),
+)
