@@ -354,10 +354,31 @@ def test_signvalue_dat_quirk(sealed: bytes) -> None:
 def test_unknown_check_method_is_unsupported(sealed: bytes) -> None:
     files = entries(sealed)
     files["Doc_0/Signs/Sign_0/Signature.xml"] = files["Doc_0/Signs/Sign_0/Signature.xml"].replace(
-        b'CheckMethod="1.2.156.10197.1.401"', b'CheckMethod="2.16.840.1.101.3.4.2.1"')
+        b'CheckMethod="1.2.156.10197.1.401"', b'CheckMethod="1.2.3.4"')
     (fact,) = verify_package(rezip(files))
     assert {r.status for r in fact.references} == {RefStatus.UNSUPPORTED}
-    assert fact.references[0].note == "unknown CheckMethod '2.16.840.1.101.3.4.2.1'"
+    assert fact.references[0].note == "unknown CheckMethod '1.2.3.4'"
+
+
+@pytest.mark.parametrize(("method", "algorithm", "status"), [
+    ("MD5", "md5", RefStatus.WEAK_DIGEST), ("1.3.14.3.2.26", "sha1", RefStatus.WEAK_DIGEST),
+    ("2.16.840.1.101.3.4.2.1", "sha256", RefStatus.OK)])
+def test_foreign_check_methods(sealed: bytes, method: str, algorithm: str, status: RefStatus) -> None:
+    files = entries(sealed)
+    root = ET.fromstring(files["Doc_0/Signs/Sign_0/Signature.xml"])
+    refs = root.find("ofd:SignedInfo/ofd:References", NS)
+    refs.set("CheckMethod", method)
+    for ref in refs.findall("ofd:Reference", NS):
+        ref.find("ofd:CheckValue", NS).text = base64.b64encode(
+            hashlib.new(algorithm, files[ref.get("FileRef")[1:]]).digest()).decode()
+    ET.register_namespace("ofd", NS["ofd"])
+    files["Doc_0/Signs/Sign_0/Signature.xml"] = ET.tostring(root, encoding="utf-8")
+    (fact,) = verify_package(rezip(files))
+    assert {r.status for r in fact.references} == {status}
+    assert fact.references_ok is (status is RefStatus.OK)
+    files["Doc_0/Pages/Page_0/Content.xml"] += b" "
+    (tampered,) = verify_package(rezip(files))
+    assert [r.path for r in tampered.references if r.status is RefStatus.MISMATCH] == ["Doc_0/Pages/Page_0/Content.xml"]
 
 
 def test_sign_type_with_gmt0010_signed_data(plain: bytes, tmp_path: Path) -> None:

@@ -3,10 +3,13 @@
 CheckMethod values seen in the wild: ``1.2.156.10197.1.401`` (plain SM3, the normal case),
 the string ``SM3`` (ofdrw), and ``1.2.156.10197.1.401.2`` (SM3 over Z_A ‖ file, Z_A of the
 signer's key — checked when the caller passes ``z_a``; a plain-SM3 match under that OID is
-accepted with a quirk). Each reference gets a status; nothing here raises for a mismatch.
+accepted with a quirk). Foreign digests named by a few producers are checked too: SHA-256
+matches are OK with a note; MD5 and SHA-1 matches get WEAK_DIGEST (collisions are practical),
+for the verifier's policy to judge. Each reference gets a status; nothing here raises.
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 from dataclasses import dataclass
 from enum import Enum
@@ -17,6 +20,12 @@ from seal.ofd.model import SignatureInfo
 from seal.ofd.package import OFDPackage
 
 _PLAIN_SM3 = {SM3, "SM3", "sm3", "1.2.156.10197.1.401.1", None, ""}
+# CheckMethod spellings of non-ShangMi digests -> (hashlib name, weak)
+_FOREIGN = {
+    "MD5": ("md5", True), "1.2.840.113549.2.5": ("md5", True),
+    "SHA1": ("sha1", True), "SHA-1": ("sha1", True), "1.3.14.3.2.26": ("sha1", True),
+    "SHA256": ("sha256", False), "SHA-256": ("sha256", False), "2.16.840.1.101.3.4.2.1": ("sha256", False),
+}
 
 
 class RefStatus(str, Enum):
@@ -25,6 +34,7 @@ class RefStatus(str, Enum):
     MISSING = "missing"            # the referenced file is not in the package
     BAD_LOCATION = "bad_location"  # the FileRef is unsafe (traversal, backslash) or CheckValue not base64
     UNSUPPORTED = "unsupported"    # unknown CheckMethod, or 401.2 without the signer's Z_A
+    WEAK_DIGEST = "weak_digest"    # matches, but with MD5 or SHA-1
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,7 @@ def check_references(pkg: OFDPackage, sig: SignatureInfo, *, z_a: bytes | None =
     # One digest per file, however often it is referenced: a hostile Signature.xml repeating a
     # large file's Reference must not cost a hash per repetition.
     digests: dict[tuple[str, bool], bytes] = {}
+    foreign: dict[tuple[str, str], bytes] = {}
 
     def digest(name: str, keyed: bool) -> bytes:
         key = (name, keyed)
@@ -80,6 +91,19 @@ def check_references(pkg: OFDPackage, sig: SignatureInfo, *, z_a: bytes | None =
                 results.append(ReferenceResult(ref.file_ref, real, RefStatus.UNSUPPORTED, ref.check_value, None,
                                                "CheckMethod 1.2.156.10197.1.401.2 needs the signer's Z_A"))
                 continue
+        elif method.upper() in _FOREIGN:
+            algorithm, weak = _FOREIGN[method.upper()]
+            key = (real, algorithm)
+            if key not in foreign:
+                foreign[key] = hashlib.new(algorithm, pkg.read(real)).digest()
+            actual = foreign[key]
+            if hmac.compare_digest(actual, ref.check_value):
+                status = RefStatus.WEAK_DIGEST if weak else RefStatus.OK
+                results.append(ReferenceResult(ref.file_ref, real, status, ref.check_value, actual,
+                                               f"CheckMethod {method} is not a ShangMi digest"))
+            else:
+                results.append(ReferenceResult(ref.file_ref, real, RefStatus.MISMATCH, ref.check_value, actual, note))
+            continue
         else:
             results.append(ReferenceResult(ref.file_ref, real, RefStatus.UNSUPPORTED, ref.check_value, None,
                                            f"unknown CheckMethod {method!r}"))
