@@ -37,11 +37,7 @@ def verify_command(file: Path, as_json: bool, html_out: Path | None, data_file: 
                    trust_lists: tuple[Path, ...], anchors: tuple[Path, ...], home_path: Path | None, offline: bool,
                    crls: tuple[Path, ...], lenient: bool, at_text: str | None) -> None:
     """Verify FILE and print the verdict with every check made."""
-    from verify.engine import Verifier
-    from verify.report import LENIENT, STRICT
-    from verify.revocation import RevocationCache, RevocationChecker
-    from verify.trustlist.service import load_trust_store, trust_store_from_file
-    from verify.trustlist.store import TrustStore
+    from verify.service import verifier_for_home
 
     at = None
     if at_text:
@@ -53,27 +49,13 @@ def verify_command(file: Path, as_json: bool, html_out: Path | None, data_file: 
             at = at.replace(tzinfo=dt.timezone.utc)
     home = None
     try:
-        store = TrustStore()
-        policy = LENIENT if lenient else STRICT
-        cache = RevocationCache()
-        extra: dict = {}
         if home_path is not None:
             from cli.keys import _open_home
-            from store.db import make_sessionmaker
-            from verify.engine import home_license_status, home_seal_status
 
             home = _open_home(home_path)
-            store = load_trust_store(home)
-            cache = RevocationCache(make_sessionmaker(home.engine))
-            extra = {"seal_status": home_seal_status(home), "license_status": home_license_status(home)}
-        for path in trust_lists:
-            for tl in trust_store_from_file(path).lists:
-                store.add_list(tl)
-        for path in anchors:
-            store.add_anchor(path.read_bytes())
-        revocation = RevocationChecker(cache=cache, online=not offline,
-                                       offline_crls=[p.read_bytes() for p in crls], policy=policy)
-        verifier = Verifier(store, revocation, policy, **extra)
+        verifier = verifier_for_home(home, lenient=lenient, online=not offline,
+                                     crls=[p.read_bytes() for p in crls], trust_lists=trust_lists,
+                                     anchors=[p.read_bytes() for p in anchors])
         data = file.read_bytes()
         report = verifier.verify_bytes(data, name=file.name, at=at,
                                        detached=data_file.read_bytes() if data_file else None)

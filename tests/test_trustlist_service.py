@@ -154,3 +154,19 @@ def test_home_without_region_cannot_sign(eseal_home) -> None:
     ks = SoftKeyStore.initialise(make_sessionmaker(eseal_home.engine), actor="admin", passphrase=PASS).store
     with pytest.raises(TrustListError, match="run `eseal init` first"):
         publish_region_tl(eseal_home, ks)
+
+
+def test_shared_verifier_trusts_the_imported_lists(world, eseal_home, monkeypatch) -> None:
+    from verify import service as verify_service
+    from verify.report import Indication
+
+    monkeypatch.setattr(verify_service, "_SHARED", {})
+    first = verify_service.shared_verifier(eseal_home)
+    assert verify_service.shared_verifier(eseal_home) is first          # warm caches are kept
+    assert roots(world, "A").dump() not in {c.dump() for c in first.trust.anchors()}
+    import_lotl(eseal_home, world["srv"].url + "/lotl.json", world["national"])
+    monkeypatch.setattr(verify_service, "TRUST_RELOAD", 0.0)
+    reloaded = verify_service.shared_verifier(eseal_home)
+    assert reloaded is not first and reloaded.revocation is first.revocation
+    report = reloaded.verify_certificate(roots(world, "A"), purpose="ca")
+    assert report.indication is Indication.PASSED       # a listed root, granted now

@@ -1,0 +1,65 @@
+"""Service functions for the shells (api/, cli/): a configured :class:`Verifier` for a home.
+
+``verifier_for_home`` builds the trust store from the home's imported trust lists and its
+own root, a revocation checker whose answers are shared through the home's database, and
+the home's seal and e-license registries. ``shared_verifier`` keeps one per home and policy
+in the process (so a web worker verifies with warm caches) and reloads the trust store when
+the imported lists change or every ``TRUST_RELOAD`` seconds.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from verify.engine import Verifier, home_license_status, home_seal_status
+from verify.report import LENIENT, STRICT
+from verify.revocation import RevocationCache, RevocationChecker
+from verify.trustlist.service import load_trust_store, trust_store_from_file
+from verify.trustlist.store import TrustStore
+
+__all__ = ["verifier_for_home", "shared_verifier", "TRUST_RELOAD"]
+
+TRUST_RELOAD = 60.0
+_LOCK = threading.Lock()
+_SHARED: dict[tuple[str, bool, bool], tuple[float, Verifier]] = {}
+
+
+def verifier_for_home(home: Any | None, *, lenient: bool = False, online: bool = True,
+                      crls: Iterable[bytes] = (), trust_lists: Sequence[str | Path] = (),
+                      anchors: Iterable[bytes] = (), fetcher: Any = None) -> Verifier:
+    """A Verifier over ``home`` (may be None: then only ``trust_lists`` / ``anchors``)."""
+    policy = LENIENT if lenient else STRICT
+    store, cache, extra = TrustStore(), RevocationCache(), {}
+    if home is not None:
+        from store.db import make_sessionmaker
+
+        store = load_trust_store(home)
+        cache = RevocationCache(make_sessionmaker(home.engine))
+        extra = {"seal_status": home_seal_status(home), "license_status": home_license_status(home)}
+    for path in trust_lists:
+        for tl in trust_store_from_file(path).lists:
+            store.add_list(tl)
+    for der in anchors:
+        store.add_anchor(der)
+    revocation = RevocationChecker(fetcher=fetcher, cache=cache, online=online, offline_crls=list(crls),
+                                   policy=policy)
+    return Verifier(store, revocation, policy, fetcher=fetcher, **extra)
+
+
+def shared_verifier(home: Any, *, lenient: bool = False, online: bool = True) -> Verifier:
+    """The process-wide Verifier of ``home`` (warm caches across requests)."""
+    key = (str(Path(home.path).resolve()), lenient, online)
+    now = time.monotonic()
+    with _LOCK:
+        entry = _SHARED.get(key)
+        if entry is not None and now - entry[0] < TRUST_RELOAD:
+            return entry[1]
+    verifier = verifier_for_home(home, lenient=lenient, online=online)
+    if entry is not None:   # keep the warm revocation answers, take the new trust store
+        verifier.revocation = entry[1].revocation
+    with _LOCK:
+        _SHARED[key] = (now, verifier)
+    return verifier
