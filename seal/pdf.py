@@ -11,8 +11,8 @@ millimetres from the top-left corner of the page as displayed, like OFD (GB/T 33
 that one ``--x --y`` means the same on both formats; rotated pages included, the picture
 standing upright. ``box_mm=None`` makes an invisible seal. A form prepared with an empty
 signature field is sealed by naming that field: the field keeps its own page and
-rectangle, and the seal picture fills it (drawn unrotated: pyHanko does not tell us the
-widget's page, so a prepared field on a rotated page shows the picture turned with it).
+rectangle, and the seal picture fills it (upright too when the widget names its page
+with /P, as pyHanko and most form tools write it).
 
 Reading: see seal/pdf_inspect.py (``inspect_pdf_signatures``), re-exported here.
 """
@@ -23,11 +23,12 @@ import re
 from collections.abc import Sequence
 
 from asn1crypto import x509
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError
 
-from seal.pdf_appearance import place, seal_style
+from seal.pdf_appearance import field_rotation, place, seal_style
 from seal.pdf_errors import READ_ERRORS, MalformedPdf, PdfSealArgumentError, PdfSealError, PdfSigningError
 from seal.pdf_inspect import PdfSignatureFacts, inspect_pdf_signatures
 from seal.pdf_signer import DIGEST, SignFn, SM2PdfSigner, TimestampFn
@@ -66,23 +67,23 @@ def _page_count(writer: IncrementalPdfFileWriter) -> int:
         raise MalformedPdf(f"the page tree has no usable /Count: {exc}") from None
 
 
-def _existing_fields(writer: IncrementalPdfFileWriter) -> dict[str, bool]:
-    """Signature field name -> already signed."""
-    found: dict[str, bool] = {}
+def _existing_fields(writer: IncrementalPdfFileWriter) -> dict[str, tuple[bool, generic.PdfObject]]:
+    """Signature field name -> (already signed, field reference)."""
+    found: dict[str, tuple[bool, generic.PdfObject]] = {}
     try:
-        for name, value, _ in fields.enumerate_sig_fields(writer, filled_status=None):
-            found[name] = value is not None
+        for name, value, ref in fields.enumerate_sig_fields(writer, filled_status=None):
+            found[name] = (value is not None, ref)
     except READ_ERRORS as exc:
         raise MalformedPdf(f"unreadable form fields: {exc}") from None
     return found
 
 
-def _field_name(requested: str | None, existing: dict[str, bool]) -> tuple[str, bool]:
+def _field_name(requested: str | None, existing: dict[str, tuple[bool, generic.PdfObject]]) -> tuple[str, bool]:
     """(field name, True when it is an empty signature field already in the PDF)."""
     if requested is not None:
         if not isinstance(requested, str) or not _FIELD_NAME.match(requested):
             raise PdfSealArgumentError("field_name must be 1-64 printable characters without '.'")
-        if existing.get(requested):
+        if requested in existing and existing[requested][0]:
             raise PdfSealArgumentError(f"the PDF's signature field {requested!r} is already signed")
         return requested, requested in existing
     n = 1
@@ -128,14 +129,16 @@ def seal_pdf(
     if not isinstance(page, int) or not -pages <= page < pages:
         raise PdfSealArgumentError(f"page {page} does not exist: the PDF has {pages} page(s), numbered from 0")
     page %= pages
-    name, prepared = _field_name(field_name, _existing_fields(writer))
+    existing = _existing_fields(writer)
+    name, prepared = _field_name(field_name, existing)
     if prepared and box_mm is not None:
         raise PdfSealArgumentError(f"signature field {name!r} is already placed in the PDF; leave box_mm out")
     if not prepared and box_mm is None and picture_png is not None:
         raise PdfSealArgumentError("a seal picture needs box_mm (where to put it); without box_mm the seal is invisible")
     placement = place(writer, page, box_mm) if box_mm is not None else None
     box = placement.rect if placement is not None else None
-    style = seal_style(picture_png, placement.rotate if placement is not None else 0)
+    rotate = placement.rotate if placement is not None else field_rotation(existing[name][1]) if prepared else 0
+    style = seal_style(picture_png, rotate)
     meta = signers.PdfSignatureMetadata(
         field_name=name, md_algorithm=DIGEST, subfilter=SUBFILTERS[subfilter],
         reason=reason, location=location, certify=False)

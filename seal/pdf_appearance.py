@@ -28,7 +28,7 @@ from pyhanko.stamp.static import StaticContentStamp
 
 from seal.pdf_errors import READ_ERRORS, MalformedPdf, PdfSealArgumentError
 
-__all__ = ["MM", "Placement", "place", "seal_style"]
+__all__ = ["MM", "Placement", "place", "field_rotation", "seal_style"]
 
 MM = 72 / 25.4  # PDF points per millimetre
 # user space -> upright picture: the cm that counter-rotates the picture for a page /Rotate,
@@ -90,6 +90,23 @@ def place(writer: IncrementalPdfFileWriter, page: int, box_mm: Sequence[float]) 
 
     (ux0, uy0), (ux1, uy1) = to_user(x, y), to_user(x + w, y + h)
     return Placement((min(ux0, ux1), min(uy0, uy1), max(ux0, ux1), max(uy0, uy1)), rotate)
+
+
+def field_rotation(field: generic.PdfObject) -> int:
+    """/Rotate of the page a prepared signature field's widget sits on (its /P entry), so
+    the picture is counter-rotated there too; 0 when the widget does not name its page."""
+    try:
+        widget = field.get_object()
+        kids = widget.get("/Kids")
+        if kids:
+            widget = kids[0].get_object()
+        page = widget.get("/P")
+        if page is None:
+            return 0
+        rotate = int(_inherited(page.get_object(), "/Rotate") or 0)
+    except READ_ERRORS:
+        return 0
+    return rotate % 360 if rotate % 90 == 0 else 0
 
 
 def _picture(picture_png: bytes) -> Image.Image:

@@ -437,3 +437,21 @@ def test_rotated_page_gets_the_seal_where_the_reader_sees_it_upright(pki, tmp_pa
     assert bottom[2] > 180 and bottom[0] < 60, bottom  # blue below
     for outside in (rgb(27, 55), rgb(93, 55), rgb(60, 37), rgb(60, 73)):  # just outside each edge
         assert outside == (255, 255, 255), outside
+
+
+def test_prepared_field_on_a_rotated_page_shows_the_picture_upright(pki, tmp_path):
+    pymupdf = pytest.importorskip("pymupdf")
+    qpdf = shutil.which("qpdf")
+    require(qpdf, "qpdf")
+    _, signer, cert = pki
+    (tmp_path / "in.pdf").write_bytes(make_pdf(2))
+    run([qpdf, "--rotate=+90:2", tmp_path / "in.pdf", tmp_path / "rot.pdf"], check=True)
+    form = _with_empty_field((tmp_path / "rot.pdf").read_bytes(), "Prepared", 1, (300, 100, 420, 220))
+    out = seal_pdf(form, sign=signer.sign, certificate=cert, field_name="Prepared", picture_png=two_colour_png())
+    assert inspect_pdf_signatures(out)[0].ok
+    pix = pymupdf.open(stream=out, filetype="pdf")[1].get_pixmap(dpi=72)
+    # user (x, y) shows at (y, x) on this A4 page turned by 90 degrees: the field's centre
+    # (360, 160) at (160, 360); the 2:1 picture fills 120 x 60 pt of it, red half on top
+    top, bottom = pix.pixel(160, 345), pix.pixel(160, 375)
+    assert top[0] > 180 and top[2] < 60, top
+    assert bottom[2] > 180 and bottom[0] < 60, bottom
