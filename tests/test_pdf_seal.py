@@ -295,6 +295,21 @@ def test_signer_with_another_key_is_refused(pki):
         seal_pdf(make_pdf(1), sign=failing, certificate=cert)
 
 
+def test_the_key_signs_once_per_seal(pki):
+    """pyHanko sizes the signature with a dry run; that run must not reach the key (each
+    use of a key store key is audited), so the signer is called exactly once."""
+    _, signer, cert = pki
+    calls: list[bytes] = []
+
+    def counting(data: bytes) -> bytes:
+        calls.append(data)
+        return signer.sign(data)
+
+    out = seal_pdf(make_pdf(1), sign=counting, certificate=cert, box_mm=(10, 10, 30, 30), picture_png=seal_png())
+    emb = PdfFileReader(io.BytesIO(out)).embedded_signatures[0]
+    assert calls == [b"\x31" + emb.signer_info["signed_attrs"].dump()[1:]]
+
+
 def test_bad_arguments_are_specific_errors(pki):
     h, signer, cert = pki
     pdf = make_pdf(2)
