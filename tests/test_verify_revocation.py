@@ -266,3 +266,33 @@ def test_ocsp_answer_for_another_certificate_or_nonce_is_refused(pki, server) ->
         out = RevocationChecker().check(leaf, pki.issuing)
         assert out.check.sub_indication is SubIndication.TRY_LATER
         assert any(message in e for e in out.evidence.errors), out.evidence.errors
+
+
+def test_delta_crl_completes_the_full_crl(pki, server) -> None:
+    from ca.crl import CRLBuilder
+
+    leaf, _ = pki.issue()
+    held, _ = pki.issue(cn="暂停后恢复")
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    del server.routes[pki.ocsp_path]
+    full = (CRLBuilder(pki.issuing, pki.config).crl_number(1).this_update(now - dt.timedelta(hours=1))
+            .next_update(now + dt.timedelta(days=7))
+            .revoked([(held.serial_number, now - dt.timedelta(hours=2), "certificateHold", None)])
+            .sign(pki.h.issuing_signer))
+    delta = (CRLBuilder(pki.issuing, pki.config).crl_number(2).delta_of(1).this_update(now)
+             .next_update(now + dt.timedelta(days=1))
+             .revoked([(leaf.serial_number, now - dt.timedelta(minutes=5), "keyCompromise", None),
+                       (held.serial_number, now - dt.timedelta(minutes=4), "removeFromCRL", None)])
+             .sign(pki.h.issuing_signer))
+    server.routes[pki.crl_path] = full
+    # the full CRL alone says good for the leaf and held for the other one
+    alone = RevocationChecker()
+    server.routes.pop(pki.crl_path.replace(".crl", "-delta.crl"), None)
+    assert alone.check(leaf, pki.issuing).evidence.status == "good"
+    assert alone.check(held, pki.issuing).evidence.status == "revoked"
+    server.routes[pki.crl_path.replace(".crl", "-delta.crl")] = delta
+    both = RevocationChecker()
+    out = both.check(leaf, pki.issuing)
+    assert (out.evidence.source, out.check.sub_indication) == ("crl+delta", SubIndication.REVOKED)
+    resumed = both.check(held, pki.issuing)
+    assert (resumed.evidence.status, resumed.check.result) == ("good", CheckResult.PASSED)

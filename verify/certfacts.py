@@ -57,6 +57,7 @@ class CertFacts:
     crl_urls: tuple[str, ...]
     ca_issuers_urls: tuple[str, ...]
     ocsp_no_check: bool
+    delta_crl_urls: tuple[str, ...] = ()
     sha256: str = ""
     extension_error: str | None = None
 
@@ -81,6 +82,7 @@ def _read(cert: x509.Certificate, der: bytes) -> CertFacts:
     ocsp: tuple[str, ...] = ()
     crl: tuple[str, ...] = ()
     ca_issuers: tuple[str, ...] = ()
+    delta: tuple[str, ...] = ()
     ski = aki = None
     no_check = False
     critical: frozenset[str] = frozenset()
@@ -92,6 +94,7 @@ def _read(cert: x509.Certificate, der: bytes) -> CertFacts:
         ski, aki = cert.key_identifier, cert.authority_key_identifier
         ocsp = tuple(cert.ocsp_urls)
         crl = tuple(dp.url for dp in cert.crl_distribution_points if dp.url)
+        delta = tuple(dp.url for dp in cert.delta_crl_distribution_points if dp.url)
         aia = cert.authority_information_access_value
         ca_issuers = tuple(d["access_location"].native for d in (aia or [])
                            if d["access_method"].native == "ca_issuers"
@@ -110,7 +113,7 @@ def _read(cert: x509.Certificate, der: bytes) -> CertFacts:
         path_len=None if bc is None else bc["path_len_constraint"].native,
         key_usage=None if ku is None else frozenset(ku.native),
         eku=None if eku is None else frozenset(eku.native), critical=critical, ocsp_urls=ocsp, crl_urls=crl,
-        ca_issuers_urls=ca_issuers, ocsp_no_check=no_check, sha256=hashlib.sha256(der).hexdigest(),
+        ca_issuers_urls=ca_issuers, ocsp_no_check=no_check, delta_crl_urls=delta, sha256=hashlib.sha256(der).hexdigest(),
         extension_error=error)
 
 

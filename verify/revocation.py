@@ -12,7 +12,8 @@ check. The rules:
   echoed nonce must be ours.
 * CRL, from the CRL distribution points (or the offline CRLs given to the checker): the
   issuer name and AKI must name the issuer, the signature verify with its key, nextUpdate
-  not passed; delta CRLs are not used as full CRLs.
+  not passed; a fresh delta CRL (freshest-CRL pointer) based on the full CRL completes it
+  (RFC 5280 §5.2.4; removeFromCRL takes a held certificate off).
 * Answers are cached by nextUpdate: in memory, keyed by URL (and CertID for OCSP), and
   optionally in the ``verify_revocation_cache`` table so that workers share them.
 * Decision, given the time the signature is proven to have existed (``poe``, a timestamp)
@@ -134,6 +135,7 @@ class CRLInfo:
     is_delta: bool
     number: int | None
     url: str = ""
+    base_number: int | None = None      # a delta CRL's deltaCRLIndicator
 
 
 def parse_crl(der: bytes, issuer: x509.Certificate, *, url: str = "") -> CRLInfo:
@@ -172,9 +174,10 @@ def parse_crl(der: bytes, issuer: x509.Certificate, *, url: str = "") -> CRLInfo
             revoked[entry["user_certificate"].native] = (entry["revocation_date"].native, reason)
     except (ValueError, TypeError, KeyError) as exc:
         raise UnusableAnswer(f"CRL {url}: malformed entry: {exc}") from None
-    return CRLInfo(issuer.subject.hashable, this_update, next_update, revoked,
-                   cl.delta_crl_indicator_value is not None,
-                   cl.crl_number_value.native if cl.crl_number_value is not None else None, url)
+    base = cl.delta_crl_indicator_value
+    return CRLInfo(issuer.subject.hashable, this_update, next_update, revoked, base is not None,
+                   cl.crl_number_value.native if cl.crl_number_value is not None else None, url,
+                   base.native if base is not None else None)
 
 
 # --------------------------------------------------------------------------- outcome
@@ -322,32 +325,16 @@ class RevocationChecker:
             except (ValueError, TypeError, KeyError) as exc:
                 errors.append(f"offline CRL #{i + 1} is malformed: {exc}")
         for url in facts_of(cert).crl_urls:
-            key = f"crl|{url}"
-            info = self.cache.get(key, now)
-            if info is not None and info.issuer_hashable == issuer_name:
+            info = self._fetch_crl(url, issuer, issuer_name, now, errors)
+            if info is not None:
                 infos.append(info)
-                continue
-            der = self.cache.get_der(key, now)
-            if der is None:
-                if not self.online:
-                    errors.append(f"CRL {url}: offline mode")
-                    continue
-                try:
-                    der = self.fetcher.get(url).body
-                except FetchError as exc:
-                    errors.append(f"CRL {url}: {exc} [{exc.reason}]")
-                    continue
-            try:
-                info = parse_crl(der, issuer, url=url)
-            except UnusableAnswer as exc:
-                errors.append(str(exc))
-                continue
-            self.cache.put(key, info, info.next_update)
-            self.cache.put_der(key, der, info.next_update, url)
-            infos.append(info)
+        deltas = [d for d in infos if d.is_delta]
+        for url in facts_of(cert).delta_crl_urls:
+            info = self._fetch_crl(url, issuer, issuer_name, now, errors)
+            if info is not None and info.is_delta:
+                deltas.append(info)
         for info in infos:
             if info.is_delta:
-                errors.append(f"CRL {info.url}: a delta CRL is not used on its own")
                 continue
             if info.next_update is not None and info.next_update < now:
                 errors.append(f"CRL {info.url}: stale (next update {info.next_update.isoformat()} has passed)")
@@ -356,12 +343,49 @@ class RevocationChecker:
                 errors.append(f"CRL {info.url}: this update {info.this_update.isoformat()} is in the future")
                 continue
             source = "offline-crl" if info.url.startswith("offline") else "crl"
-            hit = info.revoked.get(facts_of(cert).serial)
+            serial = facts_of(cert).serial
+            hit = info.revoked.get(serial)
+            # RFC 5280 §5.2.4: a fresh delta CRL based on this full CRL (or an older one)
+            # completes it; removeFromCRL takes a held certificate back off.
+            for delta in deltas:
+                if (delta.base_number is None or info.number is None or delta.base_number > info.number
+                        or (delta.next_update is not None and delta.next_update < now)):
+                    continue
+                change = delta.revoked.get(serial)
+                if change is not None:
+                    hit = None if change[1] == "remove_from_crl" else change
+                    source = f"{source}+delta"
+                break
             if hit is None:
                 return _Answer("good", source, info.url, info.this_update, info.next_update)
             return _Answer("revoked", source, info.url, info.this_update, info.next_update,
                            revoked_at=hit[0], reason=hit[1])
         return None
+
+    def _fetch_crl(self, url: str, issuer: x509.Certificate, issuer_name: Any, now: _dt.datetime,
+                   errors: list[str]) -> CRLInfo | None:
+        key = f"crl|{url}"
+        info = self.cache.get(key, now)
+        if info is not None and info.issuer_hashable == issuer_name:
+            return info
+        der = self.cache.get_der(key, now)
+        if der is None:
+            if not self.online:
+                errors.append(f"CRL {url}: offline mode")
+                return None
+            try:
+                der = self.fetcher.get(url).body
+            except FetchError as exc:
+                errors.append(f"CRL {url}: {exc} [{exc.reason}]")
+                return None
+        try:
+            info = parse_crl(der, issuer, url=url)
+        except UnusableAnswer as exc:
+            errors.append(str(exc))
+            return None
+        self.cache.put(key, info, info.next_update)
+        self.cache.put_der(key, der, info.next_update, url)
+        return info
 
 
 # --------------------------------------------------------------------------- OCSP helpers
