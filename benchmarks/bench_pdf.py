@@ -5,8 +5,10 @@ in the same run and the same benchmark group, so the ratio is what we track.
 Both make one invisible signature by incremental update (parse, add field, digest the
 byte range, sign, write); the SM2 side also verifies its own signature value before
 embedding it (seal/pdf_signer.py) and digests with SM3 instead of SHA-256. A third entry
-adds the visible seal picture. The ratio (P-256 time / SM2 time) is printed and stored in
-extra_info of the SM2 entry.
+adds the visible seal picture. The ratio (P-256 time / SM2 time, best rounds: on a machine
+shared with other jobs the means wander by +-50 %) is printed and stored in extra_info.
+The SM2 side embeds the issuing CA and root too, as a real seal does; the P-256 side only
+its self-signed certificate.
 
 Run: ``python -m pytest benchmarks/bench_pdf.py --benchmark-only -s``; skipped under
 --benchmark-disable (``make test``): it builds a 1 MB file and loops for seconds.
@@ -96,8 +98,8 @@ def p256_signer() -> signers.SimpleSigner:
 def _report() -> None:
     if "sm2" in _times and "p256" in _times:
         ratio = _times["p256"] / _times["sm2"]
-        print(f"\nPDF 1 MB: SM2/SM3 seal {_times['sm2'] * 1e3:.1f} ms, pyHanko ECDSA P-256 "
-              f"{_times['p256'] * 1e3:.1f} ms; SM2 runs at {ratio:.2f}x the P-256 rate")
+        print(f"\nPDF 1 MB (best of the rounds): SM2/SM3 seal {_times['sm2'] * 1e3:.1f} ms, pyHanko ECDSA "
+              f"P-256 {_times['p256'] * 1e3:.1f} ms; SM2 runs at {ratio:.2f}x the P-256 rate")
 
 
 @pytest.mark.benchmark(group=GROUP)
@@ -106,7 +108,7 @@ def test_seal_1mb_pdf_sm2(benchmark, pdf_1mb, sm2_seal):
     out = benchmark.pedantic(lambda: seal_pdf(pdf_1mb, sign=signer.sign, certificate=cert, chain=chain,
                                               box_mm=None), rounds=15, iterations=1, warmup_rounds=1)
     assert inspect_pdf_signatures(out)[0].ok
-    _times["sm2"] = benchmark.stats.stats.mean
+    _times["sm2"] = benchmark.stats.stats.min
     benchmark.extra_info["pdf_bytes"] = len(pdf_1mb)
     if "p256" in _times:
         benchmark.extra_info["ratio_p256_time_over_sm2_time"] = round(_times["p256"] / _times["sm2"], 2)
@@ -122,7 +124,7 @@ def test_sign_1mb_pdf_pyhanko_p256(benchmark, pdf_1mb, p256_signer):
 
     out = benchmark.pedantic(sign, rounds=15, iterations=1, warmup_rounds=1)
     assert len(out) > len(pdf_1mb)
-    _times["p256"] = benchmark.stats.stats.mean
+    _times["p256"] = benchmark.stats.stats.min
     benchmark.extra_info["pdf_bytes"] = len(pdf_1mb)
     if "sm2" in _times:
         benchmark.extra_info["ratio_p256_time_over_sm2_time"] = round(_times["p256"] / _times["sm2"], 2)
