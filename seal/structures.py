@@ -43,6 +43,9 @@ SM2_WITH_SM3 = oids.SM2_WITH_SM3
 PICTURE_TYPES = ("PNG", "JPG", "SVG", "OFD", "GIF", "BMP")
 VENDOR_ID = "eseal"
 
+# What asn1crypto raises, lazily, for damaged input deep inside a structure.
+_ASN1_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError)
+
 # Digest names a CertDigestObj may carry, and how to compute them.
 _DIGESTS = {
     "sm3": sm3,
@@ -155,7 +158,7 @@ def parse_seal(der: bytes) -> Seal:
     outer = _load(core.Sequence, der, "seal")
     try:
         count = len(outer)
-    except ValueError as exc:
+    except _ASN1_ERRORS as exc:
         raise SealFormatError(f"seal: not a DER SEQUENCE ({exc})") from None
     if _starts_with_integer(outer):
         raise SealFormatError("seal: this is a seal signature (SES_Signature), not a seal (SESeal)")
@@ -174,7 +177,7 @@ def parse_signature(der: bytes) -> SealSignature:
     outer = _load(core.Sequence, der, "seal signature")
     try:
         count = len(outer)
-    except ValueError as exc:
+    except _ASN1_ERRORS as exc:
         raise SealFormatError(f"seal signature: not a DER SEQUENCE ({exc})") from None
     if not _starts_with_integer(outer):
         raise SealFormatError("seal signature: this is not a SES_Signature (its first field does not start "
@@ -193,7 +196,7 @@ def _starts_with_integer(outer: core.Sequence) -> bool:
     """TBS_Sign (first field of SES_Signature) opens with version INTEGER; SES_SealInfo with a SEQUENCE."""
     try:
         first = outer[0]
-    except (ValueError, TypeError, IndexError) as exc:
+    except _ASN1_ERRORS as exc:
         raise SealFormatError(f"not a seal structure ({exc})") from None
     contents = first.contents or b""
     return first.tag == 16 and contents[:1] == b"\x02"
@@ -206,7 +209,7 @@ def _format_errors(what: str) -> Iterator[None]:
         yield
     except SealFormatError:
         raise
-    except (ValueError, TypeError, OverflowError, KeyError) as exc:
+    except _ASN1_ERRORS as exc:
         raise SealFormatError(f"{what}: malformed structure ({exc})") from None
 
 
@@ -222,7 +225,7 @@ def _require_bytes(data: object, what: str) -> bytes:
 def _load(cls: type[core.Asn1Value], der: bytes, what: str) -> core.Asn1Value:
     try:
         return cls.load(der, strict=True)
-    except (ValueError, TypeError, OverflowError) as exc:
+    except _ASN1_ERRORS as exc:
         raise SealFormatError(f"{what}: not DER ({exc})") from None
 
 
@@ -239,7 +242,7 @@ class _Reader:
     def get(self, value: core.Asn1Value, path: str) -> object:
         try:
             return value.native
-        except (ValueError, TypeError, OverflowError) as exc:
+        except _ASN1_ERRORS as exc:
             raise SealFormatError(f"{self.what}: field {path} is malformed ({exc})") from None
 
     def bits(self, value: core.OctetBitString, path: str) -> tuple[bytes, int]:
@@ -254,6 +257,15 @@ class _Reader:
         return contents[1:], unused
 
     def time(self, value: core.Asn1Value, path: str) -> dt.datetime | None:
+        try:
+            return self._time(value, path)
+        except ValueError as exc:  # a date that does not exist (month 13, ...)
+            if isinstance(exc, SealFormatError):
+                raise
+            text = (value.contents or b"").decode("ascii", "replace")
+            raise SealFormatError(f"{self.what}: {path} {text!r} is not a time ({exc})") from None
+
+    def _time(self, value: core.Asn1Value, path: str) -> dt.datetime | None:
         text = (value.contents or b"").decode("ascii", "replace")
         if isinstance(value, core.GeneralizedTime):
             if len(text) == 13 and text.endswith("Z") and text[:12].isdigit():
@@ -265,7 +277,7 @@ class _Reader:
                 return dt.datetime.strptime(text.ljust(14, "0"), "%Y%m%d%H%M%S").replace(tzinfo=BEIJING)
         try:
             native = value.native
-        except (ValueError, TypeError) as exc:
+        except _ASN1_ERRORS as exc:
             raise SealFormatError(f"{self.what}: {path} {text!r} is not a time ({exc})") from None
         if isinstance(native, dt.datetime) and native.tzinfo is None:
             self.quirk("time-without-zone", f"{path} {text!r} has no time zone; read as Beijing time (UTC+8)")
@@ -276,7 +288,7 @@ class _Reader:
         """Note a v1 certificate; a certificate that does not parse is left to the checks."""
         try:
             version = x509.Certificate.load(der)["tbs_certificate"]["version"].native
-        except (ValueError, TypeError):
+        except _ASN1_ERRORS:
             return
         if version == "v1":
             self.quirk("x509-v1-certificate", f"{path} is an X.509 version 1 certificate")
@@ -438,7 +450,7 @@ def public_key_of(cert_der: bytes) -> sm2.PublicKey:
         spki = cert["tbs_certificate"]["subject_public_key_info"]
         point = spki["public_key"].native
         return sm2.PublicKey.from_bytes(bytes(point))
-    except (ValueError, TypeError, GMError) as exc:
+    except (*_ASN1_ERRORS, GMError) as exc:
         raise SealFormatError(f"certificate does not carry an SM2 public key ({exc})") from None
 
 
@@ -524,7 +536,7 @@ def _check_certificate(der: object, what: str) -> bytes:
     try:
         cert = x509.Certificate.load(bytes(der), strict=True)
         cert["tbs_certificate"]["serial_number"].native
-    except (ValueError, TypeError) as exc:
+    except _ASN1_ERRORS as exc:
         raise SealBuildError(f"{what} is not a DER X.509 certificate ({exc})") from None
     return bytes(der)
 
