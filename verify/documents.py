@@ -7,6 +7,7 @@ and the verdict belong to verify/engine.py.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 from typing import Any
 
@@ -198,6 +199,7 @@ def ofd_facts(package: bytes) -> list[SignatureFacts]:
     out = []
     for n, f in enumerate(facts):
         sid = f.signature.path or f"signature-{n + 1}"
+        license_id = _license_id(package, f)
         integrity: list[IntegrityFact] = []
         errors: list[str] = []
         if f.signature.error:
@@ -228,11 +230,34 @@ def ofd_facts(package: bytes) -> list[SignatureFacts]:
             for c in cms_list:
                 out.append(SignatureFacts(sid, "ofd", c.signer_certificate, c.signature_ok, c.signature_message,
                                           c.certificates, tuple(integrity) + c.integrity, c.claimed_signing_time,
-                                          c.timestamp, None, c.format_errors, tuple(f.quirks) + c.quirks))
+                                          c.timestamp, None, c.format_errors, tuple(f.quirks) + c.quirks,
+                                          license_id))
         else:
-            out.append(ses_facts(f.signed_value, f.signature_xml, id=sid, kind="ofd", integrity=tuple(integrity),
-                                 extra_quirks=tuple(f.quirks)))
+            ses = ses_facts(f.signed_value, f.signature_xml, id=sid, kind="ofd", integrity=tuple(integrity),
+                            extra_quirks=tuple(f.quirks))
+            out.append(dataclasses.replace(ses, license_id=license_id))
     return out
+
+
+LICENSE_METADATA = "license.json"   # seal/license/render.py METADATA_ATTACHMENT
+
+
+def _license_id(package: bytes, f: Any) -> str | None:
+    """The e-license id of an OFD e-license (seal/license), read from its license.json
+    attachment only when this signature protects that file and it is unchanged."""
+    import json
+
+    from seal.ofd.package import OFDPackage
+
+    for ref in f.references:
+        if ref.path and ref.path.rsplit("/", 1)[-1] == LICENSE_METADATA and ref.status.value == "ok":
+            try:
+                record = json.loads(OFDPackage(package).read(ref.path))
+            except Exception:  # noqa: BLE001 - unreadable metadata: no license id, nothing else
+                return None
+            value = record.get("license_id") if isinstance(record, dict) else None
+            return value if isinstance(value, str) else None
+    return None
 
 
 def _ofd_sign(signed_value: bytes, signature_xml: bytes, sm3: Any) -> list[SignatureFacts]:

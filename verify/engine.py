@@ -279,8 +279,9 @@ class Verifier:
         if seal is not None:
             checks.extend(self._seal_checks(facts, seal, at, poe))
         if facts.license_id and self.license_status is not None:
+            # a license revoked is no longer valid, whenever it was sealed: no POE exemption
             checks.append(self._registry_check("LICENSE_STATUS", "e-license", facts.license_id,
-                                               self.license_status(facts.license_id), poe,
+                                               self.license_status(facts.license_id), None,
                                                SubIndication.LICENSE_REVOKED))
         return SignatureReport.from_checks(
             facts.id, facts.kind, checks, at,
@@ -352,7 +353,8 @@ class Verifier:
     def _registry_check(self, code: str, what: str, ident: str, answer: StatusAnswer | None,
                         poe: _dt.datetime | None, sub: SubIndication) -> Check:
         """A registry's status of a seal or e-license: revoked (or suspended) before the
-        proven signing time, or with no proof -> ``sub``; revoked after it -> passed."""
+        proven signing time ``poe``, or with no proof -> ``sub``; revoked after it -> passed
+        (seals; an e-license is judged as it stands now and gets no ``poe``)."""
         p = self.policy
         if answer is None:
             return p.info(code, f"{what} {ident}: no registry answer (not registered here)")

@@ -1,0 +1,62 @@
+"""A sealed e-license (seal/license issue with the agency's registry seal, timestamped by the
+region's TSA) verified by the engine on SQLite and PostgreSQL: PASSED with the seal picture,
+the timestamp and the license id read from the signed license.json; LICENSE_REVOKED after
+the directory revokes it; SEAL_REVOKED after the registry revokes the seal."""
+from __future__ import annotations
+
+from ca import service as ca_service
+from keystore.soft import SoftKeyStore
+from seal import service as seal_service
+from seal.license import service as license_service
+from store.db import make_sessionmaker
+from store.testing import *  # noqa: F401,F403
+from verify.engine import Verifier, home_license_status, home_seal_status
+from verify.path import StaticTrust, load_certificate
+from verify.report import CheckResult, Indication, SubIndication
+from verify.revocation import RevocationChecker
+
+AGENCY = "深圳市市场监督管理局"
+BUSINESS = {
+    "credit_code": "91350100M000100Y43", "name": "深圳某某科技有限公司", "entity_type": "有限责任公司",
+    "legal_representative": "张三", "establishment_date": "2020-02-03", "address": "深圳市南山区",
+    "scope": "软件开发",
+}
+
+
+def test_sealed_e_license_through_the_engine(eseal_home) -> None:
+    home = eseal_home
+    ks = SoftKeyStore.initialise(make_sessionmaker(home.engine), actor="admin", passphrase="pw for the test").store
+    ca_service.init_region(home, ks, region_code="440300", region_name="深圳市", base_url="https://pki.sz.example")
+    key_ref = ks.generate("smr-signer", "seal", actor="admin")
+    _, cert = ca_service.issue_for_key(home, ks, profile="organization", key_ref=key_ref,
+                                       subject=f"C=CN,O={AGENCY},CN={AGENCY}", credit_code="11440300MB2C92051K")
+    es_id = seal_service.make_seal(home, ks, seal_type="organization", name=AGENCY, agency=AGENCY,
+                                   holder_certs=[cert.dump()], actor="ra")
+    lid, ofd = license_service.issue_license(home, ks, type="YYZZ", data=BUSINESS, agency=None, seal_id=es_id,
+                                             actor="clerk")
+    root = load_certificate((home.path / "root.pem").read_bytes())
+    issuing = ca_service.service_certificate(home, "seal_maker").chain[0]
+
+    def verifier() -> Verifier:
+        crls = [ca_service.generate_crl(home, ks), ca_service.generate_crl(home, ks, authority="root")]
+        return Verifier(StaticTrust([root], [issuing]), RevocationChecker(online=False, offline_crls=crls),
+                        seal_status=home_seal_status(home), license_status=home_license_status(home))
+
+    report = verifier().verify_ofd(ofd, name=f"{lid}.ofd")
+    [sig] = report.signatures
+    assert (sig.indication, sig.sub_indication) == (Indication.PASSED, None), \
+        [(c.code, c.message) for c in sig.checks if c.failed]
+    assert sig.seal.esid == es_id and sig.seal.picture[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sig.timestamp_time is not None            # the region's TSA stamped the seal signature
+    assert sig.check("LICENSE_STATUS").result is CheckResult.PASSED and lid in sig.check("LICENSE_STATUS").message
+    assert "data:image/png;base64," in report.html()
+
+    license_service.revoke_license(home, lid, "吊销营业执照", actor="admin")
+    revoked = verifier().verify_ofd(ofd).signatures[0]
+    assert (revoked.indication, revoked.sub_indication) == (Indication.FAILED, SubIndication.LICENSE_REVOKED)
+
+    seal_service.revoke_seal(home, es_id, reason="印章遗失")
+    no_seal = verifier().verify_ofd(ofd).signatures[0]
+    # revoked after the timestamp: the seal check passes with the evidence, the license stays revoked
+    assert no_seal.check("SEAL_STATUS").result is CheckResult.PASSED
+    assert "after the signature's proven existence" in no_seal.check("SEAL_STATUS").message
