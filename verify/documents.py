@@ -79,11 +79,24 @@ def timestamp_facts(token_der: bytes, data: bytes) -> TimestampFacts:
 # --------------------------------------------------------------------------- SES_Signature
 
 
-def _seal_facts(seal: Any, signer_der: bytes | None) -> SealFacts:
+_SEAL_CHECKS: dict[bytes, Any] = {}     # seal DER -> the maker-signature CheckResult (one seal, many documents)
+
+
+def _seal_check(seal: Any) -> Any:
     from seal.structures import verify_seal_signature
 
+    result = _SEAL_CHECKS.get(seal.der)
+    if result is None:
+        result = verify_seal_signature(seal)
+        if len(_SEAL_CHECKS) >= 4096:
+            _SEAL_CHECKS.clear()
+        _SEAL_CHECKS[seal.der] = result
+    return result
+
+
+def _seal_facts(seal: Any, signer_der: bytes | None) -> SealFacts:
     maker = _cert(seal.maker_cert)
-    result = verify_seal_signature(seal)
+    result = _seal_check(seal)
     info = SealInfo(name=seal.name, esid=seal.es_id, seal_type=str(seal.seal_type), version=seal.version,
                     valid_from=seal.valid_start, valid_to=seal.valid_end,
                     maker=CertificateInfo.of(maker) if maker is not None else None,
