@@ -195,6 +195,9 @@ def test_a_seal_on_a_type_without_a_seal_position_is_refused(region) -> None:
         service.issue_license(home, ks, type="NOTE", data={"name": "某"}, agency="局", actor="a", seal_id="S1")
     lid, _ = service.issue_license(home, ks, type="note", data={"name": "某"}, agency="局", actor="a")
     assert lid.startswith("440300NOTE") and parse_license_id(lid).sequence == 1
+    # the template sets no max_length; the directory's holder column still bounds the name
+    with pytest.raises(LicenseValidationError, match=r"name: at most 200 characters for the holder, got 201"):
+        service.issue_license(home, ks, type="NOTE", data={"name": "某" * 201}, agency="局", actor="a")
 
 
 def _csv(rows: list[dict[str, str]]) -> str:

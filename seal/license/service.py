@@ -37,8 +37,10 @@ from gm.sm3 import sm3
 from seal.license.errors import (
     AlreadyRevoked,
     ExternalIdConflict,
+    FieldError,
     LicenseError,
     LicenseNotFound,
+    LicenseValidationError,
     RegionNotReady,
     SealingUnavailable,
 )
@@ -183,6 +185,16 @@ def _existing(sessions: sessionmaker[Session], type_code: str, external_id: str,
     return Issued(row.id, row.ofd, already_issued=True)
 
 
+def _check_holder(license_type: LicenseType, values: dict[str, str]) -> None:
+    """The directory's holder columns hold 200 / 64 characters, whatever a home template allows."""
+    errors = []
+    for name, limit in ((license_type.holder_name_field, 200), (license_type.holder_id_field, 64)):
+        if name and len(values.get(name, "")) > limit:
+            errors.append(FieldError(name, f"at most {limit} characters for the holder, got {len(values[name])}"))
+    if errors:
+        raise LicenseValidationError(errors)
+
+
 def find_by_external_id(home: Any, type_code: str, external_id: str, *,
                         sessions: sessionmaker[Session] | None = None) -> str | None:
     """The license id issued for (type, external id), or None."""
@@ -194,7 +206,7 @@ def issue_license(home: Any, keystore: Any, *, type: str | LicenseType, data: di
                   agency: str | None, seal_id: str | None = None, external_id: str | None = None,
                   actor: str, sealer: Sealer | None = None, now: _dt.datetime | None = None,
                   sessions: sessionmaker[Session] | None = None) -> Issued:
-    """Issue one license; returns (license_id, ofd_bytes) (an :class:`Issued`). See the module docstring for the phases.
+    """Issue one license; returns (license_id, ofd_bytes), an :class:`Issued`. Phases: see the module doc.
 
     With ``external_id``, a repeat with the same data returns the license issued before (no
     second license); different data raises ExternalIdConflict. ``agency`` (发证机关) defaults
@@ -202,6 +214,7 @@ def issue_license(home: Any, keystore: Any, *, type: str | LicenseType, data: di
     """
     license_type = type if isinstance(type, LicenseType) else get_type(type, home)
     values = validate_fields(license_type, data)
+    _check_holder(license_type, values)
     if agency is not None and (not isinstance(agency, str) or not agency.strip() or len(agency) > 200):
         raise LicenseError("agency (发证机关) must be a non-empty name of at most 200 characters")
     if external_id is not None and (not isinstance(external_id, str) or not external_id.strip()
