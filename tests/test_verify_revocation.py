@@ -296,3 +296,20 @@ def test_delta_crl_completes_the_full_crl(pki, server) -> None:
     assert (out.evidence.source, out.check.sub_indication) == ("crl+delta", SubIndication.REVOKED)
     resumed = both.check(held, pki.issuing)
     assert (resumed.evidence.status, resumed.check.result) == ("good", CheckResult.PASSED)
+
+
+def test_stale_ocsp_answer_is_not_used(pki, server) -> None:
+    from ca import ocsp
+
+    leaf, _ = pki.issue()
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+
+    def stale(body: bytes) -> bytes:
+        req = ocsp.parse_request(body)
+        return pki.responder.respond([ocsp.Answer(req.cert_ids[0], "good", now - dt.timedelta(hours=2),
+                                                  now - dt.timedelta(hours=1))], nonce=req.nonce)
+
+    server.routes[pki.ocsp_path] = stale
+    out = RevocationChecker().check(leaf, pki.issuing)
+    assert out.evidence.source == "crl"            # the fresh CRL answers instead
+    assert any("stale answer" in e for e in out.evidence.errors), out.evidence.errors
