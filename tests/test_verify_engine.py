@@ -187,3 +187,22 @@ def test_real_seal_signature_vector(shared_vectors) -> None:
     assert out.check("SEAL_SIGNATURE").result is CheckResult.PASSED
     assert out.check("DATA_HASH").result is CheckResult.FAILED
     assert out.check("X509_PATH_BUILT").sub_indication is SubIndication.NO_CERTIFICATE_CHAIN_FOUND
+
+
+def test_a_seal_on_its_own(pki, sealer, shared_vectors) -> None:
+    ours = verifier(pki).verify_bytes(sealer.seal(), name="seal.esl")
+    assert ours.input_kind == "seal" and ours.indication is Indication.PASSED, \
+        [(c.code, c.message) for c in ours.signatures[0].checks if c.failed]
+    assert ours.signatures[0].signer.serial == format(sealer.maker.serial_number, "x")   # the maker's path
+    from ca.testing import LocalSigner
+
+    forged = verifier(pki).verify_bytes(sealer.seal(maker_key=LocalSigner()), name="forged.esl")
+    assert forged.sub_indication in (SubIndication.SEAL_INVALID, SubIndication.SIG_CRYPTO_FAILURE)
+    assert forged.signatures[0].check("SEAL_SIGNATURE").result is CheckResult.FAILED
+    # ofdrw's test seals: the maker's signature verifies, the seals expired long ago
+    for name in ("UserV4.esl", "UserV1.esl"):
+        real = Verifier(StaticTrust(), RevocationChecker(online=False)).verify_bytes(
+            (shared_vectors / "seals" / name).read_bytes(), name=name)
+        sig = real.signatures[0]
+        assert sig.check("SEAL_SIGNATURE").result is CheckResult.PASSED
+        assert (real.indication, real.sub_indication) == (Indication.FAILED, SubIndication.SEAL_EXPIRED)

@@ -18,7 +18,7 @@ from verify.engine import IntegrityFact, SealFacts, SignatureFacts, TimestampFac
 from verify.errors import InputError
 from verify.report import CertificateInfo, SealInfo, SubIndication
 
-__all__ = ["ses_facts", "cms_facts", "ofd_facts", "pdf_facts", "timestamp_facts", "detect_kind"]
+__all__ = ["ses_facts", "seal_facts", "cms_facts", "ofd_facts", "pdf_facts", "timestamp_facts", "detect_kind"]
 
 
 def detect_kind(data: bytes) -> str:
@@ -106,6 +106,24 @@ def _seal_facts(seal: Any, signer_der: bytes | None) -> SealFacts:
         binds = bool(signer_der) and seal.binds(signer_der)
     return SealFacts(info, result.ok, result.reason or "the seal maker's signature verifies", maker, binds,
                      tuple(f"seal: {q.message}" for q in result.quirks))
+
+
+def seal_facts(seal_der: bytes) -> SignatureFacts:
+    """A seal on its own (an .esl file): the maker's signature, the seal's validity and
+    registry status, and the maker's certificate path (the maker is the "signer" here)."""
+    from seal.errors import SealFormatError
+    from seal.structures import parse_seal
+
+    try:
+        seal = parse_seal(seal_der)
+    except SealFormatError as exc:
+        raise InputError(f"not a seal: {exc}") from None
+    facts = _seal_facts(seal, None)
+    maker = facts.maker_certificate
+    errors = () if maker is not None else ("the seal maker's certificate in the seal is malformed",)
+    return SignatureFacts(seal.es_id, "seal", maker, facts.signature_ok, facts.signature_message,
+                          seal=SealFacts(facts.info, facts.signature_ok, facts.signature_message, None, None,
+                                         facts.quirks), format_errors=errors)
 
 
 def ses_facts(signature_der: bytes, data: bytes, *, id: str = "SES_Signature", kind: str = "ses",

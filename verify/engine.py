@@ -414,6 +414,14 @@ class Verifier:
         if kind == "cms":
             return self.verify_cms(data, detached, name=name)
         if kind == "ses":
+            from verify.documents import seal_facts
+
+            try:                                  # an .esl seal on its own?
+                facts = seal_facts(data)
+            except InputError:
+                facts = None
+            if facts is not None:
+                return self.report(name, "seal", data, [self.evaluate(facts, purpose="seal_maker")])
             if detached is None:
                 raise InputError(f"{name} looks like an SES_Signature: give the signed data too (--data)")
             return self.verify_ses_signature(data, detached, name=name)
