@@ -9,7 +9,7 @@ transaction.
 
 Seal identifiers (esID), unique in the region::
 
-    RRRRRR YYYY SSSSSSS C      e.g. 440000 2026 0000017 5  ->  "44000020260000175"
+    RRRRRR YYYY SSSSSSS C      e.g. 440000 2026 0000017 6  ->  "440000202600000176"
     region code (6 digits, the region's administrative division code), year of making,
     sequence in that region and year (7 digits, from a locked counter), and an ISO 7064
     MOD 11-2 check character (0-9 or X, as in the citizen ID number) over the 17 digits.
