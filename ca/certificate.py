@@ -76,6 +76,17 @@ def to_pem(cert: x509.Certificate) -> bytes:
     return pem.armor("CERTIFICATE", cert.dump())
 
 
+# AlgorithmIdentifier { SM2-with-SM3 } without parameters
+_SIG_ALG = x509.SignedDigestAlgorithm({"algorithm": oids.SM2_WITH_SM3}).dump()
+
+
+def _der_len(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    octets = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(octets)]) + octets
+
+
 def _now() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
 
@@ -225,10 +236,10 @@ class CertificateBuilder:
         })
 
     def sign(self, signer: Signer) -> x509.Certificate:
-        tbs = self.build_tbs(signer.public_key)
-        signature = sign_checked(signer, tbs.dump())
-        return x509.Certificate({
-            "tbs_certificate": tbs,
-            "signature_algorithm": {"algorithm": oids.SM2_WITH_SM3},
-            "signature_value": signature,
-        })
+        tbs_der = self.build_tbs(signer.public_key).dump()
+        signature = sign_checked(signer, tbs_der)
+        # Assembled as bytes and loaded back: the result carries its encoding, so storing,
+        # hashing and serving it never re-encodes the asn1crypto tree (most of the cost).
+        tail = _SIG_ALG + b"\x03" + _der_len(len(signature) + 1) + b"\x00" + signature
+        body = tbs_der + tail
+        return x509.Certificate.load(b"\x30" + _der_len(len(body)) + body)

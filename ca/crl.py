@@ -125,7 +125,8 @@ def encode_revoked(entries: Iterable[Sequence[Any]], *, allow_remove_from_crl: b
     """DER of ``revokedCertificates`` (the whole SEQUENCE OF, header included), or
     ``b""`` for no entries (the field is then absent, RFC 5280 §5.1.2.6).
 
-    Times are formatted from two small caches (day -> date prefix, second of day ->
+    Times are aware datetimes or whole seconds since 1970 UTC (ints, as ca/service.py reads
+    them from the database). Times are formatted from two small caches (day -> date prefix, second of day ->
     HHMMSSZ) instead of one ``strftime`` per entry."""
     parts: list[bytes] = []
     append = parts.append
@@ -140,10 +141,14 @@ def encode_revoked(entries: Iterable[Sequence[Any]], *, allow_remove_from_crl: b
         for index, (serial, when, reason, invalid) in enumerate(entries):
             if serial <= 0:
                 raise BuilderError(f"CRL entry {index}: serial must be positive")
-            if when.tzinfo is None:
+            if type(when) is int:  # seconds since 1970 (UTC), as the database hands them over
+                stamp = when
+            elif when.tzinfo is None:
                 raise BuilderError(f"CRL entry {index}: revocation date must be timezone-aware")
+            else:
+                stamp = int(when.timestamp())
             s = serial.to_bytes((serial.bit_length() + 8) >> 3, "big")
-            day, sec = divmod(int(when.timestamp()), 86400)
+            day, sec = divmod(stamp, 86400)
             t = days.get(day)
             if t is None:
                 t = days[day] = _day_prefix(day)
@@ -154,9 +159,9 @@ def encode_revoked(entries: Iterable[Sequence[Any]], *, allow_remove_from_crl: b
                 if ext is remove and not allow_remove_from_crl:
                     raise BuilderError(f"CRL entry {index}: removeFromCRL only in a delta CRL")
                 if invalid is not None:
-                    if invalid.tzinfo is None:
+                    if type(invalid) is not int and invalid.tzinfo is None:
                         raise BuilderError(f"CRL entry {index}: invalidity date must be timezone-aware")
-                    iday, isec = divmod(int(invalid.timestamp()), 86400)
+                    iday, isec = divmod(invalid if type(invalid) is int else int(invalid.timestamp()), 86400)
                     g = gdays.get(iday)
                     if g is None:
                         g = gdays[iday] = _invalidity_prefix(iday)

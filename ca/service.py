@@ -58,7 +58,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from asn1crypto import x509
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, cast, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -674,19 +674,26 @@ def generate_crl(
         counter.last_number, counter.updated_at = number, now
         if not delta:
             counter.last_full_number, counter.last_full_at = number, now
-        query = select(IssuedCertificate.serial, IssuedCertificate.revoked_at, IssuedCertificate.reason,
-                       IssuedCertificate.invalidity_date, IssuedCertificate.status,
-                       IssuedCertificate.status_changed_at).where(IssuedCertificate.issuer_id == issuer.id)
+        dialect = s.get_bind().dialect.name
+        query = select(IssuedCertificate.serial, _epoch(IssuedCertificate.revoked_at, dialect),
+                       IssuedCertificate.reason, _epoch(IssuedCertificate.invalidity_date, dialect),
+                       IssuedCertificate.status, _epoch(IssuedCertificate.status_changed_at, dialect)
+                       ).where(IssuedCertificate.issuer_id == issuer.id)
         if delta:
             query = query.where(IssuedCertificate.status_changed_at >= base_at - DELTA_OVERLAP)
         else:
             query = query.where(IssuedCertificate.status.in_(("hold", "revoked")))
         entries = []
-        for serial, revoked_at, reason, invalidity, status, changed in s.execute(query.order_by(IssuedCertificate.id)):
+        append = entries.append
+        # Core rows on the session's connection (no ORM row processing) and times as epoch
+        # seconds (ints, which ca.crl.encode_revoked takes as they are): a 10^6-entry CRL
+        # spends its time in the database read and the encoding, not in per-row objects.
+        for serial, revoked_at, reason, invalidity, status, changed in s.connection().execute(
+                query.order_by(IssuedCertificate.id)).all():
             if status == "good":  # resumed since the base CRL
-                entries.append((int(serial, 16), changed, "removeFromCRL", None))
+                append((int(serial, 16), changed, "removeFromCRL", None))
             else:
-                entries.append((int(serial, 16), revoked_at, None if reason == "unspecified" else reason, invalidity))
+                append((int(serial, 16), revoked_at, None if reason == "unspecified" else reason, invalidity))
         audit.append(s, actor=actor, action="crl.generate", subject=f"crl:{issuer.name}:{number}", details={
             "number": number, "delta": delta, "base_number": base_number if delta else None,
             "entries": len(entries),
@@ -701,6 +708,15 @@ def generate_crl(
     if delta:
         builder = builder.delta_of(base_number)
     return builder.sign(KeyStoreSigner(keystore, key_ref, actor=actor, role=CA_ROLE))
+
+
+def _epoch(column: Any, dialect: str) -> Any:
+    """Whole seconds since 1970 of a UTCDateTime column, computed by the database: for a CRL
+    of 10^6 entries, reading timestamps as text and parsing them row by row in Python costs
+    more than encoding and signing the whole CRL. (CA times are stored without microseconds.)"""
+    if dialect == "sqlite":
+        return cast(func.strftime("%s", column), BigInteger)
+    return cast(func.floor(func.extract("epoch", column)), BigInteger)
 
 
 def ca_chain(home: Any, *, sessions: sessionmaker[Session] | None = None) -> bytes:

@@ -60,6 +60,13 @@ def test_fast_encoder_many_entries_identical():
     assert encode_revoked(entries) == reference_revoked(entries)
 
 
+def test_epoch_seconds_encode_like_datetimes():
+    """ca/service.py hands the encoder epoch seconds read by the database."""
+    as_ints = [(serial, int(when.timestamp()), reason, None if inv is None else int(inv.timestamp()))
+               for serial, when, reason, inv in ENTRIES]
+    assert encode_revoked(as_ints) == reference_revoked(ENTRIES)
+
+
 def test_empty_list_omits_the_field():
     assert encode_revoked([]) == b""
 
