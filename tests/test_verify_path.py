@@ -224,3 +224,38 @@ def test_not_a_certificate_is_an_input_error() -> None:
 def test_unknown_purpose_is_refused(region) -> None:
     with pytest.raises(ValueError, match="unknown purpose 'mail'"):
         validate_path(region.issuing, trust=trust_of(region), purpose="mail")
+
+
+def _foreign_chain(kind: str):
+    """root -> leaf made by the `cryptography` package (RSA-2048 / ECDSA P-256, SHA-256)."""
+    from cryptography import x509 as cx
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.x509.oid import NameOID
+
+    def key():
+        return rsa.generate_private_key(65537, 2048) if kind == "rsa" else ec.generate_private_key(ec.SECP256R1())
+
+    root_key, leaf_key = key(), key()
+    root_name = cx.Name([cx.NameAttribute(NameOID.COMMON_NAME, f"foreign {kind} root")])
+    leaf_name = cx.Name([cx.NameAttribute(NameOID.COMMON_NAME, f"foreign {kind} leaf")])
+    start, end = NOW - dt.timedelta(days=1), NOW + dt.timedelta(days=30)
+    root = (cx.CertificateBuilder().subject_name(root_name).issuer_name(root_name).public_key(root_key.public_key())
+            .serial_number(1).not_valid_before(start).not_valid_after(end)
+            .add_extension(cx.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(root_key, hashes.SHA256()))
+    leaf = (cx.CertificateBuilder().subject_name(leaf_name).issuer_name(root_name).public_key(leaf_key.public_key())
+            .serial_number(2).not_valid_before(start).not_valid_after(end).sign(root_key, hashes.SHA256()))
+    der = lambda c: c.public_bytes(serialization.Encoding.DER)  # noqa: E731
+    return load_certificate(der(root)), load_certificate(der(leaf))
+
+
+@pytest.mark.parametrize("kind", ["rsa", "ecdsa"])
+def test_foreign_rsa_and_ecdsa_chains(kind) -> None:
+    root, leaf = _foreign_chain(kind)
+    good = validate_path(leaf, trust=StaticTrust([root]), purpose="any")
+    assert good.ok, [c.message for c in good.checks if c.failed]
+    der = bytearray(leaf.dump())
+    der[-3] ^= 0x01
+    bad = validate_path(x509.Certificate.load(bytes(der)), trust=StaticTrust([root]), purpose="any")
+    assert summarise(bad.checks)[1] is SubIndication.SIG_CRYPTO_FAILURE
