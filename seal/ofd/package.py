@@ -314,12 +314,12 @@ class _ZipWriter:
     """
 
     def __init__(self) -> None:
-        self._chunks: list[bytes] = []
+        self._chunks: list[bytes | memoryview] = []
         self._central: list[bytes] = []
         self._offset = 0
         self._names: set[str] = set()
 
-    def _entry(self, name: str, method: int, crc: int, raw: bytes, size: int) -> None:
+    def _entry(self, name: str, method: int, crc: int, raw: bytes | memoryview, size: int) -> None:
         check_entry_name(name)
         if name in self._names:
             raise OFDPathError(f"entry {name!r} written twice")
@@ -346,12 +346,13 @@ class _ZipWriter:
     def copy(self, source: OFDPackage, name: str) -> None:
         info = source._infos[name]
         start, end = source._raw_span(name, info)
-        self._entry(name, info.compress_type, info.CRC, source._data[start:end], info.file_size)
+        # A view, not a copy: the bytes are copied once, into the output, by finish().
+        self._entry(name, info.compress_type, info.CRC, memoryview(source._data)[start:end], info.file_size)
 
     def finish(self) -> bytes:
         directory = b"".join(self._central)
         end = _END.pack(0x06054B50, 0, 0, len(self._central), len(self._central), len(directory), self._offset, 0)
-        return b"".join(self._chunks) + directory + end
+        return b"".join([*self._chunks, directory, end])
 
 
 def write_package(files: Iterable[tuple[str, bytes]] | Mapping[str, bytes], *,
