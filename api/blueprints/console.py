@@ -49,7 +49,12 @@ _REDIRECT = {302: {"description": "redirect to the next page"}}
 
 
 def _page(summary: str, **extra: Any) -> Callable[[F], F]:
-    return openapi.operation(summary=summary, tags=["console"], responses=extra.pop("responses", _HTML), **extra)
+    """Console pages are documented too; every one may redirect (to sign in, or back after a
+    refusal) or answer an HTML error page."""
+    responses = {**extra.pop("responses", _HTML), **_REDIRECT}
+    for status in (401, 404, 429):
+        responses.setdefault(status, {"description": "HTML error page", "content": {"text/html": {}}})
+    return openapi.operation(summary=summary, tags=["console"], responses=responses, **extra)
 
 
 @bp.record_once
