@@ -29,7 +29,8 @@ from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError
 
 from seal.pdf_appearance import field_rotation, place, seal_style
-from seal.pdf_errors import READ_ERRORS, MalformedPdf, PdfSealArgumentError, PdfSealError, PdfSigningError
+from seal.pdf_errors import (READ_ERRORS, MalformedPdf, PdfSealArgumentError, PdfSealError, PdfSigningError,
+                              describe)
 from seal.pdf_inspect import PdfSignatureFacts, inspect_pdf_signatures
 from seal.pdf_signer import DIGEST, SignFn, SM2PdfSigner, TimestampFn
 
@@ -54,7 +55,7 @@ def _open(pdf_bytes: bytes) -> IncrementalPdfFileWriter:
         writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
         writer.root["/Pages"]  # force the catalog and page tree to resolve
     except READ_ERRORS as exc:
-        raise MalformedPdf(f"unreadable PDF: {exc or type(exc).__name__}") from None
+        raise MalformedPdf(f"unreadable PDF: {describe(exc)}") from None
     if writer.prev.encrypted:
         raise MalformedPdf("encrypted PDFs cannot be sealed: decrypt it first")
     return writer
@@ -64,7 +65,7 @@ def _page_count(writer: IncrementalPdfFileWriter) -> int:
     try:
         return int(writer.root["/Pages"]["/Count"])
     except READ_ERRORS as exc:
-        raise MalformedPdf(f"the page tree has no usable /Count: {exc}") from None
+        raise MalformedPdf(f"the page tree has no usable /Count: {describe(exc)}") from None
 
 
 def _existing_fields(writer: IncrementalPdfFileWriter) -> dict[str, tuple[bool, generic.PdfObject]]:
@@ -74,7 +75,7 @@ def _existing_fields(writer: IncrementalPdfFileWriter) -> dict[str, tuple[bool, 
         for name, value, ref in fields.enumerate_sig_fields(writer, filled_status=None):
             found[name] = (value is not None, ref)
     except READ_ERRORS as exc:
-        raise MalformedPdf(f"unreadable form fields: {exc}") from None
+        raise MalformedPdf(f"unreadable form fields: {describe(exc)}") from None
     return found
 
 
@@ -160,5 +161,5 @@ def seal_pdf(
             raise cause from None
         raise PdfSigningError(f"pyHanko could not sign: {exc}") from None
     except READ_ERRORS as exc:
-        raise MalformedPdf(f"cannot add a signature to this PDF: {exc}") from None
+        raise MalformedPdf(f"cannot add a signature to this PDF: {describe(exc)}") from None
     return out.getvalue()

@@ -26,7 +26,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.stamp import StaticStampStyle
 from pyhanko.stamp.static import StaticContentStamp
 
-from seal.pdf_errors import READ_ERRORS, MalformedPdf, PdfSealArgumentError
+from seal.pdf_errors import READ_ERRORS, MalformedPdf, PdfSealArgumentError, describe
 
 __all__ = ["MM", "Placement", "place", "field_rotation", "seal_style"]
 
@@ -69,7 +69,7 @@ def place(writer: IncrementalPdfFileWriter, page: int, box_mm: Sequence[float]) 
         ax, ay, bx, by = (float(v) for v in visible)
         rotate = int(_inherited(page_dict, "/Rotate") or 0)
     except READ_ERRORS as exc:
-        raise MalformedPdf(f"page {page} has no usable MediaBox: {exc}") from None
+        raise MalformedPdf(f"page {page} has no usable MediaBox: {describe(exc)}") from None
     if rotate % 90:
         raise MalformedPdf(f"page {page} has /Rotate {rotate}, not a multiple of 90")
     rotate %= 360

@@ -36,9 +36,17 @@ def _read_errors() -> tuple[type[BaseException], ...]:
     from pyhanko.pdf_utils.misc import PdfError
 
     return (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError, AssertionError,
-            RecursionError, OverflowError, zlib.error, struct.error)
+            RecursionError, ArithmeticError, zlib.error, struct.error)
 
 
 # What pyHanko, asn1crypto and zlib raise on damaged input (pyHanko asserts on some broken
-# xref sections): caught at the reading sites and turned into MalformedPdf with the message.
+# xref sections; Decimal raises InvalidOperation, an ArithmeticError, on a number such as
+# ".."): caught at the reading sites and turned into MalformedPdf with the message.
 READ_ERRORS = _read_errors()
+
+
+def describe(exc: BaseException) -> str:
+    """A readable reason for a READ_ERRORS exception (some carry no or a cryptic message)."""
+    if isinstance(exc, ArithmeticError) and not isinstance(exc, (ZeroDivisionError, OverflowError)):
+        return "malformed number"
+    return str(exc) or type(exc).__name__

@@ -46,7 +46,7 @@ from gm.errors import GMError
 from gm.sm2 import DEFAULT_UID, PublicKey, signature_from_rs
 from gm.sm3 import sm3
 from seal.cms import signed_attrs_der
-from seal.pdf_errors import READ_ERRORS, MalformedPdf
+from seal.pdf_errors import READ_ERRORS, MalformedPdf, describe
 
 __all__ = ["PdfSignatureFacts", "inspect_pdf_signatures", "Later"]
 
@@ -121,7 +121,7 @@ def _reader(pdf_bytes: bytes) -> PdfFileReader:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
         reader.root["/Pages"]
     except READ_ERRORS as exc:
-        raise MalformedPdf(f"unreadable PDF: {exc or type(exc).__name__}") from None
+        raise MalformedPdf(f"unreadable PDF: {describe(exc)}") from None
     if reader.encrypted:
         raise MalformedPdf("encrypted PDF: its signatures cannot be inspected without decrypting it")
     return reader
@@ -305,11 +305,11 @@ def _later(emb: EmbeddedPdfSignature, reader: PdfFileReader, coverage: Signature
     try:
         diff = emb.evaluate_modifications(DEFAULT_DIFF_POLICY)
     except READ_ERRORS as exc:
-        diff = SuspiciousModification(f"difference analysis failed: {exc}")
+        diff = SuspiciousModification(f"difference analysis failed: {describe(exc)}")
     try:
         pages, page_note = _pages_changed(reader, emb.signed_revision)
     except READ_ERRORS as exc:
-        pages, page_note = (), f"page comparison failed: {exc}"
+        pages, page_note = (), f"page comparison failed: {describe(exc)}"
     notes = []
     if pages:
         notes.append("content of page(s) " + ", ".join(str(p) for p in pages) + " changed after signing")
@@ -361,7 +361,7 @@ def _inspect_one(emb: EmbeddedPdfSignature, reader: PdfFileReader, data: bytes, 
     try:
         coverage = emb.evaluate_signature_coverage()
     except READ_ERRORS as exc:
-        raise MalformedPdf(f"signature {emb.field_name}: cannot locate its revision: {exc}") from None
+        raise MalformedPdf(f"signature {emb.field_name}: cannot locate its revision: {describe(exc)}") from None
     later, modified, pages, detail = _later(emb, reader, coverage, sig_fields)
     times = _attr(attrs, "signing_time") if has_attrs else None
     if times:
@@ -402,7 +402,7 @@ def inspect_pdf_signatures(pdf_bytes: bytes) -> list[PdfSignatureFacts]:
         embedded = list(reader.embedded_signatures)
         sig_fields = {name for name, _, _ in fields.enumerate_sig_fields(reader, filled_status=None)}
     except READ_ERRORS as exc:
-        raise MalformedPdf(f"unreadable signature field: {exc or type(exc).__name__}") from None
+        raise MalformedPdf(f"unreadable signature field: {describe(exc)}") from None
     out = []
     for emb in embedded:
         if emb.sig_object_type != "/Sig":
@@ -412,6 +412,6 @@ def inspect_pdf_signatures(pdf_bytes: bytes) -> list[PdfSignatureFacts]:
         except MalformedPdf:
             raise
         except READ_ERRORS as exc:
-            raise MalformedPdf(f"signature {emb.field_name}: unreadable: {exc or type(exc).__name__}") from None
+            raise MalformedPdf(f"signature {emb.field_name}: unreadable: {describe(exc)}") from None
     return out
 

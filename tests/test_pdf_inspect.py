@@ -279,3 +279,15 @@ def test_zeroed_signature_contents_is_a_clear_error(sealed):
 
     with pytest.raises(MalformedPdf, match="unreadable signature field: Error parsing asn1crypto.cms.ContentInfo"):
         inspect_pdf_signatures(broken)
+
+
+def test_malformed_number_in_the_signature_dictionary(sealed):
+    """Found by the fuzzer: pyHanko reads PDF numbers with Decimal, which raises
+    InvalidOperation (an ArithmeticError, not a ValueError) for '.'."""
+    pdf, _ = sealed
+    i = pdf.index(b"/ByteRange [0 ")
+    broken = pdf[:i] + b"/ByteRange [. " + pdf[i + 14:]
+    from seal.pdf import MalformedPdf
+
+    with pytest.raises(MalformedPdf, match="unreadable signature field: malformed number"):
+        inspect_pdf_signatures(broken)
