@@ -1,0 +1,126 @@
+"""Verification over HTTP, for relying systems (JSON) and for people (the public page).
+
+    POST /api/v1/verify          a document, certificate or signature -> the JSON report
+    GET  /verify                 the public page: upload a document
+    POST /verify                 ... and see the report (seal picture, signer, time, trust path)
+    GET  /verify/license/<id>    where an e-license's QR code points: its status in the directory
+
+All public: a bank or a court in another province verifies without an account. The
+engine is the process-wide ``verify.service.shared_verifier`` (warm caches across
+requests). A report is an answer, whatever its indication: 200 with the report; only input
+that cannot be verified at all is a problem (400 ``unverifiable-input``).
+"""
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, render_template, request
+
+from api import openapi
+from api.context import services
+from api.problems import Problem, register
+from seal.errors import PROBLEMS as SEAL_PROBLEMS
+from seal.ofd.errors import PROBLEMS as OFD_PROBLEMS
+from verify.errors import PROBLEMS as VERIFY_PROBLEMS
+
+bp = Blueprint("verify", __name__, template_folder="../templates")
+
+for _row in (*VERIFY_PROBLEMS, *OFD_PROBLEMS, *SEAL_PROBLEMS):
+    register(*_row)
+
+_RAW_TYPES = ("application/octet-stream", "application/pdf", "application/ofd", "application/pkix-cert",
+              "application/pkcs7-signature", "application/pkcs7-mime")
+REPORT = openapi.schema("VerificationReport", {
+    "type": "object", "required": ["indication", "signatures"],
+    "properties": {"indication": {"type": "string", "enum": ["PASSED", "FAILED", "INDETERMINATE"]},
+                   "sub_indication": {"type": ["string", "null"]},
+                   "signatures": {"type": "array", "items": {"type": "object"}}}})
+# what the report page may load: its own inline styles and the seal picture as data:
+_REPORT_CSP = ("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src data:; form-action 'self'; "
+               "frame-ancestors 'none'; base-uri 'none'")
+
+
+def _input() -> tuple[bytes, bytes | None, str]:
+    """(document, detached data or None, name) from multipart or a raw body."""
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            raise Problem(400, "invalid-request", "multipart form needs a 'file' part (and optionally 'data')")
+        data_part = request.files.get("data")
+        return upload.read(), data_part.read() if data_part else None, upload.filename or "upload"
+    if request.mimetype in _RAW_TYPES:
+        return request.get_data(), None, "request body"
+    raise Problem(415, "unsupported-media-type",
+                  f"send multipart/form-data (file, data) or one of {', '.join(_RAW_TYPES)}")
+
+
+def _verify(document: bytes, detached: bytes | None, name: str):  # noqa: ANN202
+    from verify.service import shared_verifier
+
+    if not document:
+        raise Problem(400, "invalid-request", "the document is empty")
+    lenient = request.args.get("policy", "strict") == "lenient"
+    return shared_verifier(services().home, lenient=lenient).verify_bytes(document, name=name, detached=detached)
+
+
+@bp.post("/api/v1/verify")
+@openapi.operation(
+    summary="Verify a sealed OFD or PDF, a CMS signature, an SES_Signature (with its data) or a certificate",
+    tags=["verify"],
+    parameters=[{"name": "policy", "in": "query", "schema": {"type": "string", "enum": ["strict", "lenient"]}}],
+    request={"content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"],
+        "properties": {"file": {"type": "string", "format": "binary"},
+                       "data": {"type": "string", "format": "binary"}}}},
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+    responses={200: openapi.json_body(REPORT, "the report (any indication)")},
+    problems=["invalid-request", "unsupported-media-type", "unverifiable-input", "payload-too-large"])
+def verify_api() -> Response:
+    report = _verify(*_input())
+    resp = jsonify(report.to_dict())
+    resp.headers["X-Eseal-Indication"] = report.indication.value
+    return resp
+
+
+@bp.get("/verify")
+@openapi.operation(summary="Public verification page (upload form)", tags=["public"],
+                   responses={200: {"description": "HTML page", "content": {"text/html": {}}}})
+def verify_page() -> str:
+    return render_template("public/verify.html")
+
+
+@bp.post("/verify")
+@openapi.operation(summary="Public verification page: the report of an uploaded document", tags=["public"],
+                   responses={200: {"description": "HTML report", "content": {"text/html": {}}},
+                              400: {"description": "HTML page naming the problem", "content": {"text/html": {}}}})
+def verify_upload() -> tuple[Response, int] | Response:
+    from verify.errors import VerifyError
+    from verify.render import render_html
+
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return Response(render_template("public/verify.html", error="请选择要验证的文件 / choose a file"),
+                        400, mimetype="text/html")
+    data_part = request.files.get("data")
+    try:
+        report = _verify(upload.read(), data_part.read() if data_part and data_part.filename else None,
+                         upload.filename)
+    except (VerifyError, Problem) as exc:
+        return Response(render_template("public/verify.html", error=str(exc)), 400, mimetype="text/html")
+    resp = Response(render_html(report), mimetype="text/html")
+    resp.headers["Content-Security-Policy"] = _REPORT_CSP
+    resp.headers["X-Eseal-Indication"] = report.indication.value
+    return resp
+
+
+@bp.get("/verify/license/<license_id>")
+@openapi.operation(summary="E-license status page (the QR code's target)", tags=["public"],
+                   responses={200: {"description": "HTML page", "content": {"text/html": {}}},
+                              404: {"description": "HTML page: no such license", "content": {"text/html": {}}}})
+def license_page(license_id: str) -> tuple[str, int] | str:
+    from seal.license.errors import LicenseError
+    from seal.license.service import license_status
+
+    try:
+        status = license_status(services().home, license_id, sessions=services().sessions)
+    except LicenseError as exc:
+        return render_template("public/license.html", license_id=license_id, error=str(exc)), 404
+    return render_template("public/license.html", license_id=license_id, status=status)
