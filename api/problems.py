@@ -67,13 +67,14 @@ _TITLES = {
     "idempotency-key-reused": "Idempotency key reused with a different request",
     "idempotency-in-progress": "A request with this idempotency key is still running",
     "not-ready": "Service not ready",
+    "database-unavailable": "Database unavailable",
     "internal-error": "Internal error",
 }
 
 _STATUSES = {
     "bad-json": 400, "invalid-request": 400, "unauthorized": 401, "forbidden": 403, "not-found": 404,
     "method-not-allowed": 405, "payload-too-large": 413, "unsupported-media-type": 415,
-    "idempotency-key-reused": 409, "idempotency-in-progress": 409, "not-ready": 503, "internal-error": 500,
+    "idempotency-key-reused": 409, "idempotency-in-progress": 409, "not-ready": 503, "database-unavailable": 503, "internal-error": 500,
 }
 
 HTTP_SLUGS = {
@@ -154,14 +155,31 @@ def _http_problem(exc: HTTPException) -> Response:
     return problem_response(ptype, detail, headers=headers)
 
 
+RETRY_AFTER_SECONDS = "5"
+
+
+def _database_down(exc: Exception) -> bool:
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    return isinstance(exc, (OperationalError, InterfaceError)) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated)
+
+
 def _handle(exc: Exception) -> Response:
+    if _database_down(exc):
+        # the message of a driver error can carry host names and SQL: log it, say less
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return problem_response(ProblemType(503, "database-unavailable", _TITLES["database-unavailable"]),
+                                "the database cannot be reached; retry shortly",
+                                headers={"Retry-After": RETRY_AFTER_SECONDS})
     if isinstance(exc, Problem):
         return problem_response(exc.type, exc.detail, headers=exc.headers, **exc.extra)
     if isinstance(exc, HTTPException):
         return _http_problem(exc)
     ptype = lookup(exc)
     if ptype is not None:
-        return problem_response(ptype, str(exc))
+        headers = {"Retry-After": RETRY_AFTER_SECONDS} if ptype.status == 503 else None
+        return problem_response(ptype, str(exc), headers=headers)
     log.exception("unexpected error while serving a request")
     return problem_response(ProblemType(500, "internal-error", _TITLES["internal-error"]),
                             "an unexpected error occurred; it has been logged")
