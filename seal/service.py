@@ -58,7 +58,7 @@ from seal.errors import (
     SignerNotBound,
     WrongPin,
 )
-from store import audit, db
+from store import audit, db, translog
 from store.models.ca import CertificateAuthority, IssuedCertificate
 from store.models.seal import SealAuthorisation, SealCounter, SealHolder, SealRecord
 
@@ -337,6 +337,7 @@ def make_seal(
             "valid_from": now.isoformat(), "valid_to": valid_end.isoformat(),
             "maker_cert_serial": maker.serial, "picture_type": kind, "seal_sm3": sm3(seal_der).hex(),
         })
+        translog.append(s, kind="seal", subject=f"seal:{es_id}", artefact=seal_der)
     return es_id
 
 
@@ -570,4 +571,6 @@ def make_signature(
             "agency": grant.agency, "signer_serial": grant.signer_serial, "data_hash": bytes(data_hash).hex(),
             "property_info": property_info, "signature_sm3": sm3(der).hex(), "timestamped": token is not None,
         })
+        # logged by the signature's SM3: whoever holds the sealed document can ask for the proof
+        translog.append(s, kind="sealed-document", subject=f"signature:{sm3(der).hex()}", artefact=der)
     return der

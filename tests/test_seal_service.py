@@ -419,3 +419,23 @@ def test_every_seal_error_has_one_problem_row():
     assert len(slugs) == len(set(slugs))
     refusal_codes = {c.code for c in classes if issubclass(c, errors.SealUseRefused)}
     assert len(refusal_codes) == 8
+
+
+def test_made_seals_and_signatures_are_in_the_transparency_log(org_seal):
+    from gm.sm2 import PrivateKey
+    from store import translog
+    from store.audit import SM2AuditSigner
+
+    home, ks, es_id, serial, _ = org_seal
+    grant = service.authorise_use(home, ks, es_id, agency=AGENCY, signer_cert_serial=serial)
+    der = service.make_signature(home, ks, grant, sm3(b"doc"), "/Doc_0/Signs/Sign_0/Signature.xml")
+    sessions = make_sessionmaker(home.engine)
+    log_key = PrivateKey.generate()
+    translog.sign_tree_head(sessions, SM2AuditSigner(log_key, "log"))
+    seal_der = service.get_seal(home, es_id).der
+    seal_proof = translog.prove_inclusion(sessions, f"seal:{es_id}")
+    assert seal_proof.kind == "seal"
+    assert translog.check_inclusion(seal_proof, seal_der, log_key.public_key) == []
+    sig_proof = translog.prove_inclusion(sessions, f"signature:{sm3(der).hex()}")
+    assert sig_proof.kind == "sealed-document"
+    assert translog.check_inclusion(sig_proof, der, log_key.public_key) == []
