@@ -18,6 +18,7 @@ from cli import serve as _serve_commands  # noqa: E402,F401  registers `eseal se
 from cli import token as _token_commands  # noqa: E402,F401  registers `eseal token` on main
 from cli import license as _license_commands  # noqa: E402,F401  registers `eseal license` on main
 from cli import seal as _seal_commands  # noqa: E402,F401  registers `eseal seal` on main
+from cli import sign as _sign_commands  # noqa: E402,F401  registers `eseal sign` on main
 from cli import log as _log_commands  # noqa: E402,F401  registers `eseal log` on main
 from cli import verify as _verify_commands  # noqa: E402,F401  registers `eseal verify` on main
 from cli import tl as _tl_commands  # noqa: E402,F401  registers `eseal tl` on main

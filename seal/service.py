@@ -566,11 +566,20 @@ def make_signature(
     signature = keystore.sign(grant.key_ref, tbs, actor=grant.actor, role=SEAL_ROLE, pin=grant.pin)
     token = timestamp(signature) if timestamp is not None else None
     der = structures.assemble_signature(tbs, grant.signer_cert, signature, timestamp=token)
+    record_sealing(home, grant, der, format="ses", timestamped=token is not None, sessions=sessions,
+                   data_hash=bytes(data_hash).hex(), property_info=property_info)
+    return der
+
+
+def record_sealing(home: Any, grant: UseGrant, signature: bytes, *, format: str, timestamped: bool,  # noqa: A002
+                   sessions: sessionmaker[Session] | None = None, **details: Any) -> None:
+    """One audit record and one transparency-log entry for a sealing (SES, PDF or CMS), in one
+    transaction. The log entry is keyed by the signature's SM3: whoever holds the sealed
+    document can ask for its inclusion proof."""
+    digest = sm3(signature).hex()
     with db.transaction(_sessions(home, sessions)) as s:
         audit.append(s, actor=grant.actor, action="seal.sign", subject=f"seal:{grant.es_id}", details={
-            "agency": grant.agency, "signer_serial": grant.signer_serial, "data_hash": bytes(data_hash).hex(),
-            "property_info": property_info, "signature_sm3": sm3(der).hex(), "timestamped": token is not None,
+            "agency": grant.agency, "signer_serial": grant.signer_serial, "format": format,
+            "signature_sm3": digest, "timestamped": timestamped, **details,
         })
-        # logged by the signature's SM3: whoever holds the sealed document can ask for the proof
-        translog.append(s, kind="sealed-document", subject=f"signature:{sm3(der).hex()}", artefact=der)
-    return der
+        translog.append(s, kind="sealed-document", subject=f"signature:{digest}", artefact=signature)
