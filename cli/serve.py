@@ -50,6 +50,7 @@ def _demo_setup(home_path: Path, base_url: str) -> str:
     """Create the demo region if it is not there; return the passphrase to unlock it."""
     from ca import service
     from keystore.errors import KeyStoreAlreadyInitialised
+    from seal.demo import create_demo_agency
     from keystore.soft import SoftKeyStore
     from store.db import make_sessionmaker
     from store.home import CONFIG_FILE, Home
@@ -77,6 +78,7 @@ def _demo_setup(home_path: Path, base_url: str) -> str:
         try:
             info = service.init_region(home, store, region_code="440000", region_name="演示省",
                                        base_url=base_url, actor="demo")
+            agency = create_demo_agency(home, store)
         finally:
             store.lock()
         if not passphrase_file.exists():
@@ -88,6 +90,8 @@ def _demo_setup(home_path: Path, base_url: str) -> str:
             token, _ = create_token(sessions, role="admin", label="demo admin", actor="demo")
             _write_private(token_path, token + "\n")
         click.echo(f"region {info.region_code} {info.region_name}; root certificate {info.root_pem_path}")
+        click.echo(f"demo agency {agency.name} ({agency.agency}) with seal {agency.es_id}; "
+                   "license types: eseal license types")
         click.secho(f"DEMO passphrase written to {passphrase_file} - for a laptop demo only", fg="yellow", bold=True)
     return passphrase
 

@@ -108,9 +108,16 @@ def test_serve_demo_first_start_and_restart(database_url, tmp_path) -> None:
         status, body = _get(port, "/api/v1/certificates?profile=ocsp", token)
         assert status == 200 and json.loads(body)["total"] == 1
         assert _get(port, "/api/v1/certificates")[0] == 401
+        status, body = _get(port, "/api/v1/certificates?profile=organization", token)
+        assert status == 200 and json.loads(body)["total"] == 1  # the demo agency's signer
     finally:
         _stop(proc)
     out = log.read_text()
+    assert "demo agency 演示市市场监督管理局 (DEMO-AMR) with seal 440000" in out
+    listed = subprocess.run([ESEAL, "seal", "list", "--home", str(home), "--json"], env=env,
+                            capture_output=True, text=True, check=True)
+    (seal,) = json.loads(listed.stdout)
+    assert seal["agency"] == "DEMO-AMR" and seal["status"] == "valid"
     assert f"eseal serving http://127.0.0.1:{port}" in out and f"admin token: {home / 'admin.token'}" in out
     assert "DEMO passphrase written to" in out
     note = (home / "PASSPHRASE-demo").read_text()
