@@ -1,0 +1,182 @@
+"""Seals over HTTP: make, list, status, lifecycle, and sealing a document.
+
+    GET  /api/v1/seals                      list (agency tokens: their own)
+    POST /api/v1/seals                      make a seal (admin, ra_operator)
+    GET  /api/v1/seals/<es_id>              status — public: verifiers ask it
+    POST /api/v1/seals/<es_id>/suspend|resume|revoke
+    POST /api/v1/seals/<es_id>/sign         seal a document: multipart (file) -> the sealed bytes,
+                                            or JSON {document: base64, ...} -> JSON {document: base64}
+
+Thin over seal/service.py and seal/sealing.py; refusals are seal.errors problems
+(registered by the verify blueprint together with verify/ and OFD errors).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from api import openapi
+from api.auth import actor, principal, require_agency, requires
+from api.context import services
+from api.problems import Problem
+from api.request import field, json_object
+
+bp = Blueprint("seals", __name__, url_prefix="/api/v1/seals")
+
+SEAL = openapi.schema("Seal", {
+    "type": "object", "required": ["es_id", "name", "agency", "status"],
+    "properties": {"es_id": {"type": "string"}, "type": {"type": "string"}, "name": {"type": "string"},
+                   "agency": {"type": "string"}, "status": {"type": "string"},
+                   "valid_from": {"type": "string"}, "valid_to": {"type": "string"},
+                   "holders": {"type": "array", "items": {"type": "string"}}}})
+_ES_ID = [{"name": "es_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 40}}]
+_MEDIA = {"ofd": "application/ofd", "pdf": "application/pdf", "cms": "application/pkcs7-signature"}
+_SEAL_PROBLEMS = ["unknown-seal", "invalid-request"]
+
+
+def _render(info: Any) -> dict[str, Any]:
+    return {"es_id": info.es_id, "type": info.seal_type, "name": info.name, "agency": info.agency,
+            "status": info.status, "valid_from": info.valid_from.isoformat(), "valid_to": info.valid_to.isoformat(),
+            "holders": list(info.holders)}
+
+
+@bp.get("")
+@requires("admin", "ra_operator", "agency", "auditor")
+@openapi.operation(summary="List seals (an agency token sees its own)", tags=["seals"],
+                   responses={200: openapi.json_body({"type": "array", "items": SEAL})})
+def list_seals() -> Response:
+    from seal.service import list_seals as _list
+
+    who = principal()
+    seals = _list(services().home, agency=who.agency if who.role == "agency" else None, sessions=services().sessions)
+    return jsonify([_render(i) for i in seals])
+
+
+@bp.post("")
+@requires("admin", "ra_operator")
+@openapi.operation(summary="Make a seal signed by the region's seal maker", tags=["seals"],
+                   request=openapi.json_body({"type": "object", "required": ["type", "name", "agency", "holder_certs"],
+                                              "properties": {"type": {"type": "string", "enum": ["organization", "personal"]},
+                                                             "name": {"type": "string"}, "agency": {"type": "string"},
+                                                             "holder_certs": {"type": "array", "items": {"type": "string"}},
+                                                             "valid_days": {"type": "integer", "minimum": 1}}}),
+                   responses={201: openapi.json_body(SEAL)},
+                   problems=["bad-json", "unsupported-media-type", "invalid-request", "invalid-seal-request"])
+def make_seal() -> tuple[Response, int]:
+    from seal import service
+
+    data = json_object()
+    certs = field(data, "holder_certs", required=True, kind=list)
+    if not certs or not all(isinstance(c, str) for c in certs):
+        raise Problem(400, "invalid-request", "holder_certs must be a non-empty list of PEM certificates")
+    kwargs: dict[str, Any] = {}
+    if (days := field(data, "valid_days", kind=int)) is not None:
+        kwargs["valid_days"] = days
+    es_id = service.make_seal(services().home, services().keystore,
+                              seal_type=field(data, "type", required=True, choices=("organization", "personal")),
+                              name=field(data, "name", required=True), agency=field(data, "agency", required=True),
+                              holder_certs=[c.encode() for c in certs], actor=actor(), sessions=services().sessions,
+                              **kwargs)
+    return jsonify(_render(service.get_seal(services().home, es_id, sessions=services().sessions))), 201
+
+
+@bp.get("/<es_id>")
+@openapi.operation(summary="A seal's status now (public: for verifiers)", tags=["seals"], parameters=_ES_ID,
+                   responses={200: openapi.json_body(SEAL)}, problems=["unknown-seal"])
+def seal_status(es_id: str) -> Response:
+    from seal.service import seal_status as _status
+
+    return jsonify(_render(_status(services().home, es_id, sessions=services().sessions)))
+
+
+def _lifecycle(name: str) -> None:
+    def view(es_id: str) -> Response:
+        from seal import service
+
+        data = json_object() if request.get_data() else {}
+        reason = field(data, "reason") or ""
+        fn = getattr(service, f"{name}_seal")
+        fn(services().home, es_id, reason=reason, actor=actor(), sessions=services().sessions)
+        return jsonify(_render(service.get_seal(services().home, es_id, sessions=services().sessions)))
+
+    view.__name__ = f"{name}_seal"
+    wrapped = requires("admin", "ra_operator")(openapi.operation(
+        summary=f"{name.capitalize()} a seal", tags=["seals"], parameters=_ES_ID,
+        request={"required": False, "content": {"application/json": {"schema": {
+            "type": "object", "properties": {"reason": {"type": "string"}}}}}},
+        responses={200: openapi.json_body(SEAL)},
+        problems=["unknown-seal", "invalid-seal-transition", "bad-json", "unsupported-media-type"])(view))
+    bp.post(f"/<es_id>/{name}")(wrapped)
+
+
+for _name in ("suspend", "resume", "revoke"):
+    _lifecycle(_name)
+
+
+def _document() -> tuple[bytes, dict[str, Any], bool]:
+    """(document, options, answer as JSON?) from multipart or JSON base64."""
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            raise Problem(400, "invalid-request", "multipart form needs a 'file' part")
+        return upload.read(), dict(request.form), False
+    data = json_object()
+    try:
+        document = base64.b64decode(field(data, "document", required=True), validate=True)
+    except (binascii.Error, ValueError):
+        raise Problem(400, "invalid-request", "field 'document' must be base64") from None
+    return document, data, True
+
+
+def _number(options: dict[str, Any], name: str, default: float) -> float:
+    raw = options.get(name, default)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise Problem(400, "invalid-request", f"{name!r} must be a number") from None
+    if not 0 <= value <= 10_000:
+        raise Problem(400, "invalid-request", f"{name!r} must be between 0 and 10000")
+    return value
+
+
+@bp.post("/<es_id>/sign")
+@requires("admin", "agency")
+@openapi.operation(
+    summary="Seal a document (OFD, PDF) or data (detached CMS) with this seal", tags=["seals"], parameters=_ES_ID,
+    request={"content": {
+        "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+            "file": {"type": "string", "format": "binary"}, "page": {"type": "integer"}, "x": {"type": "number"},
+            "y": {"type": "number"}, "cms": {"type": "string"}}}},
+        "application/json": {"schema": {"type": "object", "required": ["document"], "properties": {
+            "document": {"type": "string", "contentEncoding": "base64"}, "page": {"type": "integer", "minimum": 1},
+            "x": {"type": "number"}, "y": {"type": "number"}, "cms": {"type": "boolean"},
+            "pin": {"type": "string"}}}}}},
+    responses={200: {"description": "the sealed document (multipart request) or JSON with it in base64",
+                     "content": {"application/ofd": {}, "application/pdf": {}, "application/pkcs7-signature": {},
+                                 "application/json": {"schema": {"type": "object"}}}}},
+    problems=["unknown-seal", "invalid-request", "bad-json", "unsupported-media-type", "seal-use-refused",
+              "invalid-seal-request", "payload-too-large"])
+def sign(es_id: str) -> Response:
+    from seal import sealing
+    from seal.service import get_seal
+
+    info = get_seal(services().home, es_id, sessions=services().sessions)
+    require_agency(info.agency)
+    document, options, as_json = _document()
+    page = int(_number(options, "page", 1))
+    if page < 1:
+        raise Problem(400, "invalid-request", "'page' counts from 1")
+    cms = options.get("cms") in (True, "true", "1", "yes")
+    who = principal()
+    grant = sealing.authorise(services().home, services().keystore, es_id,
+                              agency=who.agency if who.role == "agency" else None,
+                              pin=options.get("pin") if isinstance(options.get("pin"), str) else None, actor=actor())
+    sealed = sealing.seal_document(services().home, services().keystore, grant, document, page=page - 1,
+                                   x_mm=_number(options, "x", 20), y_mm=_number(options, "y", 20), cms=cms)
+    if as_json:
+        return jsonify({"format": sealed.format, "es_id": es_id,
+                        "document": base64.b64encode(sealed.data).decode("ascii")})
+    return Response(sealed.data, mimetype=_MEDIA[sealed.format])
