@@ -43,6 +43,7 @@ from ca import ocsp
 from ca.certificate import load_certificate
 from ca.errors import MalformedOCSPRequest, RegionNotInitialised
 from ca.keystore_signer import KeyStoreSigner
+from ca.service import current_service_row
 from store import db
 from store.models.ca import CertificateAuthority, IssuedCertificate
 
@@ -120,12 +121,7 @@ class OCSPCache:
             if row is None:
                 raise RegionNotInitialised("no region here yet: run `eseal init` first")
             issuer = _Issuer(row)
-            responder = s.scalar(
-                select(IssuedCertificate)
-                .where(IssuedCertificate.issuer_id == row.id, IssuedCertificate.profile == "ocsp",
-                       IssuedCertificate.status == "good", IssuedCertificate.key_ref.is_not(None),
-                       IssuedCertificate.not_after > now)
-                .order_by(IssuedCertificate.id.desc()).limit(1))
+            responder = current_service_row(s, "ocsp", now, issuer_id=row.id)
             if responder is None:
                 raise RegionNotInitialised("this region has no valid OCSP responder certificate")
             signer = KeyStoreSigner(self.keystore, responder.key_ref, actor="ocsp-responder", role="ocsp")

@@ -509,6 +509,18 @@ def issue_for_public_key(
 # --------------------------------------------------------------------------- service certificates
 
 
+def current_service_row(s: Session, profile: str, now: _dt.datetime, *,
+                        issuer_id: int | None = None) -> IssuedCertificate | None:
+    """The newest good, unexpired certificate of ``profile`` whose key the key store holds
+    (the service's current certificate), optionally from one issuer; None when there is none."""
+    query = (select(IssuedCertificate)
+             .where(IssuedCertificate.profile == profile, IssuedCertificate.status == "good",
+                    IssuedCertificate.key_ref.is_not(None), IssuedCertificate.not_after > now))
+    if issuer_id is not None:
+        query = query.where(IssuedCertificate.issuer_id == issuer_id)
+    return s.scalar(query.order_by(IssuedCertificate.id.desc()).limit(1))
+
+
 def service_certificate(home: Any, profile: str, *,
                         sessions: sessionmaker[Session] | None = None) -> ServiceCertificate:
     """The newest good, unexpired certificate of a region service (ocsp | tsa | seal_maker |
@@ -518,11 +530,7 @@ def service_certificate(home: Any, profile: str, *,
     now = _now()
     with db.transaction(_sessions(home, sessions), readonly=True) as s:
         root = _root_ca(s)
-        row = s.scalar(
-            select(IssuedCertificate)
-            .where(IssuedCertificate.profile == profile, IssuedCertificate.status == "good",
-                   IssuedCertificate.key_ref.is_not(None), IssuedCertificate.not_after > now)
-            .order_by(IssuedCertificate.id.desc()).limit(1))
+        row = current_service_row(s, profile, now)
         if row is None:
             raise ServiceCertificateMissing(
                 f"region {root.region_code} has no valid {profile} certificate (revoked, suspended or expired); "
@@ -756,12 +764,7 @@ def ocsp_respond(
     now = _now()
     with db.transaction(_sessions(home, sessions), readonly=True) as s:
         issuer = _issuing_ca(s)
-        responder = s.scalar(
-            select(IssuedCertificate)
-            .where(IssuedCertificate.issuer_id == issuer.id, IssuedCertificate.profile == "ocsp",
-                   IssuedCertificate.status == "good", IssuedCertificate.key_ref.is_not(None),
-                   IssuedCertificate.not_after > now)
-            .order_by(IssuedCertificate.id.desc()).limit(1))
+        responder = current_service_row(s, "ocsp", now, issuer_id=issuer.id)
         if responder is None:
             raise RegionNotInitialised("this region has no valid OCSP responder certificate")
         issuer_cert = load_certificate(issuer.certificate)
