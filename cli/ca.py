@@ -69,9 +69,10 @@ def _write(path: Path, data: bytes) -> None:
 @click.option("--region-name", required=True, help="Name of the region, e.g. 广东省.")
 @click.option("--base-url", default="http://localhost:8080", show_default=True,
               help="Public URL of this service (written into certificates: CRL, OCSP, CA issuers).")
+@click.option("--demo", is_flag=True, help="Also create a demo agency with its seal (license types are built in).")
 @_passphrase_option
 @_actor_option
-def init_command(home_path: Path, region_code: str, region_name: str, base_url: str,
+def init_command(home_path: Path, region_code: str, region_name: str, base_url: str, demo: bool,
                  passphrase_file: Path | None, actor: str) -> None:
     """Create the home, the key store (passphrase from ESEAL_PASSPHRASE) and the region's CA
     hierarchy: root CA, issuing CA, service certificates (OCSP, TSA, seal maker, audit signer)
@@ -88,6 +89,15 @@ def init_command(home_path: Path, region_code: str, region_name: str, base_url: 
         try:
             info = service.init_region(home, store, region_code=region_code, region_name=region_name,
                                        base_url=base_url, actor=actor)
+            agency = None
+            if demo:
+                from seal.demo import create_demo_agency
+                from seal.errors import SealError
+
+                try:
+                    agency = create_demo_agency(home, store, actor=actor)
+                except SealError as exc:
+                    raise click.ClickException(str(exc)) from exc
         finally:
             store.lock()
     click.echo(f"region {info.region_code} {info.region_name} initialised in {home.path}")
@@ -96,6 +106,9 @@ def init_command(home_path: Path, region_code: str, region_name: str, base_url: 
                + ", ".join(f"{p} {serial}" for p, serial in (info.service_serials or {}).items()))
     click.echo(f"administrator API token: {info.admin_token_path} (mode 0600; keep it secret)")
     click.echo(f"URLs in certificates start with {info.base_url}")
+    if agency is not None:
+        click.echo(f"demo agency {agency.name} ({agency.agency}) with seal {agency.es_id}; "
+                   "license types: eseal license types")
 
 
 @main.group("cert")

@@ -79,3 +79,18 @@ def test_seal_show_checks_a_real_signature(shared_vectors):
     out = CliRunner().invoke(main, ["seal", "show", str(shared_vectors / "seals" / "SignedValueV4.dat")])
     assert out.exit_code == 0, out.output
     assert "signer_signature     ok" in out.output and "/Doc_0/Signs/Sign_0/Signature.xml" in out.output
+
+
+def test_init_demo_creates_an_agency_with_its_seal(tmp_path, monkeypatch):
+    monkeypatch.delenv("ESEAL_DATABASE_URL", raising=False)
+    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE)
+    runner = CliRunner()
+    home = tmp_path / "H"
+    out = runner.invoke(main, ["init", "--home", str(home), "--region-code", "440000", "--region-name", "演示省", "--demo"])
+    assert out.exit_code == 0, out.output
+    assert "demo agency 演示市市场监督管理局 (DEMO-AMR) with seal 440000" in out.output
+    listed = runner.invoke(main, ["seal", "list", "--home", str(home), "--json"])
+    (row,) = json.loads(listed.output)
+    assert row["agency"] == "DEMO-AMR" and row["status"] == "valid"
+    types = runner.invoke(main, ["license", "types", "--home", str(home), "--json"])
+    assert "YYZZ" in {t["code"] for t in json.loads(types.output)}
