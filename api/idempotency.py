@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["IdempotencyStore", "Claim", "KeyReused", "InProgress"]
+__all__ = ["IdempotencyStore", "Claim", "KeyReused", "InProgress", "run_once", "IDEMPOTENCY_HEADER"]
 
 
 class KeyReused(Exception):
@@ -84,3 +84,37 @@ class IdempotencyStore:
 
     def release(self, claim: Claim) -> None:
         claim.path.unlink(missing_ok=True)
+
+
+def run_once(create: Any) -> tuple[dict[str, Any], bool]:
+    """Run ``create()`` (returning a small JSON-able dict) at most once per ``Idempotency-Key``.
+
+    Without the header it simply runs. Returns ``(result, repeated)``: ``repeated`` is True
+    when the key had completed before and ``result`` is that first result. For views that
+    ``@requires`` a token (keys are scoped to the token)."""
+    from api.auth import principal
+    from api.context import services
+    from api.problems import Problem
+    from flask import request
+
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return create(), False
+    if not key.strip() or len(key) > 200:
+        raise Problem(400, "invalid-request", "Idempotency-Key must be 1-200 characters")
+    store = services().idempotency
+    claim = store.claim(principal().token_id, key, request.get_data(cache=True))
+    if claim.result is not None:
+        return claim.result, True
+    try:
+        result = create()
+    except BaseException:
+        store.release(claim)
+        raise
+    store.complete(claim, result)
+    return result, False
+
+
+IDEMPOTENCY_HEADER = {"name": "Idempotency-Key", "in": "header", "required": False,
+                      "schema": {"type": "string", "maxLength": 200},
+                      "description": "repeat-safe creation: same key + same body returns the first result"}

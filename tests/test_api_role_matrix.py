@@ -21,7 +21,8 @@ from store.testing import *  # noqa: F401,F403
 from store.tokens import ROLES, create_token
 
 PASSPHRASE = "role matrix passphrase"
-_DUMMY = {"serial": "1234abcd", "issuer_id": "00", "es_id": "44000020260000001X", "code": "en"}
+_DUMMY = {"serial": "1234abcd", "issuer_id": "00", "es_id": "44000020260000001X", "code": "en", "application_id": "1",
+          "kind": "tl"}
 
 
 @pytest.fixture
