@@ -259,3 +259,172 @@ def test_foreign_rsa_and_ecdsa_chains(kind) -> None:
     der[-3] ^= 0x01
     bad = validate_path(x509.Certificate.load(bytes(der)), trust=StaticTrust([root]), purpose="any")
     assert summarise(bad.checks)[1] is SubIndication.SIG_CRYPTO_FAILURE
+
+
+# --------------------------------------------------------------------------- name constraints (RFC 5280 §4.2.1.10)
+
+
+def _gn(kind: str, value):
+    return x509.GeneralName(name=kind, value=value)
+
+
+def nc_cert(subject, key: LocalSigner, issuer: x509.Certificate | None, issuer_signer: LocalSigner, *, ca: bool,
+            permitted=(), excluded=(), san=(), email: str | None = None) -> x509.Certificate:
+    """An SM2 certificate with any subject, SANs and name constraints (critical, as RFC 5280 asks)."""
+    name = build_name(subject)
+    if email is not None:        # an emailAddress attribute in the DN (checked as an rfc822Name)
+        rdns = list(name.chosen) + [x509.RelativeDistinguishedName([x509.NameTypeAndValue(
+            {"type": "email_address", "value": email})])]
+        name = x509.Name(name="", value=x509.RDNSequence(rdns))
+    exts = [{"extn_id": "key_identifier", "critical": False, "extn_value": key_identifier(key.public_key)},
+            {"extn_id": "authority_key_identifier", "critical": False,
+             "extn_value": {"key_identifier": key_identifier(issuer_signer.public_key)}},
+            {"extn_id": "basic_constraints", "critical": True, "extn_value": {"ca": ca}},
+            {"extn_id": "key_usage", "critical": True,
+             "extn_value": {"key_cert_sign", "crl_sign"} if ca else {"digital_signature"}}]
+    if permitted or excluded:
+        value = {}
+        if permitted:
+            value["permitted_subtrees"] = [{"base": _gn(*p)} for p in permitted]
+        if excluded:
+            value["excluded_subtrees"] = [{"base": _gn(*e)} for e in excluded]
+        exts.append({"extn_id": "name_constraints", "critical": True, "extn_value": value})
+    if san:
+        exts.append({"extn_id": "subject_alt_name", "critical": False, "extn_value": [_gn(*s) for s in san]})
+    tbs = x509.TbsCertificate({
+        "version": "v3", "serial_number": int.from_bytes(key_identifier(key.public_key)[:8], "big"),
+        "signature": {"algorithm": "1.2.156.10197.1.501"},
+        "issuer": issuer.subject if issuer is not None else name,
+        "validity": {"not_before": x509.Time(name="utc_time", value=NOW - dt.timedelta(hours=1)),
+                     "not_after": x509.Time(name="utc_time", value=NOW + dt.timedelta(days=30))},
+        "subject": name, "subject_public_key_info": sm2_spki(key.public_key), "extensions": exts,
+    })
+    return x509.Certificate({"tbs_certificate": tbs, "signature_algorithm": {"algorithm": "1.2.156.10197.1.501"},
+                             "signature_value": issuer_signer.sign(tbs.dump())})
+
+
+@pytest.fixture(scope="module")
+def constrained_region():
+    """root (unconstrained) -> issuing CA limited to C=CN,O=广东省 (but not OU=已撤销部门), DNS
+    gd.gov.cn and mail in .gd.gov.cn."""
+    root_key, ca_key = LocalSigner(), LocalSigner()
+    root = nc_cert({"C": "CN", "O": "国家根", "CN": "国家根CA"}, root_key, None, root_key, ca=True)
+    gd = build_name({"C": "CN", "O": "广东省"})
+    issuing = nc_cert({"C": "CN", "O": "广东省", "CN": "广东省CA"}, ca_key, root, root_key, ca=True,
+                      permitted=[("directory_name", gd), ("dns_name", "gd.gov.cn"), ("rfc822_name", ".gd.gov.cn")],
+                      excluded=[("directory_name", build_name({"C": "CN", "O": "广东省", "OU": "已撤销部门"}))])
+    return root, issuing, ca_key
+
+
+def _leaf_under(region_, subject, **kw):
+    _, issuing, ca_key = region_
+    return nc_cert(subject, LocalSigner(), issuing, ca_key, ca=False, **kw)
+
+
+def _nc_result(region_, leaf):
+    root, issuing, _ = region_
+    return validate_path(leaf, trust=StaticTrust([root], [issuing]), purpose="any")
+
+
+def test_name_constraints_leaf_inside_passes(constrained_region) -> None:
+    leaf = _leaf_under(constrained_region, {"C": "CN", "O": "广东省", "OU": "市场监督管理局", "CN": "某局"},
+                       san=[("dns_name", "www.amr.gd.gov.cn"), ("rfc822_name", "seal@mail.gd.gov.cn")],
+                       email="office@amr.gd.gov.cn")
+    result = _nc_result(constrained_region, leaf)
+    assert result.ok, [c.message for c in result.checks if c.failed]
+    assert [c.result for c in result.checks if c.code == "X509_NAME_CONSTRAINTS"] == [CheckResult.PASSED]
+
+
+@pytest.mark.parametrize("subject, kw, found", [
+    ({"C": "CN", "O": "浙江省", "CN": "某局"}, {}, "outside the subtrees"),                       # other DN
+    ({"C": "CN", "O": "广东省", "OU": "已撤销部门", "CN": "某局"}, {}, "excludes"),              # excluded DN
+    ({"C": "CN", "O": "广东省", "CN": "某局"}, {"san": [("dns_name", "gd.gov.cn.evil.example")]}, "dNSName"),
+    ({"C": "CN", "O": "广东省", "CN": "某局"}, {"san": [("rfc822_name", "a@gd.gov.cn")]}, "rfc822Name"),
+    ({"C": "CN", "O": "广东省", "CN": "某局"}, {"email": "a@example.com"}, "rfc822Name a@example.com"),
+], ids=["directory-outside", "directory-excluded", "dns-outside", "mail-host-not-subdomain", "subject-email"])
+def test_name_constraints_leaf_outside_is_refused(constrained_region, subject, kw, found) -> None:
+    leaf = _leaf_under(constrained_region, subject, **kw)
+    result = _nc_result(constrained_region, leaf)
+    assert result.path, "the path is built; the constraint refuses it"
+    assert summarise(result.checks) == (summarise(result.checks)[0], SubIndication.CHAIN_CONSTRAINTS_FAILURE)
+    assert summarise(result.checks)[0].value == "INDETERMINATE"
+    bad = [c.message for c in result.checks if c.code == "X509_NAME_CONSTRAINTS" and c.failed]
+    assert bad and found in bad[0], bad
+    # the lenient policy shares the engine: still refused (a constraint is not an encoding quirk)
+    assert summarise(validate_path(leaf, trust=StaticTrust([constrained_region[0]], [constrained_region[1]]),
+                                   purpose="any", policy=LENIENT).checks)[1] is SubIndication.CHAIN_CONSTRAINTS_FAILURE
+
+
+def test_anchor_name_constraints_bind_the_whole_path() -> None:
+    """A root that confines itself to C=CN,O=广东省 refuses an issuing CA (and so its leaf) outside."""
+    root_key, ca_key = LocalSigner(), LocalSigner()
+    root = nc_cert({"C": "CN", "O": "广东省", "CN": "广东省根CA"}, root_key, None, root_key, ca=True,
+                   permitted=[("directory_name", build_name({"C": "CN", "O": "广东省"}))])
+    stray = nc_cert({"C": "CN", "O": "其他", "CN": "其他CA"}, ca_key, root, root_key, ca=True)
+    leaf = nc_cert({"C": "CN", "O": "广东省", "CN": "某局"}, LocalSigner(), stray, ca_key, ca=False)
+    result = validate_path(leaf, trust=StaticTrust([root], [stray]), purpose="any")
+    assert summarise(result.checks)[1] is SubIndication.CHAIN_CONSTRAINTS_FAILURE
+    assert any("其他CA" in c.message for c in result.checks if c.code == "X509_NAME_CONSTRAINTS")
+
+
+def test_name_constraint_on_an_unprocessed_form_refuses_names_of_that_form() -> None:
+    from verify.name_constraints import within
+
+    root_key = LocalSigner()
+    rid = "1.2.156.10197.1"
+    root = nc_cert({"C": "CN", "O": "根", "CN": "根CA"}, root_key, None, root_key, ca=True,
+                   permitted=[("registered_id", rid)])
+    plain = nc_cert({"C": "CN", "O": "根", "CN": "无此类名称"}, LocalSigner(), root, root_key, ca=False)
+    assert validate_path(plain, trust=StaticTrust([root]), purpose="any").ok
+    carrying = nc_cert({"C": "CN", "O": "根", "CN": "有此类名称"}, LocalSigner(), root, root_key, ca=False,
+                       san=[("registered_id", rid)])
+    result = validate_path(carrying, trust=StaticTrust([root]), purpose="any")
+    assert summarise(result.checks)[1] is SubIndication.CHAIN_CONSTRAINTS_FAILURE
+    # iPAddress subtrees: address and mask
+    net = x509.GeneralName(name="ip_address", value="10.1.0.0/16").chosen.contents
+    assert within("iPAddress", bytes([10, 1, 2, 3]), net) and not within("iPAddress", bytes([10, 2, 0, 1]), net)
+    assert within("uniformResourceIdentifier", "https://ocsp.gd.gov.cn/x", ".gd.gov.cn")
+    assert not within("uniformResourceIdentifier", "https://gd.gov.cn.evil/x", ".gd.gov.cn")
+
+
+def _ecdsa_constrained_chain(leaf_dns: str):
+    """root -> CA (permitted dNSName gd.gov.cn, critical) -> leaf with one DNS SAN, by `cryptography`."""
+    from cryptography import x509 as cx
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    keys = [ec.generate_private_key(ec.SECP256R1()) for _ in range(3)]
+    names = [cx.Name([cx.NameAttribute(NameOID.COMMON_NAME, n)]) for n in ("nc root", "nc ca", "nc leaf")]
+    start, end = NOW - dt.timedelta(days=1), NOW + dt.timedelta(days=30)
+
+    def build(i, issuer_i, ca, *exts):
+        b = (cx.CertificateBuilder().subject_name(names[i]).issuer_name(names[issuer_i])
+             .public_key(keys[i].public_key()).serial_number(100 + i).not_valid_before(start).not_valid_after(end)
+             .add_extension(cx.BasicConstraints(ca=ca, path_length=None), critical=True))
+        for ext, critical in exts:
+            b = b.add_extension(ext, critical=critical)
+        return b.sign(keys[issuer_i], hashes.SHA256())
+
+    root = build(0, 0, True)
+    ca = build(1, 0, True, (cx.NameConstraints(permitted_subtrees=[cx.DNSName("gd.gov.cn")], excluded_subtrees=None),
+                            True))
+    leaf = build(2, 1, False, (cx.SubjectAlternativeName([cx.DNSName(leaf_dns)]), False))
+    return [c.public_bytes(serialization.Encoding.PEM) for c in (root, ca, leaf)]
+
+
+@pytest.mark.parametrize("dns, inside", [("seal.gd.gov.cn", True), ("seal.zj.gov.cn", False)])
+def test_name_constraints_agree_with_openssl(openssl_bin, tmp_path, dns, inside) -> None:
+    root, ca, leaf = _ecdsa_constrained_chain(dns)
+    result = validate_path(load_certificate(leaf), trust=StaticTrust([load_certificate(root)]), purpose="any",
+                           extra_certs=[load_certificate(ca)])
+    assert result.ok is inside, [c.message for c in result.checks if c.failed]
+    if not inside:
+        assert summarise(result.checks)[1] is SubIndication.CHAIN_CONSTRAINTS_FAILURE
+    for n, pem_bytes in (("root", root), ("ca", ca), ("leaf", leaf)):
+        (tmp_path / f"{n}.pem").write_bytes(pem_bytes)
+    out = subprocess.run([openssl_bin, "verify", "-CAfile", str(tmp_path / "root.pem"), "-untrusted",
+                          str(tmp_path / "ca.pem"), str(tmp_path / "leaf.pem")], capture_output=True, text=True)
+    assert (out.returncode == 0) is inside, out.stdout + out.stderr
+    if not inside:
+        assert "permitted subtree violation" in out.stdout + out.stderr

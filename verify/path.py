@@ -11,7 +11,8 @@ it at a validation time (the time proven by a timestamp when there is one):
   is skipped rather than chosen;
 * per link: the signature (SM2 with SM3 and the default signer ID over the TBS bytes; RSA
   and ECDSA through ``cryptography`` for foreign chains), validity at the validation time,
-  basic constraints cA and pathLenConstraint, keyCertSign, no unknown critical extension;
+  basic constraints cA and pathLenConstraint, keyCertSign, name constraints
+  (verify/name_constraints.py), no unknown critical extension;
 * the leaf: key usage / extended key usage for the purpose (document signing, seal
   maker, TSA, OCSP responder, CA);
 * the anchor: whether its trust service was granted at the validation time (trust lists).
@@ -301,7 +302,7 @@ KNOWN_CRITICAL = frozenset({
     "basic_constraints", "key_usage", "extended_key_usage", "subject_alt_name",
     "issuer_alt_name", "certificate_policies", "key_identifier", "authority_key_identifier",
     "ocsp_no_check", "crl_distribution_points", "freshest_crl", "authority_information_access",
-    "policy_constraints", "inhibit_any_policy", "policy_mappings",
+    "policy_constraints", "inhibit_any_policy", "policy_mappings", "name_constraints",
 })
 
 
@@ -448,8 +449,8 @@ def validate_path(leaf: x509.Certificate | bytes, *, trust: TrustSource, at: _dt
         head = [policy.passed("X509_PATH_BUILT", f"path of {len(path)} certificate(s) to a trust anchor "
                               f"({facts[-1].label})", chain=[f.label for f in facts]),
                 *_signatures(facts, search, policy)]
-        tail = [*_ca_constraints(facts, policy), *_critical_extensions(facts, policy),
-                _purpose(facts[0], PURPOSES[purpose], policy)]
+        tail = [*_ca_constraints(facts, policy), *_name_constraints(path, policy),
+                *_critical_extensions(facts, policy), _purpose(facts[0], PURPOSES[purpose], policy)]
         if not search.fetch_errors:
             with _LOCK:
                 if len(_PATH_CACHE) >= _CACHE_LIMIT:
@@ -539,6 +540,25 @@ def _ca_constraints(path: Sequence[Any], policy: Policy) -> list[Check]:
             out.append(policy.passed("X509_PATH_LENGTH", f"{label}: {below} CA(s) below, limit {limit}",
                                      subject=label))
     return out
+
+
+def _name_constraints(path: Sequence[x509.Certificate], policy: Policy) -> list[Check]:
+    """RFC 5280 §4.2.1.10: every name below a CA with name constraints must be permitted
+    and not excluded (verify/name_constraints.py). No check row when no CA constrains."""
+    from verify.name_constraints import violations
+
+    try:
+        problems, constraining = violations(path)
+    except (ValueError, TypeError, KeyError) as exc:
+        return [policy.failed("X509_NAME_CONSTRAINTS", f"unreadable name constraints on the path: {exc}",
+                              SubIndication.CHAIN_CONSTRAINTS_FAILURE)]
+    if problems:
+        return [policy.failed("X509_NAME_CONSTRAINTS", p, SubIndication.CHAIN_CONSTRAINTS_FAILURE)
+                for p in problems]
+    if constraining:
+        return [policy.passed("X509_NAME_CONSTRAINTS", f"every name on the path is within the name "
+                              f"constraints of {constraining} CA(s)")]
+    return []
 
 
 def _critical_extensions(path: Sequence[Any], policy: Policy) -> list[Check]:
