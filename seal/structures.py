@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from dataclasses import dataclass, field
@@ -155,6 +155,9 @@ class CheckResult:
 def parse_seal(der: bytes) -> Seal:
     """Read a v4 or v1 SESeal (.esl file); SealFormatError when it is neither."""
     der = _require_bytes(der, "seal")
+    cached = _SEAL_FACTS.get(der)
+    if cached is not None:
+        return cached
     outer = _load(core.Sequence, der, "seal")
     try:
         count = len(outer)
@@ -164,9 +167,9 @@ def parse_seal(der: bytes) -> Seal:
         raise SealFormatError("seal: this is a seal signature (SES_Signature), not a seal (SESeal)")
     with _format_errors("seal"):
         if count == 4:
-            return _facts_v4_seal(_load(ses.SESeal, der, "SESeal (GB/T 38540 v4)"), der)
+            return _cached_seal(_load(ses.SESeal, der, "SESeal (GB/T 38540 v4)"), _facts_v4_seal)
         if count == 2:
-            return _facts_v1_seal(_load(ses.SESealV1, der, "SESeal (GM/T 0031 v1)"), der)
+            return _cached_seal(_load(ses.SESealV1, der, "SESeal (GM/T 0031 v1)"), _facts_v1_seal)
     raise SealFormatError(
         f"seal: a SEQUENCE of {count} fields is neither a GB/T 38540 SESeal (4 fields) nor a GM/T 0031 one (2)")
 
@@ -286,11 +289,7 @@ class _Reader:
 
     def certificate(self, der: bytes, path: str) -> None:
         """Note a v1 certificate; a certificate that does not parse is left to the checks."""
-        try:
-            version = x509.Certificate.load(der)["tbs_certificate"]["version"].native
-        except _ASN1_ERRORS:
-            return
-        if version == "v1":
+        if _x509_version(bytes(der)) == "v1":
             self.quirk("x509-v1-certificate", f"{path} is an X.509 version 1 certificate")
 
     def extensions(self, value: core.Asn1Value, path: str) -> tuple[tuple[str, bool, bytes], ...]:
@@ -303,6 +302,16 @@ class _Reader:
             out.append((ext["extnID"].dotted, bool(self.get(ext["critical"], f"{path}[{i}].critical")),
                         self.get(ext["extnValue"], f"{path}[{i}].extnValue")))
         return tuple(out)
+
+
+@lru_cache(maxsize=1024)
+def _x509_version(der: bytes) -> str | None:
+    """The X.509 version of a certificate (None when it does not parse); one signer's
+    certificate is in every document it signs, so this is read once per certificate."""
+    try:
+        return x509.Certificate.load(der)["tbs_certificate"]["version"].native
+    except _ASN1_ERRORS:
+        return None
 
 
 def _utctime_text(text: str) -> dt.datetime:
@@ -382,10 +391,27 @@ def _facts_v1_seal(value: ses.SESealV1, der: bytes) -> Seal:
         signed_value_unused_bits=unused, tbs=tbs, der=der, quirks=tuple(r.quirks))
 
 
+# Seal facts by the seal's exact DER: every document sealed with one seal carries the same
+# seal bytes, and its facts are a function of those bytes alone (frozen, safe to share).
+_SEAL_FACTS: dict[bytes, Seal] = {}
+_SEAL_FACTS_LIMIT = 1024
+
+
+def _cached_seal(value: core.Asn1Value, read: Callable[[core.Asn1Value, bytes], Seal]) -> Seal:
+    der = value.dump()
+    seal = _SEAL_FACTS.get(der)
+    if seal is None:
+        seal = read(value, der)
+        if len(_SEAL_FACTS) >= _SEAL_FACTS_LIMIT:
+            _SEAL_FACTS.clear()
+        _SEAL_FACTS[der] = seal
+    return seal
+
+
 def _facts_v4_signature(value: ses.SES_Signature, der: bytes) -> SealSignature:
     r = _Reader("seal signature")
     tbs = value["toSign"]
-    seal = _facts_v4_seal(tbs["eseal"], tbs["eseal"].dump())
+    seal = _cached_seal(tbs["eseal"], _facts_v4_seal)
     version = r.get(tbs["version"], "toSign.version")
     if version != 4:
         r.quirk("tbs-version", f"toSign.version is {version} in a version 4 signature")
@@ -408,7 +434,7 @@ def _facts_v4_signature(value: ses.SES_Signature, der: bytes) -> SealSignature:
 def _facts_v1_signature(value: ses.SES_SignatureV1, der: bytes) -> SealSignature:
     r = _Reader("seal signature")
     tbs = value["toSign"]
-    seal = _facts_v1_seal(tbs["eseal"], tbs["eseal"].dump())
+    seal = _cached_seal(tbs["eseal"], _facts_v1_seal)
     version = r.get(tbs["version"], "toSign.version")
     if version != 1:
         r.quirk("tbs-version", f"toSign.version is {version} in a version 1 signature")
