@@ -11,7 +11,6 @@ import dataclasses
 import datetime as _dt
 from typing import Any
 
-from asn1crypto import algos
 from asn1crypto import cms as acms
 from asn1crypto import x509
 
@@ -50,15 +49,28 @@ def detect_kind(data: bytes) -> str:
     return "unknown"
 
 
+# Certificates by DER: one signer's certificate rides in every document it signs; one parsed
+# object per certificate also lets verify/certfacts and verify/path find theirs by identity.
+_CERTS: dict[bytes, x509.Certificate | None] = {}
+_CERT_LIMIT = 4096
+
+
 def _cert(der: bytes | None) -> x509.Certificate | None:
     if not der:
         return None
+    der = bytes(der)
+    if der in _CERTS:
+        return _CERTS[der]
     from verify.path import load_certificate
 
     try:
-        return load_certificate(bytes(der))
+        cert: x509.Certificate | None = load_certificate(der)
     except InputError:
-        return None
+        cert = None
+    if len(_CERTS) >= _CERT_LIMIT:
+        _CERTS.clear()
+    _CERTS[der] = cert
+    return cert
 
 
 # --------------------------------------------------------------------------- timestamps
@@ -127,13 +139,33 @@ def seal_facts(seal_der: bytes) -> SignatureFacts:
                                          facts.quirks), format_errors=errors)
 
 
-_SM2_SM3_ALGORITHM = algos.SignedDigestAlgorithm({"algorithm": "1.2.156.10197.1.501"})   # SM2 with SM3
+_KEYS: dict[bytes, Any] = {}     # SM2 public point -> gm.sm2.PublicKey (its Z_A and tables, per signer)
+
+
+def _signer_key(cert: x509.Certificate) -> Any:
+    from gm.errors import GMError
+    from gm.sm2 import PublicKey
+    from verify.certfacts import facts_of
+
+    point = facts_of(cert).point
+    key = _KEYS.get(point)
+    if key is None:
+        try:
+            key = PublicKey.from_bytes(point)
+        except (ValueError, GMError):
+            return None
+        if len(_KEYS) >= _CERT_LIMIT:
+            _KEYS.clear()
+        _KEYS[point] = key
+    return key
 
 
 def _fast_signature_check(sig: Any) -> Any:
     """The plain case (SM2-with-SM3, DER signature, no unused bits, no quirks) checked with
-    the signer's cached key (verify/path.py: one SM2 key object per signer, so its comb
-    table serves every document); None for anything else, which seal/structures judges."""
+    the signer's cached key object; None for anything else, which seal/structures judges.
+    The SM2 verification itself runs for every document: only the key is reused, never a
+    result."""
+    from gm.errors import GMError
     from seal.structures import SM2_WITH_SM3, CheckResult
 
     if sig.sign_alg != SM2_WITH_SM3 or sig.signature_unused_bits or sig.quirks or sig.signature[:1] != b"\x30":
@@ -141,12 +173,14 @@ def _fast_signature_check(sig: Any) -> Any:
     cert = _cert(sig.signer_cert)
     if cert is None:
         return None
-    from verify.certfacts import facts_of
-    from verify.path import verify_signed
-
-    f = facts_of(cert)
-    outcome = verify_signed(_SM2_SM3_ALGORITHM, sig.signature, sig.tbs, f.spki, f.spki_der)
-    if not outcome.ok or outcome.quirk:
+    key = _signer_key(cert)
+    if key is None:
+        return None
+    try:
+        ok = key.verify(sig.signature, sig.tbs)
+    except (ValueError, GMError):
+        return None
+    if not ok:
         return None          # let seal/structures say exactly why (or which quirk)
     return CheckResult(True, "", (), sig.tbs, sig.signature)
 
@@ -245,17 +279,19 @@ def ofd_facts(package: bytes) -> list[SignatureFacts]:
     added or shown after signing, SignedValue.dat, then the Seal (SES_Signature over
     Signature.xml) or Sign (GM/T 0010 SignedData over SM3(Signature.xml)) value."""
     from gm.sm3 import sm3
-    from seal.ofd.signing import verify_package
     from seal.ofd.errors import OFDFormatError
+    from seal.ofd.package import OFDPackage
+    from seal.ofd.signing import verify_package
 
     try:
-        facts = verify_package(package)
+        pkg = OFDPackage(package)          # opened once: the facts and the license id read it
+        facts = verify_package(pkg)
     except OFDFormatError as exc:
         raise InputError(f"not a readable OFD package: {exc}") from None
     out = []
     for n, f in enumerate(facts):
         sid = f.signature.path or f"signature-{n + 1}"
-        license_id = _license_id(package, f)
+        license_id = _license_id(pkg, f)
         integrity: list[IntegrityFact] = []
         errors: list[str] = []
         if f.signature.error:
@@ -298,17 +334,15 @@ def ofd_facts(package: bytes) -> list[SignatureFacts]:
 LICENSE_METADATA = "license.json"   # seal/license/render.py METADATA_ATTACHMENT
 
 
-def _license_id(package: bytes, f: Any) -> str | None:
+def _license_id(pkg: Any, f: Any) -> str | None:
     """The e-license id of an OFD e-license (seal/license), read from its license.json
     attachment only when this signature protects that file and it is unchanged."""
     import json
 
-    from seal.ofd.package import OFDPackage
-
     for ref in f.references:
         if ref.path and ref.path.rsplit("/", 1)[-1] == LICENSE_METADATA and ref.status.value == "ok":
             try:
-                record = json.loads(OFDPackage(package).read(ref.path))
+                record = json.loads(pkg.read(ref.path))
             except Exception:  # noqa: BLE001 - unreadable metadata: no license id, nothing else
                 return None
             value = record.get("license_id") if isinstance(record, dict) else None

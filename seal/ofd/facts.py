@@ -89,7 +89,7 @@ def _signature_facts(pkg: OFDPackage, doc: DocumentInfo, position: int, listing_
                           unreferenced, unreferenced_shown, missing_shown, tuple(quirks))
 
 
-def inspect_package(package_bytes: bytes, *, limits: Limits = DEFAULT_LIMITS,
+def inspect_package(package_bytes: bytes | OFDPackage, *, limits: Limits = DEFAULT_LIMITS,
                     z_a: ZaLookup | None = None) -> PackageFacts:
     """All facts a verifier needs about an OFD package.
 
@@ -98,9 +98,10 @@ def inspect_package(package_bytes: bytes, *, limits: Limits = DEFAULT_LIMITS,
     a changed, missing or added file, or an unreadable Signature.xml, is reported in the facts.
     ``z_a(signature, signed_value)`` supplies the signer's Z_A for CheckMethod
     1.2.156.10197.1.401.2 (called only for such signatures; the signer certificate is inside
-    ``signed_value``).
+    ``signed_value``). An :class:`OFDPackage` already opened (with its own limits) is read
+    as it is, so a caller that reads other parts too opens the zip once.
     """
-    pkg = OFDPackage(package_bytes, limits=limits)
+    pkg = package_bytes if isinstance(package_bytes, OFDPackage) else OFDPackage(package_bytes, limits=limits)
     docs = parse_package(pkg)
     listing_files = {d.signatures_path for d in docs if d.signatures_path}
     facts = [_signature_facts(pkg, doc, i, listing_files, z_a) for doc in docs for i in range(len(doc.signatures))]
@@ -110,7 +111,7 @@ def inspect_package(package_bytes: bytes, *, limits: Limits = DEFAULT_LIMITS,
     return PackageFacts(tuple(facts), unlisted, tuple(len(d.pages) for d in docs), errors)
 
 
-def verify_package(package_bytes: bytes, *, limits: Limits = DEFAULT_LIMITS,
+def verify_package(package_bytes: bytes | OFDPackage, *, limits: Limits = DEFAULT_LIMITS,
                    z_a: ZaLookup | None = None) -> list[SignatureFacts]:
     """Per-signature facts of every signature of every document, in document order
     (see :func:`inspect_package` for the package-level facts too)."""

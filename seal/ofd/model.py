@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from lxml import etree
 
@@ -19,6 +21,33 @@ from seal.ofd.package import OFDPackage
 from seal.ofd.paths import resolve
 
 OFD_ENTRY = "OFD.xml"
+
+# Locations repeat across documents (the same producer writes the same names): resolving is
+# a pure function of the two strings, so remember it. Bad locations raise and are not kept.
+_resolve = lru_cache(maxsize=8192)(resolve)
+
+
+# Lookups by local name, any namespace or none (as seal.ofd.xmlns), done by lxml itself:
+# the "{*}" wildcard matches elements only, so comments and PIs are skipped as there.
+def _children(el: etree._Element, name: str) -> Iterator[etree._Element]:
+    return el.iterchildren("{*}" + name)
+
+
+def _child(el: etree._Element, name: str) -> etree._Element | None:
+    return next(el.iterchildren("{*}" + name), None)
+
+
+def _descendants(el: etree._Element, name: str) -> Iterator[etree._Element]:
+    return el.iter("{*}" + name)
+
+
+def _text(el: etree._Element | None, name: str | None = None) -> str | None:
+    """Stripped text of ``el`` (or of its child ``name``); None when absent or empty."""
+    if el is not None and name is not None:
+        el = _child(el, name)
+    if el is None or el.text is None:
+        return None
+    return el.text.strip() or None
 
 
 @dataclass(frozen=True)
@@ -111,12 +140,12 @@ def doc_bodies(pkg: OFDPackage) -> list[tuple[str, str | None]]:
     if X.local(root) != "OFD":
         raise OFDFormatError(f"OFD.xml: root element is <{X.local(root)}>, not <ofd:OFD>")
     bodies = []
-    for body in X.children(root, "DocBody"):
-        doc_root = X.text(body, "DocRoot")
+    for body in _children(root, "DocBody"):
+        doc_root = _text(body, "DocRoot")
         if doc_root is None:
             raise OFDFormatError("OFD.xml: a DocBody has no DocRoot")
-        sigs = X.text(body, "Signatures")
-        bodies.append((resolve(doc_root, base=OFD_ENTRY), resolve(sigs, base=OFD_ENTRY) if sigs else None))
+        sigs = _text(body, "Signatures")
+        bodies.append((_resolve(doc_root, base=OFD_ENTRY), _resolve(sigs, base=OFD_ENTRY) if sigs else None))
     if not bodies:
         raise OFDFormatError("OFD.xml has no DocBody")
     return bodies
@@ -138,16 +167,16 @@ def _res_files(pkg: OFDPackage, res_path: str, shown: set[str]) -> None:
     origin = real
     if base_loc:
         try:
-            origin = resolve(base_loc.rstrip("/") + "/_", base=real)
+            origin = _resolve(base_loc.rstrip("/") + "/_", base=real)
         except OFDPathError:
             origin = real
     for tag in ("MediaFile", "FontFile"):
-        for node in X.descendants(root, tag):
-            loc = X.text(node)
+        for node in _descendants(root, tag):
+            loc = _text(node)
             if not loc:
                 continue
             try:
-                target = resolve(loc, base=origin)
+                target = _resolve(loc, base=origin)
             except OFDPathError:
                 continue
             shown.add(pkg.find(target) or target)
@@ -166,14 +195,14 @@ def _page_files(pkg: OFDPackage, content: str, shown: set[str]) -> list[str]:
         root = X.parse_xml(data, name=real, max_size=pkg.limits.max_xml_size)
     except OFDXMLError:
         return []  # a damaged page is a reference mismatch, judged there
-    for node in X.children(root, "PageRes"):
-        loc = X.text(node)
+    for node in _children(root, "PageRes"):
+        loc = _text(node)
         if loc:
             try:
-                _res_files(pkg, resolve(loc, base=content), shown)
+                _res_files(pkg, _resolve(loc, base=content), shown)
             except OFDPathError:
                 pass
-    return [t.get("TemplateID", "") for t in X.children(root, "Template")]
+    return [t.get("TemplateID", "") for t in _children(root, "Template")]
 
 
 def _walk_document(pkg: OFDPackage, doc_root: str, deep: bool) -> tuple[list[PageInfo], set[str]]:
@@ -181,24 +210,24 @@ def _walk_document(pkg: OFDPackage, doc_root: str, deep: bool) -> tuple[list[Pag
     root = load_xml(pkg, doc_root)
     doc_root = pkg.find(doc_root) or doc_root
     shown: set[str] = {OFD_ENTRY, doc_root}
-    common = X.child(root, "CommonData")
+    common = _child(root, "CommonData")
     templates: dict[str, str] = {}
     if common is not None and deep:
         for tag in ("PublicRes", "DocumentRes"):
-            for node in X.children(common, tag):
-                loc = X.text(node)
+            for node in _children(common, tag):
+                loc = _text(node)
                 if loc:
-                    _res_files(pkg, resolve(loc, base=doc_root), shown)
-        for tpl in X.children(common, "TemplatePage"):
+                    _res_files(pkg, _resolve(loc, base=doc_root), shown)
+        for tpl in _children(common, "TemplatePage"):
             if tpl.get("BaseLoc"):
-                templates[tpl.get("ID", "")] = resolve(tpl.get("BaseLoc"), base=doc_root)
+                templates[tpl.get("ID", "")] = _resolve(tpl.get("BaseLoc"), base=doc_root)
     pages: list[PageInfo] = []
-    pages_el = X.child(root, "Pages")
-    for page in (X.children(pages_el, "Page") if pages_el is not None else ()):
+    pages_el = _child(root, "Pages")
+    for page in (_children(pages_el, "Page") if pages_el is not None else ()):
         loc = page.get("BaseLoc")
         if not loc:
             raise OFDFormatError(f"{doc_root}: a Page has no BaseLoc")
-        path = resolve(loc, base=doc_root)
+        path = _resolve(loc, base=doc_root)
         path = pkg.find(path) or path
         pages.append(PageInfo(id=page.get("ID", ""), path=path))
         shown.add(path)
@@ -209,9 +238,9 @@ def _walk_document(pkg: OFDPackage, doc_root: str, deep: bool) -> tuple[list[Pag
                 tpath = pkg.find(templates[tid]) or templates[tid]
                 shown.add(tpath)
                 _page_files(pkg, tpath, shown)
-    annots = X.text(root, "Annotations") if deep else None
+    annots = _text(root, "Annotations") if deep else None
     if annots:
-        _annotation_files(pkg, resolve(annots, base=doc_root), shown)
+        _annotation_files(pkg, _resolve(annots, base=doc_root), shown)
     return pages, shown
 
 
@@ -221,12 +250,12 @@ def _annotation_files(pkg: OFDPackage, path: str, shown: set[str]) -> None:
         shown.add(path)
         return
     shown.add(real)
-    for node in X.descendants(load_xml(pkg, real), "FileLoc"):
-        loc = X.text(node)
+    for node in _descendants(load_xml(pkg, real), "FileLoc"):
+        loc = _text(node)
         if not loc:
             continue
         try:
-            target = resolve(loc, base=real)
+            target = _resolve(loc, base=real)
         except OFDPathError:
             continue
         target = pkg.find(target) or target
@@ -239,10 +268,10 @@ def _annotation_files(pkg: OFDPackage, path: str, shown: set[str]) -> None:
             raise
         except OFDFormatError:
             continue
-        for res in X.descendants(annot_root, "PageRes"):
-            if X.text(res):
+        for res in _descendants(annot_root, "PageRes"):
+            if _text(res):
                 try:
-                    _res_files(pkg, resolve(X.text(res), base=target), shown)  # type: ignore[arg-type]
+                    _res_files(pkg, _resolve(_text(res), base=target), shown)  # type: ignore[arg-type]
                 except OFDPathError:
                     continue
 
@@ -287,19 +316,19 @@ def parse_signatures(pkg: OFDPackage, path: str, *, deep: bool = True) -> tuple[
     if X.local(root) != "Signatures":
         raise OFDFormatError(f"{path}: root element is <{X.local(root)}>, not <ofd:Signatures>")
     try:
-        max_id = int(X.text(root, "MaxSignId") or 0)
+        max_id = int(_text(root, "MaxSignId") or 0)
     except ValueError:
         max_id = 0
     result = []
     listed: list[str] = []
-    for entry in X.children(root, "Signature"):
+    for entry in _children(root, "Signature"):
         loc = entry.get("BaseLoc")
         if not loc:
             raise OFDFormatError(f"{path}: a Signature entry has no BaseLoc")
         listed.append(entry.get("ID") or "")
         if not deep:
             continue
-        target = resolve(loc, base=path)
+        target = _resolve(loc, base=path)
         sig_type = entry.get("Type") or "Seal"
         try:
             result.append(parse_signature(pkg, target, sig_id=entry.get("ID"), sig_type=sig_type))
@@ -324,43 +353,43 @@ def parse_signature(pkg: OFDPackage, path: str, *, sig_id: str | None, sig_type:
     if X.local(root) != "Signature":
         raise OFDFormatError(f"{real}: root element is <{X.local(root)}>, not <ofd:Signature>")
     quirks: list[str] = []
-    signed_info = X.child(root, "SignedInfo")
+    signed_info = _child(root, "SignedInfo")
     if signed_info is None:
         raise OFDFormatError(f"{real}: no SignedInfo")
-    prov_el = X.child(signed_info, "Provider")
+    prov_el = _child(signed_info, "Provider")
     provider = None
     if prov_el is not None:
         provider = Provider(prov_el.get("ProviderName"), prov_el.get("Company"), prov_el.get("Version"))
-    refs_el = X.child(signed_info, "References")
+    refs_el = _child(signed_info, "References")
     references: list[Reference] = []
     check_method = None
     if refs_el is not None:
         check_method = refs_el.get("CheckMethod")
-        for ref in X.children(refs_el, "Reference"):
+        for ref in _children(refs_el, "Reference"):
             file_ref = ref.get("FileRef", "")
             try:
-                target: str | None = resolve(file_ref, base=real)
+                target: str | None = _resolve(file_ref, base=real)
             except OFDPathError:
                 target = None
-            value_text = X.text(ref, "CheckValue") or ""
+            value_text = _text(ref, "CheckValue") or ""
             try:
                 value: bytes | None = base64.b64decode(value_text, validate=True)
             except (binascii.Error, ValueError):
                 value = None
             references.append(Reference(file_ref, target, value, value_text))
     stamps = []
-    for annot in X.children(signed_info, "StampAnnot"):
+    for annot in _children(signed_info, "StampAnnot"):
         stamps.append(StampAnnot(annot.get("ID"), annot.get("PageRef"),
                                  _floats(annot.get("Boundary"), 4), _floats(annot.get("Clip"), 4)))  # type: ignore[arg-type]
     seal_path = None
-    seal_el = X.child(signed_info, "Seal")
-    if seal_el is not None and X.text(seal_el, "BaseLoc"):
-        seal_path = resolve(X.text(seal_el, "BaseLoc"), base=real)  # type: ignore[arg-type]
+    seal_el = _child(signed_info, "Seal")
+    if seal_el is not None and _text(seal_el, "BaseLoc"):
+        seal_path = _resolve(_text(seal_el, "BaseLoc"), base=real)  # type: ignore[arg-type]
         seal_path = pkg.find(seal_path) or seal_path
-    signed_value = X.text(root, "SignedValue")
+    signed_value = _text(root, "SignedValue")
     signed_value_path = None
     if signed_value:
-        signed_value_path = resolve(signed_value, base=real)
+        signed_value_path = _resolve(signed_value, base=real)
         found = pkg.find(signed_value_path)
         if found is None and signed_value_path.endswith("SignedValue.dat"):
             alt = pkg.find(signed_value_path[: -len("SignedValue.dat")] + "SignValue.dat")
@@ -370,8 +399,8 @@ def parse_signature(pkg: OFDPackage, path: str, *, sig_id: str | None, sig_type:
         signed_value_path = found or signed_value_path
     return SignatureInfo(
         id=sig_id, type=sig_type, path=real, xml=xml, provider=provider,
-        signature_method=X.text(signed_info, "SignatureMethod"),
-        signature_datetime=X.text(signed_info, "SignatureDateTime"),
+        signature_method=_text(signed_info, "SignatureMethod"),
+        signature_datetime=_text(signed_info, "SignatureDateTime"),
         check_method=check_method, references=tuple(references), stamp_annots=tuple(stamps),
         seal_path=seal_path, signed_value_path=signed_value_path, quirks=tuple(quirks))
 
