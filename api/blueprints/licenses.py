@@ -1,23 +1,33 @@
 """E-licenses over HTTP.
 
     GET  /api/v1/license-types              the types with their fields (public)
+    GET  /api/v1/licenses                   list, newest first, paginated (agency tokens: their own)
     POST /api/v1/licenses                   issue one (agency for itself, admin); sealed OFD in base64
+    POST /api/v1/licenses/batch             issue one per CSV row (multipart or JSON); a result per row
     GET  /api/v1/licenses/<id>              the public record (status, holder, dates; no full ID numbers)
-    POST /api/v1/licenses/<id>/revoke       revoke (admin, ra_operator)
+    GET  /api/v1/licenses/<id>/ofd          the OFD file as issued (not public: it holds the full data)
+    POST /api/v1/licenses/<id>/revoke       revoke (admin, ra_operator; an agency its own licenses)
 
-``external_id`` makes issuance idempotent: the same id and data return the license issued before.
+``external_id`` makes issuance idempotent: the same id and data return the license issued before;
+a batch run twice issues nothing twice (rows answer ``already issued``).
 """
 from __future__ import annotations
 
 import base64
+import datetime as _dt
+import tempfile
+from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request, url_for
+from sqlalchemy import func, or_, select
 
 from api import openapi
-from api.auth import actor, principal, requires
+from api.auth import actor, principal, require_agency, requires
+from api.blueprints.certificates import _int_arg
 from api.context import services
 from api.problems import Problem, register
 from api.request import field, json_object
+from store import db
 from seal.license.errors import PROBLEMS as LICENSE_PROBLEMS
 
 bp = Blueprint("licenses", __name__, url_prefix="/api/v1")
@@ -79,16 +89,190 @@ def record(license_id: str) -> Response:
 
 
 @bp.post("/licenses/<license_id>/revoke")
-@requires("admin", "ra_operator")
+@requires("admin", "ra_operator", "agency")
 @openapi.operation(summary="Revoke an e-license", tags=["licenses"], parameters=_ID,
                    request=openapi.json_body({"type": "object", "required": ["reason"],
                                               "properties": {"reason": {"type": "string", "minLength": 1}}}),
                    responses={200: openapi.json_body(RECORD)},
                    problems=["bad-json", "unsupported-media-type", "invalid-request", "invalid-license-id",
-                             "unknown-license", "license-already-revoked"])
+                             "unknown-license", "license-already-revoked", "license-error"])
 def revoke(license_id: str) -> Response:
     from seal.license.service import public_record, revoke_license
 
     reason = field(json_object(), "reason", required=True)
+    _own(license_id)
     revoke_license(services().home, license_id, reason, actor=actor(), sessions=services().sessions)
     return jsonify(public_record(services().home, license_id, sessions=services().sessions))
+
+
+MAX_PER_PAGE = 100
+MAX_BATCH_ROWS = 500
+LICENSE_STATUSES = ("valid", "revoked", "expired")
+STATUS = openapi.schema("LicenseStatus", {
+    "type": "object", "required": ["license_id", "status", "type", "holder_name", "issued_at"],
+    "properties": {"license_id": {"type": "string"}, "status": {"type": "string", "enum": list(LICENSE_STATUSES)},
+                   "type": {"type": "string"}, "holder_name": {"type": "string"},
+                   "holder_id": {"type": ["string", "null"]}, "issued_at": {"type": "string"},
+                   "valid_to": {"type": ["string", "null"]}, "revoked_at": {"type": ["string", "null"]},
+                   "revoke_reason": {"type": ["string", "null"]}, "agency": {"type": "string"}}})
+BATCH_RESULT = openapi.schema("LicenseBatchResult", {
+    "type": "object", "required": ["counts", "rows"],
+    "properties": {"counts": {"type": "object", "properties": {
+        "issued": {"type": "integer"}, "already_issued": {"type": "integer"}, "error": {"type": "integer"}}},
+        "rows": {"type": "array", "items": {"type": "object", "required": ["row", "external_id", "status"],
+                                            "properties": {
+                                                "row": {"type": "integer", "description": "data row, from 1"},
+                                                "external_id": {"type": "string"},
+                                                "status": {"type": "string",
+                                                           "enum": ["issued", "already issued", "error"]},
+                                                "license_id": {"type": "string"}, "error": {"type": "string"}}}}}})
+
+
+def _own(license_id: str) -> None:
+    """An agency token touches only the licenses its agency issued (404 hides the others' ids)."""
+    if principal().role != "agency":
+        return
+    from seal.license.service import get_license
+
+    info = get_license(services().home, license_id, sessions=services().sessions)
+    require_agency(info.agency)
+
+
+@bp.get("/licenses")
+@requires("admin", "ra_operator", "agency", "auditor")
+@openapi.operation(
+    summary="List e-licenses, newest first, paginated (an agency sees its own)", tags=["licenses"],
+    parameters=[{"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                               "maximum": MAX_PER_PAGE}},
+                {"name": "type", "in": "query", "schema": {"type": "string", "maxLength": 40}},
+                {"name": "holder_id", "in": "query", "schema": {"type": "string", "maxLength": 64}},
+                {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(LICENSE_STATUSES)}}],
+    responses={200: openapi.json_body({"type": "object", "required": ["items", "page", "per_page", "total"],
+                                       "properties": {"items": {"type": "array", "items": STATUS},
+                                                      "page": {"type": "integer"}, "per_page": {"type": "integer"},
+                                                      "total": {"type": "integer"},
+                                                      "next": {"type": ["string", "null"]}}})},
+    problems=["invalid-request"])
+def list_licenses() -> Response:
+    page = _int_arg("page", 1, 1, 10**9)
+    per_page = _int_arg("per_page", 25, 1, MAX_PER_PAGE)
+    args = {k: request.args.get(k) for k in ("type", "holder_id", "status")}
+    if args["status"] is not None and args["status"] not in LICENSE_STATUSES:
+        raise Problem(400, "invalid-request", f"status must be one of {', '.join(LICENSE_STATUSES)}")
+    for name, limit in (("type", 40), ("holder_id", 64)):
+        if args[name] is not None and len(args[name]) > limit:
+            raise Problem(400, "invalid-request", f"{name} is longer than {limit} characters")
+    who = principal()
+    items, total = license_page(agency=who.agency if who.role == "agency" else None, type_code=args["type"],
+                                holder_id=args["holder_id"], status=args["status"], page=page, per_page=per_page)
+    nxt = url_for("licenses.list_licenses", **{**request.args, "page": page + 1}) if page * per_page < total else None
+    return jsonify({"items": items, "page": page, "per_page": per_page, "total": total, "next": nxt})
+
+
+def license_page(*, agency: str | None = None, type_code: str | None = None, holder_id: str | None = None,
+                 status: str | None = None, page: int = 1, per_page: int = 25) -> tuple[list[dict[str, Any]], int]:
+    """One page of licenses as status dicts, and the total (also the console's list).
+
+    seal.license.service.list_licenses has neither an agency filter nor an offset, so the page
+    of ids is chosen here; each row's status (valid / revoked / expired) still comes from
+    ``license_status``, the one place that derives it."""
+    from seal.license.service import TZ, license_status
+    from store.models.license import LicenseRecord
+
+    query = select(LicenseRecord.id, LicenseRecord.agency)
+    if agency is not None:
+        query = query.where(LicenseRecord.agency == agency)
+    if type_code:
+        query = query.where(LicenseRecord.type_code == type_code.strip().upper())
+    if holder_id:
+        query = query.where(LicenseRecord.holder_id == holder_id.strip().upper())
+    today = _dt.datetime.now(TZ).date()
+    if status == "revoked":
+        query = query.where(LicenseRecord.status == "revoked")
+    elif status == "valid":
+        query = query.where(LicenseRecord.status == "valid",
+                            or_(LicenseRecord.valid_to.is_(None), LicenseRecord.valid_to >= today))
+    elif status == "expired":
+        query = query.where(LicenseRecord.status == "valid", LicenseRecord.valid_to < today)
+    s = services()
+    with db.transaction(s.sessions, readonly=True) as session:
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.execute(query.order_by(LicenseRecord.issued_at.desc(), LicenseRecord.id.desc())
+                               .offset((page - 1) * per_page).limit(per_page)).all()
+    return [{**license_status(s.home, lid, sessions=s.sessions).to_dict(), "agency": owner}
+            for lid, owner in rows], total
+
+
+@bp.get("/licenses/<license_id>/ofd")
+@requires("admin", "ra_operator", "agency", "auditor")
+@openapi.operation(summary="An e-license's OFD file as issued (with the full field data)", tags=["licenses"],
+                   parameters=_ID, responses={200: openapi.binary("application/ofd", "the OFD as issued")},
+                   problems=["invalid-license-id", "unknown-license"])
+def license_ofd(license_id: str) -> Response:
+    from seal.license.service import get_license
+
+    info = get_license(services().home, license_id, sessions=services().sessions)
+    if principal().role == "agency":
+        require_agency(info.agency)
+    return Response(info.ofd, mimetype="application/ofd", headers={
+        "Content-Disposition": f'attachment; filename="{info.status.license_id}.ofd"', "X-Content-SM3": info.ofd_sm3})
+
+
+def _batch_input() -> tuple[str, dict[str, Any]]:
+    """(CSV text, options) from multipart (file + form fields) or JSON {csv, type, ...}."""
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            raise Problem(400, "invalid-request", "multipart form needs a 'file' part holding the CSV")
+        raw, options = upload.read(), dict(request.form)
+    else:
+        options = json_object()
+        raw = field(options, "csv", required=True).encode("utf-8")
+    try:
+        return raw.decode("utf-8"), options
+    except UnicodeDecodeError:
+        raise Problem(400, "invalid-request", "the CSV must be UTF-8 text") from None
+
+
+@bp.post("/licenses/batch")
+@requires("admin", "agency")
+@openapi.operation(
+    summary="Issue e-licenses from a CSV (header row with external_id and the type's fields); a result per row",
+    tags=["licenses"],
+    description="Idempotent by external_id: a row already issued answers `already issued` with its license id "
+                "and issues nothing. A failing row reports its error; the other rows go on. Fetch each "
+                f"license's OFD from /api/v1/licenses/{{id}}/ofd. At most {MAX_BATCH_ROWS} rows per request.",
+    request={"content": {
+        "multipart/form-data": {"schema": {"type": "object", "required": ["file", "type"], "properties": {
+            "file": {"type": "string", "contentMediaType": "text/csv"}, "type": {"type": "string"},
+            "seal_id": {"type": "string"}, "agency": {"type": "string"}}}},
+        "application/json": {"schema": {"type": "object", "required": ["csv", "type"], "properties": {
+            "csv": {"type": "string"}, "type": {"type": "string"}, "seal_id": {"type": "string"},
+            "agency": {"type": "string"}}}}}},
+    responses={200: openapi.json_body(BATCH_RESULT)},
+    problems=["bad-json", "unsupported-media-type", "invalid-request", "license-error", "unknown-license-type",
+              "unknown-seal", "seal-use-refused", "sealing-unavailable", "payload-too-large"])
+def batch() -> Response:
+    from seal.license import batch as license_batch
+
+    text, options = _batch_input()
+    type_code = field(options, "type", required=True)
+    seal_id = field(options, "seal_id") or None
+    who = principal()
+    if who.role == "agency" and field(options, "agency") not in (None, "", who.agency):
+        raise Problem(403, "forbidden", f"this token is scoped to agency {who.agency!r}")
+    agency = who.agency if who.role == "agency" else (field(options, "agency") or None)
+    rows = license_batch.read_rows(text)
+    if len(rows) > MAX_BATCH_ROWS:
+        raise Problem(400, "invalid-request", f"{len(rows)} rows: at most {MAX_BATCH_ROWS} per request")
+    s = services()
+    with tempfile.TemporaryDirectory(prefix="eseal-batch-") as out_dir:  # the OFDs stay in the directory
+        results = license_batch.issue_batch(s.home, s.keystore, type=type_code, rows=rows, agency=agency,
+                                            out_dir=out_dir, actor=actor(), seal_id=seal_id)
+    counts = {"issued": 0, "already_issued": 0, "error": 0}
+    for r in results:
+        counts[r.status.replace(" ", "_")] += 1
+    return jsonify({"counts": counts, "rows": [
+        {"row": r.row, "external_id": r.external_id, "status": r.status, "license_id": r.license_id,
+         "error": r.error} for r in results]})
