@@ -15,7 +15,8 @@ check. The rules:
   not passed; a fresh delta CRL (freshest-CRL pointer) based on the full CRL completes it
   (RFC 5280 §5.2.4; removeFromCRL takes a held certificate off).
 * Answers are cached by nextUpdate: in memory, keyed by URL (and CertID for OCSP), and
-  optionally in the ``verify_revocation_cache`` table so that workers share them.
+  optionally in the ``verify_revocation_cache`` table so that workers share them; never
+  longer than ``max_reuse`` (ESEAL_VERIFY_STATUS_MAX_AGE, verify/freshness.py) when set.
 * Decision, given the time the signature is proven to have existed (``poe``, a timestamp)
   and the claimed signing time: good -> PASSED; revoked at R with poe < R -> PASSED (the
   evidence shows R); poe >= R or claimed >= R -> REVOKED; revoked with neither proof nor
@@ -37,6 +38,7 @@ from asn1crypto import core, crl as acrl, ocsp as aocsp, pem, x509
 
 from verify.certfacts import facts_of
 from verify.errors import FetchError
+from verify.freshness import status_max_age
 from verify.path import cert_label, verify_signed
 from verify.report import STRICT, Check, Policy, RevocationEvidence, SubIndication
 
@@ -217,6 +219,8 @@ class RevocationChecker:
     prefer_ocsp: bool = True
     max_ocsp_age: _dt.timedelta = _dt.timedelta(days=1)
     policy: Policy = STRICT
+    # answers are reused until nextUpdate, or at most this long (verify/freshness.py)
+    max_reuse: _dt.timedelta | None = field(default_factory=status_max_age)
 
     def __post_init__(self) -> None:
         self.offline_crls = [bytes(c) for c in self.offline_crls]
@@ -303,8 +307,8 @@ class RevocationChecker:
                 errors.append(str(exc))
                 continue
             expiry = answer.next_update or (answer.this_update + self.max_ocsp_age)
-            self.cache.put(key, answer, expiry)
-            self.cache.put_der(key, der, answer.next_update, url)
+            self.cache.put(key, answer, self._reuse_until(expiry, now))
+            self.cache.put_der(key, der, self._reuse_until(answer.next_update, now), url)
             return answer
         return None
 
@@ -383,9 +387,14 @@ class RevocationChecker:
         except UnusableAnswer as exc:
             errors.append(str(exc))
             return None
-        self.cache.put(key, info, info.next_update)
-        self.cache.put_der(key, der, info.next_update, url)
+        self.cache.put(key, info, self._reuse_until(info.next_update, now))
+        self.cache.put_der(key, der, self._reuse_until(info.next_update, now), url)
         return info
+
+    def _reuse_until(self, until: _dt.datetime | None, now: _dt.datetime) -> _dt.datetime | None:
+        if until is None or self.max_reuse is None:
+            return until
+        return min(until, now + self.max_reuse)
 
 
 # --------------------------------------------------------------------------- OCSP helpers

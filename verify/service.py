@@ -2,9 +2,11 @@
 
 ``verifier_for_home`` builds the trust store from the home's imported trust lists and its
 own root, a revocation checker whose answers are shared through the home's database, and
-the home's seal and e-license registries. ``shared_verifier`` keeps one per home and policy
-in the process (so a web worker verifies with warm caches) and reloads the trust store when
-the imported lists change or every ``TRUST_RELOAD`` seconds.
+the home's seal registry, and e-license status from the home's directory or the issuing
+region's (verify/license_status.py). ``shared_verifier`` keeps one per home and policy in
+the process (so a web worker verifies with warm caches) and reloads the trust store when
+lists were imported (asked at most every ``TRUST_CHECK`` seconds) or every
+``TRUST_RELOAD`` seconds.
 """
 from __future__ import annotations
 
@@ -14,17 +16,19 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from verify.engine import Verifier, home_license_status, home_seal_status
+from verify.engine import Verifier, home_seal_status
+from verify.license_status import license_status_lookup
 from verify.report import LENIENT, STRICT
 from verify.revocation import RevocationCache, RevocationChecker
-from verify.trustlist.service import load_trust_store, trust_store_from_file
+from verify.trustlist.service import imported_marker, load_trust_store, trust_store_from_file
 from verify.trustlist.store import TrustStore
 
 __all__ = ["verifier_for_home", "shared_verifier", "TRUST_RELOAD"]
 
 TRUST_RELOAD = 60.0
+TRUST_CHECK = 1.0       # how often a shared verifier asks whether lists were imported
 _LOCK = threading.Lock()
-_SHARED: dict[tuple[str, bool, bool], tuple[float, Verifier]] = {}
+_SHARED: dict[tuple[str, bool, bool], tuple[float, Verifier, Any, float]] = {}
 
 
 def verifier_for_home(home: Any | None, *, lenient: bool = False, online: bool = True,
@@ -38,7 +42,7 @@ def verifier_for_home(home: Any | None, *, lenient: bool = False, online: bool =
 
         store = load_trust_store(home)
         cache = RevocationCache(make_sessionmaker(home.engine))
-        extra = {"seal_status": home_seal_status(home), "license_status": home_license_status(home)}
+        extra = {"seal_status": home_seal_status(home)}
     for path in trust_lists:
         for tl in trust_store_from_file(path).lists:
             store.add_list(tl)
@@ -46,7 +50,18 @@ def verifier_for_home(home: Any | None, *, lenient: bool = False, online: bool =
         store.add_anchor(der)
     revocation = RevocationChecker(fetcher=fetcher, cache=cache, online=online, offline_crls=list(crls),
                                    policy=policy)
+    # this home's license directory, else the issuing region's (its TL names it)
+    extra["license_status"] = license_status_lookup(home, store, fetcher if online else _Offline())
     return Verifier(store, revocation, policy, fetcher=fetcher, **extra)
+
+
+class _Offline:
+    """The fetcher of the offline mode: refuses every fetch."""
+
+    def get(self, url: str) -> Any:
+        from verify.errors import FetchError
+
+        raise FetchError(f"{url}: offline mode", "offline")
 
 
 def shared_verifier(home: Any, *, lenient: bool = False, online: bool = True) -> Verifier:
@@ -55,11 +70,19 @@ def shared_verifier(home: Any, *, lenient: bool = False, online: bool = True) ->
     now = time.monotonic()
     with _LOCK:
         entry = _SHARED.get(key)
-        if entry is not None and now - entry[0] < TRUST_RELOAD:
+    if entry is not None and now - entry[0] < TRUST_RELOAD:
+        if now - entry[3] < TRUST_CHECK:
             return entry[1]
+        marker = imported_marker(home)      # one query a second at most: lists imported since?
+        if marker == entry[2]:
+            with _LOCK:
+                _SHARED[key] = (entry[0], entry[1], marker, now)
+            return entry[1]
+    else:
+        marker = imported_marker(home)
     verifier = verifier_for_home(home, lenient=lenient, online=online)
     if entry is not None:   # keep the warm revocation answers, take the new trust store
         verifier.revocation = entry[1].revocation
     with _LOCK:
-        _SHARED[key] = (now, verifier)
+        _SHARED[key] = (now, verifier, marker, now)
     return verifier

@@ -11,7 +11,8 @@ TL); a list signed by anyone else is refused, however valid its signature.
 
 Both kinds share one shape: ``type`` ("TL" or "LOTL"), ``scheme_operator``,
 ``scheme_territory``, ``sequence_number`` (strictly increasing), ``issue_date``,
-``next_update``; a TL lists ``services``, a LOTL lists ``pointers`` to regional TLs. Both
+``next_update``; a TL lists ``services`` (and may name its ``license_status_uri``), a LOTL
+lists ``pointers`` to regional TLs. Both
 entries carry a current ``status`` (granted | withdrawn) with its ``status_starting_time``
 and the full ``history`` of status periods, so that "was it granted at T?" has an answer
 for any T.
@@ -151,6 +152,9 @@ class TrustList:
     services: tuple[Service, ...] = ()
     pointers: tuple[Pointer, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # TL only: where relying parties ask for the status of this region's e-licenses
+    # (``{license_id}`` is replaced by the identifier); optional
+    license_status_uri: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -160,6 +164,8 @@ class TrustList:
         }
         if self.type == "TL":
             out["services"] = [s.to_dict() for s in self.services]
+            if self.license_status_uri is not None:
+                out["license_status_uri"] = self.license_status_uri
         else:
             out["pointers"] = [p.to_dict() for p in self.pointers]
         return out
@@ -174,7 +180,7 @@ class TrustList:
         if d.get("version") != 1:
             raise TrustListError(f"unsupported list version {d.get('version')!r} (expected 1)")
         allowed = {"type", "version", "scheme_operator", "scheme_territory", "sequence_number", "issue_date",
-                   "next_update", "services" if kind == "TL" else "pointers"}
+                   "next_update", *(("services", "license_status_uri") if kind == "TL" else ("pointers",))}
         unknown = sorted(set(d) - allowed)
         if unknown:
             raise TrustListError(f"unknown field(s) in the {kind}: {', '.join(unknown)}")
@@ -208,7 +214,12 @@ class TrustList:
                     raise TrustListError(f"{where}: url must be http(s), not {url!r}")
                 pointers.append(Pointer(_str(p, "territory", where), _str(p, "scheme_operator", where), url,
                                         _certs(p, "signer_certificates", where), _history(p, where)))
-        return cls(kind, d["scheme_operator"], d["scheme_territory"], seq, issue, nxt, tuple(services), tuple(pointers))
+        uri = d.get("license_status_uri")
+        if uri is not None and (not isinstance(uri, str) or not uri.startswith(("http://", "https://"))
+                                or "{license_id}" not in uri):
+            raise TrustListError("license_status_uri must be an http(s) URL holding {license_id}")
+        return cls(kind, d["scheme_operator"], d["scheme_territory"], seq, issue, nxt, tuple(services), tuple(pointers),
+                   license_status_uri=uri)
 
 
 def _list(d: Mapping[str, Any], key: str) -> list[Any]:

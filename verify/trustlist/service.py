@@ -33,7 +33,8 @@ from verify.path import load_certificate
 from verify.trustlist.model import Pointer, Service, StatusPeriod, TrustList, open_list, sign_list
 from verify.trustlist.store import TrustStore
 
-__all__ = ["publish_region_tl", "build_lotl", "import_lotl", "refresh_lotl", "load_trust_store",
+__all__ = ["publish_region_tl", "build_lotl", "import_lotl", "refresh_lotl", "load_trust_store", "imported_marker",
+           "license_status_uri",
            "trust_store_from_file", "list_signer", "PointerSpec", "ImportResult", "TRUST_LIST_ROLE",
            "DEFAULT_VALIDITY"]
 
@@ -141,7 +142,7 @@ def publish_region_tl(home: Any, keystore: Any, *, actor: str = "admin", validit
     with db.transaction(sessions, readonly=True) as s:
         cas = s.scalars(select(CertificateAuthority).order_by(CertificateAuthority.id)).all()
         root = next(c for c in cas if c.kind == "root")
-        region_code, region_name = root.region_code, root.region_name
+        region_code, region_name, base_url = root.region_code, root.region_name, root.base_url
         current: list[tuple[str, str, x509.Certificate, str, _dt.datetime]] = []
         for ca in cas:
             cert = load_certificate(bytes(ca.certificate))
@@ -168,10 +169,27 @@ def publish_region_tl(home: Any, keystore: Any, *, actor: str = "admin", validit
         if key not in seen:
             services.append(Service(prev.type, prev.name, prev.certificates, _carry(prev.history, "withdrawn", now, now)))
     tl = TrustList("TL", f"{region_name}电子认证中心", f"CN-{region_code}", seq + 1, now, now + validity,
-                   tuple(services))
+                   tuple(services), license_status_uri=license_status_uri(base_url))
     document = sign_list(tl, signer_cert, _signer_fn(keystore, key_ref, actor))
     _store_published(sessions, "tl", tl, document, actor, {"services": len(services), "region": region_code})
     return document
+
+
+def license_status_uri(base_url: str | None) -> str | None:
+    """The region's public e-license record (api/blueprints/licenses.py, JSON; the QR code's
+    page /verify/license/<id> shows the same record to people)."""
+    if not base_url or not base_url.startswith(("http://", "https://")):
+        return None
+    return base_url.rstrip("/") + "/api/v1/licenses/{license_id}"
+
+
+def imported_marker(home: Any, *, sessions: Any = None) -> tuple[Any, ...]:
+    """Changes whenever lists are imported (one cheap query): a long-lived verifier reloads
+    its trust store when this differs from the value it was built with."""
+    sessions = _sessions(home, sessions)
+    with db.transaction(sessions, readonly=True) as s:
+        return tuple(s.execute(select(func.count(ImportedTrustList.source), func.max(ImportedTrustList.imported_at),
+                                      func.sum(ImportedTrustList.sequence_number))).one())
 
 
 # --------------------------------------------------------------------------- national LOTL

@@ -145,5 +145,11 @@ class TrustStore:
         st = self.service_status_at(cert, at)
         return st.granted, st.reason
 
+    def license_status_uri(self, territory: str) -> str | None:
+        """Where the region ``territory`` (``CN-440000``) answers for its e-licenses, as its
+        newest TL here says (None when no TL of that region names one)."""
+        found = [tl for tl in self.lists if tl.scheme_territory == territory and tl.license_status_uri]
+        return max(found, key=lambda tl: tl.sequence_number).license_status_uri if found else None
+
     def services(self, service_type: str | None = None) -> list[Service]:
         return [e.service for e in self._entries if service_type in (None, e.service.type)]

@@ -1,0 +1,112 @@
+"""An e-license's status for the verification engine: this home's directory, or the
+issuing region's, found through the trust lists.
+
+A license identifier starts with its region's GB/T 2260 code (seal/license/identifiers.py),
+and each region's signed TL may name its ``license_status_uri`` (docs/trust-list.md). So a
+verifier in region B asks region A about an A license at the address A's TL gives (the
+JSON public record behind the QR code), never at an address read from the document. The
+answer is kept for :func:`verify.freshness.status_max_age` (60 s when unset).
+
+A directory that cannot be reached, or an answer that cannot be read, gives None (the
+engine then reports that no registry answered); a license the directory does not know is
+reported as ``unknown``.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import threading
+import time
+from typing import Any
+
+from verify.engine import StatusAnswer, home_license_status
+from verify.errors import FetchError
+from verify.freshness import LICENSE_STATUS_DEFAULT, status_max_age
+
+__all__ = ["license_status_lookup", "RemoteLicenseDirectory", "region_of_license"]
+
+_STATUSES = ("valid", "revoked", "expired", "suspended")
+
+
+def region_of_license(license_id: str) -> str | None:
+    """``CN-<region code>`` of a well-formed identifier (check character verified), else None."""
+    try:
+        from seal.license.identifiers import parse_license_id
+
+        return f"CN-{parse_license_id(license_id).region_code}"
+    except Exception:  # noqa: BLE001 - InvalidLicenseId or no license package: nothing to ask
+        return None
+
+
+def _time(text: Any) -> _dt.datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        t = _dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=_dt.timezone.utc)
+
+
+class RemoteLicenseDirectory:
+    """Asks other regions' license directories, at the addresses their TLs name."""
+
+    def __init__(self, trust: Any, fetcher: Any = None, max_age: _dt.timedelta | None = None) -> None:
+        if fetcher is None:
+            from verify.fetch import Fetcher
+
+            fetcher = Fetcher()
+        self.trust, self.fetcher = trust, fetcher
+        bound = status_max_age() if max_age is None else max_age
+        self.max_age = (bound if bound is not None else LICENSE_STATUS_DEFAULT).total_seconds()
+        self._cache: dict[str, tuple[float, StatusAnswer | None]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, license_id: str) -> StatusAnswer | None:
+        territory = region_of_license(license_id)
+        template = self.trust.license_status_uri(territory) if territory and hasattr(
+            self.trust, "license_status_uri") else None
+        if template is None:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(license_id)
+        if hit is not None and now - hit[0] < self.max_age:
+            return hit[1]
+        answer = self._ask(template.replace("{license_id}", license_id), license_id, territory)
+        with self._lock:
+            if len(self._cache) > 10000:
+                self._cache.clear()
+            self._cache[license_id] = (now, answer)
+        return answer
+
+    def _ask(self, url: str, license_id: str, territory: str) -> StatusAnswer | None:
+        source = f"license directory of {territory} ({url})"
+        try:
+            body = self.fetcher.get(url).body
+        except FetchError as exc:
+            if getattr(exc, "reason", "") == "status" and " 404" in str(exc):
+                return StatusAnswer("unknown", reason="the issuing region's directory has no such license",
+                                    source=source)
+            return None
+        try:
+            record = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        if not isinstance(record, dict) or record.get("license_id") != license_id \
+                or record.get("status") not in _STATUSES:
+            return None
+        return StatusAnswer(record["status"], _time(record.get("revoked_at")),
+                            str(record.get("revoke_reason") or ""), source)
+
+
+def license_status_lookup(home: Any, trust: Any, fetcher: Any = None) -> Any:
+    """license id -> StatusAnswer | None: this home's directory first, then the issuing
+    region's (through ``trust``, a verify.trustlist.TrustStore)."""
+    local = home_license_status(home) if home is not None else None
+    remote = RemoteLicenseDirectory(trust, fetcher)
+
+    def lookup(license_id: str) -> StatusAnswer | None:
+        answer = local(license_id) if local is not None else None
+        return answer if answer is not None else remote(license_id)
+    return lookup
