@@ -30,6 +30,17 @@ ZH = {
     "Your role may not do this": "您的角色无权执行此操作", "Back": "返回",
     "No trust list imported": "尚未导入信任列表", "Service": "服务", "Since": "起始时间",
     "Language": "语言", "Not found": "未找到", "total": "共", "Signed in as": "当前角色",
+    "License number": "证照编号", "Holder": "持证主体", "Holder ID": "持证主体代码", "No licenses match": "没有匹配的证照",
+    "long-term": "长期", "Revoked at": "吊销时间", "Sealed": "加盖印章", "Fields": "证照信息",
+    "Revoke this license": "吊销此证照", "License revoked": "证照已吊销",
+    "Give a reason and confirm: revocation is final": "请填写原因并确认：吊销不可撤销",
+    "Public verification page": "公开核验页面",
+    "This region's trust list": "本地区信任列表", "National list of lists published here": "本机发布的国家信任列表",
+    "Imported lists": "已导入的信任列表", "Not published yet": "尚未发布", "Signed list (JSON)": "签名的列表（JSON）",
+    "Source": "来源", "Operator": "运营机构", "Sequence number": "序号", "Next update": "下次更新",
+    "overdue": "已逾期", "Signature": "签名", "verified": "验证通过", "does not verify": "验证失败",
+    "granted": "已认可", "withdrawn": "已撤销",
+    "Transparency log": "透明日志", "checkpoints checked against the pinned audit key": "检查点已用固定的审计公钥验证",
 }
 
 

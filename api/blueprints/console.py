@@ -28,7 +28,6 @@ from ca import service as ca_service
 from ca.crl import REASON_CODES
 from ca.errors import CAError
 from ca.search import search_certificates
-from store import audit
 from store import db
 from store.models.audit import AuditRecord
 from store.models.ca import CERT_STATUSES
@@ -119,6 +118,11 @@ def _signed_in() -> dict[str, Any] | None:
     return {"token_id": row.token_id, "role": row.role, "agency": row.agency}
 
 
+def home_page(role: str) -> str:
+    """Where a role lands: agencies work with seals and licenses, the others start at certificates."""
+    return url_for("console.seals") if role == "agency" else url_for("console.certificates")
+
+
 def signed_in(*roles: str) -> Callable[[F], F]:
     def decorate(fn: F) -> F:
         @functools.wraps(fn)
@@ -128,7 +132,7 @@ def signed_in(*roles: str) -> Callable[[F], F]:
                 return redirect(url_for("console.login", next=request.path))
             if roles and user["role"] not in roles:
                 flash(t("Your role may not do this"), "error")
-                return redirect(url_for("console.certificates"))
+                return redirect(home_page(user["role"]))
             return fn(user, *args, **kwargs)
         return wrapper  # type: ignore[return-value]
     return decorate
@@ -175,7 +179,7 @@ def login() -> Any:
         session.clear()
         session.update(token_id=info.token_id, lang=keep_lang or "zh")
         target = request.args.get("next", "")
-        return redirect(target if target.startswith("/console/") else url_for("console.certificates"))
+        return redirect(target if target.startswith("/console/") else home_page(info.role))
     return render_template("console/login.html")
 
 
@@ -193,7 +197,8 @@ def logout() -> Response:
 @bp.get("/")
 @_page("Console home", responses=_REDIRECT)
 def index() -> Response:
-    return redirect(url_for("console.certificates"))
+    user = _signed_in()
+    return redirect(home_page(user["role"]) if user else url_for("console.login"))
 
 
 def _int(name: str, default: int) -> int:
@@ -292,11 +297,95 @@ def seal_picture(user: dict[str, Any], es_id: str) -> Response:
 @_page("The audit log and its verification")
 @signed_in("admin", "auditor")
 def audit_log(user: dict[str, Any]) -> str:
-    pinned = services().home.audit_public_key_path
+    from api.blueprints.audit import verification
+
+    report = verification()  # the chain, its checkpoints and the transparency log (as the REST API)
     with db.transaction(services().sessions, readonly=True) as s:
-        report = audit.verify(s, public_key=pinned.read_bytes() if pinned.is_file() else None)
         page = _int("page", 1)
         records = list(s.scalars(select(AuditRecord).order_by(AuditRecord.seq.desc())
                                  .offset((page - 1) * 50).limit(50)))
         s.expunge_all()
     return render_template("console/audit.html", user=user, report=report, records=records, page=page)
+
+
+LICENSE_WRITE_ROLES = ("admin", "ra_operator", "agency")
+
+
+def _actor(user: dict[str, Any]) -> str:
+    return f"console:{user['role']}:{user['token_id']}"
+
+
+def _license_for(user: dict[str, Any], license_id: str) -> Any:
+    """The license, or None when it does not exist or belongs to another agency (same answer)."""
+    from seal.license.errors import LicenseError
+    from seal.license.service import get_license
+
+    try:
+        info = get_license(services().home, license_id, sessions=services().sessions)
+    except LicenseError:
+        return None
+    if user["role"] == "agency" and info.agency != user["agency"]:
+        return None
+    return info
+
+
+@bp.get("/licenses")
+@_page("E-licenses with status, filtered and paginated")
+@signed_in("admin", "ra_operator", "agency", "auditor")
+def licenses(user: dict[str, Any]) -> str:
+    from api.blueprints.licenses import LICENSE_STATUSES, license_page
+
+    status = request.args.get("status") or None
+    page = _int("page", 1)
+    items, total = license_page(agency=user["agency"] if user["role"] == "agency" else None,
+                                type_code=(request.args.get("type") or "")[:40] or None,
+                                holder_id=(request.args.get("holder") or "")[:64] or None,
+                                status=status if status in LICENSE_STATUSES else None, page=page, per_page=25)
+    return render_template("console/licenses.html", user=user, items=items, total=total, page=page,
+                           has_next=page * 25 < total, statuses=LICENSE_STATUSES, args=request.args)
+
+
+@bp.get("/licenses/<license_id>")
+@_page("One e-license, with the revoke dialog when the role allows")
+@signed_in("admin", "ra_operator", "agency", "auditor")
+def license_detail(user: dict[str, Any], license_id: str) -> Any:
+    info = _license_for(user, license_id)
+    if info is None:
+        flash(f"{t('Not found')}: {license_id}", "error")
+        return render_template("console/base.html", user=user), 404
+    return render_template("console/license.html", user=user, lic=info,
+                           can_revoke=user["role"] in LICENSE_WRITE_ROLES and info.status.status != "revoked")
+
+
+@bp.post("/licenses/<license_id>/revoke")
+@_page("Revoke an e-license (form)", responses=_REDIRECT)
+@signed_in(*LICENSE_WRITE_ROLES)
+def license_revoke(user: dict[str, Any], license_id: str) -> Response:
+    from seal.license.errors import LicenseError
+    from seal.license.service import revoke_license
+
+    _check_csrf()
+    back = redirect(url_for("console.license_detail", license_id=license_id))
+    if _license_for(user, license_id) is None:
+        flash(f"{t('Not found')}: {license_id}", "error")
+        return redirect(url_for("console.licenses"))
+    reason = request.form.get("reason", "").strip()
+    if request.form.get("confirm") != "yes" or not reason:
+        flash(t("Give a reason and confirm: revocation is final"), "error")
+        return back
+    try:
+        revoke_license(services().home, license_id, reason, actor=_actor(user), sessions=services().sessions)
+    except LicenseError as exc:
+        flash(str(exc), "error")
+        return back
+    flash(f"{t('License revoked')}: {license_id} ({reason})", "ok")
+    return back
+
+
+@bp.get("/trust-lists")
+@_page("Trust-list status: this region's TL, the imported LOTL and TLs, their services")
+@signed_in("admin", "ra_operator", "agency", "auditor")
+def trust_lists(user: dict[str, Any]) -> str:
+    from api.blueprints.trustlists import trust_status
+
+    return render_template("console/trustlists.html", user=user, status=trust_status())
