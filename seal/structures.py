@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from dataclasses import dataclass, field
@@ -32,6 +32,7 @@ from asn1crypto import core, x509
 
 import gm  # noqa: F401  (registers the ShangMi OIDs with asn1crypto)
 from gm import oids, sm2
+from gm.asn1 import der as der_walk
 from gm.asn1 import ses
 from gm.errors import GMError
 from gm.sm3 import sm3
@@ -155,9 +156,6 @@ class CheckResult:
 def parse_seal(der: bytes) -> Seal:
     """Read a v4 or v1 SESeal (.esl file); SealFormatError when it is neither."""
     der = _require_bytes(der, "seal")
-    cached = _SEAL_FACTS.get(der)
-    if cached is not None:
-        return cached
     outer = _load(core.Sequence, der, "seal")
     try:
         count = len(outer)
@@ -167,9 +165,9 @@ def parse_seal(der: bytes) -> Seal:
         raise SealFormatError("seal: this is a seal signature (SES_Signature), not a seal (SESeal)")
     with _format_errors("seal"):
         if count == 4:
-            return _cached_seal(_load(ses.SESeal, der, "SESeal (GB/T 38540 v4)"), _facts_v4_seal)
+            return _cached_seal(_load(ses.SESeal, der, "SESeal (GB/T 38540 v4)"), 4)
         if count == 2:
-            return _cached_seal(_load(ses.SESealV1, der, "SESeal (GM/T 0031 v1)"), _facts_v1_seal)
+            return _cached_seal(_load(ses.SESealV1, der, "SESeal (GM/T 0031 v1)"), 1)
     raise SealFormatError(
         f"seal: a SEQUENCE of {count} fields is neither a GB/T 38540 SESeal (4 fields) nor a GM/T 0031 one (2)")
 
@@ -177,6 +175,71 @@ def parse_seal(der: bytes) -> Seal:
 def parse_signature(der: bytes) -> SealSignature:
     """Read a v4 or v1 SES_Signature (OFD SignedValue.dat); SealFormatError when it is neither."""
     der = _require_bytes(der, "seal signature")
+    return _plain_v4_signature(der) or _parse_signature_fully(der)
+
+
+# The plain v4 signature -- what this project and ofdrw write, one per sealed document --
+# read by slicing the DER (gm.asn1.der) around a seal already read from the same bytes.
+# It gives exactly what the full reading gives (tests/test_seal_structures_fast.py) and
+# answers None for anything else: another version, extDatas, a quirk, a seal not yet seen.
+_SM2_WITH_SM3_OID = core.ObjectIdentifier(SM2_WITH_SM3).contents
+
+
+def _plain_v4_signature(der: bytes) -> SealSignature | None:
+    outer = der_walk.tlv(der, 0, len(der))
+    if outer is None or outer[0] != 0x30 or outer[3] != len(der):
+        return None
+    fields = der_walk.children(der, outer[2], outer[3])
+    if fields is None or len(fields) not in (4, 5):
+        return None
+    to_sign, cert, alg, signature = fields[:4]
+    if (to_sign[0], cert[0], alg[0], signature[0]) != (0x30, 0x04, 0x06, 0x03):
+        return None
+    if der[alg[2]:alg[3]] != _SM2_WITH_SM3_OID:
+        return None
+    timestamp = None
+    if len(fields) == 5:
+        wrapper = fields[4]
+        inner = der_walk.children(der, wrapper[2], wrapper[3]) if wrapper[0] == 0xA0 else None
+        if not inner or len(inner) != 1 or inner[0][0] != 0x03 or der[inner[0][2]:inner[0][2] + 1] != b"\x00":
+            return None
+        timestamp = der[inner[0][2] + 1:inner[0][3]]
+    tbs = der_walk.children(der, to_sign[2], to_sign[3])
+    if tbs is None or len(tbs) != 5:
+        return None
+    version, eseal, time_info, data_hash, prop = tbs
+    if (version[0], eseal[0], time_info[0], data_hash[0], prop[0]) != (0x02, 0x30, 0x18, 0x03, 0x16):
+        return None
+    if der[version[2]:version[3]] != b"\x04" or der[data_hash[2]:data_hash[2] + 1] != b"\x00":
+        return None
+    if der[signature[2]:signature[2] + 1] != b"\x00" or signature[3] - signature[2] < 2:
+        return None
+    seal = _SEAL_FACTS.get((4, der[eseal[1]:eseal[3]]))
+    signer = der[cert[2]:cert[3]]
+    if seal is None or _x509_version(signer) == "v1":
+        return None
+    raw_time = der[time_info[2]:time_info[3]]
+    try:
+        text = raw_time.decode("ascii")
+        property_info = der[prop[2]:prop[3]].decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    if len(text) != 15 or not text.endswith("Z") or not text[:14].isdigit():
+        return None
+    try:
+        when = dt.datetime(int(text[:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]),
+                           int(text[12:14]), tzinfo=UTC)
+    except ValueError:
+        return None
+    return SealSignature(
+        version=4, seal=seal, time_info=when, time_info_raw=raw_time, data_hash=der[data_hash[2] + 1:data_hash[3]],
+        property_info=property_info, signer_cert=signer, sign_alg=SM2_WITH_SM3,
+        signature=der[signature[2] + 1:signature[3]], signature_unused_bits=0, timestamp=timestamp,
+        extensions=(), tbs=der[to_sign[1]:to_sign[3]], der=der, quirks=())
+
+
+def _parse_signature_fully(der: bytes) -> SealSignature:
+    """Every SES_Signature through asn1crypto, with the quirks of real producers."""
     outer = _load(core.Sequence, der, "seal signature")
     try:
         count = len(outer)
@@ -391,27 +454,28 @@ def _facts_v1_seal(value: ses.SESealV1, der: bytes) -> Seal:
         signed_value_unused_bits=unused, tbs=tbs, der=der, quirks=tuple(r.quirks))
 
 
-# Seal facts by the seal's exact DER: every document sealed with one seal carries the same
-# seal bytes, and its facts are a function of those bytes alone (frozen, safe to share).
-_SEAL_FACTS: dict[bytes, Seal] = {}
+# Seal facts by (version read as, the seal's exact DER): every document sealed with one seal
+# carries the same seal bytes, and its facts are a function of those bytes alone (frozen,
+# safe to share). Failures are not kept: damaged bytes are judged again each time.
+_SEAL_FACTS: dict[tuple[int, bytes], Seal] = {}
 _SEAL_FACTS_LIMIT = 1024
 
 
-def _cached_seal(value: core.Asn1Value, read: Callable[[core.Asn1Value, bytes], Seal]) -> Seal:
+def _cached_seal(value: core.Asn1Value, version: int) -> Seal:
     der = value.dump()
-    seal = _SEAL_FACTS.get(der)
+    seal = _SEAL_FACTS.get((version, der))
     if seal is None:
-        seal = read(value, der)
+        seal = _facts_v4_seal(value, der) if version == 4 else _facts_v1_seal(value, der)
         if len(_SEAL_FACTS) >= _SEAL_FACTS_LIMIT:
             _SEAL_FACTS.clear()
-        _SEAL_FACTS[der] = seal
+        _SEAL_FACTS[(version, der)] = seal
     return seal
 
 
 def _facts_v4_signature(value: ses.SES_Signature, der: bytes) -> SealSignature:
     r = _Reader("seal signature")
     tbs = value["toSign"]
-    seal = _cached_seal(tbs["eseal"], _facts_v4_seal)
+    seal = _cached_seal(tbs["eseal"], 4)
     version = r.get(tbs["version"], "toSign.version")
     if version != 4:
         r.quirk("tbs-version", f"toSign.version is {version} in a version 4 signature")
@@ -434,7 +498,7 @@ def _facts_v4_signature(value: ses.SES_Signature, der: bytes) -> SealSignature:
 def _facts_v1_signature(value: ses.SES_SignatureV1, der: bytes) -> SealSignature:
     r = _Reader("seal signature")
     tbs = value["toSign"]
-    seal = _cached_seal(tbs["eseal"], _facts_v1_seal)
+    seal = _cached_seal(tbs["eseal"], 1)
     version = r.get(tbs["version"], "toSign.version")
     if version != 1:
         r.quirk("tbs-version", f"toSign.version is {version} in a version 1 signature")

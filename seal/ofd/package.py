@@ -251,6 +251,9 @@ class OFDPackage:
             if info.compress_size != info.file_size:
                 raise OFDFormatError(f"entry {name!r}: stored entry with different sizes")
             out = self._data[start:end]
+        elif (end - start <= _CHUNK and bound <= min(_OUT_CHUNK, self.limits.ratio_floor, remaining_total)
+              and (out := self._inflate_small(start, end, bound)) is not None):
+            pass
         else:
             inflater = zlib.decompressobj(-zlib.MAX_WBITS)
             pieces: list[bytes] = []
@@ -290,6 +293,19 @@ class OFDPackage:
         if zlib.crc32(out) != info.CRC:
             raise OFDFormatError(f"entry {name!r}: CRC-32 mismatch (the entry is corrupt)")
         self._inflated += len(out)
+        return out
+
+    def _inflate_small(self, start: int, end: int, bound: int) -> bytes | None:
+        """The common case in one call: a small entry (one input chunk, output within every
+        limit) that inflates to exactly its declared size and ends there. None for anything
+        else, which the streaming loop then judges and names."""
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        try:
+            out = inflater.decompress(self._data[start:end], bound + 1)
+        except zlib.error:
+            return None
+        if len(out) != bound or not inflater.eof:
+            return None
         return out
 
     def read_all(self) -> dict[str, bytes]:
