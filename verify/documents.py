@@ -95,6 +95,17 @@ def timestamp_facts(token_der: bytes, data: bytes) -> TimestampFacts:
 _SEAL_CHECKS: dict[bytes, Any] = {}     # seal DER -> the maker-signature CheckResult (one seal, many documents)
 
 
+def clear_caches() -> None:
+    """Forget every per-seal and per-signer result kept here and in seal/structures (the
+    seals' facts and maker signatures, certificates, keys): a cold start, for benchmarks."""
+    from seal.structures import clear_read_caches
+
+    _SEAL_CHECKS.clear()
+    _CERTS.clear()
+    _KEYS.clear()
+    clear_read_caches()
+
+
 def _seal_check(seal: Any) -> Any:
     from seal.structures import verify_seal_signature
 
