@@ -4,7 +4,9 @@
 unlocks its key store (``passphrase`` or ``ESEAL_PASSPHRASE``), keeps one sessionmaker and
 the per-process caches (pre-signed OCSP answers, CRL files, idempotency keys) in
 ``app.extensions["eseal"]`` (:mod:`api.context`), installs the problem+json error layer
-(:mod:`api.problems`) and registers every blueprint.
+(:mod:`api.problems`) and registers every blueprint. In front of Flask, two WSGI layers:
+the per-client rate limit of the public endpoints (:mod:`api.ratelimit`, outermost; its
+limiter is ``app.extensions["eseal_ratelimit"]``) and the OCSP fast path (:mod:`api.fastpath`).
 
 Blueprints are discovered: each module of ``api/blueprints/`` that defines ``bp`` (a
 ``flask.Blueprint``) is registered, in module-name order, so an area adds its endpoints by
@@ -82,7 +84,13 @@ def create_app(home_path: str | Path, *, passphrase: str | None = None,
     for bp in _blueprints():
         app.register_blueprint(bp)
     from api.fastpath import OCSPFastPath
+    from api.ratelimit import SLUG, TITLE, RateLimit, RateLimited, TokenBuckets
 
-    app.wsgi_app = OCSPFastPath(app.wsgi_app, app.extensions["eseal"].ocsp,  # type: ignore[method-assign]
-                                settings.max_content_length)
+    problems.register(RateLimited, 429, SLUG, TITLE)  # listed in the OpenAPI document's problems
+    buckets = (TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
+               if settings.rate_limit_per_second else None)
+    limiter = RateLimit(OCSPFastPath(app.wsgi_app, app.extensions["eseal"].ocsp, settings.max_content_length),
+                        app, buckets)
+    app.extensions["eseal_ratelimit"] = limiter
+    app.wsgi_app = limiter  # type: ignore[method-assign]
     return app

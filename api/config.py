@@ -10,6 +10,9 @@ mapping given to ``create_app``.
                              fraction of its validity remains                    0.5
     ocsp_cache_size          pre-signed answers kept per process                100000
     idempotency_ttl_seconds  how long an Idempotency-Key is remembered          86400
+    rate_limit_per_second    public requests per second per client address and
+                             worker process (api/ratelimit.py); 0 switches off   100
+    rate_limit_burst         requests a client may make at once before that       1000
 """
 from __future__ import annotations
 
@@ -33,6 +36,8 @@ class ApiConfig:
     ocsp_refresh_fraction: float = 0.5
     ocsp_cache_size: int = 100_000
     idempotency_ttl_seconds: int = 86_400
+    rate_limit_per_second: float = 100.0
+    rate_limit_burst: int = 1000
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -42,6 +47,8 @@ class ApiConfig:
                 raise ApiConfigError(f"{f.name} must be a{'' if kind is int else ' real'} number, not {value!r}")
             if value < 0:
                 raise ApiConfigError(f"{f.name} must not be negative, not {value!r}")
+        if self.rate_limit_per_second and self.rate_limit_burst < 1:
+            raise ApiConfigError("rate_limit_burst must be at least 1 when rate limits are on")
         if not 0 < self.ocsp_refresh_fraction < 1:
             raise ApiConfigError(f"ocsp_refresh_fraction must be between 0 and 1, not {self.ocsp_refresh_fraction!r}")
 

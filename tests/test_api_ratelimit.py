@@ -1,0 +1,130 @@
+"""Rate limits of the public endpoints (api/ratelimit.py) through the real app, on SQLite and
+PostgreSQL: 429 problem+json with Retry-After past the burst, per client address, refilled
+with time (an injected clock: no sleeping), token holders' endpoints not limited."""
+from __future__ import annotations
+
+import pytest
+
+from api import create_app
+from api.config import ApiConfig, ApiConfigError
+from api.ratelimit import TokenBuckets
+from ca import service
+from keystore.soft import SoftKeyStore
+from store.db import make_sessionmaker
+from store.testing import *  # noqa: F401,F403
+from store.tokens import create_token
+
+PASSPHRASE = "correct horse battery staple"
+PROBLEM = "https://eseal.example/problems/"
+A, B = {"REMOTE_ADDR": "198.51.100.7"}, {"REMOTE_ADDR": "203.0.113.9"}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def served(eseal_home):
+    sessions = make_sessionmaker(eseal_home.engine)
+    ks = SoftKeyStore.initialise(sessions, actor="admin", passphrase=PASSPHRASE).store
+    service.init_region(eseal_home, ks, region_code="440000", region_name="广东省",
+                        base_url="http://pki.gd.example.gov.cn")
+    token, _ = create_token(sessions, role="auditor")
+    app = create_app(eseal_home.path, passphrase=PASSPHRASE,
+                     config={"rate_limit_per_second": 0.5, "rate_limit_burst": 3})
+    clock = Clock()
+    app.extensions["eseal_ratelimit"].buckets.clock = clock
+    yield app.test_client(), clock, token
+    app.extensions["eseal"].home.close()
+
+
+def test_past_the_burst_a_client_gets_429_problem_with_retry_after(served):
+    client, _, _ = served
+    for _ in range(3):
+        assert client.get("/ca/chain.pem", environ_base=A).status_code == 200
+    r = client.get("/ca/chain.pem", environ_base=A)
+    assert r.status_code == 429
+    assert r.mimetype == "application/problem+json"
+    assert r.json["type"] == PROBLEM + "rate-limited" and r.json["status"] == 429
+    assert r.headers["Retry-After"] == "2"  # one token at 0.5 per second
+
+
+def test_another_client_address_is_not_affected(served):
+    client, _, _ = served
+    for _ in range(4):
+        client.get("/health", environ_base=A)
+    assert client.get("/health", environ_base=A).status_code == 429
+    assert client.get("/health", environ_base=B).status_code == 200
+
+
+def test_after_the_refill_the_client_passes_again(served):
+    client, clock, _ = served
+    for _ in range(3):
+        assert client.get("/verify", environ_base=A).status_code == 200
+    assert client.get("/verify", environ_base=A).status_code == 429
+    clock.now += 1.9
+    assert client.get("/verify", environ_base=A).status_code == 429  # 0.95 of a token: not yet
+    clock.now += 0.2
+    assert client.get("/verify", environ_base=A).status_code == 200
+    assert client.get("/verify", environ_base=A).status_code == 429
+    clock.now += 3600  # the bucket fills up to the burst, no further
+    assert [client.get("/verify", environ_base=A).status_code for _ in range(4)] == [200, 200, 200, 429]
+
+
+def test_ocsp_fast_path_and_unrouted_paths_are_limited(served):
+    client, _, _ = served
+    statuses = [client.post("/ocsp", data=b"\x30\x00", content_type="application/ocsp-request",
+                            environ_base=A).status_code for _ in range(3)]
+    assert 429 not in statuses
+    assert client.post("/ocsp", data=b"\x30\x00", content_type="application/ocsp-request",
+                       environ_base=A).status_code == 429
+    for _ in range(3):
+        assert client.get("/no/such/page", environ_base=B).status_code == 404
+    assert client.get("/no/such/page", environ_base=B).status_code == 429
+
+
+def test_token_holders_endpoints_are_not_limited_by_address(served):
+    client, _, token = served
+    for _ in range(6):
+        r = client.get("/api/v1/certificates", headers={"Authorization": f"Bearer {token}"}, environ_base=A)
+        assert r.status_code == 200
+    # ... and they do not use up the address's public allowance
+    assert client.get("/health", environ_base=A).status_code == 200
+
+
+def test_zero_switches_limits_off(eseal_home):
+    sessions = make_sessionmaker(eseal_home.engine)
+    ks = SoftKeyStore.initialise(sessions, actor="admin", passphrase=PASSPHRASE).store
+    service.init_region(eseal_home, ks, region_code="440000", region_name="广东省",
+                        base_url="http://pki.gd.example.gov.cn")
+    app = create_app(eseal_home.path, passphrase=PASSPHRASE, config={"rate_limit_per_second": 0})
+    try:
+        client = app.test_client()
+        assert app.extensions["eseal_ratelimit"].buckets is None
+        assert all(client.get("/health", environ_base=A).status_code == 200 for _ in range(20))
+    finally:
+        app.extensions["eseal"].home.close()
+
+
+def test_settings_from_the_environment():
+    cfg = ApiConfig.load(environ={"ESEAL_API_RATE_LIMIT_PER_SECOND": "2.5", "ESEAL_API_RATE_LIMIT_BURST": "7"})
+    assert (cfg.rate_limit_per_second, cfg.rate_limit_burst) == (2.5, 7)
+    assert ApiConfig.load(environ={"ESEAL_API_RATE_LIMIT_PER_SECOND": "0"}).rate_limit_per_second == 0
+    with pytest.raises(ApiConfigError):
+        ApiConfig.load(environ={"ESEAL_API_RATE_LIMIT_PER_SECOND": "fast"})
+    with pytest.raises(ApiConfigError):
+        ApiConfig.load({"rate_limit_burst": 0})
+
+
+def test_buckets_keep_at_most_max_keys():
+    clock = Clock()
+    buckets = TokenBuckets(1.0, 1, max_keys=2, clock=clock)
+    assert buckets.take("a") == 0 and buckets.take("b") == 0
+    assert buckets.take("a") == pytest.approx(1.0)   # empty: a second to the next token
+    buckets.take("c")                                # "b", the least recently seen, is dropped
+    assert buckets.take("b") == 0                    # back with a full bucket
+    assert buckets.take("c") == pytest.approx(1.0)
