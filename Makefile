@@ -9,7 +9,7 @@ export ESEAL_TEST_DATABASE_URL
 
 SYSDEPS := $(VENV)/.sysdeps-stamp
 
-.PHONY: serve test bench compare install clean sysdeps fuzz
+.PHONY: serve test bench compare install clean sysdeps fuzz soak
 
 $(STAMP): pyproject.toml setup.py gm/_sm2.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,13 @@ bench: $(STAMP)
 FUZZ_EXAMPLES ?= 100000
 fuzz: $(STAMP)
 	ESEAL_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider tests -k fuzz
+
+# 10 minutes of steady sealing, verifying and OCSP against `eseal serve --workers 2` on SQLite:
+# server memory and latency every 5 s to docs/soak.csv and docs/soak.png; fails on any error or
+# a memory slope after warm-up above 1 MB/min (tests/soak/soak.py). Niced: it loads the machine.
+SOAK_SECONDS ?= 600
+soak: $(STAMP)
+	nice -n 10 $(PY) -m tests.soak.soak --seconds $(SOAK_SECONDS) --out docs/soak
 
 compare: $(STAMP)
 	$(PY) -m benchmarks.compare
