@@ -1,0 +1,176 @@
+"""What the engine keeps between verifications hides no change.
+
+Kept (verify/documents.py, seal/structures.py, verify/path.py, verify/revocation.py): a
+seal's facts and its maker's signature by the seal's exact bytes, certificates and paths by
+DER, SM2 key objects by point, revocation answers until nextUpdate (at most ``max_reuse``).
+Never kept: anything of the document itself -- its References, dataHash, the signer's
+signature over TBS_Sign are checked for every document. So a tampered copy verified right
+after the good one fails, and a revocation shows once the answer held is due again."""
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import io
+import time
+import zipfile
+
+import pytest
+
+from gm.sm3 import sm3
+from seal import structures as st
+from seal.ofd.document import Page, Text, build_ofd
+from seal.ofd.signing import seal_ofd, signature_location
+from verify.engine import Verifier
+from verify.path import StaticTrust
+from verify.report import Indication, SubIndication
+from verify.revocation import RevocationChecker
+from verify.testing import PKIServer, TestPKI
+
+UTC = dt.timezone.utc
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture
+def pki():
+    with PKIServer() as srv:
+        yield TestPKI(srv)
+
+
+@dataclasses.dataclass
+class Party:
+    pki: TestPKI
+    maker: object
+    maker_key: object
+    signer: object
+    signer_key: object
+
+    def seal(self, *, maker_key=None, name: str = "测试市市场监督管理局") -> bytes:
+        start = _now() - dt.timedelta(days=1)
+        info = st.build_seal_info(es_id="44000020260000001", seal_type=1, name=name, valid_start=start,
+                                  valid_end=start + dt.timedelta(days=365), picture=st.Picture("PNG", PNG, 40, 40),
+                                  certificates=[self.signer.dump()])
+        return st.assemble_seal(info, self.maker.dump(), (maker_key or self.maker_key).sign(info))
+
+    def sealed_ofd(self, seal: bytes, text: str = "营业执照 正文") -> bytes:
+        def signed_value(xml: bytes) -> bytes:
+            tbs = st.build_tbs_sign(seal, data_hash=sm3(xml), property_info=signature_location(xml))
+            return st.assemble_signature(tbs, self.signer.dump(), self.signer_key.sign(tbs))
+
+        plain = build_ofd([Page([Text(20, 20, text, size=6)])])
+        return seal_ofd(plain, page_index=0, boundary_mm=(100, 100, 40, 40), make_signed_value=signed_value,
+                        seal_der=seal)
+
+
+@pytest.fixture
+def party(pki) -> Party:
+    maker, maker_key = pki.issue("seal_maker", "测试省制章人")
+    signer, signer_key = pki.issue("device", "测试市市场监督管理局")
+    return Party(pki, maker, maker_key, signer, signer_key)
+
+
+def _entries(package: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(package)) as z:
+        return {i.filename: z.read(i) for i in z.infolist() if not i.is_dir()}
+
+
+def _rezip(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def _changed(package: bytes, entry: str, edit) -> bytes:
+    files = _entries(package)
+    files[entry] = edit(files[entry])
+    return _rezip(files)
+
+
+def _flip_last(data: bytes, back: int = 1) -> bytes:
+    out = bytearray(data)
+    out[-back] ^= 0x01
+    return bytes(out)
+
+
+def _verdict(report):
+    sig = report.signatures[0]
+    return sig.indication, sig.sub_indication
+
+
+def _failed(report) -> set[str]:
+    return {c.code for c in report.signatures[0].checks if c.failed}
+
+
+def test_tampered_copies_verified_after_the_good_one_fail(pki, party) -> None:
+    v = Verifier(StaticTrust([pki.root], [pki.issuing]))
+    seal = party.seal()
+    good = party.sealed_ofd(seal)
+    assert _verdict(v.verify_ofd(good)) == (Indication.PASSED, None)
+    value = "Doc_0/Signs/Sign_0/SignedValue.dat"
+
+    page = _changed(good, "Doc_0/Pages/Page_0/Content.xml", lambda b: b.replace("正文".encode(), "副本".encode()))
+    assert _verdict(v.verify_ofd(page)) == (Indication.FAILED, SubIndication.HASH_FAILURE)
+
+    # the signer's signature value (the last octets of SignedValue.dat): checked every time
+    forged_value = _changed(good, value, _flip_last)
+    report = v.verify_ofd(forged_value)
+    assert _verdict(report) == (Indication.FAILED, SubIndication.SIG_CRYPTO_FAILURE)
+    assert "SIGNATURE_VALUE" in _failed(report)
+
+    # a seal whose maker signature is forged, carried in a document signed properly: the
+    # seal's bytes differ from the good one's, so nothing about it comes from the cache
+    from ca.testing import LocalSigner
+
+    forged_seal = party.sealed_ofd(party.seal(maker_key=LocalSigner()))
+    report = v.verify_ofd(forged_seal)
+    assert _verdict(report) == (Indication.FAILED, SubIndication.SEAL_INVALID)
+    assert "SEAL_SIGNATURE" in _failed(report)
+
+    # Signature.xml edited (its dataHash no longer matches), the rest untouched
+    xml = _changed(good, "Doc_0/Signs/Sign_0/Signature.xml", lambda b: b.replace(b"</ofd:Signature>",
+                                                                                 b"<!-- x --></ofd:Signature>"))
+    assert _verdict(v.verify_ofd(xml)) == (Indication.FAILED, SubIndication.HASH_FAILURE)
+
+    # and the good document, after all of those, still passes
+    assert _verdict(v.verify_ofd(good)) == (Indication.PASSED, None)
+
+
+def test_a_second_document_with_the_same_seal_checks_its_own_signature(pki, party) -> None:
+    """Same seal, same signer, a second document: the seal comes from the cache, the
+    document's signature and hash do not (one wrong octet in the second fails it)."""
+    v = Verifier(StaticTrust([pki.root], [pki.issuing]))
+    seal = party.seal()
+    first, second = party.sealed_ofd(seal, "第一份"), party.sealed_ofd(seal, "第二份")
+    assert _verdict(v.verify_ofd(first)) == (Indication.PASSED, None)
+    bad = _changed(second, "Doc_0/Signs/Sign_0/SignedValue.dat", _flip_last)
+    assert _verdict(v.verify_ofd(bad)) == (Indication.FAILED, SubIndication.SIG_CRYPTO_FAILURE)
+    assert _verdict(v.verify_ofd(second)) == (Indication.PASSED, None)
+
+
+def test_revocation_after_the_first_verification_shows_when_the_answer_is_due(pki, party) -> None:
+    """Documented semantics (verify/revocation.py): an answer is reused until its nextUpdate,
+    and at most ``max_reuse``; a verifier with a fresh cache asks again at once."""
+    trust = StaticTrust([pki.root], [pki.issuing])
+    v = Verifier(trust, RevocationChecker(max_reuse=dt.timedelta(seconds=1)))
+    doc = party.sealed_ofd(party.seal())
+    assert _verdict(v.verify_ofd(doc)) == (Indication.PASSED, None)
+
+    pki.revoke(party.signer)
+    held = v.verify_ofd(doc).signatures[0]
+    assert held.indication is Indication.PASSED        # the good answer held, until it is due
+    assert any(e.from_cache for e in held.revocation)
+
+    assert Verifier(trust).verify_ofd(doc).signatures[0].sub_indication in (SubIndication.REVOKED,
+                                                                             SubIndication.REVOKED_NO_POE)
+    time.sleep(1.2)
+    due = v.verify_ofd(doc).signatures[0]
+    assert due.indication is not Indication.PASSED
+    assert due.sub_indication in (SubIndication.REVOKED, SubIndication.REVOKED_NO_POE)
+    assert "REVOCATION_STATUS" in {c.code for c in due.checks if c.failed}
