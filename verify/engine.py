@@ -249,8 +249,11 @@ class Verifier:
                     ts.tsa_certificate, at=ts.time, purpose="tsa", extra_certs=ts.tsa_chain)
                     if ts.tsa_certificate is not None else ([], (), []))
                 if any(c.failed for c in ts_checks):
+                    # a TSA whose region was withdrawn says so (trust lists); other TSA faults are general
+                    withdrawn = any(c.sub_indication is SubIndication.TRUST_SERVICE_WITHDRAWN for c in ts_checks)
                     checks.append(p.failed("TIMESTAMP", f"the timestamp's TSA certificate is not valid: "
                                            + "; ".join(c.message for c in ts_checks if c.failed),
+                                           SubIndication.TRUST_SERVICE_WITHDRAWN if withdrawn else
                                            SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE))
                 else:
                     poe = ts.time
