@@ -9,7 +9,7 @@ export ESEAL_TEST_DATABASE_URL
 
 SYSDEPS := $(VENV)/.sysdeps-stamp
 
-.PHONY: serve test bench compare install clean sysdeps fuzz soak
+.PHONY: serve test bench compare install clean sysdeps fuzz soak audit-deps
 
 $(STAMP): pyproject.toml setup.py gm/_sm2.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,12 @@ fuzz: $(STAMP)
 SOAK_SECONDS ?= 600
 soak: $(STAMP)
 	nice -n 10 $(PY) -m tests.soak.soak --seconds $(SOAK_SECONDS) --out docs/soak
+
+# Known vulnerabilities in every installed distribution (PyPI's advisory data, per version).
+# --strict: a dependency that could not be looked up fails the target instead of passing
+# silently. Not part of `make test`: see docs/reliability.md for why it cannot run here.
+audit-deps: $(STAMP)
+	$(VENV)/bin/pip-audit --strict --local --progress-spinner off
 
 compare: $(STAMP)
 	$(PY) -m benchmarks.compare
