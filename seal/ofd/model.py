@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from lxml import etree
 
@@ -48,6 +49,29 @@ def _text(el: etree._Element | None, name: str | None = None) -> str | None:
     if el is None or el.text is None:
         return None
     return el.text.strip() or None
+
+
+# Outlines: what an XML part says (locations resolved), by its entry name and exact bytes.
+# Documents from one producer repeat most parts byte for byte (Document.xml, PublicRes.xml,
+# Signatures.xml of a template), so each is parsed once. An outline is a pure function of
+# (name, bytes); a part that does not read cleanly gets None, and the caller then walks it
+# the long way, which raises the same error at the same point as before.
+_OUTLINES: dict[tuple[str, str, bytes], Any] = {}
+_OUTLINE_LIMIT = 2048
+
+
+def _outline(kind: str, name: str, data: bytes, read: Callable[[etree._Element], Any]) -> Any:
+    key = (kind, name, data)
+    if key in _OUTLINES:
+        return _OUTLINES[key]
+    try:
+        facts = read(X.parse_xml(data, name=name, max_size=max(len(data), 1)))
+    except OFDFormatError:
+        facts = None
+    if len(_OUTLINES) >= _OUTLINE_LIMIT:
+        _OUTLINES.clear()
+    _OUTLINES[key] = facts
+    return facts
 
 
 @dataclass(frozen=True)
@@ -136,7 +160,15 @@ def load_xml(pkg: OFDPackage, name: str) -> etree._Element:
 
 def doc_bodies(pkg: OFDPackage) -> list[tuple[str, str | None]]:
     """(DocRoot entry, Signatures entry or None) per DocBody of OFD.xml."""
-    root = load_xml(pkg, OFD_ENTRY)
+    real = pkg.find(OFD_ENTRY)
+    if real is not None:
+        bodies = _outline("bodies", real, pkg.read_xml_bytes(real), _bodies)
+        if bodies is not None:
+            return list(bodies)
+    return _bodies(load_xml(pkg, OFD_ENTRY))
+
+
+def _bodies(root: etree._Element) -> list[tuple[str, str | None]]:
     if X.local(root) != "OFD":
         raise OFDFormatError(f"OFD.xml: root element is <{X.local(root)}>, not <ofd:OFD>")
     bodies = []
@@ -158,11 +190,20 @@ def _res_files(pkg: OFDPackage, res_path: str, shown: set[str]) -> None:
         return
     shown.add(real)
     try:
-        root = load_xml(pkg, real)
+        data = pkg.read_xml_bytes(real)
     except OFDLimitError:
         raise
     except OFDFormatError:
         return
+    targets = _outline("res", real, data, lambda root: _res_targets(root, real))
+    if targets is None:
+        return       # an unreadable resource part: a reference mismatch, judged there
+    for target in targets:
+        shown.add(pkg.find(target) or target)
+
+
+def _res_targets(root: etree._Element, real: str) -> tuple[str, ...]:
+    """The media and font files a resource part names (as _res_files reads them)."""
     base_loc = root.get("BaseLoc")
     origin = real
     if base_loc:
@@ -170,16 +211,17 @@ def _res_files(pkg: OFDPackage, res_path: str, shown: set[str]) -> None:
             origin = _resolve(base_loc.rstrip("/") + "/_", base=real)
         except OFDPathError:
             origin = real
+    out = []
     for tag in ("MediaFile", "FontFile"):
         for node in _descendants(root, tag):
             loc = _text(node)
             if not loc:
                 continue
             try:
-                target = _resolve(loc, base=origin)
+                out.append(_resolve(loc, base=origin))
             except OFDPathError:
                 continue
-            shown.add(pkg.find(target) or target)
+    return tuple(out)
 
 
 def _page_files(pkg: OFDPackage, content: str, shown: set[str]) -> list[str]:
@@ -205,8 +247,67 @@ def _page_files(pkg: OFDPackage, content: str, shown: set[str]) -> list[str]:
     return [t.get("TemplateID", "") for t in _children(root, "Template")]
 
 
+def _document_outline(root: etree._Element, real: str) -> tuple[Any, ...]:
+    """(resource parts, template locations by ID, (page ID, location) per page, annotations
+    location or None) of a Document.xml; raises where _walk_document would."""
+    common = _child(root, "CommonData")
+    res: list[str] = []
+    templates: dict[str, str] = {}
+    if common is not None:
+        for tag in ("PublicRes", "DocumentRes"):
+            for node in _children(common, tag):
+                loc = _text(node)
+                if loc:
+                    res.append(_resolve(loc, base=real))
+        for tpl in _children(common, "TemplatePage"):
+            if tpl.get("BaseLoc"):
+                templates[tpl.get("ID", "")] = _resolve(tpl.get("BaseLoc"), base=real)
+    pages = []
+    pages_el = _child(root, "Pages")
+    for page in (_children(pages_el, "Page") if pages_el is not None else ()):
+        loc = page.get("BaseLoc")
+        if not loc:
+            raise OFDFormatError(f"{real}: a Page has no BaseLoc")
+        pages.append((page.get("ID", ""), _resolve(loc, base=real)))
+    annots = _text(root, "Annotations")
+    return tuple(res), templates, tuple(pages), _resolve(annots, base=real) if annots else None
+
+
 def _walk_document(pkg: OFDPackage, doc_root: str, deep: bool) -> tuple[list[PageInfo], set[str]]:
     """Pages of a Document.xml and (when ``deep``) every file drawing them."""
+    real = pkg.find(doc_root)
+    if real is not None:
+        outline = _outline("document", real, pkg.read_xml_bytes(real), lambda root: _document_outline(root, real))
+        if outline is not None:
+            return _walk_outline(pkg, real, outline, deep)
+    return _walk_document_tree(pkg, doc_root, deep)
+
+
+def _walk_outline(pkg: OFDPackage, real: str, outline: tuple[Any, ...], deep: bool) -> tuple[list[PageInfo], set[str]]:
+    res, templates, page_locs, annots = outline
+    shown: set[str] = {OFD_ENTRY, real}
+    if deep:
+        for path in res:
+            _res_files(pkg, path, shown)
+    pages: list[PageInfo] = []
+    for page_id, loc in page_locs:
+        path = pkg.find(loc) or loc
+        pages.append(PageInfo(id=page_id, path=path))
+        shown.add(path)
+        if not deep:
+            continue
+        for tid in _page_files(pkg, path, shown):
+            if tid in templates:
+                tpath = pkg.find(templates[tid]) or templates[tid]
+                shown.add(tpath)
+                _page_files(pkg, tpath, shown)
+    if deep and annots:
+        _annotation_files(pkg, annots, shown)
+    return pages, shown
+
+
+def _walk_document_tree(pkg: OFDPackage, doc_root: str, deep: bool) -> tuple[list[PageInfo], set[str]]:
+    """_walk_document for a Document.xml without a clean outline: raises where it breaks."""
     root = load_xml(pkg, doc_root)
     doc_root = pkg.find(doc_root) or doc_root
     shown: set[str] = {OFD_ENTRY, doc_root}
@@ -312,6 +413,56 @@ def parse_document(pkg: OFDPackage, index: int, doc_root: str, signatures_path: 
 
 def parse_signatures(pkg: OFDPackage, path: str, *, deep: bool = True) -> tuple[int, list[str], list[SignatureInfo]]:
     """(MaxSignId, listed IDs, parsed signatures — empty unless ``deep``) of a Signatures.xml."""
+    real = pkg.find(path)
+    listing = None
+    if real is not None:
+        listing = _outline("signatures", path, pkg.read_xml_bytes(real), lambda root: _listing(root, path))
+    if listing is None:
+        return _parse_signatures_tree(pkg, path, deep=deep)
+    max_id, entries = listing
+    listed = [sig_id or "" for sig_id, _, _ in entries]
+    if not deep:
+        return max_id, listed, []
+    result = []
+    for sig_id, sig_type, target in entries:
+        try:
+            result.append(parse_signature(pkg, target, sig_id=sig_id, sig_type=sig_type))
+        except OFDLimitError:
+            raise
+        except OFDFormatError as exc:
+            result.append(_unreadable_signature(pkg, target, sig_id, sig_type, exc))
+    return max_id, listed, result
+
+
+def _listing(root: etree._Element, path: str) -> tuple[int, tuple[tuple[str | None, str, str], ...]]:
+    """(MaxSignId, (ID, Type, Signature.xml location) per entry) of a Signatures.xml."""
+    if X.local(root) != "Signatures":
+        raise OFDFormatError(f"{path}: root element is <{X.local(root)}>, not <ofd:Signatures>")
+    try:
+        max_id = int(_text(root, "MaxSignId") or 0)
+    except ValueError:
+        max_id = 0
+    entries = []
+    for entry in _children(root, "Signature"):
+        loc = entry.get("BaseLoc")
+        if not loc:
+            raise OFDFormatError(f"{path}: a Signature entry has no BaseLoc")
+        entries.append((entry.get("ID"), entry.get("Type") or "Seal", _resolve(loc, base=path)))
+    return max_id, tuple(entries)
+
+
+def _unreadable_signature(pkg: OFDPackage, target: str, sig_id: str | None, sig_type: str,
+                          exc: OFDFormatError) -> SignatureInfo:
+    real = pkg.find(target)
+    raw = pkg.read(real) if real is not None and pkg.size(real) <= pkg.limits.max_xml_size else b""
+    return SignatureInfo(
+        id=sig_id, type=sig_type, path=real or target, xml=raw, provider=None,
+        signature_method=None, signature_datetime=None, check_method=None, references=(),
+        stamp_annots=(), seal_path=None, signed_value_path=None, error=str(exc))
+
+
+def _parse_signatures_tree(pkg: OFDPackage, path: str, *, deep: bool) -> tuple[int, list[str], list[SignatureInfo]]:
+    """parse_signatures for a Signatures.xml without a clean listing: raises where it breaks."""
     root = load_xml(pkg, path)
     if X.local(root) != "Signatures":
         raise OFDFormatError(f"{path}: root element is <{X.local(root)}>, not <ofd:Signatures>")
@@ -335,12 +486,7 @@ def parse_signatures(pkg: OFDPackage, path: str, *, deep: bool = True) -> tuple[
         except OFDLimitError:
             raise
         except OFDFormatError as exc:
-            real = pkg.find(target)
-            raw = pkg.read(real) if real is not None and pkg.size(real) <= pkg.limits.max_xml_size else b""
-            result.append(SignatureInfo(
-                id=entry.get("ID"), type=sig_type, path=real or target, xml=raw, provider=None,
-                signature_method=None, signature_datetime=None, check_method=None, references=(),
-                stamp_annots=(), seal_path=None, signed_value_path=None, error=str(exc)))
+            result.append(_unreadable_signature(pkg, target, entry.get("ID"), sig_type, exc))
     return max_id, listed, result
 
 
