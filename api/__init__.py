@@ -6,7 +6,7 @@ the per-process caches (pre-signed OCSP answers, CRL files, idempotency keys) in
 ``app.extensions["eseal"]`` (:mod:`api.context`), installs the problem+json error layer
 (:mod:`api.problems`) and registers every blueprint. In front of Flask, two WSGI layers:
 the per-client rate limit of the public endpoints (:mod:`api.ratelimit`, outermost; its
-limiter is ``app.extensions["eseal_ratelimit"]``) and the OCSP fast path (:mod:`api.fastpath`).
+limiter is ``app.extensions["eseal_ratelimit"]``) and the OCSP and CRL fast path (:mod:`api.fastpath`).
 
 Blueprints are discovered: each module of ``api/blueprints/`` that defines ``bp`` (a
 ``flask.Blueprint``) is registered, in module-name order, so an area adds its endpoints by
@@ -83,14 +83,14 @@ def create_app(home_path: str | Path, *, passphrase: str | None = None,
     problems.install(app)
     for bp in _blueprints():
         app.register_blueprint(bp)
-    from api.fastpath import OCSPFastPath
+    from api.fastpath import FastPath
     from api.ratelimit import SLUG, TITLE, RateLimit, RateLimited, TokenBuckets
 
     problems.register(RateLimited, 429, SLUG, TITLE)  # listed in the OpenAPI document's problems
     buckets = (TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
                if settings.rate_limit_per_second else None)
-    limiter = RateLimit(OCSPFastPath(app.wsgi_app, app.extensions["eseal"].ocsp, settings.max_content_length),
-                        app, buckets)
+    eseal = app.extensions["eseal"]
+    limiter = RateLimit(FastPath(app.wsgi_app, eseal.ocsp, settings.max_content_length, crl=eseal.crl), app, buckets)
     app.extensions["eseal_ratelimit"] = limiter
     app.wsgi_app = limiter  # type: ignore[method-assign]
     return app

@@ -17,6 +17,10 @@ resume and a suspension of two certificates in one second): a file made less tha
 ``settle`` seconds after its newest stamp is therefore made once more when that window has
 passed, so even that case is served at most ``settle`` seconds late.
 
+Per request: one short read-only transaction (the status marker) and a stat of the meta
+file; the CA behind an issuer id (immutable) and the parsed meta file (keyed on the file's
+inode and mtime, so a replacement by another worker is seen) are kept in memory.
+
 Files are replaced atomically (write + rename) under an exclusive ``flock`` of
 ``H/public/crl/.lock``, and a process re-checks after taking the lock, so several workers
 that notice the same change produce one new CRL, not one each. Because they are plain
@@ -71,6 +75,16 @@ def status_marker(session: Any, issuer_id: int) -> list[Any]:
 
 
 @dataclass(frozen=True)
+class _Authority:
+    """What the cache needs of a CA row, detached from any session (shared by threads)."""
+
+    id: int
+    ski: str
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True)
 class _Meta:
     generation: str
     made_at: str
@@ -92,6 +106,8 @@ class CRLCache:
         self.settle = _dt.timedelta(seconds=settle_seconds)
         self.folder = Path(home.path) / "public" / "crl"
         self._memory: dict[str, tuple[str, bytes]] = {}  # file name -> (generation, bytes)
+        self._authorities: dict[str, _Authority] = {}     # issuer id (lower-case hex) -> CA
+        self._metas: dict[str, tuple[tuple[int, int], _Meta]] = {}  # file name -> ((inode, mtime), meta)
         self._thread_lock = threading.Lock()
         self.generated = 0  # CRLs this process made (for tests and metrics)
 
@@ -116,22 +132,34 @@ class CRLCache:
 
     # ------------------------------------------------------------------ internals
 
-    def _authority(self, issuer_id: str) -> CertificateAuthority:
+    def _authority(self, issuer_id: str) -> _Authority:
         text = issuer_id.lower()
+        known = self._authorities.get(text)
+        if known is not None:
+            return known
         if not text or len(text) > 40 or any(c not in "0123456789abcdef" for c in text):
             raise UnknownIssuer(f"{issuer_id!r} is not an issuer id (the CA's key identifier in hex)")
         with db.transaction(self.sessions, readonly=True) as s:
             row = s.scalar(select(CertificateAuthority).where(CertificateAuthority.ski == text))
-        if row is None:
-            raise UnknownIssuer(f"no CA of this region has the issuer id {issuer_id}")
-        return row
+            if row is None:
+                raise UnknownIssuer(f"no CA of this region has the issuer id {issuer_id}")
+            found = _Authority(row.id, row.ski, row.kind, row.name)
+        self._authorities[text] = found
+        return found
 
     def _read_meta(self, name: str) -> _Meta | None:
+        path = self.folder / (name + ".json")
         try:
-            data = json.loads((self.folder / (name + ".json")).read_text(encoding="utf-8"))
-            return _Meta(**data)
+            st = os.stat(path)
+            key = (st.st_ino, st.st_mtime_ns)
+            cached = self._metas.get(name)
+            if cached is not None and cached[0] == key:
+                return cached[1]
+            meta = _Meta(**json.loads(path.read_text(encoding="utf-8")))
         except (OSError, ValueError, TypeError):
             return None
+        self._metas[name] = (key, meta)
+        return meta
 
     def _fresh(self, name: str, marker: list[Any], base_generation: str | None) -> _Meta | None:
         meta = self._read_meta(name)
@@ -157,7 +185,7 @@ class CRLCache:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _regenerate(self, authority: CertificateAuthority, name: str, marker: list[Any],
+    def _regenerate(self, authority: _Authority, name: str, marker: list[Any],
                     base_generation: str | None) -> _Meta:
         with self._locked():
             # another worker may have made it while we waited for the lock
@@ -175,7 +203,7 @@ class CRLCache:
             self.generated += 1
             return meta
 
-    def _generate(self, authority: CertificateAuthority, *, delta: bool) -> bytes:
+    def _generate(self, authority: _Authority, *, delta: bool) -> bytes:
         from ca import service
 
         if authority.kind == "root" and delta:

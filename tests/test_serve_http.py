@@ -346,3 +346,23 @@ def test_serve_refuses_a_home_without_region(tmp_path, monkeypatch) -> None:
     r = CliRunner().invoke(main, ["serve", "--home", str(tmp_path / "empty"), "--port", "1"])
     assert r.exit_code == 2 and "ESEAL_PASSPHRASE" in r.output
 
+
+
+def test_crl_after_a_revocation_is_the_same_from_both_workers(server, csr) -> None:
+    """CRLs come from api/fastpath.py (no Flask) and api/crl_cache.py's memory: over fresh
+    connections (both workers), every answer right after a revocation lists it, and all
+    are the same bytes (one CRL made, served by both)."""
+    from asn1crypto import crl as acrl
+
+    issued = issue(server, csr)
+    cert = x509.Certificate.load(pem.unarmor(issued["pem"].encode())[2])
+    path = urllib.parse.urlsplit(cert.crl_distribution_points_value[0]["distribution_point"].chosen.native[0]).path
+    for _ in range(4):  # warm both workers' memory with the CRL before the change
+        assert server.request("GET", path)[0] == 200
+    assert server.api("POST", f"/api/v1/certificates/{issued['serial']}/revoke", {"reason": "keyCompromise"})[0] == 200
+    answers = [server.request("GET", path) for _ in range(10)]
+    assert {status for status, _, _ in answers} == {200}
+    assert {headers["cache-control"] for _, headers, _ in answers} == {"public, max-age=60"}
+    assert len({der for _, _, der in answers}) == 1
+    listed = acrl.CertificateList.load(answers[0][2])["tbs_cert_list"]["revoked_certificates"]
+    assert int(issued["serial"], 16) in [e["user_certificate"].native for e in listed]
