@@ -86,15 +86,17 @@ def _render(info: workflow.ApplicationInfo) -> dict[str, Any]:
             "created_at": _iso(info.created_at), "updated_at": _iso(info.updated_at), "links": links}
 
 
-def _checked_id(application_id: int) -> int:
-    if not 1 <= application_id <= MAX_ID:  # beyond the column's range: cannot exist
-        raise UnknownApplication(f"no certificate application {application_id}")
-    return application_id
+def _checked_id(application_id: str) -> int:
+    """The path's id as an int; anything else (not digits, beyond the column's range) cannot exist.
+    Parsed here rather than by Flask's int converter so the token is checked first (401/403)."""
+    if not application_id.isascii() or not application_id.isdigit() or not 1 <= int(application_id) <= MAX_ID:
+        raise UnknownApplication(f"no certificate application {application_id!r}")
+    return int(application_id)
 
 
-def _get(application_id: int) -> workflow.ApplicationInfo:
+def _get(application_id: str | int) -> workflow.ApplicationInfo:
     s = services()
-    return workflow.get_application(s.home, _checked_id(application_id), sessions=s.sessions)
+    return workflow.get_application(s.home, _checked_id(str(application_id)), sessions=s.sessions)
 
 
 def _san(data: dict[str, Any]) -> list[tuple[str, str]]:
@@ -173,11 +175,11 @@ def list_applications() -> Response:
                     "total": len(found), "next": nxt})
 
 
-@bp.get("/<int:application_id>")
+@bp.get("/<application_id>")
 @requires("admin", "ra_operator", "auditor")
 @openapi.operation(summary="One certificate application", tags=["applications"], parameters=_ID,
                    responses={200: openapi.json_body(APPLICATION)}, problems=["unknown-application"])
-def get_application(application_id: int) -> Response:
+def get_application(application_id: str) -> Response:
     return jsonify(_render(_get(application_id)))
 
 
@@ -185,7 +187,7 @@ def _optional_body() -> dict[str, Any]:
     return json_object() if request.get_data(cache=True) else {}
 
 
-@bp.post("/<int:application_id>/review")
+@bp.post("/<application_id>/review")
 @requires("admin", "ra_operator")
 @openapi.operation(
     summary="Mark an application reviewed (the applicant's papers were checked)", tags=["applications"],
@@ -194,7 +196,7 @@ def _optional_body() -> dict[str, Any]:
         "type": "object", "properties": {"note": {"type": "string", "maxLength": 1000}}}}}},
     responses={200: openapi.json_body(APPLICATION)},
     problems=[*_BODY_PROBLEMS, "unknown-application", "invalid-transition", "ca-error"])
-def review(application_id: int) -> Response:
+def review(application_id: str) -> Response:
     note = field(_optional_body(), "note") or ""
     if len(note) > 1000:
         raise Problem(400, "invalid-request", "note is longer than 1000 characters")
@@ -204,7 +206,7 @@ def review(application_id: int) -> Response:
     return jsonify(_render(info))
 
 
-@bp.post("/<int:application_id>/approve")
+@bp.post("/<application_id>/approve")
 @requires("admin", "ra_operator")
 @openapi.operation(
     summary="Approve a reviewed application: issues the certificate", tags=["applications"], parameters=_ID,
@@ -214,14 +216,14 @@ def review(application_id: int) -> Response:
         "application": openapi.ref("CertificateApplication"), "certificate": CERTIFICATE}})},
     problems=["unknown-application", "invalid-transition", "separation-of-duties", "ca-error",
               "profile-violation", "invalid-certificate-field"])
-def approve(application_id: int) -> Response:
+def approve(application_id: str) -> Response:
     s = services()
     serial, _ = workflow.approve_application(s.home, s.keystore, _checked_id(application_id), approver=actor(),
                                              sessions=s.sessions)
     return jsonify({"application": _render(_get(application_id)), "certificate": _one(serial)})
 
 
-@bp.post("/<int:application_id>/reject")
+@bp.post("/<application_id>/reject")
 @requires("admin", "ra_operator")
 @openapi.operation(
     summary="Reject an application (the reason is what the applicant is told)", tags=["applications"],
@@ -230,7 +232,7 @@ def approve(application_id: int) -> Response:
         "reason": {"type": "string", "minLength": 1, "maxLength": 1000}}}),
     responses={200: openapi.json_body(APPLICATION)},
     problems=[*_BODY_PROBLEMS, "unknown-application", "invalid-transition", "ca-error"])
-def reject(application_id: int) -> Response:
+def reject(application_id: str) -> Response:
     reason = field(json_object(), "reason", required=True)
     if not reason.strip() or len(reason) > 1000:
         raise Problem(400, "invalid-request", "reason must be 1-1000 characters")

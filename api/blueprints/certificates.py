@@ -1,4 +1,4 @@
-"""Certificates: issue (with Idempotency-Key), read, list, revoke, suspend, resume.
+"""Certificates: issue (with Idempotency-Key), read, list, revoke, suspend, resume, renew, rekey.
 
 Thin views over ca.service: read the request, check the role, one service call, render.
 Serials are lowercase hex (``ca.service.normalise_serial`` accepts any case, ``:`` and 0x).
@@ -247,3 +247,71 @@ def suspend(serial: str) -> Response:
                    problems=["unknown-serial", "already-revoked", "invalid-transition"])
 def resume(serial: str) -> Response:
     return _lifecycle(service.resume, serial)
+
+
+def _days(data: dict[str, Any]) -> int | None:
+    days = field(data, "days", kind=int)
+    if days is not None and not 1 <= days <= 36500:
+        raise Problem(400, "invalid-request", "days must be between 1 and 36500")
+    return days
+
+
+def _reissued(serial: str) -> tuple[Response, int]:
+    body = _one(serial)
+    response = jsonify(body)
+    response.headers["Location"] = body["links"]["self"]
+    return response, 201
+
+
+@bp.post("/<serial>/renew")
+@requires("admin", "ra_operator")
+@openapi.operation(summary="Renew: a new certificate for the same key and content (new serial and validity)",
+                   tags=["certificates"], parameters=_SERIAL,
+                   request={"required": False, "content": {"application/json": {"schema": {
+                       "type": "object", "properties": {"days": {"type": "integer", "minimum": 1,
+                                                                 "maximum": 36500}}}}}},
+                   responses={201: openapi.json_body(CERTIFICATE, "the new certificate")},
+                   problems=["bad-json", "invalid-request", "unsupported-media-type", "unknown-serial",
+                             "already-revoked", "invalid-transition", "ca-error", "invalid-certificate-field"])
+def renew(serial: str) -> tuple[Response, int]:
+    from ca import renewal
+
+    data = json_object() if request.get_data(cache=True) else {}
+    unknown = sorted(set(data) - {"days"})
+    if unknown:
+        raise Problem(400, "invalid-request", f"unknown field(s): {', '.join(unknown)}")
+    s = services()
+    new_serial, _ = renewal.renew(s.home, s.keystore, service.normalise_serial(serial), days=_days(data),
+                                  actor=actor(), sessions=s.sessions)
+    return _reissued(new_serial)
+
+
+@bp.post("/<serial>/rekey")
+@requires("admin", "ra_operator")
+@openapi.operation(summary="Rekey: a new certificate for the CSR's new key; the old one is revoked (superseded)",
+                   tags=["certificates"], parameters=_SERIAL,
+                   request=openapi.json_body({"type": "object", "required": ["csr"], "properties": {
+                       "csr": {"type": "string", "description": "PKCS#10 request for the new key, PEM"},
+                       "uid": {"type": "string", "description": "SM2 signer ID of the CSR"},
+                       "days": {"type": "integer", "minimum": 1, "maximum": 36500}}}),
+                   responses={201: openapi.json_body(CERTIFICATE, "the new certificate")},
+                   problems=["bad-json", "invalid-request", "unsupported-media-type", "unknown-serial",
+                             "already-revoked", "invalid-transition", "invalid-csr", "ca-error",
+                             "invalid-certificate-field"])
+def rekey(serial: str) -> tuple[Response, int]:
+    from ca import renewal
+    from ca.csr import DEFAULT_UID
+
+    data = json_object()
+    unknown = sorted(set(data) - {"csr", "uid", "days"})
+    if unknown:
+        raise Problem(400, "invalid-request", f"unknown field(s): {', '.join(unknown)}")
+    csr = field(data, "csr", required=True)
+    uid = field(data, "uid")
+    if uid is not None and not 1 <= len(uid.encode("utf-8")) <= 64:
+        raise Problem(400, "invalid-request", "uid must be 1-64 bytes")
+    s = services()
+    new_serial, _ = renewal.rekey(s.home, s.keystore, service.normalise_serial(serial), csr_pem=csr.encode("utf-8"),
+                                  uid=uid.encode("utf-8") if uid is not None else DEFAULT_UID, days=_days(data),
+                                  actor=actor(), sessions=s.sessions)
+    return _reissued(new_serial)

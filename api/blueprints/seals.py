@@ -4,6 +4,8 @@
     POST /api/v1/seals                      make a seal (admin, ra_operator)
     GET  /api/v1/seals/<es_id>              status — public: verifiers ask it
     POST /api/v1/seals/<es_id>/suspend|resume|revoke
+    POST /api/v1/seals/<es_id>/grants       authorise another agency to use the seal (admin, ra_operator)
+    DELETE /api/v1/seals/<es_id>/grants/<agency>   withdraw that authorisation
     POST /api/v1/seals/<es_id>/sign         seal a document: multipart (file) -> the sealed bytes,
                                             or JSON {document: base64, ...} -> JSON {document: base64}
 
@@ -180,3 +182,37 @@ def sign(es_id: str) -> Response:
         return jsonify({"format": sealed.format, "es_id": es_id,
                         "document": base64.b64encode(sealed.data).decode("ascii")})
     return Response(sealed.data, mimetype=_MEDIA[sealed.format])
+
+
+GRANT = openapi.schema("SealGrant", {"type": "object", "required": ["es_id", "agency", "authorised"],
+                                     "properties": {"es_id": {"type": "string"}, "agency": {"type": "string"},
+                                                    "authorised": {"type": "boolean"}}})
+
+
+@bp.post("/<es_id>/grants")
+@requires("admin", "ra_operator")
+@openapi.operation(summary="Authorise another agency to use a seal", tags=["seals"], parameters=_ES_ID,
+                   request=openapi.json_body({"type": "object", "required": ["agency"], "properties": {
+                       "agency": {"type": "string", "minLength": 1, "maxLength": 200}}}),
+                   responses={200: openapi.json_body(GRANT)},
+                   problems=["bad-json", "unsupported-media-type", "invalid-request", "unknown-seal", "invalid-seal-request"])
+def grant(es_id: str) -> Response:
+    from seal import service
+
+    agency = field(json_object(), "agency", required=True)
+    service.grant_use(services().home, es_id, agency=agency, actor=actor(), sessions=services().sessions)
+    return jsonify({"es_id": es_id, "agency": agency, "authorised": True})
+
+
+@bp.delete("/<es_id>/grants/<agency>")
+@requires("admin", "ra_operator")
+@openapi.operation(summary="Withdraw an agency's authorisation to use a seal", tags=["seals"],
+                   parameters=[*_ES_ID, {"name": "agency", "in": "path", "required": True,
+                                         "schema": {"type": "string", "maxLength": 200}}],
+                   responses={200: openapi.json_body(GRANT)}, problems=["not-found"])
+def withdraw(es_id: str, agency: str) -> Response:
+    from seal import service
+
+    if not service.withdraw_use(services().home, es_id, agency=agency, actor=actor(), sessions=services().sessions):
+        raise Problem(404, "not-found", f"agency {agency!r} holds no authorisation for seal {es_id}")
+    return jsonify({"es_id": es_id, "agency": agency, "authorised": False})

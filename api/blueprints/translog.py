@@ -1,14 +1,16 @@
-"""The transparency log over HTTP (public: verifiers in other regions ask for proofs).
+"""The transparency log over HTTP (reads public: verifiers in other regions ask for proofs).
 
     GET /api/v1/log/head                         latest signed tree head
     GET /api/v1/log/proof?subject=cert:1f2e...   inclusion proof against the latest head
     GET /api/v1/log/consistency?old=N&new=M      consistency proof between two tree sizes
+    POST /api/v1/log/sign                        sign a tree head now (admin)
 """
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
 from api import openapi
+from api.auth import requires
 from api.context import services
 from api.problems import Problem, register
 from store import translog
@@ -66,3 +68,15 @@ def proof() -> Response:
                    responses={200: openapi.json_body(CONSISTENCY)}, problems=["not-in-log", "invalid-request"])
 def consistency() -> Response:
     return jsonify(translog.prove_consistency(services().sessions, _size("old"), _size("new")).to_dict())
+
+
+@bp.post("/api/v1/log/sign")
+@requires("admin")
+@openapi.operation(summary="Sign a tree head over the log as it is now (with the region's audit key)", tags=["log"],
+                   responses={200: openapi.json_body(HEAD)},
+                   problems=["keystore-locked", "keystore-unavailable", "key-policy-denied"])
+def sign_head() -> Response:
+    from keystore.region import audit_signer
+
+    s = services()
+    return jsonify(translog.sign_tree_head(s.sessions, audit_signer(s.home, s.keystore)).to_dict())
