@@ -101,6 +101,7 @@ def clear_caches() -> None:
     from seal.structures import clear_read_caches
 
     _SEAL_CHECKS.clear()
+    _SEAL_INFOS.clear()
     _CERTS.clear()
     _KEYS.clear()
     clear_read_caches()
@@ -118,13 +119,26 @@ def _seal_check(seal: Any) -> Any:
     return result
 
 
+_SEAL_INFOS: dict[bytes, SealInfo] = {}     # seal DER -> what the report shows of it
+
+
+def _seal_info(seal: Any, maker: x509.Certificate | None) -> SealInfo:
+    info = _SEAL_INFOS.get(seal.der)
+    if info is None:
+        info = SealInfo(name=seal.name, esid=seal.es_id, seal_type=str(seal.seal_type), version=seal.version,
+                        valid_from=seal.valid_start, valid_to=seal.valid_end,
+                        maker=CertificateInfo.of(maker) if maker is not None else None,
+                        picture=seal.picture.data, picture_type=seal.picture.type.lower())
+        if len(_SEAL_INFOS) >= 4096:
+            _SEAL_INFOS.clear()
+        _SEAL_INFOS[seal.der] = info
+    return info
+
+
 def _seal_facts(seal: Any, signer_der: bytes | None) -> SealFacts:
     maker = _cert(seal.maker_cert)
     result = _seal_check(seal)
-    info = SealInfo(name=seal.name, esid=seal.es_id, seal_type=str(seal.seal_type), version=seal.version,
-                    valid_from=seal.valid_start, valid_to=seal.valid_end,
-                    maker=CertificateInfo.of(maker) if maker is not None else None,
-                    picture=seal.picture.data, picture_type=seal.picture.type.lower())
+    info = _seal_info(seal, maker)
     binds = None
     if seal.certificates or seal.cert_digests:
         binds = bool(signer_der) and seal.binds(signer_der)

@@ -175,6 +175,9 @@ def summarise(checks: Iterable[Check]) -> tuple[Indication, SubIndication | None
 # --------------------------------------------------------------------------- evidence
 
 
+_CERT_INFOS: dict[bytes, CertificateInfo] = {}
+
+
 @dataclass(frozen=True)
 class CertificateInfo:
     subject: str
@@ -190,8 +193,14 @@ class CertificateInfo:
         from verify.certfacts import facts_of
 
         f = facts_of(cert)
-        return cls(subject=f.subject_text, issuer=f.issuer_text, serial=format(f.serial, "x"),
-                   not_before=f.not_before, not_after=f.not_after, sha256=f.sha256, der=f.der)
+        info = _CERT_INFOS.get(f.der)       # one per certificate: it is in every report it signs
+        if info is None:
+            info = cls(subject=f.subject_text, issuer=f.issuer_text, serial=format(f.serial, "x"),
+                       not_before=f.not_before, not_after=f.not_after, sha256=f.sha256, der=f.der)
+            if len(_CERT_INFOS) >= 4096:
+                _CERT_INFOS.clear()
+            _CERT_INFOS[f.der] = info
+        return info
 
     def to_dict(self) -> dict[str, Any]:
         return {"subject": self.subject, "issuer": self.issuer, "serial": self.serial,
