@@ -1,6 +1,7 @@
 """The console in a real browser (Debian's headless Chromium driven by Playwright) against a
 real `eseal serve` (gunicorn, 2 workers): sign in, revoke a certificate through the dialog,
-and see it revoked in OCSP over HTTP. Screenshots are kept in test-artifacts/."""
+and see it revoked in OCSP over HTTP; revoke an e-license through its dialog and see it
+revoked in the public status; the trust-list page. Screenshots are kept in test-artifacts/."""
 from __future__ import annotations
 
 import os
@@ -14,6 +15,7 @@ from ca import ocsp, service
 from ca.csr import build_csr
 from ca.testing import LocalSigner
 from keystore.soft import SoftKeyStore
+from seal.license.service import issue_license
 from store.db import make_sessionmaker
 from store.home import Home
 from store.tokens import create_token
@@ -21,6 +23,9 @@ from tests.conftest import require
 from tests.test_serve_http import PASSPHRASE, Server, _start, _stop, _wait_healthy, free_port
 
 ARTIFACTS = Path(os.environ.get("ESEAL_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"))
+BUSINESS = {"credit_code": "91350100M000100Y43", "name": "深圳某某科技有限公司", "entity_type": "有限责任公司",
+            "legal_representative": "张三", "establishment_date": "2020-02-03", "address": "深圳市南山区",
+            "scope": "软件开发"}
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
                  "--disable-background-networking", "--disable-component-update"]
@@ -51,6 +56,7 @@ def live(tmp_path_factory):
         csr = build_csr(LocalSigner(), "C=CN,O=某某局,CN=设备").dump()
         serial, _ = service.issue_certificate(home, ks, profile="device", csr_pem=csr, subject="C=CN,O=某某局,CN=门禁设备")
         issuing = service.ca_chain(home)
+        license_id = issue_license(home, ks, type="YYZZ", data=BUSINESS, agency=None, actor="test").license_id
         ks.lock()
         home.close()
     finally:
@@ -60,7 +66,7 @@ def live(tmp_path_factory):
     proc = _start(folder / "home", port, log)
     try:
         _wait_healthy(proc, port, log)
-        yield Server(base, port, folder / "home", {"ra_operator": token}, folder), serial, issuing
+        yield Server(base, port, folder / "home", {"ra_operator": token}, folder), serial, issuing, license_id
     finally:
         _stop(proc)
 
@@ -77,7 +83,7 @@ def _ocsp_status(server: Server, serial: str, chain_pem: bytes) -> str:
 
 
 def test_revoke_through_the_dialog_then_ocsp_says_revoked(browser, live) -> None:
-    server, serial, chain = live
+    server, serial, chain, _ = live
     assert _ocsp_status(server, serial, chain) == "good"
     ARTIFACTS.mkdir(exist_ok=True)
     page = browser.new_page(locale="zh-CN")
@@ -98,3 +104,32 @@ def test_revoke_through_the_dialog_then_ocsp_says_revoked(browser, live) -> None
     page.screenshot(path=str(ARTIFACTS / "console-revoked.png"), full_page=True)
     page.close()
     assert _ocsp_status(server, serial, chain) == "revoked"
+
+
+def test_revoke_a_license_through_the_dialog_and_see_the_trust_lists(browser, live) -> None:
+    import json
+
+    server, _, _, license_id = live
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(locale="zh-CN")
+    page.goto(f"{server.base}/console/login")
+    page.fill("input[name=token]", server.tokens["ra_operator"])
+    page.click("#sign-in")
+    page.wait_for_url("**/console/certificates")
+    page.click("nav >> text=电子证照")
+    page.wait_for_url("**/console/licenses")
+    page.click(f"text={license_id}")
+    page.click("#revoke-dialog summary")
+    page.fill("input[name=reason]", "企业注销")
+    page.check("input[name=confirm]")
+    page.screenshot(path=str(ARTIFACTS / "console-license-revoke-dialog.png"), full_page=True)
+    page.click("#revoke-submit")
+    page.wait_for_selector("#status.status-revoked")
+    assert "证照已吊销" in page.inner_text("main")
+    status, _, body = server.request("GET", f"/api/v1/licenses/{license_id}")
+    assert status == 200 and json.loads(body)["status"] == "revoked"
+    page.click("nav >> text=信任列表")
+    page.wait_for_url("**/console/trust-lists")
+    assert "尚未发布" in page.inner_text("#region-tl")
+    page.screenshot(path=str(ARTIFACTS / "console-trust-lists.png"), full_page=True)
+    page.close()

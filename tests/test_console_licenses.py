@@ -61,7 +61,7 @@ def test_agency_sees_and_revokes_only_its_own_licenses(console) -> None:
     assert mine in listing and theirs not in listing and "深圳某某科技有限公司" in listing
     assert agency.get(f"/console/licenses/{theirs}").status_code == 404
     page = agency.get(f"/console/licenses/{mine}").get_data(as_text=True)
-    assert 'id="revoke-dialog"' in page and "有效" in page and "软件开发" in page
+    assert 'id="revoke-dialog"' in page and "有效" in page and "软件开发" in page and "法定代表人" in page
 
     # no CSRF token, a forged one, no confirmation, no reason: nothing happens
     agency.post(f"/console/licenses/{mine}/revoke", data={"reason": "注销", "confirm": "yes"})

@@ -345,6 +345,20 @@ def licenses(user: dict[str, Any]) -> str:
                            has_next=page * 25 < total, statuses=LICENSE_STATUSES, args=request.args)
 
 
+def _field_labels(type_code: str) -> dict[str, str]:
+    """Field name -> label in the console's language ("" -> the type's name); {} for a type since removed."""
+    from seal.license.errors import LicenseError
+    from seal.license.types import get_type
+
+    try:
+        kind = get_type(type_code, services().home)
+    except LicenseError:
+        return {}
+    zh = lang() == "zh"
+    return {"": kind.name_zh if zh else kind.name_en,
+            **{f.name: f.label_zh if zh else f.label_en for f in kind.fields}}
+
+
 @bp.get("/licenses/<license_id>")
 @_page("One e-license, with the revoke dialog when the role allows")
 @signed_in("admin", "ra_operator", "agency", "auditor")
@@ -353,7 +367,8 @@ def license_detail(user: dict[str, Any], license_id: str) -> Any:
     if info is None:
         flash(f"{t('Not found')}: {license_id}", "error")
         return render_template("console/base.html", user=user), 404
-    return render_template("console/license.html", user=user, lic=info,
+    return render_template("console/license.html", user=user, lic=info, labels=_field_labels(info.status.type_code),
+                           type_name=_field_labels(info.status.type_code).get("", info.status.type_code),
                            can_revoke=user["role"] in LICENSE_WRITE_ROLES and info.status.status != "revoked")
 
 
