@@ -164,6 +164,9 @@ def test_license_batch_list_ofd_and_agency_scope(api) -> None:
 
     not_csv = client.post("/api/v1/licenses/batch", headers=_auth(tokens["a1"]), json={"csv": "a,b\n1,2\n", "type": "YYZZ"})
     assert not_csv.status_code == 400 and not_csv.json["type"] == PROBLEM + "license-error"
+    huge = client.post("/api/v1/licenses/batch", headers=_auth(tokens["a1"]),
+                       json={"csv": "external_id,name\nR9," + "x" * 200_000 + "\n", "type": "YYZZ"})
+    assert huge.status_code == 400 and "field limit" in huge.json["detail"]
     other = client.post("/api/v1/licenses/batch", headers=_auth(tokens["a1"]),
                         json={"csv": text, "type": "YYZZ", "agency": "A2"})
     assert other.status_code == 403

@@ -14,6 +14,7 @@ a batch run twice issues nothing twice (rows answer ``already issued``).
 from __future__ import annotations
 
 import base64
+import csv
 import datetime as _dt
 import tempfile
 from typing import Any
@@ -263,7 +264,10 @@ def batch() -> Response:
     if who.role == "agency" and field(options, "agency") not in (None, "", who.agency):
         raise Problem(403, "forbidden", f"this token is scoped to agency {who.agency!r}")
     agency = who.agency if who.role == "agency" else (field(options, "agency") or None)
-    rows = license_batch.read_rows(text)
+    try:
+        rows = license_batch.read_rows(text)
+    except csv.Error as exc:  # e.g. a cell over the csv module's field limit; read_rows lets it through
+        raise Problem(400, "invalid-request", f"the CSV cannot be read: {exc}") from None
     if len(rows) > MAX_BATCH_ROWS:
         raise Problem(400, "invalid-request", f"{len(rows)} rows: at most {MAX_BATCH_ROWS} per request")
     s = services()
