@@ -174,3 +174,25 @@ def test_revocation_after_the_first_verification_shows_when_the_answer_is_due(pk
     assert due.indication is not Indication.PASSED
     assert due.sub_indication in (SubIndication.REVOKED, SubIndication.REVOKED_NO_POE)
     assert "REVOCATION_STATUS" in {c.code for c in due.checks if c.failed}
+
+
+def test_a_decision_is_reused_only_while_its_answers_are_unchanged(pki) -> None:
+    """The checker reuses a decision made from answers held in memory; a replaced answer
+    (another worker refreshed it, say) is used at once."""
+    from verify.revocation import RevocationCache
+
+    leaf, _ = pki.issue("device", "某局")
+    cache = RevocationCache()
+    checker = RevocationChecker(cache=cache)
+    first = checker.check(leaf, pki.issuing)
+    assert first.evidence.status == "good" and not first.evidence.from_cache
+    second = checker.check(leaf, pki.issuing)
+    assert second.evidence.from_cache
+    assert checker.check(leaf, pki.issuing) is second          # decided once, from the held answer
+
+    [key] = [k for k in cache._mem if k.startswith("ocsp|")]
+    held, until = cache._mem[key]
+    revoked_at = _now() - dt.timedelta(minutes=1)
+    cache.put(key, dataclasses.replace(held, status="revoked", revoked_at=revoked_at, reason="keyCompromise"), until)
+    after = checker.check(leaf, pki.issuing)
+    assert after.evidence.status == "revoked" and after.check.sub_indication is SubIndication.REVOKED

@@ -69,16 +69,20 @@ class RevocationCache:
     def __init__(self, sessions: Any = None, *, max_entries: int = 10000) -> None:
         self._mem: dict[str, tuple[Any, _dt.datetime]] = {}
         self._lock = threading.Lock()
+        self.generation = 0          # bumped by every put: a decision built on older entries is stale
         self._sessions = sessions
         self.max_entries = max_entries
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: str, now: _dt.datetime) -> Any:
+    def get(self, key: str, now: _dt.datetime, used: list[_dt.datetime] | None = None) -> Any:
+        """The fresh answer under ``key`` or None; its expiry is appended to ``used``."""
         with self._lock:
             entry = self._mem.get(key)
         if entry is not None and entry[1] > now:
             self.hits += 1
+            if used is not None:
+                used.append(entry[1])
             return entry[0]
         self.misses += 1
         return None
@@ -90,6 +94,7 @@ class RevocationCache:
             if len(self._mem) >= self.max_entries:
                 self._mem.clear()
             self._mem[key] = (value, next_update)
+            self.generation += 1
 
     def get_der(self, key: str, now: _dt.datetime) -> bytes | None:
         """Raw DER of a stored answer (persistent table), when still fresh."""
@@ -221,6 +226,11 @@ class RevocationChecker:
     policy: Policy = STRICT
     # answers are reused until nextUpdate, or at most this long (verify/freshness.py)
     max_reuse: _dt.timedelta | None = field(default_factory=status_max_age)
+    # (cert, issuer, poe, claimed, signature) -> (cache generation, valid until, outcome): a
+    # decision made only from answers held in memory is the same until one of them is due
+    # or the cache changes (see check)
+    _decided: dict[tuple[Any, ...], tuple[int, _dt.datetime, RevocationOutcome]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.offline_crls = [bytes(c) for c in self.offline_crls]
@@ -238,13 +248,23 @@ class RevocationChecker:
         depends on it (then a revocation without proof of earlier existence is
         REVOKED_NO_POE rather than REVOKED)."""
         now = now or _now()
+        # Offline CRLs are judged afresh each time; otherwise a decision made from answers all
+        # held in memory is reused while every one of them is fresh and none was replaced.
+        memo_key = None if self.offline_crls else (facts_of(cert).der, facts_of(issuer).der, poe, claimed, signature)
+        if memo_key is not None:
+            memo = self._decided.get(memo_key)
+            if memo is not None and memo[0] == self.cache.generation and now < memo[1]:
+                return memo[2]
+        generation = self.cache.generation
         label = cert_label(cert)
         serial = format(facts_of(cert).serial, "x")
         errors: list[str] = []
+        used: list[_dt.datetime] = []
+        fetched: list[bool] = []
         answer = None
         sources = (self._ocsp, self._crl) if self.prefer_ocsp else (self._crl, self._ocsp)
         for source in sources:
-            answer = source(cert, issuer, now, errors)
+            answer = source(cert, issuer, now, errors, used, fetched)
             if answer is not None:
                 break
         if answer is None:
@@ -257,7 +277,12 @@ class RevocationChecker:
             serial, answer.source, answer.status, answer.url, answer.this_update, answer.next_update,
             answer.produced_at, answer.revoked_at, answer.reason, answer.responder, answer.from_cache,
             tuple(errors))
-        return RevocationOutcome(evidence, self._decide(label, answer, poe, claimed, signature))
+        outcome = RevocationOutcome(evidence, self._decide(label, answer, poe, claimed, signature))
+        if memo_key is not None and used and not errors and not fetched and self.cache.generation == generation:
+            if len(self._decided) >= 4096:
+                self._decided.clear()
+            self._decided[memo_key] = (generation, min(used), outcome)
+        return outcome
 
     def _decide(self, label: str, a: _Answer, poe: _dt.datetime | None, claimed: _dt.datetime | None,
                 signature: bool) -> Check:
@@ -282,12 +307,15 @@ class RevocationChecker:
     # ------------------------------------------------------------------------------ OCSP
 
     def _ocsp(self, cert: x509.Certificate, issuer: x509.Certificate, now: _dt.datetime,
-              errors: list[str]) -> _Answer | None:
+              errors: list[str], used: list[_dt.datetime] | None = None,
+              fetched: list[bool] | None = None) -> _Answer | None:
         for url in facts_of(cert).ocsp_urls:
             key = f"ocsp|{url}|{facts_of(issuer).key_sha1.hex()}|{facts_of(cert).serial:x}"
-            cached = self.cache.get(key, now)
+            cached = self.cache.get(key, now, used)
             if cached is not None:
                 return _Answer(**{**cached.__dict__, "from_cache": True})
+            if fetched is not None:
+                fetched.append(True)
             der = self.cache.get_der(key, now)
             nonce = None
             if der is None:
@@ -315,7 +343,8 @@ class RevocationChecker:
     # ------------------------------------------------------------------------------ CRL
 
     def _crl(self, cert: x509.Certificate, issuer: x509.Certificate, now: _dt.datetime,
-             errors: list[str]) -> _Answer | None:
+             errors: list[str], used: list[_dt.datetime] | None = None,
+             fetched: list[bool] | None = None) -> _Answer | None:
         infos: list[CRLInfo] = []
         issuer_name = facts_of(issuer).subject
         for i, der in enumerate(self.offline_crls):
@@ -329,12 +358,12 @@ class RevocationChecker:
             except (ValueError, TypeError, KeyError) as exc:
                 errors.append(f"offline CRL #{i + 1} is malformed: {exc}")
         for url in facts_of(cert).crl_urls:
-            info = self._fetch_crl(url, issuer, issuer_name, now, errors)
+            info = self._fetch_crl(url, issuer, issuer_name, now, errors, used, fetched)
             if info is not None:
                 infos.append(info)
         deltas = [d for d in infos if d.is_delta]
         for url in facts_of(cert).delta_crl_urls:
-            info = self._fetch_crl(url, issuer, issuer_name, now, errors)
+            info = self._fetch_crl(url, issuer, issuer_name, now, errors, used, fetched)
             if info is not None and info.is_delta:
                 deltas.append(info)
         for info in infos:
@@ -367,11 +396,17 @@ class RevocationChecker:
         return None
 
     def _fetch_crl(self, url: str, issuer: x509.Certificate, issuer_name: Any, now: _dt.datetime,
-                   errors: list[str]) -> CRLInfo | None:
+                   errors: list[str], used: list[_dt.datetime] | None = None,
+                   fetched: list[bool] | None = None) -> CRLInfo | None:
         key = f"crl|{url}"
-        info = self.cache.get(key, now)
+        held: list[_dt.datetime] = []
+        info = self.cache.get(key, now, held)
         if info is not None and info.issuer_hashable == issuer_name:
+            if used is not None:
+                used.extend(held)
             return info
+        if fetched is not None:
+            fetched.append(True)
         der = self.cache.get_der(key, now)
         if der is None:
             if not self.online:
