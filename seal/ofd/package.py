@@ -15,10 +15,15 @@ import zipfile
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple
 
 from seal.ofd.errors import OFDFormatError, OFDLimitError, OFDPathError, OFDXMLError, ZipBombError
 from seal.ofd.paths import check_entry_name
+
+# Entry names repeat from package to package (Doc_0/Document.xml, ...): a name's verdict is a
+# function of the name alone, so remember the good ones (a bad one raises each time).
+_checked_name = lru_cache(maxsize=8192)(check_entry_name)
 
 _LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")
 _LOCAL_SIGNATURE = 0x04034B50
@@ -144,7 +149,7 @@ class OFDPackage:
         self._folded: dict[str, str] = {}
         total = 0
         for info in infos:
-            name = check_entry_name(info.filename)
+            name = _checked_name(info.filename)
             if info.filename.endswith("/"):
                 continue
             if name in self._infos:
@@ -159,7 +164,8 @@ class OFDPackage:
             if info.file_size > limits.max_entry_size:
                 raise OFDLimitError(f"entry {name!r} declares {info.file_size} bytes; "
                                     f"the per-entry limit is {limits.max_entry_size}")
-            self._check_ratio(name, info.file_size, info.compress_size, declared=True)
+            if info.file_size > limits.ratio_floor:
+                self._check_ratio(name, info.file_size, info.compress_size, declared=True)
             total += info.file_size
             if total > limits.max_total_size:
                 raise OFDLimitError(f"package declares more than {limits.max_total_size} uncompressed bytes")
