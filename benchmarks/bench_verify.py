@@ -48,8 +48,11 @@ def pki():
 
 
 def _rate(benchmark) -> None:
+    """Per second from the mean, and from the fastest round (the machine is shared: the
+    best round is the one least disturbed by other processes)."""
     if benchmark.stats:
         benchmark.extra_info["per_second"] = round(1 / benchmark.stats.stats.mean)
+        benchmark.extra_info["per_second_best_round"] = round(1 / benchmark.stats.stats.min)
 
 
 def test_path_validation_warm(benchmark, pki):
@@ -194,7 +197,7 @@ def test_sealed_license_warm(benchmark, pki, licenses):
     floor = _sm2_floor(signer_key, tbs, signature)
     benchmark.extra_info["ofd_bytes"] = len(docs[0])
     benchmark.extra_info["sm2_verify_per_second_same_run"] = round(1 / floor)
-    benchmark.extra_info["sm2_verifies_per_document"] = round(benchmark.stats.stats.mean / floor, 2)
+    benchmark.extra_info["sm2_verifies_per_document_best_round"] = round(benchmark.stats.stats.min / floor, 2)
 
 
 def test_sealed_license_cold_with_ocsp_fetch(benchmark, pki, licenses):
