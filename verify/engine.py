@@ -153,8 +153,16 @@ def home_license_status(home: Any) -> Any:
 @dataclass
 class Verifier:
     """One configured engine: a trust source, a revocation checker, a policy. Keep one per
-    process: its caches (signatures, keys, revocation answers) are what make a warm
-    verification cost about one SM2 verify."""
+    process: its caches are what make a warm verification cost about one SM2 verify.
+
+    What is reused between documents depends only on identical bytes or on revocation
+    answers still fresh: a seal's facts and its maker's signature (by the seal's DER),
+    certificates, their paths and SM2 key objects (by DER), parsed template parts of an OFD
+    (by entry name and bytes), and OCSP / CRL answers until nextUpdate, at most
+    ``max_reuse`` (verify/revocation.py). Every document's own checks run each time: its
+    References and dataHash, the SM2 signature over TBS_Sign, the binding of signer to
+    seal, the seal's validity and registry status, the path's validity at the signing time
+    (tests/test_verify_caches.py)."""
 
     trust: TrustSource = field(default_factory=StaticTrust)
     revocation: RevocationChecker | None = None
