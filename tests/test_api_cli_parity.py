@@ -140,6 +140,10 @@ def test_renew_rekey_grants_and_tree_head(api) -> None:
     assert old["status"] == "revoked" and old["reason"] == "superseded"
     assert client.post(f"/api/v1/certificates/{issued['serial']}/renew",
                        headers=_auth(tokens["auditor"])).status_code == 403
+    public = client.get(f"/api/v1/certificates/{renewed.json['serial']}/status")  # no token: public, as OCSP
+    assert public.status_code == 200 and public.json["status"] == "revoked" and public.json["reason"] == "superseded"
+    assert "subject" not in public.json and "pem" not in public.json
+    assert client.get("/api/v1/certificates/zz/status").json["type"] == PROBLEM + "unknown-serial"
 
     key_ref = ks.generate("agency-signer", "seal", actor="admin")
     _, cert = service.issue_for_key(app.extensions["eseal"].home, ks, profile="organization", key_ref=key_ref,

@@ -315,3 +315,26 @@ def rekey(serial: str) -> tuple[Response, int]:
                                   uid=uid.encode("utf-8") if uid is not None else DEFAULT_UID, days=_days(data),
                                   actor=actor(), sessions=s.sessions)
     return _reissued(new_serial)
+
+
+CERT_STATUS = openapi.schema("CertificateStatus", {
+    "type": "object", "required": ["serial", "status", "not_before", "not_after"],
+    "properties": {"serial": {"type": "string"}, "profile": {"type": "string"},
+                   "status": {"type": "string", "enum": list(CERT_STATUSES)},
+                   "reason": {"type": ["string", "null"]},
+                   "revoked_at": {"type": ["string", "null"], "format": "date-time"},
+                   "invalidity_date": {"type": ["string", "null"], "format": "date-time"},
+                   "not_before": {"type": "string", "format": "date-time"},
+                   "not_after": {"type": "string", "format": "date-time"}}})
+
+
+@bp.get("/<serial>/status")
+@openapi.operation(summary="A certificate's status (public, like OCSP; no subject: it can name a person)",
+                   tags=["certificates"], parameters=_SERIAL, responses={200: openapi.json_body(CERT_STATUS)},
+                   problems=["unknown-serial"])
+def certificate_status(serial: str) -> Response:
+    s = services()
+    row = service.certificate_status(s.home, serial, sessions=s.sessions)
+    return jsonify({"serial": row.serial, "profile": row.profile, "status": row.status, "reason": row.reason,
+                    "revoked_at": _iso(row.revoked_at), "invalidity_date": _iso(row.invalidity_date),
+                    "not_before": _iso(row.not_before), "not_after": _iso(row.not_after)})
