@@ -216,7 +216,7 @@ def _plain_v4_signature(der: bytes) -> SealSignature | None:
         return None
     seal = _SEAL_FACTS.get((4, der[eseal[1]:eseal[3]]))
     signer = der[cert[2]:cert[3]]
-    if seal is None or _x509_version(signer) == "v1":
+    if seal is None or _certificate_version(signer) == "v1":
         return None
     raw_time = der[time_info[2]:time_info[3]]
     try:
@@ -352,7 +352,7 @@ class _Reader:
 
     def certificate(self, der: bytes, path: str) -> None:
         """Note a v1 certificate; a certificate that does not parse is left to the checks."""
-        if _x509_version(bytes(der)) == "v1":
+        if _certificate_version(bytes(der)) == "v1":
             self.quirk("x509-v1-certificate", f"{path} is an X.509 version 1 certificate")
 
     def extensions(self, value: core.Asn1Value, path: str) -> tuple[tuple[str, bool, bytes], ...]:
@@ -367,10 +367,19 @@ class _Reader:
         return tuple(out)
 
 
+def _certificate_version(der: bytes) -> str | None:
+    """The X.509 version of a certificate (None when it does not parse); one signer's
+    certificate is in every document it signs, so a certificate of ordinary size is read
+    once (an outsized one, each time: it is not worth keeping)."""
+    return _x509_version(der) if len(der) <= 16 * 1024 else _read_x509_version(der)
+
+
 @lru_cache(maxsize=1024)
 def _x509_version(der: bytes) -> str | None:
-    """The X.509 version of a certificate (None when it does not parse); one signer's
-    certificate is in every document it signs, so this is read once per certificate."""
+    return _read_x509_version(der)
+
+
+def _read_x509_version(der: bytes) -> str | None:
     try:
         return x509.Certificate.load(der)["tbs_certificate"]["version"].native
     except _ASN1_ERRORS:
@@ -459,22 +468,30 @@ def _facts_v1_seal(value: ses.SESealV1, der: bytes) -> Seal:
 # safe to share). Failures are not kept: damaged bytes are judged again each time.
 _SEAL_FACTS: dict[tuple[int, bytes], Seal] = {}
 _SEAL_FACTS_LIMIT = 1024
+_SEAL_FACTS_BUDGET = 32 * 1024 * 1024     # bytes of seals held; hostile giant seals are not kept
+_seal_facts_bytes = 0
 
 
 def clear_read_caches() -> None:
     """Forget seals and certificate versions already read (benchmarks measure a cold start)."""
+    global _seal_facts_bytes
     _SEAL_FACTS.clear()
+    _seal_facts_bytes = 0
     _x509_version.cache_clear()
 
 
 def _cached_seal(value: core.Asn1Value, version: int) -> Seal:
     der = value.dump()
+    global _seal_facts_bytes
     seal = _SEAL_FACTS.get((version, der))
     if seal is None:
         seal = _facts_v4_seal(value, der) if version == 4 else _facts_v1_seal(value, der)
-        if len(_SEAL_FACTS) >= _SEAL_FACTS_LIMIT:
-            _SEAL_FACTS.clear()
-        _SEAL_FACTS[(version, der)] = seal
+        if len(der) <= _SEAL_FACTS_BUDGET // 64:
+            if len(_SEAL_FACTS) >= _SEAL_FACTS_LIMIT or _seal_facts_bytes + len(der) > _SEAL_FACTS_BUDGET:
+                _SEAL_FACTS.clear()
+                _seal_facts_bytes = 0
+            _SEAL_FACTS[(version, der)] = seal
+            _seal_facts_bytes += len(der)
     return seal
 
 

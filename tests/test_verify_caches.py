@@ -196,3 +196,25 @@ def test_a_decision_is_reused_only_while_its_answers_are_unchanged(pki) -> None:
     cache.put(key, dataclasses.replace(held, status="revoked", revoked_at=revoked_at, reason="keyCompromise"), until)
     after = checker.check(leaf, pki.issuing)
     assert after.evidence.status == "revoked" and after.check.sub_indication is SubIndication.REVOKED
+
+
+def test_caches_keyed_by_document_bytes_stay_bounded() -> None:
+    """Seals, certificates and OFD parts come from outside: an outsized one is not kept, and
+    a cache whose byte budget is spent starts again (a flood cannot fill memory)."""
+    from seal.ofd import model
+    from verify.documents import _ByBytes
+
+    cache = _ByBytes(entries=100, budget=64 * 1024)
+    cache.keep(b"x" * 2048, 1)                  # more than budget/64: not kept
+    assert len(cache) == 0
+    for i in range(40):                          # 40,000 bytes: within the budget
+        cache.keep(bytes([i]) * 1000, i)
+    assert len(cache) == 40 and cache.held == 40_000
+    for i in range(40, 70):                      # passes 64 KiB: forgotten, then refilled
+        cache.keep(bytes([i]) * 1000, i)
+    assert cache.held <= 64 * 1024 and len(cache) < 70
+
+    big = b"<ofd:Res xmlns:ofd='http://www.ofdspec.org/2016'>" + b" " * (40 * 1024) + b"</ofd:Res>"
+    before = len(model._OUTLINES)
+    assert model._outline("res", "Doc_0/Big.xml", big, lambda root: ()) == ()
+    assert ("res", "Doc_0/Big.xml", big) not in model._OUTLINES and len(model._OUTLINES) <= before

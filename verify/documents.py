@@ -49,9 +49,32 @@ def detect_kind(data: bytes) -> str:
     return "unknown"
 
 
+class _ByBytes(dict):
+    """A cache keyed by DER bytes, bounded in entries and in key bytes held: documents
+    come from outside, and a stream of giant seals or certificates must not fill memory
+    (an outsized key is simply not kept; the budget spent, everything is forgotten)."""
+
+    def __init__(self, entries: int, budget: int) -> None:
+        super().__init__()
+        self.entries, self.budget, self.held = entries, budget, 0
+
+    def keep(self, key: bytes, value: Any) -> None:
+        if len(key) > self.budget // 64:
+            return
+        if len(self) >= self.entries or self.held + len(key) > self.budget:
+            self.clear()
+        self[key] = value
+        self.held += len(key)
+
+    def clear(self) -> None:
+        super().clear()
+        self.held = 0
+
+
+_MB = 1024 * 1024
 # Certificates by DER: one signer's certificate rides in every document it signs; one parsed
 # object per certificate also lets verify/certfacts and verify/path find theirs by identity.
-_CERTS: dict[bytes, x509.Certificate | None] = {}
+_CERTS = _ByBytes(4096, 16 * _MB)
 _CERT_LIMIT = 4096
 
 
@@ -67,9 +90,7 @@ def _cert(der: bytes | None) -> x509.Certificate | None:
         cert: x509.Certificate | None = load_certificate(der)
     except InputError:
         cert = None
-    if len(_CERTS) >= _CERT_LIMIT:
-        _CERTS.clear()
-    _CERTS[der] = cert
+    _CERTS.keep(der, cert)
     return cert
 
 
@@ -92,7 +113,7 @@ def timestamp_facts(token_der: bytes, data: bytes) -> TimestampFacts:
 # --------------------------------------------------------------------------- SES_Signature
 
 
-_SEAL_CHECKS: dict[bytes, Any] = {}     # seal DER -> the maker-signature CheckResult (one seal, many documents)
+_SEAL_CHECKS = _ByBytes(1024, 32 * _MB)   # seal DER -> the maker-signature CheckResult (one seal, many documents)
 
 
 def clear_caches() -> None:
@@ -113,13 +134,11 @@ def _seal_check(seal: Any) -> Any:
     result = _SEAL_CHECKS.get(seal.der)
     if result is None:
         result = verify_seal_signature(seal)
-        if len(_SEAL_CHECKS) >= 4096:
-            _SEAL_CHECKS.clear()
-        _SEAL_CHECKS[seal.der] = result
+        _SEAL_CHECKS.keep(seal.der, result)
     return result
 
 
-_SEAL_INFOS: dict[bytes, SealInfo] = {}     # seal DER -> what the report shows of it
+_SEAL_INFOS = _ByBytes(1024, 32 * _MB)     # seal DER -> what the report shows of it
 
 
 def _seal_info(seal: Any, maker: x509.Certificate | None) -> SealInfo:
@@ -129,9 +148,7 @@ def _seal_info(seal: Any, maker: x509.Certificate | None) -> SealInfo:
                         valid_from=seal.valid_start, valid_to=seal.valid_end,
                         maker=CertificateInfo.of(maker) if maker is not None else None,
                         picture=seal.picture.data, picture_type=seal.picture.type.lower())
-        if len(_SEAL_INFOS) >= 4096:
-            _SEAL_INFOS.clear()
-        _SEAL_INFOS[seal.der] = info
+        _SEAL_INFOS.keep(seal.der, info)
     return info
 
 

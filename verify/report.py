@@ -197,9 +197,10 @@ class CertificateInfo:
         if info is None:
             info = cls(subject=f.subject_text, issuer=f.issuer_text, serial=format(f.serial, "x"),
                        not_before=f.not_before, not_after=f.not_after, sha256=f.sha256, der=f.der)
-            if len(_CERT_INFOS) >= 4096:
-                _CERT_INFOS.clear()
-            _CERT_INFOS[f.der] = info
+            if len(f.der) <= 16 * 1024:      # an outsized certificate is not worth keeping
+                if len(_CERT_INFOS) >= 4096:
+                    _CERT_INFOS.clear()
+                _CERT_INFOS[f.der] = info
         return info
 
     def to_dict(self) -> dict[str, Any]:

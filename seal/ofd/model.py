@@ -57,7 +57,8 @@ def _text(el: etree._Element | None, name: str | None = None) -> str | None:
 # (name, bytes); a part that does not read cleanly gets None, and the caller then walks it
 # the long way, which raises the same error at the same point as before.
 _OUTLINES: dict[tuple[str, str, bytes], Any] = {}
-_OUTLINE_LIMIT = 2048
+_OUTLINE_LIMIT = 1024
+_OUTLINE_MAX_PART = 32 * 1024      # larger parts are parsed each time: at most 32 MiB held
 
 
 def _outline(kind: str, name: str, data: bytes, read: Callable[[etree._Element], Any]) -> Any:
@@ -68,9 +69,10 @@ def _outline(kind: str, name: str, data: bytes, read: Callable[[etree._Element],
         facts = read(X.parse_xml(data, name=name, max_size=max(len(data), 1)))
     except OFDFormatError:
         facts = None
-    if len(_OUTLINES) >= _OUTLINE_LIMIT:
-        _OUTLINES.clear()
-    _OUTLINES[key] = facts
+    if len(data) <= _OUTLINE_MAX_PART:
+        if len(_OUTLINES) >= _OUTLINE_LIMIT:
+            _OUTLINES.clear()
+        _OUTLINES[key] = facts
     return facts
 
 
