@@ -24,8 +24,15 @@ from seal.ofd.paths import resolve
 OFD_ENTRY = "OFD.xml"
 
 # Locations repeat across documents (the same producer writes the same names): resolving is
-# a pure function of the two strings, so remember it. Bad locations raise and are not kept.
-_resolve = lru_cache(maxsize=8192)(resolve)
+# a pure function of the two strings, so remember it (ordinary lengths only, so the memory
+# held stays small). Bad locations raise and are not kept.
+_resolve_cached = lru_cache(maxsize=8192)(resolve)
+
+
+def _resolve(loc: str, *, base: str = "") -> str:
+    if len(loc) + len(base) <= 512:
+        return _resolve_cached(loc, base=base)
+    return resolve(loc, base=base)
 
 
 # Lookups by local name, any namespace or none (as seal.ofd.xmlns), done by lxml itself:

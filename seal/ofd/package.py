@@ -22,8 +22,13 @@ from seal.ofd.errors import OFDFormatError, OFDLimitError, OFDPathError, OFDXMLE
 from seal.ofd.paths import check_entry_name
 
 # Entry names repeat from package to package (Doc_0/Document.xml, ...): a name's verdict is a
-# function of the name alone, so remember the good ones (a bad one raises each time).
-_checked_name = lru_cache(maxsize=8192)(check_entry_name)
+# function of the name alone, so remember the good ones of ordinary length (a bad one raises
+# each time).
+_checked_name_cached = lru_cache(maxsize=8192)(check_entry_name)
+
+
+def _checked_name(name: str) -> str:
+    return _checked_name_cached(name) if len(name) <= 256 else check_entry_name(name)
 
 _LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")
 _LOCAL_SIGNATURE = 0x04034B50
