@@ -16,6 +16,7 @@ from ca.csr import build_csr
 from ca.testing import LocalSigner
 from keystore.soft import SoftKeyStore
 from seal.license.service import issue_license
+from verify.trustlist.service import publish_region_tl
 from store.db import make_sessionmaker
 from store.home import Home
 from store.tokens import create_token
@@ -57,6 +58,7 @@ def live(tmp_path_factory):
         serial, _ = service.issue_certificate(home, ks, profile="device", csr_pem=csr, subject="C=CN,O=某某局,CN=门禁设备")
         issuing = service.ca_chain(home)
         license_id = issue_license(home, ks, type="YYZZ", data=BUSINESS, agency=None, actor="test").license_id
+        publish_region_tl(home, ks, actor="test")
         ks.lock()
         home.close()
     finally:
@@ -130,6 +132,7 @@ def test_revoke_a_license_through_the_dialog_and_see_the_trust_lists(browser, li
     assert status == 200 and json.loads(body)["status"] == "revoked"
     page.click("nav >> text=信任列表")
     page.wait_for_url("**/console/trust-lists")
-    assert "尚未发布" in page.inner_text("#region-tl")
+    region = page.inner_text("#region-tl")
+    assert "验证通过" in region and "root_ca" in region and "已认可" in region
     page.screenshot(path=str(ARTIFACTS / "console-trust-lists.png"), full_page=True)
     page.close()
