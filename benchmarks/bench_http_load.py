@@ -25,7 +25,10 @@ that is not PASSED) in extra_info and on stdout:
 The in-process cases time the same seal (``seal.sealing.authorise`` + ``seal_document``)
 and the same verification (``verify.service.shared_verifier(...).verify_bytes``) on the same
 home in this process, one core: the HTTP figure over the in-process one is what the HTTP
-layer and the second worker add or cost. The machine is shared: compare ratios.
+layer and the second worker add or cost. The ``flask`` cases send the same requests through
+the app in this process (Flask test client: routing, token check, JSON and base64, the
+problem layer, no sockets): their rate next to the direct call is the cost of the HTTP
+layer itself. The machine is shared: compare ratios.
 
 Targets (issue #7): >= 1,000 requests/s each, p99 < 25 ms. Rate limits are switched off in
 the served app (``ESEAL_API_RATE_LIMIT_PER_SECOND=0``): all the load comes from one address.
@@ -324,3 +327,41 @@ def test_inprocess_verify_sealed_license(benchmark, served, opened):
                                 rounds=40, warmup_rounds=2)
     assert report.indication.value == served.indication, report.to_dict()
     _rate(benchmark, "verify", served.db)
+
+
+@pytest.fixture(scope="module")
+def flask_client(served):
+    from api import create_app
+
+    saved = os.environ.pop("ESEAL_DATABASE_URL", None)
+    try:
+        app = create_app(served.home, passphrase=PASSPHRASE, config={"rate_limit_per_second": 0})
+    finally:
+        if saved is not None:
+            os.environ["ESEAL_DATABASE_URL"] = saved
+    yield app.test_client()
+    app.extensions["eseal"].home.close()
+
+
+def test_flask_seal_4k_cms(benchmark, served, flask_client):
+    benchmark.group = f"http-load-{served.db}"
+    body = json.dumps({"document": base64.b64encode(DOCUMENT).decode(), "cms": True}).encode()
+    headers = {"Authorization": f"Bearer {served.token}"}
+
+    def one() -> int:
+        return flask_client.post(f"/api/v1/seals/{served.es_id}/sign", data=body, headers=headers,
+                                 content_type="application/json").status_code
+
+    assert benchmark.pedantic(one, rounds=40, warmup_rounds=2) == 200
+    _rate(benchmark, "seal through Flask", served.db)
+
+
+def test_flask_verify_sealed_license(benchmark, served, flask_client):
+    benchmark.group = f"http-load-{served.db}"
+
+    def one() -> str:
+        return flask_client.post("/api/v1/verify", data=served.sealed_ofd,
+                                 content_type="application/ofd").headers["X-Eseal-Indication"]
+
+    assert benchmark.pedantic(one, rounds=40, warmup_rounds=2) == served.indication
+    _rate(benchmark, "verify through Flask", served.db)
