@@ -6,7 +6,10 @@ certificates must publish (build + sign) its CRL in well under five seconds. So 
 encoder over plain tuples (precomputed headers and extension templates, one bytes join,
 no asn1crypto object per entry), while everything else — TBSCertList header and CRL
 extensions — is declared with asn1crypto and spliced around it. The test suite checks
-that both encodings are byte-identical for small lists.
+that both encodings are byte-identical for small lists. A full CRL read from the database
+goes one step further: each element's DER is made once, when the certificate is revoked
+(:func:`encode_entry`, kept in ca_crl_entries by ca/crl_entries.py), and
+``CRLBuilder.revoked_der`` splices the concatenation in as it is.
 
 Entries are ``(serial, revoked_at, reason, invalidity_date)`` 4-tuples (or
 :class:`RevokedEntry`, a NamedTuple of the same shape): ``reason`` is ``None`` (no
@@ -24,7 +27,7 @@ CRLs, freshestCRL pointing at the delta CRL URL.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 from asn1crypto import crl, pem, x509
@@ -35,7 +38,8 @@ from ca.errors import BuilderError, IncompleteBuilder, ProfileViolation
 from ca.profiles import CAConfig
 from ca.signer import Signer, point_bytes, sign_checked
 
-__all__ = ["RevokedEntry", "CRLBuilder", "encode_revoked", "REASON_CODES", "reason_code",
+__all__ = ["RevokedEntry", "CRLBuilder", "encode_revoked", "encode_entry", "iter_encoded", "revoked_sequence",
+           "REASON_CODES", "reason_code",
            "tbs_of", "to_pem"]
 
 UTC = _dt.timezone.utc
@@ -121,15 +125,12 @@ def _invalidity_prefix(day: int) -> bytes:
     return _INVALIDITY_PREFIX + b"%04d" % d.year + d.strftime("%m%d").encode()
 
 
-def encode_revoked(entries: Iterable[Sequence[Any]], *, allow_remove_from_crl: bool = False) -> bytes:
-    """DER of ``revokedCertificates`` (the whole SEQUENCE OF, header included), or
-    ``b""`` for no entries (the field is then absent, RFC 5280 §5.1.2.6).
+def iter_encoded(entries: Iterable[Sequence[Any]], *, allow_remove_from_crl: bool = False) -> Iterator[bytes]:
+    """The DER of each ``revokedCertificates`` element, one bytes per entry, in order.
 
-    Times are aware datetimes or whole seconds since 1970 UTC (ints, as ca/service.py reads
-    them from the database). Times are formatted from two small caches (day -> date prefix, second of day ->
-    HHMMSSZ) instead of one ``strftime`` per entry."""
-    parts: list[bytes] = []
-    append = parts.append
+    Times are aware datetimes or whole seconds since 1970 UTC (ints, as the database hands
+    them over). Times are formatted from two small caches (day -> date prefix, second of
+    day -> HHMMSSZ) instead of one ``strftime`` per entry."""
     seq, ints = _SEQ, _INT
     reasons = _REASON_LOOKUP
     hms = _hms_table()
@@ -168,7 +169,7 @@ def encode_revoked(entries: Iterable[Sequence[Any]], *, allow_remove_from_crl: b
                     ext = ext + g + hms[isec]
                 body = ints[len(s)] + s + t + hms[sec] + (seq[len(ext)] + ext if ext else b"")
             n = len(body)
-            append((seq[n] if n < 256 else b"\x30" + _der_len(n)) + body)
+            yield (seq[n] if n < 256 else b"\x30" + _der_len(n)) + body
     except BuilderError:
         raise
     except KeyError as exc:
@@ -177,10 +178,23 @@ def encode_revoked(entries: Iterable[Sequence[Any]], *, allow_remove_from_crl: b
         raise BuilderError(
             f"CRL entry {index}: expected (serial int, revoked_at datetime, reason, "
             f"invalidity_date) — {exc}") from None
-    if not parts:
-        return b""
-    content = b"".join(parts)
-    return b"\x30" + _der_len(len(content)) + content
+
+
+def encode_revoked(entries: Iterable[Sequence[Any]], *, allow_remove_from_crl: bool = False) -> bytes:
+    """DER of ``revokedCertificates`` (the whole SEQUENCE OF, header included), or
+    ``b""`` for no entries (the field is then absent, RFC 5280 §5.1.2.6)."""
+    return revoked_sequence(b"".join(iter_encoded(entries, allow_remove_from_crl=allow_remove_from_crl)))
+
+
+def encode_entry(serial: int, revoked_at: _dt.datetime | int, reason: int | str | None = None,
+                 invalidity_date: _dt.datetime | int | None = None) -> bytes:
+    """DER of one ``revokedCertificates`` element of a full CRL (what ca_crl_entries stores)."""
+    return next(iter_encoded([(serial, revoked_at, reason, invalidity_date)]))
+
+
+def revoked_sequence(content: bytes) -> bytes:
+    """``revokedCertificates`` around already-encoded elements; ``b""`` when there are none."""
+    return b"\x30" + _der_len(len(content)) + content if content else b""
 
 
 # --- the builder --------------------------------------------------------------------
@@ -237,7 +251,20 @@ class CRLBuilder:
     def revoked(self, entries: Iterable[Sequence[Any]]) -> CRLBuilder:
         """Entries as ``(serial, revoked_at, reason, invalidity_date)`` tuples; encoded
         (and checked) at ``sign()``; the iterable is consumed once."""
+        if "revoked_der" in self._f:
+            raise BuilderError("the revoked list is already given as DER")
         return self._with("revoked", entries)
+
+    def revoked_der(self, elements: bytes) -> CRLBuilder:
+        """The revoked list as the concatenated DER of its elements (``encode_entry`` of
+        each, as ca_crl_entries keeps them): spliced in as it is, for a full CRL read
+        from the database without one Python object per entry."""
+        if "revoked" in self._f:
+            raise BuilderError("the revoked list is already given as entries")
+        elements = bytes(elements)
+        if elements and elements[0] != 0x30:
+            raise BuilderError("revoked_der takes DER SEQUENCE elements (revokedCertificates entries)")
+        return self._with("revoked_der", elements)
 
     # --- build ----------------------------------------------------------------------
 
@@ -258,7 +285,10 @@ class CRLBuilder:
         delta = "base" in f
         if delta and f["base"] >= f["number"]:
             raise BuilderError("a delta CRL's number must be greater than its base CRL number")
-        revoked = encode_revoked(f.get("revoked", ()), allow_remove_from_crl=delta)
+        if "revoked_der" in f:
+            revoked = revoked_sequence(f["revoked_der"])
+        else:
+            revoked = encode_revoked(f.get("revoked", ()), allow_remove_from_crl=delta)
         tbs = crl.TbsCertList({
             "version": "v2",
             "signature": {"algorithm": oids.SM2_WITH_SM3},

@@ -25,8 +25,9 @@ certificates are stored one after the other, each with its audit record naming t
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 from asn1crypto import x509
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,7 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ca import profiles
 from ca.csr import DEFAULT_UID, parse_csr
 from ca.errors import KeyDeliveryError
-from ca.profiles import parse_dn
+from ca.request import CertificateRequest, RequestFields
 from ca.service import KMC_KEY_LABEL, _sessions, issue_for_public_key
 from gm import sm3
 from gm.sm2 import PrivateKey, PublicKey
@@ -85,25 +86,21 @@ def issue_with_generated_key(
     home: Any,
     keystore: Any,
     *,
-    profile: str,
-    subject: str,
     passphrase: str | bytes | None = None,
     recipient: Any = None,
-    id_number: str | None = None,
-    credit_code: str | None = None,
-    san: Any = None,
-    days: int | None = None,
     actor: str = "admin",
     sessions: sessionmaker[Session] | None = None,
+    **request: Unpack[RequestFields],
 ) -> GeneratedKeyCertificate:
     """Generate an SM2 key pair, issue a ``profile`` certificate for it and return the private
     key wrapped for the subscriber: exactly one of ``passphrase`` (encrypted PKCS#8) or
     ``recipient`` (SM2 public key for a GM/T 0009 envelope)."""
+    wanted = CertificateRequest.of(request)
     if (passphrase is None) == (recipient is None):
         raise KeyDeliveryError("give exactly one way to deliver the generated key: a passphrase "
                                "(encrypted PKCS#8) or a recipient SM2 public key (GM/T 0009 envelope)")
-    if profiles.get(profile).name.endswith("_encryption"):
-        raise KeyDeliveryError(f"profile {profile} is an encryption certificate: use a dual issuance "
+    if profiles.get(wanted.profile).name.endswith("_encryption"):
+        raise KeyDeliveryError(f"profile {wanted.profile} is an encryption certificate: use a dual issuance "
                                "(the KMC generates and escrows encryption keys)")
     key = PrivateKey.generate()
     key_pem = envelope = None
@@ -120,10 +117,8 @@ def issue_with_generated_key(
         envelope = make_enveloped_key(target, key)
         delivery = {"key_generated": "server", "delivery": "gmt0009-envelope",
                     "recipient_key_sm3": _fingerprint(target)}
-    serial, cert = issue_for_public_key(
-        home, keystore, profile=profile, public_key=key.public_key, subject=parse_dn(subject),
-        id_number=id_number, credit_code=credit_code, san=san, days=days, actor=actor, details=delivery,
-        sessions=sessions)
+    serial, cert = issue_for_public_key(home, keystore, wanted, public_key=key.public_key, actor=actor,
+                                        details=delivery, sessions=sessions)
     del key
     return GeneratedKeyCertificate(serial, cert, key_pem, envelope)
 
@@ -132,43 +127,38 @@ def issue_dual(
     home: Any,
     keystore: Any,
     *,
-    profile: str,
     csr_pem: bytes,
-    subject: str | None = None,
-    id_number: str | None = None,
-    credit_code: str | None = None,
-    san: Any = None,
     uid: bytes = DEFAULT_UID,
-    days: int | None = None,
     actor: str = "admin",
     sessions: sessionmaker[Session] | None = None,
+    **request: Unpack[RequestFields],
 ) -> DualCertificates:
     """Signing certificate for the CSR's key plus a KMC-generated, escrowed encryption key
     pair and its certificate (``<profile>_encryption``); see the module docstring."""
     from keystore.errors import KeyNotFound
     from keystore.kmc import KeyManagementCentre
 
-    enc_profile = f"{profile}_encryption"
+    wanted = CertificateRequest.of(request)
+    enc_profile = f"{wanted.profile}_encryption"
     if enc_profile not in profiles.PROFILES:
         twins = sorted(p.removesuffix("_encryption") for p in profiles.PROFILES if p.endswith("_encryption"))
-        raise KeyDeliveryError(f"profile {profile} has no encryption twin; dual certificates exist for "
+        raise KeyDeliveryError(f"profile {wanted.profile} has no encryption twin; dual certificates exist for "
                                f"{', '.join(twins)}")
     parsed = parse_csr(csr_pem, uid=uid)
-    attrs = parse_dn(subject) if subject else parsed.subject_attributes
+    wanted = wanted.or_subject(parsed.subject_attributes)
     try:
         kmc_ref = keystore.find(KMC_KEY_LABEL).key_ref
     except KeyNotFound:
         raise KeyDeliveryError("this region has no KMC key (label 'kmc'); regions initialised by "
                                "`eseal init` have one") from None
     sessions = _sessions(home, sessions)
-    common = dict(subject=attrs, id_number=id_number, credit_code=credit_code, san=san, days=days,
-                  actor=actor, sessions=sessions)
     # the signing certificate first: a profile or identity error stops before any key is escrowed
-    sign_serial, sign_cert = issue_for_public_key(home, keystore, profile=profile, public_key=parsed.public_key,
-                                                  details={"dual": "signing"}, **common)
+    sign_serial, sign_cert = issue_for_public_key(home, keystore, wanted, public_key=parsed.public_key,
+                                                  details={"dual": "signing"}, actor=actor, sessions=sessions)
     kmc = KeyManagementCentre(keystore, sessions, kmc_ref)
     issued = kmc.issue_encryption_key(parsed.public_key, subject=f"cert:{sign_serial}", actor=actor)
     enc_serial, enc_cert = issue_for_public_key(
-        home, keystore, profile=enc_profile, public_key=PublicKey.from_bytes(issued.public_key),
-        details={"dual": "encryption", "dual_of": sign_serial, "escrow_id": issued.escrow_id}, **common)
+        home, keystore, dataclasses.replace(wanted, profile=enc_profile),
+        public_key=PublicKey.from_bytes(issued.public_key), actor=actor, sessions=sessions,
+        details={"dual": "encryption", "dual_of": sign_serial, "escrow_id": issued.escrow_id})
     return DualCertificates(sign_serial, sign_cert, enc_serial, enc_cert, issued.envelope, issued.escrow_id)

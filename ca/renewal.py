@@ -26,8 +26,9 @@ from ca.csr import DEFAULT_UID, parse_csr
 from ca.errors import AlreadyRevoked, CAError, InvalidTransition, UnknownSerial
 from ca.gmt0015 import load_identify_code
 from ca.profiles import IDENTITY_OIDS, Identity
-from ca.service import _load_for_update, _now, _sessions, issue_for_public_key, normalise_serial
-from store import audit, db
+from ca.request import CertificateRequest
+from ca.service import _load_for_update, _sessions, issue_for_public_key, normalise_serial, revoke_row
+from store import db
 from store.models.ca import IssuedCertificate
 
 __all__ = ["renew", "rekey", "identity_of", "san_of"]
@@ -74,10 +75,11 @@ def _reissue(home: Any, keystore: Any, old: IssuedCertificate, public_key: Any, 
              key_ref: str | None, actor: str, details: dict[str, Any], before_store: Any,
              sessions: sessionmaker[Session]) -> tuple[str, x509.Certificate]:
     cert = load_certificate(bytes(old.der))
-    return issue_for_public_key(
-        home, keystore, profile=old.profile, public_key=public_key, subject=cert.subject,
-        identity=identity_of(cert), san=san_of(cert) or None, days=days, key_ref=key_ref,
-        supersedes=old.serial, actor=actor, details=details, before_store=before_store, sessions=sessions)
+    request = CertificateRequest(profile=old.profile, subject=cert.subject, identity=identity_of(cert),
+                                 san=san_of(cert) or None, days=days)
+    return issue_for_public_key(home, keystore, request, public_key=public_key, key_ref=key_ref,
+                                supersedes=old.serial, actor=actor, details=details, before_store=before_store,
+                                sessions=sessions)
 
 
 def renew(home: Any, keystore: Any, serial: str | int, *, days: int | None = None, actor: str = "admin",
@@ -107,13 +109,7 @@ def rekey(home: Any, keystore: Any, serial: str | int, *, csr_pem: bytes, uid: b
 
     def supersede(s: Session, new_serial: str) -> None:
         row = _load_for_update(s, serial_hex)  # AlreadyRevoked if revoked meanwhile
-        now = _now()
-        previous = row.status
-        row.status, row.reason, row.revoked_at, row.status_changed_at = "revoked", "superseded", now, now
-        row.invalidity_date = None
-        audit.append(s, actor=actor, action="cert.revoke", subject=f"cert:{serial_hex}", details={
-            "reason": "superseded", "previous_status": previous, "invalidity_date": None,
-            "superseded_by": new_serial})
+        revoke_row(s, row, "superseded", actor=actor, details={"superseded_by": new_serial})
 
     return _reissue(home, keystore, old, parsed.public_key, days=days, key_ref=None, actor=actor,
                     details={"rekey": True}, before_store=supersede, sessions=sessions)

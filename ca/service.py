@@ -2,7 +2,9 @@
 lifecycle (suspend / resume / revoke), CRLs and the CA chain.
 
 Every state change writes its audit record (``store.audit.append``) in the same
-transaction as the change. Private keys stay in the key store: ca/ signs through
+transaction as the change, and every certificate the region issues (the root and CA
+certificates included) is appended to the transparency log (``store.translog.append``,
+kind "certificate", subject ``cert:<serial hex>``) in the transaction that stores it. Private keys stay in the key store: ca/ signs through
 :class:`ca.keystore_signer.KeyStoreSigner`, whose ``keystore.sign`` checks the key's policy
 and writes its own audit record of the key use.
 
@@ -36,7 +38,9 @@ and then stores in one transaction — never the other way round, which would wa
 * ``generate_crl`` — full or delta CRL of the issuing CA (default), or with
   ``authority="root"`` the root's full CRL of revoked CA certificates (published at the CRL
   DP written into the issuing CA certificate); each with the next CRL number, taken
-  under a row lock of ``ca_crl_counters`` (strictly increasing across workers). A delta CRL
+  under a row lock of ``ca_crl_counters`` (strictly increasing across workers). A full CRL
+  splices in the DER entries of ``ca_crl_entries`` (ca/crl_entries.py), kept in step by
+  revoke / suspend / resume in their own transactions. A delta CRL
   lists the status changes since the last full CRL (removeFromCRL for resumed holds), with
   an overlap of DELTA_OVERLAP so that no change committed around the base CRL is lost.
 * ``ca_chain`` — PEM, issuing CA first, root last.
@@ -55,13 +59,14 @@ import datetime as _dt
 import hashlib
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 from asn1crypto import x509
-from sqlalchemy import BigInteger, cast, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ca import crl_entries
 from ca.certificate import CertificateBuilder, load_certificate, random_serial, subject_key_identifier, to_pem
 from ca.crl import REASON_CODES, CRLBuilder, reason_code
 from ca.csr import DEFAULT_UID, parse_csr
@@ -76,8 +81,9 @@ from ca.errors import (
     UnknownSerial,
 )
 from ca.keystore_signer import KeyStoreSigner
-from ca.profiles import CAConfig, Identity, parse_dn
-from store import audit, db
+from ca.profiles import CAConfig, Identity, parse_dn  # noqa: F401  (parse_dn: used by callers of this module)
+from ca.request import CertificateRequest, RequestFields
+from store import audit, db, translog
 from store.models.ca import CertificateAuthority, CRLCounter, IssuedCertificate
 
 __all__ = [
@@ -312,10 +318,12 @@ def _store_region(sessions: sessionmaker[Session], root_path: Any, *, root: x509
             "issuing": {"serial": _hex(issuing), "ski": issuing_row.ski, "key_ref": issuing_ref},
             **{profile: {"serial": _hex(cert), "key_ref": service_refs[profile]} for profile, cert in services.items()},
         })
+        _log_certificate(s, root)
         issued = [(issuing, "issuing_ca", root_row)] + [(c, p, issuing_row) for p, c in services.items()]
         for cert, profile, issuer in issued:
             audit.append(s, actor=actor, action="cert.issue", subject=f"cert:{_hex(cert)}",
                          details=_issue_details(cert, profile, issuer))
+            _log_certificate(s, cert)
         # written inside the transaction: a failure to write rolls the region back
         with open(root_path, "xb") as handle:
             handle.write(to_pem(root))
@@ -348,6 +356,12 @@ def _issue_details(cert: x509.Certificate, profile: str, issuer: CertificateAuth
     }
 
 
+def _log_certificate(s: Session, cert: x509.Certificate) -> None:
+    """Append an issued certificate to the region's transparency log (store/translog.py), in
+    the transaction that stores it: whoever holds the certificate can ask for its inclusion proof."""
+    translog.append(s, kind="certificate", subject=f"cert:{_hex(cert)}", artefact=cert.dump())
+
+
 def _issuing_ca(s: Session) -> CertificateAuthority:
     row = s.scalar(select(CertificateAuthority).where(CertificateAuthority.kind == "issuing")
                    .order_by(CertificateAuthority.id).limit(1))
@@ -374,120 +388,86 @@ def issue_certificate(
     home: Any,
     keystore: Any,
     *,
-    profile: str,
     csr_pem: bytes,
-    subject: str | None = None,
-    id_number: str | None = None,
-    credit_code: str | None = None,
-    san: Any = None,
     uid: bytes = DEFAULT_UID,
-    days: int | None = None,
     actor: str = "admin",
     sessions: sessionmaker[Session] | None = None,
+    **request: Unpack[RequestFields],
 ) -> tuple[str, x509.Certificate]:
     """Issue a certificate of ``profile`` for the key of a PKCS#10 CSR; returns (serial_hex, cert).
 
     ``subject`` ("C=CN,O=...,CN=...") overrides the CSR's subject; ``id_number`` (citizen ID)
     and ``credit_code`` (unified social credit code or organization code) become the GM/T
     0015 identity extensions and are validated (check characters); ``san`` is a list of
-    ``("dns" | "ip" | "email", value)`` (tls_server needs one).
+    ``("dns" | "ip" | "email", value)`` (tls_server needs one); see ca/request.py.
     """
     parsed = parse_csr(csr_pem, uid=uid)
-    return issue_for_public_key(
-        home, keystore, profile=profile, public_key=parsed.public_key,
-        subject=parse_dn(subject) if subject else parsed.subject_attributes,
-        id_number=id_number, credit_code=credit_code, san=san, days=days, actor=actor, sessions=sessions)
+    return issue_for_public_key(home, keystore, CertificateRequest.of(request).or_subject(parsed.subject_attributes),
+                                public_key=parsed.public_key, actor=actor, sessions=sessions)
 
 
 def issue_for_key(
     home: Any,
     keystore: Any,
     *,
-    profile: str,
     key_ref: str,
-    subject: str,
-    id_number: str | None = None,
-    credit_code: str | None = None,
-    days: int | None = None,
     actor: str = "admin",
     sessions: sessionmaker[Session] | None = None,
+    **request: Unpack[RequestFields],
 ) -> tuple[str, x509.Certificate]:
     """Issue a certificate for the public key of a key-store key (e.g. an agency's seal signer
     key, usage "seal"); the row keeps ``key_ref`` so the signer finds its certificate."""
     public_key = keystore.public_key(key_ref)  # KeyNotFound for an unknown key_ref
-    return issue_for_public_key(
-        home, keystore, profile=profile, public_key=public_key, subject=parse_dn(subject),
-        id_number=id_number, credit_code=credit_code, days=days, key_ref=key_ref, actor=actor,
-        sessions=sessions)
+    return issue_for_public_key(home, keystore, CertificateRequest.of(request), public_key=public_key,
+                                key_ref=key_ref, actor=actor, sessions=sessions)
 
 
-def _builder(issuer: CertificateAuthority, *, profile: str, public_key: Any, subject: Any,
-             id_number: str | None, credit_code: str | None, days: int | None,
-             identity: Identity | None = None, san: Any = None) -> CertificateBuilder:
-    """The end-entity builder for the issuing CA ``issuer`` (everything but the serial)."""
-    builder = CertificateBuilder(profile, _config(issuer))
-    if builder.profile.is_ca or builder.profile.self_signed:
-        raise CAError(f"profile {profile} is for CA certificates; `eseal init` creates the region's CAs")
-    builder = builder.subject(subject).public_key(public_key).issuer(load_certificate(issuer.certificate))
-    values = {}
-    if id_number is not None:
-        values["citizen_id"] = id_number
-    if credit_code is not None:
-        values["organization_code"] = credit_code
-    if identity is not None and values:
-        raise CAError("give an Identity or id_number / credit_code, not both")
-    if values:
-        identity = Identity(**values)
-    if identity is not None and identity.keys():
-        builder = builder.identity(identity)
-    if san or builder.profile.san_required:
-        builder = builder.subject_alt_names(list(san or ()))
-    if days is not None:
-        builder = builder.validity(days=days)
-    return builder
+def _builder(issuer: CertificateAuthority, request: CertificateRequest, public_key: Any) -> CertificateBuilder:
+    """The end-entity builder of the issuing CA ``issuer`` (everything but the serial)."""
+    return request.builder(load_certificate(issuer.certificate), _config(issuer), public_key)
 
 
 def issue_for_public_key(
     home: Any,
     keystore: Any,
+    request: CertificateRequest | None = None,
     *,
-    profile: str,
     public_key: Any,
-    subject: Any,
-    id_number: str | None = None,
-    credit_code: str | None = None,
     identity: Identity | None = None,
-    san: Any = None,
-    days: int | None = None,
     key_ref: str | None = None,
     supersedes: str | None = None,
     actor: str = "admin",
     details: dict[str, Any] | None = None,
     before_store: Any = None,
     sessions: sessionmaker[Session] | None = None,
+    **fields: Unpack[RequestFields],
 ) -> tuple[str, x509.Certificate]:
-    """Issue and store a certificate for ``public_key`` (the engine under every issuance path).
+    """Issue and store a certificate for ``public_key`` (the engine under every issuance path),
+    of ``request`` or of the request keywords (``fields`` and ``identity``).
 
     ``details`` are added to the cert.issue audit record; ``before_store(session, serial)``
     runs in the storing transaction (e.g. to revoke a superseded certificate or move an
     application on), so the whole step commits or fails as one.
     """
+    if request is None:
+        request = CertificateRequest.of(fields, identity=identity)
+    elif fields or identity is not None:
+        raise TypeError("give a CertificateRequest or request keywords, not both")
     sessions = _sessions(home, sessions)
     with db.transaction(sessions, readonly=True) as s:
         issuer = _issuing_ca(s)
-    builder = _builder(issuer, profile=profile, public_key=public_key, subject=subject,
-                       id_number=id_number, credit_code=credit_code, days=days, identity=identity, san=san)
+    builder = _builder(issuer, request, public_key)
     signer = KeyStoreSigner(keystore, issuer.key_ref, actor=actor, role=CA_ROLE)
     for attempt in range(SERIAL_ATTEMPTS):
         cert = builder.serial_number(random_serial()).sign(signer)
         serial = _hex(cert)
         try:
             with db.transaction(sessions) as s:
-                row = _cert_row(cert, issuer_id=issuer.id, profile=profile, now=_now(), key_ref=key_ref)
+                row = _cert_row(cert, issuer_id=issuer.id, profile=request.profile, now=_now(), key_ref=key_ref)
                 row.supersedes = supersedes
                 s.add(row)
                 s.flush()
-                record = _issue_details(cert, profile, issuer)
+                record = _issue_details(cert, request.profile, issuer)
                 if key_ref is not None:
                     record["key_ref"] = key_ref
                 if supersedes is not None:
@@ -496,6 +476,7 @@ def issue_for_public_key(
                 if attempt:
                     record["serial_attempt"] = attempt + 1
                 audit.append(s, actor=actor, action="cert.issue", subject=f"cert:{serial}", details=record)
+                _log_certificate(s, cert)
                 if before_store is not None:
                     before_store(s, serial)
         except IntegrityError as exc:
@@ -595,15 +576,23 @@ def revoke(
     serial_hex = normalise_serial(serial)
     with db.transaction(_sessions(home, sessions)) as s:
         row = _load_for_update(s, serial_hex)
-        now = _now()
-        previous = row.status
-        row.status, row.reason, row.revoked_at, row.status_changed_at = "revoked", name, now, now
-        row.invalidity_date = invalidity_date.replace(microsecond=0) if invalidity_date else None
-        audit.append(s, actor=actor, action="cert.revoke", subject=f"cert:{serial_hex}", details={
-            "reason": name, "previous_status": previous,
-            "invalidity_date": row.invalidity_date.isoformat() if row.invalidity_date else None,
-        })
+        revoke_row(s, row, name, invalidity_date, actor=actor)
         return row
+
+
+def revoke_row(s: Session, row: IssuedCertificate, reason: str, invalidity_date: _dt.datetime | None = None, *,
+               actor: str, details: dict[str, Any] | None = None) -> None:
+    """Revoke a row locked by ``_load_for_update`` in the caller's transaction: status, its
+    full-CRL entry (ca/crl_entries.py) and the cert.revoke audit record (plus ``details``)."""
+    now = _now()
+    previous = row.status
+    row.status, row.reason, row.revoked_at, row.status_changed_at = "revoked", reason, now, now
+    row.invalidity_date = invalidity_date.replace(microsecond=0) if invalidity_date else None
+    crl_entries.record(s, row)
+    audit.append(s, actor=actor, action="cert.revoke", subject=f"cert:{row.serial}", details={
+        "reason": reason, "previous_status": previous,
+        "invalidity_date": row.invalidity_date.isoformat() if row.invalidity_date else None, **(details or {}),
+    })
 
 
 def _transition(home: Any, serial: str | int, *, action: str, allowed_from: str, refusal: str,
@@ -618,6 +607,7 @@ def _transition(home: Any, serial: str | int, *, action: str, allowed_from: str,
         now = _now()
         row.status, row.reason, row.status_changed_at = new_status, new_reason, now
         row.revoked_at = now if hold_time else None
+        crl_entries.record(s, row)
         audit.append(s, actor=actor, action=action, subject=f"cert:{serial_hex}", details={})
         return row
 
@@ -680,31 +670,16 @@ def generate_crl(
         number = counter.last_number + 1
         base_number, base_at = counter.last_full_number, counter.last_full_at
         counter.last_number, counter.updated_at = number, now
-        if not delta:
-            counter.last_full_number, counter.last_full_at = number, now
-        dialect = s.get_bind().dialect.name
-        query = select(IssuedCertificate.serial, _epoch(IssuedCertificate.revoked_at, dialect),
-                       IssuedCertificate.reason, _epoch(IssuedCertificate.invalidity_date, dialect),
-                       IssuedCertificate.status, _epoch(IssuedCertificate.status_changed_at, dialect)
-                       ).where(IssuedCertificate.issuer_id == issuer.id)
         if delta:
-            query = query.where(IssuedCertificate.status_changed_at >= base_at - DELTA_OVERLAP)
+            entries = _delta_entries(s, issuer.id, since=base_at - DELTA_OVERLAP)
+            count = len(entries)
         else:
-            query = query.where(IssuedCertificate.status.in_(("hold", "revoked")))
-        entries = []
-        append = entries.append
-        # Core rows on the session's connection (no ORM row processing) and times as epoch
-        # seconds (ints, which ca.crl.encode_revoked takes as they are): a 10^6-entry CRL
-        # spends its time in the database read and the encoding, not in per-row objects.
-        for serial, revoked_at, reason, invalidity, status, changed in s.connection().execute(
-                query.order_by(IssuedCertificate.id)).all():
-            if status == "good":  # resumed since the base CRL
-                append((int(serial, 16), changed, "removeFromCRL", None))
-            else:
-                append((int(serial, 16), revoked_at, None if reason == "unspecified" else reason, invalidity))
+            counter.last_full_number, counter.last_full_at = number, now
+            # the revoked list as DER made at revocation time: one read, no per-entry work
+            elements, count = crl_entries.read_elements(s, issuer.id)
         audit.append(s, actor=actor, action="crl.generate", subject=f"crl:{issuer.name}:{number}", details={
             "number": number, "delta": delta, "base_number": base_number if delta else None,
-            "entries": len(entries),
+            "entries": count,
         })
         issuer_cert, config, key_ref = issuer.certificate, _config(issuer), issuer.key_ref
         if authority == "root":
@@ -712,19 +687,31 @@ def generate_crl(
     # Signed after the number is committed (the key store signs in its own transaction); a
     # failed signature leaves a gap in the numbers, never a repeat.
     builder = (CRLBuilder(issuer_cert, config).crl_number(number).this_update(now)
-               .next_update(now + (DELTA_CRL_VALIDITY if delta else FULL_CRL_VALIDITY)).revoked(entries))
+               .next_update(now + (DELTA_CRL_VALIDITY if delta else FULL_CRL_VALIDITY)))
     if delta:
-        builder = builder.delta_of(base_number)
+        builder = builder.delta_of(base_number).revoked(entries)
+    else:
+        builder = builder.revoked_der(elements)
     return builder.sign(KeyStoreSigner(keystore, key_ref, actor=actor, role=CA_ROLE))
 
 
-def _epoch(column: Any, dialect: str) -> Any:
-    """Whole seconds since 1970 of a UTCDateTime column, computed by the database: for a CRL
-    of 10^6 entries, reading timestamps as text and parsing them row by row in Python costs
-    more than encoding and signing the whole CRL. (CA times are stored without microseconds.)"""
-    if dialect == "sqlite":
-        return cast(func.strftime("%s", column), BigInteger)
-    return cast(func.floor(func.extract("epoch", column)), BigInteger)
+def _delta_entries(s: Session, issuer_id: int, *, since: _dt.datetime) -> list[tuple[Any, ...]]:
+    """The entries of a delta CRL: every status change of the CA's certificates since
+    ``since`` (revocations and holds as in the full CRL, removeFromCRL for resumed holds)."""
+    dialect = s.get_bind().dialect.name
+    epoch = crl_entries.epoch_seconds
+    query = (select(IssuedCertificate.serial, epoch(IssuedCertificate.revoked_at, dialect), IssuedCertificate.reason,
+                    epoch(IssuedCertificate.invalidity_date, dialect), IssuedCertificate.status,
+                    epoch(IssuedCertificate.status_changed_at, dialect))
+             .where(IssuedCertificate.issuer_id == issuer_id, IssuedCertificate.status_changed_at >= since)
+             .order_by(IssuedCertificate.id))
+    entries = []
+    for serial, revoked_at, reason, invalidity, status, changed in s.connection().execute(query):
+        if status == "good":  # resumed since the base CRL
+            entries.append((int(serial, 16), changed, "removeFromCRL", None))
+        else:
+            entries.append((int(serial, 16), revoked_at, None if reason == "unspecified" else reason, invalidity))
+    return entries
 
 
 def ca_chain(home: Any, *, sessions: sessionmaker[Session] | None = None) -> bytes:

@@ -88,3 +88,14 @@ def issue_revoke_worker(home_path: str, passphrase: str, csr_der: bytes, count: 
         store.lock()
     finally:
         home.close()
+
+
+def soft_region(home, passphrase: str, *, base_url: str = "http://pki.gd.example.gov.cn"):
+    """A soft key store initialised in ``home`` and region 440000 (广东省) made with it, as
+    ``eseal init`` does: returns (key store, RegionInfo). For tests of the service layer."""
+    from ca import service
+    from keystore.soft import SoftKeyStore
+    from store.db import make_sessionmaker
+
+    ks = SoftKeyStore.initialise(make_sessionmaker(home.engine), actor="admin", passphrase=passphrase).store
+    return ks, service.init_region(home, ks, region_code="440000", region_name="广东省", base_url=base_url)

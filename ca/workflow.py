@@ -26,10 +26,11 @@ that reaches approval fails only on a state change of the region. Direct issuanc
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 from asn1crypto import x509
 from sqlalchemy import select
@@ -38,6 +39,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ca.csr import DEFAULT_UID, parse_csr
 from ca.errors import CAError, InvalidTransition, SeparationOfDuties, UnknownApplication
 from ca.profiles import parse_dn
+from ca.request import CertificateRequest, RequestFields
 from ca.service import _builder, _issuing_ca, _now, _sessions, issue_for_public_key
 from store import audit, db
 from store.models.ca_workflow import CertificateApplication
@@ -92,40 +94,35 @@ def _expect(row: CertificateApplication, allowed: tuple[str, ...], step: str) ->
 def submit_application(
     home: Any,
     *,
-    profile: str,
     csr_pem: bytes,
-    subject: str | None = None,
-    id_number: str | None = None,
-    credit_code: str | None = None,
-    san: Any = None,
     uid: bytes = DEFAULT_UID,
-    days: int | None = None,
     operator: str,
     sessions: sessionmaker[Session] | None = None,
+    **request: Unpack[RequestFields],
 ) -> int:
     """Record an application entered by ``operator``; returns its id. Validated now."""
     operator = _actor(operator)
+    wanted = CertificateRequest.of(request)
     parsed = parse_csr(csr_pem, uid=uid)
-    subject_text = subject or ",".join(
+    subject_text = wanted.subject or ",".join(
         f"{k}={v}" for k, vs in parsed.subject_attributes.items() for v in ([vs] if isinstance(vs, str) else vs))
+    san_list = [list(x) for x in wanted.san or ()]
+    wanted = dataclasses.replace(wanted, subject=parse_dn(subject_text), san=[tuple(x) for x in san_list])
     sessions = _sessions(home, sessions)
-    san_list = [list(x) for x in san or ()]
     with db.transaction(sessions) as s:
-        issuer = _issuing_ca(s)
         # the same builder that issues: refuses a bad subject, identifier, SAN or validity now
-        _builder(issuer, profile=profile, public_key=parsed.public_key, subject=parse_dn(subject_text),
-                 id_number=id_number, credit_code=credit_code, days=days, san=[tuple(x) for x in san_list])
+        _builder(_issuing_ca(s), wanted, parsed.public_key)
         now = _now()
         row = CertificateApplication(
-            profile=profile, subject=subject_text, id_number=id_number, credit_code=credit_code,
-            san=json.dumps(san_list, ensure_ascii=False) if san_list else None, days=days,
-            csr=parsed.der or csr_pem, uid=bytes(uid), operator=operator, status="submitted",
+            profile=wanted.profile, subject=subject_text, id_number=wanted.id_number,
+            credit_code=wanted.credit_code, san=json.dumps(san_list, ensure_ascii=False) if san_list else None,
+            days=wanted.days, csr=parsed.der or csr_pem, uid=bytes(uid), operator=operator, status="submitted",
             created_at=now, updated_at=now)
         s.add(row)
         s.flush()
         audit.append(s, actor=operator, action="cert.application.submit", subject=f"application:{row.id}",
-                     details={"profile": profile, "subject": subject_text, "id_number": id_number,
-                              "credit_code": credit_code, "san": san_list, "days": days})
+                     details={"profile": wanted.profile, "subject": subject_text, "id_number": wanted.id_number,
+                              "credit_code": wanted.credit_code, "san": san_list, "days": wanted.days})
         return row.id
 
 
@@ -161,14 +158,15 @@ def approve_application(home: Any, keystore: Any, application_id: int, *, approv
         if row is None:
             raise UnknownApplication(f"no certificate application {application_id}")
         _expect(row, ("reviewed",), "approved")
-        app = dict(profile=row.profile, subject=row.subject, id_number=row.id_number, credit_code=row.credit_code,
-                   san=[tuple(x) for x in json.loads(row.san)] if row.san else None, days=row.days,
-                   csr=bytes(row.csr), uid=bytes(row.uid), operator=row.operator)
-    if app["profile"] in FOUR_EYES_PROFILES and approver == app["operator"]:
+        wanted = CertificateRequest(
+            profile=row.profile, subject=parse_dn(row.subject), id_number=row.id_number, credit_code=row.credit_code,
+            san=[tuple(x) for x in json.loads(row.san)] if row.san else None, days=row.days)
+        csr_der, uid, operator = bytes(row.csr), bytes(row.uid), row.operator
+    if wanted.profile in FOUR_EYES_PROFILES and approver == operator:
         _refuse(sessions, application_id, approver, SeparationOfDuties(
-            f"application {application_id} for a {app['profile']} certificate was submitted by {approver}; "
+            f"application {application_id} for a {wanted.profile} certificate was submitted by {approver}; "
             "organization certificates must be approved by someone else"))
-    parsed = parse_csr(app["csr"], uid=app["uid"])
+    parsed = parse_csr(csr_der, uid=uid)
 
     def move(s: Session, serial: str) -> None:
         row = _locked(s, application_id)
@@ -178,10 +176,8 @@ def approve_application(home: Any, keystore: Any, application_id: int, *, approv
         audit.append(s, actor=approver, action="cert.application.approve", subject=f"application:{row.id}",
                      details={"serial": serial, "operator": row.operator, "reviewer": row.reviewer})
 
-    return issue_for_public_key(
-        home, keystore, profile=app["profile"], public_key=parsed.public_key, subject=parse_dn(app["subject"]),
-        id_number=app["id_number"], credit_code=app["credit_code"], san=app["san"], days=app["days"],
-        actor=approver, details={"application": int(application_id)}, before_store=move, sessions=sessions)
+    return issue_for_public_key(home, keystore, wanted, public_key=parsed.public_key, actor=approver,
+                                details={"application": int(application_id)}, before_store=move, sessions=sessions)
 
 
 def reject_application(home: Any, application_id: int, *, actor: str, reason: str,

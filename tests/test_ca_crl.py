@@ -4,7 +4,7 @@ import datetime as dt
 import pytest
 from asn1crypto import crl, x509
 
-from ca.crl import CRLBuilder, RevokedEntry, encode_revoked, tbs_of
+from ca.crl import CRLBuilder, RevokedEntry, encode_entry, encode_revoked, tbs_of
 from ca.errors import BuilderError, IncompleteBuilder, ProfileViolation
 from ca.testing import make_hierarchy
 
@@ -107,6 +107,27 @@ def test_full_crl_whole_tbs_matches_asn1crypto(region):
         [f"http://pki.example.gov.cn/crl/{iid}-delta.crl"]
     assert "2.5.29.27" not in exts
     assert [r["user_certificate"].native for r in tbs["revoked_certificates"]] == [e[0] for e in ENTRIES]
+
+
+def test_entries_encoded_one_by_one_splice_into_the_same_crl(region):
+    """ca_crl_entries keeps encode_entry of each revoked certificate; a full CRL made from
+    their concatenation (revoked_der) is the CRL made from the entries themselves."""
+    entries = list(ENTRIES)
+    elements = b"".join(encode_entry(*e) for e in entries)
+    assert encode_revoked(entries) == reference_revoked(entries)
+    base = CRLBuilder(region.issuing, region.config).crl_number(7).this_update(T0).next_update(T0 + dt.timedelta(days=1))
+    spliced, built = base.revoked_der(elements), base.revoked(entries)
+    assert spliced.build_tbs(region.issuing_signer.public_key) == built.build_tbs(region.issuing_signer.public_key)
+    key = region.issuing_signer.public_key
+    assert base.revoked_der(b"").build_tbs(key) == base.revoked([]).build_tbs(key)  # no entries: no field
+    with pytest.raises(BuilderError, match="already given as entries"):
+        built.revoked_der(elements)
+    with pytest.raises(BuilderError, match="already given as DER"):
+        spliced.revoked(entries)
+    with pytest.raises(BuilderError, match="DER SEQUENCE elements"):
+        base.revoked_der(b"\x02\x01\x01")
+    with pytest.raises(BuilderError, match="removeFromCRL only in a delta CRL"):
+        encode_entry(5, T0, "removeFromCRL")
 
 
 def test_delta_crl(region):

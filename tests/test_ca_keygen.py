@@ -13,10 +13,10 @@ from asn1crypto import pem, x509
 from ca import keygen, service
 from ca.certificate import to_pem
 from ca.errors import InvalidIdentifier, KeyDeliveryError
+from ca.testing import soft_region
 from gm.sm2 import PrivateKey
 from keystore.envelope import open_enveloped_key
 from keystore.kmc import KeyManagementCentre
-from keystore.soft import SoftKeyStore
 from store import audit
 from store.db import make_sessionmaker, transaction
 from store.models import AuditRecord
@@ -32,10 +32,7 @@ CREDIT_CODE = "91350100M000100Y43"
 
 @pytest.fixture
 def region(eseal_home):
-    ks = SoftKeyStore.initialise(make_sessionmaker(eseal_home.engine), actor="admin", passphrase=PASSPHRASE).store
-    service.init_region(eseal_home, ks, region_code="440000", region_name="广东省",
-                        base_url="http://pki.gd.example.gov.cn")
-    return eseal_home, ks
+    return eseal_home, soft_region(eseal_home, PASSPHRASE)[0]
 
 
 @pytest.fixture(scope="module")

@@ -35,3 +35,25 @@ def test_keystore_signer_signs_root_and_crl(store_engine) -> None:
     assert isinstance(cert, x509.Certificate)
     with transaction(sessions, readonly=True) as s:
         assert audit.verify(s).ok
+
+
+def test_a_large_message_is_hashed_once_and_signed_as_its_digest(store_engine) -> None:
+    """A full CRL of 10^6 entries is ~45 MB: KeyStoreSigner hashes it itself and has the key
+    store sign e (audited as key.sign_digest with that e); the signature verifies as usual."""
+    from sqlalchemy import select
+
+    from ca.keystore_signer import DIGEST_HERE_FROM
+    from store.models import AuditRecord
+
+    sessions = make_sessionmaker(store_engine)
+    ks = SoftKeyStore.initialise(sessions, actor="admin", passphrase="correct horse battery").store
+    ref = ks.generate("issuing", "ca", actor="admin")
+    signer = KeyStoreSigner(ks, ref, actor="admin", role="ca")
+    big = bytes(range(256)) * (DIGEST_HERE_FROM // 256 + 1)
+    small = b"a certificate's TBS"
+    pub = ks.public_key(ref)
+    assert pub.verify(signer.sign(big), big) and pub.verify(signer.sign(small), small)
+    with transaction(sessions, readonly=True) as s:
+        records = s.execute(select(AuditRecord.action, AuditRecord.details).order_by(AuditRecord.seq)).all()[-2:]
+    assert [action for action, _ in records] == ["key.sign_digest", "key.sign"]
+    assert pub.digest(big).hex() in str(records[0][1])

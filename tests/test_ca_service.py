@@ -14,9 +14,9 @@ from ca import service
 from ca.certificate import to_pem
 from ca.crl import tbs_of
 from ca.errors import AlreadyRevoked, CAError, InvalidCSR, InvalidTransition, RegionExists, UnknownSerial
-from keystore.soft import SoftKeyStore
+from ca.testing import soft_region
 from store import audit
-from store.db import make_sessionmaker, transaction
+from store.db import transaction
 from store.models import AuditRecord
 from store.testing import *  # noqa: F401,F403
 
@@ -31,10 +31,7 @@ def run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def region(eseal_home):
-    ks = SoftKeyStore.initialise(make_sessionmaker(eseal_home.engine), actor="admin", passphrase=PASSPHRASE).store
-    info = service.init_region(eseal_home, ks, region_code="440000", region_name="广东省",
-                               base_url="http://pki.gd.example.gov.cn")
-    return eseal_home, ks, info
+    return eseal_home, *soft_region(eseal_home, PASSPHRASE)
 
 
 @pytest.fixture(scope="module")
@@ -399,3 +396,47 @@ def test_ocsp_good_revoked_unknown(region, openssl_bin, openssl_req, tmp_path) -
         assert parsed.nonce_value.native == aocsp.OCSPRequest.load(req.read_bytes()).nonce_value.native
     malformed = aocsp.OCSPResponse.load(service.ocsp_respond(home, ks, b"\x30\x00"))
     assert malformed["response_status"].native == "malformed_request"
+
+
+def test_crl_entries_follow_the_lifecycle_and_backfill_makes_the_same(region) -> None:
+    """ca_crl_entries holds exactly the suspended and revoked certificates, written by
+    suspend / revoke / resume; migration 0011's backfill makes the same bytes from the rows."""
+    from sqlalchemy import delete, select
+
+    from ca.crl_entries import backfill, read_elements
+    from ca.csr import build_csr
+    from ca.testing import LocalSigner
+    from store.models.ca import CRLEntry, IssuedCertificate
+
+    home, ks, _ = region
+    csr = pem.armor("CERTIFICATE REQUEST", build_csr(LocalSigner(), "C=CN,O=某某局,CN=设备").dump())
+    held, revoked, held_then_revoked, resumed = (
+        service.issue_certificate(home, ks, profile="device", csr_pem=csr)[0] for _ in range(4))
+    service.suspend(home, held)
+    service.revoke(home, revoked, "keyCompromise", invalidity_date=dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc))
+    service.suspend(home, held_then_revoked)
+    service.revoke(home, held_then_revoked, "unspecified")
+    service.suspend(home, resumed)
+    service.resume(home, resumed)
+
+    def entries() -> dict[str, bytes]:
+        with transaction(home.engine) as s:
+            return {serial: bytes(der) for serial, der in s.execute(
+                select(IssuedCertificate.serial, CRLEntry.entry).join(
+                    CRLEntry, CRLEntry.certificate_id == IssuedCertificate.id))}
+
+    written = entries()
+    assert set(written) == {held, revoked, held_then_revoked}
+    _, _, listed = _crl_number(service.generate_crl(home, ks))
+    assert {(format(s, "x"), r) for s, r in listed} == {
+        (held, "certificate_hold"), (revoked, "key_compromise"), (held_then_revoked, None)}
+    with home.engine.begin() as conn:
+        conn.execute(delete(CRLEntry))
+        assert backfill(conn) == 3
+        assert backfill(conn) == 0  # only what is missing
+    assert entries() == written
+    with transaction(home.engine) as s:  # joined by the database, or row by row: the same bytes
+        issuer_id = s.scalar(select(IssuedCertificate.issuer_id).where(IssuedCertificate.serial == held))
+        joined = read_elements(s, issuer_id)
+        assert joined == read_elements(s, issuer_id, joined_by_database=False)
+    assert joined[1] == 3 and sorted(joined[0]) == sorted(b"".join(written.values()))

@@ -13,7 +13,7 @@ from ca import service
 from ca.certificate import to_pem
 from ca.crl import tbs_of
 from ca.errors import CAError, RegionExists, RegionNotInitialised, ServiceCertificateMissing, UnknownAuthority
-from keystore.soft import SoftKeyStore
+from ca.testing import soft_region
 from store import audit, tokens
 from store.db import make_sessionmaker, transaction
 from store.testing import *  # noqa: F401,F403
@@ -32,9 +32,7 @@ EXPECTED = {
 
 @pytest.fixture
 def region(eseal_home):
-    ks = SoftKeyStore.initialise(make_sessionmaker(eseal_home.engine), actor="admin", passphrase=PASSPHRASE).store
-    info = service.init_region(eseal_home, ks, region_code="440000", region_name="广东省", base_url=BASE)
-    return eseal_home, ks, info
+    return eseal_home, *soft_region(eseal_home, PASSPHRASE, base_url=BASE)
 
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:

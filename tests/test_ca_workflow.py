@@ -21,9 +21,9 @@ from ca.errors import (
     UnknownApplication,
     UnknownSerial,
 )
-from keystore.soft import SoftKeyStore
+from ca.testing import soft_region
 from store import audit
-from store.db import make_sessionmaker, transaction
+from store.db import transaction
 from store.models import AuditRecord
 from store.models.ca import IssuedCertificate
 from store.testing import *  # noqa: F401,F403
@@ -36,10 +36,7 @@ CITIZEN_ID = "11010519491231002X"
 
 @pytest.fixture
 def region(eseal_home):
-    ks = SoftKeyStore.initialise(make_sessionmaker(eseal_home.engine), actor="admin", passphrase=PASSPHRASE).store
-    service.init_region(eseal_home, ks, region_code="440000", region_name="广东省",
-                        base_url="http://pki.gd.example.gov.cn")
-    return eseal_home, ks
+    return eseal_home, soft_region(eseal_home, PASSPHRASE)[0]
 
 
 def _req(openssl_bin: str, d: Path, name: str, subj: str) -> Path:

@@ -6,6 +6,13 @@ ca_certificates  every certificate an issuing CA (or the root, for issuing CAs) 
                  its lifecycle status good | hold | revoked. `serial` is the serial number
                  as lowercase hex without leading zeros (at most 40 hex digits = 20 octets),
                  UNIQUE: two workers that draw the same serial cannot both store it.
+ca_crl_entries   the current full CRL of each CA, one row per revoked or suspended certificate:
+                 `entry` is the DER of its revokedCertificates element (serial, revocation
+                 date, reasonCode, invalidityDate), written by ca/crl_entries.py in the
+                 transaction that revokes, suspends or resumes (which deletes it). A full CRL
+                 of 10^6 entries is then one ordered read of byte strings, joined, and signed:
+                 nothing per entry is parsed or encoded at CRL time. The key (issuer_id,
+                 certificate_id) clusters a CA's entries (WITHOUT ROWID on SQLite).
 ca_crl_counters  one row per CA: the last CRL number used (full or delta share one sequence,
                  RFC 5280 §5.2.3) and the number and time of the last full CRL (the base of
                  delta CRLs). The row is locked (SELECT ... FOR UPDATE on PostgreSQL; the
@@ -48,6 +55,8 @@ class IssuedCertificate(Base):
     __table_args__ = (
         CheckConstraint("status IN ('good', 'hold', 'revoked')", name="status"),
         Index("ix_ca_certificates_issuer_status", "issuer_id", "status"),
+        # delta CRLs read the status changes since their base, not every row of the CA
+        Index("ix_ca_certificates_issuer_changed", "issuer_id", "status_changed_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -66,6 +75,16 @@ class IssuedCertificate(Base):
     der: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     supersedes: Mapped[str | None] = mapped_column(String(SERIAL_MAX))  # renewed / rekeyed serial
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class CRLEntry(Base):
+    __tablename__ = "ca_crl_entries"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("ca_authorities.id"), primary_key=True, autoincrement=False)
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("ca_certificates.id"), primary_key=True,
+                                                autoincrement=False)
+    entry: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)  # DER revokedCertificates element
 
 
 class CRLCounter(Base):
