@@ -170,3 +170,23 @@ def test_shared_verifier_trusts_the_imported_lists(world, eseal_home, monkeypatc
     assert reloaded is not first and reloaded.revocation is first.revocation
     report = reloaded.verify_certificate(roots(world, "A"), purpose="ca")
     assert report.indication is Indication.PASSED       # a listed root, granted now
+
+
+def test_region_tl_names_the_license_directory(world) -> None:
+    tl, _ = open_list(world["srv"].routes["/A/tl.json"], [world["signers"]["A"]])
+    assert tl.license_status_uri == "http://pki.440000.example/api/v1/licenses/{license_id}"
+
+
+def test_shared_verifier_notices_an_import_without_waiting_for_the_reload(world, eseal_home, monkeypatch) -> None:
+    from verify import service as verify_service
+
+    monkeypatch.setattr(verify_service, "_SHARED", {})
+    monkeypatch.setattr(verify_service, "TRUST_RELOAD", 3600.0)
+    monkeypatch.setattr(verify_service, "TRUST_CHECK", 0.0)    # ask the database at every call
+    first = verify_service.shared_verifier(eseal_home)
+    assert verify_service.shared_verifier(eseal_home) is first   # nothing imported: the same verifier
+    import_lotl(eseal_home, world["srv"].url + "/lotl.json", world["national"])
+    reloaded = verify_service.shared_verifier(eseal_home)
+    assert reloaded is not first and reloaded.revocation is first.revocation
+    assert roots(world, "A").dump() in {c.dump() for c in reloaded.trust.anchors()}
+    assert reloaded.trust.license_status_uri("CN-440000") == "http://pki.440000.example/api/v1/licenses/{license_id}"
