@@ -5,8 +5,10 @@ The DESIGN.md bar: a sealed 4 KB e-license verified in process, warm caches, one
 seal bound to the signer, chain root -> issuing CA -> leaf, OCSP for the leaf and CRL for the
 CA served by a local HTTP server). Each round verifies the next of several distinct
 documents, and every check runs for each: zip, References (SM3 of every file), Signature.xml
-dataHash, the SM2 signature over TBS_Sign, seal binding, validity at the signing time, seal
-status, path validity and revocation at that time. What is reused between documents depends
+dataHash, the SM2 signature over TBS_Sign, seal binding, validity at the signing time, path
+validity and revocation at that time (no seal registry or license directory is configured
+here, so the SEAL_STATUS / LICENSE_STATUS lookups -- a database or HTTP query each -- are
+not part of this figure). What is reused between documents depends
 only on identical bytes or on revocation answers before their nextUpdate: the seal's facts
 and its maker's signature (by the seal's DER), certificate paths (by DER) and OCSP / CRL
 answers. Peers in the same run: one in-process SM2 verification (the floor: a warm verify can
