@@ -41,6 +41,7 @@ import pytest
 
 from store.testing import pg_schema_url
 
+pytestmark = pytest.mark.postgres      # region B's database
 PASSPHRASE = "three regions passphrase"
 ESEAL = str(Path(sys.executable).with_name("eseal"))
 COMMAND_TIMEOUT = 180
