@@ -74,10 +74,11 @@ class RemoteLicenseDirectory:
         if hit is not None and now - hit[0] < self.max_age:
             return hit[1]
         answer = self._ask(template.replace("{license_id}", license_id), license_id, territory)
-        with self._lock:
-            if len(self._cache) > 10000:
-                self._cache.clear()
-            self._cache[license_id] = (now, answer)
+        if answer is not None:          # a directory that did not answer is asked again next time
+            with self._lock:
+                if len(self._cache) > 10000:
+                    self._cache.clear()
+                self._cache[license_id] = (now, answer)
         return answer
 
     def _ask(self, url: str, license_id: str, territory: str) -> StatusAnswer | None:
