@@ -1,15 +1,40 @@
-"""E-license issuance throughput: render (face -> OFD with QR and metadata) and the whole
-issue path (validate, sequence, render, seal when a sealer is installed, store + audit).
+"""E-license throughput: DESIGN's figure -- sealing a 4 KB e-license in process -- next to a
+peer signing the same bytes, then rendering and the whole issue path.
 
-Run: ``python -m pytest benchmarks/bench_license.py --benchmark-only``. Licenses per
-second are printed in extra_info (``per_second``). The end-to-end case runs on SQLite in
-a temporary home (the embedded default); with seal/ofd installed it seals with a seal
-made for the agency, otherwise it measures the unsealed pipeline and says so.
+Run: ``python -m pytest benchmarks/bench_license.py`` (``make bench``). Rates are in
+extra_info (``per_second``; ``vs_openssl_pkeyutl``: the ratio to the peer of this run).
+
+- ``seal_license_4k[db-picture]`` -- **the quality-bar figure** (target >= 3,000/s, one core,
+  warm caches): a rendered YYZZ business license (an OFD of about 4 KB) sealed by the
+  registry sealer of license issuance: ``authorise`` (seal status, agency, signer certificate
+  status) then ``seal`` (Signature.xml with SM3 references of every file, SES_Signature
+  signed through the key store, Seal.esl, SignedValue.dat, the new package), with the
+  key-use record, the seal.sign audit record and the transparency-log entry committed
+  once, without a timestamp. ``picture``: ``drawn`` is the red round seal ``make_seal``
+  draws (300 dpi RGBA, about 90 KB, hashed and copied with the seal at every sealing);
+  ``real-world`` uses the picture of a real seal from ../shared/vectors (about 16 KB).
+- ``seal_license_4k_timestamped``: the same with the region's TSA token (the TSA signs
+  and commits its token record in its own transaction).
+- ``peer_openssl_pkeyutl_4k``: ``openssl pkeyutl -sign`` SM2/SM3 over the same license
+  bytes, one process per signature.
+- ``render_face`` and ``issue_end_to_end``: the issue pipeline (validate, sequence,
+  render, seal, store + audit) on SQLite.
+
+PostgreSQL cases run when ESEAL_TEST_DATABASE_URL is set. On a machine shared with other
+work, ``--benchmark-timer=time.process_time`` gives the one-core CPU figure of the SQLite
+cases (it leaves out the PostgreSQL server's time, so it is not a PostgreSQL figure).
+
+What bounds it (profiled): after one commit per sealing and plain SQL on the hot path,
+about 40 % of a sealing is the OFD work (inflate, SM3 of every file, Signature.xml, the new
+zip), 30 % the database (one read, one write transaction of nine statements), the rest
+SM3 over the seal (the drawn seal's 90 KB picture is hashed twice) and SM2. The 3,000/s
+target needs about 330 µs per sealing: several times what CPython spends here.
 """
 from __future__ import annotations
 
 import datetime as dt
 import itertools
+import os
 
 import pytest
 
@@ -30,8 +55,115 @@ BUSINESS = {
 }
 
 
-def _rate(benchmark) -> None:
-    benchmark.extra_info["per_second"] = round(1 / benchmark.stats.stats.mean, 1)
+_PEER_RATES: dict[str, float] = {}
+
+
+def _rate(benchmark) -> float:
+    per_second = 1 / benchmark.stats.stats.mean
+    benchmark.extra_info["per_second"] = round(per_second, 1)
+    if "openssl_pkeyutl" in _PEER_RATES:  # measured first, in this run
+        benchmark.extra_info["vs_openssl_pkeyutl"] = round(per_second / _PEER_RATES["openssl_pkeyutl"], 2)
+    return per_second
+
+
+def _license_ofd() -> tuple[bytes, object]:
+    """A rendered YYZZ license (about 4 KB of OFD) and its seal box."""
+    t = get_type("YYZZ")
+    values = validate_fields(t, BUSINESS)
+    lid = make_license_id("440300", "YYZZ", 2026, 1)
+    rendered = render.render_license(t, license_id=lid, values=values, agency=AGENCY, issued_on=dt.date(2026, 11, 23),
+                                     valid_to=None, verify_url=render.verification_url("https://pki.example", lid),
+                                     record={"license_id": lid, "fields": values})
+    return rendered.ofd, rendered.seal_box
+
+
+def test_bench_peer_openssl_pkeyutl_4k(benchmark, tmp_path) -> None:
+    """One `openssl pkeyutl -sign` process (SM2 with SM3, default ID) over the license's bytes."""
+    import shutil
+    import subprocess
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("no openssl CLI")
+    ofd, _ = _license_ofd()
+    key, doc, sig = tmp_path / "key.pem", tmp_path / "license.ofd", tmp_path / "sig.der"
+    subprocess.run([openssl, "genpkey", "-algorithm", "SM2", "-out", str(key)], check=True, capture_output=True)
+    doc.write_bytes(ofd)
+    command = [openssl, "pkeyutl", "-sign", "-inkey", str(key), "-rawin", "-digest", "sm3",
+               "-pkeyopt", "distid:1234567812345678", "-in", str(doc), "-out", str(sig)]
+    benchmark.pedantic(lambda: subprocess.run(command, check=True, capture_output=True), rounds=40, warmup_rounds=2)
+    benchmark.extra_info["license_bytes"] = len(ofd)
+    _PEER_RATES["openssl_pkeyutl"] = _rate(benchmark)
+
+
+def _real_world_picture() -> bytes:
+    from pathlib import Path
+
+    from seal.structures import parse_seal
+
+    candidates = [os.environ.get("ESEAL_SHARED_VECTORS"), Path(__file__).resolve().parents[2] / "shared" / "vectors"]
+    for folder in candidates:
+        if folder and (Path(folder) / "seals" / "UserV4.esl").is_file():
+            return parse_seal((Path(folder) / "seals" / "UserV4.esl").read_bytes()).picture.data
+    pytest.skip("../shared/vectors/seals/UserV4.esl is not available")
+
+
+@pytest.fixture(scope="module", params=["sqlite-drawn", "sqlite-real-world", "postgresql-drawn",
+                                        "postgresql-real-world"])
+def sealing_region(request, tmp_path_factory):
+    from benchmarks.bench_seal import database_home, make_region
+
+    kind, picture = request.param.split("-", 1)
+    data = _real_world_picture() if picture == "real-world" else None
+    home, cleanup = database_home(kind, tmp_path_factory.mktemp(f"bench-license-{request.param}"))
+    ks, es_id, _, _ = make_region(home, agency=AGENCY, region_code="440300", picture=data)
+    yield home, ks, es_id
+    cleanup()
+
+
+def test_bench_seal_license_4k(benchmark, sealing_region) -> None:
+    """DESIGN's figure: authorise + seal a rendered 4 KB e-license, in process, no timestamp."""
+    from gm.sm3 import sm3
+    from seal import structures
+    from seal.license.sealing import RegistrySealer
+    from seal.ofd.signing import verify_package
+
+    home, ks, es_id = sealing_region
+    ofd, box = _license_ofd()
+    sealer = RegistrySealer(home, ks, timestamp=False)
+
+    def one() -> bytes:
+        grant = sealer.authorise(seal_id=es_id, agency=None, actor="bench")
+        return sealer.seal(ofd, grant, box=box)
+
+    sealed = benchmark(one)
+    (facts,) = verify_package(sealed)
+    signature = structures.parse_signature(facts.signed_value)
+    assert signature.data_hash == sm3(facts.signature_xml) and structures.verify_signature_value(signature).ok
+    benchmark.extra_info["license_bytes"] = len(ofd)
+    benchmark.extra_info["sealed_bytes"] = len(sealed)
+    _rate(benchmark)
+
+
+def test_bench_seal_license_4k_timestamped(benchmark, tmp_path) -> None:
+    """The same on SQLite with the region's TSA token in the SES_Signature."""
+    from benchmarks.bench_seal import database_home, make_region
+    from seal.license.sealing import RegistrySealer
+
+    home, cleanup = database_home("sqlite", tmp_path)
+    try:
+        ks, es_id, _, _ = make_region(home, agency=AGENCY, region_code="440300")
+        ofd, box = _license_ofd()
+        sealer = RegistrySealer(home, ks, timestamp=True)
+
+        def one() -> bytes:
+            grant = sealer.authorise(seal_id=es_id, agency=None, actor="bench")
+            return sealer.seal(ofd, grant, box=box)
+
+        benchmark.pedantic(one, rounds=100, warmup_rounds=3)
+        _rate(benchmark)
+    finally:
+        cleanup()
 
 
 def test_bench_render_face(benchmark) -> None:

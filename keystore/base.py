@@ -14,6 +14,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from gm.sm2 import DEFAULT_UID, PublicKey
 from keystore.policy import KeyPolicy, Usage
@@ -37,6 +38,9 @@ class KeyInfo:
 
 class KeyStore(abc.ABC):
     """Key custody: generate, use and retire SM2 keys that never leave the store in clear."""
+
+    # Whether sign / sign_digest accept ``session=`` (see `sign`); callers check before passing one.
+    signs_in_caller_transaction = False
 
     # --- activation ---------------------------------------------------------------------
     @property
@@ -100,12 +104,20 @@ class KeyStore(abc.ABC):
         actor: str,
         role: str,
         pin: str | None = None,
+        session: Any = None,
     ) -> bytes:
-        """SM2 signature (DER) of e = SM3(Z_A(uid) || data)."""
+        """SM2 signature (DER) of e = SM3(Z_A(uid) || data).
+
+        With ``session`` (an open write transaction of the caller, SQLAlchemy Session) the
+        key-use record is written in that transaction, so the use commits together with
+        whatever the caller records about it; a refusal then raises without a record, and
+        the caller repeats the call without ``session`` to have it recorded. A store that
+        cannot do this raises ``KeyStoreError`` when given a session.
+        """
 
     @abc.abstractmethod
     def sign_digest(
-        self, key_ref: str, e: bytes, *, actor: str, role: str, pin: str | None = None
+        self, key_ref: str, e: bytes, *, actor: str, role: str, pin: str | None = None, session: Any = None
     ) -> bytes:
         """SM2 signature (DER) of a 32-byte e the caller computed as SM3(Z_A || M)."""
 

@@ -14,6 +14,19 @@ Key hierarchy
 
 Every private-key use, every refusal and every state change writes exactly one audit
 record through `store.audit.append` in the same transaction as the change it records.
+
+Signing in the caller's transaction (`sign(..., session=s)`, `sign_digest(..., session=s)`):
+the key row is read and the key-use record written in the caller's open write transaction,
+so a use and what the caller records with it (a sealing's audit record and log entry)
+commit once, together. Refusals are then raised without a record -- the caller's
+transaction rolls back anyway -- so the caller repeats the call without `session`, which
+refuses again and records it (seal.service does). Keys that need a PIN are not used this
+way: a wrong PIN must be counted even when the caller rolls back.
+
+Unlocked keys are kept in memory (unwrapped `PrivateKey` per key) while the store is
+unlocked, keyed by the row's ciphertexts and everything the ciphertext's AAD binds, so
+an altered row is unwrapped again (and refused) and `lock()` forgets them all. Every use
+still reads the key row: a disabled or destroyed key is refused at once, in any process.
 """
 from __future__ import annotations
 
@@ -25,8 +38,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from os import PathLike
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -100,10 +114,13 @@ class InitResult:
 class SoftKeyStore(KeyStore):
     """The default key store. `sessions` makes SQLAlchemy sessions on the eseal database."""
 
+    signs_in_caller_transaction = True  # sign(..., session=) / sign_digest(..., session=)
+
     def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
         self._kek: bytes | None = None
         self._store_id: str | None = None
+        self._unwrapped: dict[str, tuple[tuple[Any, ...], PrivateKey]] = {}
 
     @classmethod
     def from_home(cls, home: Any) -> SoftKeyStore:
@@ -217,6 +234,7 @@ class SoftKeyStore(KeyStore):
 
     def lock(self) -> None:
         self._kek = None
+        self._unwrapped.clear()
 
     def activation_methods(self) -> dict[str, dict[str, Any]]:
         """Which activation methods this store has, with their public parameters."""
@@ -451,21 +469,24 @@ class SoftKeyStore(KeyStore):
         actor: str,
         role: str,
         pin: str | None = None,
+        session: Session | None = None,
     ) -> bytes:
+        """SM2 signature (DER); with ``session``, in the caller's transaction (module doc)."""
         details = {"data_sm3": sm3(bytes(data)).hex(), "data_length": len(data)}
         if uid != DEFAULT_UID:
             details["uid"] = bytes(uid).hex()
         return self._use(
             key_ref, Operation.SIGN, actor=actor, role=role, pin=pin, details=details,
-            fn=lambda k: k.sign(data, uid),
+            fn=lambda k: k.sign(data, uid), session=session,
         )
 
-    def sign_digest(self, key_ref: str, e: bytes, *, actor: str, role: str, pin: str | None = None) -> bytes:
+    def sign_digest(self, key_ref: str, e: bytes, *, actor: str, role: str, pin: str | None = None,
+                    session: Session | None = None) -> bytes:
         if len(e) != 32:
             raise KeyStoreError(f"e must be the 32-byte SM3 digest of Z_A || M, got {len(e)} bytes")
         return self._use(
             key_ref, Operation.SIGN_DIGEST, actor=actor, role=role, pin=pin,
-            details={"e": bytes(e).hex()}, fn=lambda k: k.sign_digest(e),
+            details={"e": bytes(e).hex()}, fn=lambda k: k.sign_digest(e), session=session,
         )
 
     def decrypt(self, key_ref: str, ciphertext: bytes, *, actor: str, role: str, pin: str | None = None) -> bytes:
@@ -512,8 +533,11 @@ class SoftKeyStore(KeyStore):
         pin: str | None,
         details: dict[str, Any],
         fn: Callable[[PrivateKey], bytes],
+        session: Session | None = None,
     ) -> bytes:
         kek = self._require_unlocked()
+        if session is not None:
+            return self._use_in(session, key_ref, op, actor=actor, role=role, details=details, fn=fn, kek=kek)
         refusal: Exception | None = None
         result = b""
         with self._tx() as s:
@@ -549,6 +573,25 @@ class SoftKeyStore(KeyStore):
                     audit.append(s, actor=actor, action=f"key.{op.value}", subject=key_ref, details={**base, **details})
         if refusal is not None:
             raise refusal
+        return result
+
+    def _use_in(self, s: Session, key_ref: str, op: Operation, *, actor: str, role: str, details: dict[str, Any],
+                fn: Callable[[PrivateKey], bytes], kek: bytes) -> bytes:
+        """`_use` inside the caller's transaction: same checks, the record in ``s``; refusals
+        raise unrecorded (the caller's transaction is rolled back; see the module doc)."""
+        row = self._row_facts(s, key_ref)
+        if row.status == DESTROYED:
+            raise KeyDestroyed(f"key {row.label!r} ({key_ref}) was destroyed and cannot be used")
+        if row.status == DISABLED:
+            raise KeyDisabled(f"key {row.label!r} ({key_ref}) is disabled and cannot be used")
+        policy = _policy(row.policy)
+        policy.check(op, role)
+        if policy.require_pin:
+            raise PolicyDenied(f"key {row.label!r} ({key_ref}) needs its holder's PIN; a PIN key is used in "
+                               "its own transaction, so that a wrong PIN is counted even when the caller rolls back")
+        result = fn(self._unwrap(row, kek))
+        audit.append(s, actor=actor, action=f"key.{op.value}", subject=key_ref,
+                     details={"label": row.label, "operation": op.value, "role": role, **details})
         return result
 
     # ======================================================================================
@@ -698,9 +741,31 @@ class SoftKeyStore(KeyStore):
             raise KeyNotFound(f"no key {key_ref!r} in this key store")
         return row
 
-    def _unwrap(self, row: KeyRecord, kek: bytes) -> PrivateKey:
+    def _row_facts(self, s: Session, key_ref: str) -> Any:
+        """The key row's columns a use needs, read with one plain statement (once per sealing)."""
+        if not isinstance(key_ref, str) or not key_ref.startswith(KEY_REF_PREFIX):
+            raise KeyNotFound(f"{key_ref!r} is not a key reference of the software key store")
+        rows = _USE_COLUMNS.run(db.connection_of(s), {"key_ref": key_ref})
+        if not rows:
+            raise KeyNotFound(f"no key {key_ref!r} in this key store")
+        return _UseRow(*rows[0])
+
+    def _unwrap(self, row: Any, kek: bytes) -> PrivateKey:
+        """The row's private key: unwrapped once per unlock and kept while the row is unchanged."""
         if row.wrapped_dek is None or row.encrypted_private_key is None:
             raise KeyDestroyed(f"key {row.label!r} ({row.id}) has no private part")
+        # Everything the two ciphertexts and their AAD cover: any change means unwrap again.
+        version = (row.store_id, row.label, row.usage, bytes(row.public_key), row.policy,
+                   bytes(row.wrapped_dek), bytes(row.encrypted_private_key))
+        cached = self._unwrapped.get(row.id)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        private = self._unwrap_now(row, kek)
+        if self._kek is kek:  # not unlocked again or locked meanwhile
+            self._unwrapped[row.id] = (version, private)
+        return private
+
+    def _unwrap_now(self, row: Any, kek: bytes) -> PrivateKey:
         try:
             dek = gcm_open(kek, row.wrapped_dek, _dek_aad(row.store_id, row.id))
             d = gcm_open(
@@ -717,6 +782,29 @@ class SoftKeyStore(KeyStore):
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+
+class _UseRow(NamedTuple):
+    id: str
+    store_id: str
+    label: str
+    usage: str
+    status: str
+    policy: str
+    public_key: bytes
+    wrapped_dek: bytes | None
+    encrypted_private_key: bytes | None
+
+
+_USE_COLUMNS = db.HotStatement(
+    "SELECT id, store_id, label, usage, status, policy, public_key, wrapped_dek, encrypted_private_key "
+    "FROM keystore_keys WHERE id = :key_ref")
+
+
+@lru_cache(maxsize=256)
+def _policy(policy_json: str) -> KeyPolicy:
+    """KeyPolicy of a stored policy text (frozen, so one object per distinct text)."""
+    return KeyPolicy.from_json(policy_json)
 
 
 def _transaction(sessions: SessionFactory, *, readonly: bool = False) -> Any:

@@ -22,6 +22,7 @@ nothing (STYLE.md #2):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from asn1crypto import pem, x509
@@ -53,11 +54,10 @@ def detect_format(data: bytes) -> str:
 def authorise(home: Any, keystore: Any, es_id: str, *, agency: str | None = None, pin: str | None = None,
               actor: str = "admin") -> service.UseGrant:
     """The registry's use grant for ``es_id`` with its first signer certificate of this region."""
-    info = service.get_seal(home, es_id)
-    serials = [h for h in info.holders if not h.startswith("sm3:")]
-    if not serials:
+    owner, serial = service.default_signer(home, es_id)
+    if serial is None:
         raise SealBuildError(f"seal {es_id} binds no signer certificate of this region: no key here can seal with it")
-    return service.authorise_use(home, keystore, es_id, agency=agency or info.agency, signer_cert_serial=serials[0],
+    return service.authorise_use(home, keystore, es_id, agency=agency or owner, signer_cert_serial=serial,
                                  pin=pin, actor=actor)
 
 
@@ -67,7 +67,9 @@ def _chain(home: Any) -> list[x509.Certificate]:
     return [x509.Certificate.load(der) for _, _, der in pem.unarmor(ca_chain(home), multiple=True)]
 
 
+@lru_cache(maxsize=64)
 def _picture_png(seal_der: bytes) -> tuple[bytes | None, float]:
+    """The seal's PNG picture (None for other types) and its width in mm; a seal is parsed once."""
     from seal.structures import parse_seal
 
     picture = parse_seal(seal_der).picture

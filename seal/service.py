@@ -23,17 +23,25 @@ so a wrong PIN is refused before anything is sealed). Each refusal raises its ow
 from `seal.errors` and writes an audit record ("seal.use_refused") in its own
 transaction. `make_signature` then builds TBS_Sign, has the key store sign it and
 returns the SES_Signature DER; one audit record ("seal.sign") per sealing.
+
+Cost of a use (it runs per sealing): `authorise_use` reads the seal's immutable facts once
+per process and the state that can refuse a use with one statement every time;
+`make_signature` hashes the seal once (e = SM3(Z_A || TBS_Sign)) and commits once -- the
+key store's key-use record, the seal.sign record and the transparency-log entry together.
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
 from dataclasses import dataclass
 from typing import Any
 
 from asn1crypto import pem, x509
-from sqlalchemy import select
+from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -41,6 +49,7 @@ from ca import service as ca_service
 from ca.errors import ServiceCertificateMissing, UnknownSerial
 from ca.identifiers import citizen_id_check_char
 from gm.asn1 import ses
+from gm.errors import GMError
 from gm.sm3 import sm3
 from keystore import errors as ks_errors
 from seal import structures
@@ -452,6 +461,96 @@ def consent_message(es_id: str, agency: str, when: dt.datetime) -> bytes:
     return f"eseal seal-use\nseal={es_id}\nagency={agency}\ntime={when.isoformat()}\n".encode()
 
 
+@dataclass(frozen=True)
+class _Holder:
+    cert_sm3: str
+    cert_serial: str | None  # None: issued by another region
+    key_ref: str | None
+    certificate: bytes = dataclasses.field(repr=False)
+
+
+@dataclass(frozen=True)
+class _SealFacts:
+    """What never changes about a registered seal (its status, validity and authorisations may)."""
+
+    seal_type: str
+    agency: str
+    der: bytes = dataclasses.field(repr=False)
+    holders: tuple[_Holder, ...]
+
+
+# Per engine (so per home and database): esID -> _SealFacts. A seal's DER, type, owner and
+# bound certificates are written once when it is made and never updated, so they are read
+# once per process; everything a use may be refused for is read on every use.
+_FACTS: weakref.WeakKeyDictionary[Engine, dict[str, _SealFacts]] = weakref.WeakKeyDictionary()
+_FACTS_PER_ENGINE = 4096
+
+_SEAL_FACTS = select(SealRecord.seal_type, SealRecord.agency, SealRecord.der).where(
+    SealRecord.es_id == bindparam("es_id"))
+_HOLDER_FACTS = (select(SealHolder.cert_sm3, SealHolder.cert_serial, SealHolder.key_ref, SealHolder.certificate)
+                 .where(SealHolder.es_id == bindparam("es_id")).order_by(SealHolder.id))
+# The mutable state a use is checked against, in one statement: the seal's status and
+# validity, whether the agency is authorised, and the signer certificate's status and
+# validity in this region's CA records (plain SQL: it runs on every use, see
+# store.db.HotStatement).
+_USE_STATE = db.HotStatement(
+    "SELECT s.status, s.valid_from, s.valid_to, "
+    "(SELECT a.id FROM seal_authorisations a WHERE a.es_id = :es_id AND a.agency = :agency LIMIT 1), "
+    "c.status, c.not_before, c.not_after "
+    "FROM seals s LEFT OUTER JOIN ca_certificates c ON c.serial = :serial "
+    "WHERE s.es_id = :es_id",
+    results=(None, SealRecord.__table__.c.valid_from, SealRecord.__table__.c.valid_to, None, None,
+             IssuedCertificate.__table__.c.not_before, IssuedCertificate.__table__.c.not_after))
+
+
+def _engine_of(sessions: sessionmaker[Session]) -> Engine | None:
+    bind = sessions.kw.get("bind")
+    return bind if isinstance(bind, Engine) else None
+
+
+def _seal_facts(conn: Any, cache: dict[str, _SealFacts] | None, es_id: str) -> _SealFacts | None:
+    facts = cache.get(es_id) if cache is not None else None
+    if facts is not None:
+        return facts
+    row = conn.execute(_SEAL_FACTS, {"es_id": es_id}).first()
+    if row is None:
+        return None
+    holders = tuple(_Holder(h.cert_sm3, h.cert_serial, h.key_ref, bytes(h.certificate))
+                    for h in conn.execute(_HOLDER_FACTS, {"es_id": es_id}))
+    facts = _SealFacts(row.seal_type, row.agency, bytes(row.der), holders)
+    if cache is not None:
+        if len(cache) >= _FACTS_PER_ENGINE:
+            cache.clear()
+        cache[es_id] = facts
+    return facts
+
+
+def _facts_cache(sessions: sessionmaker[Session]) -> tuple[Engine | None, dict[str, _SealFacts] | None]:
+    engine = _engine_of(sessions)
+    if engine is None:
+        return None, None
+    return engine, _FACTS.setdefault(engine, {})
+
+
+def default_signer(home: Any, es_id: str, *, sessions: sessionmaker[Session] | None = None) -> tuple[str, str | None]:
+    """(owning agency, serial of the seal's first signer certificate of this region or None).
+
+    What `seal.sealing.authorise` and the license sealer need to ask for a use; read from
+    the seal's immutable facts, so it costs nothing after the seal's first use."""
+    sessions = _sessions(home, sessions)
+    engine, cache = _facts_cache(sessions)
+    if engine is None:
+        info = get_seal(home, es_id, sessions=sessions)
+        return info.agency, next((h for h in info.holders if not h.startswith("sm3:")), None)
+    facts = cache.get(es_id) if cache is not None else None
+    if facts is None:
+        with db.read_connection(engine) as conn:
+            facts = _seal_facts(conn, cache, es_id)
+    if facts is None:
+        raise SealNotFound(f"no seal {es_id!r} is registered in this region")
+    return facts.agency, next((h.cert_serial for h in facts.holders if h.cert_serial is not None), None)
+
+
 def authorise_use(
     home: Any,
     keystore: Any,
@@ -464,7 +563,13 @@ def authorise_use(
     actor: str = "agency",
     sessions: sessionmaker[Session] | None = None,
 ) -> UseGrant:
-    """Check everything a seal use needs (see the module doc) and return a short-lived grant."""
+    """Check everything a seal use needs (see the module doc) and return a short-lived grant.
+
+    The seal's immutable facts (DER, type, owner, bound certificates) are cached per
+    database; its status and validity, the agency's authorisation and the signer
+    certificate's status and validity are read on every call, in one statement, so a
+    revocation is refused at once, whichever process or host made it.
+    """
     sessions = _sessions(home, sessions)
     now = _now()
 
@@ -483,15 +588,20 @@ def authorise_use(
         except UnknownSerial as exc:
             raise SealBuildError(str(exc)) from None
 
-    with db.transaction(sessions, readonly=True) as s:
-        row = s.get(SealRecord, es_id)
-        if row is None:
-            raise refuse(NotAuthorised(f"no seal {es_id!r} is registered in this region"), found=False)
-        authorised = s.scalar(select(SealAuthorisation.id).where(SealAuthorisation.es_id == es_id,
-                                                                 SealAuthorisation.agency == agency))
-        holders = s.scalars(select(SealHolder).where(SealHolder.es_id == es_id)).all()
-        status, seal_type, seal_der = row.status, row.seal_type, bytes(row.der)
-        valid_from, valid_to = row.valid_from, row.valid_to
+    engine, cache = _facts_cache(sessions)
+    with (db.read_connection(engine) if engine is not None else _session_connection(sessions)) as conn:
+        facts = _seal_facts(conn, cache, es_id)
+        if facts is None:
+            state = None
+        else:
+            holder = next((h for h in facts.holders if (wanted_sm3 is not None and h.cert_sm3 == wanted_sm3)
+                           or (wanted_serial is not None and h.cert_serial == wanted_serial)), None)
+            serial = holder.cert_serial if holder is not None else None
+            states = _USE_STATE.run(conn, {"es_id": es_id, "agency": agency, "serial": serial})
+            state = states[0] if states else None
+    if facts is None or state is None:
+        raise refuse(NotAuthorised(f"no seal {es_id!r} is registered in this region"), found=False)
+    status, valid_from, valid_to, authorised, cert_status, cert_not_before, cert_not_after = state
 
     if authorised is None:
         raise refuse(NotAuthorised(f"agency {agency!r} is not authorised to use seal {es_id}"))
@@ -500,44 +610,47 @@ def authorise_use(
     if status == "suspended":
         raise refuse(SealSuspended(f"seal {es_id} is suspended"))
     if now > valid_to or now < valid_from:
-        raise refuse(SealExpired(f"seal {es_id} is valid from {valid_from.isoformat()} to {valid_to.isoformat()}, "
-                                 f"not at {now.isoformat()}"))
-    holder = next((h for h in holders if (wanted_sm3 is not None and h.cert_sm3 == wanted_sm3)
-                   or (wanted_serial is not None and h.cert_serial == wanted_serial)), None)
+        raise refuse(SealExpired(f"seal {es_id} is valid from {valid_from.isoformat()} to "
+                                 f"{valid_to.isoformat()}, not at {now.isoformat()}"))
     if holder is None:
         named = f"serial {wanted_serial}" if wanted_serial else f"SM3 {wanted_sm3}"
         raise refuse(SignerNotBound(f"the signer certificate ({named}) is not bound to seal {es_id}"))
     if holder.cert_serial is None:
         raise refuse(SignerCertificateInvalid(
             f"the signer certificate of seal {es_id} was not issued by this region; its status cannot be checked"))
-    try:
-        record = ca_service.certificate_status(home, holder.cert_serial, sessions=sessions)
-    except UnknownSerial:
+    if cert_status is None:
+        raise refuse(SignerCertificateInvalid(f"signer certificate {holder.cert_serial} is unknown to this region"))
+    if cert_status != "good":
+        state_text = "revoked" if cert_status == "revoked" else "suspended (on hold)"
+        raise refuse(SignerCertificateInvalid(f"signer certificate {holder.cert_serial} is {state_text}"),
+                     cert_status=cert_status)
+    if not cert_not_before <= now <= cert_not_after:
         raise refuse(SignerCertificateInvalid(
-            f"signer certificate {holder.cert_serial} is unknown to this region")) from None
-    if record.status != "good":
-        state = "revoked" if record.status == "revoked" else "suspended (on hold)"
-        raise refuse(SignerCertificateInvalid(f"signer certificate {holder.cert_serial} is {state}"),
-                     cert_status=record.status)
-    if not record.not_before <= now <= record.not_after:
-        raise refuse(SignerCertificateInvalid(
-            f"signer certificate {holder.cert_serial} is valid from {record.not_before.isoformat()} to "
-            f"{record.not_after.isoformat()}, not now"), cert_status="expired")
+            f"signer certificate {holder.cert_serial} is valid from {cert_not_before.isoformat()} to "
+            f"{cert_not_after.isoformat()}, not now"), cert_status="expired")
     if holder.key_ref is None:
         raise refuse(SignerCertificateInvalid(
             f"the key store holds no key for signer certificate {holder.cert_serial}"))
 
+    personal = facts.seal_type == "personal"
     consent = None
-    if seal_type == "personal":
+    if personal:
         try:
             consent = keystore.sign(holder.key_ref, consent_message(es_id, agency, now), actor=actor,
                                     role=SEAL_ROLE, pin=pin)
         except (ks_errors.WrongPin, ks_errors.PinRequired, ks_errors.PinLocked) as exc:
             raise refuse(WrongPin(f"personal seal {es_id}: {exc}"), key_error=type(exc).__name__) from None
-    return UseGrant(es_id=es_id, agency=agency, actor=actor, seal_der=seal_der, key_ref=holder.key_ref,
-                    signer_cert=bytes(holder.certificate), signer_serial=holder.cert_serial,
-                    personal=seal_type == "personal", expires_at=now + GRANT_LIFETIME, pin=pin,
+    return UseGrant(es_id=es_id, agency=agency, actor=actor, seal_der=facts.der, key_ref=holder.key_ref,
+                    signer_cert=holder.certificate, signer_serial=holder.cert_serial,
+                    personal=personal, expires_at=now + GRANT_LIFETIME, pin=pin,
                     consent_signature=consent)
+
+
+@contextmanager
+def _session_connection(sessions: sessionmaker[Session]) -> Iterator[Any]:
+    """The connection of a read-only session, for a session factory not bound to one Engine."""
+    with db.transaction(sessions, readonly=True) as s:
+        yield s.connection()
 
 
 def make_signature(
@@ -555,6 +668,14 @@ def make_signature(
     ``property_info`` says what was sealed (the Signature.xml path in an OFD). ``timestamp``,
     if given, receives the signature value and returns an RFC 3161 token (DER) that goes
     into timeStamp.
+
+    One commit per sealing where it can be: the key store signs in this function's
+    transaction (its key-use record), and the seal.sign audit record and the log entry
+    follow in the same transaction. Three cases take the longer way -- the key store signs
+    and records in its own transaction, then `record_sealing` commits: a timestamped
+    sealing (the TSA commits its own token record in between, and SQLite has one writer),
+    a personal seal (a wrong PIN must be counted even if the sealing rolls back), and a
+    key-store refusal (repeated in the key store's own transaction so that it is recorded).
     """
     if not isinstance(grant, UseGrant):
         raise SealBuildError("make_signature needs the UseGrant from authorise_use")
@@ -563,11 +684,25 @@ def make_signature(
         raise SealBuildError(f"the use grant for seal {grant.es_id} expired at {grant.expires_at.isoformat()}; "
                              "authorise the use again")
     tbs = structures.build_tbs_sign(grant.seal_der, data_hash=data_hash, property_info=property_info, time_info=now)
-    signature = keystore.sign(grant.key_ref, tbs, actor=grant.actor, role=SEAL_ROLE, pin=grant.pin)
+    # Prepare, sign, assemble (STYLE.md #2): e = SM3(Z_A || TBS_Sign) under the signer
+    # certificate's key, here, so the key store signs a digest -- the seal (picture and
+    # all) is hashed once per sealing, not once more for the key store's record.
+    e = _signer_public_key(grant.signer_cert).digest(tbs)
+    sessions = _sessions(home, sessions)
+    details = {"data_hash": bytes(data_hash).hex(), "property_info": property_info}
+    if timestamp is None and not grant.personal and getattr(keystore, "signs_in_caller_transaction", False):
+        try:
+            with db.transaction(sessions) as s:
+                signature = keystore.sign_digest(grant.key_ref, e, actor=grant.actor, role=SEAL_ROLE, session=s)
+                der = structures.assemble_signature(tbs, grant.signer_cert, signature)
+                _record_sealing(s, grant, der, format="ses", timestamped=False, details=details)
+            return der
+        except (ks_errors.KeyStoreError, GMError):
+            pass  # rolled back, nothing recorded: the key store's own transaction below records the refusal
+    signature = keystore.sign_digest(grant.key_ref, e, actor=grant.actor, role=SEAL_ROLE, pin=grant.pin)
     token = timestamp(signature) if timestamp is not None else None
     der = structures.assemble_signature(tbs, grant.signer_cert, signature, timestamp=token)
-    record_sealing(home, grant, der, format="ses", timestamped=token is not None, sessions=sessions,
-                   data_hash=bytes(data_hash).hex(), property_info=property_info)
+    record_sealing(home, grant, der, format="ses", timestamped=token is not None, sessions=sessions, **details)
     return der
 
 
@@ -576,10 +711,22 @@ def record_sealing(home: Any, grant: UseGrant, signature: bytes, *, format: str,
     """One audit record and one transparency-log entry for a sealing (SES, PDF or CMS), in one
     transaction. The log entry is keyed by the signature's SM3: whoever holds the sealed
     document can ask for its inclusion proof."""
-    digest = sm3(signature).hex()
     with db.transaction(_sessions(home, sessions)) as s:
-        audit.append(s, actor=grant.actor, action="seal.sign", subject=f"seal:{grant.es_id}", details={
-            "agency": grant.agency, "signer_serial": grant.signer_serial, "format": format,
-            "signature_sm3": digest, "timestamped": timestamped, **details,
-        })
-        translog.append(s, kind="sealed-document", subject=f"signature:{digest}", artefact=signature)
+        _record_sealing(s, grant, signature, format=format, timestamped=timestamped, details=details)
+
+
+def _record_sealing(s: Session, grant: UseGrant, signature: bytes, *, format: str, timestamped: bool,  # noqa: A002
+                    details: dict[str, Any]) -> None:
+    digest = sm3(signature)
+    audit.append(s, actor=grant.actor, action="seal.sign", subject=f"seal:{grant.es_id}", details={
+        "agency": grant.agency, "signer_serial": grant.signer_serial, "format": format,
+        "signature_sm3": digest.hex(), "timestamped": timestamped, **details,
+    })
+    translog.append(s, kind="sealed-document", subject=f"signature:{digest.hex()}", artefact_sm3=digest)
+
+
+@lru_cache(maxsize=256)
+def _signer_public_key(cert_der: bytes) -> Any:
+    """The SM2 public key of a signer certificate, one object per certificate (it keeps its
+    Z_A hash state, so e = SM3(Z_A || M) costs one pass over M)."""
+    return structures.public_key_of(cert_der)

@@ -24,14 +24,15 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gm.sm2 import PublicKey
 from gm.sm3 import sm3
 from store import merkle
+from store.db import HotStatement, connection_of
 from store.errors import StoreError
-from store.models.translog import TransLogEntry, TransLogHead, TransLogState  # noqa: F401  (TransLogEntry re-exported for tools)
+from store.models.translog import TransLogEntry, TransLogHead, TransLogState  # noqa: F401  (re-exported for tools)
 
 __all__ = [
     "KINDS", "TransLogError", "SignedTreeHead", "InclusionProof", "ConsistencyProof", "append",
@@ -65,32 +66,47 @@ def leaf_input(kind: str, subject: str, logged_at: datetime, artefact_sm3: bytes
                      _iso(logged_at).encode(), b"\x00", artefact_sm3])
 
 
-def _lock_state(session: Session) -> TransLogState:
-    if session.get_bind().dialect.name == "sqlite":  # take SQLite's write lock before reading
-        session.execute(update(TransLogState).where(TransLogState.id == 1).values(size=TransLogState.size))
-    state = session.execute(select(TransLogState).where(TransLogState.id == 1).with_for_update()
-                            .execution_options(populate_existing=True)).scalar_one_or_none()
-    if state is None:
-        raise TransLogError("the translog_state row is missing: is the database migrated?")
-    return state
+# Takes the state row's lock (PostgreSQL row lock; SQLite's write lock is already held by
+# BEGIN IMMEDIATE) and the next index in one statement; plain SQL as in store.audit.append.
+_TAKE_INDEX = HotStatement("UPDATE translog_state SET size = size + 1 WHERE id = 1 RETURNING size")
+_INSERT_ENTRY = HotStatement(
+    "INSERT INTO translog_entries (idx, kind, subject, artefact_sm3, leaf_hash, logged_at) "
+    "VALUES (:idx, :kind, :subject, :artefact_sm3, :leaf_hash, :logged_at)",
+    binds={"logged_at": TransLogEntry.__table__.c.logged_at})
 
 
-def append(session: Session, *, kind: str, subject: str, artefact: bytes) -> int:
-    """Log ``artefact`` in the caller's transaction; returns its leaf index."""
+def append(session: Session, *, kind: str, subject: str, artefact: bytes | None = None,
+           artefact_sm3: bytes | None = None) -> int:
+    """Log ``artefact`` in the caller's transaction; returns its leaf index.
+
+    A caller that has just hashed the artefact (a sealing records the signature's SM3 in
+    its audit record) passes ``artefact_sm3`` instead, so large artefacts are hashed once.
+
+    Two plain statements on the session's connection (next index under the state row's
+    lock, the entry): an append neither reads the tree nor signs a head. Tree heads are
+    signed on demand (``sign_tree_head``: ``eseal log sign``), so the cost
+    of a sealing does not grow with the log.
+    """
     if kind not in KINDS:
         raise TransLogError(f"unknown log entry kind {kind!r}: expected one of {', '.join(KINDS)}")
     if not subject or len(subject) > 200:
         raise TransLogError("a log subject is 1-200 characters, e.g. 'cert:1f2e...'")
-    if not isinstance(artefact, (bytes, bytearray)) or not artefact:
+    if (artefact is None) == (artefact_sm3 is None):
+        raise TransLogError("log an artefact or its SM3 digest (exactly one of artefact, artefact_sm3)")
+    if artefact is not None and (not isinstance(artefact, (bytes, bytearray)) or not artefact):
         raise TransLogError("a logged artefact is non-empty bytes (the DER or the document)")
-    state = _lock_state(session)
-    idx = state.size
+    if artefact_sm3 is not None and (not isinstance(artefact_sm3, (bytes, bytearray)) or len(artefact_sm3) != 32):
+        raise TransLogError("artefact_sm3 is the 32-byte SM3 digest of the artefact")
+    digest = sm3(bytes(artefact)) if artefact is not None else bytes(artefact_sm3)  # type: ignore[arg-type]
+    conn = connection_of(session)
+    sizes = _TAKE_INDEX.run(conn)
+    if not sizes:
+        raise TransLogError("the translog_state row is missing: is the database migrated?")
+    idx = sizes[0][0] - 1
     logged_at = _now()
-    digest = sm3(bytes(artefact))
-    session.add(TransLogEntry(idx=idx, kind=kind, subject=subject, artefact_sm3=digest,
-                              leaf_hash=merkle.leaf_hash(leaf_input(kind, subject, logged_at, digest)),
-                              logged_at=logged_at))
-    state.size = idx + 1
+    _INSERT_ENTRY.run(conn, {"idx": idx, "kind": kind, "subject": subject, "artefact_sm3": digest,
+                                 "leaf_hash": merkle.leaf_hash(leaf_input(kind, subject, logged_at, digest)),
+                                 "logged_at": logged_at})
     return idx
 
 

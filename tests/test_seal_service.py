@@ -439,3 +439,83 @@ def test_made_seals_and_signatures_are_in_the_transparency_log(org_seal):
     sig_proof = translog.prove_inclusion(sessions, f"signature:{sm3(der).hex()}")
     assert sig_proof.kind == "sealed-document"
     assert translog.check_inclusion(sig_proof, der, log_key.public_key) == []
+
+
+# ----------------------------------------------------------------------------- fast path
+
+
+def test_a_sealing_commits_once_with_its_key_use_record_and_log_entry(org_seal):
+    from sqlalchemy import event, func
+
+    from store.models.translog import TransLogEntry
+
+    home, ks, es_id, serial, cert = org_seal
+    grant = service.authorise_use(home, ks, es_id, agency=AGENCY, signer_cert_serial=serial)
+    commits = []
+
+    def count(conn):
+        commits.append(conn)
+
+    event.listen(home.engine, "commit", count)
+    try:
+        der = service.make_signature(home, ks, grant, sm3(b"doc"), "/Doc_0/Signs/Sign_0/Signature.xml")
+    finally:
+        event.remove(home.engine, "commit", count)
+    assert len(commits) == 1
+    sig = structures.parse_signature(der)
+    assert structures.verify_signature_value(sig).ok
+    key_use, sealing = _records(home)[-2:]
+    assert key_use[0] == "key.sign_digest" and key_use[1] == grant.key_ref
+    # the key store recorded the digest it signed: e = SM3(Z_A || TBS_Sign) under the signer's key
+    assert key_use[2]["e"] == structures.public_key_of(cert.dump()).digest(sig.tbs).hex()
+    assert sealing[0] == "seal.sign" and sealing[2]["signature_sm3"] == sm3(der).hex()
+    with transaction(home.engine, readonly=True) as s:
+        logged = s.scalar(select(func.count()).select_from(TransLogEntry)
+                          .where(TransLogEntry.subject == f"signature:{sm3(der).hex()}"))
+    assert logged == 1
+    _audit_clean(home)
+
+
+def test_a_seal_or_certificate_revoked_after_cached_uses_is_refused_at_once(org_seal, tmp_path):
+    from store.home import Home
+
+    home, ks, es_id, serial, _ = org_seal
+    for _ in range(2):  # the seal's facts are cached from here on
+        grant = service.authorise_use(home, ks, es_id, agency=AGENCY, signer_cert_serial=serial)
+        service.make_signature(home, ks, grant, sm3(b"doc"), "/Doc_0/Signs/Sign_0/Signature.xml")
+    # another process (its own engine, so its own cache) suspends the signer certificate
+    with Home.open(home.path) as other:
+        ca_service.suspend(other, serial)
+    with pytest.raises(SignerCertificateInvalid, match="suspended"):
+        service.authorise_use(home, ks, es_id, agency=AGENCY, signer_cert_serial=serial)
+    _assert_refused(home, "signer-certificate-invalid")
+    with Home.open(home.path) as other:
+        ca_service.resume(other, serial)
+        service.revoke_seal(other, es_id, reason="seal lost")
+    with pytest.raises(SealRevoked):
+        service.authorise_use(home, ks, es_id, agency=AGENCY, signer_cert_serial=serial)
+    _assert_refused(home, "seal-revoked")
+
+
+def test_a_key_disabled_after_cached_uses_is_refused_and_the_refusal_recorded(org_seal):
+    from sqlalchemy import func
+
+    from store.models.translog import TransLogEntry
+
+    home, ks, es_id, serial, _ = org_seal
+    grant = service.authorise_use(home, ks, es_id, agency=AGENCY, signer_cert_serial=serial)
+    service.make_signature(home, ks, grant, sm3(b"doc"), "/Doc_0/Signs/Sign_0/Signature.xml")
+    ks.disable(grant.key_ref, actor="admin", role="key-admin", reason="compromise suspected")
+    with transaction(home.engine, readonly=True) as s:
+        logged = s.scalar(select(func.count()).select_from(TransLogEntry))
+    sealings = len(_records(home, "seal.sign"))
+    from keystore.errors import KeyDisabled
+
+    with pytest.raises(KeyDisabled):
+        service.make_signature(home, ks, grant, sm3(b"doc"), "/Doc_0/Signs/Sign_0/Signature.xml")
+    action, subject, details = _records(home)[-1]
+    assert action == "key.denied" and subject == grant.key_ref and details["reason"] == "KeyDisabled"
+    assert len(_records(home, "seal.sign")) == sealings
+    with transaction(home.engine, readonly=True) as s:
+        assert s.scalar(select(func.count()).select_from(TransLogEntry)) == logged
+    _audit_clean(home)

@@ -51,13 +51,12 @@ class RegistrySealer:
     def authorise(self, *, seal_id: str, agency: str | None, actor: str) -> Any:
         from seal import service as seal_service
 
-        info = seal_service.get_seal(self.home, seal_id)
-        serials = [h for h in info.holders if len(h) < 64]  # serials, not SM3 digests of foreign certs
-        if not serials:
+        owner, serial = seal_service.default_signer(self.home, seal_id)
+        if serial is None:
             raise SealingUnavailable(f"seal {seal_id} binds no signer certificate of this region, "
                                      "so this service holds no key to seal with it")
-        return seal_service.authorise_use(self.home, self.keystore, seal_id, agency=agency or info.agency,
-                                          signer_cert_serial=serials[0], actor=actor, pin=self.pin)
+        return seal_service.authorise_use(self.home, self.keystore, seal_id, agency=agency or owner,
+                                          signer_cert_serial=serial, actor=actor, pin=self.pin)
 
     def seal(self, ofd: bytes, grant: Any, *, box: Box) -> bytes:
         from seal import service as seal_service
