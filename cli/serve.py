@@ -6,7 +6,12 @@ The master process checks, before any worker starts, that H is a home holding an
 initialised region (else: run `eseal init`) and that the passphrase (ESEAL_PASSPHRASE or
 --passphrase-file) unlocks its key store; then each gunicorn worker builds its own app
 (``api.create_app``) after the fork, with its own database connections. Workers are
-gthread workers, so HTTP keep-alive connections are honoured.
+gthread workers, so HTTP keep-alive connections are honoured. Sealing and verifying are
+CPU-bound under one GIL per worker, so threads add no throughput: measured with wrk
+(benchmarks/bench_http_load.py), 1 and 4 threads per worker and a 0.5 ms GIL switch
+interval were alike within the noise. Four threads stay the default because a slow
+upload holds a thread while its body arrives, and because the verifier fetches OCSP
+answers and CRLs of this region from this same server.
 
 ``--demo`` is for `make serve` on a laptop: when H holds no region yet it creates one
 (home, key store with the demo passphrase written to H/PASSPHRASE-demo, region 440000, an
