@@ -28,8 +28,8 @@ from api.blueprints.certificates import _int_arg
 from api.context import services
 from api.problems import Problem, register
 from api.request import field, json_object
-from store import db
 from seal.license.errors import PROBLEMS as LICENSE_PROBLEMS
+from store import db
 
 bp = Blueprint("licenses", __name__, url_prefix="/api/v1")
 

@@ -80,7 +80,7 @@ def _now() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc)
 
 
-def _entries(tl: Any, now: _dt.datetime) -> list[dict[str, Any]]:
+def _entries(tl: Any) -> list[dict[str, Any]]:
     if tl.type == "TL":
         return [{"type": s.type, "name": s.name, "status": s.history[-1].status,
                  "since": format_time(s.history[-1].start)} for s in tl.services]
@@ -98,7 +98,7 @@ def _summary(kind: str, document: str, sequence: int, issued: _dt.datetime, next
         return {**out, "signature_ok": False, "error": str(exc), "entries": []}
     ok = signer_sha256 is None or hashlib.sha256(signer.dump()).hexdigest() == signer_sha256
     out.update(scheme_operator=tl.scheme_operator, territory=tl.scheme_territory, signature_ok=ok,
-               entries=_entries(tl, now))
+               entries=_entries(tl))
     if not ok:
         out["error"] = "signed by another certificate than the one it was imported with"
     return out
