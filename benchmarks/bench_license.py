@@ -22,7 +22,8 @@ extra_info (``per_second``; ``vs_openssl_pkeyutl``: the ratio to the peer of thi
 
 PostgreSQL cases run when ESEAL_TEST_DATABASE_URL is set. On a machine shared with other
 work, ``--benchmark-timer=time.process_time`` gives the one-core CPU figure of the SQLite
-cases (it leaves out the PostgreSQL server's time, so it is not a PostgreSQL figure).
+cases (it leaves out the PostgreSQL server's time, so it is not a PostgreSQL figure, and the
+openssl peer's child process, so the ratio is meaningless then).
 
 What bounds it (profiled): after one commit per sealing and plain SQL on the hot path,
 about 40 % of a sealing is the OFD work (inflate, SM3 of every file, Signature.xml, the new

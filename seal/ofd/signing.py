@@ -24,6 +24,7 @@ import base64
 import datetime as dt
 import re
 from collections.abc import Callable
+from functools import lru_cache
 
 from lxml import etree
 
@@ -39,6 +40,12 @@ from seal.ofd.paths import absolute, folder
 SM2_WITH_SM3 = "1.2.156.10197.1.501"
 _BEIJING = dt.timezone(dt.timedelta(hours=8), "CST")
 _SIGN_DIR = re.compile(r"^Sign_(\d+)/")
+
+
+@lru_cache(maxsize=32)
+def _seal_sm3(seal_der: bytes) -> bytes:
+    """SM3 of a seal file: the same seal (mostly its picture) is referenced by every sealing."""
+    return sm3.sm3(seal_der)
 
 
 def _fmt(value: float) -> str:
@@ -178,7 +185,8 @@ def seal_ofd(package_bytes: bytes, *, page_index: int, boundary_mm: tuple[float,
     sig_id = max([doc.max_sign_id, *(int(i) for i in doc.listed_ids if i.isdigit())]) + 1
     stamp_id = sig_id + 1
     excluded = {sigs for d in docs if (sigs := d.signatures_path)} | {signatures_entry, signature_entry, value_entry}
-    references = [(absolute(name), sm3.sm3(data)) for name, data in files.items() if name not in excluded]
+    references = [(absolute(name), _seal_sm3(data) if name == seal_entry else sm3.sm3(data))
+                  for name, data in files.items() if name not in excluded]
     # SignatureDateTime carries no zone; readers in China show it as is, so write Beijing time
     # (as ofdrw writes its local time) in ofdrw's "yyyy-MM-dd HH:mm:ss" form.
     moment = now or dt.datetime.now(dt.timezone.utc)
