@@ -73,13 +73,13 @@ def test_remote_directory_answers_through_the_tl(hierarchy) -> None:
         assert srv.hits[path] == 3
         kept = RemoteLicenseDirectory(store, fetcher, max_age=dt.timedelta(minutes=1))
         assert kept(LICENSE).status == kept(LICENSE).status == "revoked" and srv.hits[path] == 4
-        # what the directory does not know is "unknown" (the engine fails it); garbage is no answer
+        # what the directory does not know is "unknown" (the engine fails it); garbage is "unavailable"
         other = make_license_id("440000", "YYZZ", 2026, 43)
         assert fresh(other).status == "unknown"
         srv.routes[path] = b"<html>not json</html>"
-        assert fresh(LICENSE) is None
+        assert fresh(LICENSE).status == "unavailable"
         srv.routes[path] = json.dumps({"license_id": other, "status": "valid"}).encode()
-        assert fresh(LICENSE) is None                    # an answer about another license
+        assert fresh(LICENSE).status == "unavailable"    # an answer about another license
         # another region, or a mistyped identifier: nobody to ask, no request made
         hits = dict(srv.hits)
         assert fresh(make_license_id("330000", "YYZZ", 2026, 1)) is None
@@ -88,12 +88,19 @@ def test_remote_directory_answers_through_the_tl(hierarchy) -> None:
     assert region_of_license(LICENSE) == "CN-440000" and region_of_license("nonsense") is None
 
 
-def test_unreachable_directory_is_no_answer(hierarchy) -> None:
+def test_unreachable_directory_is_try_later(hierarchy) -> None:
     with PKIServer() as srv:
         url = srv.url
     store = TrustStore.of([(region_tl(hierarchy, url + "/api/v1/licenses/{license_id}"), None)])
     lookup = license_status_lookup(None, store, Fetcher(connect_timeout=1, read_timeout=1, total_timeout=2))
-    assert lookup(LICENSE) is None
+    assert lookup(LICENSE).status == "unavailable"
+    # the engine: a license whose directory cannot be asked is INDETERMINATE TRY_LATER
+    from verify.engine import Verifier
+    from verify.report import SubIndication
+
+    check = Verifier(license_status=lookup)._registry_check("LICENSE_STATUS", "e-license", LICENSE,
+                                                           lookup(LICENSE), None, SubIndication.LICENSE_REVOKED)
+    assert (check.result.value, check.sub_indication) == ("INDETERMINATE", SubIndication.TRY_LATER)
 
 
 def test_status_max_age_setting() -> None:

@@ -112,7 +112,8 @@ class SignatureFacts:
 @dataclass(frozen=True)
 class StatusAnswer:
     """A registry's answer about a seal (by esID) or an e-license (by id): ``status`` is
-    valid | suspended | revoked | expired | unknown; ``since`` when it took that status."""
+    valid | suspended | revoked | expired | unknown, or unavailable (the registry holding it
+    could not be asked: TRY_LATER); ``since`` when it took that status."""
 
     status: str
     since: _dt.datetime | None = None
@@ -369,6 +370,9 @@ class Verifier:
         p = self.policy
         if answer is None:
             return p.info(code, f"{what} {ident}: no registry answer (not registered here)")
+        if answer.status == "unavailable":   # the registry that holds it could not be asked
+            return p.failed(code, f"{what} {ident}: status unavailable from the {answer.source or 'registry'} "
+                            f"({answer.reason})", SubIndication.TRY_LATER)
         if answer.status in ("valid", "expired"):
             return p.passed(code, f"{what} {ident}: {answer.status} in the {answer.source or 'registry'}")
         since = answer.since

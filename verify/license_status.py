@@ -7,9 +7,10 @@ verifier in region B asks region A about an A license at the address A's TL give
 JSON public record behind the QR code), never at an address read from the document. The
 answer is kept for :func:`verify.freshness.status_max_age` (60 s when unset).
 
-A directory that cannot be reached, or an answer that cannot be read, gives None (the
-engine then reports that no registry answered); a license the directory does not know is
-reported as ``unknown``.
+A directory that cannot be reached, or an answer that cannot be read, is ``unavailable``
+(the engine: INDETERMINATE TRY_LATER, as for revocation status that cannot be had); a
+license the directory does not know is ``unknown`` (FAILED). A license of a region whose TL
+names no directory gets None (no registry to ask).
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from verify.freshness import LICENSE_STATUS_DEFAULT, status_max_age
 __all__ = ["license_status_lookup", "RemoteLicenseDirectory", "region_of_license"]
 
 _STATUSES = ("valid", "revoked", "expired", "suspended")
+UNAVAILABLE = "unavailable"
 
 
 def region_of_license(license_id: str) -> str | None:
@@ -74,7 +76,7 @@ class RemoteLicenseDirectory:
         if hit is not None and now - hit[0] < self.max_age:
             return hit[1]
         answer = self._ask(template.replace("{license_id}", license_id), license_id, territory)
-        if answer is not None:          # a directory that did not answer is asked again next time
+        if answer.status != UNAVAILABLE:    # a directory that did not answer is asked again next time
             with self._lock:
                 if len(self._cache) > 10000:
                     self._cache.clear()
@@ -89,14 +91,14 @@ class RemoteLicenseDirectory:
             if getattr(exc, "reason", "") == "status" and " 404" in str(exc):
                 return StatusAnswer("unknown", reason="the issuing region's directory has no such license",
                                     source=source)
-            return None
+            return StatusAnswer(UNAVAILABLE, reason=str(exc), source=source)
         try:
             record = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError):
-            return None
+            record = None
         if not isinstance(record, dict) or record.get("license_id") != license_id \
                 or record.get("status") not in _STATUSES:
-            return None
+            return StatusAnswer(UNAVAILABLE, reason="the answer is not this license's record", source=source)
         return StatusAnswer(record["status"], _time(record.get("revoked_at")),
                             str(record.get("revoke_reason") or ""), source)
 
