@@ -269,10 +269,16 @@ def test_crl_1m_entries_through_the_database(benchmark, db_region, tmp_path):
     tbs = acrl.CertificateList.load(der)["tbs_cert_list"]
     assert len(tbs["revoked_certificates"]) == ENTRIES
     seconds = benchmark.stats.stats.mean
-    benchmark.extra_info.update(database=backend, entries=ENTRIES, bytes=len(der),
-                                seconds=round(seconds, 2), bulk_insert_seconds=round(insert_seconds, 1))
+    # CPU seconds of this process for one more CRL: on a loaded machine, closer to the quiet
+    # wall time than the wall time is (all of it on SQLite; the client's share on PostgreSQL)
+    cpu = time.process_time()
+    service.generate_crl(home, ks, actor="bench")
+    cpu = time.process_time() - cpu
+    benchmark.extra_info.update(database=backend, entries=ENTRIES, bytes=len(der), seconds=round(seconds, 2),
+                                process_cpu_seconds=round(cpu, 2), bulk_insert_seconds=round(insert_seconds, 1))
     print(f"\nCRL through {backend}: {ENTRIES} revoked rows read and signed in {seconds:.2f} s "
-          f"({len(der) / 1e6:.1f} MB); bulk insert and entry backfill took {insert_seconds:.1f} s")
+          f"({cpu:.2f} s CPU in this process; {len(der) / 1e6:.1f} MB); bulk insert and entry backfill took "
+          f"{insert_seconds:.1f} s")
     reference = _openssl_gencrl_seconds(tmp_path, OPENSSL_ENTRIES)
     if reference:
         per_ours, per_ref = seconds / ENTRIES * 1e6, reference / OPENSSL_ENTRIES * 1e6
