@@ -38,6 +38,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.errors import ConfigError
@@ -198,10 +199,19 @@ class HotStatement:
         values = dict(params or {})
         for name, process in binds.items():
             values[name] = process(values[name])
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        dbapi_connection = conn.connection.driver_connection  # type: ignore[union-attr]
+        cursor = dbapi_connection.cursor()
         try:
             cursor.execute(sql, values)
             rows = cursor.fetchall() if cursor.description is not None else []
+        except conn.dialect.loaded_dbapi.Error as exc:
+            # As SQLAlchemy would: its exception types (the API maps OperationalError to 503),
+            # and a lost connection invalidated so the pool does not hand it out again.
+            lost = conn.dialect.is_disconnect(exc, dbapi_connection, cursor)
+            if lost:
+                conn.invalidate(exc)
+            raise DBAPIError.instance(sql, values, exc, conn.dialect.loaded_dbapi.Error,
+                                      connection_invalidated=lost, dialect=conn.dialect) from exc
         finally:
             cursor.close()
         if any(results):
