@@ -14,6 +14,9 @@ check. The rules:
   issuer name and AKI must name the issuer, the signature verify with its key, nextUpdate
   not passed; a fresh delta CRL (freshest-CRL pointer) based on the full CRL completes it
   (RFC 5280 §5.2.4; removeFromCRL takes a held certificate off).
+* Own registry first (``registry``, given by verify/service.py for a home): a certificate
+  issued by one of the home's own CAs is answered from the CA's database, as its OCSP
+  responder would answer, without a request to itself; never cached (always current).
 * Answers are cached by nextUpdate: in memory, keyed by URL (and CertID for OCSP), and
   optionally in the ``verify_revocation_cache`` table so that workers share them; never
   longer than ``max_reuse`` (ESEAL_VERIFY_STATUS_MAX_AGE, verify/freshness.py) when set.
@@ -231,6 +234,8 @@ class RevocationChecker:
     # or the cache changes (see check)
     _decided: dict[tuple[Any, ...], tuple[int, _dt.datetime, RevocationOutcome]] = field(
         default_factory=dict, init=False, repr=False, compare=False)
+    # (cert, issuer) -> RegistryStatus | None: this home's own CA database (verify/registry.py)
+    registry: Any = None
 
     def __post_init__(self) -> None:
         self.offline_crls = [bytes(c) for c in self.offline_crls]
@@ -263,6 +268,8 @@ class RevocationChecker:
         fetched: list[bool] = []
         answer = None
         sources = (self._ocsp, self._crl) if self.prefer_ocsp else (self._crl, self._ocsp)
+        if self.registry is not None:
+            sources = (self._registry, *sources)
         for source in sources:
             answer = source(cert, issuer, now, errors, used, fetched)
             if answer is not None:
@@ -303,6 +310,19 @@ class RevocationChecker:
             return p.failed("REVOCATION_STATUS", what, SubIndication.REVOKED, subject=label, revoked_at=r)
         return p.failed("REVOCATION_STATUS", f"{what}; no proof that the signature existed before",
                         SubIndication.REVOKED_NO_POE, subject=label, revoked_at=r)
+
+    # ------------------------------------------------------------------------------ registry
+
+    def _registry(self, cert: x509.Certificate, issuer: x509.Certificate, now: _dt.datetime,
+                  errors: list[str], used: list[_dt.datetime] | None = None,
+                  fetched: list[bool] | None = None) -> _Answer | None:
+        found = self.registry(cert, issuer)
+        if found is None:       # not one of ours: ask the certificate's OCSP / CRL
+            return None
+        if fetched is not None:  # a live answer: the decision is not memoised
+            fetched.append(True)
+        return _Answer(found.status, "registry", found.where, this_update=now, produced_at=now,
+                       revoked_at=found.revoked_at, reason=found.reason, responder=found.where)
 
     # ------------------------------------------------------------------------------ OCSP
 

@@ -1,7 +1,8 @@
 """Service functions for the shells (api/, cli/): a configured :class:`Verifier` for a home.
 
 ``verifier_for_home`` builds the trust store from the home's imported trust lists and its
-own root, a revocation checker whose answers are shared through the home's database, and
+own root (its other CAs as intermediates), a revocation checker that answers for the
+home's own certificates from its CA database and shares other answers through it, and
 the home's seal registry, and e-license status from the home's directory or the issuing
 region's (verify/license_status.py). ``shared_verifier`` keeps one per home and policy in
 the process (so a web worker verifies with warm caches) and reloads the trust store when
@@ -18,6 +19,7 @@ from typing import Any
 
 from verify.engine import Verifier, home_seal_status
 from verify.license_status import license_status_lookup
+from verify.registry import home_registry
 from verify.report import LENIENT, STRICT
 from verify.revocation import RevocationCache, RevocationChecker
 from verify.trustlist.service import imported_marker, load_trust_store, trust_store_from_file
@@ -49,7 +51,9 @@ def verifier_for_home(home: Any | None, *, lenient: bool = False, online: bool =
     for der in anchors:
         store.add_anchor(der)
     revocation = RevocationChecker(fetcher=fetcher, cache=cache, online=online, offline_crls=list(crls),
-                                   policy=policy)
+                                   policy=policy,
+                                   # CRLs the caller hands over are the evidence asked for
+                                   registry=home_registry(home) if home is not None and not crls else None)
     # this home's license directory, else the issuing region's (its TL names it)
     extra["license_status"] = license_status_lookup(home, store, fetcher if online else _Offline())
     return Verifier(store, revocation, policy, fetcher=fetcher, **extra)

@@ -352,14 +352,15 @@ def refresh_lotl(home: Any, pinned_signer: x509.Certificate | bytes, *, fetcher:
 
 def load_trust_store(home: Any, *, own_region: bool = True, sessions: Any = None) -> TrustStore:
     """The trust store of a home: the imported TLs (re-verified, with their LOTL pointer's
-    history) and, with ``own_region``, the home's own root as an anchor."""
+    history) and, with ``own_region``, the home's own root as an anchor and its other CA
+    certificates as intermediates."""
     from store.models.ca import CertificateAuthority
 
     sessions = _sessions(home, sessions)
     with db.transaction(sessions, readonly=True) as s:
         rows = [(r.source, r.kind, r.document, r.signer_sha256) for r in s.scalars(select(ImportedTrustList)).all()]
-        roots = [bytes(r.certificate) for r in s.scalars(
-            select(CertificateAuthority).where(CertificateAuthority.kind == "root")).all()] if own_region else []
+        own = [(r.kind, bytes(r.certificate)) for r in s.scalars(select(CertificateAuthority)).all()] \
+            if own_region else []
     lists = {}
     for source, kind, document, signer_sha in rows:
         tl, signer = open_list(document.encode("utf-8"), None)
@@ -372,8 +373,8 @@ def load_trust_store(home: Any, *, own_region: bool = True, sessions: Any = None
     for source, tl in lists.items():
         if tl.type == "TL":
             store.add_list(tl, pointers.get(source))
-    for der in roots:
-        store.add_anchor(der)
+    for kind, der in own:   # the root is trusted; the home's other CAs complete chains without a fetch
+        (store.add_anchor if kind == "root" else store.add_intermediate)(der)
     return store
 
 

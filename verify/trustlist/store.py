@@ -54,6 +54,7 @@ class TrustStore:
         self._entries: list[_Entry] = []
         self._by_der: dict[bytes, list[_Entry]] = {}
         self._static: dict[bytes, x509.Certificate] = {}
+        self._intermediates: dict[bytes, x509.Certificate] = {}
         self.lists: list[TrustList] = []
         self.version = 0            # bumped on every change: path validation caches by it
 
@@ -75,6 +76,12 @@ class TrustStore:
     def add_anchor(self, cert: x509.Certificate | bytes) -> None:
         cert = load_certificate(cert)
         self._static[cert.dump()] = cert
+        self.version += 1
+
+    def add_intermediate(self, cert: x509.Certificate | bytes) -> None:
+        """A CA certificate offered to path building, trusted only through a chain to an anchor."""
+        cert = load_certificate(cert)
+        self._intermediates[cert.dump()] = cert
         self.version += 1
 
     @classmethod
@@ -139,7 +146,7 @@ class TrustStore:
         return [c for c in self.anchors() if self.service_status_at(c, at).granted]
 
     def intermediates(self) -> Sequence[x509.Certificate]:
-        return []
+        return list(self._intermediates.values())
 
     def anchor_status(self, cert: x509.Certificate, at: _dt.datetime) -> tuple[bool, str]:
         st = self.service_status_at(cert, at)

@@ -1,0 +1,59 @@
+"""A home's own CA database as the revocation source for the certificates it issued.
+
+A verifier running in a region's own service (``verifier_for_home``) must not ask its own
+OCSP responder over HTTP: the answer is in the database it already holds, and a request to
+itself can wait behind the very requests it serves. ``home_registry(home)`` returns the
+``registry`` callable of :class:`verify.revocation.RevocationChecker`: for a certificate
+whose issuer is one of this home's CAs (same certificate, byte for byte) the status row of
+``ca_certificates``, read afresh each time; for any other certificate None, so the
+certificate's own OCSP responder or CRL is asked.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from asn1crypto import x509
+from sqlalchemy import select
+
+from verify.certfacts import facts_of
+
+__all__ = ["RegistryStatus", "home_registry"]
+
+
+@dataclass(frozen=True)
+class RegistryStatus:
+    status: str                         # good | revoked | unknown (as OCSP would say)
+    revoked_at: _dt.datetime | None
+    reason: str | None
+    where: str                          # the CA's name, shown with the evidence
+
+
+def home_registry(home: Any) -> Callable[[x509.Certificate, x509.Certificate], RegistryStatus | None]:
+    from store import db
+    from store.db import make_sessionmaker
+    from store.models.ca import CertificateAuthority, IssuedCertificate
+
+    sessions = make_sessionmaker(home.engine)
+    with db.transaction(sessions, readonly=True) as s:
+        ours = {bytes(der): (ca_id, name) for ca_id, name, der in s.execute(
+            select(CertificateAuthority.id, CertificateAuthority.name, CertificateAuthority.certificate)).all()}
+
+    def status(cert: x509.Certificate, issuer: x509.Certificate) -> RegistryStatus | None:
+        found = ours.get(facts_of(issuer).der)
+        if found is None:
+            return None
+        ca_id, where = found
+        with db.transaction(sessions, readonly=True) as s:
+            row = s.execute(select(IssuedCertificate.status, IssuedCertificate.revoked_at, IssuedCertificate.reason)
+                            .where(IssuedCertificate.issuer_id == ca_id,
+                                   IssuedCertificate.serial == format(facts_of(cert).serial, "x"))).first()
+        if row is None:
+            return RegistryStatus("unknown", None, None, where)
+        state, revoked_at, reason = row
+        if state == "good":
+            return RegistryStatus("good", None, None, where)
+        return RegistryStatus("revoked", revoked_at, "certificateHold" if state == "hold" else reason, where)
+
+    return status
