@@ -136,3 +136,16 @@ def test_square_personal_seal():
     assert all(count > 150 for count in quadrants.values()), quadrants  # four characters, one per cell
     with pytest.raises(SealBuildError, match="at most 9"):
         picture.draw_personal_seal("一二三四五六七八九十")
+
+
+def test_drawn_seals_are_one_ink_with_soft_edges_in_a_small_file() -> None:
+    """Every sealing hashes and copies the picture: the drawn seal is one colour at a few
+    coverage levels (a 4-bit palette PNG), not a 100 KB RGBA image."""
+    for png in (picture.draw_official_seal("深圳市市场监督管理局", code="4403000012345", dpi=DPI),
+                picture.draw_personal_seal("张三丰", dpi=DPI)):
+        assert len(png) < 40_000
+        image = _load(png)
+        inks = {px[:3] for px in image.getdata() if px[3]}
+        alphas = {px[3] for px in image.getdata()}
+        assert inks == {picture.SEAL_RED[:3]}
+        assert {0, 255} <= alphas and len(alphas) > 4      # anti-aliased edges survive
