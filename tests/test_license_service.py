@@ -333,3 +333,11 @@ def test_three_processes_running_the_same_batch_issue_each_row_once(region, tmp_
     assert len(rows) == 6 and {r.external_id for r in rows} == set(by_external)
     assert {r.id for r in rows} == {ids.pop() for ids in by_external.values()}
     assert len(_audit(home, "license.issue")) == 6
+
+
+def test_csv_the_csv_module_cannot_read_is_a_license_error() -> None:
+    oversized = "external_id,name\nAPP-1," + "名" * (200 * 1024) + "\n"   # over csv's 128 KiB field limit
+    with pytest.raises(LicenseError, match=r"the CSV file cannot be read \(line \d+: field larger than field limit"):
+        batch.read_rows(oversized)
+    with pytest.raises(LicenseError, match=r"the CSV header has no 'external_id' column"):
+        batch.read_rows("name\n某\n")

@@ -63,6 +63,13 @@ def read_rows(text: str) -> list[tuple[int, dict[str, str]]]:
     if text.startswith("\ufeff"):
         text = text[1:]  # Excel writes a BOM in front of UTF-8 CSV
     reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _rows(reader)
+    except csv.Error as exc:    # e.g. a cell over the csv module's field limit
+        raise LicenseError(f"the CSV file cannot be read (line {reader.line_num}: {exc})") from None
+
+
+def _rows(reader: csv.DictReader) -> list[tuple[int, dict[str, str]]]:
     if not reader.fieldnames:
         raise LicenseError("the CSV file is empty (a header row is needed)")
     columns = [c.strip() for c in reader.fieldnames]
