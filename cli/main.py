@@ -1,27 +1,46 @@
-"""The `eseal` command. Commands stay thin: each calls one service function."""
+"""The `eseal` command. Commands stay thin: each calls one service function.
+
+Each command lives in its own module, which registers it on ``main`` when imported. The
+group imports a module only when its command is asked for: `eseal verify` then loads the
+verifier, not the CA, the web app and the OFD writer as well (each of them costs start-up
+time on every call).
+"""
 from __future__ import annotations
+
+import importlib
 
 import click
 
+# command name -> module of cli/ that registers it
+COMMAND_MODULES = {
+    "audit": "audit", "keys": "keys", "demo": "demo", "init": "ca", "cert": "ca", "ca": "ca", "crl": "ca",
+    "serve": "serve", "token": "token", "license": "license", "seal": "seal", "sign": "sign", "log": "log",
+    "verify": "verify", "tl": "tl",
+}
 
-@click.group()
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(COMMAND_MODULES))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in COMMAND_MODULES:
+            importlib.import_module(f"cli.{COMMAND_MODULES[name]}")
+        return self.commands.get(name)
+
+
+@click.group(cls=LazyGroup)
 @click.version_option(package_name="eseal")
 def main() -> None:
     """eseal: SM2/SM3 certification authority, e-seals and verification."""
 
 
-from cli import audit as _audit_commands  # noqa: E402,F401  registers `eseal audit` on main
-from cli import keys as _keys_commands  # noqa: E402,F401  registers `eseal keys` on main
-from cli import demo as _demo_commands  # noqa: E402,F401  registers `eseal demo` on main
-from cli import ca as _ca_commands  # noqa: E402,F401  registers `eseal init`, `cert`, `ca`, `crl` on main
-from cli import serve as _serve_commands  # noqa: E402,F401  registers `eseal serve` on main
-from cli import token as _token_commands  # noqa: E402,F401  registers `eseal token` on main
-from cli import license as _license_commands  # noqa: E402,F401  registers `eseal license` on main
-from cli import seal as _seal_commands  # noqa: E402,F401  registers `eseal seal` on main
-from cli import sign as _sign_commands  # noqa: E402,F401  registers `eseal sign` on main
-from cli import log as _log_commands  # noqa: E402,F401  registers `eseal log` on main
-from cli import verify as _verify_commands  # noqa: E402,F401  registers `eseal verify` on main
-from cli import tl as _tl_commands  # noqa: E402,F401  registers `eseal tl` on main
+def load_all() -> click.Group:
+    """``main`` with every command registered (for tools that walk the command tree)."""
+    for module in sorted(set(COMMAND_MODULES.values())):
+        importlib.import_module(f"cli.{module}")
+    return main
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

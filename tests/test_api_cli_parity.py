@@ -12,7 +12,7 @@ from api import create_app
 from ca import service
 from ca.csr import build_csr
 from ca.testing import LocalSigner
-from cli.main import main as eseal
+from cli.main import load_all
 from keystore.soft import SoftKeyStore
 from store.db import make_sessionmaker
 from store.testing import *  # noqa: F401,F403
@@ -109,7 +109,7 @@ def _csr(subject: str, signer: LocalSigner | None = None) -> str:
 
 def test_every_cli_command_has_an_endpoint_or_a_reason(api) -> None:
     app, _, _ = api
-    commands = set(_commands(eseal))
+    commands = set(_commands(load_all()))
     assert commands == set(SERVED) | set(CLI_ONLY), (
         f"new: {sorted(commands - set(SERVED) - set(CLI_ONLY))}, gone: {sorted(set(SERVED) | set(CLI_ONLY) - commands)}")
     doc = app.test_client().get("/api/openapi.json").get_json()
