@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import types
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -167,8 +168,34 @@ def get_seal(home: Any, es_id: str, *, sessions: sessionmaker[Session] | None = 
 
 
 def seal_status(home: Any, es_id: str, *, sessions: sessionmaker[Session] | None = None) -> SealInfo:
-    """What a verifier asks: the seal's status now (valid / suspended / revoked / expired)."""
+    """The seal's record with its status now (valid / suspended / revoked / expired)."""
     return get_seal(home, es_id, sessions=sessions)
+
+
+@dataclasses.dataclass(frozen=True)
+class SealState:
+    status: str                         # as SealInfo.status: the effective status now
+    since: dt.datetime | None
+    reason: str | None
+
+
+_STATE = db.HotStatement(
+    "SELECT status, valid_from, valid_to, status_changed_at, status_reason FROM seals WHERE es_id = :es_id",
+    results=(None, SealRecord.__table__.c.valid_from, SealRecord.__table__.c.valid_to,
+             SealRecord.__table__.c.status_changed_at, None))
+
+
+def seal_state(home: Any, es_id: str) -> SealState | None:
+    """What a verifier asks for every seal it sees, in one plain statement: the seal's status
+    now, since when and why; None when this region holds no such seal."""
+    with home.engine.connect() as conn:
+        rows = _STATE.run(conn, {"es_id": es_id})
+        conn.rollback()
+    if not rows:
+        return None
+    status, valid_from, valid_to, since, reason = rows[0]
+    row = types.SimpleNamespace(status=status, valid_from=valid_from, valid_to=valid_to)
+    return SealState(_effective_status(row, _now()), since, reason)  # type: ignore[arg-type]
 
 
 def list_seals(home: Any, *, agency: str | None = None, status: str | None = None,

@@ -127,11 +127,10 @@ def home_seal_status(home: Any) -> Any:
     def lookup(es_id: str) -> StatusAnswer | None:
         from seal import service as seal_service
 
-        try:
-            info = seal_service.seal_status(home, es_id)
-        except Exception:  # noqa: BLE001 - SealNotFound and malformed ids: not ours to answer
+        state = seal_service.seal_state(home, es_id)
+        if state is None:       # not ours to answer (another region's seal)
             return None
-        return StatusAnswer(info.status, info.status_changed_at, info.status_reason or "", "seal registry")
+        return StatusAnswer(state.status, state.since, state.reason or "", "seal registry")
     return lookup
 
 
