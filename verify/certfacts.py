@@ -19,7 +19,9 @@ from asn1crypto import x509
 __all__ = ["CertFacts", "facts_of"]
 
 _LOCK = threading.Lock()
-_BY_ID: dict[int, tuple[x509.Certificate, CertFacts]] = {}
+# facts ride on the certificate object itself (attribute _ATTR): a cache keyed by object
+# kept every certificate object it had seen alive until it filled up (the soak's sawtooth)
+_ATTR = "_eseal_facts"
 _BY_DER: dict[bytes, CertFacts] = {}
 _LIMIT = 4096
 
@@ -119,9 +121,9 @@ def _read(cert: x509.Certificate, der: bytes) -> CertFacts:
 
 def facts_of(cert: x509.Certificate) -> CertFacts:
     """The certificate's facts; InputError when a field path validation needs is malformed."""
-    entry = _BY_ID.get(id(cert))
-    if entry is not None and entry[0] is cert:
-        return entry[1]
+    facts = cert.__dict__.get(_ATTR)
+    if facts is not None:
+        return facts
     try:
         der = cert.dump()
         facts = _BY_DER.get(der)
@@ -132,16 +134,13 @@ def facts_of(cert: x509.Certificate) -> CertFacts:
 
         raise InputError(f"malformed certificate: {type(exc).__name__}: {str(exc)[:200]}") from None
     with _LOCK:
-        if len(_BY_ID) >= _LIMIT:
-            _BY_ID.clear()
         if len(_BY_DER) >= _LIMIT:
             _BY_DER.clear()
-        _BY_ID[id(cert)] = (cert, facts)
         _BY_DER[der] = facts
+    cert.__dict__[_ATTR] = facts
     return facts
 
 
 def clear() -> None:
     with _LOCK:
-        _BY_ID.clear()
         _BY_DER.clear()
