@@ -138,10 +138,11 @@ def home_license_status(home: Any) -> Any:
     """An e-license status lookup over this home's license directory (seal/license)."""
     def lookup(license_id: str) -> StatusAnswer | None:
         from seal.license import service as license_service
+        from seal.license.errors import LicenseError
 
         try:
             st = license_service.license_status(home, license_id)
-        except Exception:  # noqa: BLE001 - unknown or malformed ids: not ours to answer
+        except LicenseError:    # unknown or malformed ids: not ours to answer (a database outage is raised)
             return None
         return StatusAnswer(st.status, st.revoked_at, st.revoke_reason or "", "license directory")
     return lookup
