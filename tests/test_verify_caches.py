@@ -177,8 +177,10 @@ def test_revocation_after_the_first_verification_shows_when_the_answer_is_due(pk
 
 
 def test_a_decision_is_reused_only_while_its_answers_are_unchanged(pki) -> None:
-    """The checker reuses a decision made from answers held in memory; a replaced answer
+    """The checker reuses the answer it found from answers held in memory (per certificate,
+    whatever the signature's times); a replaced answer
     (another worker refreshed it, say) is used at once."""
+    from verify.certfacts import facts_of
     from verify.revocation import RevocationCache
 
     leaf, _ = pki.issue("device", "某局")
@@ -188,7 +190,9 @@ def test_a_decision_is_reused_only_while_its_answers_are_unchanged(pki) -> None:
     assert first.evidence.status == "good" and not first.evidence.from_cache
     second = checker.check(leaf, pki.issuing)
     assert second.evidence.from_cache
-    assert checker.check(leaf, pki.issuing) is second          # decided once, from the held answer
+    third = checker.check(leaf, pki.issuing)                   # answered once, from the held answer
+    assert third.evidence == second.evidence and list(checker._answered) == [
+        (facts_of(leaf).der, facts_of(pki.issuing).der)]
 
     [key] = [k for k in cache._mem if k.startswith("ocsp|")]
     held, until = cache._mem[key]

@@ -229,10 +229,10 @@ class RevocationChecker:
     policy: Policy = STRICT
     # answers are reused until nextUpdate, or at most this long (verify/freshness.py)
     max_reuse: _dt.timedelta | None = field(default_factory=status_max_age)
-    # (cert, issuer, poe, claimed, signature) -> (cache generation, valid until, outcome): a
-    # decision made only from answers held in memory is the same until one of them is due
-    # or the cache changes (see check)
-    _decided: dict[tuple[Any, ...], tuple[int, _dt.datetime, RevocationOutcome]] = field(
+    # (cert, issuer) -> (cache generation, valid until, answer): the answer found only from
+    # answers held in memory is the same until one of them is due or the cache changes (see
+    # check); the decision, which depends on the signature's times, is made afresh each time
+    _answered: dict[tuple[bytes, bytes], tuple[int, _dt.datetime, _Answer]] = field(
         default_factory=dict, init=False, repr=False, compare=False)
     # (cert, issuer) -> RegistryStatus | None: this home's own CA database (verify/registry.py)
     registry: Any = None
@@ -253,27 +253,18 @@ class RevocationChecker:
         depends on it (then a revocation without proof of earlier existence is
         REVOKED_NO_POE rather than REVOKED)."""
         now = now or _now()
-        # Offline CRLs are judged afresh each time; otherwise a decision made from answers all
-        # held in memory is reused while every one of them is fresh and none was replaced.
-        memo_key = None if self.offline_crls else (facts_of(cert).der, facts_of(issuer).der, poe, claimed, signature)
-        if memo_key is not None:
-            memo = self._decided.get(memo_key)
-            if memo is not None and memo[0] == self.cache.generation and now < memo[1]:
-                return memo[2]
-        generation = self.cache.generation
+        # Offline CRLs are judged afresh each time; otherwise an answer found from answers all
+        # held in memory is reused while every one of them is fresh and none was replaced (per
+        # certificate, not per signature: the decision below is made for each signature's times).
+        memo_key = None if self.offline_crls else (facts_of(cert).der, facts_of(issuer).der)
         label = cert_label(cert)
         serial = format(facts_of(cert).serial, "x")
         errors: list[str] = []
-        used: list[_dt.datetime] = []
-        fetched: list[bool] = []
-        answer = None
-        sources = (self._ocsp, self._crl) if self.prefer_ocsp else (self._crl, self._ocsp)
-        if self.registry is not None:
-            sources = (self._registry, *sources)
-        for source in sources:
-            answer = source(cert, issuer, now, errors, used, fetched)
-            if answer is not None:
-                break
+        memo = self._answered.get(memo_key) if memo_key is not None else None
+        if memo is not None and memo[0] == self.cache.generation and now < memo[1]:
+            answer = memo[2]
+        else:
+            answer = self._find(cert, issuer, now, errors, memo_key)
         if answer is None:
             evidence = RevocationEvidence(serial, "none", "unavailable", errors=tuple(errors))
             why = "; ".join(errors) or "the certificate names no OCSP responder or CRL"
@@ -284,12 +275,27 @@ class RevocationChecker:
             serial, answer.source, answer.status, answer.url, answer.this_update, answer.next_update,
             answer.produced_at, answer.revoked_at, answer.reason, answer.responder, answer.from_cache,
             tuple(errors))
-        outcome = RevocationOutcome(evidence, self._decide(label, answer, poe, claimed, signature))
-        if memo_key is not None and used and not errors and not fetched and self.cache.generation == generation:
-            if len(self._decided) >= 4096:
-                self._decided.clear()
-            self._decided[memo_key] = (generation, min(used), outcome)
-        return outcome
+        return RevocationOutcome(evidence, self._decide(label, answer, poe, claimed, signature))
+
+    def _find(self, cert: x509.Certificate, issuer: x509.Certificate, now: _dt.datetime, errors: list[str],
+              memo_key: tuple[bytes, bytes] | None) -> _Answer | None:
+        generation = self.cache.generation
+        used: list[_dt.datetime] = []
+        fetched: list[bool] = []
+        answer = None
+        sources = (self._ocsp, self._crl) if self.prefer_ocsp else (self._crl, self._ocsp)
+        if self.registry is not None:
+            sources = (self._registry, *sources)
+        for source in sources:
+            answer = source(cert, issuer, now, errors, used, fetched)
+            if answer is not None:
+                break
+        if (answer is not None and memo_key is not None and used and not errors and not fetched
+                and self.cache.generation == generation):
+            if len(self._answered) >= 4096:
+                self._answered.clear()
+            self._answered[memo_key] = (generation, min(used), answer)
+        return answer
 
     def _decide(self, label: str, a: _Answer, poe: _dt.datetime | None, claimed: _dt.datetime | None,
                 signature: bool) -> Check:
