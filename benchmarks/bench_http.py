@@ -30,6 +30,7 @@ from asn1crypto import core
 from asn1crypto import ocsp as aocsp
 from asn1crypto import pem
 
+from api.testing import free_port, wait_ready
 from ca import ocsp, service
 from keystore.soft import SoftKeyStore
 from store.db import make_sessionmaker
@@ -130,31 +131,10 @@ def _load(port: int, requests: list[bytes], seconds: float, connections: int, ou
     out.put(([x for lat in latencies for x in lat], sum(errors), elapsed))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(port: int, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"eseal serve exited with {proc.returncode}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/ready")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("eseal serve did not become ready")
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def served(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(f"bench-http-{request.param}")
-    port = _free_port()
+    port = free_port()
     with ExitStack() as stack:
         url = None
         if request.param == "postgresql":
@@ -179,7 +159,7 @@ def served(request, tmp_path_factory):
                 proc.kill()
 
         stack.callback(stop)
-        _wait(port, proc)
+        wait_ready(port, proc)
         yield port, plain, nonced, request.param
 
 

@@ -43,12 +43,13 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+
+from api.testing import free_port, wait_ready
 
 import pytest
 
@@ -111,12 +112,6 @@ def _skip_when_disabled(request):
         pytest.skip("wrk is not installed (make sysdeps, or apt-get install wrk)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _region(folder: Path, database_url: str | None, base_url: str) -> dict:
     """Home with a region, the demo agency and seal, an agency token, a sealed e-license."""
     from asn1crypto import ocsp as aocsp
@@ -157,28 +152,10 @@ def _region(folder: Path, database_url: str | None, base_url: str) -> dict:
             "ocsp_request": ocsp_request}
 
 
-def _wait(port: int, proc: subprocess.Popen) -> None:
-    import http.client
-    import time
-
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"eseal serve exited with {proc.returncode}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/ready")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("eseal serve did not become ready")
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def served(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(f"bench-http-load-{request.param}")
-    port = _free_port()
+    port = free_port()
     with ExitStack() as stack:
         url = None
         if request.param == "postgresql":
@@ -203,7 +180,7 @@ def served(request, tmp_path_factory):
                 proc.kill()
 
         stack.callback(stop)
-        _wait(port, proc)
+        wait_ready(port, proc)
         served = Served(request.param, port, folder / "home", folder, **made)
         served.indication = _one(served, "/api/v1/verify", served.sealed_ofd, "application/ofd")
         yield served

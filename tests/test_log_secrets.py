@@ -24,15 +24,14 @@ import json
 import logging
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+from api.testing import free_port, wait_ready
+
 
 PASSPHRASE = "log-scan passphrase Qx7vT2"
 PIN = "730519"
@@ -150,12 +149,6 @@ class Run:
         return proc.stdout.decode()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _http(port: int, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None):  # noqa: ANN202
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     conn.request(method, path, body=body, headers=headers or {})
@@ -214,7 +207,7 @@ def test_no_secret_in_the_logs_of_a_full_run(tmp_path) -> None:
 
     run = Run(tmp_path)
     home = tmp_path / "home"
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     run.cli("init", "init", "--home", str(home), "--region-code", "440000", "--region-name", "广东省",
             "--base-url", base, "--demo", "--actor", "admin")
@@ -245,7 +238,7 @@ def test_no_secret_in_the_logs_of_a_full_run(tmp_path) -> None:
     server = subprocess.Popen([sys.executable, "-m", "tests.faults.debug_serve", str(home), str(port), str(logs)],
                               cwd=ROOT, env=run.env, stdout=server_out, stderr=server_err)
     try:
-        _wait_ready(port, server)
+        wait_ready(port, server)
         _drive_api(port, admin_token, agency_token, url_token, demo_seal, personal_seal, subscriber_serial)
     finally:
         server.terminate()
@@ -296,20 +289,6 @@ def test_no_secret_in_the_logs_of_a_full_run(tmp_path) -> None:
     print(f"\nscanned {len(sources)} outputs, {sum(map(len, sources.values())):,} bytes, for {len(secrets)} secrets "
           f"in {sum(map(len, secrets.values()))} forms: {len(leaks)} found")
     assert leaks == [], "\n".join(f"{leak.secret} in {leak.source}: ...{leak.context}..." for leak in leaks)
-
-
-def _wait_ready(port: int, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"the server exited with {proc.returncode}"
-        try:
-            response, _ = _http(port, "GET", "/ready")
-            if response.status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    pytest.fail("the server did not become ready in 120 s")
 
 
 def _drive_api(port: int, admin: str, agency: str, url_token: str, demo_seal: str, personal_seal: str,

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy.engine import make_url
 
+from api.testing import free_port
 from cli.main import main
 from store.db import make_sessionmaker
 from store.testing import *  # noqa: F401,F403
@@ -49,14 +50,6 @@ def test_token_create_list_revoke(eseal_home) -> None:
     assert r.exit_code == 1 and "already revoked" in r.output
     r = runner.invoke(main, ["token", "revoke", "--home", home, "0" * 16])
     assert r.exit_code == 1 and "no token with id" in r.output
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(port: int, path: str, token: str | None = None) -> tuple[int, bytes]:
@@ -100,7 +93,7 @@ def test_serve_demo_first_start_and_restart(database_url, tmp_path) -> None:
     home = tmp_path / "demo"
     # a folder made by `eseal demo` (key store, no region) is completed, not refused
     subprocess.run([ESEAL, "demo", "--home", str(home)], env=env, check=True, capture_output=True)
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "serve.log"
     proc = _serve_demo(home, port, env, log)
     try:

@@ -17,7 +17,6 @@ import base64
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -29,8 +28,8 @@ from pathlib import Path
 import pytest
 from asn1crypto import pem, x509
 
+from api.testing import free_port
 from ca import service
-from ca.certificate import to_pem
 from ca.ocsp import tbs_of
 from keystore.soft import SoftKeyStore
 from store.db import make_sessionmaker
@@ -48,12 +47,6 @@ ESEAL = str(Path(sys.executable).with_name("eseal"))
 def openssl_serial(serial_hex: str) -> str:
     """How `openssl ... -text` prints a serial: upper case, padded to whole octets."""
     return serial_hex.upper().rjust(len(serial_hex) + len(serial_hex) % 2, "0")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -29,7 +29,6 @@ import http.client
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -39,6 +38,7 @@ from pathlib import Path
 
 import pytest
 
+from api.testing import free_port
 from store.testing import pg_schema_url
 
 pytestmark = pytest.mark.postgres      # region B's database
@@ -50,12 +50,6 @@ BUSINESS = {
     "legal_representative": "张三", "registered_capital": "100", "establishment_date": "2020-02-03",
     "address": "广州市天河区", "scope": "软件开发",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

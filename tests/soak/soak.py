@@ -37,6 +37,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from api.testing import free_port
+
 PASSPHRASE = "soak passphrase 5150"
 ESEAL = str(Path(sys.executable).with_name("eseal"))
 OPERATIONS = ("seal", "verify", "ocsp")
@@ -94,12 +96,6 @@ def make_region(folder: Path, base_url: str, certificates: int = 20) -> Region:
             "request_extensions": [{"extn_id": "nonce", "critical": False,
                                     "extn_value": core.OctetString(i.to_bytes(16, "big"))}]}}).dump())
     return Region(home.path, token, agency.es_id, requests)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(region: Region, port: int, workers: int, log: Path) -> subprocess.Popen:
