@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import types
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -136,12 +135,12 @@ class SealInfo:
     agencies: tuple[str, ...] = ()  # agencies authorised to use the seal
 
 
-def _effective_status(row: SealRecord, now: dt.datetime) -> str:
-    if row.status != "valid":
-        return row.status
-    if now > row.valid_to:
+def _effective_status(status: str, valid_from: dt.datetime, valid_to: dt.datetime, now: dt.datetime) -> str:
+    if status != "valid":
+        return status
+    if now > valid_to:
         return "expired"
-    if now < row.valid_from:
+    if now < valid_from:
         return "not-yet-valid"
     return "valid"
 
@@ -152,7 +151,7 @@ def _info(s: Session, row: SealRecord, now: dt.datetime) -> SealInfo:
                          .order_by(SealAuthorisation.agency)).all()
     return SealInfo(
         es_id=row.es_id, seal_type=row.seal_type, name=row.name, agency=row.agency,
-        status=_effective_status(row, now), stored_status=row.status, valid_from=row.valid_from,
+        status=_effective_status(row.status, row.valid_from, row.valid_to, now), stored_status=row.status, valid_from=row.valid_from,
         valid_to=row.valid_to, maker_cert_serial=row.maker_cert_serial, picture_type=row.picture_type,
         bind_by=row.bind_by, created_at=row.created_at, status_changed_at=row.status_changed_at,
         status_reason=row.status_reason, der=bytes(row.der),
@@ -194,8 +193,7 @@ def seal_state(home: Any, es_id: str) -> SealState | None:
     if not rows:
         return None
     status, valid_from, valid_to, since, reason = rows[0]
-    row = types.SimpleNamespace(status=status, valid_from=valid_from, valid_to=valid_to)
-    return SealState(_effective_status(row, _now()), since, reason)  # type: ignore[arg-type]
+    return SealState(_effective_status(status, valid_from, valid_to, _now()), since, reason)
 
 
 def list_seals(home: Any, *, agency: str | None = None, status: str | None = None,

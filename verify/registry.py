@@ -11,6 +11,7 @@ certificate's own OCSP responder or CRL is asked.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -30,21 +31,16 @@ class RegistryStatus:
     where: str                          # the CA's name, shown with the evidence
 
 
-_STATUS = None
-
-
+@functools.cache
 def _status_statement() -> Any:
     """One plain statement on the driver's cursor: it runs for every certificate of every
     document verified, where an ORM session's bookkeeping costs ten times the query."""
-    global _STATUS
-    if _STATUS is None:
-        from store.db import HotStatement
-        from store.models.ca import IssuedCertificate
+    from store.db import HotStatement
+    from store.models.ca import IssuedCertificate
 
-        _STATUS = HotStatement(
-            "SELECT status, revoked_at, reason FROM ca_certificates WHERE issuer_id = :issuer_id AND serial = :serial",
-            results=(None, IssuedCertificate.__table__.c.revoked_at, None))
-    return _STATUS
+    return HotStatement(
+        "SELECT status, revoked_at, reason FROM ca_certificates WHERE issuer_id = :issuer_id AND serial = :serial",
+        results=(None, IssuedCertificate.__table__.c.revoked_at, None))
 
 
 def home_registry(home: Any) -> Callable[[x509.Certificate, x509.Certificate], RegistryStatus | None]:
