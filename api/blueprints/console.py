@@ -401,6 +401,7 @@ def license_revoke(user: dict[str, Any], license_id: str) -> Response:
 @_page("Trust-list status: this region's TL, the imported LOTL and TLs, their services")
 @signed_in("admin", "ra_operator", "agency", "auditor")
 def trust_lists(user: dict[str, Any]) -> str:
-    from api.blueprints.trustlists import trust_status
+    from verify.trustlist.service import trust_status
 
-    return render_template("console/trustlists.html", user=user, status=trust_status())
+    return render_template("console/trustlists.html", user=user,
+                           status=trust_status(services().home, sessions=services().sessions))

@@ -10,13 +10,12 @@ Admin:
     POST /api/v1/trust-lists/import     import a LOTL by URL, verified with a pinned signer
     POST /api/v1/trust-lists/refresh    re-import when a list is due (or forced)
 
-Import fetches only http(s) URLs (never a path on this host). The status summary reads the
-stored lists and re-verifies their signatures (:func:`trust_status`, used by the console).
+Import fetches only http(s) URLs (never a path on this host). The status summary (stored lists,
+signatures re-verified) is :func:`verify.trustlist.service.trust_status`, shared with the console.
 """
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -28,10 +27,8 @@ from api.context import services
 from api.problems import Problem
 from api.request import field, json_object
 from store import db
-from store.models.trust import ImportedTrustList, PublishedTrustList
-from verify.errors import TrustListError
+from store.models.trust import PublishedTrustList
 from verify.trustlist import service as tl_service
-from verify.trustlist.model import format_time, open_list
 
 bp = Blueprint("trustlists", __name__, url_prefix="/api/v1/trust-lists")
 
@@ -76,52 +73,6 @@ _IMPORT_PROBLEMS = ["bad-json", "invalid-request", "unsupported-media-type", "in
                     "trust-list-signature", "trust-list-not-pinned", "unverifiable-input", "fetch-failed"]
 
 
-def _now() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc)
-
-
-def _entries(tl: Any) -> list[dict[str, Any]]:
-    if tl.type == "TL":
-        return [{"type": s.type, "name": s.name, "status": s.history[-1].status,
-                 "since": format_time(s.history[-1].start)} for s in tl.services]
-    return [{"name": p.scheme_operator, "territory": p.territory, "url": p.url, "status": p.history[-1].status,
-             "since": format_time(p.history[-1].start)} for p in tl.pointers]
-
-
-def _summary(kind: str, document: str, sequence: int, issued: _dt.datetime, next_update: _dt.datetime,
-             now: _dt.datetime, signer_sha256: str | None = None, **extra: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"kind": kind, **extra, "sequence_number": sequence, "issued_at": format_time(issued),
-                           "next_update": format_time(next_update), "due": next_update <= now}
-    try:
-        tl, signer = open_list(document.encode("utf-8"), None)
-    except TrustListError as exc:  # a stored list that no longer verifies is shown, not hidden
-        return {**out, "signature_ok": False, "error": str(exc), "entries": []}
-    ok = signer_sha256 is None or hashlib.sha256(signer.dump()).hexdigest() == signer_sha256
-    out.update(scheme_operator=tl.scheme_operator, territory=tl.scheme_territory, signature_ok=ok,
-               entries=_entries(tl))
-    if not ok:
-        out["error"] = "signed by another certificate than the one it was imported with"
-    return out
-
-
-def trust_status() -> dict[str, Any]:
-    """This home's newest published TL and LOTL and every imported list, with entry statuses."""
-    now = _now()
-    published: dict[str, Any] = {"tl": None, "lotl": None}
-    with db.transaction(services().sessions, readonly=True) as s:
-        for kind in published:
-            row = s.scalar(select(PublishedTrustList).where(PublishedTrustList.kind == kind)
-                           .order_by(PublishedTrustList.sequence_number.desc()).limit(1))
-            if row is not None:
-                published[kind] = _summary(kind, row.document, row.sequence_number, row.issued_at,
-                                           row.next_update, now)
-        imported = [_summary(r.kind, r.document, r.sequence_number, r.issued_at, r.next_update, now,
-                             r.signer_sha256, source=r.source, imported_at=format_time(r.imported_at))
-                    for r in s.scalars(select(ImportedTrustList).order_by(ImportedTrustList.kind.desc(),
-                                                                          ImportedTrustList.source))]
-    return {"published": published, "imported": imported}
-
-
 def _latest(kind: str) -> Response:
     with db.transaction(services().sessions, readonly=True) as s:
         document = s.scalar(select(PublishedTrustList.document).where(PublishedTrustList.kind == kind)
@@ -149,7 +100,8 @@ def national_lotl() -> Response:
 @openapi.operation(summary="Published and imported trust lists with each service's status (public)",
                    tags=["trust lists"], responses={200: openapi.json_body(STATUS)})
 def status() -> Response:
-    return jsonify(trust_status())
+    s = services()
+    return jsonify(tl_service.trust_status(s.home, sessions=s.sessions))
 
 
 def _optional_body() -> dict[str, Any]:

@@ -30,12 +30,12 @@ from store import audit, db
 from store.models.trust import ImportedTrustList, PublishedTrustList, TrustListSigner
 from verify.errors import FetchError, TrustListError
 from verify.path import load_certificate
-from verify.trustlist.model import Pointer, Service, StatusPeriod, TrustList, open_list, sign_list
+from verify.trustlist.model import Pointer, Service, StatusPeriod, TrustList, format_time, open_list, sign_list
 from verify.trustlist.store import TrustStore
 
 __all__ = ["publish_region_tl", "build_lotl", "import_lotl", "refresh_lotl", "load_trust_store", "imported_marker",
            "license_status_uri",
-           "trust_store_from_file", "list_signer", "PointerSpec", "ImportResult", "TRUST_LIST_ROLE",
+           "trust_store_from_file", "trust_status", "list_signer", "PointerSpec", "ImportResult", "TRUST_LIST_ROLE",
            "DEFAULT_VALIDITY"]
 
 UTC = _dt.timezone.utc
@@ -364,7 +364,7 @@ def load_trust_store(home: Any, *, own_region: bool = True, sessions: Any = None
     lists = {}
     for source, kind, document, signer_sha in rows:
         tl, signer = open_list(document.encode("utf-8"), None)
-        if hashlib.sha256(signer.dump()).hexdigest() != signer_sha:
+        if not _same_signer(signer, signer_sha):
             raise TrustListError(f"the stored list from {source} is signed by another certificate than the one "
                                  "it was imported with")
         lists[source] = tl
@@ -384,3 +384,53 @@ def trust_store_from_file(path: str | Path, *, expected_signer: x509.Certificate
     if tl.type != "TL":
         raise TrustListError(f"{path} is a {tl.type}; give a regional TL (or import the LOTL into a home)")
     return TrustStore.of([(tl, None)])
+
+
+# --------------------------------------------------------------------------- status summary
+
+
+def _same_signer(signer: x509.Certificate, signer_sha256: str | None) -> bool:
+    return signer_sha256 is None or hashlib.sha256(signer.dump()).hexdigest() == signer_sha256
+
+
+def _entries(tl: TrustList) -> list[dict[str, Any]]:
+    if tl.type == "TL":
+        return [{"type": s.type, "name": s.name, "status": s.history[-1].status,
+                 "since": format_time(s.history[-1].start)} for s in tl.services]
+    return [{"name": p.scheme_operator, "territory": p.territory, "url": p.url, "status": p.history[-1].status,
+             "since": format_time(p.history[-1].start)} for p in tl.pointers]
+
+
+def _summary(kind: str, document: str, sequence: int, issued: _dt.datetime, next_update: _dt.datetime,
+             now: _dt.datetime, signer_sha256: str | None = None, **extra: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": kind, **extra, "sequence_number": sequence, "issued_at": format_time(issued),
+                           "next_update": format_time(next_update), "due": next_update <= now}
+    try:
+        tl, signer = open_list(document.encode("utf-8"), None)
+    except TrustListError as exc:  # a stored list that no longer verifies is shown, not hidden
+        return {**out, "signature_ok": False, "error": str(exc), "entries": []}
+    ok = _same_signer(signer, signer_sha256)
+    out.update(scheme_operator=tl.scheme_operator,
+               territory=tl.scheme_territory, signature_ok=ok, entries=_entries(tl))
+    if not ok:
+        out["error"] = "signed by another certificate than the one it was imported with"
+    return out
+
+
+def trust_status(home: Any, *, sessions: Any = None) -> dict[str, Any]:
+    """This home's newest published TL and LOTL and every imported list, each re-verified, with
+    its entries' current statuses (the REST status endpoint and the console show this dict)."""
+    now = _dt.datetime.now(UTC)
+    published: dict[str, Any] = {"tl": None, "lotl": None}
+    with db.transaction(_sessions(home, sessions), readonly=True) as s:
+        for kind in published:
+            row = s.scalar(select(PublishedTrustList).where(PublishedTrustList.kind == kind)
+                           .order_by(PublishedTrustList.sequence_number.desc()).limit(1))
+            if row is not None:
+                published[kind] = _summary(kind, row.document, row.sequence_number, row.issued_at,
+                                           row.next_update, now)
+        imported = [_summary(r.kind, r.document, r.sequence_number, r.issued_at, r.next_update, now,
+                             r.signer_sha256, source=r.source, imported_at=format_time(r.imported_at))
+                    for r in s.scalars(select(ImportedTrustList).order_by(ImportedTrustList.kind.desc(),
+                                                                          ImportedTrustList.source))]
+    return {"published": published, "imported": imported}
