@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Unpack
 
 from asn1crypto import x509
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ca.csr import DEFAULT_UID, parse_csr
@@ -45,7 +45,8 @@ from store import audit, db
 from store.models.ca_workflow import CertificateApplication
 
 __all__ = ["ApplicationInfo", "FOUR_EYES_PROFILES", "submit_application", "review_application",
-           "approve_application", "reject_application", "list_applications", "get_application"]
+           "approve_application", "reject_application", "list_applications", "get_application",
+           "Page"]
 
 FOUR_EYES_PROFILES = frozenset({"organization", "organization_encryption"})
 
@@ -206,15 +207,32 @@ def get_application(home: Any, application_id: int, *,
         return _info(row)
 
 
-def list_applications(home: Any, *, status: str | None = None,
-                      sessions: sessionmaker[Session] | None = None) -> list[ApplicationInfo]:
-    """Applications, oldest first; ``status`` filters (submitted | reviewed | rejected | issued)."""
+class Page(list):  # type: ignore[type-arg]
+    """One page of a listing (a list, so callers that want the rows just iterate); ``total``
+    counts every row matching the filters, on all pages. Also seal.license.service's pages."""
+
+    total: int
+
+    def __init__(self, items: list[Any], total: int) -> None:
+        super().__init__(items)
+        self.total = total
+
+
+def list_applications(home: Any, *, status: str | None = None, offset: int = 0, limit: int | None = None,
+                      sessions: sessionmaker[Session] | None = None) -> Page:
+    """Applications, oldest first; ``status`` filters (submitted | reviewed | rejected | issued).
+    ``limit`` of them (all without one) from ``offset``; the page's ``total`` is counted in SQL."""
     from store.models.ca_workflow import APPLICATION_STATUSES
 
     if status is not None and status not in APPLICATION_STATUSES:
         raise CAError(f"unknown application status {status!r}; expected one of {', '.join(APPLICATION_STATUSES)}")
-    query = select(CertificateApplication).order_by(CertificateApplication.id)
-    if status is not None:
-        query = query.where(CertificateApplication.status == status)
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise CAError("offset must be an integer >= 0")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise CAError("limit must be an integer >= 1")
+    where = [CertificateApplication.status == status] if status is not None else []
     with db.transaction(_sessions(home, sessions), readonly=True) as s:
-        return [_info(r) for r in s.scalars(query)]
+        total = s.scalar(select(func.count()).select_from(CertificateApplication).where(*where)) or 0
+        rows = s.scalars(select(CertificateApplication).where(*where).order_by(CertificateApplication.id)
+                         .offset(offset).limit(limit))
+        return Page([_info(r) for r in rows], total)

@@ -15,6 +15,7 @@ import click
 
 from ca import service
 from ca.errors import CAError
+from ca.workflow import Page
 from cli.keys import PASSPHRASE_ENV, _home_option, _open_home, _passphrase_option, _read_passphrase
 from cli.main import main
 from keystore.errors import KeyStoreAlreadyInitialised, KeyStoreError
@@ -394,19 +395,30 @@ def reject_command(home_path: Path, app_id: int, reason: str, actor: str) -> Non
     click.echo(f"application {info.id} {info.status}: {info.rejection_reason}")
 
 
+def more_than_shown(found: Page, offset: int) -> None:
+    """On stderr, when a page does not reach the end: how many match and how to get the next page."""
+    shown_to = offset + len(found)
+    if shown_to < found.total:
+        click.echo(f"{offset + 1}-{shown_to} of {found.total}; next page: --offset {shown_to}", err=True)
+
+
 @cert.command("applications")
 @_home_option
 @click.option("--status", type=click.Choice(["submitted", "reviewed", "rejected", "issued"]),
               help="Only applications in this state.")
-def applications_command(home_path: Path, status: str | None) -> None:
-    """List certificate applications: id, status, profile, operator, subject, serial."""
+@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True, help="At most this many.")
+@click.option("--offset", type=click.IntRange(0), default=0, show_default=True, help="Skip this many first.")
+def applications_command(home_path: Path, status: str | None, limit: int, offset: int) -> None:
+    """List certificate applications, oldest first: id, status, profile, operator, subject, serial
+    (a page: --offset, --limit; stderr says when more remain)."""
     from ca import workflow
 
     home = _open_home(home_path)
     with home, _errors():
-        rows = workflow.list_applications(home, status=status)
+        rows = workflow.list_applications(home, status=status, offset=offset, limit=limit)
     for r in rows:
         click.echo("\t".join([str(r.id), r.status, r.profile, r.operator, r.subject, r.serial or "-"]))
+    more_than_shown(rows, offset)
 
 
 @main.group("ca")

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from cli.ca import _actor_option, _unlocked, _write
+from cli.ca import _actor_option, _unlocked, _write, more_than_shown
 from cli.keys import _home_option, _open_home, _passphrase_option
 from cli.main import main
 from keystore.errors import KeyStoreError
@@ -156,19 +156,23 @@ def status_command(home_path: Path, license_id: str, as_json: bool) -> None:
 @click.option("--holder", "holder_id", help="Holder id (credit code or citizen ID).")
 @click.option("--type", "type_code", help="License type code.")
 @click.option("--status", type=click.Choice(["valid", "revoked", "expired"]), help="Only licenses in this status.")
-@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--agency", help="Only licenses issued by this agency (发证机关).")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True, help="At most this many.")
+@click.option("--offset", type=click.IntRange(0), default=0, show_default=True, help="Skip this many first.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def list_command(home_path: Path, holder_id: str | None, type_code: str | None, status: str | None, limit: int,
-                 as_json: bool) -> None:
-    """List licenses, newest first."""
+def list_command(home_path: Path, holder_id: str | None, type_code: str | None, status: str | None,
+                 agency: str | None, limit: int, offset: int, as_json: bool) -> None:
+    """List licenses, newest first (a page: --offset, --limit; stderr says when more remain)."""
     home = _open_home(home_path)
     with home, _errors():
-        found = service.list_licenses(home, holder_id=holder_id, type_code=type_code, status=status, limit=limit)
+        found = service.list_licenses(home, holder_id=holder_id, type_code=type_code, status=status, agency=agency,
+                                      offset=offset, limit=limit)
     if as_json:
         click.echo(json.dumps([st.to_dict() for st in found], ensure_ascii=False, indent=2))
-        return
-    for st in found:
-        click.echo(f"{st.license_id} {st.status:<7} {st.type_code} {st.holder_id or '-'} {st.holder_name}")
+    else:
+        for st in found:
+            click.echo(f"{st.license_id} {st.status:<7} {st.type_code} {st.holder_id or '-'} {st.holder_name}")
+    more_than_shown(found, offset)
 
 
 @license_group.command("get")

@@ -166,13 +166,13 @@ def list_applications() -> Response:
     if status is not None and status not in APPLICATION_STATUSES:
         raise Problem(400, "invalid-request", f"status must be one of {', '.join(APPLICATION_STATUSES)}")
     s = services()
-    found = workflow.list_applications(s.home, status=status, sessions=s.sessions)
-    items = found[(page - 1) * per_page: page * per_page]
+    found = workflow.list_applications(s.home, status=status, offset=(page - 1) * per_page, limit=per_page,
+                                       sessions=s.sessions)
     nxt = None
-    if page * per_page < len(found):
+    if page * per_page < found.total:
         nxt = url_for("applications.list_applications", **{**request.args, "page": page + 1})
-    return jsonify({"items": [_render(i) for i in items], "page": page, "per_page": per_page,
-                    "total": len(found), "next": nxt})
+    return jsonify({"items": [_render(i) for i in found], "page": page, "per_page": per_page,
+                    "total": found.total, "next": nxt})
 
 
 @bp.get("/<application_id>")

@@ -333,16 +333,19 @@ def _license_for(user: dict[str, Any], license_id: str) -> Any:
 @_page("E-licenses with status, filtered and paginated")
 @signed_in("admin", "ra_operator", "agency", "auditor")
 def licenses(user: dict[str, Any]) -> str:
-    from api.blueprints.licenses import LICENSE_STATUSES, license_page
+    from api.blueprints.licenses import LICENSE_STATUSES
+    from seal.license.service import list_licenses
 
     status = request.args.get("status") or None
     page = _int("page", 1)
-    items, total = license_page(agency=user["agency"] if user["role"] == "agency" else None,
-                                type_code=(request.args.get("type") or "")[:40] or None,
-                                holder_id=(request.args.get("holder") or "")[:64] or None,
-                                status=status if status in LICENSE_STATUSES else None, page=page, per_page=25)
-    return render_template("console/licenses.html", user=user, items=items, total=total, page=page,
-                           has_next=page * 25 < total, statuses=LICENSE_STATUSES, args=request.args)
+    found = list_licenses(services().home, agency=user["agency"] if user["role"] == "agency" else None,
+                          type_code=(request.args.get("type") or "")[:40] or None,
+                          holder_id=(request.args.get("holder") or "")[:64] or None,
+                          status=status if status in LICENSE_STATUSES else None, offset=(page - 1) * 25, limit=25,
+                          sessions=services().sessions)
+    return render_template("console/licenses.html", user=user, items=[st.to_dict() for st in found],
+                           total=found.total, page=page, has_next=page * 25 < found.total, statuses=LICENSE_STATUSES,
+                           args=request.args)
 
 
 def _field_labels(type_code: str) -> dict[str, str]:

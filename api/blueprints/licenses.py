@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import base64
 import csv
-import datetime as _dt
 import tempfile
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
-from sqlalchemy import func, or_, select
 
 from api import openapi
 from api.auth import actor, principal, require_agency, requires
@@ -29,7 +27,6 @@ from api.context import services
 from api.problems import Problem, register
 from api.request import field, json_object
 from seal.license.errors import PROBLEMS as LICENSE_PROBLEMS
-from store import db
 
 bp = Blueprint("licenses", __name__, url_prefix="/api/v1")
 
@@ -164,45 +161,17 @@ def list_licenses() -> Response:
     for name, limit in (("type", 40), ("holder_id", 64)):
         if args[name] is not None and len(args[name]) > limit:
             raise Problem(400, "invalid-request", f"{name} is longer than {limit} characters")
+    from seal.license.service import list_licenses as find
+
     who = principal()
-    items, total = license_page(agency=who.agency if who.role == "agency" else None, type_code=args["type"],
-                                holder_id=args["holder_id"], status=args["status"], page=page, per_page=per_page)
-    nxt = url_for("licenses.list_licenses", **{**request.args, "page": page + 1}) if page * per_page < total else None
-    return jsonify({"items": items, "page": page, "per_page": per_page, "total": total, "next": nxt})
-
-
-def license_page(*, agency: str | None = None, type_code: str | None = None, holder_id: str | None = None,
-                 status: str | None = None, page: int = 1, per_page: int = 25) -> tuple[list[dict[str, Any]], int]:
-    """One page of licenses as status dicts, and the total (also the console's list).
-
-    seal.license.service.list_licenses has neither an agency filter nor an offset, so the page
-    of ids is chosen here; each row's status (valid / revoked / expired) still comes from
-    ``license_status``, the one place that derives it."""
-    from seal.license.service import TZ, license_status
-    from store.models.license import LicenseRecord
-
-    query = select(LicenseRecord.id, LicenseRecord.agency)
-    if agency is not None:
-        query = query.where(LicenseRecord.agency == agency)
-    if type_code:
-        query = query.where(LicenseRecord.type_code == type_code.strip().upper())
-    if holder_id:
-        query = query.where(LicenseRecord.holder_id == holder_id.strip().upper())
-    today = _dt.datetime.now(TZ).date()
-    if status == "revoked":
-        query = query.where(LicenseRecord.status == "revoked")
-    elif status == "valid":
-        query = query.where(LicenseRecord.status == "valid",
-                            or_(LicenseRecord.valid_to.is_(None), LicenseRecord.valid_to >= today))
-    elif status == "expired":
-        query = query.where(LicenseRecord.status == "valid", LicenseRecord.valid_to < today)
     s = services()
-    with db.transaction(s.sessions, readonly=True) as session:
-        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = session.execute(query.order_by(LicenseRecord.issued_at.desc(), LicenseRecord.id.desc())
-                               .offset((page - 1) * per_page).limit(per_page)).all()
-    return [{**license_status(s.home, lid, sessions=s.sessions).to_dict(), "agency": owner}
-            for lid, owner in rows], total
+    found = find(s.home, agency=who.agency if who.role == "agency" else None, type_code=args["type"] or None,
+                 holder_id=args["holder_id"] or None, status=args["status"], offset=(page - 1) * per_page,
+                 limit=per_page, sessions=s.sessions)
+    nxt = url_for("licenses.list_licenses", **{**request.args, "page": page + 1}) \
+        if page * per_page < found.total else None
+    return jsonify({"items": [st.to_dict() for st in found], "page": page, "per_page": per_page,
+                    "total": found.total, "next": nxt})
 
 
 @bp.get("/licenses/<license_id>/ofd")

@@ -29,10 +29,11 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, defer, sessionmaker
 
+from ca.workflow import Page
 from gm.sm3 import sm3
 from seal.license.errors import (
     AlreadyRevoked,
@@ -55,6 +56,7 @@ from store.models.license import LicenseCounter, LicenseRecord
 
 __all__ = [
     "issue_license", "license_status", "revoke_license", "get_license", "find_by_external_id", "list_licenses",
+    "Page",
     "public_record", "LicenseInfo", "LicenseStatus", "Issued", "ExternalIdConflict", "Sealer", "default_sealer",
     "region_of", "Region", "TZ",
 ]
@@ -100,6 +102,7 @@ class LicenseStatus:
     valid_to: _dt.date | None
     revoked_at: _dt.datetime | None
     revoke_reason: str | None
+    agency: str  # 发证机关, as recorded
 
     def to_dict(self) -> dict[str, Any]:
         return {"license_id": self.license_id, "status": self.status, "type": self.type_code,
@@ -107,7 +110,7 @@ class LicenseStatus:
                 "issued_at": self.issued_at.isoformat(),
                 "valid_to": self.valid_to.isoformat() if self.valid_to else None,
                 "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
-                "revoke_reason": self.revoke_reason}
+                "revoke_reason": self.revoke_reason, "agency": self.agency}
 
 
 @dataclass(frozen=True)
@@ -293,7 +296,7 @@ def _status(row: LicenseRecord, at: _dt.datetime | None) -> LicenseStatus:
         if today > row.valid_to:
             status = "expired"
     return LicenseStatus(row.id, status, row.type_code, row.holder_name, row.holder_id, row.issued_at,
-                         row.valid_to, row.revoked_at, row.revoke_reason)
+                         row.valid_to, row.revoked_at, row.revoke_reason, row.agency)
 
 
 def license_status(home: Any, license_id: str, *, at: _dt.datetime | None = None,
@@ -343,32 +346,39 @@ def public_record(home: Any, license_id: str, *, at: _dt.datetime | None = None,
 
 
 def list_licenses(home: Any, *, holder_id: str | None = None, type_code: str | None = None,
-                  status: str | None = None, limit: int = 100, at: _dt.datetime | None = None,
-                  sessions: sessionmaker[Session] | None = None) -> list[LicenseStatus]:
-    """Licenses of a holder and/or a type, newest first; ``status`` filters on the derived
-    status (valid | revoked | expired)."""
+                  status: str | None = None, agency: str | None = None, offset: int = 0, limit: int = 100,
+                  at: _dt.datetime | None = None, sessions: sessionmaker[Session] | None = None) -> Page:
+    """Licenses of a holder, a type and/or an issuing agency, newest first: ``limit`` of them
+    from ``offset``, and the total. ``status`` filters on the derived status (valid | revoked |
+    expired at ``at``, default now), in SQL like the rest, so a page costs two queries."""
     if status is not None and status not in ("valid", "revoked", "expired"):
         raise LicenseError(f"status {status!r}: expected valid, revoked or expired")
-    if not isinstance(limit, int) or not 1 <= limit <= 10_000:
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 10_000:
         raise LicenseError("limit must be an integer from 1 to 10000")
-    query = select(LicenseRecord).order_by(LicenseRecord.issued_at.desc(), LicenseRecord.id.desc())
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise LicenseError("offset must be an integer >= 0")
+    where = []
     if holder_id is not None:
-        query = query.where(LicenseRecord.holder_id == holder_id.strip().upper())
+        where.append(LicenseRecord.holder_id == holder_id.strip().upper())
     if type_code is not None:
-        query = query.where(LicenseRecord.type_code == type_code.strip().upper())
+        where.append(LicenseRecord.type_code == type_code.strip().upper())
+    if agency is not None:
+        where.append(LicenseRecord.agency == agency)
+    at = at or _now()  # one "today" for the filter and each row's derived status
+    today = at.astimezone(TZ).date()
     if status == "revoked":
-        query = query.where(LicenseRecord.status == "revoked")
-    elif status is not None:
-        query = query.where(LicenseRecord.status == "valid")
-    out: list[LicenseStatus] = []
+        where.append(LicenseRecord.status == "revoked")
+    elif status == "valid":
+        where += [LicenseRecord.status == "valid",
+                  or_(LicenseRecord.valid_to.is_(None), LicenseRecord.valid_to >= today)]
+    elif status == "expired":
+        where += [LicenseRecord.status == "valid", LicenseRecord.valid_to < today]
     with db.transaction(_sessions(home, sessions), readonly=True) as s:
-        for row in s.execute(query.execution_options(yield_per=500)).scalars():
-            st = _status(row, at)
-            if status is None or st.status == status:
-                out.append(st)
-                if len(out) >= limit:
-                    break
-    return out
+        total = s.scalar(select(func.count()).select_from(LicenseRecord).where(*where)) or 0
+        rows = s.scalars(select(LicenseRecord).where(*where)
+                         .options(defer(LicenseRecord.ofd), defer(LicenseRecord.data))  # not needed for a status
+                         .order_by(LicenseRecord.issued_at.desc(), LicenseRecord.id.desc()).offset(offset).limit(limit))
+        return Page([_status(row, at) for row in rows], total)
 
 
 def revoke_license(home: Any, license_id: str, reason: str, *, actor: str = "admin",
