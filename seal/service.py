@@ -67,6 +67,7 @@ from seal.errors import (
     SignerNotBound,
     WrongPin,
 )
+from seal.tsa import TsaError
 from store import audit, db, translog
 from store.models.ca import CertificateAuthority, IssuedCertificate
 from store.models.seal import SealAuthorisation, SealCounter, SealHolder, SealRecord
@@ -695,12 +696,15 @@ def make_signature(
     into timeStamp.
 
     One commit per sealing where it can be: the key store signs in this function's
-    transaction (its key-use record), and the seal.sign audit record and the log entry
-    follow in the same transaction. Three cases take the longer way -- the key store signs
-    and records in its own transaction, then `record_sealing` commits: a timestamped
-    sealing (the TSA commits its own token record in between, and SQLite has one writer),
-    a personal seal (a wrong PIN must be counted even if the sealing rolls back), and a
-    key-store refusal (repeated in the key store's own transaction so that it is recorded).
+    transaction (its key-use record), a timestamp that can be made in it too
+    (``timestamp.in_transaction``, seal.tsa.TsaClient: the TSA key's use record, the token
+    row and tsa.timestamp) follows, then the seal.sign audit record and the log entry.
+    Three cases take the longer way -- the key store signs and records in its own
+    transaction, the timestamp is made in the TSA's own, then `record_sealing` commits: a
+    timestamp callable that cannot stamp in the caller's transaction (SQLite has one
+    writer), a personal seal (a wrong PIN must be counted even if the sealing rolls back),
+    and a refusal by the key store or the TSA (repeated in their own transactions so that
+    it is recorded).
     """
     if not isinstance(grant, UseGrant):
         raise SealBuildError("make_signature needs the UseGrant from authorise_use")
@@ -715,15 +719,17 @@ def make_signature(
     e = _signer_public_key(grant.signer_cert).digest(tbs)
     sessions = _sessions(home, sessions)
     details = {"data_hash": bytes(data_hash).hex(), "property_info": property_info}
-    if timestamp is None and not grant.personal and getattr(keystore, "signs_in_caller_transaction", False):
+    stamps_here = timestamp is None or getattr(timestamp, "stamps_in_caller_transaction", False)
+    if stamps_here and not grant.personal and getattr(keystore, "signs_in_caller_transaction", False):
         try:
             with db.transaction(sessions) as s:
                 signature = keystore.sign_digest(grant.key_ref, e, actor=grant.actor, role=SEAL_ROLE, session=s)
-                der = structures.assemble_signature(tbs, grant.signer_cert, signature)
-                _record_sealing(s, grant, der, format="ses", timestamped=False, details=details)
+                token = timestamp.in_transaction(s, signature) if timestamp is not None else None  # type: ignore[attr-defined]
+                der = structures.assemble_signature(tbs, grant.signer_cert, signature, timestamp=token)
+                _record_sealing(s, grant, der, format="ses", timestamped=token is not None, details=details)
             return der
-        except (ks_errors.KeyStoreError, GMError):
-            pass  # rolled back, nothing recorded: the key store's own transaction below records the refusal
+        except (ks_errors.KeyStoreError, GMError, TsaError, IntegrityError):
+            pass  # rolled back, nothing recorded: the own transactions below record the refusal (or retry a serial)
     signature = keystore.sign_digest(grant.key_ref, e, actor=grant.actor, role=SEAL_ROLE, pin=grant.pin)
     token = timestamp(signature) if timestamp is not None else None
     der = structures.assemble_signature(tbs, grant.signer_cert, signature, timestamp=token)

@@ -13,8 +13,10 @@ Why it looks like this:
   Adobe) expect id-signedData. The TSA key signs through the key store by reference.
 * Serials are 127 random bits and unique by the ``tsa_tokens.serial`` constraint: a clash
   is re-signed with a new serial, as ca/service.py does for certificate serials. Each token
-  is logged in ``tsa_tokens`` with one audit record, in one transaction, after signing (the
-  key store signs in its own transaction, which on SQLite must not nest inside ours).
+  is logged in ``tsa_tokens`` with one audit record, in the transaction in which the key
+  store signs it (``keystore.sign(..., session=)``; a timestamped sealing stamps in its own
+  sealing transaction, ``TsaClient.in_transaction``). A key store that cannot sign in the
+  caller's transaction, or refuses, signs and records in its own transaction first.
 * genTime is UTC to the whole second, with an accuracy of ``TsaConfig.accuracy_seconds``
   (1 s by default, covering the truncation).
 * Policy: until a region registers its own timestamp policy OID, the default lives under
@@ -35,6 +37,7 @@ import functools
 import hashlib
 import os
 import secrets
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,11 +47,13 @@ from sqlalchemy.exc import IntegrityError
 
 from gm.asn1 import cms_gm
 from gm.asn1.parse import _PARSE_ERRORS, load_strict
-from gm.errors import ASN1FormatError
+from gm.errors import ASN1FormatError, GMError
 from gm.sm3 import sm3
+from keystore.errors import KeyStoreError
 from seal import cms as scms
 from seal.errors import SealError
 from store import audit, db
+from store.models.ca import IssuedCertificate
 from store.models.tsa import TsaToken
 
 __all__ = [
@@ -118,17 +123,43 @@ class TsaIdentity:
     chain: Sequence[x509.Certificate] = ()
 
 
-def _identity(home: Any, tsa: Any | None) -> Any:
-    """The TSA's key, certificate and chain: given, or the region's TSA service certificate."""
+def _identity(home: Any, tsa: Any | None, conn: Any | None = None) -> Any:
+    """The TSA's key, certificate and chain: given, or the region's TSA service certificate.
+
+    The region's current TSA certificate is asked for on every token (one plain statement,
+    ``ca.service.current_service_row``'s criteria), so a revoked, expired or replaced TSA
+    certificate stops being used at once; what never changes for one certificate -- the
+    parsed certificate and its CA chain -- is read once per process (``_IDENTITIES``)."""
     if tsa is not None:
         return tsa
     from ca.errors import RegionNotInitialised, ServiceCertificateMissing
     from ca.service import service_certificate
 
+    known = _IDENTITIES.setdefault(home.engine, {})
+    if conn is None:
+        with db.read_connection(home.engine) as own:
+            rows = _CURRENT_TSA.run(own, {"now": _now()})
+    else:
+        rows = _CURRENT_TSA.run(conn, {"now": _now()})
+    if rows and rows[0][0] in known:
+        return known[rows[0][0]]
     try:
-        return service_certificate(home, "tsa")
+        ident = service_certificate(home, "tsa")
     except (ServiceCertificateMissing, RegionNotInitialised) as exc:
         raise TsaNotConfigured(f"no TSA certificate in this region: {exc}") from exc
+    if len(known) >= 16:
+        known.clear()
+    known[ident.serial] = ident
+    return ident
+
+
+# The serial of the region's current TSA certificate: current_service_row(s, "tsa", now).
+_CURRENT_TSA = db.HotStatement(
+    "SELECT serial FROM ca_certificates WHERE profile = 'tsa' AND status = 'good' AND key_ref IS NOT NULL "
+    "AND not_after > :now ORDER BY id DESC LIMIT 1",
+    binds={"now": IssuedCertificate.__table__.c.not_after})
+# Per engine: TSA certificate serial -> its ca.service.ServiceCertificate (key, certificate, chain).
+_IDENTITIES: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
 def _now() -> _dt.datetime:
@@ -238,46 +269,88 @@ def timestamp(
     ``tsa`` (anything with ``key_ref``, ``certificate``, ``chain``) defaults to the
     region's TSA service certificate (``ca.service.service_certificate(home, "tsa")``).
     Every token is logged in ``tsa_tokens`` with an audit record ``tsa.timestamp``.
+
+    One short transaction per token where the key store can sign in it: the TSA key's use
+    record, the token row and the tsa.timestamp record commit together. Otherwise, and to
+    record a key-store refusal, the key store signs in its own transaction first.
     """
     config = config or TsaConfig()
     checked = _check_request(bytes(request_der) if isinstance(request_der, (bytes, bytearray)) else b"", config)
     if isinstance(checked, tuple):
         return _rejection(*checked)
     ident = _identity(home, tsa)
-    cert = ident.certificate
-    ess_der, tsa_name_der = _cert_parts(cert.dump())
     sessions = sessions if sessions is not None else db.make_sessionmaker(home.engine)
     for attempt in range(SERIAL_ATTEMPTS):
-        serial, gen_time = _serial(), _now()
-        tst = _tst_info(checked, serial, gen_time, config, tsa_name_der)
-        prepared = scms.prepare_signed_data(tst.dump(), cert, flavour="pkcs7", detached=False,
-                                            content_type="tst_info", signing_time=gen_time,
-                                            extra_signed_attrs=[cms.CMSAttribute.load(ess_der)])
-        signature = keystore.sign(ident.key_ref, prepared.to_be_signed, actor=actor, role=TSA_ROLE)
-        token = scms.assemble_signed_data(
-            prepared, signature, include_certificate=checked.cert_req,
-            chain=list(ident.chain) if checked.cert_req and config.include_chain else ())
-        serial_hex = format(serial, "x")
         try:
+            if getattr(keystore, "signs_in_caller_transaction", False):
+                try:
+                    with db.transaction(sessions) as s:
+                        token = _stamp(s, keystore, ident, checked, config, actor=actor, attempt=attempt)
+                    return _granted(token)
+                except (KeyStoreError, GMError):
+                    pass  # rolled back, nothing recorded: the key store's own transaction records the refusal
+            serial, gen_time, token = _sign(keystore, ident, checked, config, actor=actor)
             with db.transaction(sessions) as s:
-                s.add(TsaToken(serial=serial_hex, policy=config.policy, hash_algorithm=checked.hash_algorithm,
-                               message_imprint=checked.imprint.hex(),
-                               nonce=None if checked.nonce is None else _signed_hex(checked.nonce),
-                               gen_time=gen_time, actor=actor, token=token))
-                s.flush()
-                details: dict[str, Any] = {"hash_algorithm": checked.hash_algorithm,
-                                           "message_imprint": checked.imprint.hex(), "policy": config.policy,
-                                           "gen_time": gen_time.isoformat(), "nonce": checked.nonce is not None}
-                if attempt:
-                    details["serial_attempt"] = attempt + 1
-                audit.append(s, actor=actor, action="tsa.timestamp", subject=f"tst:{serial_hex}", details=details)
+                _record(s, checked, config, serial, gen_time, token, actor=actor, attempt=attempt)
         except IntegrityError as exc:
             if "serial" not in str(exc.orig).lower() or attempt == SERIAL_ATTEMPTS - 1:
                 raise
             continue
-        return cms_gm.TimeStampResp({"status": {"status": "granted"},
-                                  "time_stamp_token": cms.ContentInfo.load(token)}).dump()
+        return _granted(token)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _granted(token: bytes) -> bytes:
+    return cms_gm.TimeStampResp({"status": {"status": "granted"},
+                                 "time_stamp_token": cms.ContentInfo.load(token)}).dump()
+
+
+def _stamp(s: Any, keystore: Any, ident: Any, checked: _Checked, config: TsaConfig, *, actor: str,
+           attempt: int = 0) -> bytes:
+    """A token signed and recorded in the caller's transaction ``s`` (the TSA key's use record,
+    the token row, tsa.timestamp); a key-store refusal raises unrecorded (``s`` rolls back)."""
+    serial, gen_time, token = _sign(keystore, ident, checked, config, actor=actor, session=s)
+    _record(s, checked, config, serial, gen_time, token, actor=actor, attempt=attempt)
+    return token
+
+
+def _sign(keystore: Any, ident: Any, checked: _Checked, config: TsaConfig, *, actor: str,
+          session: Any = None) -> tuple[str, _dt.datetime, bytes]:
+    """(serial hex, genTime, token DER) of a new token; the key store signs in ``session`` if given."""
+    cert = ident.certificate
+    ess_der, tsa_name_der = _cert_parts(cert.dump())
+    serial, gen_time = _serial(), _now()
+    tst = _tst_info(checked, serial, gen_time, config, tsa_name_der)
+    prepared = scms.prepare_signed_data(tst.dump(), cert, flavour="pkcs7", detached=False,
+                                        content_type="tst_info", signing_time=gen_time,
+                                        extra_signed_attrs=[cms.CMSAttribute.load(ess_der)])
+    in_caller = {"session": session} if session is not None else {}
+    signature = keystore.sign(ident.key_ref, prepared.to_be_signed, actor=actor, role=TSA_ROLE, **in_caller)
+    token = scms.assemble_signed_data(
+        prepared, signature, include_certificate=checked.cert_req,
+        chain=list(ident.chain) if checked.cert_req and config.include_chain else ())
+    return format(serial, "x"), gen_time, token
+
+
+_INSERT_TOKEN = db.HotStatement(
+    "INSERT INTO tsa_tokens (serial, policy, hash_algorithm, message_imprint, nonce, gen_time, actor, token) "
+    "VALUES (:serial, :policy, :hash_algorithm, :message_imprint, :nonce, :gen_time, :actor, :token)",
+    binds={"gen_time": TsaToken.__table__.c.gen_time})
+
+
+def _record(s: Any, checked: _Checked, config: TsaConfig, serial: str, gen_time: _dt.datetime, token: bytes, *,
+            actor: str, attempt: int) -> None:
+    """The token's row and its tsa.timestamp audit record, in ``s`` (plain SQL: it runs per sealing)."""
+    _INSERT_TOKEN.run(db.connection_of(s), {
+        "serial": serial, "policy": config.policy, "hash_algorithm": checked.hash_algorithm,
+        "message_imprint": checked.imprint.hex(), "nonce": None if checked.nonce is None else _signed_hex(checked.nonce),
+        "gen_time": gen_time, "actor": actor, "token": token})
+    details: dict[str, Any] = {"hash_algorithm": checked.hash_algorithm, "message_imprint": checked.imprint.hex(),
+                               "policy": config.policy, "gen_time": gen_time.isoformat(),
+                               "nonce": checked.nonce is not None}
+    if attempt:
+        details["serial_attempt"] = attempt + 1
+    audit.append(s, actor=actor, action="tsa.timestamp", subject=f"tst:{serial}", details=details)
 
 
 # --------------------------------------------------------------------------- clients
@@ -460,13 +533,40 @@ def verify_token(token_der: bytes, data: bytes, *, nonce: int | None = None,
 
 
 def tsa_callable(home: Any, keystore: Any, *, actor: str = "tsa-client", tsa: Any | None = None,
-                 config: TsaConfig | None = None) -> Callable[[bytes], bytes]:
+                 config: TsaConfig | None = None) -> TsaClient:
     """``f(signature_value) -> token DER`` stamping SM3(signature_value) with this region's
     TSA in process; raises ``TsaRejected`` if the TSA refuses."""
-    def stamp(signature_value: bytes) -> bytes:
+    return TsaClient(home, keystore, actor=actor, tsa=tsa, config=config)
+
+
+class TsaClient:
+    """The region's TSA as a ``f(signature_value) -> token DER`` for seal/ (see tsa_callable).
+
+    ``in_transaction(s, signature_value)`` stamps in the caller's open write transaction
+    ``s`` (when ``stamps_in_caller_transaction``): a timestamped sealing then commits its
+    key use, token and records once. A refusal there raises unrecorded and the caller rolls
+    back and calls ``f`` instead, as with ``keystore.sign(..., session=)``."""
+
+    def __init__(self, home: Any, keystore: Any, *, actor: str, tsa: Any | None, config: TsaConfig | None) -> None:
+        self.home, self.keystore, self.actor, self.tsa = home, keystore, actor, tsa
+        self.config = config or TsaConfig()
+
+    @property
+    def stamps_in_caller_transaction(self) -> bool:
+        return bool(getattr(self.keystore, "signs_in_caller_transaction", False))
+
+    def __call__(self, signature_value: bytes) -> bytes:
         request, _ = request_for(bytes(signature_value), hash_alg="sm3", nonce=True, cert_req=True)
-        response = _own_response(timestamp(home, keystore, request, actor=actor, tsa=tsa, config=config))
+        response = _own_response(timestamp(self.home, self.keystore, request, actor=self.actor, tsa=self.tsa,
+                                           config=self.config))
         if response.token is None:
             raise TsaRejected(f"timestamp refused ({response.status}, {sorted(response.fail_info)}): {response.text}")
         return response.token
-    return stamp
+
+    def in_transaction(self, s: Any, signature_value: bytes) -> bytes:
+        request, _ = request_for(bytes(signature_value), hash_alg="sm3", nonce=True, cert_req=True)
+        checked = _check_request(request, self.config)
+        if isinstance(checked, tuple):
+            raise TsaRejected(f"timestamp refused ({checked[0]}): {checked[1]}")
+        ident = _identity(self.home, self.tsa, db.connection_of(s))
+        return _stamp(s, self.keystore, ident, checked, self.config, actor=self.actor)

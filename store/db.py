@@ -123,8 +123,11 @@ def _sqlite_engine(url: URL, busy_timeout_ms: int, echo: bool) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
+        # On the DB-API cursor (HotStatement): exec_driver_sql's bookkeeping cost more than
+        # the BEGIN itself, once per transaction; errors ("database is locked") still come
+        # out as SQLAlchemy's exception types.
         readonly = conn.get_execution_options().get(_READONLY_OPTION, False)
-        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+        (_BEGIN_DEFERRED if readonly else _BEGIN_IMMEDIATE).run(conn)
 
     return engine
 
@@ -217,6 +220,10 @@ class HotStatement:
         if any(results):
             rows = [tuple(p(v) if p is not None else v for p, v in zip(results, row)) for row in rows]
         return rows
+
+
+_BEGIN_DEFERRED = HotStatement("BEGIN")
+_BEGIN_IMMEDIATE = HotStatement("BEGIN IMMEDIATE")
 
 
 def connection_of(session: Session) -> Connection:
