@@ -170,6 +170,10 @@ def _serial() -> int:
     return secrets.randbits(127) | (1 << 126)  # positive, 16 octets in DER
 
 
+def _nonce() -> int:
+    return secrets.randbits(64) | (1 << 63)
+
+
 def _signed_hex(value: int) -> str:
     return ("-" if value < 0 else "") + format(abs(value), "x")
 
@@ -185,7 +189,7 @@ def _rejection(fail: str, text: str) -> bytes:
 
 @dataclass(frozen=True)
 class _Checked:
-    request: tsp.TimeStampReq
+    message_imprint: bytes  # the request's MessageImprint DER, copied into TSTInfo as sent
     hash_algorithm: str
     imprint: bytes
     nonce: int | None
@@ -217,7 +221,7 @@ def _check_request(request_der: bytes, config: TsaConfig) -> _Checked | tuple[st
     nonce = req["nonce"].native
     if nonce is not None and abs(nonce).bit_length() > NONCE_MAX_BITS:
         return "bad_request", f"nonce longer than {NONCE_MAX_BITS} bits"
-    return _Checked(req, name, imprint, nonce, bool(req["cert_req"].native))
+    return _Checked(req["message_imprint"].dump(), name, imprint, nonce, bool(req["cert_req"].native))
 
 
 @functools.lru_cache(maxsize=8)
@@ -243,7 +247,7 @@ def _tst_info(checked: _Checked, serial: int, gen_time: _dt.datetime, config: Ts
     value: dict[str, Any] = {
         "version": "v1",
         "policy": config.policy,
-        "message_imprint": tsp.MessageImprint.load(checked.request["message_imprint"].dump()),
+        "message_imprint": tsp.MessageImprint.load(checked.message_imprint),
         "serial_number": serial,
         "gen_time": core.GeneralizedTime(gen_time),
         "accuracy": {"seconds": config.accuracy_seconds},
@@ -370,7 +374,7 @@ def request_for(data: bytes, *, hash_alg: str = "sm3", nonce: bool = True, cert_
         "message_imprint": {"hash_algorithm": {"algorithm": hash_alg}, "hashed_message": _digest(hash_alg, bytes(data))},
         "cert_req": cert_req,
     }
-    n = secrets.randbits(64) | (1 << 63) if nonce else None
+    n = _nonce() if nonce else None
     if n is not None:
         value["nonce"] = n
     if policy is not None:
@@ -564,9 +568,12 @@ class TsaClient:
         return response.token
 
     def in_transaction(self, s: Any, signature_value: bytes) -> bytes:
-        request, _ = request_for(bytes(signature_value), hash_alg="sm3", nonce=True, cert_req=True)
-        checked = _check_request(request, self.config)
-        if isinstance(checked, tuple):
-            raise TsaRejected(f"timestamp refused ({checked[0]}): {checked[1]}")
+        # What request_for would ask and _check_request accept, without encoding and parsing
+        # a TimeStampReq in between (this process is both client and TSA).
+        if "sm3" not in self.config.hash_algorithms:
+            raise TsaRejected("timestamp refused (bad_alg): this TSA does not accept SM3 imprints")
+        imprint = sm3(bytes(signature_value))
+        message_imprint = tsp.MessageImprint({"hash_algorithm": {"algorithm": "sm3"}, "hashed_message": imprint})
+        checked = _Checked(message_imprint.dump(), "sm3", imprint, _nonce(), cert_req=True)
         ident = _identity(self.home, self.tsa, db.connection_of(s))
         return _stamp(s, self.keystore, ident, checked, self.config, actor=self.actor)

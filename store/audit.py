@@ -236,6 +236,13 @@ _INSERT_RECORD = HotStatement(
     "VALUES (:seq, :recorded_at, :actor, :action, :subject, :details, :prev_hash, :hash)",
     binds={"recorded_at": _RECORD_COLUMNS.recorded_at})
 _SET_HEAD_HASH = HotStatement("UPDATE audit_head SET hash = :head_hash WHERE id = 1")
+# A later append in the same transaction already holds the head's lock and knows the head
+# (a sealing appends two to four records): it writes the next seq and hash in one statement.
+_SET_HEAD = HotStatement("UPDATE audit_head SET seq = :seq, hash = :head_hash WHERE id = 1")
+# Session.info key: (transaction, savepoint, seq, hash, checkpoint_seq) of this session's last
+# append. Valid only while the connection is in that same transaction and savepoint: one
+# rolled back or released, or a new one begun, and the head is read again under its lock.
+_KNOWN_HEAD = "eseal.audit_known_head"
 
 
 @dataclass(frozen=True)
@@ -260,8 +267,10 @@ def append(session: Session, *, actor: str, action: str, subject: str, details: 
 
     Written with three plain statements on the session's connection (take the next seq
     under the head lock, insert the record, set the head hash; `store.db.HotStatement`),
-    not through the ORM: this runs twice per sealing, and SQLAlchemy's bookkeeping cost
-    twenty times the SQL. It returns the written row's values, not an ORM object.
+    not through the ORM: this runs two to four times per sealing, and SQLAlchemy's
+    bookkeeping cost twenty times the SQL. A further append in the same transaction (and
+    savepoint) knows the head it wrote and holds its lock: two statements (insert, set seq
+    and hash). It returns the written row's values, not an ORM object.
     """
     _check_text(actor, "actor", ACTOR_MAX)
     _check_text(action, "action", ACTION_MAX)
@@ -272,20 +281,31 @@ def append(session: Session, *, actor: str, action: str, subject: str, details: 
 
     session.flush()  # the caller's pending rows go first, as they did when this used the ORM
     conn = connection_of(session)
-    heads = _TAKE_SEQ.run(conn)
-    if not heads:
-        raise AuditError("the audit_head row is missing: is the database migrated (store.migrate)?")
-    seq, prev_hash, checkpoint_seq = heads[0][0], bytes(heads[0][1]), heads[0][2]
+    transaction, savepoint = conn.get_transaction(), conn.get_nested_transaction()
+    known = session.info.pop(_KNOWN_HEAD, None)
+    if known is not None and known[0] is transaction and known[1] is savepoint and transaction is not None:
+        seq, prev_hash, checkpoint_seq = known[2] + 1, known[3], known[4]
+    else:
+        known = None
+        heads = _TAKE_SEQ.run(conn)
+        if not heads:
+            raise AuditError("the audit_head row is missing: is the database migrated (store.migrate)?")
+        seq, prev_hash, checkpoint_seq = heads[0][0], bytes(heads[0][1]), heads[0][2]
     recorded_at = utcnow()
     digest = record_hash(prev_hash, seq, recorded_at, actor, action, subject, details_text)
     values = {"seq": seq, "recorded_at": recorded_at, "actor": actor, "action": action, "subject": subject,
               "details": details_text, "prev_hash": prev_hash, "hash": digest}
     _INSERT_RECORD.run(conn, values)
-    _SET_HEAD_HASH.run(conn, {"head_hash": digest})
+    if known is None:
+        _SET_HEAD_HASH.run(conn, {"head_hash": digest})
+    else:
+        _SET_HEAD.run(conn, {"seq": seq, "head_hash": digest})
 
     policy: AuditPolicy | None = session.info.get(AUDIT_POLICY_KEY)
     if policy is not None and seq - checkpoint_seq >= policy.every:
-        checkpoint(session, policy.signer)
+        checkpoint(session, policy.signer)  # changes the head row: the next append reads it again
+    else:
+        session.info[_KNOWN_HEAD] = (transaction, savepoint, seq, digest, checkpoint_seq)
     return Appended(**values)
 
 
@@ -294,6 +314,7 @@ def checkpoint(session: Session, signer: AuditSigner) -> AuditCheckpoint | None:
     if not isinstance(signer, AuditSigner):
         raise AuditError("the audit signer needs key_id, public_key_bytes and sign(data)")
     key_id = _check_text(signer.key_id, "checkpoint key_id", KEY_ID_MAX)
+    session.info.pop(_KNOWN_HEAD, None)
     head = _lock_head(session)
     if head.seq == 0 or head.seq == head.checkpoint_seq:
         return None

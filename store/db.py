@@ -240,12 +240,16 @@ def read_connection(engine: Engine) -> Iterator[Connection]:
     """A Core connection reading in one transaction (deferred BEGIN on SQLite), never committed.
 
     For hot paths that read a few rows by key with a statement or two (a seal use's status
-    checks): no ORM session. PostgreSQL reads at the engine's READ COMMITTED, which is one
-    consistent snapshot per statement; use `transaction(..., readonly=True)` where several
-    statements must see one snapshot.
+    checks): no ORM session. PostgreSQL reads in autocommit mode, one consistent snapshot
+    per statement as under READ COMMITTED, without the BEGIN and ROLLBACK round trips
+    around it; use `transaction(..., readonly=True)` where several statements must see one
+    snapshot.
     """
     with engine.connect() as conn:
-        conn.execution_options(**{_READONLY_OPTION: True})
+        if engine.dialect.name == "postgresql":
+            conn.execution_options(**{_READONLY_OPTION: True}, isolation_level="AUTOCOMMIT")
+        else:
+            conn.execution_options(**{_READONLY_OPTION: True})
         yield conn  # closing the connection ends (rolls back) the read transaction
 
 
