@@ -7,15 +7,34 @@ and the verdict belong to verify/engine.py.
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
+import json
 from typing import Any
 
 from asn1crypto import cms as acms
 from asn1crypto import x509
 
+from gm.errors import GMError
+from gm.sm2 import PublicKey
+from gm.sm3 import sm3
+from seal.errors import SealFormatError
+from seal.ofd.errors import OFDFormatError
+from seal.ofd.facts import verify_package
+from seal.ofd.package import OFDPackage
+from seal.structures import (
+    SM2_WITH_SM3,
+    CheckResult,
+    clear_read_caches,
+    parse_seal,
+    parse_signature,
+    verify_seal_signature,
+    verify_signature_value,
+)
+from seal.tsa import MalformedToken, verify_token
+from verify.certfacts import facts_of
 from verify.engine import IntegrityFact, SealFacts, SignatureFacts, TimestampFacts
 from verify.errors import InputError
+from verify.path import load_certificate
 from verify.report import CertificateInfo, SealInfo, SubIndication
 
 __all__ = ["ses_facts", "seal_facts", "cms_facts", "ofd_facts", "pdf_facts", "timestamp_facts", "detect_kind"]
@@ -84,8 +103,6 @@ def _cert(der: bytes | None) -> x509.Certificate | None:
     der = bytes(der)
     if der in _CERTS:
         return _CERTS[der]
-    from verify.path import load_certificate
-
     try:
         cert: x509.Certificate | None = load_certificate(der)
     except InputError:
@@ -99,8 +116,6 @@ def _cert(der: bytes | None) -> x509.Certificate | None:
 
 def timestamp_facts(token_der: bytes, data: bytes) -> TimestampFacts:
     """An RFC 3161 token over ``data`` (seal/tsa.py verify_token)."""
-    from seal.tsa import MalformedToken, verify_token
-
     try:
         check = verify_token(token_der, data)
     except MalformedToken as exc:
@@ -119,8 +134,6 @@ _SEAL_CHECKS = _ByBytes(1024, 32 * _MB)   # seal DER -> the maker-signature Chec
 def clear_caches() -> None:
     """Forget every per-seal and per-signer result kept here and in seal/structures (the
     seals' facts and maker signatures, certificates, keys): a cold start, for benchmarks."""
-    from seal.structures import clear_read_caches
-
     _SEAL_CHECKS.clear()
     _SEAL_INFOS.clear()
     _CERTS.clear()
@@ -129,8 +142,6 @@ def clear_caches() -> None:
 
 
 def _seal_check(seal: Any) -> Any:
-    from seal.structures import verify_seal_signature
-
     result = _SEAL_CHECKS.get(seal.der)
     if result is None:
         result = verify_seal_signature(seal)
@@ -166,9 +177,6 @@ def _seal_facts(seal: Any, signer_der: bytes | None) -> SealFacts:
 def seal_facts(seal_der: bytes) -> SignatureFacts:
     """A seal on its own (an .esl file): the maker's signature, the seal's validity and
     registry status, and the maker's certificate path (the maker is the "signer" here)."""
-    from seal.errors import SealFormatError
-    from seal.structures import parse_seal
-
     try:
         seal = parse_seal(seal_der)
     except SealFormatError as exc:
@@ -185,10 +193,6 @@ _KEYS: dict[bytes, Any] = {}     # SM2 public point -> gm.sm2.PublicKey (its Z_A
 
 
 def _signer_key(cert: x509.Certificate) -> Any:
-    from gm.errors import GMError
-    from gm.sm2 import PublicKey
-    from verify.certfacts import facts_of
-
     point = facts_of(cert).point
     key = _KEYS.get(point)
     if key is None:
@@ -207,9 +211,6 @@ def _fast_signature_check(sig: Any) -> Any:
     the signer's cached key object; None for anything else, which seal/structures judges.
     The SM2 verification itself runs for every document: only the key is reused, never a
     result."""
-    from gm.errors import GMError
-    from seal.structures import SM2_WITH_SM3, CheckResult
-
     if sig.sign_alg != SM2_WITH_SM3 or sig.signature_unused_bits or sig.quirks or sig.signature[:1] != b"\x30":
         return None
     cert = _cert(sig.signer_cert)
@@ -228,18 +229,15 @@ def _fast_signature_check(sig: Any) -> Any:
 
 
 def ses_facts(signature_der: bytes, data: bytes, *, id: str = "SES_Signature", kind: str = "ses",
-              integrity: tuple[IntegrityFact, ...] = (), extra_quirks: tuple[str, ...] = ()) -> SignatureFacts:
+              integrity: tuple[IntegrityFact, ...] = (), extra_quirks: tuple[str, ...] = (),
+              license_id: str | None = None) -> SignatureFacts:
     """Facts of a GB/T 38540 (v4) or GM/T 0031 (v1) SES_Signature over ``data`` (for an OFD
     Seal-type signature, ``data`` is Signature.xml: dataHash = SM3(Signature.xml))."""
-    from gm.sm3 import sm3
-    from seal.errors import SealFormatError
-    from seal.structures import parse_signature, verify_signature_value
-
     try:
         sig = parse_signature(signature_der)
     except SealFormatError as exc:
         return SignatureFacts(id, kind, None, False, "the seal signature cannot be read",
-                              integrity=integrity, format_errors=(str(exc),))
+                              integrity=integrity, format_errors=(str(exc),), license_id=license_id)
     value = _fast_signature_check(sig) or verify_signature_value(sig)
     facts_integrity = list(integrity)
     if sig.data_hash == sm3(bytes(data)):
@@ -256,7 +254,7 @@ def ses_facts(signature_der: bytes, data: bytes, *, id: str = "SES_Signature", k
     return SignatureFacts(
         id, kind, signer, value.ok, value.reason or "the signer's SM2 signature over TBS_Sign verifies",
         integrity=tuple(facts_integrity), claimed_signing_time=sig.time_info, timestamp=timestamp,
-        seal=_seal_facts(sig.seal, sig.signer_cert), quirks=quirks, format_errors=errors)
+        seal=_seal_facts(sig.seal, sig.signer_cert), quirks=quirks, format_errors=errors, license_id=license_id)
 
 
 # --------------------------------------------------------------------------- CMS
@@ -320,11 +318,6 @@ def ofd_facts(package: bytes) -> list[SignatureFacts]:
     """One SignatureFacts per OFD signature (seal/ofd verify_package): references, files
     added or shown after signing, SignedValue.dat, then the Seal (SES_Signature over
     Signature.xml) or Sign (GM/T 0010 SignedData over SM3(Signature.xml)) value."""
-    from gm.sm3 import sm3
-    from seal.ofd.errors import OFDFormatError
-    from seal.ofd.package import OFDPackage
-    from seal.ofd.signing import verify_package
-
     try:
         pkg = OFDPackage(package)          # opened once: the facts and the license id read it
         facts = verify_package(pkg)
@@ -367,9 +360,8 @@ def ofd_facts(package: bytes) -> list[SignatureFacts]:
                                           c.timestamp, None, c.format_errors, tuple(f.quirks) + c.quirks,
                                           license_id))
         else:
-            ses = ses_facts(f.signed_value, f.signature_xml, id=sid, kind="ofd", integrity=tuple(integrity),
-                            extra_quirks=tuple(f.quirks))
-            out.append(dataclasses.replace(ses, license_id=license_id))
+            out.append(ses_facts(f.signed_value, f.signature_xml, id=sid, kind="ofd", integrity=tuple(integrity),
+                                 extra_quirks=tuple(f.quirks), license_id=license_id))
     return out
 
 
@@ -379,8 +371,6 @@ LICENSE_METADATA = "license.json"   # seal/license/render.py METADATA_ATTACHMENT
 def _license_id(pkg: Any, f: Any) -> str | None:
     """The e-license id of an OFD e-license (seal/license), read from its license.json
     attachment only when this signature protects that file and it is unchanged."""
-    import json
-
     for ref in f.references:
         if ref.path and ref.path.rsplit("/", 1)[-1] == LICENSE_METADATA and ref.status.value == "ok":
             try:

@@ -35,6 +35,7 @@ from verify.report import (
     STRICT,
     CertificateInfo,
     Check,
+    CheckResult,
     Indication,
     Policy,
     Report,
@@ -285,7 +286,8 @@ class Verifier:
                 signer, at=at, purpose=purpose, extra_certs=extra, poe=poe,
                 claimed=facts.claimed_signing_time, signature=True)
             if poe is None and facts.claimed_signing_time is not None:
-                cert_checks = [self._without_poe(c, signer, facts.claimed_signing_time) for c in cert_checks]
+                cert_checks = [self._without_poe(c, signer, facts.claimed_signing_time)
+                               if c.result is CheckResult.FAILED else c for c in cert_checks]
             checks.extend(cert_checks)
             evidence.extend(cert_evidence)
         if seal is not None:

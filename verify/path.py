@@ -111,7 +111,8 @@ _LOCK = threading.Lock()
 _SIG_CACHE: dict[tuple[bytes, bytes, bytes], SignatureOutcome] = {}
 _KEY_CACHE: dict[bytes, Any] = {}
 # (trust, version, leaf DER, extra DERs, purpose, policy, fetching) -> the path and its
-# time-independent checks; validity and the anchor's status are re-checked at each call
+# time-independent checks (and the validity checks as they read when all pass); validity and
+# the anchor's status are re-checked at each call
 _PATH_CACHE: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 _CACHE_LIMIT = 8192
 
@@ -437,7 +438,7 @@ def validate_path(leaf: x509.Certificate | bytes, *, trust: TrustSource, at: _dt
            tuple(facts_of(c).der for c in extra), purpose, id(policy), fetcher is not None)
     hit = _PATH_CACHE.get(key)
     if hit is not None and hit[0] is trust and hit[1] is policy:
-        _, _, path, facts, head, tail = hit
+        _, _, path, facts, head, tail, valid = hit
     else:
         pool = _Pool(trust.anchors(), [*extra, *trust.intermediates()])
         search = _Search(pool, fetcher, policy.max_path_length)
@@ -451,12 +452,16 @@ def validate_path(leaf: x509.Certificate | bytes, *, trust: TrustSource, at: _dt
                 *_signatures(facts, search, policy)]
         tail = [*_ca_constraints(facts, policy), *_name_constraints(path, policy),
                 *_critical_extensions(facts, policy), _purpose(facts[0], PURPOSES[purpose], policy)]
+        # the validity checks of a path valid at the validation time read the same whatever the time
+        valid = [_valid(f.label, policy) for f in facts]
         if not search.fetch_errors:
             with _LOCK:
                 if len(_PATH_CACHE) >= _CACHE_LIMIT:
                     _PATH_CACHE.clear()
-                _PATH_CACHE[key] = (trust, policy, path, facts, head, tail)
-    checks = [*head, *_validity(facts, at, policy), *tail, _anchor_status(path[-1], trust, at, policy)]
+                _PATH_CACHE[key] = (trust, policy, path, facts, head, tail, valid)
+    if not all(f.not_before <= at <= f.not_after for f in facts):
+        valid = _validity(facts, at, policy)
+    checks = [*head, *valid, *tail, _anchor_status(path[-1], trust, at, policy)]
     return PathResult(path, tuple(checks), at)
 
 
@@ -503,8 +508,12 @@ def _validity(path: Sequence[Any], at: _dt.datetime, policy: Policy) -> list[Che
             out.append(policy.info("X509_VALIDITY", "trust anchor " + msg) if is_anchor else
                        policy.failed("X509_VALIDITY", msg, SubIndication.EXPIRED, subject=label))
         else:
-            out.append(policy.passed("X509_VALIDITY", f"{label} valid at the validation time", subject=label))
+            out.append(_valid(label, policy))
     return out
+
+
+def _valid(label: str, policy: Policy) -> Check:
+    return policy.passed("X509_VALIDITY", f"{label} valid at the validation time", subject=label)
 
 
 def _ca_constraints(path: Sequence[Any], policy: Policy) -> list[Check]:

@@ -24,6 +24,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from verify.certfacts import facts_of
+
 __all__ = [
     "Indication", "SubIndication", "Severity", "CheckResult", "Check", "Policy", "STRICT", "LENIENT",
     "CertificateInfo", "SealInfo", "RevocationEvidence", "SignatureReport", "Report", "summarise",
@@ -190,8 +192,6 @@ class CertificateInfo:
 
     @classmethod
     def of(cls, cert: Any) -> CertificateInfo:
-        from verify.certfacts import facts_of
-
         f = facts_of(cert)
         info = _CERT_INFOS.get(f.der)       # one per certificate: it is in every report it signs
         if info is None:

@@ -229,10 +229,11 @@ class RevocationChecker:
     policy: Policy = STRICT
     # answers are reused until nextUpdate, or at most this long (verify/freshness.py)
     max_reuse: _dt.timedelta | None = field(default_factory=status_max_age)
-    # (cert, issuer) -> (cache generation, valid until, answer): the answer found only from
-    # answers held in memory is the same until one of them is due or the cache changes (see
-    # check); the decision, which depends on the signature's times, is made afresh each time
-    _answered: dict[tuple[bytes, bytes], tuple[int, _dt.datetime, _Answer]] = field(
+    # (cert, issuer) -> [cache generation, valid until, answer, outcome]: the answer found only
+    # from answers held in memory is the same until one of them is due or the cache changes
+    # (see check); the decision on a revoked one, which depends on the signature's times, is
+    # made afresh each time (a good one's outcome is kept with it)
+    _answered: dict[tuple[bytes, bytes], list[Any]] = field(
         default_factory=dict, init=False, repr=False, compare=False)
     # (cert, issuer) -> RegistryStatus | None: this home's own CA database (verify/registry.py)
     registry: Any = None
@@ -257,14 +258,24 @@ class RevocationChecker:
         # held in memory is reused while every one of them is fresh and none was replaced (per
         # certificate, not per signature: the decision below is made for each signature's times).
         memo_key = None if self.offline_crls else (facts_of(cert).der, facts_of(issuer).der)
-        label = cert_label(cert)
-        serial = format(facts_of(cert).serial, "x")
         errors: list[str] = []
         memo = self._answered.get(memo_key) if memo_key is not None else None
         if memo is not None and memo[0] == self.cache.generation and now < memo[1]:
             answer = memo[2]
+            if answer.status == "good":
+                # "good" is judged the same whatever the signature's times: the outcome of a
+                # held answer is one object (no errors are gathered without a search)
+                if memo[3] is None:
+                    memo[3] = self._outcome(cert, answer, [], poe, claimed, signature)
+                return memo[3]
         else:
             answer = self._find(cert, issuer, now, errors, memo_key)
+        return self._outcome(cert, answer, errors, poe, claimed, signature)
+
+    def _outcome(self, cert: x509.Certificate, answer: _Answer | None, errors: list[str],
+                 poe: _dt.datetime | None, claimed: _dt.datetime | None, signature: bool) -> RevocationOutcome:
+        label = cert_label(cert)
+        serial = format(facts_of(cert).serial, "x")
         if answer is None:
             evidence = RevocationEvidence(serial, "none", "unavailable", errors=tuple(errors))
             why = "; ".join(errors) or "the certificate names no OCSP responder or CRL"
@@ -294,7 +305,7 @@ class RevocationChecker:
                 and self.cache.generation == generation):
             if len(self._answered) >= 4096:
                 self._answered.clear()
-            self._answered[memo_key] = (generation, min(used), answer)
+            self._answered[memo_key] = [generation, min(used), answer, None]   # the outcome, once judged
         return answer
 
     def _decide(self, label: str, a: _Answer, poe: _dt.datetime | None, claimed: _dt.datetime | None,
