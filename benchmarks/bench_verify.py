@@ -10,9 +10,13 @@ validity and revocation at that time (no seal registry or license directory is c
 here, so the SEAL_STATUS / LICENSE_STATUS lookups -- a database or HTTP query each -- are
 not part of this figure). What is reused between documents depends
 only on identical bytes or on revocation answers before their nextUpdate: the seal's facts
-and its maker's signature (by the seal's DER), certificate paths (by DER) and OCSP / CRL
-answers. Peers in the same run: one in-process SM2 verification (the floor: a warm verify can
-never cost less) and ``openssl pkeyutl -verify`` of the same TBS_Sign (one process each).
+and its maker's signature (by the seal's DER), certificate paths (by DER), OCSP / CRL
+answers and the outcome of a good one, and the outlines of OFD parts (seal/ofd/model.py, by
+entry name and bytes). With only DOCUMENTS distinct documents in the cycle the last also
+holds each document's own OFD.xml (it differs per document): some 20-35 us a real stream of
+new documents pays. Peers in the same run: one in-process SM2 verification (the floor: a
+warm verify can never cost less) and ``openssl pkeyutl -verify`` of the same TBS_Sign (one
+process each).
 The cold case starts from empty caches and fetches OCSP and the CRL each round.
 
 Run: ``python -m pytest benchmarks/bench_verify.py --benchmark-only``; per second in
