@@ -1,8 +1,10 @@
 """`eseal license types|issue|batch|status|list|get|revoke`: e-licenses from the command line.
 
-Thin: each command opens the home and calls seal/license (types, service, batch). The key
-store is unlocked only when a seal is asked for (``--seal``); errors of the service become
-a one-line message and exit status 1.
+Thin: each command opens the home and calls seal/license (types, service, batch). ``issue``
+and ``batch`` seal by default (issue #5): with ``--seal`` or else the one seal the issuing
+agency may seal licenses with (``service.agency_seal``); ``--unsealed`` opts out, and only
+then is the key store left locked. Errors of the service become a one-line message and exit
+status 1.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from cli.main import main
 from keystore.errors import KeyStoreError
 from seal.errors import SealError
 from seal.license import batch, service
-from seal.license.errors import LicenseError, LicenseValidationError
+from seal.license.errors import LicenseError, LicenseValidationError, SealingUnavailable
 from seal.license.types import load_types
 from seal.tsa import TsaError
 from store.errors import StoreError
@@ -44,8 +46,28 @@ def _keystore(home: Any, seal_id: str | None, passphrase_file: Path | None, acto
 
 
 _type_option = click.option("--type", "type_code", required=True, help="License type code, e.g. YYZZ (营业执照).")
-_agency_option = click.option("--agency", help="Issuing agency (发证机关); default: the region's name.")
-_seal_option = click.option("--seal", "seal_id", help="Seal id to seal the license with (needs the key store).")
+_agency_option = click.option("--agency", help="Issuing agency (发证机关); default: the seal's agency (with --unsealed: "
+                                                  "the region's name).")
+_seal_option = click.option("--seal", "seal_id",
+                            help="Seal id to seal with; default: the one seal the issuing agency may seal licenses "
+                                 "with (--agency; any agency's without it). Needs the key store.")
+_unsealed_option = click.option("--unsealed", is_flag=True,
+                                help="Issue without a seal and timestamp (needs no key store).")
+
+
+def _seal_to_use(home: Any, type_code: str, agency: str | None, seal_id: str | None, unsealed: bool) -> str | None:
+    """--seal, or the agency's one seal; None with --unsealed. Sealing is the default (issue #5)."""
+    if unsealed:
+        if seal_id:
+            raise click.UsageError("--seal and --unsealed exclude each other")
+        return None
+    if seal_id:
+        return seal_id
+    with _errors():
+        try:
+            return service.agency_seal(home, type_code, agency)
+        except SealingUnavailable as exc:
+            raise SealingUnavailable(f"{exc} (choose with --seal ID, or issue with --unsealed)") from exc
 
 
 @main.group("license")
@@ -81,19 +103,23 @@ def types_command(home_path: Path, as_json: bool) -> None:
 @click.option("--external-id", help="Your system's id for this license (a repeat returns the same license).")
 @_agency_option
 @_seal_option
+@_unsealed_option
 @_passphrase_option
 @_actor_option
 def issue_command(home_path: Path, type_code: str, data_path: Path, out: Path, external_id: str | None,
-                  agency: str | None, seal_id: str | None, passphrase_file: Path | None, actor: str) -> None:
-    """Issue one license; prints its identifier."""
+                  agency: str | None, seal_id: str | None, unsealed: bool, passphrase_file: Path | None,
+                  actor: str) -> None:
+    """Issue one license, sealed with the agency's seal and timestamped; prints its identifier."""
     try:
         data = json.loads(data_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise click.ClickException(f"{data_path} is not a JSON file: {exc}") from exc
     home = _open_home(home_path)
-    with home, _keystore(home, seal_id, passphrase_file, actor) as store, _errors():
-        issued = service.issue_license(home, store, type=type_code, data=data, agency=agency,
-                                       seal_id=seal_id, external_id=external_id, actor=actor)
+    with home:
+        seal_id = _seal_to_use(home, type_code, agency, seal_id, unsealed)
+        with _keystore(home, seal_id, passphrase_file, actor) as store, _errors():
+            issued = service.issue_license(home, store, type=type_code, data=data, agency=agency,
+                                           seal_id=seal_id, external_id=external_id, actor=actor)
     license_id, ofd = issued
     _write(out, ofd)
     click.echo(license_id)
@@ -110,21 +136,25 @@ def issue_command(home_path: Path, type_code: str, data_path: Path, out: Path, e
               help="Folder for the OFD files and results.csv.")
 @_agency_option
 @_seal_option
+@_unsealed_option
 @_passphrase_option
 @_actor_option
 def batch_command(home_path: Path, type_code: str, csv_path: Path, out_dir: Path, agency: str | None,
-                  seal_id: str | None, passphrase_file: Path | None, actor: str) -> None:
-    """Issue one license per CSV row; idempotent by external_id; results in OUT/results.csv."""
+                  seal_id: str | None, unsealed: bool, passphrase_file: Path | None, actor: str) -> None:
+    """Issue one license per CSV row, each sealed with the agency's seal and timestamped; idempotent by
+    external_id; results in OUT/results.csv."""
     try:
         text = csv_path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise click.ClickException(f"{csv_path} is not UTF-8 text: {exc}") from exc
     home = _open_home(home_path)
-    with home, _keystore(home, seal_id, passphrase_file, actor) as store, _errors():
-        rows = batch.read_rows(text)
-        with click.progressbar(length=len(rows), label="issuing", file=sys.stderr) as bar:
-            results = batch.issue_batch(home, store, type=type_code, rows=rows, agency=agency, out_dir=out_dir,
-                                        actor=actor, seal_id=seal_id, progress=lambda _r: bar.update(1))
+    with home:
+        seal_id = _seal_to_use(home, type_code, agency, seal_id, unsealed)
+        with _keystore(home, seal_id, passphrase_file, actor) as store, _errors():
+            rows = batch.read_rows(text)
+            with click.progressbar(length=len(rows), label="issuing", file=sys.stderr) as bar:
+                results = batch.issue_batch(home, store, type=type_code, rows=rows, agency=agency, out_dir=out_dir,
+                                            actor=actor, seal_id=seal_id, progress=lambda _r: bar.update(1))
     counts = {s: sum(r.status == s for r in results) for s in ("issued", "already issued", "error")}
     click.echo(f"{counts['issued']} issued, {counts['already issued']} already issued, {counts['error']} errors; "
                f"results in {out_dir / batch.RESULTS_FILE}")

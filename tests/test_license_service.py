@@ -269,12 +269,12 @@ def test_cli_types_issue_status_revoke_batch(region, tmp_path) -> None:
 
     (tmp_path / "f.json").write_text(json.dumps(BUSINESS, ensure_ascii=False), encoding="utf-8")
     res = runner.invoke(main, ["license", "issue", "--home", h, "--type", "YYZZ", "--data", str(tmp_path / "f.json"),
-                               "--out", str(tmp_path / "l.ofd"), "--actor", "clerk"])
+                               "--out", str(tmp_path / "l.ofd"), "--actor", "clerk", "--unsealed"])
     assert res.exit_code == 0, res.output
     lid = res.output.strip()
     assert (tmp_path / "l.ofd").read_bytes() == service.get_license(home, lid).ofd
     twice = ["license", "issue", "--home", h, "--type", "YYZZ", "--data", str(tmp_path / "f.json"),
-             "--external-id", "E-7", "--out", str(tmp_path / "e7.ofd")]
+             "--external-id", "E-7", "--out", str(tmp_path / "e7.ofd"), "--unsealed"]
     first_id = runner.invoke(main, twice).output.strip()
     res = runner.invoke(main, twice)
     assert res.exit_code == 0 and res.stdout.strip() == first_id and "already issued for external id 'E-7'" in res.stderr
@@ -292,13 +292,13 @@ def test_cli_types_issue_status_revoke_batch(region, tmp_path) -> None:
 
     (tmp_path / "bad.json").write_text(json.dumps({**BUSINESS, "name": ""}, ensure_ascii=False), encoding="utf-8")
     res = runner.invoke(main, ["license", "issue", "--home", h, "--type", "YYZZ", "--data", str(tmp_path / "bad.json"),
-                               "--out", str(tmp_path / "x.ofd")])
+                               "--out", str(tmp_path / "x.ofd"), "--unsealed"])
     assert res.exit_code == 1 and "name: required" in res.output and not (tmp_path / "x.ofd").exists()
 
     (tmp_path / "rows.csv").write_text(_csv([{"external_id": "C1", **BUSINESS}, {"external_id": "C2", **BUSINESS,
                                                                                   "entity_type": "?"}]),
                                        encoding="utf-8")
-    args = ["license", "batch", "--home", h, "--type", "YYZZ", "--csv", str(tmp_path / "rows.csv")]
+    args = ["license", "batch", "--home", h, "--type", "YYZZ", "--csv", str(tmp_path / "rows.csv"), "--unsealed"]
     res = runner.invoke(main, [*args, "--out", str(tmp_path / "b1")])
     assert res.exit_code == 1 and "1 issued, 0 already issued, 1 errors" in res.output
     res = runner.invoke(main, [*args, "--out", str(tmp_path / "b2")])

@@ -56,7 +56,7 @@ from store.models.license import LicenseCounter, LicenseRecord
 
 __all__ = [
     "issue_license", "license_status", "revoke_license", "get_license", "find_by_external_id", "list_licenses",
-    "Page",
+    "Page", "agency_seal",
     "public_record", "LicenseInfo", "LicenseStatus", "Issued", "ExternalIdConflict", "Sealer", "default_sealer",
     "region_of", "Region", "TZ",
 ]
@@ -155,6 +155,50 @@ def default_sealer(home: Any, keystore: Any) -> Sealer | None:
     except ImportError:
         return None
     return RegistrySealer(home, keystore)
+
+
+def _why_not(seal: Any) -> str | None:
+    """Why a registered seal cannot seal licenses by default (None: it can)."""
+    if seal.status != "valid":
+        return seal.status
+    if seal.seal_type != "organization":
+        return f"a {seal.seal_type} seal"  # a license carries the agency's official seal, not a person's
+    if not any(not h.startswith("sm3:") for h in seal.holders):
+        return "binds no signer certificate of this region"
+    return None
+
+
+def agency_seal(home: Any, type: str | LicenseType, agency: str | None, *,  # noqa: A002
+                sessions: sessionmaker[Session] | None = None) -> str:
+    """The seal a license of ``type`` is sealed with when none is named: the one valid
+    organization seal that ``agency`` is authorised to use (any agency's without one) and that
+    binds a signer certificate of this region. Seal grants are per agency, not per license
+    type; the type only has to have a seal position. SealingUnavailable names the candidates
+    (and why the agency's other seals do not qualify) when there is none or more than one."""
+    from seal import service as seal_service
+
+    license_type = type if isinstance(type, LicenseType) else get_type(type, home)
+    if license_type.face.seal is None:
+        raise SealingUnavailable(f"license type {license_type.code} has no seal position (face.seal), "
+                                 "so its licenses cannot be sealed")
+    seals = [i for i in seal_service.list_seals(home, sessions=_sessions(home, sessions))
+             if agency is None or agency in i.agencies]
+    usable = [i for i in seals if _why_not(i) is None]
+    if len(usable) == 1:
+        return usable[0].es_id
+    if usable:
+        names = ", ".join(f"{i.es_id} ({i.name}, agency {i.agency})" for i in usable)
+        whose = f"agency {agency!r} may" if agency is not None else "this home's agencies may"
+        raise SealingUnavailable(f"{whose} seal {license_type.code} licenses with {len(usable)} seals: {names}; "
+                                 "name the one to use")
+    unfit = "; ".join(f"{i.es_id} ({i.name}): {_why_not(i)}" for i in seals)
+    if agency is not None:
+        found = f"agency {agency!r} has no seal"
+        rest = f"its seals: {unfit}" if unfit else "no seal is granted to it"
+    else:
+        found, rest = "this home has no seal", f"its seals: {unfit}" if unfit else "no seal is registered"
+    raise SealingUnavailable(f"{found} to seal {license_type.code} licenses with (a valid organization seal "
+                             f"binding a signer certificate of this region); {rest}")
 
 
 def _next_sequence(sessions: sessionmaker[Session], region: str, type_code: str, year: int) -> int:
