@@ -95,30 +95,51 @@ def _signatures_xml(existing: bytes | None, *, sig_id: int, max_id: int, sign_ty
     return X.serialize(root)
 
 
+# Signature.xml is written as text: it is made at every sealing, and building it as an lxml
+# tree cost more than everything else the OFD side of a sealing does but the zip. The output
+# is what lxml's serialisation of the same tree gives (tests/test_ofd_signing.py reads it back
+# with the hardened parser); values are escaped as lxml escapes them.
+_ATTR = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\n": "&#10;", "\r": "&#13;",
+                       "\t": "&#9;"})
+_TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+# What XML 1.0 cannot carry at all (lxml refuses these, too).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _attr(value: str) -> str:
+    if _NOT_XML.search(value):
+        raise OFDUsageError(f"{value!r} has characters XML cannot carry")
+    return value.translate(_ATTR)
+
+
+def _text(value: str) -> str:
+    if _NOT_XML.search(value):
+        raise OFDUsageError(f"{value!r} has characters XML cannot carry")
+    return value.translate(_TEXT)
+
+
 def _signature_xml(*, provider_name: str, provider_company: str | None, provider_version: str | None,
                    signature_method: str, when: str, references: list[tuple[str, bytes]],
                    stamp_id: int, page_id: str, boundary: tuple[float, float, float, float],
                    seal_loc: str | None, signed_value_loc: str) -> bytes:
-    root = etree.Element(X.q("Signature"), nsmap=X.NSMAP)
-    info = etree.SubElement(root, X.q("SignedInfo"))
-    provider = etree.SubElement(info, X.q("Provider"), ProviderName=provider_name)
+    provider = f'ProviderName="{_attr(provider_name)}"'
     if provider_company:
-        provider.set("Company", provider_company)
+        provider += f' Company="{_attr(provider_company)}"'
     if provider_version:
-        provider.set("Version", provider_version)
-    etree.SubElement(info, X.q("SignatureMethod")).text = signature_method
-    etree.SubElement(info, X.q("SignatureDateTime")).text = when
-    refs = etree.SubElement(info, X.q("References"), CheckMethod=SM3)
-    for loc, digest in references:
-        ref = etree.SubElement(refs, X.q("Reference"), FileRef=loc)
-        etree.SubElement(ref, X.q("CheckValue")).text = base64.b64encode(digest).decode("ascii")
-    etree.SubElement(info, X.q("StampAnnot"), ID=str(stamp_id), PageRef=page_id,
-                     Boundary=" ".join(_fmt(v) for v in boundary))
-    if seal_loc is not None:
-        seal = etree.SubElement(info, X.q("Seal"))
-        etree.SubElement(seal, X.q("BaseLoc")).text = seal_loc
-    etree.SubElement(root, X.q("SignedValue")).text = signed_value_loc
-    return X.serialize(root)
+        provider += f' Version="{_attr(provider_version)}"'
+    refs = "".join(f'<ofd:Reference FileRef="{_attr(loc)}"><ofd:CheckValue>'
+                   f'{base64.b64encode(digest).decode("ascii")}</ofd:CheckValue></ofd:Reference>'
+                   for loc, digest in references)
+    seal = f"<ofd:Seal><ofd:BaseLoc>{_text(seal_loc)}</ofd:BaseLoc></ofd:Seal>" if seal_loc is not None else ""
+    boundary_text = " ".join(_fmt(v) for v in boundary)
+    return (f"<?xml version='1.0' encoding='UTF-8'?>\n"
+            f'<ofd:Signature xmlns:ofd="{X.OFD_NS}"><ofd:SignedInfo><ofd:Provider {provider}/>'
+            f"<ofd:SignatureMethod>{_text(signature_method)}</ofd:SignatureMethod>"
+            f"<ofd:SignatureDateTime>{_text(when)}</ofd:SignatureDateTime>"
+            f'<ofd:References CheckMethod="{SM3}"' + (f">{refs}</ofd:References>" if refs else "/>") +
+            f'<ofd:StampAnnot ID="{stamp_id}" PageRef="{_attr(page_id)}" Boundary="{boundary_text}"/>'
+            f"{seal}</ofd:SignedInfo><ofd:SignedValue>{_text(signed_value_loc)}</ofd:SignedValue>"
+            f"</ofd:Signature>").encode("utf-8")
 
 
 def _refuse_breaking_earlier_signatures(pkg: OFDPackage, signatures_entry: str, rewritten: set[str]) -> None:
