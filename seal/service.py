@@ -27,7 +27,8 @@ returns the SES_Signature DER; one audit record ("seal.sign") per sealing.
 Cost of a use (it runs per sealing): `authorise_use` reads the seal's immutable facts once
 per process and the state that can refuse a use with one statement every time;
 `make_signature` hashes the seal once (e = SM3(Z_A || TBS_Sign)) and commits once -- the
-key store's key-use record, the seal.sign record and the transparency-log entry together.
+key store's key-use record, the seal.sign record and the transparency-log entry together,
+and for a timestamped sealing the TSA's key-use record, token row and tsa.timestamp record.
 """
 from __future__ import annotations
 
