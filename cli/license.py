@@ -23,7 +23,7 @@ from cli.main import main
 from keystore.errors import KeyStoreError
 from seal.errors import SealError
 from seal.license import batch, service
-from seal.license.errors import LicenseError, LicenseValidationError, SealingUnavailable
+from seal.license.errors import LicenseError, LicenseValidationError
 from seal.license.types import load_types
 from seal.tsa import TsaError
 from store.errors import StoreError
@@ -56,18 +56,12 @@ _unsealed_option = click.option("--unsealed", is_flag=True,
 
 
 def _seal_to_use(home: Any, type_code: str, agency: str | None, seal_id: str | None, unsealed: bool) -> str | None:
-    """--seal, or the agency's one seal; None with --unsealed. Sealing is the default (issue #5)."""
-    if unsealed:
-        if seal_id:
-            raise click.UsageError("--seal and --unsealed exclude each other")
-        return None
-    if seal_id:
-        return seal_id
+    """--seal, or the agency's one seal; None with --unsealed (service.seal_to_use)."""
+    if unsealed and seal_id:
+        raise click.UsageError("--seal and --unsealed exclude each other")
     with _errors():
-        try:
-            return service.agency_seal(home, type_code, agency)
-        except SealingUnavailable as exc:
-            raise SealingUnavailable(f"{exc} (choose with --seal ID, or issue with --unsealed)") from exc
+        return service.seal_to_use(home, type_code, agency, seal_id, unsealed,
+                                   how_to_choose="choose with --seal ID, or issue with --unsealed")
 
 
 @main.group("license")

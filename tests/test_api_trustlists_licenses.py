@@ -151,18 +151,20 @@ def test_license_batch_list_ofd_and_agency_scope(api) -> None:
             {"external_id": "BAD", **BUSINESS, "credit_code": "91350100M000100Y49"}]
     text = _csv(rows)
     first = client.post("/api/v1/licenses/batch", headers=_auth(tokens["a1"]),
-                        data={"file": (io.BytesIO(text.encode()), "rows.csv"), "type": "YYZZ"},
+                        data={"file": (io.BytesIO(text.encode()), "rows.csv"), "type": "YYZZ", "unsealed": "true"},
                         content_type="multipart/form-data")
     assert first.status_code == 200, first.json
     assert first.json["counts"] == {"issued": 2, "already_issued": 0, "error": 1}
     assert [r["status"] for r in first.json["rows"]] == ["issued", "issued", "error"]
     assert "credit_code" in first.json["rows"][2]["error"]
-    again = client.post("/api/v1/licenses/batch", headers=_auth(tokens["a1"]), json={"csv": text, "type": "YYZZ"})
+    again = client.post("/api/v1/licenses/batch", headers=_auth(tokens["a1"]),
+                        json={"csv": text, "type": "YYZZ", "unsealed": True})
     assert again.json["counts"] == {"issued": 0, "already_issued": 2, "error": 1}
     assert [r["license_id"] for r in again.json["rows"][:2]] == [r["license_id"] for r in first.json["rows"][:2]]
     ids = [r["license_id"] for r in first.json["rows"][:2]]
 
-    not_csv = client.post("/api/v1/licenses/batch", headers=_auth(tokens["a1"]), json={"csv": "a,b\n1,2\n", "type": "YYZZ"})
+    not_csv = client.post("/api/v1/licenses/batch", headers=_auth(tokens["a1"]),
+                          json={"csv": "a,b\n1,2\n", "type": "YYZZ", "unsealed": True})
     assert not_csv.status_code == 400 and not_csv.json["type"] == PROBLEM + "license-error"
     huge = client.post("/api/v1/licenses/batch", headers=_auth(tokens["a1"]),
                        json={"csv": "external_id,name\nR9," + "x" * 200_000 + "\n", "type": "YYZZ"})

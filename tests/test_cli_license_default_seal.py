@@ -145,3 +145,47 @@ def test_an_agency_without_a_grant_or_with_two_seals_names_the_candidates(demo, 
     seal_service.suspend_seal(home, other, reason="audit", actor="ra")  # none: each seal says why not
     res = _eseal(*issue, "--agency", DEMO_AGENCY, code=1)
     assert f"{es_id} (演示市市场监督管理局): suspended" in res.output and f"{other} (演示市人民政府): suspended" in res.output
+
+
+# ------------------------------------------------------------------ the same rule over REST
+
+def _api(home):
+    from api import create_app
+    from store.tokens import create_token
+
+    app = create_app(home.path, passphrase=PASSPHRASE)
+    token, _ = create_token(make_sessionmaker(home.engine), role="admin", label="t", actor="t")
+    return app.test_client(), {"Authorization": f"Bearer {token}"}
+
+
+def test_rest_issue_seals_by_default_and_unsealed_is_explicit(demo) -> None:
+    import base64
+
+    home, es_id, _ = demo
+    client, auth = _api(home)
+    issued = client.post("/api/v1/licenses", headers=auth, json={"type": "YYZZ", "data": BUSINESS})
+    assert issued.status_code == 201, issued.json
+    ofd = base64.b64decode(issued.json["ofd"])
+    assert _verified(home, ofd).indication is Indication.PASSED
+    [facts] = verify_package(ofd)
+    assert structures.parse_signature(facts.signed_value).seal.es_id == es_id
+
+    both = client.post("/api/v1/licenses", headers=auth,
+                       json={"type": "YYZZ", "data": BUSINESS, "seal_id": es_id, "unsealed": True})
+    assert both.status_code == 400 and "exclude each other" in both.json["detail"]
+    plain = client.post("/api/v1/licenses", headers=auth, json={"type": "YYZZ", "data": BUSINESS, "unsealed": True})
+    assert plain.status_code == 201 and verify_package(base64.b64decode(plain.json["ofd"])) == []
+    odd = client.post("/api/v1/licenses/batch", headers=auth,
+                      json={"csv": "external_id\n", "type": "YYZZ", "unsealed": "yes"})
+    assert odd.status_code == 400 and "'unsealed'" in odd.json["detail"]
+
+
+def test_rest_issue_without_a_usable_seal_is_a_409_naming_the_choice(demo) -> None:
+    home, es_id, _ = demo
+    seal_service.suspend_seal(home, es_id, reason="audit", actor="ra")
+    client, auth = _api(home)
+    refused = client.post("/api/v1/licenses", headers=auth, json={"type": "YYZZ", "data": BUSINESS})
+    assert refused.status_code == 409 and refused.json["type"].endswith("/no-agency-seal")
+    assert f"{es_id} (演示市市场监督管理局): suspended" in refused.json["detail"]
+    assert "unsealed: true" in refused.json["detail"]
+    assert service.list_licenses(home).total == 0

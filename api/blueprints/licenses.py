@@ -48,18 +48,40 @@ def license_types() -> Response:
     return jsonify([t.to_dict() for t in load_types(services().home).values()])
 
 
+_UNSEALED = ("issue without a seal; by default the license is sealed with the seal named in seal_id or, "
+             "without one, the one seal the issuing agency may use (sealing-unavailable when none or several)")
+
+
+def _seal_to_use(type_code: str, agency: str | None, seal_id: str | None, unsealed: bool | None) -> str | None:
+    from seal.license.service import seal_to_use
+
+    return seal_to_use(services().home, type_code, agency, seal_id, bool(unsealed), sessions=services().sessions,
+                       how_to_choose="name one with seal_id, or issue with unsealed: true")
+
+
+def _flag(options: dict[str, Any], name: str) -> bool:
+    """A boolean from JSON (true/false) or from a multipart form field ("true"/"false")."""
+    value = options.get(name)
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if value in ("true", "false"):
+        return value == "true"
+    raise Problem(400, "invalid-request", f"field {name!r} must be true or false")
+
+
 @bp.post("/licenses")
 @requires("admin", "agency")
 @openapi.operation(
     summary="Issue an e-license: rendered, sealed with the agency's seal and timestamped", tags=["licenses"],
     request=openapi.json_body({"type": "object", "required": ["type", "data"], "properties": {
         "type": {"type": "string"}, "data": {"type": "object"}, "seal_id": {"type": "string"},
+        "unsealed": {"type": "boolean", "description": _UNSEALED},
         "external_id": {"type": "string"}, "agency": {"type": "string"}}}),
     responses={201: openapi.json_body({"type": "object", "required": ["license_id", "ofd"], "properties": {
         "license_id": {"type": "string"}, "already_issued": {"type": "boolean"},
         "ofd": {"type": "string", "contentEncoding": "base64"}}})},
     problems=["bad-json", "unsupported-media-type", "invalid-request", "invalid-license-data", "unknown-license-type",
-              "unknown-seal", "seal-use-refused", "sealing-unavailable", "external-id-conflict"])
+              "unknown-seal", "seal-use-refused", "sealing-unavailable", "no-agency-seal", "external-id-conflict"])
 def issue() -> tuple[Response, int]:
     from seal.license.service import issue_license
 
@@ -69,9 +91,11 @@ def issue() -> tuple[Response, int]:
     agency = who.agency if who.role == "agency" else field(body, "agency")
     if who.role == "agency" and field(body, "agency") not in (None, who.agency):
         raise Problem(403, "forbidden", f"this token is scoped to agency {who.agency!r}")
-    issued = issue_license(services().home, services().keystore, type=field(body, "type", required=True),
-                           data=values, agency=agency, seal_id=field(body, "seal_id"),
-                           external_id=field(body, "external_id"), actor=actor(), sessions=services().sessions)
+    type_code = field(body, "type", required=True)
+    seal_id = _seal_to_use(type_code, agency, field(body, "seal_id"), field(body, "unsealed", kind=bool))
+    issued = issue_license(services().home, services().keystore, type=type_code, data=values, agency=agency,
+                           seal_id=seal_id, external_id=field(body, "external_id"), actor=actor(),
+                           sessions=services().sessions)
     license_id, ofd = issued
     return jsonify({"license_id": license_id, "already_issued": bool(getattr(issued, "already_issued", False)),
                     "ofd": base64.b64encode(ofd).decode("ascii")}), 201
@@ -216,13 +240,14 @@ def _batch_input() -> tuple[str, dict[str, Any]]:
     request={"content": {
         "multipart/form-data": {"schema": {"type": "object", "required": ["file", "type"], "properties": {
             "file": {"type": "string", "contentMediaType": "text/csv"}, "type": {"type": "string"},
-            "seal_id": {"type": "string"}, "agency": {"type": "string"}}}},
+            "seal_id": {"type": "string"}, "unsealed": {"type": "string", "enum": ["true", "false"]},
+            "agency": {"type": "string"}}}},
         "application/json": {"schema": {"type": "object", "required": ["csv", "type"], "properties": {
             "csv": {"type": "string"}, "type": {"type": "string"}, "seal_id": {"type": "string"},
-            "agency": {"type": "string"}}}}}},
+            "unsealed": {"type": "boolean", "description": _UNSEALED}, "agency": {"type": "string"}}}}}},
     responses={200: openapi.json_body(BATCH_RESULT)},
     problems=["bad-json", "unsupported-media-type", "invalid-request", "license-error", "unknown-license-type",
-              "unknown-seal", "seal-use-refused", "sealing-unavailable", "payload-too-large"])
+              "unknown-seal", "seal-use-refused", "sealing-unavailable", "no-agency-seal", "payload-too-large"])
 def batch() -> Response:
     from seal.license import batch as license_batch
 
@@ -239,6 +264,7 @@ def batch() -> Response:
         raise Problem(400, "invalid-request", f"the CSV cannot be read: {exc}") from None
     if len(rows) > MAX_BATCH_ROWS:
         raise Problem(400, "invalid-request", f"{len(rows)} rows: at most {MAX_BATCH_ROWS} per request")
+    seal_id = _seal_to_use(type_code, agency, seal_id, _flag(options, "unsealed"))
     s = services()
     with tempfile.TemporaryDirectory(prefix="eseal-batch-") as out_dir:  # the OFDs stay in the directory
         results = license_batch.issue_batch(s.home, s.keystore, type=type_code, rows=rows, agency=agency,

@@ -44,6 +44,10 @@ class SealingUnavailable(LicenseError):
     """A seal was asked for but no OFD sealer is available (or it failed)."""
 
 
+class NoSealChosen(SealingUnavailable):
+    """No seal was named and the issuing agency has no single seal to use (none, or several)."""
+
+
 @dataclass(frozen=True)
 class FieldError:
     field: str
@@ -83,4 +87,5 @@ PROBLEMS: tuple[tuple[type[LicenseError], int, str, str], ...] = (
     (RegionNotReady, 503, "region-not-initialised", "Region not initialised"),
     (NoCJKFont, 503, "no-cjk-font", "No Chinese font installed to render the license"),
     (SealingUnavailable, 503, "sealing-unavailable", "License cannot be sealed"),
+    (NoSealChosen, 409, "no-agency-seal", "No single seal of the agency to seal the license with"),
 )

@@ -42,6 +42,7 @@ from seal.license.errors import (
     LicenseError,
     LicenseNotFound,
     LicenseValidationError,
+    NoSealChosen,
     RegionNotReady,
     SealingUnavailable,
 )
@@ -56,7 +57,7 @@ from store.models.license import LicenseCounter, LicenseRecord
 
 __all__ = [
     "issue_license", "license_status", "revoke_license", "get_license", "find_by_external_id", "list_licenses",
-    "Page", "agency_seal",
+    "Page", "agency_seal", "seal_to_use",
     "public_record", "LicenseInfo", "LicenseStatus", "Issued", "ExternalIdConflict", "Sealer", "default_sealer",
     "region_of", "Region", "TZ",
 ]
@@ -189,7 +190,7 @@ def agency_seal(home: Any, type: str | LicenseType, agency: str | None, *,  # no
     if usable:
         names = ", ".join(f"{i.es_id} ({i.name}, agency {i.agency})" for i in usable)
         whose = f"agency {agency!r} may" if agency is not None else "this home's agencies may"
-        raise SealingUnavailable(f"{whose} seal {license_type.code} licenses with {len(usable)} seals: {names}; "
+        raise NoSealChosen(f"{whose} seal {license_type.code} licenses with {len(usable)} seals: {names}; "
                                  "name the one to use")
     unfit = "; ".join(f"{i.es_id} ({i.name}): {_why_not(i)}" for i in seals)
     if agency is not None:
@@ -197,8 +198,26 @@ def agency_seal(home: Any, type: str | LicenseType, agency: str | None, *,  # no
         rest = f"its seals: {unfit}" if unfit else "no seal is granted to it"
     else:
         found, rest = "this home has no seal", f"its seals: {unfit}" if unfit else "no seal is registered"
-    raise SealingUnavailable(f"{found} to seal {license_type.code} licenses with (a valid organization seal "
+    raise NoSealChosen(f"{found} to seal {license_type.code} licenses with (a valid organization seal "
                              f"binding a signer certificate of this region); {rest}")
+
+
+def seal_to_use(home: Any, type: str | LicenseType, agency: str | None, seal_id: str | None,  # noqa: A002
+                unsealed: bool, *, how_to_choose: str,
+                sessions: sessionmaker[Session] | None = None) -> str | None:
+    """The seal an issuance uses: the one named, else the agency's one seal (:func:`agency_seal`);
+    None only when the caller opted out. Sealing is the default (issue #5); CLI and API share
+    this rule and differ only in ``how_to_choose``, the hint added when no single seal fits."""
+    if unsealed:
+        if seal_id:
+            raise LicenseError("a seal and 'unsealed' exclude each other: name a seal or opt out, not both")
+        return None
+    if seal_id:
+        return seal_id
+    try:
+        return agency_seal(home, type, agency, sessions=sessions)
+    except NoSealChosen as exc:
+        raise NoSealChosen(f"{exc} ({how_to_choose})") from exc
 
 
 def _next_sequence(sessions: sessionmaker[Session], region: str, type_code: str, year: int) -> int:
