@@ -30,7 +30,8 @@ What bounds it (profiled, November 2026): about 35 % of a sealing is the OFD wor
 and SM3 of every file, OFD.xml and Signatures.xml rewritten, the new zip), 40 % the database
 (the seal-use check; one write transaction of ten statements: BEGIN, the key row, two audit
 records, the log entry, COMMIT -- SQLAlchemy's session around it costs about 0.1 ms of CPU),
-10 % the use check's own Python, the rest SM3 over the seal and SM2. A timestamped sealing
+10 % the use check's own Python, the rest TBS_Sign, SM3 and SM2 (the seal itself is not
+hashed per sealing: seal.service resumes SM3 from a state kept after it). A timestamped sealing
 adds the TSA's key row, key-use and tsa.timestamp records and token row to the same
 transaction, and building the token (asn1crypto) -- about twice the plain sealing. The
 3,000/s target needs about 330 µs per sealing: several times what CPython spends here.
