@@ -143,6 +143,21 @@ def _application(home_path: Path, passphrase: str, options: dict[str, Any]) -> A
     return EsealApplication()
 
 
+def _trim_hooks(interval: float) -> dict[str, Any]:
+    """gunicorn hooks giving each worker a HeapTrimmer (api/memory.py), run after its requests."""
+    from api.memory import HeapTrimmer
+
+    def post_fork(server: Any, worker: Any) -> None:
+        worker.eseal_trimmer = HeapTrimmer(interval)
+
+    def post_request(worker: Any, req: Any, environ: Any, resp: Any) -> None:
+        trimmer = getattr(worker, "eseal_trimmer", None)
+        if trimmer is not None:
+            trimmer.after_request()
+
+    return {"post_fork": post_fork, "post_request": post_request} if interval > 0 else {}
+
+
 @main.command("serve")
 @_home_option
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
@@ -164,6 +179,12 @@ def serve_command(home_path: Path, port: int, host: str, workers: int, threads: 
         if passphrase is None:
             raise click.UsageError(f"the key store passphrase is needed: set {PASSPHRASE_ENV} or give "
                                    "--passphrase-file")
+    from api.memory import trim_interval
+
+    try:
+        trim_seconds = trim_interval()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     path = _preflight(home_path, passphrase)
     click.echo(f"eseal serving {base} (home {path}, {workers} workers x {threads} threads)")
     token = path / ADMIN_TOKEN_FILE
@@ -176,6 +197,6 @@ def serve_command(home_path: Path, port: int, host: str, workers: int, threads: 
     options = {
         "bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread", "threads": threads,
         "keepalive": 30, "timeout": 60, "graceful_timeout": 10, "accesslog": None, "loglevel": "warning",
-        "proc_name": "eseal", "limit_request_line": 8190,
+        "proc_name": "eseal", "limit_request_line": 8190, **_trim_hooks(trim_seconds),
     }
     _application(path, passphrase, options).run()

@@ -1,0 +1,75 @@
+"""Give a serving process's freed heap back to the operating system.
+
+Measured in process (seal an OFD and a PDF, verify both, ten OCSP answers; 300 rounds): live
+Python objects grew by about 1.5 MB (tracemalloc), resident memory by 18 MB; with glibc's
+``malloc_trim(0)`` every ten rounds resident memory ended where it was after the warm-up.
+The growth was freed memory glibc kept in its arenas (lxml, OpenSSL and asn1crypto allocate
+and free many small blocks per document), not objects still alive. So each worker trims at
+most every ``ESEAL_MALLOC_TRIM_SECONDS`` (default 10, 0 switches off), checked after a
+request: a trim walks the heap (about a millisecond here), so not after every request.
+
+Elsewhere than glibc (musl, macOS) there is no malloc_trim and this does nothing.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import threading
+import time
+from collections.abc import Callable
+
+ENV = "ESEAL_MALLOC_TRIM_SECONDS"
+DEFAULT_SECONDS = 10.0
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
+
+
+def trim_interval(environ: dict[str, str] | None = None) -> float:
+    raw = (os.environ if environ is None else environ).get(ENV, "").strip()
+    if not raw:
+        return DEFAULT_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise ValueError(f"{ENV} must be a number of seconds (0 switches trimming off), not {raw!r}") from None
+    if seconds < 0 or seconds != seconds:
+        raise ValueError(f"{ENV} must be 0 or more seconds, not {raw!r}")
+    return seconds
+
+
+class HeapTrimmer:
+    """``after_request()`` trims when ``interval`` seconds have passed since the last trim."""
+
+    def __init__(self, interval: float, trim: Callable[[int], int] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self._trim = trim if trim is not None else _malloc_trim()
+        self._clock = clock
+        self._last = clock()
+        self._lock = threading.Lock()  # gthread workers: one trim at a time
+        self.trims = 0
+
+    @property
+    def active(self) -> bool:
+        return self.interval > 0 and self._trim is not None
+
+    def after_request(self) -> None:
+        if not self.active or self._clock() - self._last < self.interval:
+            return
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._last = self._clock()
+            self._trim(0)
+            self.trims += 1
+        finally:
+            self._lock.release()
