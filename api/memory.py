@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
 import threading
 import time
 from collections.abc import Callable
+
+from store.settings import seconds_setting
 
 ENV = "ESEAL_MALLOC_TRIM_SECONDS"
 DEFAULT_SECONDS = 10.0
@@ -34,16 +35,8 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 
 def trim_interval(environ: dict[str, str] | None = None) -> float:
-    raw = (os.environ if environ is None else environ).get(ENV, "").strip()
-    if not raw:
-        return DEFAULT_SECONDS
-    try:
-        seconds = float(raw)
-    except ValueError:
-        raise ValueError(f"{ENV} must be a number of seconds (0 switches trimming off), not {raw!r}") from None
-    if seconds < 0 or seconds != seconds:
-        raise ValueError(f"{ENV} must be 0 or more seconds, not {raw!r}")
-    return seconds
+    seconds = seconds_setting(ENV, environ)
+    return DEFAULT_SECONDS if seconds is None else seconds
 
 
 class HeapTrimmer:

@@ -10,7 +10,8 @@ constraint of the validation policy).
 from __future__ import annotations
 
 import datetime as _dt
-import os
+
+from store.settings import seconds_setting
 
 __all__ = ["status_max_age", "ENV", "LICENSE_STATUS_DEFAULT"]
 
@@ -20,13 +21,5 @@ LICENSE_STATUS_DEFAULT = _dt.timedelta(seconds=60)
 
 def status_max_age(environ: dict[str, str] | None = None) -> _dt.timedelta | None:
     """The configured bound, or None (no bound beyond the answer's own nextUpdate)."""
-    raw = (os.environ if environ is None else environ).get(ENV, "").strip()
-    if not raw:
-        return None
-    try:
-        seconds = float(raw)
-    except ValueError:
-        raise ValueError(f"{ENV} must be a number of seconds, not {raw!r}") from None
-    if seconds < 0:
-        raise ValueError(f"{ENV} must not be negative, not {raw!r}")
-    return _dt.timedelta(seconds=seconds)
+    seconds = seconds_setting(ENV, environ)
+    return None if seconds is None else _dt.timedelta(seconds=seconds)
