@@ -1,0 +1,227 @@
+"""A timestamped OFD sealing commits once (seal.service.make_signature with
+seal.tsa.TsaClient.in_transaction), on SQLite and PostgreSQL.
+
+* One sealing (after a warm-up one) is one database commit, counted with a "commit" event
+  listener on the home's engine: it holds the seal key's use, the TSA key's use, the token
+  row, tsa.timestamp, seal.sign and the log entry. The token in the output verifies over
+  the signature value and is the one recorded; serials differ between sealings.
+* A refusal inside that path falls back to the own transactions, which record it: a
+  disabled TSA key raises KeyDisabled with key.denied recorded; a revoked TSA certificate
+  raises TsaNotConfigured. No output, no token, no seal.sign, no log entry; the audit
+  chain verifies.
+* A failure after the token was made in the sealing's transaction (the database refuses
+  the log insert, by a trigger) leaves no commit, no token row and no audit record.
+* The listener is not blind: a timestamped CMS sealing (the long way) shows 3 commits.
+"""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError
+
+from ca import service as ca_service
+from keystore.errors import KeyDisabled
+from seal import sealing, tsa
+from seal.structures import parse_signature
+from store import audit
+from store.db import transaction
+from store.models.audit import AuditRecord
+from store.models.translog import TransLogEntry
+from store.models.tsa import TsaToken
+from store.testing import *  # noqa: F401,F403
+from tests.faults.seal_fast_worker import document
+from tests.test_faults_kill_seal import _region
+
+
+@contextmanager
+def _commits(engine):
+    """The number of transactions committed on ``engine`` inside the block (observed, not altered)."""
+    seen: list[object] = []
+
+    def on_commit(conn) -> None:
+        seen.append(conn)
+
+    event.listen(engine, "commit", on_commit)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "commit", on_commit)
+
+
+def _records_after(home, seq: int) -> list[AuditRecord]:
+    with transaction(home.engine, readonly=True) as s:
+        return list(s.scalars(select(AuditRecord).where(AuditRecord.seq > seq).order_by(AuditRecord.seq)))
+
+
+def _state(home) -> tuple[int, int, int]:
+    """(last audit seq, token rows, log entries)."""
+    with transaction(home.engine, readonly=True) as s:
+        return (s.scalar(select(func.coalesce(func.max(AuditRecord.seq), 0))),
+                s.scalar(select(func.count()).select_from(TsaToken)),
+                s.scalar(select(func.count()).select_from(TransLogEntry)))
+
+
+def _signed_value(ofd: bytes) -> bytes:
+    with zipfile.ZipFile(io.BytesIO(ofd)) as z:
+        (name,) = [n for n in z.namelist() if n.endswith("SignedValue.dat")]
+        return z.read(name)
+
+
+def _chain_ok(home) -> None:
+    with transaction(home.engine, readonly=True) as s:
+        report = audit.verify(s)
+    assert report.ok, report.findings
+
+
+@pytest.fixture
+def region(eseal_home):
+    _, ks, es_id = _region(eseal_home)
+    return eseal_home, ks, es_id
+
+
+def _seal(home, ks, es_id, data):
+    grant = sealing.authorise(home, ks, es_id, actor="clerk")
+    return grant, sealing.seal_document(home, ks, grant, data, x_mm=120, y_mm=200)
+
+
+def test_timestamped_sealing_is_one_commit_with_all_its_records(region) -> None:
+    home, ks, es_id = region
+    data = document()
+    tsa_key = ca_service.service_certificate(home, "tsa").key_ref
+    _, warm = _seal(home, ks, es_id, data)  # caches the TSA identity, the seal's hash state, statements
+    grant = sealing.authorise(home, ks, es_id, actor="clerk")
+    seq, tokens, logged = _state(home)
+
+    with _commits(home.engine) as commits:
+        sealed = sealing.seal_document(home, ks, grant, data, x_mm=120, y_mm=200)
+    assert len(commits) == 1, f"{len(commits)} commits for one timestamped sealing"
+
+    records = _records_after(home, seq)
+    by_action = {r.action: r for r in records}
+    assert [r.action for r in records] == ["key.sign_digest", "key.sign", "tsa.timestamp", "seal.sign"], \
+        [r.action for r in records]
+    assert by_action["key.sign_digest"].subject == grant.key_ref
+    assert by_action["key.sign"].subject == tsa_key
+    assert json.loads(by_action["seal.sign"].details)["timestamped"] is True
+    assert _state(home)[1:] == (tokens + 1, logged + 1)
+
+    sig = parse_signature(_signed_value(sealed.data))
+    assert sig.timestamp is not None, "the sealed document carries no timestamp token"
+    check = tsa.verify_token(sig.timestamp, sig.signature)
+    assert check.ok, (check.failure, check.detail)
+    assert not tsa.verify_token(sig.timestamp, sig.signature + b"\x00").ok  # the token is bound to this signature
+    serial = format(check.serial, "x")
+    assert by_action["tsa.timestamp"].subject == f"tst:{serial}"
+    with transaction(home.engine, readonly=True) as s:
+        row = s.scalars(select(TsaToken).where(TsaToken.serial == serial)).one()
+    assert bytes(row.token) == sig.timestamp
+
+    warm_sig = parse_signature(_signed_value(warm.data))
+    warm_check = tsa.verify_token(warm_sig.timestamp, warm_sig.signature)
+    assert warm_check.ok and warm_check.serial != check.serial, (warm_check.serial, check.serial)
+    _chain_ok(home)
+
+
+def test_disabled_tsa_key_is_refused_and_recorded(region) -> None:
+    home, ks, es_id = region
+    data = document()
+    tsa_key = ca_service.service_certificate(home, "tsa").key_ref
+    _seal(home, ks, es_id, data)
+    ks.disable(tsa_key, actor="admin", role="key-admin", reason="compromise suspected")
+    grant = sealing.authorise(home, ks, es_id, actor="clerk")
+    seq, tokens, logged = _state(home)
+
+    sealed = None
+    with pytest.raises(KeyDisabled, match="disabled"):
+        sealed = sealing.seal_document(home, ks, grant, data, x_mm=120, y_mm=200)
+    assert sealed is None
+
+    records = _records_after(home, seq)
+    # the one-commit attempt rolled back unrecorded; the own transactions recorded the seal
+    # key's use and the TSA key's refusal, and nothing of a sealing
+    assert [(r.action, r.subject) for r in records] == [("key.sign_digest", grant.key_ref), ("key.denied", tsa_key)]
+    assert json.loads(records[1].details)["reason"] == "KeyDisabled"
+    assert _state(home)[1:] == (tokens, logged)
+    _chain_ok(home)
+
+
+def test_revoked_tsa_certificate_is_refused(region) -> None:
+    home, ks, es_id = region
+    data = document()
+    _seal(home, ks, es_id, data)  # the TSA identity is cached now: a revocation must still stop it
+    ca_service.revoke(home, ca_service.service_certificate(home, "tsa").serial, "keyCompromise", actor="admin")
+    grant = sealing.authorise(home, ks, es_id, actor="clerk")
+    seq, tokens, logged = _state(home)
+
+    with pytest.raises(tsa.TsaNotConfigured, match="no TSA certificate"):
+        sealing.seal_document(home, ks, grant, data, x_mm=120, y_mm=200)
+
+    # the seal key's use is recorded by the fallback's own transaction; no TSA key use, token or sealing
+    assert [(r.action, r.subject) for r in _records_after(home, seq)] == [("key.sign_digest", grant.key_ref)]
+    assert _state(home)[1:] == (tokens, logged)
+    _chain_ok(home)
+
+
+def test_counter_sees_the_long_way(region) -> None:
+    """The commit listener is not blind: a timestamped CMS sealing (key store, TSA and
+    record_sealing each in their own transaction) is three commits."""
+    home, ks, es_id = region
+    grant = sealing.authorise(home, ks, es_id, actor="clerk")
+    with _commits(home.engine) as commits:
+        sealing.seal_document(home, ks, grant, b"any data", cms=True)
+    assert len(commits) == 3, len(commits)
+
+
+# The database refuses the transparency-log insert -- the last write of a sealing, after the
+# token row, tsa.timestamp and seal.sign -- as a full disk would: an OperationalError, not a
+# refusal the sealing falls back on. The trigger also looks whether the sealing's transaction
+# holds a new token row at that moment (HotStatements bypass SQLAlchemy's execute events):
+# PostgreSQL puts the count in its message; SQLite fails with "malformed JSON" (an
+# OperationalError, raised at run time) only if it does, else with RAISE (an IntegrityError).
+def _refuse_log(dialect: str, tokens: int) -> list[str]:
+    if dialect == "sqlite":
+        return ["CREATE TRIGGER refuse_log BEFORE INSERT ON translog_entries BEGIN SELECT CASE "
+                f"WHEN (SELECT count(*) FROM tsa_tokens) = {tokens + 1} THEN json('log refused ' || NEW.idx) "
+                "ELSE RAISE(ABORT, 'log refused without a new token') END; END"]
+    return ["CREATE FUNCTION refuse_log() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION USING "
+            "MESSAGE = 'log refused, tokens: ' || (SELECT count(*) FROM tsa_tokens), ERRCODE = 'disk_full'; END $$",
+            "CREATE TRIGGER refuse_log BEFORE INSERT ON translog_entries FOR EACH ROW EXECUTE FUNCTION refuse_log()"]
+
+
+_ALLOW_LOG = {"sqlite": ["DROP TRIGGER refuse_log"],
+              "postgresql": ["DROP TRIGGER refuse_log ON translog_entries", "DROP FUNCTION refuse_log()"]}
+
+
+def _ddl(home, statements) -> None:
+    with home.engine.begin() as conn:
+        for sql in statements:
+            conn.exec_driver_sql(sql)
+
+
+def test_failure_after_the_token_rolls_everything_back(region) -> None:
+    home, ks, es_id = region
+    data = document()
+    dialect = home.engine.dialect.name
+    _seal(home, ks, es_id, data)
+    grant = sealing.authorise(home, ks, es_id, actor="clerk")
+    seq, tokens, logged = _state(home)
+    _ddl(home, _refuse_log(dialect, tokens))
+
+    with _commits(home.engine) as commits, pytest.raises(OperationalError) as failed:
+        sealing.seal_document(home, ks, grant, data, x_mm=120, y_mm=200)
+    # the log insert failed while the sealing's transaction held its new token row
+    assert ("malformed JSON" if dialect == "sqlite" else f"log refused, tokens: {tokens + 1}") in str(failed.value)
+    assert commits == [], f"{len(commits)} commits in a failed sealing"
+    assert _records_after(home, seq) == []
+    assert _state(home) == (seq, tokens, logged)
+    _chain_ok(home)
+
+    _ddl(home, _ALLOW_LOG[dialect])
+    _, sealed = _seal(home, ks, es_id, data)
+    assert parse_signature(_signed_value(sealed.data)).timestamp is not None
+    _chain_ok(home)
