@@ -729,8 +729,12 @@ def make_signature(
                 der = structures.assemble_signature(tbs, grant.signer_cert, signature, timestamp=token)
                 _record_sealing(s, grant, der, format="ses", timestamped=token is not None, details=details)
             return der
-        except (ks_errors.KeyStoreError, GMError, TsaError, IntegrityError):
-            pass  # rolled back, nothing recorded: the own transactions below record the refusal (or retry a serial)
+        except (ks_errors.KeyStoreError, GMError, TsaError):
+            pass  # rolled back, nothing recorded: the own transactions below record the refusal
+        except IntegrityError as exc:
+            if "serial" not in str(exc.orig).lower():
+                raise  # rolled back; not a token serial clash, so signing again would only fail again
+            # another worker took the token serial: the TSA's own transaction below retries it
     signature = keystore.sign_digest(grant.key_ref, e, actor=grant.actor, role=SEAL_ROLE, pin=grant.pin)
     token = timestamp(signature) if timestamp is not None else None
     der = structures.assemble_signature(tbs, grant.signer_cert, signature, timestamp=token)

@@ -225,3 +225,32 @@ def test_failure_after_the_token_rolls_everything_back(region) -> None:
     _, sealed = _seal(home, ks, es_id, data)
     assert parse_signature(_signed_value(sealed.data)).timestamp is not None
     _chain_ok(home)
+
+
+# A constraint the log insert breaks (not a token serial clash) ends the sealing at once: no
+# second signing by the long way, which would record a key use and a token and then fail alike.
+_CONSTRAINT_ON_LOG = {
+    "sqlite": ["CREATE TRIGGER refuse_log BEFORE INSERT ON translog_entries BEGIN "
+               "SELECT RAISE(ABORT, 'log entry refused by a constraint'); END"],
+    "postgresql": ["CREATE FUNCTION refuse_log() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION USING "
+                   "MESSAGE = 'log entry refused by a constraint', ERRCODE = 'check_violation'; END $$",
+                   "CREATE TRIGGER refuse_log BEFORE INSERT ON translog_entries FOR EACH ROW "
+                   "EXECUTE FUNCTION refuse_log()"],
+}
+
+
+def test_a_constraint_failure_that_is_not_a_serial_clash_is_not_retried(region) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    home, ks, es_id = region
+    data = document()
+    dialect = home.engine.dialect.name
+    _seal(home, ks, es_id, data)
+    grant = sealing.authorise(home, ks, es_id, actor="clerk")
+    seq, tokens, logged = _state(home)
+    _ddl(home, _CONSTRAINT_ON_LOG[dialect])
+    with _commits(home.engine) as commits, pytest.raises(IntegrityError, match="refused by a constraint"):
+        sealing.seal_document(home, ks, grant, data, x_mm=120, y_mm=200)
+    assert commits == [] and _records_after(home, seq) == [] and _state(home) == (seq, tokens, logged)
+    _ddl(home, _ALLOW_LOG[dialect])
+    _chain_ok(home)
