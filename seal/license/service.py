@@ -26,10 +26,11 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import zoneinfo
+from collections import namedtuple
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer, sessionmaker
 
@@ -352,7 +353,7 @@ def _row(s: Session, license_id: str, *, for_update: bool = False) -> LicenseRec
     return row
 
 
-def _status(row: LicenseRecord, at: _dt.datetime | None) -> LicenseStatus:
+def _status(row: LicenseRecord | _StatusRow, at: _dt.datetime | None) -> LicenseStatus:
     status = row.status
     if status == "valid" and row.valid_to is not None:
         today = (at or _now()).astimezone(TZ).date()
@@ -362,12 +363,26 @@ def _status(row: LicenseRecord, at: _dt.datetime | None) -> LicenseStatus:
                          row.valid_to, row.revoked_at, row.revoke_reason, row.agency)
 
 
+_STATUS_COLUMNS = ("id", "status", "type_code", "holder_name", "holder_id", "issued_at", "valid_to", "revoked_at",
+                   "revoke_reason", "agency")
+_StatusRow = namedtuple("_StatusRow", _STATUS_COLUMNS)  # what _status reads of a LicenseRecord
+# Every verification of one of this region's licenses asks this (verify/license_status.py):
+# one plain statement for the status columns, not an ORM session loading the OFD too.
+_STATUS = db.HotStatement(
+    f"SELECT {', '.join(_STATUS_COLUMNS)} FROM license_records WHERE id = :id",
+    results=tuple(LicenseRecord.__table__.c[name] for name in _STATUS_COLUMNS))
+
+
 def license_status(home: Any, license_id: str, *, at: _dt.datetime | None = None,
                    sessions: sessionmaker[Session] | None = None) -> LicenseStatus:
     """valid / revoked / expired (at `at`, default now). The check character is verified first."""
     lid = str(parse_license_id(license_id))
-    with db.transaction(_sessions(home, sessions), readonly=True) as s:
-        return _status(_row(s, lid), at)
+    bind = sessions.kw.get("bind") if sessions is not None else None
+    with db.read_connection(bind if isinstance(bind, Engine) else home.engine) as conn:
+        rows = _STATUS.run(conn, {"id": lid})
+    if not rows:
+        raise LicenseNotFound(f"no license {lid} in this directory")
+    return _status(_StatusRow(*rows[0]), at)
 
 
 def get_license(home: Any, license_id: str, *, at: _dt.datetime | None = None,
