@@ -32,6 +32,7 @@ from typing import Any
 from asn1crypto import algos, cms, core, x509
 
 from gm.asn1 import cms_gm
+from gm.asn1.cache import ByBytes
 from gm.asn1.parse import der_or_pem
 from gm.errors import ASN1FormatError, GMError
 from gm.sm2 import DEFAULT_UID, PublicKey, signature_from_rs
@@ -460,6 +461,20 @@ def verify_cms(
         raise MalformedCms(f"CMS SignedData is malformed: {exc}") from None
 
 
+# One parsed object per certificate DER: a TSA's or a signer's certificate rides in every token
+# or SignedData it signs, and what is read of it (extensions, its key) is then read once.
+_CERTIFICATES = ByBytes(1024, 8 * 1024 * 1024)
+
+
+def _known(cert: x509.Certificate) -> x509.Certificate:
+    der = cert.dump()
+    held = _CERTIFICATES.get(der)
+    if held is None:
+        _CERTIFICATES.keep(der, cert)
+        return cert
+    return held
+
+
 def _verify(info: cms.ContentInfo, sd: cms.SignedData, detached_data: bytes | None,
             extra_certificates: Sequence[x509.Certificate], uid: bytes) -> CmsCheck:
     fl = cms_gm.flavour_of(info["content_type"].native)
@@ -469,7 +484,7 @@ def _verify(info: cms.ContentInfo, sd: cms.SignedData, detached_data: bytes | No
     # eContent is an OCTET STRING (asn1crypto keeps it a ParsableOctetString even for typed
     # content such as TSTInfo); bytes() merges BER chunks. Absent: core.Void.
     attached = bytes(econtent) if isinstance(econtent, (core.OctetString, core.ParsableOctetString)) else None
-    certs = [c.chosen for c in sd["certificates"] if c.name == "certificate"] if sd["certificates"] else []
+    certs = [_known(c.chosen) for c in sd["certificates"] if c.name == "certificate"] if sd["certificates"] else []
     certs_all = tuple(certs) + tuple(extra_certificates)
     detached = attached is None
     common = dict(flavour=fl.name if fl else None, content_type=econtent_type, detached=detached,

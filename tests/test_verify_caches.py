@@ -206,9 +206,9 @@ def test_caches_keyed_by_document_bytes_stay_bounded() -> None:
     """Seals, certificates and OFD parts come from outside: an outsized one is not kept, and
     a cache whose byte budget is spent starts again (a flood cannot fill memory)."""
     from seal.ofd import model
-    from verify.documents import _ByBytes
+    from gm.asn1.cache import ByBytes
 
-    cache = _ByBytes(entries=100, budget=64 * 1024)
+    cache = ByBytes(entries=100, budget=64 * 1024)
     cache.keep(b"x" * 2048, 1)                  # more than budget/64: not kept
     assert len(cache) == 0
     for i in range(40):                          # 40,000 bytes: within the budget

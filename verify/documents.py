@@ -14,6 +14,7 @@ from typing import Any
 from asn1crypto import cms as acms
 from asn1crypto import x509
 
+from gm.asn1.cache import ByBytes
 from gm.errors import GMError
 from gm.sm2 import PublicKey
 from gm.sm3 import sm3
@@ -68,32 +69,10 @@ def detect_kind(data: bytes) -> str:
     return "unknown"
 
 
-class _ByBytes(dict):
-    """A cache keyed by DER bytes, bounded in entries and in key bytes held: documents
-    come from outside, and a stream of giant seals or certificates must not fill memory
-    (an outsized key is simply not kept; the budget spent, everything is forgotten)."""
-
-    def __init__(self, entries: int, budget: int) -> None:
-        super().__init__()
-        self.entries, self.budget, self.held = entries, budget, 0
-
-    def keep(self, key: bytes, value: Any) -> None:
-        if len(key) > self.budget // 64:
-            return
-        if len(self) >= self.entries or self.held + len(key) > self.budget:
-            self.clear()
-        self[key] = value
-        self.held += len(key)
-
-    def clear(self) -> None:
-        super().clear()
-        self.held = 0
-
-
 _MB = 1024 * 1024
 # Certificates by DER: one signer's certificate rides in every document it signs; one parsed
 # object per certificate also lets verify/certfacts and verify/path find theirs by identity.
-_CERTS = _ByBytes(4096, 16 * _MB)
+_CERTS = ByBytes(4096, 16 * _MB)
 _CERT_LIMIT = 4096
 
 
@@ -128,7 +107,7 @@ def timestamp_facts(token_der: bytes, data: bytes) -> TimestampFacts:
 # --------------------------------------------------------------------------- SES_Signature
 
 
-_SEAL_CHECKS = _ByBytes(1024, 32 * _MB)   # seal DER -> the maker-signature CheckResult (one seal, many documents)
+_SEAL_CHECKS = ByBytes(1024, 32 * _MB)   # seal DER -> the maker-signature CheckResult (one seal, many documents)
 
 
 def clear_caches() -> None:
@@ -149,7 +128,7 @@ def _seal_check(seal: Any) -> Any:
     return result
 
 
-_SEAL_INFOS = _ByBytes(1024, 32 * _MB)     # seal DER -> what the report shows of it
+_SEAL_INFOS = ByBytes(1024, 32 * _MB)     # seal DER -> what the report shows of it
 
 
 def _seal_info(seal: Any, maker: x509.Certificate | None) -> SealInfo:
