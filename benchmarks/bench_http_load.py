@@ -15,11 +15,8 @@ that is not PASSED) in extra_info and on stdout:
   with the demo seal through ``seal.sealing.seal_document`` (what the API's sign endpoint
   does). Sealed it is ~230 KB: the demo seal's 300 dpi picture (~110 KB) travels in
   Seal.esl and again inside SignedValue.dat. Every report must give the indication of the
-  first one (printed). It should be PASSED; today it is INDETERMINATE /
-  NO_CERTIFICATE_CHAIN_FOUND: the API's verifier (verify.service.verifier_for_home) knows
-  the home's root as anchor but not its issuing CA, and an OFD seal signature carries only
-  the signer's certificate, so the path stops there (and the revocation checks are not
-  reached: the figure is of a cheaper verification than a PASSED one).
+  first one (printed): PASSED, with the seal's and the license's status read from this home
+  and the signer's revocation from its CA records (verify/registry.py).
 * ``ocsp``: ``POST /ocsp`` for a pre-signed answer (the fast path), as a reference.
 
 The in-process cases time the same seal (``seal.sealing.authorise`` + ``seal_document``)
