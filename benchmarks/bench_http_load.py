@@ -13,7 +13,7 @@ that is not PASSED) in extra_info and on stdout:
 * ``verify``: ``POST /api/v1/verify`` (public) with a sealed e-license OFD as
   ``application/ofd``: a business licence rendered by seal.license (~4 KB of OFD) sealed
   with the demo seal through ``seal.sealing.seal_document`` (what the API's sign endpoint
-  does). Sealed it is ~230 KB: the demo seal's 300 dpi picture (~110 KB) travels in
+  does). Sealed it is ~46 KB: the demo seal's picture (a ~15 KB palette PNG) travels in
   Seal.esl and again inside SignedValue.dat. Every report must give the indication of the
   first one (printed): PASSED, with the seal's and the license's status read from this home
   and the signer's revocation from its CA records (verify/registry.py).
