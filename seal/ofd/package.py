@@ -49,7 +49,9 @@ class _Entry(NamedTuple):
     header_offset: int
 
 
-_CD_RECORD = struct.Struct("<IHHHHHHIIIHHHHHII")
+# A central-directory record (the writer's _CENTRAL), unpacking only what the reader uses, the
+# rest as pad bytes: signature, flags, method, CRC, sizes, name / extra / comment lengths, offset.
+_CD_USED = struct.Struct("<I4xHH4xIIIHHH8xI")
 _EOCD_RECORD = struct.Struct("<IHHHHIIH")
 
 
@@ -82,22 +84,24 @@ def _plain_directory(data: bytes, max_entries: int) -> list[_Entry] | None:
         raise OFDLimitError(f"package has {n} entries; the limit is {max_entries}")
     entries = []
     pos, end = cd_offset, cd_offset + cd_size
+    unpack, size, make = _CD_USED.unpack_from, _CD_USED.size, _Entry._make
     for _ in range(n):
-        if pos + _CD_RECORD.size > end:
+        if pos + size > end:
             return None
-        (sig, _made, _need, flags, method, _time, _date, crc, csize, usize, name_len, extra_len, comment_len,
-         _disk, _internal, _external, offset) = _CD_RECORD.unpack_from(data, pos)
-        if sig != 0x02014B50 or 0xFFFFFFFF in (csize, usize, offset):
+        sig, flags, method, crc, csize, usize, name_len, extra_len, comment_len, offset = unpack(data, pos)
+        if sig != 0x02014B50 or csize == 0xFFFFFFFF or usize == 0xFFFFFFFF or offset == 0xFFFFFFFF:
             return None  # ZIP64 or damage: let zipfile judge
-        start = pos + _CD_RECORD.size
+        start = pos + size
         pos = start + name_len + extra_len + comment_len
         if pos > end:
             return None
+        raw = data[start:start + name_len]
         try:
-            name = _decode_name(data[start:start + name_len], flags)
+            # ASCII (nearly every OFD name) reads the same in every encoding _decode_name tries.
+            name = raw.decode("ascii") if raw.isascii() else _decode_name(raw, flags)
         except UnicodeDecodeError:
             raise OFDPathError("an entry name flagged UTF-8 is not valid UTF-8") from None
-        entries.append(_Entry(name, flags, method, crc, csize, usize, offset))
+        entries.append(make((name, flags, method, crc, csize, usize, offset)))
     return entries if pos == end else None
 
 
@@ -159,8 +163,9 @@ class OFDPackage:
                 continue
             if name in self._infos:
                 raise OFDPathError(f"entry {name!r} appears twice in the package")
-            if name.casefold() in self._folded:
-                raise OFDPathError(f"entries {self._folded[name.casefold()]!r} and {name!r} differ only by case")
+            folded = name.casefold()
+            if folded in self._folded:
+                raise OFDPathError(f"entries {self._folded[folded]!r} and {name!r} differ only by case")
             if info.flag_bits & 0x1:
                 raise OFDFormatError(f"entry {name!r} is encrypted; OFD packages are not")
             if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
@@ -175,7 +180,7 @@ class OFDPackage:
             if total > limits.max_total_size:
                 raise OFDLimitError(f"package declares more than {limits.max_total_size} uncompressed bytes")
             self._infos[name] = info
-            self._folded[name.casefold()] = name
+            self._folded[folded] = name
         # Whole-package ratio: many small entries, each under the per-entry floor, still add up.
         if total > limits.ratio_floor and total > limits.max_ratio * len(self._data):
             raise ZipBombError(f"package declares {total} uncompressed bytes from {len(self._data)} bytes, "

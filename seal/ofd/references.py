@@ -67,6 +67,7 @@ def check_references(pkg: OFDPackage, sig: SignatureInfo, *, z_a: bytes | None =
             digests[key] = sm3.sm3(z_a + data) if keyed and z_a is not None else sm3.sm3(data)
         return digests[key]
 
+    plain_sm3 = is_plain_sm3(method)
     for ref in sig.references:
         if ref.path is None or ref.check_value is None:
             note = "unsafe FileRef" if ref.path is None else "CheckValue is not base64"
@@ -77,7 +78,7 @@ def check_references(pkg: OFDPackage, sig: SignatureInfo, *, z_a: bytes | None =
             results.append(ReferenceResult(ref.file_ref, ref.path, RefStatus.MISSING, ref.check_value, None))
             continue
         note = None if real == ref.path else f"matched {real!r} ignoring letter case"
-        if is_plain_sm3(method):
+        if plain_sm3:
             actual = digest(real, False)
         elif method == SM3_WITH_KEY:
             plain = digest(real, False)
