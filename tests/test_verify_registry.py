@@ -96,3 +96,39 @@ def test_another_regions_certificate_is_asked_at_its_responder(eseal_home, tmp_p
         assert fetcher.urls and all(u.startswith(UNREACHABLE) for u in fetcher.urls)
     finally:
         other.close()
+
+
+def test_each_own_certificate_is_read_once_per_verification(eseal_home) -> None:
+    """The signer's, the TSA's and the seal maker's chains meet at the issuing CA: within one
+    verification its status is read once; the next verification reads it again."""
+    from verify.certfacts import facts_of
+
+    home = eseal_home
+    ks, _, cert = _region(home, "440300", "深圳市")
+    es_id = seal_service.make_seal(home, ks, seal_type="organization", name=AGENCY, agency=AGENCY,
+                                   holder_certs=[cert.dump()], actor="ra")
+    _, ofd = license_service.issue_license(home, ks, type="YYZZ", data=BUSINESS, agency=None, seal_id=es_id,
+                                           actor="clerk")
+    verifier = verifier_for_home(home, fetcher=CountingRefusal())
+    checker, asked = verifier.revocation, []
+    registry = checker.registry
+
+    def counting(cert, issuer):
+        asked.append((facts_of(issuer).der, facts_of(cert).serial))
+        return registry(cert, issuer)
+
+    consulted = []
+    lookup = checker._registry
+
+    def consulting(cert, issuer, *args, **kwargs):
+        consulted.append(facts_of(cert).serial)
+        return lookup(cert, issuer, *args, **kwargs)
+
+    checker.registry, checker._registry = counting, consulting
+    [sig] = verifier.verify_ofd(ofd).signatures
+    assert sig.indication is Indication.PASSED and sig.timestamp_time is not None
+    assert len(asked) == len(set(asked)) >= 3          # signer, TSA, issuing CA: each read once
+    assert len(consulted) > len(asked)                 # though the shared CA is checked in more than one chain
+    first = list(asked)
+    verifier.verify_ofd(ofd)
+    assert asked[len(first):] == first                 # read afresh by the next verification

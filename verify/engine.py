@@ -44,7 +44,7 @@ from verify.report import (
     SignatureReport,
     SubIndication,
 )
-from verify.revocation import RevocationChecker
+from verify.revocation import RevocationChecker, read_once
 
 __all__ = ["Verifier", "SignatureFacts", "IntegrityFact", "SealFacts", "TimestampFacts", "StatusAnswer",
            "verify_certificate", "home_seal_status", "home_license_status"]
@@ -216,6 +216,7 @@ class Verifier:
                 evidence.append(outcome.evidence)
         return checks, path, evidence
 
+    @read_once
     def verify_certificate(self, cert: x509.Certificate | bytes, *, at: _dt.datetime | None = None,
                            purpose: str = "any", extra_certs: Iterable[x509.Certificate | bytes] = (),
                            name: str = "certificate") -> Report:
@@ -390,30 +391,35 @@ class Verifier:
 
     # ------------------------------------------------------------------------------ documents
 
+    @read_once
     def verify_ses_signature(self, signature_der: bytes, data: bytes, *, name: str = "SignedValue.dat") -> Report:
         """A GB/T 38540 / GM/T 0031 SES_Signature over ``data`` (seal/structures.py facts)."""
         from verify.documents import ses_facts
 
         return self.report(name, "ses", signature_der, [self.evaluate(ses_facts(signature_der, data))])
 
+    @read_once
     def verify_cms(self, der: bytes, data: bytes | None = None, *, name: str = "signature.p7s") -> Report:
         """An attached, or detached with ``data``, CMS SignedData (seal/cms.py facts)."""
         from verify.documents import cms_facts
 
         return self.report(name, "cms", der, [self.evaluate(f) for f in cms_facts(der, data)])
 
+    @read_once
     def verify_ofd(self, package: bytes, *, name: str = "document.ofd") -> Report:
         """Every signature of an OFD package (seal/ofd/signing.py verify_package facts)."""
         from verify.documents import ofd_facts
 
         return self.report(name, "ofd", package, [self.evaluate(f) for f in ofd_facts(package)])
 
+    @read_once
     def verify_pdf(self, pdf: bytes, *, name: str = "document.pdf") -> Report:
         """Every signature of a PDF (seal/pdf_inspect.py facts)."""
         from verify.documents import pdf_facts
 
         return self.report(name, "pdf", pdf, [self.evaluate(f) for f in pdf_facts(pdf)])
 
+    @read_once
     def verify_bytes(self, data: bytes, *, name: str = "input", detached: bytes | None = None,
                      at: _dt.datetime | None = None) -> Report:
         """Whatever ``data`` is: a certificate, an OFD, a PDF, a CMS (``detached`` data for a

@@ -16,7 +16,8 @@ check. The rules:
   (RFC 5280 §5.2.4; removeFromCRL takes a held certificate off).
 * Own registry first (``registry``, given by verify/service.py for a home): a certificate
   issued by one of the home's own CAs is answered from the CA's database, as its OCSP
-  responder would answer, without a request to itself; never cached (always current).
+  responder would answer, without a request to itself; never cached (always current):
+  read once per certificate within one verification (:func:`one_reading`), afresh for the next.
 * Answers are cached by nextUpdate: in memory, keyed by URL (and CertID for OCSP), and
   optionally in the ``verify_revocation_cache`` table so that workers share them; never
   longer than ``max_reuse`` (ESEAL_VERIFY_STATUS_MAX_AGE, verify/freshness.py) when set.
@@ -33,7 +34,10 @@ import datetime as _dt
 import hashlib
 import secrets
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import wraps
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,6 +137,33 @@ class RevocationCache:
 
 # --------------------------------------------------------------------------- CRLs
 
+
+
+# The home's own registry answers within one verification: a document's chains meet at the
+# same CAs (the signer's, the TSA's and the seal maker's paths share the issuing CA), which is
+# read once for that verification -- one instant -- and afresh for the next.
+_READINGS: ContextVar[dict[tuple[bytes, int], Any] | None] = ContextVar("eseal_registry_readings", default=None)
+
+
+@contextmanager
+def one_reading() -> Iterator[None]:
+    """Within this block each certificate's registry status is read once."""
+    token = _READINGS.set({})
+    try:
+        yield
+    finally:
+        _READINGS.reset(token)
+
+
+def read_once(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate a verification entry point with :func:`one_reading` (outermost call wins)."""
+    @wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if _READINGS.get() is not None:
+            return method(*args, **kwargs)
+        with one_reading():
+            return method(*args, **kwargs)
+    return wrapper
 
 @dataclass(frozen=True)
 class CRLInfo:
@@ -333,7 +364,14 @@ class RevocationChecker:
     def _registry(self, cert: x509.Certificate, issuer: x509.Certificate, now: _dt.datetime,
                   errors: list[str], used: list[_dt.datetime] | None = None,
                   fetched: list[bool] | None = None) -> _Answer | None:
-        found = self.registry(cert, issuer)
+        readings = _READINGS.get()
+        key = (facts_of(issuer).der, facts_of(cert).serial)
+        if readings is not None and key in readings:
+            found = readings[key]
+        else:
+            found = self.registry(cert, issuer)
+            if readings is not None:
+                readings[key] = found
         if found is None:       # not one of ours: ask the certificate's OCSP / CRL
             return None
         if fetched is not None:  # a live answer: the decision is not memoised
