@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import hashlib
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -462,15 +463,20 @@ def verify_cms(
 
 
 # One parsed object per certificate DER: a TSA's or a signer's certificate rides in every token
-# or SignedData it signs, and what is read of it (extensions, its key) is then read once.
-_CERTIFICATES = ByBytes(1024, 8 * 1024 * 1024)
+# or SignedData it signs, and what is read of it (extensions, its key) is then read once. Per
+# thread: asn1crypto parses lazily and unlocked, so an object half-read by one request's
+# thread must not be read by another's at the same time (gthread workers run several).
+_THREAD = threading.local()
 
 
 def _known(cert: x509.Certificate) -> x509.Certificate:
+    held_here = getattr(_THREAD, "certificates", None)
+    if held_here is None:
+        held_here = _THREAD.certificates = ByBytes(256, 2 * 1024 * 1024)
     der = cert.dump()
-    held = _CERTIFICATES.get(der)
+    held = held_here.get(der)
     if held is None:
-        _CERTIFICATES.keep(der, cert)
+        held_here.keep(der, cert)
         return cert
     return held
 

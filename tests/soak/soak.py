@@ -256,7 +256,7 @@ class Load:
             return
         elapsed, response, data = result
         if response.headers.get("X-Eseal-Indication") != "PASSED":
-            self.recorder.error("verify", f"not PASSED: {data[:300]!r}")
+            self.recorder.error("verify", f"not PASSED: {_failed_checks(data)}")
             return
         self.recorder.ok("verify", elapsed)
 
@@ -272,6 +272,20 @@ class Load:
             self.recorder.error("ocsp", f"not a successful OCSP response: {data[:40].hex()}")
             return
         self.recorder.ok("ocsp", elapsed)
+
+
+def _failed_checks(report: bytes) -> str:
+    """What a report that did not pass says: each signature's indication and its checks that
+    did not pass (the head of the JSON shows none of that)."""
+    try:
+        signatures = json.loads(report)["signatures"]
+        return "; ".join(
+            f"{sig.get('id')}: {sig.get('indication')}/{sig.get('sub_indication')} " + ", ".join(
+                f"{c.get('code')} {c.get('result')}: {c.get('message')}" for c in sig.get("checks", [])
+                if c.get("result") in ("FAILED", "INDETERMINATE"))
+            for sig in signatures)[:2000]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return repr(report[:300])
 
 
 def _pdf() -> bytes:
