@@ -203,13 +203,17 @@ def _ddl(home, statements) -> None:
             conn.exec_driver_sql(sql)
 
 
-def test_failure_after_the_token_rolls_everything_back(region) -> None:
+def _warm_and_authorised(region):
+    """After one sealing (a warm-up), a use grant for the next and the audit/token/log counts."""
     home, ks, es_id = region
     data = document()
-    dialect = home.engine.dialect.name
     _seal(home, ks, es_id, data)
     grant = sealing.authorise(home, ks, es_id, actor="clerk")
-    seq, tokens, logged = _state(home)
+    return home, ks, es_id, data, home.engine.dialect.name, grant, _state(home)
+
+
+def test_failure_after_the_token_rolls_everything_back(region) -> None:
+    home, ks, es_id, data, dialect, grant, (seq, tokens, logged) = _warm_and_authorised(region)
     _ddl(home, _refuse_log(dialect, tokens))
 
     with _commits(home.engine) as commits, pytest.raises(OperationalError) as failed:
@@ -242,12 +246,7 @@ _CONSTRAINT_ON_LOG = {
 def test_a_constraint_failure_that_is_not_a_serial_clash_is_not_retried(region) -> None:
     from sqlalchemy.exc import IntegrityError
 
-    home, ks, es_id = region
-    data = document()
-    dialect = home.engine.dialect.name
-    _seal(home, ks, es_id, data)
-    grant = sealing.authorise(home, ks, es_id, actor="clerk")
-    seq, tokens, logged = _state(home)
+    home, ks, es_id, data, dialect, grant, (seq, tokens, logged) = _warm_and_authorised(region)
     _ddl(home, _CONSTRAINT_ON_LOG[dialect])
     with _commits(home.engine) as commits, pytest.raises(IntegrityError, match="refused by a constraint"):
         sealing.seal_document(home, ks, grant, data, x_mm=120, y_mm=200)

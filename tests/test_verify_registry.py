@@ -47,13 +47,18 @@ def _region(home: Home, code: str, name: str):
     return ks, serial, cert
 
 
-def test_own_region_license_passes_without_a_fetch(eseal_home) -> None:
-    home = eseal_home
+def _sealed_license(home: Home) -> bytes:
+    """A business license of this region, sealed (and timestamped) with a seal of its own CA."""
     ks, _, cert = _region(home, "440300", "深圳市")
     es_id = seal_service.make_seal(home, ks, seal_type="organization", name=AGENCY, agency=AGENCY,
                                    holder_certs=[cert.dump()], actor="ra")
-    _, ofd = license_service.issue_license(home, ks, type="YYZZ", data=BUSINESS, agency=None, seal_id=es_id,
-                                           actor="clerk")
+    return license_service.issue_license(home, ks, type="YYZZ", data=BUSINESS, agency=None, seal_id=es_id,
+                                         actor="clerk")[1]
+
+
+def test_own_region_license_passes_without_a_fetch(eseal_home) -> None:
+    home = eseal_home
+    ofd = _sealed_license(home)
     fetcher = CountingRefusal()
     [sig] = verifier_for_home(home, fetcher=fetcher).verify_ofd(ofd).signatures
     assert (sig.indication, sig.sub_indication) == (Indication.PASSED, None), \
@@ -104,11 +109,7 @@ def test_each_own_certificate_is_read_once_per_verification(eseal_home) -> None:
     from verify.certfacts import facts_of
 
     home = eseal_home
-    ks, _, cert = _region(home, "440300", "深圳市")
-    es_id = seal_service.make_seal(home, ks, seal_type="organization", name=AGENCY, agency=AGENCY,
-                                   holder_certs=[cert.dump()], actor="ra")
-    _, ofd = license_service.issue_license(home, ks, type="YYZZ", data=BUSINESS, agency=None, seal_id=es_id,
-                                           actor="clerk")
+    ofd = _sealed_license(home)
     verifier = verifier_for_home(home, fetcher=CountingRefusal())
     checker, asked = verifier.revocation, []
     registry = checker.registry
