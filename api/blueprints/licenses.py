@@ -49,7 +49,7 @@ def license_types() -> Response:
 
 
 _UNSEALED = ("issue without a seal; by default the license is sealed with the seal named in seal_id or, "
-             "without one, the one seal the issuing agency may use (sealing-unavailable when none or several)")
+             "without one, the one seal the issuing agency may use (409 no-agency-seal when none or several)")
 
 
 def _seal_to_use(type_code: str, agency: str | None, seal_id: str | None, unsealed: bool | None) -> str | None:
