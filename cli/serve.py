@@ -144,18 +144,24 @@ def _application(home_path: Path, passphrase: str, options: dict[str, Any]) -> A
 
 
 def _trim_hooks(interval: float) -> dict[str, Any]:
-    """gunicorn hooks giving each worker a HeapTrimmer (api/memory.py), run after its requests."""
-    from api.memory import HeapTrimmer
+    """gunicorn hooks giving each worker a HeapTrimmer (api/memory.py), run after its requests,
+    with the application's objects frozen once loaded so that its collections stay cheap."""
+    from api.memory import HeapTrimmer, freeze_loaded_objects
 
     def post_fork(server: Any, worker: Any) -> None:
         worker.eseal_trimmer = HeapTrimmer(interval)
+
+    def post_worker_init(worker: Any) -> None:
+        freeze_loaded_objects()
 
     def post_request(worker: Any, req: Any, environ: Any, resp: Any) -> None:
         trimmer = getattr(worker, "eseal_trimmer", None)
         if trimmer is not None:
             trimmer.after_request()
 
-    return {"post_fork": post_fork, "post_request": post_request} if interval > 0 else {}
+    if interval <= 0:
+        return {}
+    return {"post_fork": post_fork, "post_worker_init": post_worker_init, "post_request": post_request}
 
 
 @main.command("serve")

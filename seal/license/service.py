@@ -175,8 +175,9 @@ def agency_seal(home: Any, type: str | LicenseType, agency: str | None, *,  # no
     """The seal a license of ``type`` is sealed with when none is named: the one valid
     organization seal that ``agency`` is authorised to use (any agency's without one) and that
     binds a signer certificate of this region. Seal grants are per agency, not per license
-    type; the type only has to have a seal position. SealingUnavailable names the candidates
-    (and why the agency's other seals do not qualify) when there is none or more than one."""
+    type; the type only has to have a seal position (SealingUnavailable when it has none).
+    NoSealChosen names the candidates (and why the agency's other seals do not qualify) when
+    there is none or more than one."""
     from seal import service as seal_service
 
     license_type = type if isinstance(type, LicenseType) else get_type(type, home)
@@ -192,7 +193,7 @@ def agency_seal(home: Any, type: str | LicenseType, agency: str | None, *,  # no
         names = ", ".join(f"{i.es_id} ({i.name}, agency {i.agency})" for i in usable)
         whose = f"agency {agency!r} may" if agency is not None else "this home's agencies may"
         raise NoSealChosen(f"{whose} seal {license_type.code} licenses with {len(usable)} seals: {names}; "
-                                 "name the one to use")
+                           "name the one to use")
     unfit = "; ".join(f"{i.es_id} ({i.name}): {_why_not(i)}" for i in seals)
     if agency is not None:
         found = f"agency {agency!r} has no seal"
@@ -200,7 +201,7 @@ def agency_seal(home: Any, type: str | LicenseType, agency: str | None, *,  # no
     else:
         found, rest = "this home has no seal", f"its seals: {unfit}" if unfit else "no seal is registered"
     raise NoSealChosen(f"{found} to seal {license_type.code} licenses with (a valid organization seal "
-                             f"binding a signer certificate of this region); {rest}")
+                       f"binding a signer certificate of this region); {rest}")
 
 
 def seal_to_use(home: Any, type: str | LicenseType, agency: str | None, seal_id: str | None,  # noqa: A002
