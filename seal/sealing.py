@@ -61,10 +61,22 @@ def authorise(home: Any, keystore: Any, es_id: str, *, agency: str | None = None
                                  pin=pin, actor=actor)
 
 
-def _chain(home: Any) -> list[x509.Certificate]:
+_CHAINS: dict[tuple[str, bytes], list[x509.Certificate]] = {}
+
+
+def _chain(home: Any, signer: x509.Certificate) -> list[x509.Certificate]:
+    """The CA certificates above ``signer``, carried in the signature for relying parties.
+    Kept per issuing CA (name and key id): a CA certificate never changes once issued, so the
+    chain read for it stays right, and a sealing does not read the region's CA rows again."""
     from ca.service import ca_chain
 
-    return [x509.Certificate.load(der) for _, _, der in pem.unarmor(ca_chain(home), multiple=True)]
+    key = (str(home.path), signer.issuer.dump() + (signer.authority_key_identifier or b""))
+    chain = _CHAINS.get(key)
+    if chain is None:
+        chain = [x509.Certificate.load(der) for _, _, der in pem.unarmor(ca_chain(home), multiple=True)]
+        if chain and chain[0].subject == signer.issuer and len(_CHAINS) < 256:
+            _CHAINS[key] = chain  # the region's current chain is the signer's: remember it
+    return chain
 
 
 @lru_cache(maxsize=64)
@@ -92,31 +104,32 @@ def seal_document(home: Any, keystore: Any, grant: service.UseGrant, data: bytes
     if kind == "ofd":
         return Sealed(_seal_ofd(home, keystore, grant, data, page, x_mm, y_mm, stamp), "ofd", grant.es_id)
     signer_cert = x509.Certificate.load(grant.signer_cert)
-    captured: list[bytes] = []
+    chain = _chain(home, signer_cert)
+    fmt = "pdf" if kind == "pdf" else "cms"
 
-    def sign(tbs: bytes) -> bytes:
-        value = keystore.sign(grant.key_ref, bytes(tbs), actor=grant.actor, role=service.SEAL_ROLE, pin=grant.pin)
-        captured.append(value)
-        return value
+    def make(use: service.KeyUse) -> service.Made:
+        captured: list[bytes] = []
 
-    if kind == "pdf":
-        from seal.pdf import seal_pdf
+        def sign(tbs: bytes) -> bytes:
+            captured.append(use.sign(bytes(tbs)))
+            return captured[-1]
 
-        picture, size = _picture_png(grant.seal_der)
-        out = seal_pdf(data, sign=sign, certificate=signer_cert, chain=_chain(home), page=page,
-                       box_mm=(x_mm, y_mm, size, size) if picture else None, picture_png=picture,
-                       timestamp=stamp, reason=f"电子印章 {grant.es_id}")
-        fmt = "pdf"
-    else:
-        from seal.cms import sign_data
+        if fmt == "pdf":
+            from seal.pdf import seal_pdf
 
-        out = sign_data(data, signer_cert, sign, flavour=flavour, detached=True, chain=_chain(home),
-                        timestamper=stamp)
-        fmt = "cms"
-    # the logged artefact of a PDF or CMS sealing is the SignerInfo's signature value
-    service.record_sealing(home, grant, captured[-1], format=fmt, timestamped=stamp is not None,
-                           data_sm3=sm3(data).hex())
-    return Sealed(out, fmt, grant.es_id)
+            picture, size = _picture_png(grant.seal_der)
+            out = seal_pdf(data, sign=sign, certificate=signer_cert, chain=chain, page=page,
+                           box_mm=(x_mm, y_mm, size, size) if picture else None, picture_png=picture,
+                           timestamp=use.stamp, reason=f"电子印章 {grant.es_id}")
+        else:
+            from seal.cms import sign_data
+
+            out = sign_data(data, signer_cert, sign, flavour=flavour, detached=True, chain=chain,
+                            timestamper=use.stamp)
+        # the logged artefact of a PDF or CMS sealing is the SignerInfo's signature value
+        return service.Made(out, captured[-1], fmt, use.stamp is not None, {"data_sm3": sm3(data).hex()})
+
+    return Sealed(service.seal_with(home, keystore, grant, stamp, make), fmt, grant.es_id)
 
 
 def _seal_ofd(home: Any, keystore: Any, grant: service.UseGrant, data: bytes, page: int, x_mm: float, y_mm: float,

@@ -695,16 +695,7 @@ def make_signature(
     if given, receives the signature value and returns an RFC 3161 token (DER) that goes
     into timeStamp.
 
-    One commit per sealing where it can be: the key store signs in this function's
-    transaction (its key-use record), a timestamp that can be made in it too
-    (``timestamp.in_transaction``, seal.tsa.TsaClient: the TSA key's use record, the token
-    row and tsa.timestamp) follows, then the seal.sign audit record and the log entry.
-    Three cases take the longer way -- the key store signs and records in its own
-    transaction, the timestamp is made in the TSA's own, then `record_sealing` commits: a
-    timestamp callable that cannot stamp in the caller's transaction (SQLite has one
-    writer), a personal seal (a wrong PIN must be counted even if the sealing rolls back),
-    and a refusal by the key store or the TSA (repeated in their own transactions so that
-    it is recorded).
+    One commit per sealing where it can be (:func:`seal_with`).
     """
     if not isinstance(grant, UseGrant):
         raise SealBuildError("make_signature needs the UseGrant from authorise_use")
@@ -717,28 +708,105 @@ def make_signature(
     # certificate's key, here, so the key store signs a digest -- the seal (picture and
     # all) is not hashed once more for the key store's record.
     e = _sm3_resumed(_signer_z(grant.signer_cert), tbs, grant.seal_der, _seal_offset(tbs, 1))
+
+    def make(use: KeyUse) -> Made:
+        signature = use.sign_digest(e)
+        token = use.stamp(signature) if use.stamp is not None else None
+        der = structures.assemble_signature(tbs, grant.signer_cert, signature, timestamp=token)
+        return Made(der, der, "ses", token is not None,
+                    {"data_hash": bytes(data_hash).hex(), "property_info": property_info})
+
+    return seal_with(home, keystore, grant, timestamp, make, sessions=sessions)
+
+
+@dataclass(frozen=True)
+class KeyUse:
+    """The signer key and the TSA as a sealing's maker reaches them: bound to one open
+    transaction, or each in its own (:func:`seal_with`)."""
+    sign: Callable[[bytes], bytes]          # data -> SM2 signature (the key store hashes Z_A || data)
+    sign_digest: Callable[[bytes], bytes]   # e = SM3(Z_A || data) -> SM2 signature
+    stamp: Callable[[bytes], bytes] | None  # signature value -> RFC 3161 token DER
+
+
+@dataclass(frozen=True)
+class Made:
+    """What a sealing's maker built: the result, the signature value the log entry is keyed by
+    (the SES_Signature, or a SignerInfo's signature), and what the audit record says."""
+    result: Any
+    signature: bytes
+    format: str
+    timestamped: bool
+    details: dict[str, Any]
+
+
+class _Attempt:
+    """Notes a refusal by the key store or the TSA inside the one-commit attempt, however the
+    maker (pyHanko, say) wraps the exception on its way out."""
+
+    def __init__(self) -> None:
+        self.retry = False
+
+    def guard(self, fn: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
+        def call(value: bytes) -> bytes:
+            try:
+                return fn(value)
+            except (ks_errors.KeyStoreError, GMError, TsaError):
+                self.retry = True
+                raise
+            except IntegrityError as exc:
+                self.retry = "serial" in str(exc.orig).lower()  # a token serial taken meanwhile
+                raise
+        return call
+
+
+def seal_with(home: Any, keystore: Any, grant: UseGrant, timestamp: Callable[[bytes], bytes] | None,
+              make: Callable[[KeyUse], Made], *, sessions: sessionmaker[Session] | None = None) -> Any:
+    """Run a sealing's maker and record it: one commit where it can be -- the key store signs
+    in this function's transaction (its key-use record), a timestamp that can be made in it too
+    (``timestamp.in_transaction``, seal.tsa.TsaClient: the TSA key's use record, the token row
+    and tsa.timestamp) follows, then the seal.sign audit record and the log entry.
+
+    Three cases take the longer way -- the key store signs and records in its own transaction,
+    the timestamp is made in the TSA's own, then `record_sealing` commits: a timestamp callable
+    that cannot stamp in the caller's transaction (SQLite has one writer), a personal seal (a
+    wrong PIN must be counted even if the sealing rolls back), and a refusal by the key store
+    or the TSA (repeated in their own transactions so that it is recorded). ``make`` may
+    therefore run twice; it must only build bytes.
+    """
     sessions = _sessions(home, sessions)
-    details = {"data_hash": bytes(data_hash).hex(), "property_info": property_info}
     stamps_here = timestamp is None or getattr(timestamp, "stamps_in_caller_transaction", False)
     if stamps_here and not grant.personal and getattr(keystore, "signs_in_caller_transaction", False):
+        attempt = _Attempt()
         try:
             with db.transaction(sessions) as s:
-                signature = keystore.sign_digest(grant.key_ref, e, actor=grant.actor, role=SEAL_ROLE, session=s)
-                token = timestamp.in_transaction(s, signature) if timestamp is not None else None  # type: ignore[attr-defined]
-                der = structures.assemble_signature(tbs, grant.signer_cert, signature, timestamp=token)
-                _record_sealing(s, grant, der, format="ses", timestamped=token is not None, details=details)
-            return der
-        except (ks_errors.KeyStoreError, GMError, TsaError):
-            pass  # rolled back, nothing recorded: the own transactions below record the refusal
+                use = KeyUse(
+                    sign=attempt.guard(lambda data: keystore.sign(grant.key_ref, data, actor=grant.actor,
+                                                                  role=SEAL_ROLE, session=s)),
+                    sign_digest=attempt.guard(lambda e: keystore.sign_digest(grant.key_ref, e, actor=grant.actor,
+                                                                             role=SEAL_ROLE, session=s)),
+                    stamp=attempt.guard(lambda value: timestamp.in_transaction(s, value))  # type: ignore[union-attr]
+                    if timestamp is not None else None)
+                made = make(use)
+                _record_sealing(s, grant, made.signature, format=made.format, timestamped=made.timestamped,
+                                details=made.details)
+            return made.result
         except IntegrityError as exc:
             if "serial" not in str(exc.orig).lower():
                 raise  # rolled back; not a token serial clash, so signing again would only fail again
             # another worker took the token serial: the TSA's own transaction below retries it
-    signature = keystore.sign_digest(grant.key_ref, e, actor=grant.actor, role=SEAL_ROLE, pin=grant.pin)
-    token = timestamp(signature) if timestamp is not None else None
-    der = structures.assemble_signature(tbs, grant.signer_cert, signature, timestamp=token)
-    record_sealing(home, grant, der, format="ses", timestamped=token is not None, sessions=sessions, **details)
-    return der
+        except Exception:
+            if not attempt.retry:
+                raise
+            # rolled back, nothing recorded: the own transactions below record the refusal
+    use = KeyUse(
+        sign=lambda data: keystore.sign(grant.key_ref, data, actor=grant.actor, role=SEAL_ROLE, pin=grant.pin),
+        sign_digest=lambda e: keystore.sign_digest(grant.key_ref, e, actor=grant.actor, role=SEAL_ROLE,
+                                                   pin=grant.pin),
+        stamp=timestamp)
+    made = make(use)
+    record_sealing(home, grant, made.signature, format=made.format, timestamped=made.timestamped,
+                   sessions=sessions, **made.details)
+    return made.result
 
 
 def record_sealing(home: Any, grant: UseGrant, signature: bytes, *, format: str, timestamped: bool,  # noqa: A002

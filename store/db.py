@@ -107,6 +107,11 @@ def _sqlite_engine(url: URL, busy_timeout_ms: int, echo: bool) -> Engine:
     if synchronous not in _SQLITE_SYNCHRONOUS:
         raise ConfigError(f"{SQLITE_SYNCHRONOUS_ENV}={synchronous!r}: expected NORMAL, FULL or EXTRA")
     engine = create_engine(url, echo=echo)
+    gate = None
+    if database and database != ":memory:" and not database.startswith("file:"):
+        from store import sqlite_gate
+
+        gate = sqlite_gate.install(engine, Path(database).expanduser().resolve(), busy_timeout_ms)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -126,8 +131,18 @@ def _sqlite_engine(url: URL, busy_timeout_ms: int, echo: bool) -> Engine:
         # On the DB-API cursor (HotStatement): exec_driver_sql's bookkeeping cost more than
         # the BEGIN itself, once per transaction; errors ("database is locked") still come
         # out as SQLAlchemy's exception types.
-        readonly = conn.get_execution_options().get(_READONLY_OPTION, False)
-        (_BEGIN_DEFERRED if readonly else _BEGIN_IMMEDIATE).run(conn)
+        if conn.get_execution_options().get(_READONLY_OPTION, False):
+            _BEGIN_DEFERRED.run(conn)
+            return
+        if gate is None:
+            _BEGIN_IMMEDIATE.run(conn)
+            return
+        gate.enter(conn.connection)  # writers queue here, not in SQLite's sleeping busy handler
+        try:
+            _BEGIN_IMMEDIATE.run(conn)
+        except BaseException:
+            gate.leave(conn.connection)
+            raise
 
     return engine
 

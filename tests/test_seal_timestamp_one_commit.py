@@ -11,7 +11,10 @@ seal.tsa.TsaClient.in_transaction), on SQLite and PostgreSQL.
   chain verifies.
 * A failure after the token was made in the sealing's transaction (the database refuses
   the log insert, by a trigger) leaves no commit, no token row and no audit record.
-* The listener is not blind: a timestamped CMS sealing (the long way) shows 3 commits.
+* PDF and CMS sealings take the same one-commit path (seal.service.seal_with), and a refusal
+  inside pyHanko still falls back and is recorded.
+* The listener is not blind: a timestamp callable that cannot stamp in the sealing's
+  transaction (the long way) shows 3 commits.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ from sqlalchemy.exc import OperationalError
 
 from ca import service as ca_service
 from keystore.errors import KeyDisabled
-from seal import sealing, tsa
+from seal import sealing, service, tsa
 from seal.structures import parse_signature
 from store import audit
 from store.db import transaction
@@ -168,13 +171,87 @@ def test_revoked_tsa_certificate_is_refused(region) -> None:
 
 
 def test_counter_sees_the_long_way(region) -> None:
-    """The commit listener is not blind: a timestamped CMS sealing (key store, TSA and
-    record_sealing each in their own transaction) is three commits."""
+    """The commit listener is not blind: with a timestamp callable that cannot stamp in the
+    sealing's transaction (a plain function), the key store, the TSA and record_sealing each
+    commit their own: three commits."""
     home, ks, es_id = region
+    client = tsa.tsa_callable(home, ks, actor="clerk")
     grant = sealing.authorise(home, ks, es_id, actor="clerk")
     with _commits(home.engine) as commits:
-        sealing.seal_document(home, ks, grant, b"any data", cms=True)
+        service.make_signature(home, ks, grant, b"\x01" * 32, "Doc_0/Signs/Sign_0/Signature.xml",
+                               timestamp=lambda value: client(value))
     assert len(commits) == 3, len(commits)
+
+
+def _pdf() -> bytes:
+    from tests.soak.soak import _pdf as soak_pdf
+
+    return soak_pdf()
+
+
+def _signer_info_signature(sealed: sealing.Sealed) -> tuple[bytes, bytes | None]:
+    """(SignerInfo signature, its signatureTimeStampToken) of a sealed PDF or CMS."""
+    from asn1crypto import cms
+
+    if sealed.format == "pdf":
+        from pyhanko.pdf_utils.reader import PdfFileReader
+
+        signed = PdfFileReader(io.BytesIO(sealed.data)).embedded_signatures[0].signed_data
+    else:
+        signed = cms.ContentInfo.load(sealed.data)["content"]
+    info = signed["signer_infos"][0]
+    token = None
+    for attr in info["unsigned_attrs"] or []:
+        if attr["type"].dotted == "1.2.840.113549.1.9.16.2.14":
+            token = attr["values"][0].dump()
+    return info["signature"].native, token
+
+
+@pytest.mark.parametrize("kind", ["pdf", "cms"])
+def test_a_timestamped_pdf_or_cms_sealing_is_one_commit_too(region, kind) -> None:
+    home, ks, es_id = region
+    data, cms_flag = (_pdf(), False) if kind == "pdf" else (b"raw data to seal " * 64, True)
+    tsa_key = ca_service.service_certificate(home, "tsa").key_ref
+    grant = sealing.authorise(home, ks, es_id, actor="clerk")
+    sealing.seal_document(home, ks, grant, data, cms=cms_flag)  # warm
+    grant = sealing.authorise(home, ks, es_id, actor="clerk")
+    seq, tokens, logged = _state(home)
+    with _commits(home.engine) as commits:
+        sealed = sealing.seal_document(home, ks, grant, data, cms=cms_flag)
+    assert sealed.format == kind
+    assert len(commits) == 1, f"{len(commits)} commits for one timestamped {kind} sealing"
+    records = _records_after(home, seq)
+    assert [(r.action, r.subject) for r in records] == [
+        ("key.sign", grant.key_ref), ("key.sign", tsa_key), ("tsa.timestamp", records[2].subject),
+        ("seal.sign", f"seal:{es_id}")]
+    assert json.loads(records[3].details)["format"] == kind
+    assert _state(home)[1:] == (tokens + 1, logged + 1)
+    signature, token = _signer_info_signature(sealed)
+    assert token is not None
+    check = tsa.verify_token(token, signature)
+    assert check.ok, (check.failure, check.detail)
+    assert records[2].subject == f"tst:{format(check.serial, 'x')}"
+    _chain_ok(home)
+
+
+@pytest.mark.parametrize("kind", ["pdf", "cms"])
+def test_a_refusal_inside_pdf_or_cms_sealing_is_recorded_by_the_long_way(region, kind) -> None:
+    """pyHanko wraps what the signer raises; the refusal must still send the sealing down the
+    long way, which records it, and come out as the key store's error."""
+    home, ks, es_id = region
+    data, cms_flag = (_pdf(), False) if kind == "pdf" else (b"raw data", True)
+    tsa_key = ca_service.service_certificate(home, "tsa").key_ref
+    sealing.seal_document(home, ks, sealing.authorise(home, ks, es_id, actor="clerk"), data, cms=cms_flag)
+    ks.disable(tsa_key, actor="admin", role="key-admin", reason="compromise suspected")
+    grant = sealing.authorise(home, ks, es_id, actor="clerk")
+    seq, tokens, logged = _state(home)
+    with pytest.raises(Exception) as raised:
+        sealing.seal_document(home, ks, grant, data, cms=cms_flag)
+    assert "disabled" in str(raised.value), raised.value
+    records = _records_after(home, seq)
+    assert [(r.action, r.subject) for r in records] == [("key.sign", grant.key_ref), ("key.denied", tsa_key)]
+    assert _state(home)[1:] == (tokens, logged)
+    _chain_ok(home)
 
 
 # The database refuses the transparency-log insert -- the last write of a sealing, after the
