@@ -64,17 +64,17 @@ def authorise(home: Any, keystore: Any, es_id: str, *, agency: str | None = None
 _CHAINS: dict[tuple[str, bytes], list[x509.Certificate]] = {}
 
 
-def _chain(home: Any, signer: x509.Certificate) -> list[x509.Certificate]:
-    """The CA certificates above ``signer``, carried in the signature for relying parties.
-    Kept per issuing CA (name and key id): a CA certificate never changes once issued, so the
+def _chain(home: Any, signer_der: bytes) -> list[x509.Certificate]:
+    """The CA certificates above the signer certificate, carried in the signature for relying
+    parties. Kept per signer certificate: the CAs above a certificate never change, so the
     chain read for it stays right, and a sealing does not read the region's CA rows again."""
     from ca.service import ca_chain
 
-    key = (str(home.path), signer.issuer.dump() + (signer.authority_key_identifier or b""))
+    key = (str(home.path), bytes(signer_der))
     chain = _CHAINS.get(key)
     if chain is None:
         chain = [x509.Certificate.load(der) for _, _, der in pem.unarmor(ca_chain(home), multiple=True)]
-        if chain and chain[0].subject == signer.issuer and len(_CHAINS) < 256:
+        if chain and chain[0].subject == x509.Certificate.load(key[1]).issuer and len(_CHAINS) < 1024:
             _CHAINS[key] = chain  # the region's current chain is the signer's: remember it
     return chain
 
@@ -104,7 +104,7 @@ def seal_document(home: Any, keystore: Any, grant: service.UseGrant, data: bytes
     if kind == "ofd":
         return Sealed(_seal_ofd(home, keystore, grant, data, page, x_mm, y_mm, stamp), "ofd", grant.es_id)
     signer_cert = x509.Certificate.load(grant.signer_cert)
-    chain = _chain(home, signer_cert)
+    chain = _chain(home, grant.signer_cert)
     fmt = "pdf" if kind == "pdf" else "cms"
 
     def make(use: service.KeyUse) -> service.Made:

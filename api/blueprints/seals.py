@@ -163,10 +163,9 @@ def _number(options: dict[str, Any], name: str, default: float) -> float:
               "invalid-seal-request", "payload-too-large"])
 def sign(es_id: str) -> Response:
     from seal import sealing
-    from seal.service import get_seal
+    from seal.service import seal_owner
 
-    info = get_seal(services().home, es_id, sessions=services().sessions)
-    require_agency(info.agency)
+    require_agency(seal_owner(services().home, es_id))
     document, options, as_json = _document()
     page = int(_number(options, "page", 1))
     if page < 1:
