@@ -79,6 +79,9 @@ def test_make_seal_then_seal_documents_as_the_agency(api) -> None:
     refused = client.post(f"/api/v1/seals/{es_id}/sign", headers=_auth(tokens["a1"]),
                           json={"document": base64.b64encode(data).decode()})
     assert refused.status_code == 409 and refused.json["type"] == PROBLEM + "seal-revoked"
+    unknown = client.post("/api/v1/seals/440000209900000001/sign", headers=_auth(tokens["a1"]),
+                          json={"document": base64.b64encode(data).decode()})
+    assert unknown.status_code == 404 and unknown.json["type"] == PROBLEM + "unknown-seal", unknown.json
 
 
 def test_license_types_issue_and_revoke(api) -> None:
