@@ -33,6 +33,7 @@ import re
 import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -250,6 +251,10 @@ def connection_of(session: Session) -> Connection:
     return session.connection()
 
 
+# Within `reading_together()`: this thread's read connections, one per engine, kept open.
+_TOGETHER: ContextVar[dict[Engine, Connection] | None] = ContextVar("eseal_reading_together", default=None)
+
+
 @contextmanager
 def read_connection(engine: Engine) -> Iterator[Connection]:
     """A Core connection reading in one transaction (deferred BEGIN on SQLite), never committed.
@@ -258,14 +263,46 @@ def read_connection(engine: Engine) -> Iterator[Connection]:
     checks): no ORM session. PostgreSQL reads in autocommit mode, one consistent snapshot
     per statement as under READ COMMITTED, without the BEGIN and ROLLBACK round trips
     around it; use `transaction(..., readonly=True)` where several statements must see one
-    snapshot.
+    snapshot. Inside `reading_together()` the connection is the block's, reused.
     """
-    with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execution_options(**{_READONLY_OPTION: True}, isolation_level="AUTOCOMMIT")
-        else:
-            conn.execution_options(**{_READONLY_OPTION: True})
+    together = _TOGETHER.get()
+    if together is not None:
+        conn = together.get(engine)
+        if conn is None:
+            conn = together[engine] = _reader(engine)
+        yield conn
+        return
+    with _reader(engine) as conn:
         yield conn  # closing the connection ends (rolls back) the read transaction
+
+
+def _reader(engine: Engine) -> Connection:
+    conn = engine.connect()
+    if engine.dialect.name == "postgresql":
+        conn.execution_options(**{_READONLY_OPTION: True}, isolation_level="AUTOCOMMIT")
+    else:
+        conn.execution_options(**{_READONLY_OPTION: True})
+    return conn
+
+
+@contextmanager
+def reading_together() -> Iterator[None]:
+    """Within this block (one thread) every `read_connection` of an engine is one connection,
+    checked out of the pool once (on PostgreSQL that is also one liveness ping) and given back
+    at the end: a verification reads its seal, license and certificates' statuses with a
+    statement each. On SQLite the block's reads share one snapshot. Nested blocks join the
+    outermost."""
+    if _TOGETHER.get() is not None:
+        yield
+        return
+    token = _TOGETHER.set({})
+    try:
+        yield
+    finally:
+        connections = _TOGETHER.get() or {}
+        _TOGETHER.reset(token)
+        for conn in connections.values():
+            conn.close()
 
 
 @contextmanager

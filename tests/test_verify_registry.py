@@ -133,3 +133,38 @@ def test_each_own_certificate_is_read_once_per_verification(eseal_home) -> None:
     first = list(asked)
     verifier.verify_ofd(ofd)
     assert asked[len(first):] == first                 # read afresh by the next verification
+
+
+def test_one_verification_reads_the_home_through_one_connection(eseal_home) -> None:
+    """The seal's, the license's and each certificate's status are read with a statement each,
+    all on one connection checked out of the pool once (on PostgreSQL each checkout also pings
+    the server) and given back when the verification ends."""
+    from sqlalchemy import event
+
+    home = eseal_home
+    ofd = _sealed_license(home)
+    verifier = verifier_for_home(home, fetcher=CountingRefusal())
+    verifier.verify_ofd(ofd)  # warm: identities and statements
+    checkouts: list[object] = []
+    statements: list[str] = []
+
+    def on_checkout(dbapi_connection, record, proxy) -> None:
+        checkouts.append(dbapi_connection)
+
+    event.listen(home.engine.pool, "checkout", on_checkout)
+    lookup = verifier.revocation._registry
+
+    def counting(cert, issuer, *args, **kwargs):
+        statements.append("certificate")
+        return lookup(cert, issuer, *args, **kwargs)
+
+    verifier.revocation._registry = counting
+    try:
+        [sig] = verifier.verify_ofd(ofd).signatures
+    finally:
+        event.remove(home.engine.pool, "checkout", on_checkout)
+    assert sig.indication is Indication.PASSED
+    assert {c.code for c in sig.checks} >= {"SEAL_STATUS", "LICENSE_STATUS"}, {c.code for c in sig.checks}
+    assert statements, "no certificate status was looked up"
+    assert len(checkouts) == 1, f"{len(checkouts)} connections for one verification"
+    assert home.engine.pool.checkedout() == 0  # given back

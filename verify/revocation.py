@@ -147,10 +147,14 @@ _READINGS: ContextVar[dict[tuple[bytes, int], Any] | None] = ContextVar("eseal_r
 
 @contextmanager
 def one_reading() -> Iterator[None]:
-    """Within this block each certificate's registry status is read once."""
+    """Within this block each certificate's registry status is read once, and the home's
+    database is read through one connection (store.db.reading_together)."""
+    from store.db import reading_together
+
     token = _READINGS.set({})
     try:
-        yield
+        with reading_together():
+            yield
     finally:
         _READINGS.reset(token)
 
