@@ -44,7 +44,7 @@ from typing import Any
 from asn1crypto import core, crl as acrl, ocsp as aocsp, pem, x509
 
 from verify.certfacts import facts_of
-from verify.errors import FetchError
+from verify.errors import FetchError, InputError
 from verify.freshness import status_max_age
 from verify.path import cert_label, verify_signed
 from verify.report import STRICT, Check, Policy, RevocationEvidence, SubIndication
@@ -183,9 +183,25 @@ class CRLInfo:
     base_number: int | None = None      # a delta CRL's deltaCRLIndicator
 
 
+# What asn1crypto raises on damaged input, early or late: it parses lazily, so a field deep
+# in a name or an extension breaks only when it is first read (found by fuzzing,
+# tests/test_fuzz_crl_ocsp_trustlist.py: a CRL issuer name with a bad string type, an OCSP
+# responder name with unassigned code points; a responder certificate whose name cannot be
+# read, which verify.certfacts reports as InputError). Such an answer is unusable (TRY_LATER),
+# not a fault of the document being verified.
+_MALFORMED = (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError, InputError)
+
+
 def parse_crl(der: bytes, issuer: x509.Certificate, *, url: str = "") -> CRLInfo:
     """Check a CRL against its issuer (name, AKI, signature) and index its entries.
     Raises UnusableAnswer naming the problem."""
+    try:
+        return _parse_crl(der, issuer, url)
+    except _MALFORMED as exc:
+        raise UnusableAnswer(f"CRL {url or ''} is malformed: {exc}") from None
+
+
+def _parse_crl(der: bytes, issuer: x509.Certificate, url: str) -> CRLInfo:
     if pem.detect(der):
         _, _, der = pem.unarmor(der)
     try:
@@ -539,6 +555,15 @@ def _hash(name: str, data: bytes) -> bytes | None:
 
 def _parse_ocsp(der: bytes, cert: x509.Certificate, issuer: x509.Certificate, nonce: bytes | None,
                 now: _dt.datetime, max_age: _dt.timedelta, url: str) -> _Answer:
+    """The answer for ``cert`` in an OCSP response, checked; UnusableAnswer naming the problem."""
+    try:
+        return _read_ocsp(der, cert, issuer, nonce, now, max_age, url)
+    except _MALFORMED as exc:
+        raise UnusableAnswer(f"OCSP {url}: malformed response: {exc}") from None
+
+
+def _read_ocsp(der: bytes, cert: x509.Certificate, issuer: x509.Certificate, nonce: bytes | None,
+               now: _dt.datetime, max_age: _dt.timedelta, url: str) -> _Answer:
     where = f"OCSP {url}"
     try:
         resp = aocsp.OCSPResponse.load(der)

@@ -263,6 +263,15 @@ def sign_list(tl: TrustList, certificate: x509.Certificate, sign: Any) -> bytes:
     return json.dumps(envelope, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8") + b"\n"
 
 
+def _who(cert: x509.Certificate) -> str:
+    """Subject and serial for a message; a certificate that is not the pinned one may not even
+    have a readable name (fuzzing: a damaged name made the refusal itself crash)."""
+    try:
+        return f"{cert.subject.human_friendly} (serial {cert.serial_number:x})"
+    except (ValueError, TypeError, KeyError):
+        return "a certificate with an unreadable name"
+
+
 def open_list(data: bytes, expected_signers: Sequence[x509.Certificate] | None) -> tuple[TrustList, x509.Certificate]:
     """Parse and verify a signed list. ``expected_signers``: the certificates allowed to
     sign it (a pin, or the LOTL's signer certificates); None checks the signature only
@@ -291,6 +300,5 @@ def open_list(data: bytes, expected_signers: Sequence[x509.Certificate] | None) 
                                       f"{check.signer.detail if check.signers else 'no signer'})")
     signer = check.signer.certificate
     if expected_signers is not None and signer.dump() not in {c.dump() for c in expected_signers}:
-        raise PinMismatch(f"the list is signed by {signer.subject.human_friendly} (serial "
-                          f"{signer.serial_number:x}), not by the expected signer certificate")
+        raise PinMismatch(f"the list is signed by {_who(signer)}, not by the expected signer certificate")
     return TrustList.from_dict(body), signer
