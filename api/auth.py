@@ -3,7 +3,9 @@
 ``@requires("admin", "ra_operator")`` on a view: the request must carry
 ``Authorization: Bearer <token>`` for a known, unrevoked token (``store.tokens.authenticate``)
 whose role is listed; otherwise 401 ``unauthorized`` (with ``WWW-Authenticate: Bearer``) or
-403 ``forbidden``. The token's info is :func:`principal` for the view. Roles:
+403 ``forbidden``. A client address that presented ten unknown or revoked tokens within five
+minutes gets 429 ``too-many-failed-authentications`` with ``Retry-After`` until the oldest
+of them is five minutes old (api/lockout.py), whatever token it sends meanwhile. The token's info is :func:`principal` for the view. Roles:
 
 * ``admin`` — everything; ``ra_operator`` — certificate issuance and lifecycle;
 * ``agency`` — scoped to its own agency: views over agency-owned things call
@@ -21,6 +23,7 @@ from typing import Any, TypeVar
 
 from flask import g, request
 
+from api.lockout import SLUG as LOCKOUT_SLUG
 from api.openapi import _merge
 from api.problems import Problem
 from store.tokens import ROLES, TokenInfo, authenticate
@@ -52,8 +55,14 @@ def requires(*roles: str) -> Callable[[F], F]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             from api.context import services
 
-            info = authenticate(services().sessions, _bearer())
+            token, client, lockout = _bearer(), request.remote_addr or "?", services().api_lockout
+            wait = lockout.retry_after(client)
+            if wait is not None:
+                raise Problem(429, LOCKOUT_SLUG, f"too many unknown or revoked tokens from {client}; "
+                              f"try again in {wait} s", headers={"Retry-After": str(wait)})
+            info = authenticate(services().sessions, token)
             if info is None:
+                lockout.failed(client)
                 raise Problem(401, "unauthorized", "the token is unknown, malformed or revoked",
                               headers={"WWW-Authenticate": 'Bearer realm="eseal", error="invalid_token"'})
             if info.role not in roles:
@@ -63,7 +72,7 @@ def requires(*roles: str) -> Callable[[F], F]:
             g.eseal_principal = info
             return fn(*args, **kwargs)
 
-        _merge(wrapper, security=list(roles), problems=["unauthorized", "forbidden"])
+        _merge(wrapper, security=list(roles), problems=["unauthorized", "forbidden", LOCKOUT_SLUG])
         return wrapper  # type: ignore[return-value]
 
     return decorate

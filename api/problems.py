@@ -66,6 +66,7 @@ _TITLES = {
     "unsupported-media-type": "Unsupported media type",
     "idempotency-key-reused": "Idempotency key reused with a different request",
     "idempotency-in-progress": "A request with this idempotency key is still running",
+    "too-many-failed-authentications": "Too many failed authentications from this address",
     "not-ready": "Service not ready",
     "database-unavailable": "Database unavailable",
     "internal-error": "Internal error",
@@ -74,7 +75,7 @@ _TITLES = {
 _STATUSES = {
     "bad-json": 400, "invalid-request": 400, "unauthorized": 401, "forbidden": 403, "not-found": 404,
     "method-not-allowed": 405, "payload-too-large": 413, "unsupported-media-type": 415,
-    "idempotency-key-reused": 409, "idempotency-in-progress": 409, "not-ready": 503, "database-unavailable": 503, "internal-error": 500,
+    "idempotency-key-reused": 409, "idempotency-in-progress": 409, "too-many-failed-authentications": 429, "not-ready": 503, "database-unavailable": 503, "internal-error": 500,
 }
 
 HTTP_SLUGS = {

@@ -128,3 +128,75 @@ def test_buckets_keep_at_most_max_keys():
     buckets.take("c")                                # "b", the least recently seen, is dropped
     assert buckets.take("b") == 0                    # back with a full bucket
     assert buckets.take("c") == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------ failed authentications
+
+
+def _lockout(client) -> Clock:
+    clock = Clock()
+    client.application.extensions["eseal"].api_lockout.clock = clock
+    return clock
+
+
+def test_unknown_tokens_lock_the_address_out_and_the_lock_ends(served):
+    """Ten unknown tokens from one address in five minutes: 429 with Retry-After for whatever
+    it sends next, the right token included; another address is not affected; the lock ends
+    when the oldest failure is five minutes old."""
+    client, _, token = served
+    clock = _lockout(client)
+    for i in range(10):
+        r = client.get("/api/v1/audit", headers={"Authorization": f"Bearer guess-{i}"}, environ_base=A)
+        assert r.status_code == 401 and r.json["type"] == PROBLEM + "unauthorized"
+        clock.now += 1
+    locked = client.get("/api/v1/audit", headers={"Authorization": f"Bearer {token}"}, environ_base=A)
+    assert locked.status_code == 429 and locked.mimetype == "application/problem+json"
+    assert locked.json["type"] == PROBLEM + "too-many-failed-authentications"
+    assert locked.headers["Retry-After"] == "290"  # the first failure, 10 s ago, ends the lock in 290 s
+    assert client.get("/api/v1/audit", headers={"Authorization": f"Bearer {token}"}, environ_base=B).status_code == 200
+    clock.now += 289
+    assert client.get("/api/v1/audit", headers={"Authorization": f"Bearer {token}"},
+                      environ_base=A).headers["Retry-After"] == "1"
+    clock.now += 1
+    assert client.get("/api/v1/audit", headers={"Authorization": f"Bearer {token}"}, environ_base=A).status_code == 200
+
+
+def test_a_valid_token_between_guesses_does_not_reset_the_count(served):
+    client, _, token = served
+    _lockout(client)
+    for i in range(10):
+        client.get("/api/v1/audit", headers={"Authorization": f"Bearer guess-{i}"}, environ_base=A)
+        if i < 9:
+            assert client.get("/api/v1/audit", headers={"Authorization": f"Bearer {token}"},
+                              environ_base=A).status_code == 200
+    assert client.get("/api/v1/audit", headers={"Authorization": f"Bearer {token}"},
+                      environ_base=A).status_code == 429
+
+
+def test_requests_without_a_token_are_not_failures(served):
+    client, _, token = served
+    _lockout(client)
+    for _ in range(20):
+        assert client.get("/api/v1/audit", environ_base=A).status_code == 401
+    assert client.get("/api/v1/audit", headers={"Authorization": f"Bearer {token}"}, environ_base=A).status_code == 200
+
+
+def test_the_lockout_is_in_the_openapi_document(served):
+    client, _, _ = served
+    doc = client.get("/api/openapi.json").json
+    operation = doc["paths"]["/api/v1/audit"]["get"]
+    assert "429" in operation["responses"], sorted(operation["responses"])
+
+
+def test_a_lockout_forgets_the_least_recent_address_past_its_bound():
+    from api.lockout import FailedAuthentications
+
+    clock = Clock()
+    lockout = FailedAuthentications(2, 60, max_clients=3, clock=clock)
+    for address in ("a", "b", "c", "d"):
+        lockout.failed(address)
+        lockout.failed(address)
+    assert lockout.retry_after("a") is None           # forgotten: the bound is 3 addresses
+    assert lockout.retry_after("d") == 60
+    lockout.succeeded("d")
+    assert lockout.retry_after("d") is None

@@ -8,7 +8,6 @@ import re
 import pytest
 
 from api import create_app
-from api.blueprints import console as console_module
 from ca import service
 from ca.csr import build_csr
 from ca.testing import LocalSigner
@@ -30,7 +29,6 @@ def console(eseal_home):
                                          subject=f"C=CN,O=某某局,CN=设备-{i}")[0] for i in range(3)]
     tokens = {role: create_token(sessions, role=role, agency="a1" if role == "agency" else None)
               for role in ("admin", "ra_operator", "agency", "auditor")}
-    console_module._failures.clear()
     app = create_app(eseal_home.path, passphrase=PASSPHRASE)
     yield app, tokens, serials, sessions
     app.extensions["eseal"].home.close()
@@ -102,7 +100,7 @@ def test_failed_sign_ins_lock_the_client_out(console) -> None:
     app, tokens, _, _ = console
     client = app.test_client()
     page = client.get("/console/login").get_data(as_text=True)
-    for _ in range(console_module.MAX_FAILURES):
+    for _ in range(app.extensions["eseal"].console_lockout.max_failures):
         assert client.post("/console/login", data={"token": "esk_0000000000000000_nope", "csrf": _csrf(page)}).status_code == 401
     locked = client.post("/console/login", data={"token": tokens["admin"][0], "csrf": _csrf(page)})
     assert locked.status_code == 429  # even the right token, until the lockout ends

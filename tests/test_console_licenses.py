@@ -9,7 +9,6 @@ import re
 import pytest
 
 from api import create_app
-from api.blueprints import console as console_module
 from ca import service
 from keystore.soft import SoftKeyStore
 from seal.license.service import issue_license, license_status
@@ -34,7 +33,6 @@ def console(eseal_home):
                            actor="test").license_id
     tokens = {role: create_token(sessions, role=role, agency="a1" if role == "agency" else None)[0]
               for role in ("admin", "ra_operator", "agency", "auditor")}
-    console_module._failures.clear()
     app = create_app(eseal_home.path, passphrase=PASSPHRASE)
     yield app, tokens, (mine, theirs), ks
     app.extensions["eseal"].home.close()

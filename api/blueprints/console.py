@@ -13,7 +13,6 @@ import functools
 import hmac
 import os
 import secrets
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,11 +37,8 @@ bp = Blueprint("console", __name__, url_prefix="/console", template_folder="../t
 
 F = TypeVar("F", bound=Callable[..., Any])
 SECRET_FILE = "console-secret.key"
-MAX_FAILURES = 5
-LOCKOUT_SECONDS = 300
 REVOKE_REASONS = [r for r in REASON_CODES if r not in ("certificateHold", "removeFromCRL")]
 WRITE_ROLES = ("admin", "ra_operator")
-_failures: dict[str, list[float]] = {}
 _HTML = {200: {"description": "HTML page", "content": {"text/html": {}}}}
 _REDIRECT = {302: {"description": "redirect to the next page"}}
 
@@ -138,13 +134,6 @@ def signed_in(*roles: str) -> Callable[[F], F]:
     return decorate
 
 
-def _locked_out(client: str) -> bool:
-    now = time.monotonic()
-    recent = [at for at in _failures.get(client, []) if now - at < LOCKOUT_SECONDS]
-    _failures[client] = recent
-    return len(recent) >= MAX_FAILURES
-
-
 @bp.get("/style.css")
 @_page("Console style sheet", responses={200: {"description": "CSS", "content": {"text/css": {}}}})
 def style() -> Response:
@@ -164,17 +153,17 @@ def set_language(code: str) -> Response:
 @_page("Sign in with an API token (form)")
 def login() -> Any:
     if request.method == "POST":
-        client = request.remote_addr or "?"
-        if _locked_out(client):
+        client, lockout = request.remote_addr or "?", services().console_lockout
+        if lockout.retry_after(client) is not None:
             flash(t("Too many failed sign-ins; try again later"), "error")
             return render_template("console/login.html"), 429
         _check_csrf()
         info = authenticate(services().sessions, request.form.get("token", ""))
         if info is None:
-            _failures.setdefault(client, []).append(time.monotonic())
+            lockout.failed(client)
             flash(t("Invalid or revoked token"), "error")
             return render_template("console/login.html"), 401
-        _failures.pop(client, None)
+        lockout.succeeded(client)
         keep_lang = session.get("lang")
         session.clear()
         session.update(token_id=info.token_id, lang=keep_lang or "zh")
