@@ -58,3 +58,25 @@ def test_revoked_token_is_refused_and_both_changes_are_audited(store_engine: Eng
 def test_bad_token_requests_are_refused(store_engine: Engine, role, agency, message) -> None:
     with pytest.raises(tokens.TokenError, match=message):
         tokens.create_token(make_sessionmaker(store_engine), role=role, agency=agency)
+
+
+def test_the_secret_is_compared_in_constant_time(store_engine: Engine, monkeypatch) -> None:
+    """A wrong secret of a known token id reaches hmac.compare_digest with the stored hash and
+    the candidate's (equal lengths: the comparison takes the same time wherever they differ);
+    ``==`` on the bytes would leak the length of the matching prefix."""
+    import hmac
+
+    sessions = make_sessionmaker(store_engine)
+    token, _ = tokens.create_token(sessions, role="auditor")
+    seen: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def recording(a, b):  # noqa: ANN001, ANN202
+        seen.append((bytes(a), bytes(b)))
+        return real(a, b)
+
+    monkeypatch.setattr(tokens.hmac, "compare_digest", recording)
+    assert tokens.authenticate(sessions, token[:-1] + ("A" if token[-1] != "A" else "B")) is None
+    assert tokens.authenticate(sessions, token) is not None
+    assert len(seen) == 2 and all(len(a) == len(b) == 32 for a, b in seen)
+    assert seen[0][0] == seen[1][0] == seen[1][1] != seen[0][1]
