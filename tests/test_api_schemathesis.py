@@ -84,3 +84,89 @@ def test_api_conforms(api_app) -> None:
         except Exception as exc:  # collect every operation's failure, then report them all
             failures.append(f"{operation.method.upper()} {operation.path}: {str(exc)[:600]}")
     assert not failures, "\n\n".join(failures)
+
+
+def _content_type(response) -> str:  # noqa: ANN001
+    for key, value in response.headers.items():
+        if key.lower() == "content-type":
+            return (value[0] if isinstance(value, list) and value else value) or ""
+    return ""
+
+
+def test_schema_violating_requests_are_refused_with_a_problem(api_app) -> None:
+    """Negative mode: every operation gets requests that break its own declaration (wrong
+    types, missing required fields, values out of range, unknown enum values, in the body, the
+    query and the path). Each must be refused with a 4xx problem+json -- never a 5xx, never
+    accepted. Operations with nothing to break (no parameters, no body) are left out."""
+    from hypothesis import given
+    from hypothesis.errors import Unsatisfiable
+    from schemathesis.checks import negative_data_rejection
+    from schemathesis.generation import GenerationMode
+
+    token = api_app.config["ESEAL_TEST_TOKEN"]
+    failures: list[str] = []
+    tried = 0
+    for operation in _operations(api_app):
+        @given(case=operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
+        @settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        def run(case) -> None:
+            case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token}"}
+            response = case.call()
+            where = f"{case.method} {case.formatted_path}: {response.status_code}"
+            assert response.status_code < 500, f"{where} {response.text[:300]}"
+            if response.status_code >= 400:
+                assert _content_type(response).startswith("application/problem+json"), \
+                    f"{where} as {_content_type(response)!r}, not problem+json"
+            case.validate_response(response, checks=[not_a_server_error, negative_data_rejection])
+
+        try:
+            run()
+            tried += 1
+        except Unsatisfiable:
+            continue  # nothing in this operation's declaration can be broken
+        except Exception as exc:  # collect every operation's failure, then report them all
+            tried += 1
+            failures.append(f"{operation.method.upper()} {operation.path}: {str(exc)[:600]}")
+    assert tried >= 15
+    assert not failures, "\n\n".join(failures)
+
+
+def test_every_request_body_refuses_bad_bodies_with_a_problem(api_app) -> None:
+    """Every operation that takes a request body, with an admin token: a body over the size
+    limit (413), a body of a media type it does not take (415), and -- where it takes JSON --
+    JSON that does not parse (400 bad-json) and JSON of the wrong shape (an array, a string:
+    400). Each a problem+json, none a 5xx."""
+    token = api_app.config["ESEAL_TEST_TOKEN"]
+    limit = api_app.extensions["eseal"].config.max_content_length
+    client = api_app.test_client()
+    doc = client.get("/api/openapi.json").json
+    failures, tried, statuses = [], 0, []
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            if method not in ("post", "put", "patch") or "requestBody" not in operation:
+                continue
+            media = set(operation["requestBody"]["content"])
+            url = path
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "path":
+                    url = url.replace("{" + parameter["name"] + "}", "1")
+            headers = {"Authorization": f"Bearer {token}"}
+            cases = [("too large", b"x" * (limit + 1), sorted(media)[0], {413}),
+                     ("wrong media type", b"hello", "text/x-unknown", {415})]
+            if "application/json" in media:
+                cases += [("broken JSON", b'{"a": ', "application/json", {400}),
+                          ("JSON array", b"[1, 2]", "application/json", {400}),
+                          ("JSON string", b'"text"', "application/json", {400})]
+            for label, body, ctype, expected in cases:
+                tried += 1
+                r = client.open(url, method=method.upper(), data=body, content_type=ctype, headers=headers)
+                # 404 first is right where the path's thing does not exist and the view looks it up
+                # before reading the body; 429 where a rate limit applies
+                ok = r.status_code in expected | {404} and r.mimetype == "application/problem+json"
+                statuses.append(r.status_code)
+                if not ok:
+                    failures.append(f"{method.upper()} {path} ({label}): {r.status_code} {r.mimetype} "
+                                    f"{r.get_data(as_text=True)[:200]}")
+    assert tried >= 40, tried
+    assert not failures, "\n".join(failures)
+    assert statuses.count(404) < len(statuses) / 4, statuses  # most bodies were read, not looked past
