@@ -81,6 +81,15 @@ def test_unverifiable_requests_are_problems(client, kwargs, status, slug) -> Non
     assert resp.mimetype == "application/problem+json" and resp.json["type"] == PROBLEM + slug
 
 
+@pytest.mark.parametrize("policy", ["", "Lenient", "none"])
+def test_an_unknown_policy_is_refused_not_taken_as_strict(client, shared_vectors, policy) -> None:
+    """Found by the negative schemathesis run: ``?policy=`` used to verify under the strict policy."""
+    ofd = (shared_vectors / "ofd" / "v4signed.ofd").read_bytes()
+    resp = client.post(f"/api/v1/verify?policy={policy}", data=ofd, content_type="application/ofd")
+    assert resp.status_code == 400 and resp.json["type"] == PROBLEM + "invalid-request"
+    assert "strict or lenient" in resp.json["detail"]
+
+
 def test_license_page_for_an_unknown_or_malformed_id(client) -> None:
     resp = client.get("/verify/license/NOT-A-LICENSE")
     assert resp.status_code == 404 and "NOT-A-LICENSE" in resp.get_data(as_text=True)

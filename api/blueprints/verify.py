@@ -57,7 +57,10 @@ def _verify(document: bytes, detached: bytes | None, name: str):  # noqa: ANN202
 
     if not document:
         raise Problem(400, "invalid-request", "the document is empty")
-    lenient = request.args.get("policy", "strict") == "lenient"
+    policy = request.args.get("policy", "strict")
+    if policy not in ("strict", "lenient"):
+        raise Problem(400, "invalid-request", f"policy must be strict or lenient, not {policy!r}")
+    lenient = policy == "lenient"
     return shared_verifier(services().home, lenient=lenient).verify_bytes(document, name=name, detached=detached)
 
 
