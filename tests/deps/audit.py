@@ -40,7 +40,10 @@ class LookupFailed(Exception):
     """PyPI could not be asked (network, 5xx, not JSON)."""
 
 
-def fetch_json(url: str, *, timeout: float = 20.0, tries: int = 3) -> dict | None:
+DEADLINE_SECONDS = 180.0  # the whole audit: a PyPI that does not answer must not stall `make test`
+
+
+def fetch_json(url: str, *, timeout: float = 15.0, tries: int = 3) -> dict | None:
     for attempt in range(tries):
         try:
             with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (https only)
@@ -108,12 +111,15 @@ def _advisories(name: str, version: str, fetch: Fetch, index: str) -> tuple[list
 
 
 def audit(packages: Iterable[tuple[str, str]], fetch: Fetch = fetch_json, *, index: str = INDEX,
-          ignore: Iterable[str] = (), threads: int = 8) -> Report:
+          ignore: Iterable[str] = (), threads: int = 8, deadline_seconds: float = DEADLINE_SECONDS) -> Report:
     ignored = set(ignore)
     report = Report()
     packages = list(packages)
+    deadline = time.monotonic() + deadline_seconds
 
     def look_up(package: tuple[str, str]) -> tuple[list[dict] | None, str]:
+        if time.monotonic() > deadline:
+            return None, f"not looked up: the audit's {deadline_seconds:g} s were over"
         try:
             return _advisories(*package, fetch, index)
         except LookupFailed as exc:

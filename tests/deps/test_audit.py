@@ -112,6 +112,12 @@ def test_what_cannot_be_checked_is_listed_and_fails_only_when_strict(index) -> N
     assert "3 unchecked" in render(report)
 
 
+def test_past_its_deadline_the_audit_lists_the_rest_unchecked(index) -> None:
+    report = audit([("flask", "3.1.3"), ("jinja2", "2.10")], fetch, index=index, deadline_seconds=-1)
+    assert [why for _, _, why in report.unchecked] == ["not looked up: the audit's -1 s were over"] * 2
+    assert report.status(strict=False) == 0 and report.status(strict=True) == 1
+
+
 def test_the_environment_is_listed_without_eseal_itself() -> None:
     names = dict(installed())
     assert "cryptography" in names and "asn1crypto" in names and "eseal" not in names
