@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from asn1crypto import crl as acrl
 from sqlalchemy import select
 

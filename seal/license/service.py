@@ -50,7 +50,7 @@ from seal.license.errors import (
 from seal.license.identifiers import SEQUENCE_MAX, make_license_id, parse_license_id
 from seal.license.render import render_license, verification_url
 from seal.license.sealing import RegistrySealer, Sealer
-from seal.license.types import Box, LicenseType, get_type
+from seal.license.types import LicenseType, get_type
 from seal.license.validation import validate_fields, validity_end
 from store import audit, db
 from store.models.ca import CertificateAuthority
