@@ -5,7 +5,8 @@
 whose role is listed; otherwise 401 ``unauthorized`` (with ``WWW-Authenticate: Bearer``) or
 403 ``forbidden``. A client address that presented ten unknown or revoked tokens within five
 minutes gets 429 ``too-many-failed-authentications`` with ``Retry-After`` until the oldest
-of them is five minutes old (api/lockout.py), whatever token it sends meanwhile. The token's info is :func:`principal` for the view. Roles:
+of them is five minutes old (api/lockout.py), whatever token it sends meanwhile. The
+token's info is :func:`principal` for the view. Roles:
 
 * ``admin`` — everything; ``ra_operator`` — certificate issuance and lifecycle;
 * ``agency`` — scoped to its own agency: views over agency-owned things call

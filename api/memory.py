@@ -21,8 +21,8 @@ Elsewhere than glibc (musl, macOS) there is no malloc_trim: there the trimmer on
 from __future__ import annotations
 
 import ctypes
-import gc
 import ctypes.util
+import gc
 import threading
 import time
 from collections.abc import Callable

@@ -767,9 +767,27 @@ class _Attempt:
                 self.retry = True
                 raise
             except IntegrityError as exc:
-                self.retry = "serial" in str(exc.orig).lower()  # a token serial taken meanwhile
+                self.retry = _serial_clash(exc)
                 raise
         return call
+
+
+def _serial_clash(exc: BaseException) -> bool:
+    """Another worker took the token serial meanwhile: worth repeating in the TSA's own transaction."""
+    return isinstance(exc, IntegrityError) and "serial" in str(exc.orig).lower()
+
+
+def _key_use(keystore: Any, grant: UseGrant, stamp: Callable[[bytes], bytes] | None, *,
+             session: Session | None = None,
+             guard: Callable[[Callable[[bytes], bytes]], Callable[[bytes], bytes]] = lambda fn: fn) -> KeyUse:
+    """The key store's two signing calls for ``grant``: in ``session``'s transaction, or (without
+    one) each in its own with the holder's PIN."""
+    where: dict[str, Any] = {"session": session} if session is not None else {"pin": grant.pin}
+    return KeyUse(
+        sign=guard(lambda data: keystore.sign(grant.key_ref, data, actor=grant.actor, role=SEAL_ROLE, **where)),
+        sign_digest=guard(lambda e: keystore.sign_digest(grant.key_ref, e, actor=grant.actor, role=SEAL_ROLE,
+                                                         **where)),
+        stamp=guard(stamp) if stamp is not None else None)
 
 
 def seal_with(home: Any, keystore: Any, grant: UseGrant, timestamp: Callable[[bytes], bytes] | None,
@@ -792,31 +810,18 @@ def seal_with(home: Any, keystore: Any, grant: UseGrant, timestamp: Callable[[by
         attempt = _Attempt()
         try:
             with db.transaction(sessions) as s:
-                use = KeyUse(
-                    sign=attempt.guard(lambda data: keystore.sign(grant.key_ref, data, actor=grant.actor,
-                                                                  role=SEAL_ROLE, session=s)),
-                    sign_digest=attempt.guard(lambda e: keystore.sign_digest(grant.key_ref, e, actor=grant.actor,
-                                                                             role=SEAL_ROLE, session=s)),
-                    stamp=attempt.guard(lambda value: timestamp.in_transaction(s, value))  # type: ignore[union-attr]
-                    if timestamp is not None else None)
-                made = make(use)
+                stamp = None if timestamp is None else (
+                    lambda value: timestamp.in_transaction(s, value))  # type: ignore[union-attr]
+                made = make(_key_use(keystore, grant, stamp, session=s, guard=attempt.guard))
                 _record_sealing(s, grant, made.signature, format=made.format, timestamped=made.timestamped,
                                 details=made.details)
             return made.result
-        except IntegrityError as exc:
-            if "serial" not in str(exc.orig).lower():
-                raise  # rolled back; not a token serial clash, so signing again would only fail again
-            # another worker took the token serial: the TSA's own transaction below retries it
-        except Exception:
-            if not attempt.retry:
-                raise
-            # rolled back, nothing recorded: the own transactions below record the refusal
-    use = KeyUse(
-        sign=lambda data: keystore.sign(grant.key_ref, data, actor=grant.actor, role=SEAL_ROLE, pin=grant.pin),
-        sign_digest=lambda e: keystore.sign_digest(grant.key_ref, e, actor=grant.actor, role=SEAL_ROLE,
-                                                   pin=grant.pin),
-        stamp=timestamp)
-    made = make(use)
+        except Exception as exc:
+            if not (attempt.retry or _serial_clash(exc)):
+                raise  # rolled back; not a refusal to record, nor a serial clash worth signing again for
+            # rolled back, nothing recorded: the own transactions below record the refusal (or
+            # take another token serial)
+    made = make(_key_use(keystore, grant, timestamp))
     record_sealing(home, grant, made.signature, format=made.format, timestamped=made.timestamped,
                    sessions=sessions, **made.details)
     return made.result
