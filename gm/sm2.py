@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hmac
 import secrets
-
+import threading
+from collections import OrderedDict
 
 from gm import _sm2
 from gm.asn1.sm2 import SM2Cipher
@@ -21,6 +22,11 @@ DEFAULT_UID = b"1234567812345678"  # GM/T 0009-2012 section 10
 _MAX_UID_BYTES = 0xFFFF // 8  # ENTL is the bit length in two bytes
 _CURVE_FOR_Z = A_BYTES + B_BYTES + GX_BYTES + GY_BYTES
 _TABLE_AFTER_VERIFICATIONS = 2
+# PublicKey.shared: keys of the signers, CAs, OCSP responders and TSAs a process verifies
+# again and again. Bounded because a busy key holds a 60 KiB table: 256 keys, at most ~15 MiB.
+_SHARED_KEYS_LIMIT = 256
+_shared_keys: OrderedDict[bytes, PublicKey] = OrderedDict()
+_shared_keys_lock = threading.Lock()
 
 
 def _check_bytes(value: object, name: str) -> bytes:
@@ -52,6 +58,33 @@ class PublicKey:
     def from_bytes(cls, data: bytes) -> PublicKey:
         """65-byte uncompressed (04||x||y) or 33-byte compressed (02/03||x) point."""
         return cls(_sm2.point_decode(_check_bytes(data, "public key")))
+
+    @classmethod
+    def shared(cls, data: bytes) -> PublicKey:
+        """The process's one key object for this point (validated as ``from_bytes`` does).
+
+        Verifiers use it for keys that come back (a signer's certificate in every document
+        it seals, a TSA's in every token): Z_A and the comb table (built on a key's
+        third verification) are then computed once per process, not once per document.
+        Least recently used keys are dropped past 256."""
+        data = _check_bytes(data, "public key")
+        with _shared_keys_lock:
+            key = _shared_keys.get(data)
+            if key is not None:
+                _shared_keys.move_to_end(data)
+                return key
+        key = cls.from_bytes(data)
+        with _shared_keys_lock:
+            key = _shared_keys.setdefault(data, key)
+            if len(_shared_keys) > _SHARED_KEYS_LIMIT:
+                _shared_keys.popitem(last=False)
+        return key
+
+    @staticmethod
+    def forget_shared() -> None:
+        """Drop every shared key (benchmarks measure first use)."""
+        with _shared_keys_lock:
+            _shared_keys.clear()
 
     def to_bytes(self, compressed: bool = False) -> bytes:
         if not compressed:

@@ -151,7 +151,7 @@ def _point(cert: x509.Certificate) -> PublicKey:
     spki = cert.public_key
     if spki.algorithm != "ec" or spki["algorithm"]["parameters"].chosen.native not in ("sm2p256v1", "1.2.156.10197.1.301"):
         raise CmsError(f"the certificate's key is not an SM2 key ({spki.algorithm})")
-    return PublicKey.from_bytes(spki["public_key"].native)
+    return PublicKey.shared(spki["public_key"].native)
 
 
 def _parsed(cert: x509.Certificate) -> x509.Certificate:

@@ -182,7 +182,7 @@ def _sm2_key(cert: x509.Certificate) -> PublicKey | None:
         return None
     if spki["algorithm"]["parameters"].chosen.native not in ("sm2p256v1", "1.2.156.10197.1.301"):
         return None
-    return PublicKey.from_bytes(spki["public_key"].native)
+    return PublicKey.shared(spki["public_key"].native)
 
 
 def _check_signature(si: cms.SignerInfo, cert: x509.Certificate | None, signed_bytes: bytes) -> tuple[bool, str]:

@@ -58,7 +58,7 @@ def sm2_public_key(cert: x509.Certificate) -> PublicKey:
     curve = spki["algorithm"]["parameters"].chosen.native if spki.algorithm == "ec" else None
     if curve not in ("sm2p256v1", "1.2.156.10197.1.301"):
         raise PdfSealArgumentError(f"the certificate's key is not an SM2 key ({spki.algorithm} {curve or ''})".strip())
-    return PublicKey.from_bytes(spki["public_key"].native)
+    return PublicKey.shared(spki["public_key"].native)
 
 
 class _TimestampAttribute(CMSAttributeProvider):

@@ -562,7 +562,7 @@ def public_key_of(cert_der: bytes) -> sm2.PublicKey:
         cert = x509.Certificate.load(bytes(cert_der))
         spki = cert["tbs_certificate"]["subject_public_key_info"]
         point = spki["public_key"].native
-        return sm2.PublicKey.from_bytes(bytes(point))
+        return sm2.PublicKey.shared(bytes(point))
     except (*_ASN1_ERRORS, GMError) as exc:
         raise SealFormatError(f"certificate does not carry an SM2 public key ({exc})") from None
 

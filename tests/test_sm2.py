@@ -359,3 +359,31 @@ def test_bytes_like_inputs_are_accepted(kat_key):
     assert kat_key.public_key.verify(memoryview(signature), memoryview(KAT_M), uid=memoryview(sm2.DEFAULT_UID))
     with pytest.raises(TypeError, match="uid must be bytes"):
         kat_key.sign(KAT_M, uid="1234567812345678")
+
+
+def test_shared_key_is_one_object_per_point_and_validated(monkeypatch):
+    import gm.sm2 as sm2mod
+
+    sm2.PublicKey.forget_shared()
+    key = sm2.PrivateKey.generate()
+    point = key.public_key.to_bytes()
+    first = sm2.PublicKey.shared(point)
+    assert first is sm2.PublicKey.shared(bytes(point))          # Z_A and tables kept for the next document
+    assert first == key.public_key and first is not key.public_key
+    signature = key.sign(b"doc")
+    assert all(first.verify(signature, b"doc") for _ in range(3))
+    assert first._table is not None                            # the comb table is built once, then reused
+    assert not first.verify(signature, b"other")
+    with pytest.raises(InvalidKeyError):
+        sm2.PublicKey.shared(point[:-1] + bytes([point[-1] ^ 1]))  # off the curve: refused, not cached
+
+    monkeypatch.setattr(sm2mod, "_SHARED_KEYS_LIMIT", 3)
+    others = [sm2.PrivateKey.generate().public_key.to_bytes() for _ in range(3)]
+    sm2.PublicKey.shared(others[0])
+    sm2.PublicKey.shared(point)                                # used again: the most recent
+    sm2.PublicKey.shared(others[1])
+    sm2.PublicKey.shared(others[2])                            # over the limit: others[0] goes
+    assert sm2.PublicKey.shared(point) is first
+    assert list(sm2mod._shared_keys) == [others[1], others[2], point]
+    sm2.PublicKey.forget_shared()
+    assert sm2.PublicKey.shared(point) is not first

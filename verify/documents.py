@@ -73,7 +73,6 @@ _MB = 1024 * 1024
 # Certificates by DER: one signer's certificate rides in every document it signs; one parsed
 # object per certificate also lets verify/certfacts and verify/path find theirs by identity.
 _CERTS = ByBytes(4096, 16 * _MB)
-_CERT_LIMIT = 4096
 
 
 def _cert(der: bytes | None) -> x509.Certificate | None:
@@ -116,7 +115,7 @@ def clear_caches() -> None:
     _SEAL_CHECKS.clear()
     _SEAL_INFOS.clear()
     _CERTS.clear()
-    _KEYS.clear()
+    PublicKey.forget_shared()
     clear_read_caches()
 
 
@@ -168,21 +167,11 @@ def seal_facts(seal_der: bytes) -> SignatureFacts:
                                          facts.quirks), format_errors=errors)
 
 
-_KEYS: dict[bytes, Any] = {}     # SM2 public point -> gm.sm2.PublicKey (its Z_A and tables, per signer)
-
-
 def _signer_key(cert: x509.Certificate) -> Any:
-    point = facts_of(cert).point
-    key = _KEYS.get(point)
-    if key is None:
-        try:
-            key = PublicKey.from_bytes(point)
-        except (ValueError, GMError):
-            return None
-        if len(_KEYS) >= _CERT_LIMIT:
-            _KEYS.clear()
-        _KEYS[point] = key
-    return key
+    try:
+        return PublicKey.shared(facts_of(cert).point)
+    except (ValueError, GMError):
+        return None
 
 
 def _fast_signature_check(sig: Any) -> Any:

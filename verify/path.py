@@ -38,6 +38,8 @@ from typing import Any, Protocol
 
 from asn1crypto import cms, pem, x509
 
+from gm.sm2 import PublicKey
+
 from verify.certfacts import facts_of
 from verify.errors import FetchError, InputError
 from verify.report import STRICT, Check, Policy, SubIndication
@@ -109,7 +111,6 @@ class SignatureOutcome:
 
 _LOCK = threading.Lock()
 _SIG_CACHE: dict[tuple[bytes, bytes, bytes], SignatureOutcome] = {}
-_KEY_CACHE: dict[bytes, Any] = {}
 # (trust, version, leaf DER, extra DERs, purpose, policy, fetching) -> the path and its
 # time-independent checks (and the validity checks as they read when all pass); validity and
 # the anchor's status are re-checked at each call
@@ -123,22 +124,13 @@ def clear_caches() -> None:
 
     with _LOCK:
         _SIG_CACHE.clear()
-        _KEY_CACHE.clear()
+        PublicKey.forget_shared()
         _PATH_CACHE.clear()
     certfacts.clear()
 
 
 def _sm2_key(point: bytes) -> Any:
-    key = _KEY_CACHE.get(point)
-    if key is None:
-        from gm.sm2 import PublicKey
-
-        key = PublicKey.from_bytes(point)
-        with _LOCK:
-            if len(_KEY_CACHE) >= _CACHE_LIMIT:
-                _KEY_CACHE.clear()
-            _KEY_CACHE[point] = key
-    return key
+    return PublicKey.shared(point)
 
 
 def _is_sm2_key(spki: Any) -> bool:
