@@ -6,7 +6,8 @@ The master process checks, before any worker starts, that H is a home holding an
 initialised region (else: run `eseal init`) and that the passphrase (ESEAL_PASSPHRASE or
 --passphrase-file) unlocks its key store; then each gunicorn worker builds its own app
 (``api.create_app``) after the fork, with its own database connections. Workers are
-gthread workers, so HTTP keep-alive connections are honoured. Sealing and verifying are
+gthread workers, so HTTP keep-alive connections are honoured, and they spread those
+connections evenly among themselves (api/worker.py). Sealing and verifying are
 CPU-bound under one GIL per worker, so threads add no throughput: measured with wrk
 (benchmarks/bench_http_load.py), 1 and 4 threads per worker and a 0.5 ms GIL switch
 interval were alike within the noise. Four threads stay the default because a slow
@@ -201,8 +202,12 @@ def serve_command(home_path: Path, port: int, host: str, workers: int, threads: 
     click.echo(f"OpenAPI: {base}/api/openapi.json; health: {base}/health")
     sys.stdout.flush()
     options = {
-        "bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread", "threads": threads,
+        "bind": f"{host}:{port}", "workers": workers, "worker_class": "api.worker.BalancedThreadWorker",
+        "threads": threads,
         "keepalive": 30, "timeout": 60, "graceful_timeout": 10, "accesslog": None, "loglevel": "warning",
         "proc_name": "eseal", "limit_request_line": 8190, **_trim_hooks(trim_seconds),
     }
+    from api.worker import prepare_board
+
+    prepare_board(workers)
     _application(path, passphrase, options).run()

@@ -1,0 +1,112 @@
+"""Keep-alive connections are spread over the gunicorn workers (api/worker.py).
+
+The served case starts a real `eseal serve --demo --workers 2` and opens 8 keep-alive
+connections at once, 6 times over: with gunicorn's own gthread worker all 8 landed on one
+worker in 2 runs of 6; here each worker must hold 4. The Board cases check the accept rule
+itself: a worker takes a connection only while no live worker holds fewer, workers that
+stopped publishing are ignored, and the slot of a dead worker is reused.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from api import worker
+from api.testing import free_port, wait_ready
+
+ESEAL = str(Path(sys.executable).with_name("eseal"))
+
+
+def test_a_worker_declines_while_another_holds_fewer_connections() -> None:
+    board = worker.Board(4)
+    a, b = board.claim(1001), board.claim(os.getpid())
+    assert a != b
+    assert board.may_accept(a, 0) and board.may_accept(b, 0)      # equal: both may take the next
+    assert board.may_accept(a, 1) is False                        # b holds 0: a declines
+    assert board.may_accept(b, 0) is True
+    assert board.may_accept(b, 1) and board.may_accept(a, 1)      # even again
+    assert board.may_accept(b, 2) is False
+
+
+def test_a_silent_worker_is_ignored_and_its_slot_reused(monkeypatch) -> None:
+    board = worker.Board(2)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    gone, me = board.claim(dead.pid), board.claim(os.getpid())
+    assert board.may_accept(gone, 0) and board.may_accept(me, 3) is False   # the other holds 0
+    later = time.monotonic() + worker._STALE_SECONDS + 1
+    monkeypatch.setattr(worker.time, "monotonic", lambda: later)
+    assert board.may_accept(me, 3) is True                        # silent for > 3 s: not counted
+    assert board.claim(4242) == gone                              # its worker is gone: slot reused
+    with pytest.raises(RuntimeError, match="no free slot"):
+        board.claim(4343)
+
+
+def _worker_pids(master: int) -> list[int]:
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return [int(p) for p in children]
+
+
+def _established_inodes(port: int) -> set[str]:
+    """Socket inodes of established TCP connections whose local port is ``port``."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not os.path.exists(table):
+            continue
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                inodes.add(fields[9])
+    return inodes
+
+
+def _connections_per_worker(master: int, port: int) -> Counter[int]:
+    inodes = _established_inodes(port)
+    held: Counter[int] = Counter()
+    for pid in _worker_pids(master):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                held[pid] += 1
+    return held
+
+
+def test_keep_alive_connections_are_spread_evenly(tmp_path) -> None:
+    if not Path("/proc/self/task").is_dir():
+        pytest.skip("needs Linux /proc to see which worker holds a connection")
+    port = free_port()
+    env = {**os.environ, "ESEAL_API_RATE_LIMIT_PER_SECOND": "0"}
+    env.pop("ESEAL_DATABASE_URL", None)
+    with open(tmp_path / "serve.log", "wb") as log:
+        proc = subprocess.Popen([ESEAL, "serve", "--demo", "--home", str(tmp_path / "home"), "--port", str(port),
+                                 "--workers", "2"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_ready(port, proc)
+        for _ in range(6):
+            sockets = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(8)]
+            try:
+                for s in sockets:
+                    s.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                for s in sockets:
+                    assert s.recv(65536).startswith(b"HTTP/1.1 200")   # answered, and kept alive
+                held = _connections_per_worker(proc.pid, port)
+                assert sorted(held.values()) == [4, 4], held
+            finally:
+                for s in sockets:
+                    s.close()
+            deadline = time.monotonic() + 10
+            while sum(_connections_per_worker(proc.pid, port).values()) and time.monotonic() < deadline:
+                time.sleep(0.05)
+    finally:
+        proc.terminate()
+        proc.wait(30)
