@@ -17,7 +17,8 @@
   (`readonly=True`) at REPEATABLE READ so a verification sees one consistent snapshot.
 
 Durability on SQLite. In WAL mode `synchronous=NORMAL` writes each commit to the WAL file
-before COMMIT returns and fsyncs at checkpoints: a committed transaction survives the
+before COMMIT returns and fsyncs at checkpoints (run by a background thread,
+`store/wal_checkpoint.py`, not by the commit that fills the WAL): a committed transaction survives the
 process being killed (kill -9, a crash: the OS still holds the written pages), and the
 database is never corrupted; only an operating-system crash or power cut can lose the last
 commits before a checkpoint. `FULL` fsyncs the WAL on every commit, which survives power
@@ -45,6 +46,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from store import wal_checkpoint
 from store.errors import ConfigError
 
 DATABASE_URL_ENV = "ESEAL_DATABASE_URL"
@@ -112,10 +114,13 @@ def _sqlite_engine(url: URL, busy_timeout_ms: int, echo: bool) -> Engine:
         raise ConfigError(f"{SQLITE_SYNCHRONOUS_ENV}={synchronous!r}: expected NORMAL, FULL or EXTRA")
     engine = create_engine(url, echo=echo)
     gate = None
-    if database and database != ":memory:" and not database.startswith("file:"):
+    on_file = bool(database) and database != ":memory:" and not database.startswith("file:")
+    if on_file:
         from store import sqlite_gate
 
-        gate = sqlite_gate.install(engine, Path(database).expanduser().resolve(), busy_timeout_ms)
+        path = Path(database).expanduser().resolve()
+        gate = sqlite_gate.install(engine, path, busy_timeout_ms)
+        wal_checkpoint.watch(path)  # checkpoints in a thread of their own, not in a commit
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -127,6 +132,9 @@ def _sqlite_engine(url: URL, busy_timeout_ms: int, echo: bool) -> Engine:
             cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            if on_file:
+                cursor.execute("PRAGMA wal_autocheckpoint=0")
+                wal_checkpoint.ensure_running()  # this process's (a forked worker's) own thread
         finally:
             cursor.close()
 
