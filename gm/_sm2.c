@@ -1,19 +1,25 @@
 /*
  * Native SM2 core (GB/T 32918) on the recommended curve sm2p256v1.
  *
- * Field and scalar arithmetic use four 64-bit limbs in Montgomery form with
- * unsigned __int128 products. Everything that touches a secret (the private key d,
- * the nonce k, the ECDH/decryption scalar) runs in constant time:
+ * Field and scalar arithmetic use four 64-bit limbs in Montgomery form. The order n uses
+ * a generic Montgomery multiplication (unsigned __int128 products); the field prime p has
+ * its own multiplication, squaring, addition and subtraction: p = -1 mod 2^64 makes the
+ * reduction multiplier the low limb itself and m*p a few shifts and adds (x86-64
+ * assembly, with mulx/adcx/adox where the CPU has them; portable C elsewhere), and
+ * inversion mod p is a fixed addition chain. Everything that touches a secret (the
+ * private key d, the nonce k, the ECDH/decryption scalar) runs in constant time:
  *   - fixed-base multiplication k*G adds one entry of a precomputed comb table per
- *     4-bit window (64 additions, no doublings); each lookup reads all 15 entries
+ *     signed 6-bit window (43 additions, no doublings); each lookup reads all 32 entries
  *     and keeps the wanted one with a mask;
  *   - variable-base multiplication d*P uses a fixed 4-bit window over a runtime table,
  *     with the same masked lookups;
- *   - the exceptional cases (accumulator at infinity, zero digit) are resolved with
- *     masked selects, never branches;
+ *   - the exceptional cases (accumulator at infinity, zero digit) and the final
+ *     conditional subtractions of the field arithmetic are resolved with masks, never
+ *     branches (nor cmov);
  *   - inversions are Fermat exponentiations by public exponents.
- * Verification works on public data only and may branch (wNAF for t*P, the comb
- * table for s*G, and an x-coordinate check that needs no inversion).
+ * Verification works on public data only and may branch (wNAF for t*P, or a key's
+ * signed 5-bit comb table; the 6-bit comb for s*G; an x-coordinate check that needs no
+ * inversion).
  *
  * The Python layer (gm/sm2.py) hashes (Z_A, e = SM3(Z_A || M)) and handles key
  * containers; this file takes and returns fixed-length big-endian byte strings.
@@ -24,6 +30,11 @@
 #include <string.h>
 #include <errno.h>
 #include <sys/random.h>
+#include <stdlib.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <emmintrin.h>
+#endif
 
 #ifndef SM2_MODULE_NAME
 #define SM2_MODULE_NAME _sm2
@@ -211,10 +222,548 @@ static void modctx_init(modctx *M, const u64 m[4]) {
     copy4(M->rr, r);
 }
 
-#define fp_mul(r, a, b) mont_mul((r), (a), (b), &MP)
-#define fp_sqr(r, a) mont_mul((r), (a), (a), &MP)
+/*
+ * Dedicated Montgomery arithmetic for the field prime p = 2^256 - 2^224 - 2^96 + 2^64 - 1.
+ * Same representation as mont_mul(.., &MP) (a * R mod p, R = 2^256) and bit-identical
+ * results, but p = -1 (mod 2^64) makes -p^-1 mod 2^64 = 1: each reduction round's
+ * multiplier m is the low limb t0 itself, and (t + m * p) / 2^64 is t / 2^64 (dropping
+ * t0) plus m * (2^192 - 2^160 - 2^32 + 1): shifts and add/sub, no multiplication.
+ * The C functions below are the portable version; x86-64 uses the assembly after them.
+ */
+
+/* One Montgomery round on a 256-bit value t < 2^256: t = (t + t0 * p) / 2^64.
+   The result is below 2^192 + p < 2^256, so the chains below may drop their last carry. */
+#define FP_REDC_ROUND(t0, t1, t2, t3)                                            \
+    do {                                                                         \
+        u64 m_ = (t0), lo_ = m_ << 32, hi_ = m_ >> 32, c_, b_;                   \
+        u64 x0_, x1_, x2_, x3_;                                                  \
+        c_ = __builtin_add_overflow((t1), m_, &x0_);                             \
+        c_ = __builtin_add_overflow((t2), c_, &x1_);                             \
+        c_ = __builtin_add_overflow((t3), c_, &x2_);                             \
+        x3_ = m_ + c_;                                                           \
+        b_ = __builtin_sub_overflow(x0_, lo_, &(t0));                            \
+        {   u64 d_; u64 b1_ = __builtin_sub_overflow(x1_, hi_, &d_);             \
+            u64 b2_ = __builtin_sub_overflow(d_, b_, &(t1)); b_ = b1_ | b2_; }   \
+        {   u64 d_; u64 b1_ = __builtin_sub_overflow(x2_, lo_, &d_);             \
+            u64 b2_ = __builtin_sub_overflow(d_, b_, &(t2)); b_ = b1_ | b2_; }   \
+        (t3) = x3_ - hi_ - b_;                                                   \
+    } while (0)
+
+/* r = (lo + hi * 2^256) / R mod p for a 512-bit product of two values below p. */
+static inline void fp_redc(u64 r[4], u64 t0, u64 t1, u64 t2, u64 t3, u64 t4, u64 t5, u64 t6, u64 t7) {
+    FP_REDC_ROUND(t0, t1, t2, t3);
+    FP_REDC_ROUND(t0, t1, t2, t3);
+    FP_REDC_ROUND(t0, t1, t2, t3);
+    FP_REDC_ROUND(t0, t1, t2, t3);
+    /* (lo + M p) / 2^256 is now (t0, t1, t2, t3); add the high half: the sum is below 2p */
+    u64 s0, s1, s2, s3, c, c1, c2;
+    c = __builtin_add_overflow(t0, t4, &s0);
+    c1 = __builtin_add_overflow(t1, t5, &s1); c2 = __builtin_add_overflow(s1, c, &s1); c = c1 | c2;
+    c1 = __builtin_add_overflow(t2, t6, &s2); c2 = __builtin_add_overflow(s2, c, &s2); c = c1 | c2;
+    c1 = __builtin_add_overflow(t3, t7, &s3); c2 = __builtin_add_overflow(s3, c, &s3); c = c1 | c2;
+    /* subtract p; keep the sum when it did not carry and the subtraction borrowed */
+    u64 u0, u1, u2, u3, b, b1, b2;
+    b = __builtin_sub_overflow(s0, P_LIMBS[0], &u0);
+    b1 = __builtin_sub_overflow(s1, P_LIMBS[1], &u1); b2 = __builtin_sub_overflow(u1, b, &u1); b = b1 | b2;
+    b1 = __builtin_sub_overflow(s2, P_LIMBS[2], &u2); b2 = __builtin_sub_overflow(u2, b, &u2); b = b1 | b2;
+    b1 = __builtin_sub_overflow(s3, P_LIMBS[3], &u3); b2 = __builtin_sub_overflow(u3, b, &u3); b = b1 | b2;
+    u64 keep = 0 - ((~c & b) & 1);
+    r[0] = (s0 & keep) | (u0 & ~keep);
+    r[1] = (s1 & keep) | (u1 & ~keep);
+    r[2] = (s2 & keep) | (u2 & ~keep);
+    r[3] = (s3 & keep) | (u3 & ~keep);
+}
+
+static inline void fp_mul_c(u64 r[4], const u64 a[4], const u64 b[4]) {
+    const u64 a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
+    u64 t0, t1, t2, t3, t4, t5, t6, t7, bi;
+    u128 c;
+    bi = b[0];
+    c = (u128)a0 * bi; t0 = (u64)c;
+    c = (u128)a1 * bi + (u64)(c >> 64); t1 = (u64)c;
+    c = (u128)a2 * bi + (u64)(c >> 64); t2 = (u64)c;
+    c = (u128)a3 * bi + (u64)(c >> 64); t3 = (u64)c; t4 = (u64)(c >> 64);
+    bi = b[1];
+    c = (u128)a0 * bi + t1; t1 = (u64)c;
+    c = (u128)a1 * bi + t2 + (u64)(c >> 64); t2 = (u64)c;
+    c = (u128)a2 * bi + t3 + (u64)(c >> 64); t3 = (u64)c;
+    c = (u128)a3 * bi + t4 + (u64)(c >> 64); t4 = (u64)c; t5 = (u64)(c >> 64);
+    bi = b[2];
+    c = (u128)a0 * bi + t2; t2 = (u64)c;
+    c = (u128)a1 * bi + t3 + (u64)(c >> 64); t3 = (u64)c;
+    c = (u128)a2 * bi + t4 + (u64)(c >> 64); t4 = (u64)c;
+    c = (u128)a3 * bi + t5 + (u64)(c >> 64); t5 = (u64)c; t6 = (u64)(c >> 64);
+    bi = b[3];
+    c = (u128)a0 * bi + t3; t3 = (u64)c;
+    c = (u128)a1 * bi + t4 + (u64)(c >> 64); t4 = (u64)c;
+    c = (u128)a2 * bi + t5 + (u64)(c >> 64); t5 = (u64)c;
+    c = (u128)a3 * bi + t6 + (u64)(c >> 64); t6 = (u64)c; t7 = (u64)(c >> 64);
+    fp_redc(r, t0, t1, t2, t3, t4, t5, t6, t7);
+}
+
+/* Squaring: the six cross products once, doubled, plus the four squares. */
+static inline void fp_sqr_c(u64 r[4], const u64 a[4]) {
+    const u64 a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
+    u64 t0, t1, t2, t3, t4, t5, t6, t7;
+    u128 c;
+    c = (u128)a0 * a1; t1 = (u64)c;
+    c = (u128)a0 * a2 + (u64)(c >> 64); t2 = (u64)c;
+    c = (u128)a0 * a3 + (u64)(c >> 64); t3 = (u64)c; t4 = (u64)(c >> 64);
+    c = (u128)a1 * a2 + t3; t3 = (u64)c;
+    c = (u128)a1 * a3 + t4 + (u64)(c >> 64); t4 = (u64)c; t5 = (u64)(c >> 64);
+    c = (u128)a2 * a3 + t5; t5 = (u64)c; t6 = (u64)(c >> 64);
+    t7 = t6 >> 63;
+    t6 = (t6 << 1) | (t5 >> 63);
+    t5 = (t5 << 1) | (t4 >> 63);
+    t4 = (t4 << 1) | (t3 >> 63);
+    t3 = (t3 << 1) | (t2 >> 63);
+    t2 = (t2 << 1) | (t1 >> 63);
+    t1 <<= 1;
+    u128 q;
+    u64 cy, c1, c2;
+    q = (u128)a0 * a0; t0 = (u64)q;
+    cy = __builtin_add_overflow(t1, (u64)(q >> 64), &t1);
+    q = (u128)a1 * a1;
+    c1 = __builtin_add_overflow(t2, (u64)q, &t2); c2 = __builtin_add_overflow(t2, cy, &t2); cy = c1 | c2;
+    c1 = __builtin_add_overflow(t3, (u64)(q >> 64), &t3); c2 = __builtin_add_overflow(t3, cy, &t3); cy = c1 | c2;
+    q = (u128)a2 * a2;
+    c1 = __builtin_add_overflow(t4, (u64)q, &t4); c2 = __builtin_add_overflow(t4, cy, &t4); cy = c1 | c2;
+    c1 = __builtin_add_overflow(t5, (u64)(q >> 64), &t5); c2 = __builtin_add_overflow(t5, cy, &t5); cy = c1 | c2;
+    q = (u128)a3 * a3;
+    c1 = __builtin_add_overflow(t6, (u64)q, &t6); c2 = __builtin_add_overflow(t6, cy, &t6); cy = c1 | c2;
+    t7 = t7 + (u64)(q >> 64) + cy;
+    fp_redc(r, t0, t1, t2, t3, t4, t5, t6, t7);
+}
+
+#if defined(__x86_64__) && !defined(SM2_NO_ASM)
+/*
+ * x86-64: the same algorithm as fp_mul_c / fp_sqr_c in assembly (gcc spills the C
+ * version's 128-bit temporaries and runs at about half the speed). Schoolbook 512-bit
+ * product (the squaring forms the six cross products once and doubles them), four
+ * reduction rounds on the low half with shifts and adc/sbb only, add the high half, then
+ * subtract p and keep the sum through a mask made by sbb when the subtraction borrowed:
+ * no branch, no cmov, no secret-dependent address. Two variants of the product step:
+ * mulq for any x86-64 (sm2_fp_*_x64), mulx with two carry chains (adcx/adox) where the
+ * CPU has BMI2 and ADX (sm2_fp_*_adx). SysV calling convention, r in rdi, a in rsi,
+ * b in rdx; r may alias a or b (r is written after the last read).
+ */
+__asm__(
+    ".pushsection .text\n"
+    /* Shared pieces, written once and expanded per function / per round. The names carry
+     * the sm2_ prefix and are dropped again with .purgem at the end of this block. */
+    /* sm2_fp_begin NAME: align, declare NAME as a function, save the callee-saved registers. */
+    ".macro sm2_fp_begin name\n"
+    ".p2align 5\n"
+    ".type \\name, @function\n"
+    "\\name:\n"
+    "    pushq %rbx\n"
+    "    pushq %rbp\n"
+    "    pushq %r12\n"
+    "    pushq %r13\n"
+    "    pushq %r14\n"
+    "    pushq %r15\n"
+    ".endm\n"
+    /* sm2_mulq_add A, B, ACC, OUT: rdx:rax = A*B; ACC += rax; OUT = rdx + carry. */
+    ".macro sm2_mulq_add a, b, acc, out\n"
+    "    movq \\a, %rax\n"
+    "    mulq \\b\n"
+    "    addq %rax, \\acc\n"
+    "    adcq $0, %rdx\n"
+    "    movq %rdx, \\out\n"
+    ".endm\n"
+    /* sm2_mulq_acc A, B, ACC, OUT: as sm2_mulq_add, plus the carry word in rbp:
+     * ACC += rbp + lo(A*B); OUT = hi(A*B) + both carries. */
+    ".macro sm2_mulq_acc a, b, acc, out\n"
+    "    movq \\a, %rax\n"
+    "    mulq \\b\n"
+    "    addq %rbp, \\acc\n"
+    "    adcq $0, %rdx\n"
+    "    addq %rax, \\acc\n"
+    "    adcq $0, %rdx\n"
+    "    movq %rdx, \\out\n"
+    ".endm\n"
+    /* sm2_mulq_row OFF, T0..T3, HI: one schoolbook row (mulq), T0..T3,HI += a * b[OFF/8];
+     * b in rcx, a in rsi, the word of b in rbx, carries through rbp. */
+    ".macro sm2_mulq_row off, t0, t1, t2, t3, hi\n"
+    "    movq \\off(%rcx), %rbx\n"
+    "    sm2_mulq_add 0(%rsi), %rbx, \\t0, %rbp\n"
+    "    sm2_mulq_acc 8(%rsi), %rbx, \\t1, %rbp\n"
+    "    sm2_mulq_acc 16(%rsi), %rbx, \\t2, %rbp\n"
+    "    sm2_mulq_acc 24(%rsi), %rbx, \\t3, \\hi\n"
+    ".endm\n"
+    /* sm2_mulx_row OFF, T0..T3, HI: the same row with mulx and two carry chains: adcx adds
+     * the low words, adox the high words; rbp is zero (xor also clears CF and OF). */
+    ".macro sm2_mulx_row off, t0, t1, t2, t3, hi\n"
+    "    xorl %ebp, %ebp\n"
+    "    movq \\off(%rcx), %rdx\n"
+    "    mulxq 0(%rsi), %rax, %rbx\n"
+    "    adcxq %rax, \\t0\n"
+    "    adoxq %rbx, \\t1\n"
+    "    mulxq 8(%rsi), %rax, %rbx\n"
+    "    adcxq %rax, \\t1\n"
+    "    adoxq %rbx, \\t2\n"
+    "    mulxq 16(%rsi), %rax, %rbx\n"
+    "    adcxq %rax, \\t2\n"
+    "    adoxq %rbx, \\t3\n"
+    "    mulxq 24(%rsi), %rax, \\hi\n"
+    "    adcxq %rax, \\t3\n"
+    "    adoxq %rbp, \\hi\n"
+    "    adcxq %rbp, \\hi\n"
+    ".endm\n"
+    /* sm2_sqr_double: double the cross products r9..r14 into r9..r15 (squaring only). */
+    ".macro sm2_sqr_double\n"
+    "    xorl %r15d, %r15d\n"
+    "    addq %r9, %r9\n"
+    "    adcq %r10, %r10\n"
+    "    adcq %r11, %r11\n"
+    "    adcq %r12, %r12\n"
+    "    adcq %r13, %r13\n"
+    "    adcq %r14, %r14\n"
+    "    adcq $0, %r15\n"
+    ".endm\n"
+    /* sm2_fp_redc_step T0, T1, T2, T3: one Montgomery reduction round. m = T0 (-p^-1 = 1
+     * mod 2^64); add m*p with shifts only, since p = 2^256 - 2^224 - 2^96 + 2^64 - 1:
+     * +m*2^64 into T1 with the carry run up into T0 (reused as the new top word, the
+     * +m*2^256 term), then -m*2^96 and -m*2^224 as m<<32 (rax) / m>>32 (rdx) at T1,T2
+     * and T3,T0. The -m cancels the old T0; the result is T1,T2,T3,T0. */
+    ".macro sm2_fp_redc_step t0, t1, t2, t3\n"
+    "    movq \\t0, %rax\n"
+    "    movq \\t0, %rdx\n"
+    "    shlq $32, %rax\n"
+    "    shrq $32, %rdx\n"
+    "    addq \\t0, \\t1\n"
+    "    adcq $0, \\t2\n"
+    "    adcq $0, \\t3\n"
+    "    adcq $0, \\t0\n"
+    "    subq %rax, \\t1\n"
+    "    sbbq %rdx, \\t2\n"
+    "    sbbq %rax, \\t3\n"
+    "    sbbq %rdx, \\t0\n"
+    ".endm\n"
+    /* sm2_fp_finish NAME: the common tail. Four reduction rounds on r8..r11, add the high
+     * half r12..r15 (carry in rcx), subtract p into copies; the final sbb turns rcx into
+     * an all-ones mask exactly when that borrowed, and xor/and/xor keeps the sum then,
+     * else the difference. Store to rdi, restore registers, return, set NAME's size. */
+    ".macro sm2_fp_finish name\n"
+    "    sm2_fp_redc_step %r8, %r9, %r10, %r11\n"
+    "    sm2_fp_redc_step %r9, %r10, %r11, %r8\n"
+    "    sm2_fp_redc_step %r10, %r11, %r8, %r9\n"
+    "    sm2_fp_redc_step %r11, %r8, %r9, %r10\n"
+    "    xorl %ecx, %ecx\n"
+    "    addq %r12, %r8\n"
+    "    adcq %r13, %r9\n"
+    "    adcq %r14, %r10\n"
+    "    adcq %r15, %r11\n"
+    "    adcq $0, %rcx\n"
+    "    movq %r8, %r12\n"
+    "    movq %r9, %r13\n"
+    "    movq %r10, %r14\n"
+    "    movq %r11, %r15\n"
+    "    movabsq $0xFFFFFFFF00000000, %rax\n"
+    "    movabsq $0xFFFFFFFEFFFFFFFF, %rdx\n"
+    "    subq $-1, %r12\n"
+    "    sbbq %rax, %r13\n"
+    "    sbbq $-1, %r14\n"
+    "    sbbq %rdx, %r15\n"
+    "    sbbq $0, %rcx\n"
+    "    xorq %r12, %r8\n"
+    "    xorq %r13, %r9\n"
+    "    xorq %r14, %r10\n"
+    "    xorq %r15, %r11\n"
+    "    andq %rcx, %r8\n"
+    "    andq %rcx, %r9\n"
+    "    andq %rcx, %r10\n"
+    "    andq %rcx, %r11\n"
+    "    xorq %r8, %r12\n"
+    "    xorq %r9, %r13\n"
+    "    xorq %r10, %r14\n"
+    "    xorq %r11, %r15\n"
+    "    movq %r12, 0(%rdi)\n"
+    "    movq %r13, 8(%rdi)\n"
+    "    movq %r14, 16(%rdi)\n"
+    "    movq %r15, 24(%rdi)\n"
+    "    popq %r15\n"
+    "    popq %r14\n"
+    "    popq %r13\n"
+    "    popq %r12\n"
+    "    popq %rbp\n"
+    "    popq %rbx\n"
+    "    ret\n"
+    ".size \\name, .-\\name\n"
+    ".endm\n"
+
+    "sm2_fp_begin sm2_fp_mul_x64\n"
+    "    movq %rdx, %rcx\n"
+    "    movq 0(%rcx), %rbx\n"
+    "    movq 0(%rsi), %rax\n"
+    "    mulq %rbx\n"
+    "    movq %rax, %r8\n"
+    "    movq %rdx, %r9\n"
+    "    sm2_mulq_add 8(%rsi), %rbx, %r9, %r10\n"
+    "    sm2_mulq_add 16(%rsi), %rbx, %r10, %r11\n"
+    "    sm2_mulq_add 24(%rsi), %rbx, %r11, %r12\n"
+    "    sm2_mulq_row 8, %r9, %r10, %r11, %r12, %r13\n"
+    "    sm2_mulq_row 16, %r10, %r11, %r12, %r13, %r14\n"
+    "    sm2_mulq_row 24, %r11, %r12, %r13, %r14, %r15\n"
+    "sm2_fp_finish sm2_fp_mul_x64\n"
+
+    "sm2_fp_begin sm2_fp_sqr_x64\n"
+    "    movq 8(%rsi), %rax\n"
+    "    mulq 0(%rsi)\n"
+    "    movq %rax, %r9\n"
+    "    movq %rdx, %r10\n"
+    "    sm2_mulq_add 16(%rsi), 0(%rsi), %r10, %r11\n"
+    "    sm2_mulq_add 24(%rsi), 0(%rsi), %r11, %r12\n"
+    "    sm2_mulq_add 16(%rsi), 8(%rsi), %r11, %rbp\n"
+    "    sm2_mulq_acc 24(%rsi), 8(%rsi), %r12, %r13\n"
+    "    sm2_mulq_add 24(%rsi), 16(%rsi), %r13, %r14\n"
+    "    sm2_sqr_double\n"
+    "    movq 0(%rsi), %rax\n"
+    "    mulq %rax\n"
+    "    movq %rax, %r8\n"
+    "    movq %rdx, %rbp\n"
+    "    movq 8(%rsi), %rax\n"
+    "    mulq %rax\n"
+    "    movq %rax, %rbx\n"
+    "    movq %rdx, %rcx\n"
+    "    addq %rbp, %r9\n"
+    "    adcq %rbx, %r10\n"
+    "    adcq %rcx, %r11\n"
+    "    sbbq %rbp, %rbp\n"
+    "    movq 16(%rsi), %rax\n"
+    "    mulq %rax\n"
+    "    movq %rax, %rbx\n"
+    "    movq %rdx, %rcx\n"
+    "    movq 24(%rsi), %rax\n"
+    "    mulq %rax\n"
+    "    negq %rbp\n"
+    "    adcq %rbx, %r12\n"
+    "    adcq %rcx, %r13\n"
+    "    adcq %rax, %r14\n"
+    "    adcq %rdx, %r15\n"
+    "sm2_fp_finish sm2_fp_sqr_x64\n"
+
+    "sm2_fp_begin sm2_fp_mul_adx\n"
+    "    movq %rdx, %rcx\n"
+    "    movq 0(%rcx), %rdx\n"
+    "    mulxq 0(%rsi), %r8, %r9\n"
+    "    mulxq 8(%rsi), %rax, %r10\n"
+    "    mulxq 16(%rsi), %rbx, %r11\n"
+    "    mulxq 24(%rsi), %rbp, %r12\n"
+    "    addq %rax, %r9\n"
+    "    adcq %rbx, %r10\n"
+    "    adcq %rbp, %r11\n"
+    "    adcq $0, %r12\n"
+    "    sm2_mulx_row 8, %r9, %r10, %r11, %r12, %r13\n"
+    "    sm2_mulx_row 16, %r10, %r11, %r12, %r13, %r14\n"
+    "    sm2_mulx_row 24, %r11, %r12, %r13, %r14, %r15\n"
+    "sm2_fp_finish sm2_fp_mul_adx\n"
+
+    "sm2_fp_begin sm2_fp_sqr_adx\n"
+    "    movq 0(%rsi), %rdx\n"
+    "    mulxq 8(%rsi), %r9, %r10\n"
+    "    mulxq 16(%rsi), %rax, %r11\n"
+    "    mulxq 24(%rsi), %rbx, %r12\n"
+    "    addq %rax, %r10\n"
+    "    adcq %rbx, %r11\n"
+    "    adcq $0, %r12\n"
+    "    movq 8(%rsi), %rdx\n"
+    "    mulxq 16(%rsi), %rax, %rbx\n"
+    "    mulxq 24(%rsi), %rcx, %r13\n"
+    "    addq %rax, %r11\n"
+    "    adcq %rbx, %r12\n"
+    "    adcq $0, %r13\n"
+    "    addq %rcx, %r12\n"
+    "    adcq $0, %r13\n"
+    "    movq 16(%rsi), %rdx\n"
+    "    mulxq 24(%rsi), %rax, %r14\n"
+    "    addq %rax, %r13\n"
+    "    adcq $0, %r14\n"
+    "    sm2_sqr_double\n"
+    "    movq 0(%rsi), %rdx\n"
+    "    mulxq %rdx, %r8, %rax\n"
+    "    movq 8(%rsi), %rdx\n"
+    "    mulxq %rdx, %rbx, %rcx\n"
+    "    addq %rax, %r9\n"
+    "    adcq %rbx, %r10\n"
+    "    adcq %rcx, %r11\n"
+    "    movq 16(%rsi), %rdx\n"
+    "    mulxq %rdx, %rax, %rbx\n"
+    "    adcq %rax, %r12\n"
+    "    adcq %rbx, %r13\n"
+    "    movq 24(%rsi), %rdx\n"
+    "    mulxq %rdx, %rax, %rbx\n"
+    "    adcq %rax, %r14\n"
+    "    adcq %rbx, %r15\n"
+    "sm2_fp_finish sm2_fp_sqr_adx\n"
+
+    ".purgem sm2_fp_begin\n"
+    ".purgem sm2_mulq_add\n"
+    ".purgem sm2_mulq_acc\n"
+    ".purgem sm2_mulq_row\n"
+    ".purgem sm2_mulx_row\n"
+    ".purgem sm2_sqr_double\n"
+    ".purgem sm2_fp_redc_step\n"
+    ".purgem sm2_fp_finish\n"
+    ".popsection\n");
+__attribute__((visibility("hidden"))) void sm2_fp_mul_x64(u64 r[4], const u64 a[4], const u64 b[4]);
+__attribute__((visibility("hidden"))) void sm2_fp_mul_adx(u64 r[4], const u64 a[4], const u64 b[4]);
+__attribute__((visibility("hidden"))) void sm2_fp_sqr_x64(u64 r[4], const u64 a[4]);
+__attribute__((visibility("hidden"))) void sm2_fp_sqr_adx(u64 r[4], const u64 a[4]);
+
+
+/* Set once at module initialisation: 1 when the CPU has BMI2 and ADX (mulx, adcx/adox),
+   whose product step needs fewer instructions; both variants give the same results. */
+static int fp_use_adx;
+
+static inline void fp_mul(u64 r[4], const u64 a[4], const u64 b[4]) {
+    if (fp_use_adx) sm2_fp_mul_adx(r, a, b);
+    else sm2_fp_mul_x64(r, a, b);
+}
+static inline void fp_sqr(u64 r[4], const u64 a[4]) {
+    if (fp_use_adx) sm2_fp_sqr_adx(r, a);
+    else sm2_fp_sqr_x64(r, a);
+}
+
+/* SM2_FIELD_NO_ADX=1 in the environment keeps the mulq variant (tests run both). */
+static const char *fp_select_backend(void) {
+    unsigned int eax, ebx, ecx, edx;
+    const char *off = getenv("SM2_FIELD_NO_ADX");
+    fp_use_adx = 0;
+    if ((!off || !*off || strcmp(off, "0") == 0) && __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) &&
+        (ebx & (1u << 8)) && (ebx & (1u << 19)))
+        fp_use_adx = 1;
+    return fp_use_adx ? "x86_64-adx" : "x86_64";
+}
+#else
+#define fp_mul fp_mul_c
+#define fp_sqr fp_sqr_c
+static const char *fp_select_backend(void) { return "c"; }
+#endif
+
+/* Conversions for p with the dedicated multiplication (values below p). */
+static inline void fp_to_mont(u64 r[4], const u64 a[4]) { fp_mul(r, a, MP.rr); }
+static inline void fp_from_mont(u64 r[4], const u64 a[4]) {
+    static const u64 ONE[4] = {1, 0, 0, 0};
+    fp_mul(r, a, ONE);
+}
+
+/* r = a^(2^k) by k squarings */
+static inline void fp_sqr_n(u64 r[4], const u64 a[4], int k) {
+    fp_sqr(r, a);
+    while (--k > 0) fp_sqr(r, r);
+}
+
+/*
+ * a^-1 = a^(p-2) by a fixed addition chain (255 squarings + 15 multiplications, same
+ * sequence for every a, so constant time). From the top, p - 2 is 31 ones, a zero,
+ * 128 ones, 32 zeros, 32 ones, 30 ones, a zero and a one. x_k below is a^(2^k - 1).
+ */
+static void fp_inv(u64 r[4], const u64 a[4]) {
+    u64 x2[4], x3[4], x6[4], x12[4], x24[4], x30[4], x31[4], x32[4], t[4];
+    fp_sqr(t, a);
+    fp_mul(x2, t, a);
+    fp_sqr(t, x2);
+    fp_mul(x3, t, a);
+    fp_sqr_n(t, x3, 3);
+    fp_mul(x6, t, x3);
+    fp_sqr_n(t, x6, 6);
+    fp_mul(x12, t, x6);
+    fp_sqr_n(t, x12, 12);
+    fp_mul(x24, t, x12);
+    fp_sqr_n(t, x24, 6);
+    fp_mul(x30, t, x6);
+    fp_sqr(t, x30);
+    fp_mul(x31, t, a);
+    fp_sqr(t, x31);
+    fp_mul(x32, t, a);
+    fp_sqr_n(t, x31, 33); /* 31 ones, 0, then 32 of the 128 ones */
+    fp_mul(t, t, x32);
+    for (int i = 0; i < 3; i++) { /* the other 96 ones */
+        fp_sqr_n(t, t, 32);
+        fp_mul(t, t, x32);
+    }
+    fp_sqr_n(t, t, 64); /* 32 zeros, 32 ones */
+    fp_mul(t, t, x32);
+    fp_sqr_n(t, t, 30); /* 30 ones */
+    fp_mul(t, t, x30);
+    fp_sqr_n(t, t, 2); /* 0, 1 */
+    fp_mul(r, t, a);
+    secure_zero(x2, sizeof x2);
+    secure_zero(x3, sizeof x3);
+    secure_zero(x6, sizeof x6);
+    secure_zero(x12, sizeof x12);
+    secure_zero(x24, sizeof x24);
+    secure_zero(x30, sizeof x30);
+    secure_zero(x31, sizeof x31);
+    secure_zero(x32, sizeof x32);
+    secure_zero(t, sizeof t);
+}
+
+#if defined(__x86_64__) && !defined(SM2_NO_ASM)
+/* r = a + b mod p for a, b < p: add, subtract p, keep the sum with a mask when that borrowed. */
+static inline void fp_add(u64 r[4], const u64 a[4], const u64 b[4]) {
+    u64 t0 = a[0], t1 = a[1], t2 = a[2], t3 = a[3], s0, s1, s2, s3, c;
+    __asm__("xorl %k[c], %k[c]\n\t"
+            "addq 0(%[b]), %[t0]\n\t"
+            "adcq 8(%[b]), %[t1]\n\t"
+            "adcq 16(%[b]), %[t2]\n\t"
+            "adcq 24(%[b]), %[t3]\n\t"
+            "adcq $0, %[c]\n\t"
+            "movq %[t0], %[s0]\n\t"
+            "movq %[t1], %[s1]\n\t"
+            "movq %[t2], %[s2]\n\t"
+            "movq %[t3], %[s3]\n\t"
+            "subq $-1, %[s0]\n\t"
+            "sbbq %[p1], %[s1]\n\t"
+            "sbbq $-1, %[s2]\n\t"
+            "sbbq %[p3], %[s3]\n\t"
+            "sbbq $0, %[c]\n\t" /* all ones: keep the sum; 0: keep sum - p */
+            "xorq %[s0], %[t0]\n\t"
+            "xorq %[s1], %[t1]\n\t"
+            "xorq %[s2], %[t2]\n\t"
+            "xorq %[s3], %[t3]\n\t"
+            "andq %[c], %[t0]\n\t"
+            "andq %[c], %[t1]\n\t"
+            "andq %[c], %[t2]\n\t"
+            "andq %[c], %[t3]\n\t"
+            "xorq %[s0], %[t0]\n\t"
+            "xorq %[s1], %[t1]\n\t"
+            "xorq %[s2], %[t2]\n\t"
+            "xorq %[s3], %[t3]"
+            : [t0] "+&r"(t0), [t1] "+&r"(t1), [t2] "+&r"(t2), [t3] "+&r"(t3), [s0] "=&r"(s0), [s1] "=&r"(s1),
+              [s2] "=&r"(s2), [s3] "=&r"(s3), [c] "=&r"(c)
+            : [b] "r"(b), [p1] "m"(P_LIMBS[1]), [p3] "m"(P_LIMBS[3]), "m"(*(const u64(*)[4])b)
+            : "cc");
+    r[0] = t0; r[1] = t1; r[2] = t2; r[3] = t3;
+}
+
+/* r = a - b mod p for a, b < p: subtract, then add p masked by the borrow. */
+static inline void fp_sub(u64 r[4], const u64 a[4], const u64 b[4]) {
+    u64 t0 = a[0], t1 = a[1], t2 = a[2], t3 = a[3], m, m1, m3;
+    __asm__("subq 0(%[b]), %[t0]\n\t"
+            "sbbq 8(%[b]), %[t1]\n\t"
+            "sbbq 16(%[b]), %[t2]\n\t"
+            "sbbq 24(%[b]), %[t3]\n\t"
+            "sbbq %[m], %[m]\n\t"
+            "movq %[m], %[m1]\n\t"
+            "shlq $32, %[m1]\n\t"
+            "movq %[m], %[m3]\n\t"
+            "btrq $32, %[m3]\n\t"
+            "addq %[m], %[t0]\n\t"
+            "adcq %[m1], %[t1]\n\t"
+            "adcq %[m], %[t2]\n\t"
+            "adcq %[m3], %[t3]"
+            : [t0] "+&r"(t0), [t1] "+&r"(t1), [t2] "+&r"(t2), [t3] "+&r"(t3), [m] "=&r"(m), [m1] "=&r"(m1),
+              [m3] "=&r"(m3)
+            : [b] "r"(b), "m"(*(const u64(*)[4])b)
+            : "cc");
+    r[0] = t0; r[1] = t1; r[2] = t2; r[3] = t3;
+}
+#else
 #define fp_add(r, a, b) mod_add((r), (a), (b), &MP)
 #define fp_sub(r, a, b) mod_sub((r), (a), (b), &MP)
+#endif
 
 /* ------------------------------------------------------------------- points */
 
@@ -225,7 +774,7 @@ static u64 FP_B[4]; /* b in Montgomery form */
 static u64 SQRT_EXP[4]; /* (p + 1) / 4 */
 static apoint G_AFF;
 
-/* dbl-2001-b for a = -3: 3M + 5S. Infinity (Z = 0) maps to infinity. */
+/* dbl-2001-b for a = -3 with Z3 = 2YZ: 4M + 4S. Infinity (Z = 0) maps to infinity. */
 static void pt_dbl(jpoint *r, const jpoint *p) {
     u64 delta[4], gamma[4], beta[4], alpha[4], t1[4], t2[4], beta4[4], X3[4], Y3[4], Z3[4];
     fp_sqr(delta, p->Z);
@@ -236,10 +785,8 @@ static void pt_dbl(jpoint *r, const jpoint *p) {
     fp_mul(alpha, t1, t2);
     fp_add(t1, alpha, alpha);
     fp_add(alpha, t1, alpha);
-    fp_add(t1, p->Y, p->Z);
-    fp_sqr(t1, t1);
-    fp_sub(t1, t1, gamma);
-    fp_sub(Z3, t1, delta);
+    fp_mul(t1, p->Y, p->Z); /* Z3 = 2YZ: one multiplication instead of (Y+Z)^2 - gamma - delta */
+    fp_add(Z3, t1, t1);
     fp_add(beta4, beta, beta);
     fp_add(beta4, beta4, beta4);
     fp_add(t2, beta4, beta4);
@@ -371,14 +918,14 @@ static void pt_madd_vt(jpoint *r, const jpoint *p, const apoint *q) {
    The caller guarantees p is not infinity (true for k*P with k in [1, n-1]). */
 static void pt_to_affine_ct(u64 x[4], u64 y[4], const jpoint *p) {
     u64 zi[4], zi2[4], zi3[4], t[4];
-    mont_inv(zi, p->Z, &MP);
+    fp_inv(zi, p->Z);
     fp_sqr(zi2, zi);
     fp_mul(zi3, zi2, zi);
     fp_mul(t, p->X, zi2);
-    from_mont(x, t, &MP);
+    fp_from_mont(x, t);
     if (y) {
         fp_mul(t, p->Y, zi3);
-        from_mont(y, t, &MP);
+        fp_from_mont(y, t);
     }
 }
 
@@ -391,10 +938,16 @@ static int pt_to_affine(u64 x[4], u64 y[4], const jpoint *p) {
 
 /* --------------------------------------------------- fixed-base comb table */
 
-/* COMB[w][j-1] = j * 16^w * P for j = 1..15, w = 0..63, affine Montgomery form (60 KiB). */
-typedef apoint comb_table[64][15];
+/* A public key's table for repeated verification: signed 5-bit (Booth) digits, so 52 windows
+   of 16 multiples, KEY[w][j-1] = j * 32^w * P, affine Montgomery form (52 KiB). */
+#define KEY_WINDOWS 52
+#define KEY_ENTRIES 16
+#define KEY_BITS 5
+typedef apoint comb_table[KEY_WINDOWS][KEY_ENTRIES];
 
-static comb_table G_TABLE;
+/* The generator in the key-table format. The module does not use it (s*G uses the 6-bit
+   signing comb); tests/ct/ct_check.c builds it through build_comb. */
+__attribute__((unused)) static comb_table G_TABLE;
 
 /*
  * Fill a fixed-base table: out[w * entries + j - 1] = j * 2^(bits * w) * P for j = 1..entries,
@@ -422,7 +975,7 @@ static int build_table(apoint *out, int windows, int entries, int bits, const ap
         copy4(prefix[i], acc);
         fp_mul(acc, acc, jac[i].Z);
     }
-    mont_inv(inv, acc, &MP);
+    fp_inv(inv, acc);
     for (int i = count - 1; i >= 0; i--) {
         u64 zi[4], zi2[4], zi3[4];
         fp_mul(zi, inv, prefix[i]);
@@ -437,7 +990,9 @@ static int build_table(apoint *out, int windows, int entries, int bits, const ap
     return 0;
 }
 
-static int build_comb(comb_table table, const apoint *p) { return build_table(&table[0][0], 64, 15, 4, p); }
+static int build_comb(comb_table table, const apoint *p) {
+    return build_table(&table[0][0], KEY_WINDOWS, KEY_ENTRIES, KEY_BITS, p);
+}
 
 /*
  * Signing uses a second comb with signed 6-bit (Booth) digits: 43 windows, 32 multiples
@@ -473,6 +1028,37 @@ static inline void booth_recode(u64 in, u64 *sign, u64 *magnitude) {
     *magnitude = d;
 }
 
+/* q = row[mag - 1] (q = 0 when mag = 0) reading all 32 entries: the wanted one is kept with
+   a mask, so the memory accesses do not depend on mag. SSE2 (part of x86-64) and/or on
+   128-bit halves; a plain word loop elsewhere. */
+static inline void booth_lookup(apoint *q, const apoint row[32], u64 mag) {
+#if defined(__x86_64__) && !defined(SM2_NO_ASM)
+    __m128i a0 = _mm_setzero_si128(), a1 = a0, a2 = a0, a3 = a0;
+    for (u64 j = 1; j <= 32; j++) {
+        __m128i m = _mm_set1_epi64x((long long)ct_eq_u64(j, mag));
+        const __m128i *e = (const __m128i *)&row[j - 1];
+        a0 = _mm_or_si128(a0, _mm_and_si128(_mm_loadu_si128(e), m));
+        a1 = _mm_or_si128(a1, _mm_and_si128(_mm_loadu_si128(e + 1), m));
+        a2 = _mm_or_si128(a2, _mm_and_si128(_mm_loadu_si128(e + 2), m));
+        a3 = _mm_or_si128(a3, _mm_and_si128(_mm_loadu_si128(e + 3), m));
+    }
+    _mm_storeu_si128((__m128i *)&q->x[0], a0);
+    _mm_storeu_si128((__m128i *)&q->x[2], a1);
+    _mm_storeu_si128((__m128i *)&q->y[0], a2);
+    _mm_storeu_si128((__m128i *)&q->y[2], a3);
+#else
+    memset(q, 0, sizeof *q);
+    for (u64 j = 1; j <= 32; j++) {
+        u64 mask = ct_eq_u64(j, mag);
+        const apoint *e = &row[j - 1];
+        for (int i = 0; i < 4; i++) {
+            q->x[i] |= e->x[i] & mask;
+            q->y[i] |= e->y[i] & mask;
+        }
+    }
+#endif
+}
+
 /* k*G in constant time for 0 < k < n, signed 6-bit comb. */
 static void base_mult_ct(jpoint *r, const u64 k[4]) {
     jpoint acc, sum, qj;
@@ -482,15 +1068,7 @@ static void base_mult_ct(jpoint *r, const u64 k[4]) {
     for (int w = 0; w < BOOTH_WINDOWS; w++) {
         u64 sign, mag;
         booth_recode(booth_input(k, w), &sign, &mag);
-        memset(&q, 0, sizeof q);
-        for (u64 j = 1; j <= 32; j++) {
-            u64 mask = ct_eq_u64(j, mag);
-            const apoint *e = &BOOTH[w][j - 1];
-            for (int i = 0; i < 4; i++) {
-                q.x[i] |= e->x[i] & mask;
-                q.y[i] |= e->y[i] & mask;
-            }
-        }
+        booth_lookup(&q, BOOTH[w], mag);
         u64 neg_y[4];
         fp_sub(neg_y, zero, q.y);
         select4(q.y, 0 - sign, neg_y, q.y);
@@ -511,13 +1089,39 @@ static void base_mult_ct(jpoint *r, const u64 k[4]) {
     secure_zero(&acc, sizeof acc);
 }
 
-/* k*P from P's comb table in variable time (public k, for verification). */
-static void comb_mult_vt(jpoint *r, const comb_table table, const u64 k[4]) {
+/* bits [bits*w - 1, bits*w + bits - 1] of k (bit -1 is 0): a (bits+1)-bit Booth input. w is public. */
+static inline u64 booth_input_vt(const u64 k[4], int w, int bits) {
+    const u64 mask = ((u64)2 << bits) - 1;
+    int start = bits * w - 1;
+    if (start < 0) return (k[0] << 1) & mask;
+    int limb = start / 64, off = start % 64;
+    u64 v = k[limb] >> off;
+    if (off > 63 - bits && limb < 3) v |= k[limb + 1] << (64 - off);
+    return v & mask;
+}
+
+/*
+ * k*P in variable time (public k, for verification) from a signed-digit comb table:
+ * table[w * entries + j - 1] = j * 2^(bits * w) * P, entries = 2^(bits-1), digits in
+ * [-entries, entries]. s*G uses the 6-bit signing comb (43 windows), t*P a key's 5-bit table
+ * (52 windows): one mixed addition per nonzero digit, no doublings.
+ */
+static void booth_mult_vt(jpoint *r, const apoint *table, int windows, int bits, const u64 k[4]) {
+    const int entries = 1 << (bits - 1);
+    const u64 top = (u64)1 << bits, all = ((u64)2 << bits) - 1;
     jpoint acc;
     memset(&acc, 0, sizeof acc);
-    for (int w = 0; w < 64; w++) {
-        unsigned digit = (unsigned)((k[w / 16] >> (4 * (w % 16))) & 15);
-        if (digit) pt_madd_vt(&acc, &acc, &table[w][digit - 1]);
+    for (int w = 0; w < windows; w++) {
+        u64 in = booth_input_vt(k, w, bits);
+        u64 mag = (in & top) ? all - in : in;
+        mag = (mag >> 1) + (mag & 1);
+        if (!mag) continue;
+        apoint q = table[w * entries + (int)mag - 1];
+        if (in & top) {
+            u64 zero[4] = {0, 0, 0, 0};
+            fp_sub(q.y, zero, q.y);
+        }
+        pt_madd_vt(&acc, &acc, &q);
     }
     *r = acc;
 }
@@ -619,7 +1223,7 @@ static void double_mult_vt(jpoint *r, const u64 s[4], const u64 t[4], const apoi
             pt_add_vt(&acc, &acc, &neg);
         }
     }
-    comb_mult_vt(&sg, G_TABLE, s);
+    booth_mult_vt(&sg, &BOOTH[0][0], BOOTH_WINDOWS, 6, s);
     pt_add_vt(r, &acc, &sg);
 }
 
@@ -1000,8 +1604,8 @@ static PyObject *py_verify_digest(PyObject *self, PyObject *args) {
     jpoint sum;
     if (tb) {
         jpoint tp, sg;
-        comb_mult_vt(&tp, (const apoint(*)[15])tb, t);
-        comb_mult_vt(&sg, G_TABLE, s);
+        booth_mult_vt(&tp, (const apoint *)tb, KEY_WINDOWS, KEY_BITS, t);
+        booth_mult_vt(&sg, &BOOTH[0][0], BOOTH_WINDOWS, 6, s);
         pt_add_vt(&sum, &tp, &sg);
     } else {
         double_mult_vt(&sum, s, t, &pub);
@@ -1012,12 +1616,12 @@ static PyObject *py_verify_digest(PyObject *self, PyObject *args) {
     mod_sub(c, r, e, &MN);
     u64 zz[4], cm[4], lhs[4];
     fp_sqr(zz, sum.Z);
-    to_mont(cm, c, &MP);
+    fp_to_mont(cm, c);
     fp_mul(lhs, cm, zz);
     if (eq4(lhs, sum.X)) Py_RETURN_TRUE;
     u64 c2[4];
     if (!add4(c2, c, MN.m) && lt4(c2, MP.m)) {
-        to_mont(cm, c2, &MP);
+        fp_to_mont(cm, c2);
         fp_mul(lhs, cm, zz);
         if (eq4(lhs, sum.X)) Py_RETURN_TRUE;
     }
@@ -1034,7 +1638,7 @@ static PyObject *py_key_table(PyObject *self, PyObject *args) {
     if (decode_point(&p, pb, plen) < 0) return NULL;
     PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)sizeof(comb_table));
     if (!out) return NULL;
-    if (build_comb((apoint(*)[15])PyBytes_AS_STRING(out), &p) < 0) {
+    if (build_comb((apoint(*)[KEY_ENTRIES])PyBytes_AS_STRING(out), &p) < 0) {
         Py_DECREF(out);
         return NULL;
     }
@@ -1168,6 +1772,7 @@ PyMODINIT_FUNC SM2_CAT(PyInit_, SM2_MODULE_NAME)(void) {
     Py_DECREF(errors);
     if (!ErrInvalidKey || !ErrInvalidPoint || !ErrSignatureEncoding) return NULL;
 
+    const char *backend = fp_select_backend();
     modctx_init(&MP, P_LIMBS);
     modctx_init(&MN, N_LIMBS);
     to_mont(FP_B, B_LIMBS, &MP);
@@ -1178,7 +1783,8 @@ PyMODINIT_FUNC SM2_CAT(PyInit_, SM2_MODULE_NAME)(void) {
     }
     to_mont(G_AFF.x, GX_LIMBS, &MP);
     to_mont(G_AFF.y, GY_LIMBS, &MP);
-    if (build_comb(G_TABLE, &G_AFF) < 0) return NULL;
     if (build_booth_table() < 0) return NULL;
-    return PyModule_Create(&moduledef);
+    PyObject *module = PyModule_Create(&moduledef);
+    if (module && PyModule_AddStringConstant(module, "FIELD_BACKEND", backend) < 0) Py_CLEAR(module);
+    return module;
 }

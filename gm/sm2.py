@@ -23,7 +23,7 @@ _MAX_UID_BYTES = 0xFFFF // 8  # ENTL is the bit length in two bytes
 _CURVE_FOR_Z = A_BYTES + B_BYTES + GX_BYTES + GY_BYTES
 _TABLE_AFTER_VERIFICATIONS = 2
 # PublicKey.shared: keys of the signers, CAs, OCSP responders and TSAs a process verifies
-# again and again. Bounded because a busy key holds a 60 KiB table: 256 keys, at most ~15 MiB.
+# again and again. Bounded because a busy key holds a 52 KiB table: 256 keys, at most ~13 MiB.
 _SHARED_KEYS_LIMIT = 256
 _shared_keys: OrderedDict[bytes, PublicKey] = OrderedDict()
 _shared_keys_lock = threading.Lock()
@@ -132,7 +132,7 @@ class PublicKey:
         return self._verify(_check_bytes(signature, "signature"), e)
 
     def _verify(self, signature: bytes, e: bytes) -> bool:
-        # A key verified more than once (CA, OCSP, TSA, a busy seal signer) gets a 60 KiB
+        # A key verified more than once (CA, OCSP, TSA, a busy seal signer) gets a 52 KiB
         # comb table (about one millisecond to build) so t*P needs no doublings: the same
         # trick as the fixed table for G. A key seen once pays nothing extra.
         if self._table is None:

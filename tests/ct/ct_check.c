@@ -10,6 +10,7 @@ static void leaky(const u64 k[4]) { /* branches on a secret bit */
 }
 
 int main(int argc, char **argv) {
+    fprintf(stderr, "field backend: %s\n", fp_select_backend()); /* SM2_FIELD_NO_ADX picks mulq */
     modctx_init(&MP, P_LIMBS);
     modctx_init(&MN, N_LIMBS);
     to_mont(FP_B, B_LIMBS, &MP);
