@@ -106,7 +106,8 @@ def inspect_package(package_bytes: bytes | OFDPackage, *, limits: Limits = DEFAU
     listing_files = {d.signatures_path for d in docs if d.signatures_path}
     facts = [_signature_facts(pkg, doc, i, listing_files, z_a) for doc in docs for i in range(len(doc.signatures))]
     listed = {f.signature.path for f in facts}
-    unlisted = tuple(n for n in pkg.names if n not in listed and _SIGNATURE_FILE.search(n))
+    unlisted = tuple(n for n in pkg.names
+                     if n.endswith("Signature.xml") and n not in listed and _SIGNATURE_FILE.search(n))
     errors = tuple(e for d in docs for e in (d.error, d.signatures_error) if e)
     return PackageFacts(tuple(facts), unlisted, tuple(len(d.pages) for d in docs), errors)
 
@@ -124,4 +125,16 @@ def signed_parts(package_bytes: bytes, *, limits: Limits = DEFAULT_LIMITS) -> li
     return [(f.signature.path, f.signature_xml, f.signed_value) for f in verify_package(package_bytes, limits=limits)]
 
 
-__all__ = ["SignatureFacts", "PackageFacts", "inspect_package", "verify_package", "signed_parts"]
+def clear_read_caches() -> None:
+    """Forget what reading OFD packages keeps across packages (entries by their stored bytes,
+    part outlines, References and matched results): a cold start, for benchmarks."""
+    from seal.ofd import model, package, references
+
+    package.clear_part_cache()
+    model._OUTLINES.clear()
+    model._REFERENCES.clear()
+    references._MATCHED.clear()
+
+
+__all__ = ["SignatureFacts", "PackageFacts", "inspect_package", "verify_package", "signed_parts",
+           "clear_read_caches"]

@@ -51,20 +51,6 @@ def _descendants(el: etree._Element, name: str) -> Iterator[etree._Element]:
     return el.iter("{*}" + name)
 
 
-def _first_children(el: etree._Element, names: tuple[str, ...]) -> dict[str, etree._Element]:
-    """The first child element of each local name in ``names`` (as _child finds them), in one
-    pass over the children; comments and processing instructions are skipped."""
-    found: dict[str, etree._Element] = {}
-    for node in el:
-        name = X.local(node)
-        if name in names and name not in found:
-            found[name] = node
-    return found
-
-
-_CHECK_VALUE = ("CheckValue",)
-
-
 def _text(el: etree._Element | None, name: str | None = None) -> str | None:
     """Stripped text of ``el`` (or of its child ``name``); None when absent or empty."""
     if el is not None and name is not None:
@@ -515,6 +501,18 @@ def _parse_signatures_tree(pkg: OFDPackage, path: str, *, deep: bool) -> tuple[i
     return max_id, listed, result
 
 
+def _local_tag(tag: Any) -> str:
+    """X.local of an element's tag ("" for comments and processing instructions)."""
+    return tag[tag.rfind("}") + 1:] if tag.__class__ is str else ""
+
+
+# A Reference is a pure function of (Signature.xml entry, FileRef, CheckValue text), and the
+# References of files a producer repeats (Document.xml, resources, the seal) repeat exactly.
+_REFERENCES: dict[tuple[str, str, str], Reference] = {}
+_REFERENCE_LIMIT = 8192
+_SIGNED_INFO_PARTS = frozenset(("Provider", "References", "Seal", "SignatureMethod", "SignatureDateTime"))
+
+
 def parse_signature(pkg: OFDPackage, path: str, *, sig_id: str | None, sig_type: str) -> SignatureInfo:
     real = pkg.find(path)
     if real is None:
@@ -524,14 +522,27 @@ def parse_signature(pkg: OFDPackage, path: str, *, sig_id: str | None, sig_type:
     if X.local(root) != "Signature":
         raise OFDFormatError(f"{real}: root element is <{X.local(root)}>, not <ofd:Signature>")
     quirks: list[str] = []
-    # One pass per level for the single elements: Signature.xml differs in every document, so
-    # it is parsed each time, and setting up one lxml lookup per name (~1 us each, one per
-    # Reference for its CheckValue) was a good part of that.
-    top = _first_children(root, ("SignedInfo", "SignedValue"))
-    signed_info = top.get("SignedInfo")
+    # Signature.xml differs in every document, so it is walked each time: one pass per level
+    # over the children (the first of each single element, as _child finds it; every
+    # StampAnnot and Reference in order), without an lxml lookup set up per name.
+    signed_info = signed_value_el = None
+    for node in root:
+        name = _local_tag(node.tag)
+        if name == "SignedInfo":
+            if signed_info is None:
+                signed_info = node
+        elif name == "SignedValue" and signed_value_el is None:
+            signed_value_el = node
     if signed_info is None:
         raise OFDFormatError(f"{real}: no SignedInfo")
-    info = _first_children(signed_info, ("Provider", "References", "Seal", "SignatureMethod", "SignatureDateTime"))
+    info: dict[str, etree._Element] = {}
+    annots = []
+    for node in signed_info:
+        name = _local_tag(node.tag)
+        if name == "StampAnnot":
+            annots.append(node)
+        elif name in _SIGNED_INFO_PARTS and name not in info:
+            info[name] = node
     prov_el = info.get("Provider")
     provider = None
     if prov_el is not None:
@@ -541,29 +552,46 @@ def parse_signature(pkg: OFDPackage, path: str, *, sig_id: str | None, sig_type:
     check_method = None
     if refs_el is not None:
         check_method = refs_el.get("CheckMethod")
-        for ref in _children(refs_el, "Reference"):
+        a2b, known = binascii.a2b_base64, _REFERENCES
+        for ref in refs_el:
+            tag = ref.tag           # _local_tag, inline: this loop runs for every Reference
+            if tag.__class__ is not str or tag[tag.rfind("}") + 1:] != "Reference":
+                continue
             file_ref = ref.get("FileRef", "")
-            try:
-                target: str | None = _resolve(file_ref, base=real)
-            except OFDPathError:
-                target = None
-            value_text = _text(_first_children(ref, _CHECK_VALUE).get("CheckValue")) or ""
-            try:
-                # What b64decode(validate=True) does, without its wrapper's cost.
-                value: bytes | None = binascii.a2b_base64(value_text, strict_mode=True)
-            except (binascii.Error, ValueError):
-                value = None
-            references.append(Reference(file_ref, target, value, value_text))
-    stamps = []
-    for annot in _children(signed_info, "StampAnnot"):
-        stamps.append(StampAnnot(annot.get("ID"), annot.get("PageRef"),
-                                 _floats(annot.get("Boundary"), 4), _floats(annot.get("Clip"), 4)))  # type: ignore[arg-type]
+            value_text = ""
+            for node in ref:
+                tag = node.tag
+                if tag.__class__ is str and tag[tag.rfind("}") + 1:] == "CheckValue":
+                    value_text = (node.text or "").strip()
+                    break
+            key = (real, file_ref, value_text)
+            reference = known.get(key)
+            if reference is None:
+                try:
+                    target: str | None = _resolve(file_ref, base=real)
+                except OFDPathError:
+                    target = None
+                try:
+                    # What b64decode(validate=True) does, without its wrapper's cost.
+                    value: bytes | None = a2b(value_text, strict_mode=True)
+                except (binascii.Error, ValueError):
+                    value = None
+                reference = Reference(file_ref, target, value, value_text)
+                if len(file_ref) + len(value_text) <= 512:
+                    if len(known) >= _REFERENCE_LIMIT:
+                        known.clear()
+                    known[key] = reference
+            references.append(reference)
+    stamps = tuple(StampAnnot(annot.get("ID"), annot.get("PageRef"), _floats(annot.get("Boundary"), 4),  # type: ignore[arg-type]
+                              _floats(annot.get("Clip"), 4)) for annot in annots)  # type: ignore[arg-type]
     seal_path = None
     seal_el = info.get("Seal")
-    if seal_el is not None and _text(seal_el, "BaseLoc"):
-        seal_path = _resolve(_text(seal_el, "BaseLoc"), base=real)  # type: ignore[arg-type]
-        seal_path = pkg.find(seal_path) or seal_path
-    signed_value = _text(top.get("SignedValue"))
+    if seal_el is not None:
+        seal_loc = _text(seal_el, "BaseLoc")
+        if seal_loc:
+            seal_path = _resolve(seal_loc, base=real)
+            seal_path = pkg.find(seal_path) or seal_path
+    signed_value = _text(signed_value_el)
     signed_value_path = None
     if signed_value:
         signed_value_path = _resolve(signed_value, base=real)
@@ -578,7 +606,7 @@ def parse_signature(pkg: OFDPackage, path: str, *, sig_id: str | None, sig_type:
         id=sig_id, type=sig_type, path=real, xml=xml, provider=provider,
         signature_method=_text(info.get("SignatureMethod")),
         signature_datetime=_text(info.get("SignatureDateTime")),
-        check_method=check_method, references=tuple(references), stamp_annots=tuple(stamps),
+        check_method=check_method, references=tuple(references), stamp_annots=stamps,
         seal_path=seal_path, signed_value_path=signed_value_path, quirks=tuple(quirks))
 
 

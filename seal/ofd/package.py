@@ -6,11 +6,16 @@ ratio, unsafe or duplicate names, encryption, unknown methods), and each entry i
 inflated by streaming with ``zlib`` under a hard output bound, so an entry that lies about
 its size or compresses beyond the allowed ratio is refused after at most one chunk past the
 limit — a zip bomb never inflates fully. CRC-32 is checked for every entry read.
+
+Small entries are remembered across packages by their exact stored bytes (see _PARTS): most
+parts of documents from one producer repeat byte for byte, and a repeat then costs neither
+an inflate nor an SM3.
 """
 from __future__ import annotations
 
 import io
 import struct
+import threading
 import zipfile
 import zlib
 from collections.abc import Iterable, Mapping
@@ -18,19 +23,17 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
+from gm.sm3 import sm3 as _sm3
 from seal.ofd.errors import OFDFormatError, OFDLimitError, OFDPathError, OFDXMLError, ZipBombError
 from seal.ofd.paths import check_entry_name
 
 # Entry names repeat from package to package (Doc_0/Document.xml, ...): a name's verdict is a
 # function of the name alone, so remember the good ones of ordinary length (a bad one raises
-# each time).
+# each time; OFDPackage.__init__ calls it for names of up to 256 characters).
 _checked_name_cached = lru_cache(maxsize=8192)(check_entry_name)
 
-
-def _checked_name(name: str) -> str:
-    return _checked_name_cached(name) if len(name) <= 256 else check_entry_name(name)
-
 _LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")
+_LOCAL_HEADER_SIZE = _LOCAL_HEADER.size
 _LOCAL_SIGNATURE = 0x04034B50
 _CHUNK = 64 * 1024
 _OUT_CHUNK = 1024 * 1024
@@ -84,7 +87,7 @@ def _plain_directory(data: bytes, max_entries: int) -> list[_Entry] | None:
         raise OFDLimitError(f"package has {n} entries; the limit is {max_entries}")
     entries = []
     pos, end = cd_offset, cd_offset + cd_size
-    unpack, size, make = _CD_USED.unpack_from, _CD_USED.size, _Entry._make
+    unpack, size, new = _CD_USED.unpack_from, _CD_USED.size, tuple.__new__
     for _ in range(n):
         if pos + size > end:
             return None
@@ -101,7 +104,7 @@ def _plain_directory(data: bytes, max_entries: int) -> list[_Entry] | None:
             name = raw.decode("ascii") if raw.isascii() else _decode_name(raw, flags)
         except UnicodeDecodeError:
             raise OFDPathError("an entry name flagged UTF-8 is not valid UTF-8") from None
-        entries.append(make((name, flags, method, crc, csize, usize, offset)))
+        entries.append(new(_Entry, (name, flags, method, crc, csize, usize, offset)))
     return entries if pos == end else None
 
 
@@ -139,6 +142,59 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
+class _Part:
+    """An entry's stored bytes, its content as inflated and checked once, and the content's
+    SM3 once asked for."""
+
+    __slots__ = ("raw", "data", "sm3")
+
+    def __init__(self, raw: bytes, data: bytes) -> None:
+        self.raw, self.data = raw, data
+        self.sm3: bytes | None = None
+
+
+class _Parts:
+    """Entries already read, for the next package holding the same stored bytes: documents
+    from one producer repeat most parts byte for byte (Document.xml, resource lists, the
+    seal, template images). Found by (CRC-32, size, method, stored size), a hit then needs
+    the whole stored bytes equal (compared, never trusted to the CRC), and the same stored
+    bytes always inflate to the same content: a hit is exactly what inflating would give.
+    Only entries far below every limit are kept (see OFDPackage._inflate), bounded in entries
+    and in bytes held; the budget spent, everything is forgotten. Lookups take no lock (a
+    dict lookup is atomic); filling does."""
+
+    def __init__(self, entries: int, budget: int) -> None:
+        self.entries, self.budget, self.held = entries, budget, 0
+        self.map: dict[tuple[int, int, int, int], _Part] = {}
+        self._lock = threading.Lock()
+
+    def keep(self, key: tuple[int, int, int, int], part: _Part) -> None:
+        cost = len(part.raw) + (len(part.data) if part.data is not part.raw else 0)
+        with self._lock:
+            if len(self.map) >= self.entries or self.held + cost > self.budget:
+                self.map.clear()
+                self.held = 0
+            old = self.map.get(key)
+            if old is not None:           # another part with the same CRC and sizes: replaced
+                self.held -= len(old.raw) + (len(old.data) if old.data is not old.raw else 0)
+            self.map[key] = part
+            self.held += cost
+
+    def clear(self) -> None:
+        with self._lock:
+            self.map.clear()
+            self.held = 0
+
+
+_PART_MAX = 64 * 1024          # stored and inflated bytes of an entry kept in _PARTS, each
+_PARTS = _Parts(4096, 16 * 1024 * 1024)
+
+
+def clear_part_cache() -> None:
+    """Forget the entries remembered across packages (a cold start, for benchmarks and tests)."""
+    _PARTS.clear()
+
+
 class OFDPackage:
     """A read-only view of an OFD zip held in memory; entries inflate on demand, once."""
 
@@ -156,44 +212,50 @@ class OFDPackage:
             raise OFDLimitError(f"package has {len(infos)} entries; the limit is {limits.max_entries}")
         self._infos: dict[str, _Entry] = {}
         self._folded: dict[str, str] = {}
+        known, folded_names = self._infos, self._folded
+        max_entry_size, ratio_floor, max_total = limits.max_entry_size, limits.ratio_floor, limits.max_total_size
+        checked = _checked_name_cached
+        spans = []
         total = 0
         for info in infos:
-            name = _checked_name(info.filename)
-            if info.filename.endswith("/"):
+            filename, flags, method, _, compress_size, file_size, offset = info
+            name = checked(filename) if len(filename) <= 256 else check_entry_name(filename)
+            if filename.endswith("/"):
                 continue
-            if name in self._infos:
+            if name in known:
                 raise OFDPathError(f"entry {name!r} appears twice in the package")
             folded = name.casefold()
-            if folded in self._folded:
-                raise OFDPathError(f"entries {self._folded[folded]!r} and {name!r} differ only by case")
-            if info.flag_bits & 0x1:
+            if folded in folded_names:
+                raise OFDPathError(f"entries {folded_names[folded]!r} and {name!r} differ only by case")
+            if flags & 0x1:
                 raise OFDFormatError(f"entry {name!r} is encrypted; OFD packages are not")
-            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-                raise OFDFormatError(f"entry {name!r} uses compression method {info.compress_type}; "
+            if method != zipfile.ZIP_DEFLATED and method != zipfile.ZIP_STORED:
+                raise OFDFormatError(f"entry {name!r} uses compression method {method}; "
                                      "only stored and deflate are supported")
-            if info.file_size > limits.max_entry_size:
-                raise OFDLimitError(f"entry {name!r} declares {info.file_size} bytes; "
-                                    f"the per-entry limit is {limits.max_entry_size}")
-            if info.file_size > limits.ratio_floor:
-                self._check_ratio(name, info.file_size, info.compress_size, declared=True)
-            total += info.file_size
-            if total > limits.max_total_size:
-                raise OFDLimitError(f"package declares more than {limits.max_total_size} uncompressed bytes")
-            self._infos[name] = info
-            self._folded[folded] = name
+            if file_size > max_entry_size:
+                raise OFDLimitError(f"entry {name!r} declares {file_size} bytes; "
+                                    f"the per-entry limit is {max_entry_size}")
+            if file_size > ratio_floor:
+                self._check_ratio(name, file_size, compress_size, declared=True)
+            total += file_size
+            if total > max_total:
+                raise OFDLimitError(f"package declares more than {max_total} uncompressed bytes")
+            known[name] = info
+            folded_names[folded] = name
+            spans.append((offset, offset + _LOCAL_HEADER_SIZE + compress_size, name))
         # Whole-package ratio: many small entries, each under the per-entry floor, still add up.
         if total > limits.ratio_floor and total > limits.max_ratio * len(self._data):
             raise ZipBombError(f"package declares {total} uncompressed bytes from {len(self._data)} bytes, "
                                f"a ratio above the limit of {limits.max_ratio:g}")
         # Entries sharing compressed bytes (overlapping spans) are how non-recursive zip bombs
         # multiply one deflate stream; an honest archive never overlaps.
-        spans = sorted((i.header_offset, i.header_offset + _LOCAL_HEADER.size + i.compress_size, n)
-                       for n, i in self._infos.items())
+        spans.sort()
         for (_, end, first), (start, _, second) in zip(spans, spans[1:]):
             if end > start:
                 raise ZipBombError(f"entries {first!r} and {second!r} overlap in the archive "
                                    "(a zip bomb construction)")
         self._cache: dict[str, bytes] = {}
+        self._parts: dict[str, _Part] = {}     # entries read through _PARTS (their SM3 is kept there)
         self._inflated = 0
 
     @classmethod
@@ -222,14 +284,27 @@ class OFDPackage:
     # --- reading ------------------------------------------------------------------------------
     def read(self, name: str) -> bytes:
         """Inflate one entry (exact name, see :meth:`find`) under the limits; cached."""
-        if name in self._cache:
-            return self._cache[name]
+        data = self._cache.get(name)
+        if data is not None:
+            return data
         info = self._infos.get(name)
         if info is None:
             raise KeyError(name)
         data = self._inflate(name, info)
         self._cache[name] = data
         return data
+
+    def sm3(self, name: str) -> bytes:
+        """SM3 of one entry's content (exact name), as ``gm.sm3.sm3(self.read(name))``; an
+        entry remembered across packages is hashed once for all of them."""
+        data = self.read(name)
+        part = self._parts.get(name)
+        if part is None:
+            return _sm3(data)
+        digest = part.sm3
+        if digest is None:
+            digest = part.sm3 = _sm3(data)
+        return digest
 
     def read_xml_bytes(self, name: str) -> bytes:
         if self._infos[name].file_size > self.limits.max_xml_size:
@@ -247,13 +322,16 @@ class OFDPackage:
 
     def _raw_span(self, name: str, info: _Entry) -> tuple[int, int]:
         offset = info.header_offset
-        header = self._data[offset:offset + _LOCAL_HEADER.size]
-        if len(header) != _LOCAL_HEADER.size:
-            raise OFDFormatError(f"entry {name!r}: local header beyond the end of the file")
-        fields = _LOCAL_HEADER.unpack(header)
+        if 0 <= offset <= len(self._data) - _LOCAL_HEADER_SIZE:
+            fields = _LOCAL_HEADER.unpack_from(self._data, offset)
+        else:
+            header = self._data[offset:offset + _LOCAL_HEADER_SIZE]
+            if len(header) != _LOCAL_HEADER_SIZE:
+                raise OFDFormatError(f"entry {name!r}: local header beyond the end of the file")
+            fields = _LOCAL_HEADER.unpack(header)
         if fields[0] != _LOCAL_SIGNATURE:
             raise OFDFormatError(f"entry {name!r}: bad local header signature")
-        start = offset + _LOCAL_HEADER.size + fields[9] + fields[10]
+        start = offset + _LOCAL_HEADER_SIZE + fields[9] + fields[10]
         end = start + info.compress_size
         if end > len(self._data):
             raise OFDFormatError(f"entry {name!r}: compressed data runs past the end of the file")
@@ -263,9 +341,31 @@ class OFDPackage:
         start, end = self._raw_span(name, info)
         bound = info.file_size
         remaining_total = self.limits.max_total_size - self._inflated
-        if info.compress_type == zipfile.ZIP_STORED:
-            if info.compress_size != info.file_size:
-                raise OFDFormatError(f"entry {name!r}: stored entry with different sizes")
+        stored = info.compress_type == zipfile.ZIP_STORED
+        if stored and info.compress_size != info.file_size:
+            raise OFDFormatError(f"entry {name!r}: stored entry with different sizes")
+        # Remembered across packages only far below every limit of this package (no ratio or
+        # total could refuse it): for such an entry the checks below depend on the stored
+        # bytes, method, CRC and size alone, which are the key, so a hit passed them all.
+        key = None
+        if end - start <= _PART_MAX and bound <= _PART_MAX and bound <= self.limits.ratio_floor \
+                and bound <= remaining_total:
+            key = (info.CRC, bound, info.compress_type, end - start)
+            part = _PARTS.map.get(key)
+            if part is not None and self._data.startswith(part.raw, start):
+                self._parts[name] = part
+                self._inflated += bound
+                return part.data
+        out = self._read_span(name, info, start, end, bound, remaining_total, stored)
+        if key is not None:
+            part = _Part(out if stored else self._data[start:end], out)
+            _PARTS.keep(key, part)
+            self._parts[name] = part
+        return out
+
+    def _read_span(self, name: str, info: _Entry, start: int, end: int, bound: int, remaining_total: int,
+                   stored: bool) -> bytes:
+        if stored:
             out = self._data[start:end]
         elif (end - start <= _CHUNK and bound <= min(_OUT_CHUNK, self.limits.ratio_floor, remaining_total)
               and (out := self._inflate_small(start, end, bound)) is not None):
