@@ -15,7 +15,9 @@ Why this shape:
   messageDigest, contentType attribute, the SM2 signature with the signer's key and the
   signer ID, the signer certificate present) and reports per signer with a specific
   failure code; it raises only ``MalformedCms`` for input that is not SignedData at all.
-  Chains, validity and revocation are verify/'s job.
+  Chains, validity and revocation are verify/'s job. ``verify_plain_attached`` gives
+  verify_cms's answer for the plain shape of a timestamp token by slicing its DER, and
+  declines (None) anything else, which verify_cms then reads.
 
 SignedData without signed attributes (as CFCA SADK writes it) is read too: the SM2
 signature then covers the content itself.
@@ -28,11 +30,12 @@ import hashlib
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from asn1crypto import algos, cms, core, x509
 
 from gm.asn1 import cms_gm
+from gm.asn1 import der as asn1_der
 from gm.asn1.cache import ByBytes
 from gm.asn1.parse import der_or_pem
 from gm.errors import ASN1FormatError, GMError
@@ -83,11 +86,8 @@ class Failure:
 # --------------------------------------------------------------------------- helpers
 
 
-def _der_length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(body)]) + body
+_der_length = asn1_der.length
+_tlv = asn1_der.encode
 
 
 def signed_attrs_der(signer_info: cms.SignerInfo) -> bytes:
@@ -102,10 +102,6 @@ def _digest(name: str, data: bytes) -> bytes:
     if name == "sm3":
         return sm3(data)
     return hashlib.new(name, data).digest()
-
-
-def _tlv(tag: int, content: bytes) -> bytes:
-    return bytes([tag]) + _der_length(len(content)) + content
 
 
 def _set_of(encodings: Iterable[bytes], tag: int = 0x31) -> bytes:
@@ -137,9 +133,10 @@ def _utc(t: _dt.datetime | None) -> _dt.datetime:
 
 
 def _time(t: _dt.datetime) -> bytes:
-    """RFC 5652 §11.3: UTCTime for 1950-2049, GeneralizedTime otherwise."""
+    """RFC 5652 §11.3: UTCTime for 1950-2049, GeneralizedTime otherwise (``t`` in UTC, whole
+    seconds). The UTCTime of every sealing is written as asn1crypto would, without it."""
     if 1950 <= t.year < 2050:
-        return core.UTCTime(t).dump()
+        return _tlv(0x17, t.strftime("%y%m%d%H%M%SZ").encode("ascii"))
     return core.GeneralizedTime(t).dump()
 
 
@@ -148,10 +145,34 @@ def _attribute(kind: str, value_der: bytes) -> bytes:
 
 
 def _point(cert: x509.Certificate) -> PublicKey:
+    return PublicKey.shared(_sm2_point(cert))
+
+
+def _sm2_point(cert: x509.Certificate) -> bytes:
     spki = cert.public_key
     if spki.algorithm != "ec" or spki["algorithm"]["parameters"].chosen.native not in ("sm2p256v1", "1.2.156.10197.1.301"):
         raise CmsError(f"the certificate's key is not an SM2 key ({spki.algorithm})")
-    return PublicKey.shared(spki["public_key"].native)
+    return spki["public_key"].native
+
+
+# A signer's key and identifier, read once per certificate DER: a signer or a TSA signs one
+# sealing or token after another with the same certificate, and reading them from a fresh
+# parse each time cost more than the DER written around them. The point is kept, not the key
+# object: PublicKey.shared decides how long a key (and its tables) lives.
+def _signer_key(cert_der: bytes) -> PublicKey:
+    return PublicKey.shared(_signer_point(cert_der))
+
+
+@functools.lru_cache(maxsize=64)
+def _signer_point(cert_der: bytes) -> bytes:
+    return _sm2_point(x509.Certificate.load(cert_der))
+
+
+@functools.lru_cache(maxsize=64)
+def _issuer_serial(cert_der: bytes) -> bytes:
+    """IssuerAndSerialNumber contents DER."""
+    tbs = x509.Certificate.load(cert_der)["tbs_certificate"]
+    return tbs["issuer"].dump() + tbs["serial_number"].dump()
 
 
 def _parsed(cert: x509.Certificate) -> x509.Certificate:
@@ -207,7 +228,7 @@ def prepare_signed_data(
         raise CmsError("certificate must be an asn1crypto x509.Certificate")
     fl = cms_gm.flavour(flavour)
     certificate = _parsed(certificate)
-    _point(certificate)
+    _signer_key(certificate.dump())  # an SM2 key, or CmsError now
     ctype = content_type or fl.data
     attrs = [
         _attribute("content_type", _oid(ctype)),
@@ -241,15 +262,15 @@ def assemble_signed_data(
     """
     fl = prepared.flavour
     signature = bytes(signature)
+    cert_der = prepared.certificate.dump()
     if check:
         try:
-            good = _point(prepared.certificate).verify(signature, prepared.to_be_signed, DEFAULT_UID)
+            good = _signer_key(cert_der).verify(signature, prepared.to_be_signed, DEFAULT_UID)
         except GMError as exc:
             raise SigningError(f"the signer returned a malformed SM2 signature: {exc}") from None
         if not good:
             raise SigningError("the signature does not verify with the certificate's public key "
                                "(wrong key reference for this certificate?)")
-    tbs = prepared.certificate["tbs_certificate"]
     unsigned = [a.dump() for a in unsigned_attrs]
     if timestamper is not None:
         token = timestamper(signature)
@@ -257,14 +278,15 @@ def assemble_signed_data(
     digest_alg = _algorithm(fl.digest_algorithm, fl.digest_null_params, "digest")
     signer_info = _tlv(0x30, b"".join([
         b"\x02\x01\x01",  # version 1: issuerAndSerialNumber
-        _tlv(0x30, tbs["issuer"].dump() + tbs["serial_number"].dump()),
+        _tlv(0x30, _issuer_serial(cert_der)),
         digest_alg,
         b"\xa0" + prepared.to_be_signed[1:],  # [0] IMPLICIT SET OF, same contents
         _algorithm(fl.signature_algorithm, fl.signature_null_params, "signature"),
         _tlv(0x04, signature),
         _set_of(unsigned, 0xA1) if unsigned else b"",
     ]))
-    certs = ([prepared.certificate] if include_certificate else []) + [_parsed(c) for c in chain]
+    # a parsed certificate dumps its own bytes; a freshly built one is encoded once here
+    certs = ([prepared.certificate] if include_certificate else []) + list(chain)
     encap = _oid(prepared.content_type)
     if prepared.content is not None:
         encap += _tlv(0xA0, _tlv(0x04, prepared.content))
@@ -469,15 +491,30 @@ def verify_cms(
 _THREAD = threading.local()
 
 
-def _known(cert: x509.Certificate) -> x509.Certificate:
+def _held_here() -> ByBytes:
     held_here = getattr(_THREAD, "certificates", None)
     if held_here is None:
         held_here = _THREAD.certificates = ByBytes(256, 2 * 1024 * 1024)
+    return held_here
+
+
+def _known(cert: x509.Certificate) -> x509.Certificate:
+    held_here = _held_here()
     der = cert.dump()
     held = held_here.get(der)
     if held is None:
         held_here.keep(der, cert)
         return cert
+    return held
+
+
+def _known_der(der: bytes) -> x509.Certificate:
+    """_known for a certificate's DER (parsed lazily, as SignedData parses its certificates)."""
+    held_here = _held_here()
+    held = held_here.get(der)
+    if held is None:
+        held = x509.Certificate.load(der)
+        held_here.keep(der, held)
     return held
 
 
@@ -508,3 +545,185 @@ def _verify(info: cms.ContentInfo, sd: cms.SignedData, detached_data: bytes | No
     content = attached if attached is not None else bytes(detached_data or b"")
     checks = tuple(_check_signer(si, content, econtent_type, certs_all, uid) for si in sd["signer_infos"])
     return CmsCheck(ok=bool(checks) and all(c.ok for c in checks), content=content, signers=checks, **common)
+
+
+# --------------------------------------------------------------------------- plain SignedData, read by slicing
+#
+# A timestamp token rides in every timestamped document, and reading one with asn1crypto
+# (a few hundred lazily built objects) cost more than its SM2 verification. The plain shape
+# -- the one our TSA writes, and most others -- is read by slicing its DER (gm.asn1.der);
+# the small parts that repeat from one token to the next (algorithm identifiers, OIDs) are
+# judged once by asn1crypto and remembered by their exact bytes. Anything else, and any
+# check that fails, is left to verify_cms, which reads and judges it as before.
+
+_SMALL = 256  # longest algorithm identifier or OID remembered by its bytes
+
+
+def small_native(spec: type, der: bytes) -> Any:
+    """``spec.load(der).native`` of a small part (up to 256 bytes), remembered by its bytes;
+    None when asn1crypto cannot read it, or it is larger."""
+    return _read_small(spec, der) if len(der) <= _SMALL else None
+
+
+@functools.lru_cache(maxsize=256)
+def _read_small(spec: type, der: bytes) -> Any:
+    try:
+        return spec.load(der, strict=True).native
+    except _PARSE_ERRORS:
+        return None
+
+
+def name_of(spec: type, der: bytes) -> str | None:
+    """The name of a small AlgorithmIdentifier (``spec``) or OID (ObjectIdentifier ``spec``)."""
+    native = small_native(spec, der)
+    if isinstance(native, dict):
+        native = native.get("algorithm")
+    return native if isinstance(native, str) else None
+
+
+@functools.lru_cache(maxsize=4)
+def _signed_data_types() -> dict[bytes, cms_gm.Flavour]:
+    return {_oid(f.signed_data): f for f in cms_gm.FLAVOURS.values()}
+
+
+_SIGNER_INFO_TAGS = (0x02, 0x30, 0x30, 0xA0, 0x30, 0x04)  # no unsignedAttrs
+_PLAIN_ATTRS = frozenset({"content_type", "message_digest", "signing_time"})
+
+
+def _signer_attrs(der: bytes, attrs: asn1_der.TLV) -> dict[str, asn1_der.TLV] | None:
+    """Signed attribute name -> its one value; None if one has several values or is repeated,
+    if there are none, or they are not plain DER."""
+    out: dict[str, asn1_der.TLV] = {}
+    for attr in asn1_der.children_of(der, attrs) or [None]:
+        parts = asn1_der.children_of(der, attr, (0x06, 0x31)) if attr and attr[0] == 0x30 else None
+        if parts is None:
+            return None
+        name = name_of(cms.CMSAttributeType, asn1_der.whole(der, parts[0]))
+        values = asn1_der.children_of(der, parts[1])
+        if name is None or name in out or values is None or len(values) != 1:
+            return None
+        out[name] = values[0]
+    return out
+
+
+class PlainSignedData(NamedTuple):
+    """What verify_plain_attached read: verify_cms's CmsCheck, the DER of each other signed
+    attribute's value by name, and the signer certificate's DER."""
+
+    check: CmsCheck
+    attrs: dict[str, bytes]
+    signer_der: bytes
+
+
+@dataclass(frozen=True)
+class _Plain:
+    """The parts of a plain SignedData, sliced from its DER."""
+
+    flavour: str
+    signed_data: bytes           # [0] EXPLICIT SignedData, as ContentInfo["content"] reads it
+    content_type: str | None     # None: not a name asn1crypto reads
+    content: bytes
+    certificates: tuple[bytes, ...]
+    issuer: bytes                # the signer identifier's issuer Name DER and serial
+    serial: int | None
+    digest_algorithm: str | None
+    signature_algorithm: str | None
+    attrs: dict[str, bytes]      # signed attribute name -> its one value's DER
+    signed: bytes                # the signed attributes as the SM2 signature covers them
+    signature: bytes
+
+
+def verify_plain_attached(der: bytes, *, extra_certificates: Sequence[x509.Certificate] = (),
+                          other_attrs: frozenset[str] = frozenset()) -> PlainSignedData | None:
+    """``verify_cms(der, extra_certificates=...)`` for a SignedData of the plain shape that
+    verifies: DER, attached content, one signer named by issuer and serial, signed attributes
+    contentType, messageDigest, signingTime and exactly ``other_attrs``, one value each, a DER
+    SM2 signature: the CmsCheck verify_cms gives, with the other attributes and the signer's
+    DER. None for anything else (malformed, unusual, or failing a check), which verify_cms
+    then reads and judges."""
+    if not isinstance(der, (bytes, bytearray)):
+        return None
+    try:
+        plain = _plain_parts(bytes(der), _PLAIN_ATTRS | other_attrs)
+        return _plain_verified(plain, extra_certificates) if plain is not None else None
+    except (CmsError, GMError, *_PARSE_ERRORS):  # a certificate field asn1crypto parsed only now
+        return None
+
+
+def _plain_parts(der: bytes, attr_names: frozenset[str]) -> _Plain | None:
+    w = asn1_der
+    top = w.tlv(der, 0, len(der))
+    info = w.children_of(der, top, (0x06, 0xA0)) if top and top[0] == 0x30 and top[3] == len(der) else None
+    fl = _signed_data_types().get(w.whole(der, info[0])) if info else None
+    wrapped = w.children_of(der, info[1], (0x30,)) if info and fl else None
+    sd = w.children_of(der, wrapped[0]) if wrapped else None
+    if sd is None or [t[0] for t in sd] not in ([0x02, 0x31, 0x30, 0xA0, 0x31], [0x02, 0x31, 0x30, 0x31]):
+        return None
+    version, digest_algs, encap, signer_infos = sd[0], sd[1], sd[2], sd[-1]
+    encap_parts = w.children_of(der, encap, (0x06, 0xA0))
+    econtent = w.children_of(der, encap_parts[1], (0x04,)) if encap_parts else None
+    certs_at = w.children_of(der, sd[3]) if len(sd) == 5 else []
+    signers = w.children_of(der, signer_infos, (0x30,))
+    si = w.children_of(der, signers[0], _SIGNER_INFO_TAGS) if signers else None
+    sid = w.children_of(der, si[1], (0x30, 0x02)) if si else None
+    if (sid is None or econtent is None or certs_at is None or any(c[0] != 0x30 for c in certs_at)
+            or version[3] - version[2] != 1 or si[0][3] - si[0][2] != 1
+            or small_native(cms.DigestAlgorithms, w.whole(der, digest_algs)) is None):
+        return None
+    attrs = _signer_attrs(der, si[3])
+    if attrs is None or set(attrs) != attr_names:
+        return None
+    return _Plain(
+        flavour=fl.name, signed_data=w.whole(der, info[1]),
+        content_type=name_of(cms.ContentType, w.whole(der, encap_parts[0])), content=w.contents(der, econtent[0]),
+        certificates=tuple(w.whole(der, c) for c in certs_at),
+        issuer=w.whole(der, sid[0]), serial=w.integer_value(der, sid[1]),
+        digest_algorithm=name_of(algos.DigestAlgorithm, w.whole(der, si[2])),
+        signature_algorithm=name_of(algos.SignedDigestAlgorithm, w.whole(der, si[4])),
+        attrs={name: w.whole(der, value) for name, value in attrs.items()},
+        signed=b"\x31" + der[si[3][1] + 1:si[3][3]],  # the [0] IMPLICIT attributes as a SET OF
+        signature=w.contents(der, si[5]))
+
+
+def _plain_verified(p: _Plain, extra_certificates: Sequence[x509.Certificate]) -> PlainSignedData | None:
+    """_check_signer's checks, each passed, and the CmsCheck _verify builds."""
+    ctype, md, when = p.attrs["content_type"], p.attrs["message_digest"], p.attrs["signing_time"]
+    signing_time = asn1_der.time_value(when, asn1_der.tlv(when, 0, len(when)))
+    md_value = md[asn1_der.tlv(md, 0, len(md))[2]:]
+    if (p.content_type is None or p.serial is None or p.digest_algorithm not in cms_gm.DIGEST_ALGORITHMS
+            or p.signature_algorithm not in cms_gm.SM2_SIGNATURE_ALGORITHMS or p.signature[:1] != b"\x30"
+            or ctype[:1] != b"\x06" or name_of(cms.ContentType, ctype) != p.content_type
+            or md[:1] != b"\x04" or signing_time is None or _digest(p.digest_algorithm, p.content) != md_value):
+        return None
+    certs = tuple(_known_der(c) for c in p.certificates)
+    found = _plain_signer([*zip(p.certificates, certs), *((c.dump(), c) for c in extra_certificates)],
+                          p.issuer, p.serial)
+    if found is None or not _point(found[1]).verify(p.signature, p.signed, DEFAULT_UID):
+        return None
+    signer = SignerCheck(ok=True, failure=None, detail="signature verifies", certificate=found[1],
+                         digest_algorithm=p.digest_algorithm, signature_algorithm=p.signature_algorithm,
+                         signed_attributes=True, signing_time=signing_time, message_digest=md_value,
+                         signature=p.signature)
+    check = CmsCheck(ok=True, flavour=p.flavour, content_type=p.content_type, detached=False, content=p.content,
+                     signers=(signer,), certificates=certs, signed_data=cms.SignedData.load(p.signed_data, explicit=0))
+    others = {name: value for name, value in p.attrs.items() if name not in _PLAIN_ATTRS}
+    return PlainSignedData(check, others, found[0])
+
+
+# Certificate DER -> (serial, issuer Name DER), what _find_certificate reads of it.
+_SIDS = ByBytes(1024, 8 * 1024 * 1024)
+
+
+def _plain_signer(certs: Sequence[tuple[bytes, x509.Certificate]], issuer_der: bytes,
+                  serial: int) -> tuple[bytes, x509.Certificate] | None:
+    """The (DER, certificate) _find_certificate finds, when its issuer is the same DER; None
+    otherwise (a name equal only after string preparation is verify_cms's to judge)."""
+    for der, cert in certs:
+        sid = _SIDS.get(der)
+        if sid is None:
+            tbs = x509.Certificate.load(der)["tbs_certificate"]
+            sid = (tbs["serial_number"].native, tbs["issuer"].dump())
+            _SIDS.keep(der, sid)
+        if sid[0] == serial:
+            return (der, cert) if sid[1] == issuer_der else None
+    return None

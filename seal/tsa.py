@@ -37,15 +37,18 @@ import functools
 import hashlib
 import os
 import secrets
+import threading
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from asn1crypto import cms, core, tsp, x509
+from asn1crypto import algos, cms, core, tsp, x509
 from sqlalchemy.exc import IntegrityError
 
 from gm.asn1 import cms_gm
+from gm.asn1 import der
+from gm.asn1.cache import ByBytes
 from gm.asn1.parse import _PARSE_ERRORS, load_strict
 from gm.errors import ASN1FormatError, GMError
 from gm.sm3 import sm3
@@ -242,20 +245,36 @@ def _cert_parts(cert_der: bytes) -> tuple[bytes, bytes]:
     return ess.dump(), x509.GeneralName(name="directory_name", value=cert.subject).dump()
 
 
+@functools.lru_cache(maxsize=8)
+def _oid_der(dotted: str) -> bytes:
+    return core.ObjectIdentifier(dotted).dump()
+
+
 def _tst_info(checked: _Checked, serial: int, gen_time: _dt.datetime, config: TsaConfig,
-              tsa_name_der: bytes) -> tsp.TSTInfo:
-    value: dict[str, Any] = {
-        "version": "v1",
-        "policy": config.policy,
-        "message_imprint": tsp.MessageImprint.load(checked.message_imprint),
-        "serial_number": serial,
-        "gen_time": core.GeneralizedTime(gen_time),
-        "accuracy": {"seconds": config.accuracy_seconds},
-        "tsa": x509.GeneralName.load(tsa_name_der),
-    }
-    if checked.nonce is not None:
-        value["nonce"] = checked.nonce
-    return tsp.TSTInfo(value)
+              tsa_name_der: bytes) -> bytes:
+    """DER TSTInfo (RFC 3161 §2.4.2) in the field order of tsp.TSTInfo, written by hand: it is
+    built for every token, and asn1crypto's build cost a quarter of the token's making.
+    tests/test_tsa_fast.py checks that asn1crypto re-encodes it byte for byte."""
+    return der.encode(0x30, b"".join([
+        b"\x02\x01\x01",                                     # version v1
+        _oid_der(config.policy),
+        checked.message_imprint,                              # the request's MessageImprint as sent
+        der.integer(serial),
+        der.encode(0x18, gen_time.strftime("%Y%m%d%H%M%SZ").encode("ascii")),  # UTC, whole seconds
+        der.encode(0x30, der.integer(config.accuracy_seconds)),  # Accuracy { seconds }
+        b"" if checked.nonce is None else der.integer(checked.nonce),
+        der.encode(0xA0, tsa_name_der),                       # tsa [0] EXPLICIT GeneralName
+    ]))
+
+
+@functools.lru_cache(maxsize=8)
+def _digest_algorithm_der(name: str) -> bytes:
+    return algos.DigestAlgorithm({"algorithm": name}).dump()
+
+
+def _message_imprint(hash_alg: str, imprint: bytes) -> bytes:
+    """DER MessageImprint, as tsp.MessageImprint writes it (parameters absent)."""
+    return der.encode(0x30, _digest_algorithm_der(hash_alg) + der.encode(0x04, imprint))
 
 
 def timestamp(
@@ -304,9 +323,13 @@ def timestamp(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+_GRANTED = b"\x30\x03\x02\x01\x00"  # PKIStatusInfo { status granted(0) }
+
+
 def _granted(token: bytes) -> bytes:
-    return cms_gm.TimeStampResp({"status": {"status": "granted"},
-                                 "time_stamp_token": cms.ContentInfo.load(token)}).dump()
+    """TimeStampResp { granted, token }: our own token's DER as it is (asn1crypto's build
+    walked and re-encoded the whole token; tests/test_tsa_fast.py checks the bytes agree)."""
+    return der.encode(0x30, _GRANTED + token)
 
 
 def _stamp(s: Any, keystore: Any, ident: Any, checked: _Checked, config: TsaConfig, *, actor: str,
@@ -325,7 +348,7 @@ def _sign(keystore: Any, ident: Any, checked: _Checked, config: TsaConfig, *, ac
     ess_der, tsa_name_der = _cert_parts(cert.dump())
     serial, gen_time = _serial(), _now()
     tst = _tst_info(checked, serial, gen_time, config, tsa_name_der)
-    prepared = scms.prepare_signed_data(tst.dump(), cert, flavour="pkcs7", detached=False,
+    prepared = scms.prepare_signed_data(tst, cert, flavour="pkcs7", detached=False,
                                         content_type="tst_info", signing_time=gen_time,
                                         extra_signed_attrs=[cms.CMSAttribute.load(ess_der)])
     in_caller = {"session": session} if session is not None else {}
@@ -485,6 +508,9 @@ def verify_token(token_der: bytes, data: bytes, *, nonce: int | None = None,
     ``data`` at the cryptographic level: SM2 signature, TSTInfo imprint, ESS binding of
     the TSA certificate, its timeStamping purpose, and the nonce if one is given.
     Raises ``MalformedToken`` only for bytes that are no token at all."""
+    plain = _plain_token_check(token_der, data, nonce, extra_certificates)
+    if plain is not None:
+        return plain
     got = _token_bytes(token_der)
     if isinstance(got, TokenCheck):
         return got
@@ -536,6 +562,161 @@ def verify_token(token_der: bytes, data: bytes, *, nonce: int | None = None,
     return TokenCheck(ok=True, failure=None, detail="timestamp token verifies", **facts)
 
 
+# --------------------------------------------------------------------------- plain tokens, read by slicing
+#
+# Every timestamped document carries a token, and asn1crypto's reading of one (lazily built
+# objects, then .native of the whole TSTInfo) cost more than its SM2 verification. A token of
+# the plain shape our TSA writes is read by slicing its DER (seal.cms.verify_plain_attached,
+# gm.asn1.der), with the parts that repeat from token to token (algorithms, the policy, the
+# TSA name) judged once by asn1crypto and remembered by their bytes. Only a token that passes
+# every check is answered this way; anything else goes the full way above, which reads,
+# judges and names it exactly as before (tests/test_tsa_fast.py holds the two to each other).
+
+_ESS_V2 = frozenset({"signing_certificate_v2"})
+_ACCURACY_UNITS = {0x02: "seconds", 0x80: "millis", 0x81: "micros"}  # Accuracy's fields, in order
+
+
+def _plain_token_check(token_der: Any, data: bytes, nonce: int | None,
+                       extra_certificates: Sequence[x509.Certificate]) -> TokenCheck | None:
+    """verify_token's answer for a plain token that checks out; None for any other."""
+    got = scms.verify_plain_attached(token_der, extra_certificates=extra_certificates, other_attrs=_ESS_V2)
+    if got is None or got.check.content_type != "tst_info":
+        return None
+    tst = _plain_tst_info(got.check.content or b"")
+    ess = _plain_ess_hash(got.attrs["signing_certificate_v2"])
+    if tst is None or ess is None:
+        return None
+    alg, (h_alg, h_value) = tst["hash_algorithm"], ess
+    if (alg not in _VERIFY_LENGTHS or _digest(alg, bytes(data)) != tst["message_imprint"]
+            or h_alg not in _VERIFY_LENGTHS or _cert_digest(h_alg, got.signer_der) != h_value
+            or nonce is not None and tst["nonce"] != nonce or not _stamps_at(got.signer_der, tst["gen_time"])):
+        return None
+    return TokenCheck(ok=True, failure=None, detail="timestamp token verifies",
+                      tsa_certificate=got.check.signers[0].certificate, cms=got.check, **tst)
+
+
+# TSA certificate DER -> what verify_token reads of it: its digests for ESS, and (timeStamping
+# purpose, notBefore, notAfter). One TSA's certificate rides in every token it signs.
+_CERT_DIGESTS = ByBytes(256, 4 * 1024 * 1024)
+_TSA_FACTS = ByBytes(256, 4 * 1024 * 1024)
+
+
+def _cert_digest(alg: str, cert_der: bytes) -> bytes:
+    digests = _CERT_DIGESTS.get(cert_der)
+    if digests is None:
+        digests = {}
+        _CERT_DIGESTS.keep(cert_der, digests)
+    if alg not in digests:
+        digests[alg] = _digest(alg, cert_der)
+    return digests[alg]
+
+
+def _stamps_at(cert_der: bytes, gen_time: _dt.datetime) -> bool:
+    """The certificate has the timeStamping purpose and is valid at ``gen_time`` (False also
+    when a field cannot be read: verify_token then says which)."""
+    facts = _TSA_FACTS.get(cert_der)
+    if facts is None:
+        try:
+            cert = x509.Certificate.load(cert_der)
+            eku = cert.extended_key_usage_value
+            validity = cert["tbs_certificate"]["validity"]
+            facts = (eku is not None and "time_stamping" in eku.native,
+                     validity["not_before"].native, validity["not_after"].native)
+        except _PARSE_ERRORS:
+            return False
+        _TSA_FACTS.keep(cert_der, facts)
+    return facts[0] and facts[1] <= gen_time <= facts[2]
+
+
+def _plain_tst_info(content: bytes) -> dict[str, Any] | None:
+    """TokenCheck's facts of a TSTInfo v1 without ordering or extensions, as load_strict reads
+    them; None for anything else."""
+    top = der.tlv(content, 0, len(content))
+    parts = der.children_of(content, top) if top and top[0] == 0x30 and top[3] == len(content) else None
+    if parts is None or len(parts) < 5 or der.whole(content, parts[0]) != b"\x02\x01\x01":
+        return None
+    policy_at, imprint_at, serial_at, time_at, rest = parts[1], parts[2], parts[3], parts[4], parts[5:]
+    accuracy_at = rest.pop(0) if rest and rest[0][0] == 0x30 else None
+    nonce_at = rest.pop(0) if rest and rest[0][0] == 0x02 else None
+    tsa_at = rest.pop(0) if rest and rest[0][0] == 0xA0 else None
+    imprint = der.children_of(content, imprint_at, (0x30, 0x04)) if imprint_at[0] == 0x30 else None
+    policy = scms.small_native(core.ObjectIdentifier, der.whole(content, policy_at)) if policy_at[0] == 0x06 else None
+    serial = der.integer_value(content, serial_at)
+    gen_time = der.time_value(content, time_at) if time_at[0] == 0x18 else None
+    accuracy = _plain_accuracy(content, accuracy_at)
+    nonce = der.integer_value(content, nonce_at) if nonce_at else None
+    tsa_name = _plain_tsa_name(content, tsa_at) if tsa_at else None
+    if (rest or imprint is None or policy is None or serial is None or gen_time is None or accuracy is False
+            or nonce_at and nonce is None or tsa_at and tsa_name is None):
+        return None
+    alg = scms.name_of(algos.DigestAlgorithm, der.whole(content, imprint[0]))
+    if alg is None:
+        return None
+    return dict(gen_time=gen_time, serial=serial, policy=policy, nonce=nonce, accuracy=accuracy,
+                hash_algorithm=alg, message_imprint=der.contents(content, imprint[1]), tsa_name=tsa_name)
+
+
+def _plain_accuracy(content: bytes, at: der.TLV | None) -> _dt.timedelta | None | bool:
+    """The Accuracy as a timedelta, None when absent, False when not plain."""
+    if at is None:
+        return None
+    items = der.children_of(content, at)
+    if items is None:
+        return False
+    tags = [item[0] for item in items]
+    if any(tag not in _ACCURACY_UNITS for tag in tags) or tags != sorted(set(tags)):  # 0x02 < 0x80 < 0x81
+        return False
+    units: dict[str, int] = {}
+    for item in items:
+        value = der.integer_value(content, (0x02, *item[1:]))  # [0] and [1] are IMPLICIT INTEGERs
+        if value is None:
+            return False
+        units[_ACCURACY_UNITS[item[0]]] = value
+    try:
+        return _dt.timedelta(seconds=units.get("seconds", 0), milliseconds=units.get("millis", 0),
+                             microseconds=units.get("micros", 0))
+    except OverflowError:
+        return False
+
+
+# Per thread: tsa [0] DER -> its GeneralName read completely (None: unreadable), one object
+# per thread as seal.cms keeps certificates (asn1crypto parses lazily and unlocked).
+_THREAD = threading.local()
+
+
+def _plain_tsa_name(content: bytes, at: der.TLV) -> x509.GeneralName | None:
+    """tsa [0] EXPLICIT GeneralName as TSTInfo's field reads it (of up to 2 KiB)."""
+    tsa_der = der.whole(content, at)
+    names = getattr(_THREAD, "tsa_names", None)
+    if names is None:
+        names = _THREAD.tsa_names = ByBytes(64, 256 * 1024)
+    if tsa_der not in names:
+        try:
+            name = x509.GeneralName.load(tsa_der, strict=True, explicit=0)
+            name.native  # noqa: B018  read it all now, as load_strict does
+        except _PARSE_ERRORS:
+            name = None
+        names.keep(tsa_der, name)
+    return names.get(tsa_der)
+
+
+def _plain_ess_hash(value: bytes) -> tuple[str, bytes] | None:
+    """(hash algorithm, certificate hash) of the first ESSCertIDv2 of a SigningCertificateV2
+    without policies whose every ESSCertIDv2 names its hash algorithm; None otherwise."""
+    top = der.tlv(value, 0, len(value))
+    certs_at = der.children_of(value, top, (0x30,)) if top and top[0] == 0x30 and top[3] == len(value) else None
+    ids = der.children_of(value, certs_at[0]) if certs_at else None
+    found: list[tuple[str, bytes]] = []
+    for at in ids or []:
+        parts = der.children_of(value, at) if at[0] == 0x30 else None
+        tags = [p[0] for p in parts] if parts else []
+        alg = scms.name_of(algos.DigestAlgorithm, der.whole(value, parts[0])) if tags[:2] == [0x30, 0x04] else None
+        if alg is None or tags not in ([0x30, 0x04], [0x30, 0x04, 0x30]):
+            return None
+        found.append((alg, der.contents(value, parts[1])))
+    return found[0] if found else None
+
+
 def tsa_callable(home: Any, keystore: Any, *, actor: str = "tsa-client", tsa: Any | None = None,
                  config: TsaConfig | None = None) -> TsaClient:
     """``f(signature_value) -> token DER`` stamping SM3(signature_value) with this region's
@@ -573,7 +754,6 @@ class TsaClient:
         if "sm3" not in self.config.hash_algorithms:
             raise TsaRejected("timestamp refused (bad_alg): this TSA does not accept SM3 imprints")
         imprint = sm3(bytes(signature_value))
-        message_imprint = tsp.MessageImprint({"hash_algorithm": {"algorithm": "sm3"}, "hashed_message": imprint})
-        checked = _Checked(message_imprint.dump(), "sm3", imprint, _nonce(), cert_req=True)
+        checked = _Checked(_message_imprint("sm3", imprint), "sm3", imprint, _nonce(), cert_req=True)
         ident = _identity(self.home, self.tsa, db.connection_of(s))
         return _stamp(s, self.keystore, ident, checked, self.config, actor=self.actor)

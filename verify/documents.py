@@ -20,6 +20,7 @@ from gm.sm2 import PublicKey
 from gm.sm3 import sm3
 from seal.errors import SealFormatError
 from seal.ofd.errors import OFDFormatError
+from seal.ofd.facts import clear_read_caches as clear_ofd_read_caches
 from seal.ofd.facts import verify_package
 from seal.ofd.package import OFDPackage
 from seal.structures import (
@@ -110,13 +111,15 @@ _SEAL_CHECKS = ByBytes(1024, 32 * _MB)   # seal DER -> the maker-signature Check
 
 
 def clear_caches() -> None:
-    """Forget every per-seal and per-signer result kept here and in seal/structures (the
-    seals' facts and maker signatures, certificates, keys): a cold start, for benchmarks."""
+    """Forget every per-seal and per-signer result kept here, in seal/structures (the seals'
+    facts and maker signatures, certificates, keys) and by the OFD reader (parts met in
+    earlier packages): a cold start, for benchmarks."""
     _SEAL_CHECKS.clear()
     _SEAL_INFOS.clear()
     _CERTS.clear()
     PublicKey.forget_shared()
     clear_read_caches()
+    clear_ofd_read_caches()
 
 
 def _seal_check(seal: Any) -> Any:
@@ -271,7 +274,7 @@ def cms_facts(der: bytes, data: bytes | None = None, *, kind: str = "cms", id_pr
 
 def _cms_timestamp(si: acms.SignerInfo) -> TimestampFacts | None:
     attrs = si["unsigned_attrs"]
-    if attrs.native is None:
+    if not isinstance(attrs, acms.CMSAttributes):  # absent (Void); not .native, which walked the whole token
         return None
     for attr in attrs:
         if attr["type"].native == "signature_time_stamp_token":
