@@ -54,21 +54,27 @@ def _worker_pids(master: int) -> list[int]:
     return [int(p) for p in children]
 
 
-def _established_inodes(port: int) -> set[str]:
-    """Socket inodes of established TCP connections whose local port is ``port``."""
+_ESTABLISHED, _LISTEN = "01", "0A"
+
+
+def _connection_inodes(port: int, *, established_only: bool) -> set[str]:
+    """Socket inodes of TCP connections whose local port is ``port`` (established ones, or
+    any state but listening: a connection the client closed stays until its worker closes it)."""
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         if not os.path.exists(table):
             continue
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+            state = fields[3]
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and state != _LISTEN \
+                    and (state == _ESTABLISHED or not established_only):
                 inodes.add(fields[9])
     return inodes
 
 
-def _connections_per_worker(master: int, port: int) -> Counter[int]:
-    inodes = _established_inodes(port)
+def _connections_per_worker(master: int, port: int, *, established_only: bool = True) -> Counter[int]:
+    inodes = _connection_inodes(port, established_only=established_only)
     held: Counter[int] = Counter()
     for pid in _worker_pids(master):
         for fd in Path(f"/proc/{pid}/fd").iterdir():
@@ -79,6 +85,13 @@ def _connections_per_worker(master: int, port: int) -> Counter[int]:
             if target.startswith("socket:[") and target[8:-1] in inodes:
                 held[pid] += 1
     return held
+
+
+def _wait_until_workers_hold_none(master: int, port: int) -> None:
+    deadline = time.monotonic() + 10
+    while sum(_connections_per_worker(master, port, established_only=False).values()):
+        assert time.monotonic() < deadline, "the workers still hold connections the client closed"
+        time.sleep(0.02)
 
 
 def test_keep_alive_connections_are_spread_evenly(tmp_path) -> None:
@@ -93,6 +106,7 @@ def test_keep_alive_connections_are_spread_evenly(tmp_path) -> None:
     try:
         wait_ready(port, proc)
         for _ in range(6):
+            _wait_until_workers_hold_none(proc.pid, port)   # earlier connections closed on both sides
             sockets = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(8)]
             try:
                 for s in sockets:
@@ -104,9 +118,6 @@ def test_keep_alive_connections_are_spread_evenly(tmp_path) -> None:
             finally:
                 for s in sockets:
                     s.close()
-            deadline = time.monotonic() + 10
-            while sum(_connections_per_worker(proc.pid, port).values()) and time.monotonic() < deadline:
-                time.sleep(0.05)
     finally:
         proc.terminate()
         proc.wait(30)
