@@ -378,7 +378,12 @@ def _iso(t: _dt.datetime | None) -> str | None:
     return t.astimezone(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def _jsonable(value: Any) -> Any:
+    if type(value) in _PLAIN:   # most leaves: no ABC checks (a report has dozens per request)
+        return value
     if isinstance(value, _dt.datetime):
         return _iso(value)
     if isinstance(value, enum.Enum):
