@@ -23,6 +23,7 @@ from asn1crypto import core, csr, keys, pem, x509
 from ca import oids, profiles
 from ca.errors import CAError, InvalidCSR
 from ca.signer import Signer, sign_checked, sm2_spki
+from gm.asn1.parse import _PARSE_ERRORS
 
 __all__ = ["ParsedCSR", "parse_csr", "build_csr", "sm2_point_from_spki", "DEFAULT_UID"]
 
@@ -69,7 +70,7 @@ def sm2_point_from_spki(spki: keys.PublicKeyInfo, error: type[CAError] = Invalid
             raise error("public key BIT STRING has unused bits")
     except CAError:
         raise
-    except (ValueError, TypeError, KeyError, IndexError) as exc:
+    except _PARSE_ERRORS as exc:
         raise error(f"public key info is malformed: {exc}") from None
     from gm.sm2 import PublicKey
 
@@ -98,7 +99,7 @@ def _load(data: bytes) -> tuple[csr.CertificationRequest, bytes]:
     try:
         req = csr.CertificationRequest.load(der, strict=True)
         _ = req.native  # force a full parse: asn1crypto parses lazily
-    except (ValueError, TypeError, KeyError, IndexError) as exc:
+    except _PARSE_ERRORS as exc:  # AttributeError too: a field of universal tag 8 has no .native
         raise InvalidCSR(f"CSR DER is malformed: {exc}") from None
     return req, der
 

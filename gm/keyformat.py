@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 import gm.asn1  # noqa: F401  (names sm2p256v1 and the SM OIDs in asn1crypto)
 from gm import curve, oids
+from gm.asn1.parse import _PARSE_ERRORS
 from gm.errors import GMError, InvalidKeyError, KeyFormatError
 
 # What we write. 100,000 iterations of PBKDF2-HMAC-SHA256 costs ~30 ms on one core:
@@ -183,7 +184,7 @@ def _read_ec_private_key(der: bytes, where: str, outer_curve: bool) -> tuple[byt
         point = None if isinstance(public, core.Void) else _point(public, where)
     except GMError:
         raise
-    except (ValueError, TypeError, KeyError, IndexError) as exc:
+    except _PARSE_ERRORS as exc:
         raise KeyFormatError(f"{where} is malformed: {exc}") from None
     return d.to_bytes(curve.FIELD_SIZE, "big"), point
 
@@ -202,7 +203,7 @@ def _read_pkcs8(der: bytes) -> tuple[bytes, bytes | None]:
         inner = info["private_key"].contents
     except GMError:
         raise
-    except (ValueError, TypeError, KeyError, IndexError) as exc:
+    except _PARSE_ERRORS as exc:
         raise KeyFormatError(f"PKCS#8 PrivateKeyInfo is malformed: {exc}") from None
     return _read_ec_private_key(inner, "the PKCS#8 ECPrivateKey", outer_curve=True)
 
@@ -246,7 +247,7 @@ def _pbes2_decrypt(der: bytes, password: bytes) -> bytes:
         encrypted = info["encrypted_data"].native
     except GMError:
         raise
-    except (ValueError, TypeError, KeyError, IndexError) as exc:
+    except _PARSE_ERRORS as exc:
         raise KeyFormatError(f"PKCS#8 EncryptedPrivateKeyInfo is malformed: {exc}") from None
     if not encrypted or len(encrypted) % 16:
         raise KeyFormatError("encrypted key length is not a positive multiple of the 16-byte block")
@@ -411,5 +412,5 @@ def decode_public_key(data: bytes) -> bytes:
         return _point(info["public_key"], "the public key")
     except GMError:
         raise
-    except (ValueError, TypeError, KeyError, IndexError) as exc:
+    except _PARSE_ERRORS as exc:
         raise KeyFormatError(f"SubjectPublicKeyInfo is malformed: {exc}") from None

@@ -120,3 +120,8 @@ def test_fuzzer_findings_stay_fixed() -> None:
     for data in REGRESSIONS_PRIVATE_KEY:
         with pytest.raises(GMError, match="malformed"):
             sm2.PrivateKey.from_der(data)
+    # Found in CI (sixth session): the CSR's empty attributes [0] turned into universal tag 8
+    # (INSTANCE OF), which asn1crypto reads as a value without .native: AttributeError escaped.
+    at = CSR_DER.index(bytes.fromhex("a000300a"))
+    with pytest.raises(CAError, match="malformed"):
+        parse_csr(CSR_DER[:at] + b"\x08" + CSR_DER[at + 1:])
