@@ -499,21 +499,16 @@ def _held_here() -> ByBytes:
 
 
 def _known(cert: x509.Certificate) -> x509.Certificate:
-    held_here = _held_here()
-    der = cert.dump()
-    held = held_here.get(der)
-    if held is None:
-        held_here.keep(der, cert)
-        return cert
-    return held
+    return _known_der(cert.dump(), cert)
 
 
-def _known_der(der: bytes) -> x509.Certificate:
-    """_known for a certificate's DER (parsed lazily, as SignedData parses its certificates)."""
+def _known_der(der: bytes, parsed: x509.Certificate | None = None) -> x509.Certificate:
+    """The one object held for this certificate DER: ``parsed`` (or the DER parsed lazily, as
+    SignedData parses its certificates) the first time, the held one after."""
     held_here = _held_here()
     held = held_here.get(der)
     if held is None:
-        held = x509.Certificate.load(der)
+        held = parsed if parsed is not None else x509.Certificate.load(der)
         held_here.keep(der, held)
     return held
 
