@@ -294,8 +294,10 @@ def connection_of(session: Session) -> Connection:
     return session.connection()
 
 
-# Within `reading_together()`: this thread's read connections, one per engine, kept open.
+# Within `reading_together()`: this thread's read connections, one per engine, kept open,
+# and what the block has read once for all its statements (`block_facts`).
 _TOGETHER: ContextVar[dict[Engine, Connection] | None] = ContextVar("eseal_reading_together", default=None)
+_BLOCK_FACTS: ContextVar[dict[Any, Any] | None] = ContextVar("eseal_reading_together_facts", default=None)
 
 
 @contextmanager
@@ -338,14 +340,22 @@ def reading_together() -> Iterator[None]:
     if _TOGETHER.get() is not None:
         yield
         return
-    token = _TOGETHER.set({})
+    token, facts_token = _TOGETHER.set({}), _BLOCK_FACTS.set({})
     try:
         yield
     finally:
         connections = _TOGETHER.get() or {}
+        _BLOCK_FACTS.reset(facts_token)
         _TOGETHER.reset(token)
         for conn in connections.values():
             conn.close()
+
+
+def block_facts() -> dict[Any, Any] | None:
+    """Inside `reading_together()`: a dict that lives as long as the block, for a value read
+    once for all of the block's statements (store/status_epoch.py keeps the epoch it read
+    there); None outside a block."""
+    return _BLOCK_FACTS.get()
 
 
 @contextmanager

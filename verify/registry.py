@@ -5,7 +5,8 @@ OCSP responder over HTTP: the answer is in the database it already holds, and a 
 itself can wait behind the very requests it serves. ``home_registry(home)`` returns the
 ``registry`` callable of :class:`verify.revocation.RevocationChecker`: for a certificate
 whose issuer is one of this home's CAs (same certificate, byte for byte) the status row of
-``ca_certificates``, read afresh each time; for any other certificate None, so the
+``ca_certificates``, current for every verification (read again whenever any status
+changed since: store/status_epoch.py); for any other certificate None, so the
 certificate's own OCSP responder or CRL is asked.
 """
 from __future__ import annotations
@@ -34,13 +35,15 @@ class RegistryStatus:
 @functools.cache
 def _status_statement() -> Any:
     """One plain statement on the driver's cursor: it runs for every certificate of every
-    document verified, where an ORM session's bookkeeping costs ten times the query."""
+    document verified, where an ORM session's bookkeeping costs ten times the query; within
+    a verification its rows are reused until a status changes (store/status_epoch.py)."""
     from store.db import HotStatement
     from store.models.ca import IssuedCertificate
+    from store.status_epoch import StatusRows
 
-    return HotStatement(
+    return StatusRows(HotStatement(
         "SELECT status, revoked_at, reason FROM ca_certificates WHERE issuer_id = :issuer_id AND serial = :serial",
-        results=(None, IssuedCertificate.__table__.c.revoked_at, None))
+        results=(None, IssuedCertificate.__table__.c.revoked_at, None)))
 
 
 def home_registry(home: Any) -> Callable[[x509.Certificate, x509.Certificate], RegistryStatus | None]:

@@ -55,6 +55,7 @@ from seal.license.validation import validate_fields, validity_end
 from store import audit, db
 from store.models.ca import CertificateAuthority
 from store.models.license import LicenseCounter, LicenseRecord
+from store.status_epoch import StatusRows
 
 __all__ = [
     "issue_license", "license_status", "revoke_license", "get_license", "find_by_external_id", "list_licenses",
@@ -369,9 +370,9 @@ _STATUS_COLUMNS = ("id", "status", "type_code", "holder_name", "holder_id", "iss
 _StatusRow = namedtuple("_StatusRow", _STATUS_COLUMNS)  # what _status reads of a LicenseRecord
 # Every verification of one of this region's licenses asks this (verify/license_status.py):
 # one plain statement for the status columns, not an ORM session loading the OFD too.
-_STATUS = db.HotStatement(
+_STATUS = StatusRows(db.HotStatement(
     f"SELECT {', '.join(_STATUS_COLUMNS)} FROM license_records WHERE id = :id",
-    results=tuple(LicenseRecord.__table__.c[name] for name in _STATUS_COLUMNS))
+    results=tuple(LicenseRecord.__table__.c[name] for name in _STATUS_COLUMNS)))
 
 
 def license_status(home: Any, license_id: str, *, at: _dt.datetime | None = None,

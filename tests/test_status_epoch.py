@@ -1,0 +1,136 @@
+"""Status rows reused between verifications until a status changes (store/status_epoch.py),
+on SQLite and PostgreSQL: the triggers of migration 0012 count exactly the changes a verifier
+reads; a verification reuses what it read while the count stands; a change made through
+another engine (another worker, another host) is seen by the very next verification."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import text, update
+
+from ca import service as ca_service
+from keystore.soft import SoftKeyStore
+from seal import service as seal_service
+from seal.license import service as license_service
+from store import db
+from store.db import make_sessionmaker
+from store.home import Home
+from store.models.license import LicenseRecord
+from store.status_epoch import WATCHED, drop_trigger_ddl
+from store.testing import *  # noqa: F401,F403
+from verify.report import CheckResult, Indication, SubIndication
+from verify.service import verifier_for_home
+
+AGENCY = "深圳市市场监督管理局"
+BUSINESS = {
+    "credit_code": "91350100M000100Y43", "name": "深圳某某科技有限公司", "entity_type": "有限责任公司",
+    "legal_representative": "张三", "establishment_date": "2020-02-03", "address": "深圳市南山区",
+    "scope": "软件开发",
+}
+
+
+def _epoch(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT value FROM status_epoch WHERE id = 1")).scalar_one()
+
+
+@pytest.fixture
+def region(eseal_home):
+    """A home with a region, an agency seal bound to its signer and one issued e-license."""
+    home = eseal_home
+    ks = SoftKeyStore.initialise(make_sessionmaker(home.engine), actor="admin", passphrase="pw for the test").store
+    ca_service.init_region(home, ks, region_code="440300", region_name="深圳市", base_url="https://pki.sz.example")
+    key_ref = ks.generate("smr-signer", "seal", actor="admin")
+    _, cert = ca_service.issue_for_key(home, ks, profile="organization", key_ref=key_ref,
+                                       subject=f"C=CN,O={AGENCY},CN={AGENCY}", credit_code="11440300MB2C92051K")
+    es_id = seal_service.make_seal(home, ks, seal_type="organization", name=AGENCY, agency=AGENCY,
+                                   holder_certs=[cert.dump()], actor="ra")
+    lid, ofd = license_service.issue_license(home, ks, type="YYZZ", data=BUSINESS, agency=None, seal_id=es_id,
+                                             actor="clerk")
+    return home, ks, cert, es_id, lid, ofd
+
+
+def test_watched_changes_and_only_those_count(region) -> None:
+    home, _, cert, es_id, lid, _ = region
+    engine = home.engine
+    start = _epoch(engine)
+    with db.transaction(make_sessionmaker(engine)) as s:      # not a column a verifier reads
+        s.execute(update(LicenseRecord).where(LicenseRecord.id == lid).values(external_id="ext-1"))
+    assert _epoch(engine) == start
+    license_service.revoke_license(home, lid, "吊销营业执照", actor="admin")
+    after_license = _epoch(engine)
+    assert after_license > start
+    seal_service.suspend_seal(home, es_id, reason="暂停")
+    after_seal = _epoch(engine)
+    assert after_seal > after_license
+    ca_service.revoke(home, cert.serial_number, reason="key_compromise")
+    assert _epoch(engine) > after_seal
+
+
+def test_every_watched_table_has_its_triggers(eseal_home) -> None:
+    """The migration made a trigger for each watched table (a table added to WATCHED without
+    a migration would be read from memory while nothing counts its changes)."""
+    engine = eseal_home.engine
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            found = {(r[0], r[1]) for r in conn.execute(text(
+                "SELECT DISTINCT event_object_table, event_manipulation FROM information_schema.triggers "
+                "WHERE trigger_name LIKE 'status_epoch_%' AND trigger_schema = current_schema()"))}
+        else:
+            found = set()
+            for name, table in conn.execute(text(
+                    "SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'status_epoch_%'")):
+                found.add((table, "UPDATE" if name.endswith("_update") else "DELETE"))
+    assert found == {(t, kind) for t in WATCHED for kind in ("UPDATE", "DELETE")}
+
+
+def _license_check(verifier, ofd):
+    [sig] = verifier.verify_ofd(ofd).signatures
+    return sig, sig.check("LICENSE_STATUS").result
+
+
+def test_rows_are_reused_until_the_epoch_moves(region) -> None:
+    """With the triggers dropped, a status written behind their back is not seen while the
+    epoch stands (the rows come from memory), and is seen once the epoch moves."""
+    home, _, _, _, lid, ofd = region
+    verifier = verifier_for_home(home, online=False)
+    assert _license_check(verifier, ofd)[1] is CheckResult.PASSED
+    with db.transaction(make_sessionmaker(home.engine)) as s:
+        for statement in drop_trigger_ddl(home.engine.dialect.name):
+            s.execute(text(statement))
+        s.execute(update(LicenseRecord).where(LicenseRecord.id == lid).values(
+            status="revoked", revoked_at=dt.datetime.now(dt.timezone.utc), revoke_reason="behind the triggers"))
+    assert _license_check(verifier, ofd)[1] is CheckResult.PASSED     # read under the same epoch
+    with db.transaction(make_sessionmaker(home.engine)) as s:
+        s.execute(text("UPDATE status_epoch SET value = value + 1 WHERE id = 1"))
+    sig, result = _license_check(verifier, ofd)
+    assert result is CheckResult.FAILED and sig.sub_indication is SubIndication.LICENSE_REVOKED
+
+
+def test_a_change_through_another_engine_is_seen_at_once(region, tmp_path) -> None:
+    """Another process's engine (a second worker) revokes; this verifier, warm, sees it on its
+    next verification: the license, then the signer's certificate."""
+    home, _, cert, _, lid, ofd = region
+    verifier = verifier_for_home(home, online=False)
+    for _ in range(2):                      # warm: the second reads from memory
+        sig, result = _license_check(verifier, ofd)
+        assert (sig.indication, result) == (Indication.PASSED, CheckResult.PASSED)
+    label = f"serial {cert.serial_number:x})"
+    [signer] = [c for c in sig.checks if c.code == "REVOCATION_STATUS" and c.subject.endswith(label)]
+    assert ": good (registry" in signer.message, signer.message
+    other = Home.open(home.path)
+    try:
+        assert other.engine is not home.engine
+        license_service.revoke_license(other, lid, "吊销营业执照", actor="admin")
+        sig, result = _license_check(verifier, ofd)
+        assert result is CheckResult.FAILED and sig.sub_indication is SubIndication.LICENSE_REVOKED
+        ca_service.revoke(other, cert.serial_number, reason="key_compromise")
+    finally:
+        other.close()
+    # the signer's status as the registry now gives it (whether the timestamp, taken before,
+    # still saves the signature depends on which second each fell in)
+    [sig] = verifier.verify_ofd(ofd).signatures
+    label = f"serial {cert.serial_number:x})"
+    [signer] = [c for c in sig.checks if c.code == "REVOCATION_STATUS" and c.subject.endswith(label)]
+    assert ": revoked at " in signer.message and "registry" in signer.message, signer.message
