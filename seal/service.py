@@ -51,9 +51,10 @@ from ca.errors import ServiceCertificateMissing, UnknownSerial
 from ca.identifiers import citizen_id_check_char
 from gm.asn1 import ses
 from gm.errors import GMError
-from gm.sm3 import SM3Hash, sm3
+from gm.sm3 import sm3
 from keystore import errors as ks_errors
 from seal import structures
+from seal.after_seal import seal_offset, sm3_after_seal
 from seal.errors import (
     InvalidSealTransition,
     NotAuthorised,
@@ -72,6 +73,7 @@ from seal.tsa import TsaError
 from store import audit, db, translog
 from store.models.ca import CertificateAuthority, IssuedCertificate
 from store.models.seal import SealAuthorisation, SealCounter, SealHolder, SealRecord
+from store.status_epoch import StatusRows
 
 SEAL_ROLE = "seal"  # the key-store role that may sign with seal and personal-seal keys
 PICTURE_TYPES = {"png": "PNG", "jpg": "JPG", "jpeg": "JPG", "svg": "SVG", "ofd": "OFD"}
@@ -180,10 +182,10 @@ class SealState:
     reason: str | None
 
 
-_STATE = db.HotStatement(
+_STATE = StatusRows(db.HotStatement(
     "SELECT status, valid_from, valid_to, status_changed_at, status_reason FROM seals WHERE es_id = :es_id",
     results=(None, SealRecord.__table__.c.valid_from, SealRecord.__table__.c.valid_to,
-             SealRecord.__table__.c.status_changed_at, None))
+             SealRecord.__table__.c.status_changed_at, None)))
 
 
 _OWNER = db.HotStatement("SELECT agency FROM seals WHERE es_id = :es_id")
@@ -720,7 +722,7 @@ def make_signature(
     # Prepare, sign, assemble (STYLE.md #2): e = SM3(Z_A || TBS_Sign) under the signer
     # certificate's key, here, so the key store signs a digest -- the seal (picture and
     # all) is not hashed once more for the key store's record.
-    e = _sm3_resumed(_signer_z(grant.signer_cert), tbs, grant.seal_der, _seal_offset(tbs, 1))
+    e = sm3_after_seal(_signer_z(grant.signer_cert), tbs, grant.seal_der, seal_offset(tbs, 1))
 
     def make(use: KeyUse) -> Made:
         signature = use.sign_digest(e)
@@ -838,7 +840,7 @@ def record_sealing(home: Any, grant: UseGrant, signature: bytes, *, format: str,
 
 def _record_sealing(s: Session, grant: UseGrant, signature: bytes, *, format: str, timestamped: bool,  # noqa: A002
                     details: dict[str, Any]) -> None:
-    digest = _sm3_resumed(b"", signature, grant.seal_der, _seal_offset(signature, 2))
+    digest = sm3_after_seal(b"", signature, grant.seal_der, seal_offset(signature, 2))
     audit.append(s, actor=grant.actor, action="seal.sign", subject=f"seal:{grant.es_id}", details={
         "agency": grant.agency, "signer_serial": grant.signer_serial, "format": format,
         "signature_sm3": digest.hex(), "timestamped": timestamped, **details,
@@ -852,36 +854,3 @@ def _signer_z(cert_der: bytes) -> bytes:
     return structures.public_key_of(cert_der).z()
 
 
-# SM3 over a TBS_Sign (for e) and over the SES_Signature (its log key) resumes from a state
-# kept after the seal: the seal (mostly its picture, ~17 KB) lies near the start of both,
-# behind a few header bytes, and hashing it afresh twice per sealing was an eighth of a
-# sealing's CPU time. Keyed by all that precedes the seal (Z_A for e) and by the seal; the
-# seal's bytes are checked in place each time, anything else is hashed in full.
-_AFTER_SEAL: dict[tuple[bytes, bytes], SM3Hash] = {}
-_AFTER_SEAL_MAX = 64
-
-
-def _seal_offset(der: bytes, depth: int) -> int:
-    """Where the seal would start in DER whose ``depth`` nested SEQUENCE headers are followed by
-    version INTEGER 4 (3 bytes) and the seal: TBS_Sign (depth 1), SES_Signature (depth 2)."""
-    at = 0
-    for _ in range(depth):
-        if len(der) < at + 2:
-            return -1
-        at += 2 if der[at + 1] < 0x80 else 2 + (der[at + 1] & 0x7F)
-    return at + 3
-
-
-def _sm3_resumed(before: bytes, data: bytes, seal_der: bytes, offset: int) -> bytes:
-    """SM3(before || data), from the kept state after the seal when data holds it at ``offset``."""
-    if offset < 0 or not data.startswith(seal_der, offset):
-        return sm3(before + data)
-    key = (before + data[:offset], seal_der)
-    state = _AFTER_SEAL.get(key)
-    if state is None:
-        if len(_AFTER_SEAL) >= _AFTER_SEAL_MAX:
-            _AFTER_SEAL.clear()
-        state = _AFTER_SEAL[key] = SM3Hash(key[0] + seal_der)
-    resumed = state.copy()
-    resumed.update(data[offset + len(seal_der):])
-    return resumed.digest()

@@ -18,6 +18,7 @@ from gm.asn1.cache import ByBytes
 from gm.errors import GMError
 from gm.sm2 import PublicKey
 from gm.sm3 import sm3
+from seal.after_seal import seal_offset, sm3_after_seal
 from seal.errors import SealFormatError
 from seal.ofd.errors import OFDFormatError
 from seal.ofd.facts import clear_read_caches as clear_ofd_read_caches
@@ -191,7 +192,9 @@ def _fast_signature_check(sig: Any) -> Any:
     if key is None:
         return None
     try:
-        ok = key.verify(sig.signature, sig.tbs)
+        # e = SM3(Z_A || TBS_Sign), resumed after the seal this signer's documents repeat
+        e = sm3_after_seal(key.z(), sig.tbs, sig.seal.der, seal_offset(sig.tbs, 1))
+        ok = key.verify_digest(sig.signature, e)
     except (ValueError, GMError):
         return None
     if not ok:
