@@ -31,6 +31,7 @@ TRUST_RELOAD = 60.0
 TRUST_CHECK = 1.0       # how often a shared verifier asks whether lists were imported
 _LOCK = threading.Lock()
 _SHARED: dict[tuple[str, bool, bool], tuple[float, Verifier, Any, float]] = {}
+_RESOLVED: dict[str, str] = {}
 
 
 def verifier_for_home(home: Any | None, *, lenient: bool = False, online: bool = True,
@@ -70,7 +71,11 @@ class _Offline:
 
 def shared_verifier(home: Any, *, lenient: bool = False, online: bool = True) -> Verifier:
     """The process-wide Verifier of ``home`` (warm caches across requests)."""
-    key = (str(Path(home.path).resolve()), lenient, online)
+    where = str(home.path)
+    resolved = _RESOLVED.get(where)
+    if resolved is None:        # resolve() is three lstat calls: once per home, not per request
+        resolved = _RESOLVED[where] = str(Path(where).resolve())
+    key = (resolved, lenient, online)
     now = time.monotonic()
     with _LOCK:
         entry = _SHARED.get(key)
