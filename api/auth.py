@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from flask import g, request
 
+from api.context import services
 from api.lockout import SLUG as LOCKOUT_SLUG
 from api.openapi import _merge
 from api.problems import Problem
@@ -54,14 +55,13 @@ def requires(*roles: str) -> Callable[[F], F]:
     def decorate(fn: F) -> F:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            from api.context import services
-
-            token, client, lockout = _bearer(), request.remote_addr or "?", services().api_lockout
+            s = services()
+            token, client, lockout = _bearer(), request.remote_addr or "?", s.api_lockout
             wait = lockout.retry_after(client)
             if wait is not None:
                 raise Problem(429, LOCKOUT_SLUG, f"too many unknown or revoked tokens from {client}; "
                               f"try again in {wait} s", headers={"Retry-After": str(wait)})
-            info = authenticate(services().sessions, token)
+            info = authenticate(s.sessions, token)
             if info is None:
                 lockout.failed(client)
                 raise Problem(401, "unauthorized", "the token is unknown, malformed or revoked",

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, json
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 __all__ = ["PROBLEM_BASE", "MEDIA_TYPE", "Problem", "ProblemType", "register", "lookup", "install",
@@ -160,8 +161,6 @@ RETRY_AFTER_SECONDS = "5"
 
 
 def _database_down(exc: Exception) -> bool:
-    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-
     return isinstance(exc, (OperationalError, InterfaceError)) or (
         isinstance(exc, DBAPIError) and exc.connection_invalidated)
 

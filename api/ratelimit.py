@@ -74,14 +74,19 @@ class TokenBuckets:
             return wait
 
 
-def _problem(wait: float) -> tuple[str, list[tuple[str, str]], bytes]:
+@lru_cache(maxsize=64)
+def _answer(retry: int) -> tuple[tuple[tuple[str, str], ...], bytes]:
+    """Headers and body of the 429 for ``retry`` seconds: a flooding client gets them often."""
     from api.problems import MEDIA_TYPE, PROBLEM_BASE
 
-    retry = max(1, math.ceil(wait))
     body = json.dumps({"type": PROBLEM_BASE + SLUG, "title": TITLE, "status": 429,
                        "detail": f"too many requests from this address; retry in {retry} s"}).encode()
-    return "429 Too Many Requests", [("Content-Type", MEDIA_TYPE), ("Content-Length", str(len(body))),
-                                     ("Retry-After", str(retry))], body
+    return (("Content-Type", MEDIA_TYPE), ("Content-Length", str(len(body))), ("Retry-After", str(retry))), body
+
+
+def _problem(wait: float) -> tuple[str, list[tuple[str, str]], bytes]:
+    headers, body = _answer(max(1, math.ceil(wait)))
+    return "429 Too Many Requests", list(headers), body
 
 
 class RateLimit:
