@@ -69,6 +69,10 @@ class KeyDisabled(KeyStoreError):
     """The key was disabled by an administrator; it can no longer be used."""
 
 
+class KeyChanged(KeyStoreError):
+    """The key row changed between a use and its record (``sign(..., later=)``): use it again."""
+
+
 class KeyDestroyed(KeyStoreError):
     """The key was destroyed; its private part no longer exists."""
 

@@ -23,6 +23,14 @@ transaction rolls back anyway -- so the caller repeats the call without `session
 refuses again and records it (seal.service does). Keys that need a PIN are not used this
 way: a wrong PIN must be counted even when the caller rolls back.
 
+Signing now, recording in the caller's transaction later (`sign(..., later=records)`): the
+same checks on the key row as read now, the signature made now, and the key-use record
+appended to ``records`` as a function of the caller's session. The caller opens its write
+transaction only after its signing is done (a sealing's signatures and token are CPU work
+that need not hold the database's one writer), and runs the records there: each reads the
+key row again and, unless it is exactly the row the key was used under, raises KeyChanged
+(the caller rolls back and repeats without `later`, which judges and records afresh).
+
 Unlocked keys are kept in memory (unwrapped `PrivateKey` per key) while the store is
 unlocked, keyed by the row's ciphertexts and everything the ciphertext's AAD binds, so
 an altered row is unwrapped again (and refused) and `lock()` forgets them all. Every use
@@ -55,6 +63,7 @@ from keystore.errors import (
     ActivationMethodUnavailable,
     DuplicateLabel,
     ForeignShare,
+    KeyChanged,
     KeyDestroyed,
     KeyDisabled,
     KeyIntegrityError,
@@ -470,23 +479,25 @@ class SoftKeyStore(KeyStore):
         role: str,
         pin: str | None = None,
         session: Session | None = None,
+        later: list[Callable[[Session], None]] | None = None,
     ) -> bytes:
-        """SM2 signature (DER); with ``session``, in the caller's transaction (module doc)."""
+        """SM2 signature (DER); with ``session``, in the caller's transaction; with ``later``,
+        its record left for the caller's transaction (module doc)."""
         details = {"data_sm3": sm3(bytes(data)).hex(), "data_length": len(data)}
         if uid != DEFAULT_UID:
             details["uid"] = bytes(uid).hex()
         return self._use(
             key_ref, Operation.SIGN, actor=actor, role=role, pin=pin, details=details,
-            fn=lambda k: k.sign(data, uid), session=session,
+            fn=lambda k: k.sign(data, uid), session=session, later=later,
         )
 
     def sign_digest(self, key_ref: str, e: bytes, *, actor: str, role: str, pin: str | None = None,
-                    session: Session | None = None) -> bytes:
+                    session: Session | None = None, later: list[Callable[[Session], None]] | None = None) -> bytes:
         if len(e) != 32:
             raise KeyStoreError(f"e must be the 32-byte SM3 digest of Z_A || M, got {len(e)} bytes")
         return self._use(
             key_ref, Operation.SIGN_DIGEST, actor=actor, role=role, pin=pin,
-            details={"e": bytes(e).hex()}, fn=lambda k: k.sign_digest(e), session=session,
+            details={"e": bytes(e).hex()}, fn=lambda k: k.sign_digest(e), session=session, later=later,
         )
 
     def decrypt(self, key_ref: str, ciphertext: bytes, *, actor: str, role: str, pin: str | None = None) -> bytes:
@@ -534,10 +545,12 @@ class SoftKeyStore(KeyStore):
         details: dict[str, Any],
         fn: Callable[[PrivateKey], bytes],
         session: Session | None = None,
+        later: list[Callable[[Session], None]] | None = None,
     ) -> bytes:
         kek = self._require_unlocked()
-        if session is not None:
-            return self._use_in(session, key_ref, op, actor=actor, role=role, details=details, fn=fn, kek=kek)
+        if session is not None or later is not None:
+            return self._use_in(session, key_ref, op, actor=actor, role=role, details=details, fn=fn, kek=kek,
+                                later=later)
         refusal: Exception | None = None
         result = b""
         with self._tx() as s:
@@ -575,11 +588,17 @@ class SoftKeyStore(KeyStore):
             raise refusal
         return result
 
-    def _use_in(self, s: Session, key_ref: str, op: Operation, *, actor: str, role: str, details: dict[str, Any],
-                fn: Callable[[PrivateKey], bytes], kek: bytes) -> bytes:
-        """`_use` inside the caller's transaction: same checks, the record in ``s``; refusals
-        raise unrecorded (the caller's transaction is rolled back; see the module doc)."""
-        row = self._row_facts(s, key_ref)
+    def _use_in(self, s: Session | None, key_ref: str, op: Operation, *, actor: str, role: str,
+                details: dict[str, Any], fn: Callable[[PrivateKey], bytes], kek: bytes,
+                later: list[Callable[[Session], None]] | None = None) -> bytes:
+        """`_use` inside the caller's transaction: same checks, the record in ``s`` (or, with
+        ``later``, appended there for the caller's transaction); refusals raise unrecorded
+        (the caller's transaction is rolled back; see the module doc)."""
+        if s is not None:
+            row = self._row_facts(s, key_ref)
+        else:
+            with db.read_connection(self._sessions.kw["bind"]) as conn:
+                row = self._row_facts_on(conn, key_ref)
         if row.status == DESTROYED:
             raise KeyDestroyed(f"key {row.label!r} ({key_ref}) was destroyed and cannot be used")
         if row.status == DISABLED:
@@ -590,8 +609,16 @@ class SoftKeyStore(KeyStore):
             raise PolicyDenied(f"key {row.label!r} ({key_ref}) needs its holder's PIN; a PIN key is used in "
                                "its own transaction, so that a wrong PIN is counted even when the caller rolls back")
         result = fn(self._unwrap(row, kek))
-        audit.append(s, actor=actor, action=f"key.{op.value}", subject=key_ref,
-                     details={"label": row.label, "operation": op.value, "role": role, **details})
+        record = {"label": row.label, "operation": op.value, "role": role, **details}
+        if later is None:
+            audit.append(s, actor=actor, action=f"key.{op.value}", subject=key_ref, details=record)
+            return result
+
+        def write(t: Session) -> None:
+            if self._row_facts(t, key_ref) != row:
+                raise KeyChanged(f"key {row.label!r} ({key_ref}) changed while it was being used; use it again")
+            audit.append(t, actor=actor, action=f"key.{op.value}", subject=key_ref, details=record)
+        later.append(write)
         return result
 
     # ======================================================================================
@@ -743,9 +770,12 @@ class SoftKeyStore(KeyStore):
 
     def _row_facts(self, s: Session, key_ref: str) -> Any:
         """The key row's columns a use needs, read with one plain statement (once per sealing)."""
+        return self._row_facts_on(db.connection_of(s), key_ref)
+
+    def _row_facts_on(self, conn: Any, key_ref: str) -> Any:
         if not isinstance(key_ref, str) or not key_ref.startswith(KEY_REF_PREFIX):
             raise KeyNotFound(f"{key_ref!r} is not a key reference of the software key store")
-        rows = _USE_COLUMNS.run(db.connection_of(s), {"key_ref": key_ref})
+        rows = _USE_COLUMNS.run(conn, {"key_ref": key_ref})
         if not rows:
             raise KeyNotFound(f"no key {key_ref!r} in this key store")
         return _UseRow(*rows[0])

@@ -780,11 +780,11 @@ def _serial_clash(exc: BaseException) -> bool:
 
 
 def _key_use(keystore: Any, grant: UseGrant, stamp: Callable[[bytes], bytes] | None, *,
-             session: Session | None = None,
+             later: list[Callable[[Session], None]] | None = None,
              guard: Callable[[Callable[[bytes], bytes]], Callable[[bytes], bytes]] = lambda fn: fn) -> KeyUse:
-    """The key store's two signing calls for ``grant``: in ``session``'s transaction, or (without
-    one) each in its own with the holder's PIN."""
-    where: dict[str, Any] = {"session": session} if session is not None else {"pin": grant.pin}
+    """The key store's two signing calls for ``grant``: their records left to ``later`` (the
+    caller's transaction), or (without it) each in its own with the holder's PIN."""
+    where: dict[str, Any] = {"later": later} if later is not None else {"pin": grant.pin}
     return KeyUse(
         sign=guard(lambda data: keystore.sign(grant.key_ref, data, actor=grant.actor, role=SEAL_ROLE, **where)),
         sign_digest=guard(lambda e: keystore.sign_digest(grant.key_ref, e, actor=grant.actor, role=SEAL_ROLE,
@@ -794,10 +794,14 @@ def _key_use(keystore: Any, grant: UseGrant, stamp: Callable[[bytes], bytes] | N
 
 def seal_with(home: Any, keystore: Any, grant: UseGrant, timestamp: Callable[[bytes], bytes] | None,
               make: Callable[[KeyUse], Made], *, sessions: sessionmaker[Session] | None = None) -> Any:
-    """Run a sealing's maker and record it: one commit where it can be -- the key store signs
-    in this function's transaction (its key-use record), a timestamp that can be made in it too
-    (``timestamp.in_transaction``, seal.tsa.TsaClient: the TSA key's use record, the token row
-    and tsa.timestamp) follows, then the seal.sign audit record and the log entry.
+    """Run a sealing's maker and record it: one commit where it can be. The maker runs first,
+    outside any transaction: the key store signs (``keystore.sign(later=)``) and the timestamp
+    is made (``timestamp.leaving_records``, seal.tsa.TsaClient), each leaving its records --
+    the seal key's use; the TSA key's use, the token row and tsa.timestamp -- for one short
+    write transaction that then writes them, re-reading each key row, with the seal.sign
+    audit record and the log entry. The signing, the token and the document (CPU work) thus
+    never hold the database's one writer (SQLite) or the audit chain's lock (PostgreSQL);
+    nothing leaves this function before that commit.
 
     Three cases take the longer way -- the key store signs and records in its own transaction,
     the timestamp is made in the TSA's own, then `record_sealing` commits: a timestamp callable
@@ -810,15 +814,20 @@ def seal_with(home: Any, keystore: Any, grant: UseGrant, timestamp: Callable[[by
     stamps_here = timestamp is None or getattr(timestamp, "stamps_in_caller_transaction", False)
     if stamps_here and not grant.personal and getattr(keystore, "signs_in_caller_transaction", False):
         attempt = _Attempt()
+        later: list[Callable[[Session], None]] = []
         try:
+            stamp = None if timestamp is None else (
+                lambda value: timestamp.leaving_records(later, value))  # type: ignore[union-attr]
+            made = make(_key_use(keystore, grant, stamp, later=later, guard=attempt.guard))
             with db.transaction(sessions) as s:
-                stamp = None if timestamp is None else (
-                    lambda value: timestamp.in_transaction(s, value))  # type: ignore[union-attr]
-                made = make(_key_use(keystore, grant, stamp, session=s, guard=attempt.guard))
+                for write in later:
+                    write(s)
                 _record_sealing(s, grant, made.signature, format=made.format, timestamped=made.timestamped,
                                 details=made.details)
             return made.result
         except Exception as exc:
+            if isinstance(exc, ks_errors.KeyChanged):
+                attempt.retry = True
             if not (attempt.retry or _serial_clash(exc)):
                 raise  # rolled back; not a refusal to record, nor a serial clash worth signing again for
             # rolled back, nothing recorded: the own transactions below record the refusal (or

@@ -13,10 +13,12 @@ Why it looks like this:
   Adobe) expect id-signedData. The TSA key signs through the key store by reference.
 * Serials are 127 random bits and unique by the ``tsa_tokens.serial`` constraint: a clash
   is re-signed with a new serial, as ca/service.py does for certificate serials. Each token
-  is logged in ``tsa_tokens`` with one audit record, in the transaction in which the key
-  store signs it (``keystore.sign(..., session=)``; a timestamped sealing stamps in its own
-  sealing transaction, ``TsaClient.in_transaction``). A key store that cannot sign in the
-  caller's transaction, or refuses, signs and records in its own transaction first.
+  is logged in ``tsa_tokens`` with one audit record, in one transaction with the TSA key's
+  use record: the token is signed first (``keystore.sign(..., later=)``) and the three
+  records written after, so signing never holds the database's writer lock; a timestamped
+  sealing leaves them to its own sealing transaction (``TsaClient.leaving_records``). A key
+  store that cannot leave its records to the caller, or refuses, signs and records in its
+  own transaction first.
 * genTime is UTC to the whole second, with an accuracy of ``TsaConfig.accuracy_seconds``
   (1 s by default, covering the truncation).
 * Policy: until a region registers its own timestamp policy OID, the default lives under
@@ -306,12 +308,16 @@ def timestamp(
     for attempt in range(SERIAL_ATTEMPTS):
         try:
             if getattr(keystore, "signs_in_caller_transaction", False):
+                later: list[Any] = []
                 try:
+                    serial, gen_time, token = _sign(keystore, ident, checked, config, actor=actor, later=later)
                     with db.transaction(sessions) as s:
-                        token = _stamp(s, keystore, ident, checked, config, actor=actor, attempt=attempt)
+                        for write in later:
+                            write(s)
+                        _record(s, checked, config, serial, gen_time, token, actor=actor, attempt=attempt)
                     return _granted(token)
                 except (KeyStoreError, GMError):
-                    pass  # rolled back, nothing recorded: the key store's own transaction records the refusal
+                    pass  # nothing recorded: the key store's own transaction records the refusal
             serial, gen_time, token = _sign(keystore, ident, checked, config, actor=actor)
             with db.transaction(sessions) as s:
                 _record(s, checked, config, serial, gen_time, token, actor=actor, attempt=attempt)
@@ -332,18 +338,10 @@ def _granted(token: bytes) -> bytes:
     return der.encode(0x30, _GRANTED + token)
 
 
-def _stamp(s: Any, keystore: Any, ident: Any, checked: _Checked, config: TsaConfig, *, actor: str,
-           attempt: int = 0) -> bytes:
-    """A token signed and recorded in the caller's transaction ``s`` (the TSA key's use record,
-    the token row, tsa.timestamp); a key-store refusal raises unrecorded (``s`` rolls back)."""
-    serial, gen_time, token = _sign(keystore, ident, checked, config, actor=actor, session=s)
-    _record(s, checked, config, serial, gen_time, token, actor=actor, attempt=attempt)
-    return token
-
-
 def _sign(keystore: Any, ident: Any, checked: _Checked, config: TsaConfig, *, actor: str,
-          session: Any = None) -> tuple[str, _dt.datetime, bytes]:
-    """(serial hex, genTime, token DER) of a new token; the key store signs in ``session`` if given."""
+          later: list[Any] | None = None) -> tuple[str, _dt.datetime, bytes]:
+    """(serial hex, genTime, token DER) of a new token; the key store leaves its record to
+    ``later`` if given, else records in its own transaction."""
     cert = ident.certificate
     ess_der, tsa_name_der = _cert_parts(cert.dump())
     serial, gen_time = _serial(), _now()
@@ -351,7 +349,7 @@ def _sign(keystore: Any, ident: Any, checked: _Checked, config: TsaConfig, *, ac
     prepared = scms.prepare_signed_data(tst, cert, flavour="pkcs7", detached=False,
                                         content_type="tst_info", signing_time=gen_time,
                                         extra_signed_attrs=[cms.CMSAttribute.load(ess_der)])
-    in_caller = {"session": session} if session is not None else {}
+    in_caller = {"later": later} if later is not None else {}
     signature = keystore.sign(ident.key_ref, prepared.to_be_signed, actor=actor, role=TSA_ROLE, **in_caller)
     token = scms.assemble_signed_data(
         prepared, signature, include_certificate=checked.cert_req,
@@ -727,10 +725,10 @@ def tsa_callable(home: Any, keystore: Any, *, actor: str = "tsa-client", tsa: An
 class TsaClient:
     """The region's TSA as a ``f(signature_value) -> token DER`` for seal/ (see tsa_callable).
 
-    ``in_transaction(s, signature_value)`` stamps in the caller's open write transaction
-    ``s`` (when ``stamps_in_caller_transaction``): a timestamped sealing then commits its
-    key use, token and records once. A refusal there raises unrecorded and the caller rolls
-    back and calls ``f`` instead, as with ``keystore.sign(..., session=)``."""
+    ``leaving_records(later, signature_value)`` (when ``stamps_in_caller_transaction``) makes
+    the token now and leaves its records to the caller's write transaction: a timestamped
+    sealing then commits its key use, token and records once. A refusal raises unrecorded
+    and the caller calls ``f`` instead, as with ``keystore.sign(..., later=)``."""
 
     def __init__(self, home: Any, keystore: Any, *, actor: str, tsa: Any | None, config: TsaConfig | None) -> None:
         self.home, self.keystore, self.actor, self.tsa = home, keystore, actor, tsa
@@ -748,12 +746,19 @@ class TsaClient:
             raise TsaRejected(f"timestamp refused ({response.status}, {sorted(response.fail_info)}): {response.text}")
         return response.token
 
-    def in_transaction(self, s: Any, signature_value: bytes) -> bytes:
+    def leaving_records(self, later: list[Any], signature_value: bytes) -> bytes:
+        """A token made now; the TSA key's use record, the token row and tsa.timestamp are
+        appended to ``later`` for the caller's write transaction (``keystore.sign(later=)``)."""
+        checked = self._own_request(signature_value)
+        serial, gen_time, token = _sign(self.keystore, _identity(self.home, self.tsa), checked, self.config,
+                                        actor=self.actor, later=later)
+        later.append(lambda s: _record(s, checked, self.config, serial, gen_time, token, actor=self.actor, attempt=0))
+        return token
+
+    def _own_request(self, signature_value: bytes) -> _Checked:
         # What request_for would ask and _check_request accept, without encoding and parsing
         # a TimeStampReq in between (this process is both client and TSA).
         if "sm3" not in self.config.hash_algorithms:
             raise TsaRejected("timestamp refused (bad_alg): this TSA does not accept SM3 imprints")
         imprint = sm3(bytes(signature_value))
-        checked = _Checked(_message_imprint("sm3", imprint), "sm3", imprint, _nonce(), cert_req=True)
-        ident = _identity(self.home, self.tsa, db.connection_of(s))
-        return _stamp(s, self.keystore, ident, checked, self.config, actor=self.actor)
+        return _Checked(_message_imprint("sm3", imprint), "sm3", imprint, _nonce(), cert_req=True)

@@ -19,6 +19,7 @@ from keystore.errors import (
     CorruptShare,
     ForeignShare,
     InsufficientShares,
+    KeyChanged,
     KeyDestroyed,
     KeyDisabled,
     KeyIntegrityError,
@@ -381,6 +382,55 @@ def test_refusals_in_the_callers_transaction_write_nothing_and_pin_keys_are_refu
     with pytest.raises(PolicyDenied):
         store.sign(ref, b"x", actor="intruder", role="ca")
     assert _actions(sessions)[-1][1] == "key.denied"
+
+
+def test_sign_now_record_later_writes_the_use_in_the_callers_transaction(sessions, initialised):
+    """``later=``: the signature is made now, its record only when the caller runs what was left
+    in its own transaction -- and not at all when that transaction rolls back."""
+    store = initialised.store
+    ref = store.generate("agency-seal", Usage.SEAL, actor="admin")
+    e = store.public_key(ref).digest(b"tbs")
+    before = _audit_count(sessions)
+    later: list = []
+    sig = store.sign_digest(ref, e, actor="seal-svc", role="seal", later=later)
+    assert store.public_key(ref).verify_digest(sig, e) and len(later) == 1
+    assert _audit_count(sessions) == before                      # nothing written yet
+    with pytest.raises(RuntimeError), transaction(sessions) as s:
+        later[0](s)
+        raise RuntimeError("the caller fails before committing")
+    assert _audit_count(sessions) == before
+    with transaction(sessions) as s:
+        later[0](s)
+        audit.append(s, actor="seal-svc", action="seal.sign", subject="seal:1", details={})
+    records = _actions(sessions)[before:]
+    assert [r[1] for r in records] == ["key.sign_digest", "seal.sign"]
+    assert records[0][3] == {"label": "agency-seal", "operation": "sign_digest", "role": "seal", "e": e.hex()}
+
+
+def test_a_key_changed_between_use_and_record_is_not_recorded(sessions, initialised, migrated_database_url):
+    """Disabled by another process after the signature was made and before it is recorded:
+    the record raises KeyChanged and writes nothing (the caller repeats the use, which is
+    then refused and recorded as such); refusals at use time leave nothing behind."""
+    store = initialised.store
+    ref = store.generate("agency-seal", Usage.SEAL, actor="admin")
+    later: list = []
+    store.sign(ref, b"x", actor="seal-svc", role="seal", later=later)
+    other_engine = make_engine(migrated_database_url)
+    try:
+        SoftKeyStore(make_sessionmaker(other_engine)).disable(ref, actor="admin", role="key-admin",
+                                                              reason="compromise suspected")
+    finally:
+        other_engine.dispose()
+    before = _audit_count(sessions)
+    with pytest.raises(KeyChanged), transaction(sessions) as s:
+        later[0](s)
+    assert _audit_count(sessions) == before
+    refused: list = []
+    with pytest.raises(KeyDisabled):
+        store.sign(ref, b"x", actor="seal-svc", role="seal", later=refused)
+    with pytest.raises(PolicyDenied):
+        store.sign(store.generate("ca-key", Usage.CA, actor="admin"), b"x", actor="x", role="seal", later=refused)
+    assert refused == [] and _audit_count(sessions) == before + 1   # + the ca-key's key.generate
 
 
 def test_a_key_used_before_is_refused_at_once_when_disabled_or_altered(sessions, initialised, migrated_database_url):

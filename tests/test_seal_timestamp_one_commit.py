@@ -1,5 +1,5 @@
-"""A timestamped OFD sealing commits once (seal.service.make_signature with
-seal.tsa.TsaClient.in_transaction), on SQLite and PostgreSQL.
+"""A timestamped OFD sealing commits once (seal.service.seal_with: keystore.sign(later=) and
+seal.tsa.TsaClient.leaving_records), on SQLite and PostgreSQL.
 
 * One sealing (after a warm-up one) is one database commit, counted with a "commit" event
   listener on the home's engine: it holds the seal key's use, the TSA key's use, the token
@@ -15,6 +15,9 @@ seal.tsa.TsaClient.in_transaction), on SQLite and PostgreSQL.
   inside pyHanko still falls back and is recorded.
 * The listener is not blind: a timestamp callable that cannot stamp in the sealing's
   transaction (the long way) shows 3 commits.
+* The maker (signing, the token, the document) runs before that transaction: while it runs,
+  after the seal key signed and the token was made, another connection takes SQLite's write
+  lock, or the audit chain's row lock on PostgreSQL, without waiting.
 """
 from __future__ import annotations
 
@@ -329,4 +332,58 @@ def test_a_constraint_failure_that_is_not_a_serial_clash_is_not_retried(region) 
         sealing.seal_document(home, ks, grant, data, x_mm=120, y_mm=200)
     assert commits == [] and _records_after(home, seq) == [] and _state(home) == (seq, tokens, logged)
     _ddl(home, _ALLOW_LOG[dialect])
+    _chain_ok(home)
+
+
+def _writer_is_free(home) -> bool:
+    """Whether another connection can take the lock a sealing's records need, at once:
+    SQLite's one writer (BEGIN IMMEDIATE, no busy wait), the audit head row on PostgreSQL
+    (FOR UPDATE NOWAIT)."""
+    if home.engine.dialect.name == "sqlite":
+        import sqlite3
+
+        conn = sqlite3.connect(home.engine.url.database, timeout=0, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            conn.close()
+    from sqlalchemy import create_engine, text
+
+    other = create_engine(home.engine.url)
+    try:
+        with other.connect() as conn:
+            conn.execute(text("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE NOWAIT"))
+            conn.rollback()
+        return True
+    except OperationalError:
+        return False
+    finally:
+        other.dispose()
+
+
+def test_the_maker_runs_without_holding_the_writer(region) -> None:
+    home, ks, es_id = region
+    _seal(home, ks, es_id, document())      # warm, and the audit head row exists
+    grant = sealing.authorise(home, ks, es_id, actor="clerk")
+    seen: list[bool] = []
+
+    def make(use: service.KeyUse) -> service.Made:
+        signature = use.sign_digest(b"\x01" * 32)
+        token = use.stamp(signature)
+        seen.append(_writer_is_free(home))
+        return service.Made(token, signature, "ses", True, {})
+
+    seq, tokens, logged = _state(home)
+    with _commits(home.engine) as commits:
+        token = service.seal_with(home, ks, grant, tsa.tsa_callable(home, ks, actor="clerk"), make)
+    assert seen == [True], "the maker ran while the sealing held the database's writer lock"
+    assert len(commits) == 1
+    assert [r.action for r in _records_after(home, seq)] == ["key.sign_digest", "key.sign", "tsa.timestamp",
+                                                             "seal.sign"]
+    assert _state(home)[1:] == (tokens + 1, logged + 1) and token[:1] == b"\x30"
+    assert _writer_is_free(home)
     _chain_ok(home)
