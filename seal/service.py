@@ -818,7 +818,8 @@ def seal_with(home: Any, keystore: Any, grant: UseGrant, timestamp: Callable[[by
         try:
             stamp = None if timestamp is None else (
                 lambda value: timestamp.leaving_records(later, value))  # type: ignore[union-attr]
-            made = make(_key_use(keystore, grant, stamp, later=later, guard=attempt.guard))
+            with db.reading_together():     # the key rows and the TSA's identity: one connection
+                made = make(_key_use(keystore, grant, stamp, later=later, guard=attempt.guard))
             with db.transaction(sessions) as s:
                 for write in later:
                     write(s)
