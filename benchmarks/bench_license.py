@@ -14,8 +14,8 @@ extra_info (``per_second``; ``vs_openssl_pkeyutl``: the ratio to the peer of thi
   draws (a palette PNG; the seal is about 17 KB, hashed and copied at every sealing);
   ``real-world`` uses the picture of a real seal from ../shared/vectors (about 16 KB).
 - ``seal_license_4k_timestamped[sqlite|postgresql]``: the same with the region's TSA token,
-  made in the sealing's transaction (the TSA key's use record, the token row and its audit
-  record commit with the sealing's, once).
+  made before the sealing's transaction and recorded in it (the TSA key's use record, the
+  token row and its audit record commit with the sealing's, once).
 - ``peer_openssl_pkeyutl_4k``: ``openssl pkeyutl -sign`` SM2/SM3 over the same license
   bytes, one process per signature.
 - ``render_face`` and ``issue_end_to_end``: the issue pipeline (validate, sequence,

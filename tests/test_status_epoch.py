@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import text, update
 
 from ca import service as ca_service
-from keystore.soft import SoftKeyStore
 from seal import service as seal_service
 from seal.license import service as license_service
 from store import db
@@ -20,15 +19,8 @@ from store.models.license import LicenseRecord
 from store.status_epoch import WATCHED, drop_trigger_ddl
 from store.testing import *  # noqa: F401,F403
 from verify.report import CheckResult, Indication, SubIndication
+from tests.test_verify_license import licensed_region
 from verify.service import verifier_for_home
-
-AGENCY = "深圳市市场监督管理局"
-BUSINESS = {
-    "credit_code": "91350100M000100Y43", "name": "深圳某某科技有限公司", "entity_type": "有限责任公司",
-    "legal_representative": "张三", "establishment_date": "2020-02-03", "address": "深圳市南山区",
-    "scope": "软件开发",
-}
-
 
 def _epoch(engine) -> int:
     with engine.connect() as conn:
@@ -38,17 +30,7 @@ def _epoch(engine) -> int:
 @pytest.fixture
 def region(eseal_home):
     """A home with a region, an agency seal bound to its signer and one issued e-license."""
-    home = eseal_home
-    ks = SoftKeyStore.initialise(make_sessionmaker(home.engine), actor="admin", passphrase="pw for the test").store
-    ca_service.init_region(home, ks, region_code="440300", region_name="深圳市", base_url="https://pki.sz.example")
-    key_ref = ks.generate("smr-signer", "seal", actor="admin")
-    _, cert = ca_service.issue_for_key(home, ks, profile="organization", key_ref=key_ref,
-                                       subject=f"C=CN,O={AGENCY},CN={AGENCY}", credit_code="11440300MB2C92051K")
-    es_id = seal_service.make_seal(home, ks, seal_type="organization", name=AGENCY, agency=AGENCY,
-                                   holder_certs=[cert.dump()], actor="ra")
-    lid, ofd = license_service.issue_license(home, ks, type="YYZZ", data=BUSINESS, agency=None, seal_id=es_id,
-                                             actor="clerk")
-    return home, ks, cert, es_id, lid, ofd
+    return (eseal_home, *licensed_region(eseal_home))
 
 
 def test_watched_changes_and_only_those_count(region) -> None:

@@ -23,8 +23,9 @@ BUSINESS = {
 }
 
 
-def test_sealed_e_license_through_the_engine(eseal_home) -> None:
-    home = eseal_home
+def licensed_region(home):
+    """(key store, signer certificate, seal id, license id, sealed OFD): a region with an agency
+    seal bound to its signer and one e-license issued with it (timestamped)."""
     ks = SoftKeyStore.initialise(make_sessionmaker(home.engine), actor="admin", passphrase="pw for the test").store
     ca_service.init_region(home, ks, region_code="440300", region_name="深圳市", base_url="https://pki.sz.example")
     key_ref = ks.generate("smr-signer", "seal", actor="admin")
@@ -34,6 +35,12 @@ def test_sealed_e_license_through_the_engine(eseal_home) -> None:
                                    holder_certs=[cert.dump()], actor="ra")
     lid, ofd = license_service.issue_license(home, ks, type="YYZZ", data=BUSINESS, agency=None, seal_id=es_id,
                                              actor="clerk")
+    return ks, cert, es_id, lid, ofd
+
+
+def test_sealed_e_license_through_the_engine(eseal_home) -> None:
+    home = eseal_home
+    ks, _, es_id, lid, ofd = licensed_region(home)
     root = load_certificate((home.path / "root.pem").read_bytes())
     issuing = ca_service.service_certificate(home, "seal_maker").chain[0]
 
