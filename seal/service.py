@@ -204,8 +204,7 @@ def seal_owner(home: Any, es_id: str) -> str:
 def seal_state(home: Any, es_id: str) -> SealState | None:
     """What a verifier asks for every seal it sees, in one plain statement: the seal's status
     now, since when and why; None when this region holds no such seal."""
-    with db.read_connection(home.engine) as conn:
-        rows = _STATE.run(conn, {"es_id": es_id})
+    rows = _STATE.read(home.engine, {"es_id": es_id})
     if not rows:
         return None
     status, valid_from, valid_to, since, reason = rows[0]

@@ -51,23 +51,30 @@ class StatusRows:
             weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
-    def run(self, conn: Any, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    def read(self, engine: Any, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """The statement's rows for ``params``, on a read connection of ``engine`` (the block's,
+        inside ``reading_together``) -- taken only when the rows are not already held."""
         facts = db.block_facts()
         if facts is None:
-            return self.statement.run(conn, params)
-        engine = conn.engine
+            with db.read_connection(engine) as conn:
+                return self.statement.run(conn, params)
         epoch = facts.get((_EPOCH, engine))
-        if epoch is None:
-            epoch = facts[(_EPOCH, engine)] = _EPOCH.run(conn)[0][0]
-        kept = self._kept.get(engine)
-        if kept is None:
-            with self._lock:
-                kept = self._kept.setdefault(engine, {})
+        kept = facts.get((self, engine))
+        if epoch is None or kept is None:
+            if epoch is None:
+                with db.read_connection(engine) as conn:
+                    epoch = facts[(_EPOCH, engine)] = _EPOCH.run(conn)[0][0]
+            kept = self._kept.get(engine)
+            if kept is None:
+                with self._lock:
+                    kept = self._kept.setdefault(engine, {})
+            facts[(self, engine)] = kept
         key = tuple(params.values())
         hit = kept.get(key)
         if hit is not None and hit[0] == epoch:
             return list(hit[1])
-        rows = self.statement.run(conn, params)
+        with db.read_connection(engine) as conn:
+            rows = self.statement.run(conn, params)
         if rows:
             if len(kept) >= _LIMIT:
                 kept.clear()

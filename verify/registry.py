@@ -62,8 +62,8 @@ def home_registry(home: Any) -> Callable[[x509.Certificate, x509.Certificate], R
         if found is None:
             return None
         ca_id, where = found
-        with db.read_connection(engine) as conn:  # PostgreSQL: autocommit, no BEGIN / ROLLBACK round trips
-            rows = statement.run(conn, {"issuer_id": ca_id, "serial": format(facts_of(cert).serial, "x")})
+        # a read connection (PostgreSQL: autocommit) only when the rows are not held already
+        rows = statement.read(engine, {"issuer_id": ca_id, "serial": format(facts_of(cert).serial, "x")})
         if not rows:
             return RegistryStatus("unknown", None, None, where)
         state, revoked_at, reason = rows[0]

@@ -380,8 +380,7 @@ def license_status(home: Any, license_id: str, *, at: _dt.datetime | None = None
     """valid / revoked / expired (at `at`, default now). The check character is verified first."""
     lid = str(parse_license_id(license_id))
     bind = sessions.kw.get("bind") if sessions is not None else None
-    with db.read_connection(bind if isinstance(bind, Engine) else home.engine) as conn:
-        rows = _STATUS.run(conn, {"id": lid})
+    rows = _STATUS.read(bind if isinstance(bind, Engine) else home.engine, {"id": lid})
     if not rows:
         raise LicenseNotFound(f"no license {lid} in this directory")
     return _status(_StatusRow(*rows[0]), at)
