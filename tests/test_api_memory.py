@@ -117,7 +117,10 @@ def test_a_worker_freezes_what_it_loaded_and_its_full_collections_skip_it() -> N
         tracked = len(gc.get_objects())  # what a full collection now walks
         assert tracked < frozen
         assert not any(obj is loaded[0] for obj in gc.get_objects())
-        assert freeze_loaded_objects() >= frozen
+        # again: what was frozen stays frozen (the count itself may drop by the frozen objects
+        # freed meanwhile -- reference counting still frees them, on any thread)
+        assert freeze_loaded_objects() >= 20_000
+        assert not any(obj is loaded[0] for obj in gc.get_objects())
     finally:
         gc.unfreeze()
     assert any(obj is loaded[0] for obj in gc.get_objects())
