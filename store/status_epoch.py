@@ -7,7 +7,8 @@ it meets: the signer's, the TSA's and the seal maker's certificates and their CA
 on PostgreSQL. Those rows change only when someone acts on a status (revokes, suspends,
 reinstates), rarely next to the reads. So the database counts such changes: triggers
 (migration 0012) add one to ``status_epoch.value`` in the very transaction that updates
-one of the columns in :data:`WATCHED` or deletes a row of those tables. A verification
+one of the columns in :data:`WATCHED` or deletes a row of those tables (on PostgreSQL at
+its commit, a deferred constraint trigger, so the counter's row lock comes last). A verification
 reads the epoch once (in its ``store.db.reading_together`` block) and takes rows read
 under that same epoch from memory: one statement instead of six, and a change is seen by
 the next verification that starts after it commits, in every process.
@@ -86,12 +87,19 @@ def trigger_ddl(dialect: str) -> list[str]:
     """The statements creating the triggers on ``dialect`` (sqlite | postgresql)."""
     out = []
     if dialect == "postgresql":
-        out.append("CREATE FUNCTION status_epoch_bump() RETURNS trigger LANGUAGE plpgsql AS "
-                   "$$ BEGIN UPDATE status_epoch SET value = value + 1 WHERE id = 1; RETURN NULL; END $$")
+        # once per transaction however many rows it changed (a transaction-local setting marks it)
+        out.append("CREATE FUNCTION status_epoch_bump() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                   "IF current_setting('eseal.status_epoch_bumped', true) IS DISTINCT FROM 'on' THEN "
+                   "UPDATE status_epoch SET value = value + 1 WHERE id = 1; "
+                   "PERFORM set_config('eseal.status_epoch_bumped', 'on', true); "
+                   "END IF; RETURN NULL; END $$")
         for table, columns in WATCHED.items():
-            # once per statement: a bulk change costs one bump, not one per row
-            out.append(f"CREATE TRIGGER status_epoch_{table} AFTER UPDATE OF {', '.join(columns)} OR DELETE "
-                       f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION status_epoch_bump()")
+            # Deferred to the commit: the epoch row is then locked after everything else the
+            # transaction locks (the audit head, taken by every audited change), in the same
+            # order in every transaction -- so two of them cannot deadlock over the two rows.
+            out.append(f"CREATE CONSTRAINT TRIGGER status_epoch_{table} AFTER UPDATE OF {', '.join(columns)} "
+                       f"OR DELETE ON {table} DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
+                       "EXECUTE FUNCTION status_epoch_bump()")
         return out
     for table, columns in WATCHED.items():
         bump = "BEGIN UPDATE status_epoch SET value = value + 1 WHERE id = 1; END"

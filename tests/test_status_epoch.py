@@ -116,3 +116,47 @@ def test_a_change_through_another_engine_is_seen_at_once(region, tmp_path) -> No
     label = f"serial {cert.serial_number:x})"
     [signer] = [c for c in sig.checks if c.code == "REVOCATION_STATUS" and c.subject.endswith(label)]
     assert ": revoked at " in signer.message and "registry" in signer.message, signer.message
+
+
+def test_counting_changes_adds_no_deadlock_with_the_audit_chain(region) -> None:
+    """Two transactions that take the audit head and change a watched row in opposite orders
+    both commit: the counter's row is locked at commit (PostgreSQL: a deferred trigger), after
+    the audit head, in every transaction -- a trigger taking it at the UPDATE deadlocks here."""
+    import threading
+
+    from store import audit
+    from store.models.seal import SealRecord
+
+    home, _, _, es_id, lid, _ = region
+    start = _epoch(home.engine)
+    factory = make_sessionmaker(home.engine)
+    first, second = factory(), factory()
+    errors: list[BaseException] = []
+    try:
+        if home.engine.dialect.name == "postgresql":   # a lock wait fails the test instead of hanging it
+            for session in (first, second):
+                session.execute(text("SET LOCAL lock_timeout = '5s'"))
+        audit.append(first, actor="t1", action="test.first", subject="s", details={})   # holds the head
+        if home.engine.dialect.name == "postgresql":
+            # (SQLite has one writer: the second transaction waits for the first as a whole)
+            second.execute(update(LicenseRecord).where(LicenseRecord.id == lid).values(revoke_reason="t2"))
+        first.execute(update(SealRecord).where(SealRecord.es_id == es_id).values(status_reason="t1"))
+
+        def second_appends() -> None:
+            try:
+                if home.engine.dialect.name != "postgresql":
+                    second.execute(update(LicenseRecord).where(LicenseRecord.id == lid).values(revoke_reason="t2"))
+                audit.append(second, actor="t2", action="test.second", subject="s", details={})  # waits for the head
+                second.commit()
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        worker = threading.Thread(target=second_appends)
+        worker.start()
+        first.commit()
+        worker.join(30)
+        assert not worker.is_alive() and errors == [], errors
+    finally:
+        first.close()
+        second.close()
+    assert _epoch(home.engine) >= start + 2
