@@ -39,8 +39,9 @@ class KeyInfo:
 class KeyStore(abc.ABC):
     """Key custody: generate, use and retire SM2 keys that never leave the store in clear."""
 
-    # Whether sign / sign_digest accept ``session=`` (see `sign`); callers check before passing one.
-    signs_in_caller_transaction = False
+    # Whether sign / sign_digest accept ``later=`` (sign now, leave the key-use record for the
+    # caller's transaction; keystore.soft); callers check before passing one.
+    records_use_later = False
 
     # --- activation ---------------------------------------------------------------------
     @property

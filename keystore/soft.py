@@ -15,17 +15,12 @@ Key hierarchy
 Every private-key use, every refusal and every state change writes exactly one audit
 record through `store.audit.append` in the same transaction as the change it records.
 
-Signing in the caller's transaction (`sign(..., session=s)`, `sign_digest(..., session=s)`):
-the key row is read and the key-use record written in the caller's open write transaction,
-so a use and what the caller records with it (a sealing's audit record and log entry)
-commit once, together. Refusals are then raised without a record -- the caller's
-transaction rolls back anyway -- so the caller repeats the call without `session`, which
-refuses again and records it (seal.service does). Keys that need a PIN are not used this
-way: a wrong PIN must be counted even when the caller rolls back.
-
 Signing now, recording in the caller's transaction later (`sign(..., later=records)`): the
 same checks on the key row as read now, the signature made now, and the key-use record
-appended to ``records`` as a function of the caller's session. The caller opens its write
+appended to ``records`` as a function of the caller's session. Refusals raise without a
+record, so the caller repeats the call without `later`, which refuses again and records it
+(seal.service does); keys that need a PIN are refused this way, since a wrong PIN must be
+counted even when the caller's transaction rolls back. The caller opens its write
 transaction only after its signing is done (a sealing's signatures and token are CPU work
 that need not hold the database's one writer), and runs the records there: each reads the
 key row again and, unless it is exactly the row the key was used under, raises KeyChanged
@@ -123,7 +118,7 @@ class InitResult:
 class SoftKeyStore(KeyStore):
     """The default key store. `sessions` makes SQLAlchemy sessions on the eseal database."""
 
-    signs_in_caller_transaction = True  # sign(..., session=) / sign_digest(..., session=)
+    records_use_later = True  # sign(..., later=) / sign_digest(..., later=)
 
     def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
@@ -478,26 +473,25 @@ class SoftKeyStore(KeyStore):
         actor: str,
         role: str,
         pin: str | None = None,
-        session: Session | None = None,
         later: list[Callable[[Session], None]] | None = None,
     ) -> bytes:
-        """SM2 signature (DER); with ``session``, in the caller's transaction; with ``later``,
-        its record left for the caller's transaction (module doc)."""
+        """SM2 signature (DER); with ``later``, its record left for the caller's transaction
+        (module doc)."""
         details = {"data_sm3": sm3(bytes(data)).hex(), "data_length": len(data)}
         if uid != DEFAULT_UID:
             details["uid"] = bytes(uid).hex()
         return self._use(
             key_ref, Operation.SIGN, actor=actor, role=role, pin=pin, details=details,
-            fn=lambda k: k.sign(data, uid), session=session, later=later,
+            fn=lambda k: k.sign(data, uid), later=later,
         )
 
     def sign_digest(self, key_ref: str, e: bytes, *, actor: str, role: str, pin: str | None = None,
-                    session: Session | None = None, later: list[Callable[[Session], None]] | None = None) -> bytes:
+                    later: list[Callable[[Session], None]] | None = None) -> bytes:
         if len(e) != 32:
             raise KeyStoreError(f"e must be the 32-byte SM3 digest of Z_A || M, got {len(e)} bytes")
         return self._use(
             key_ref, Operation.SIGN_DIGEST, actor=actor, role=role, pin=pin,
-            details={"e": bytes(e).hex()}, fn=lambda k: k.sign_digest(e), session=session, later=later,
+            details={"e": bytes(e).hex()}, fn=lambda k: k.sign_digest(e), later=later,
         )
 
     def decrypt(self, key_ref: str, ciphertext: bytes, *, actor: str, role: str, pin: str | None = None) -> bytes:
@@ -544,13 +538,12 @@ class SoftKeyStore(KeyStore):
         pin: str | None,
         details: dict[str, Any],
         fn: Callable[[PrivateKey], bytes],
-        session: Session | None = None,
         later: list[Callable[[Session], None]] | None = None,
     ) -> bytes:
         kek = self._require_unlocked()
-        if session is not None or later is not None:
-            return self._use_in(session, key_ref, op, actor=actor, role=role, details=details, fn=fn, kek=kek,
-                                later=later)
+        if later is not None:
+            return self._use_now_record_later(key_ref, op, actor=actor, role=role, details=details, fn=fn,
+                                              kek=kek, later=later)
         refusal: Exception | None = None
         result = b""
         with self._tx() as s:
@@ -588,17 +581,13 @@ class SoftKeyStore(KeyStore):
             raise refusal
         return result
 
-    def _use_in(self, s: Session | None, key_ref: str, op: Operation, *, actor: str, role: str,
-                details: dict[str, Any], fn: Callable[[PrivateKey], bytes], kek: bytes,
-                later: list[Callable[[Session], None]] | None = None) -> bytes:
-        """`_use` inside the caller's transaction: same checks, the record in ``s`` (or, with
-        ``later``, appended there for the caller's transaction); refusals raise unrecorded
-        (the caller's transaction is rolled back; see the module doc)."""
-        if s is not None:
-            row = self._row_facts(s, key_ref)
-        else:
-            with db.read_connection(self._sessions.kw["bind"]) as conn:
-                row = self._row_facts_on(conn, key_ref)
+    def _use_now_record_later(self, key_ref: str, op: Operation, *, actor: str, role: str,
+                              details: dict[str, Any], fn: Callable[[PrivateKey], bytes], kek: bytes,
+                              later: list[Callable[[Session], None]]) -> bytes:
+        """`_use` with its record appended to ``later`` for the caller's transaction: the same
+        checks on the row as read now; refusals raise unrecorded (see the module doc)."""
+        with db.read_connection(self._sessions.kw["bind"]) as conn:
+            row = self._row_facts_on(conn, key_ref)
         if row.status == DESTROYED:
             raise KeyDestroyed(f"key {row.label!r} ({key_ref}) was destroyed and cannot be used")
         if row.status == DISABLED:
@@ -610,9 +599,6 @@ class SoftKeyStore(KeyStore):
                                "its own transaction, so that a wrong PIN is counted even when the caller rolls back")
         result = fn(self._unwrap(row, kek))
         record = {"label": row.label, "operation": op.value, "role": role, **details}
-        if later is None:
-            audit.append(s, actor=actor, action=f"key.{op.value}", subject=key_ref, details=record)
-            return result
 
         def write(t: Session) -> None:
             if self._row_facts(t, key_ref) != row:

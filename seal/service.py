@@ -810,8 +810,8 @@ def seal_with(home: Any, keystore: Any, grant: UseGrant, timestamp: Callable[[by
     therefore run twice; it must only build bytes.
     """
     sessions = _sessions(home, sessions)
-    stamps_here = timestamp is None or getattr(timestamp, "stamps_in_caller_transaction", False)
-    if stamps_here and not grant.personal and getattr(keystore, "signs_in_caller_transaction", False):
+    stamps_here = timestamp is None or getattr(timestamp, "records_later", False)
+    if stamps_here and not grant.personal and getattr(keystore, "records_use_later", False):
         attempt = _Attempt()
         later: list[Callable[[Session], None]] = []
         try:

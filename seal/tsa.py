@@ -307,7 +307,7 @@ def timestamp(
     sessions = sessions if sessions is not None else db.make_sessionmaker(home.engine)
     for attempt in range(SERIAL_ATTEMPTS):
         try:
-            if getattr(keystore, "signs_in_caller_transaction", False):
+            if getattr(keystore, "records_use_later", False):
                 later: list[Any] = []
                 try:
                     serial, gen_time, token = _sign(keystore, ident, checked, config, actor=actor, later=later)
@@ -725,7 +725,7 @@ def tsa_callable(home: Any, keystore: Any, *, actor: str = "tsa-client", tsa: An
 class TsaClient:
     """The region's TSA as a ``f(signature_value) -> token DER`` for seal/ (see tsa_callable).
 
-    ``leaving_records(later, signature_value)`` (when ``stamps_in_caller_transaction``) makes
+    ``leaving_records(later, signature_value)`` (when ``records_later``) makes
     the token now and leaves its records to the caller's write transaction: a timestamped
     sealing then commits its key use, token and records once. A refusal raises unrecorded
     and the caller calls ``f`` instead, as with ``keystore.sign(..., later=)``."""
@@ -735,8 +735,8 @@ class TsaClient:
         self.config = config or TsaConfig()
 
     @property
-    def stamps_in_caller_transaction(self) -> bool:
-        return bool(getattr(self.keystore, "signs_in_caller_transaction", False))
+    def records_later(self) -> bool:
+        return bool(getattr(self.keystore, "records_use_later", False))
 
     def __call__(self, signature_value: bytes) -> bytes:
         request, _ = request_for(bytes(signature_value), hash_alg="sm3", nonce=True, cert_req=True)

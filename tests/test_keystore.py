@@ -346,39 +346,20 @@ def test_tampered_rows_do_not_authenticate(sessions, initialised):
     store.sign(a, b"x", actor="ca-svc", role="ca")  # the untouched key still works
 
 
-# --- signing in the caller's transaction, unwrapped keys kept while unlocked -----------------
+# --- signing now, recording in the caller's transaction; unwrapped keys kept while unlocked ------
 
 
-def test_sign_in_the_callers_transaction_commits_and_rolls_back_with_it(sessions, initialised):
-    store = initialised.store
-    ref = store.generate("agency-seal", Usage.SEAL, actor="admin")
-    e = store.public_key(ref).digest(b"tbs")
-    before = _audit_count(sessions)
-    with transaction(sessions) as s:
-        sig = store.sign_digest(ref, e, actor="seal-svc", role="seal", session=s)
-        audit.append(s, actor="seal-svc", action="seal.sign", subject="seal:1", details={})
-    assert store.public_key(ref).verify_digest(sig, e)
-    records = _actions(sessions)[before:]
-    assert [r[1] for r in records] == ["key.sign_digest", "seal.sign"]  # one commit, key use first
-    assert records[0][3] == {"label": "agency-seal", "operation": "sign_digest", "role": "seal", "e": e.hex()}
-
-    with pytest.raises(RuntimeError), transaction(sessions) as s:
-        store.sign(ref, b"tbs", actor="seal-svc", role="seal", session=s)
-        raise RuntimeError("the caller fails after signing")
-    assert _audit_count(sessions) == before + 2  # the use rolled back with the caller's transaction
-
-
-def test_refusals_in_the_callers_transaction_write_nothing_and_pin_keys_are_refused(sessions, initialised):
+def test_refusals_when_recording_later_write_nothing_and_pin_keys_are_refused(sessions, initialised):
     store = initialised.store
     ref = store.generate("agency-seal", Usage.SEAL, actor="admin")
     personal = store.generate("zhang-san", Usage.PERSONAL_SEAL, actor="admin", pin="135790")
     before = _audit_count(sessions)
-    with transaction(sessions) as s:
-        with pytest.raises(PolicyDenied, match="role 'ca' may not use this key"):
-            store.sign(ref, b"x", actor="intruder", role="ca", session=s)
-        with pytest.raises(PolicyDenied, match="own transaction"):
-            store.sign(personal, b"x", actor="holder", role="seal", pin="135790", session=s)
-    assert _audit_count(sessions) == before  # the caller repeats without session to record a refusal
+    later: list = []
+    with pytest.raises(PolicyDenied, match="role 'ca' may not use this key"):
+        store.sign(ref, b"x", actor="intruder", role="ca", later=later)
+    with pytest.raises(PolicyDenied, match="own transaction"):
+        store.sign(personal, b"x", actor="holder", role="seal", pin="135790", later=later)
+    assert later == [] and _audit_count(sessions) == before  # the caller repeats without later to record
     with pytest.raises(PolicyDenied):
         store.sign(ref, b"x", actor="intruder", role="ca")
     assert _actions(sessions)[-1][1] == "key.denied"
@@ -437,8 +418,7 @@ def test_a_key_used_before_is_refused_at_once_when_disabled_or_altered(sessions,
     store = initialised.store
     ref = store.generate("agency-seal", Usage.SEAL, actor="admin")
     store.sign(ref, b"x", actor="seal-svc", role="seal")
-    with transaction(sessions) as s:
-        store.sign(ref, b"x", actor="seal-svc", role="seal", session=s)  # the unwrapped key is now kept
+    store.sign(ref, b"x", actor="seal-svc", role="seal", later=[])  # the unwrapped key is now kept
     # another process (its own engine and key store object) disables the key
     other_engine = make_engine(migrated_database_url)
     try:
@@ -446,8 +426,8 @@ def test_a_key_used_before_is_refused_at_once_when_disabled_or_altered(sessions,
         other.disable(ref, actor="admin", role="key-admin", reason="compromise suspected")
     finally:
         other_engine.dispose()
-    with pytest.raises(KeyDisabled), transaction(sessions) as s:
-        store.sign(ref, b"x", actor="seal-svc", role="seal", session=s)
+    with pytest.raises(KeyDisabled):
+        store.sign(ref, b"x", actor="seal-svc", role="seal", later=[])
     with pytest.raises(KeyDisabled):
         store.sign(ref, b"x", actor="seal-svc", role="seal")
     store.enable(ref, actor="admin", role="key-admin")
@@ -457,10 +437,10 @@ def test_a_key_used_before_is_refused_at_once_when_disabled_or_altered(sessions,
         row = s.get(KeyRecord, donor)
         s.execute(update(KeyRecord).where(KeyRecord.id == ref)
                   .values(encrypted_private_key=row.encrypted_private_key, wrapped_dek=row.wrapped_dek))
-    with pytest.raises(KeyIntegrityError), transaction(sessions) as s:
-        store.sign(ref, b"x", actor="seal-svc", role="seal", session=s)
+    with pytest.raises(KeyIntegrityError):
+        store.sign(ref, b"x", actor="seal-svc", role="seal", later=[])
     with pytest.raises(KeyIntegrityError):
         store.sign(ref, b"x", actor="seal-svc", role="seal")
     store.lock()
-    with pytest.raises(KeyStoreLocked), transaction(sessions) as s:
-        store.sign(donor, b"x", actor="seal-svc", role="seal", session=s)
+    with pytest.raises(KeyStoreLocked):
+        store.sign(donor, b"x", actor="seal-svc", role="seal", later=[])
