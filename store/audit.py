@@ -247,7 +247,7 @@ _KNOWN_HEAD = "eseal.audit_known_head"
 
 @dataclass(frozen=True)
 class Appended:
-    """The record `append` wrote (the columns of its audit_record row)."""
+    """An audit_record row's columns: the record `append` wrote, or one `verify` reads."""
 
     seq: int
     recorded_at: datetime
@@ -257,6 +257,17 @@ class Appended:
     details: str
     prev_hash: bytes
     hash: bytes
+
+    def hash_as(self, seq: int) -> bytes:
+        """The record's hash were it at position ``seq`` of the chain."""
+        return record_hash(self.prev_hash, seq, self.recorded_at, self.actor, self.action, self.subject, self.details)
+
+    def hashed_seq(self) -> int | None:
+        """The seq this row's content was hashed under: its own, or a neighbour's if moved."""
+        for candidate in (self.seq, self.seq + 1, self.seq - 1):
+            if candidate >= 1 and self.hash_as(candidate) == self.hash:
+                return candidate
+        return None
 
 
 def append(session: Session, *, actor: str, action: str, subject: str, details: dict[str, Any]) -> Appended:
@@ -377,29 +388,7 @@ class AuditReport:
         return self.findings[0] if self.findings else None
 
 
-@dataclass(frozen=True)
-class _Row:
-    seq: int
-    recorded_at: datetime
-    actor: str
-    action: str
-    subject: str
-    details: str
-    prev_hash: bytes
-    hash: bytes
-
-    def hash_as(self, seq: int) -> bytes:
-        return record_hash(self.prev_hash, seq, self.recorded_at, self.actor, self.action, self.subject, self.details)
-
-    def hashed_seq(self) -> int | None:
-        """The seq this row's content was hashed under: its own, or a neighbour's if moved."""
-        for candidate in (self.seq, self.seq + 1, self.seq - 1):
-            if candidate >= 1 and self.hash_as(candidate) == self.hash:
-                return candidate
-        return None
-
-
-def _rows(session: Session) -> Iterator[_Row]:
+def _rows(session: Session) -> Iterator[Appended]:
     columns = (
         AuditRecord.seq,
         AuditRecord.recorded_at,
@@ -412,10 +401,10 @@ def _rows(session: Session) -> Iterator[_Row]:
     )
     result = session.execute(select(*columns).order_by(AuditRecord.seq).execution_options(yield_per=2000))
     for row in result:
-        yield _Row(row[0], row[1], row[2], row[3], row[4], row[5], bytes(row[6]), bytes(row[7]))
+        yield Appended(row[0], row[1], row[2], row[3], row[4], row[5], bytes(row[6]), bytes(row[7]))
 
 
-def _classify(row: _Row, nxt: _Row | None, expected_seq: int, prev: bytes) -> Finding | None:
+def _classify(row: Appended, nxt: Appended | None, expected_seq: int, prev: bytes) -> Finding | None:
     """The finding at `row` (None when it is a good link of the chain)."""
     e = expected_seq
     if row.seq > e:
