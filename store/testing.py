@@ -17,6 +17,9 @@ Fixtures
     store_engine           a store.db engine on migrated_database_url (disposed afterwards).
     eseal_home             a store.home.Home created in tmp_path/"home" on database_url
                            (migrated; ESEAL_DATABASE_URL is removed from the environment).
+    eseal_cli              ``eseal(*args, code=0) -> output``: the CLI in process on
+                           database_url (a home's embedded SQLite, or ESEAL_DATABASE_URL);
+                           the test sets the passphrases it uses (ESEAL_PASSPHRASE, ...).
 
 Helpers
     pg_schema_url(base_url) context manager: a URL to a fresh schema, dropped on exit.
@@ -30,7 +33,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -42,7 +45,7 @@ from sqlalchemy.engine import make_url
 from store.db import make_engine, make_sessionmaker, normalize_url, transaction
 from store.home import Home
 
-__all__ = ["database_url", "eseal_home", "migrated_database_url", "store_engine"]
+__all__ = ["database_url", "eseal_cli", "eseal_home", "migrated_database_url", "store_engine"]
 
 
 @contextmanager
@@ -99,6 +102,26 @@ def eseal_home(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         yield home
     finally:
         home.close()
+
+
+@pytest.fixture
+def eseal_cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
+    from click.testing import CliRunner
+
+    from cli.main import main
+
+    if make_url(database_url).get_backend_name() == "sqlite":
+        monkeypatch.delenv("ESEAL_DATABASE_URL", raising=False)
+    else:
+        monkeypatch.setenv("ESEAL_DATABASE_URL", database_url)
+    runner = CliRunner()
+
+    def eseal(*args: str, code: int = 0) -> str:
+        result = runner.invoke(main, list(args), catch_exceptions=False)
+        assert result.exit_code == code, result.output
+        return result.output
+
+    return eseal
 
 
 def append_records(

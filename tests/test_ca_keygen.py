@@ -202,25 +202,11 @@ def test_dual_refusals(region, subscriber) -> None:
 
 
 @pytest.mark.interop
-def test_cli_generate_key_and_dual(database_url, tmp_path, monkeypatch, openssl_bin, subscriber) -> None:
-    from click.testing import CliRunner
-    from sqlalchemy.engine import make_url
-
-    from cli.main import main
-
-    if make_url(database_url).get_backend_name() == "sqlite":
-        monkeypatch.delenv("ESEAL_DATABASE_URL", raising=False)
-    else:
-        monkeypatch.setenv("ESEAL_DATABASE_URL", database_url)
+def test_cli_generate_key_and_dual(eseal_cli, tmp_path, monkeypatch, openssl_bin, subscriber) -> None:
     monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE)
     monkeypatch.setenv("ESEAL_KEY_PASSPHRASE", KEY_PASS)
     home = tmp_path / "H"
-    runner = CliRunner()
-
-    def eseal(*args: str, code: int = 0) -> str:
-        result = runner.invoke(main, list(args), catch_exceptions=False)
-        assert result.exit_code == code, result.output
-        return result.output
+    eseal = eseal_cli
 
     eseal("init", "--home", str(home), "--region-code", "440000", "--region-name", "广东省")
     out = eseal("cert", "issue", "--home", str(home), "--profile", "personal", "--generate-key",

@@ -246,25 +246,12 @@ def test_crl_numbers_unique_under_concurrency(region) -> None:
 
 
 @pytest.mark.interop
-def test_cli_round_trip(database_url, tmp_path, monkeypatch, openssl_bin, openssl_req) -> None:
-    from click.testing import CliRunner
-    from sqlalchemy.engine import make_url
-
-    from cli.main import main
+def test_cli_round_trip(eseal_cli, tmp_path, monkeypatch, openssl_bin, openssl_req) -> None:
     from store.home import Home
 
-    if make_url(database_url).get_backend_name() == "sqlite":
-        monkeypatch.delenv("ESEAL_DATABASE_URL", raising=False)
-    else:
-        monkeypatch.setenv("ESEAL_DATABASE_URL", database_url)
     monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE)
     home = tmp_path / "H"
-    runner = CliRunner()
-
-    def eseal(*args: str, code: int = 0) -> str:
-        result = runner.invoke(main, list(args), catch_exceptions=False)
-        assert result.exit_code == code, result.output
-        return result.output
+    eseal = eseal_cli
 
     out = eseal("init", "--home", str(home), "--region-code", "440000", "--region-name", "广东省")
     assert str(home / "root.pem") in out and str(home / "admin.token") in out

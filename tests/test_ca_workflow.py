@@ -200,24 +200,10 @@ def test_rekey_revokes_the_old_certificate_as_superseded(region, reqs) -> None:
 
 
 @pytest.mark.interop
-def test_cli_workflow_renew_rekey(database_url, tmp_path, monkeypatch, openssl_bin, reqs) -> None:
-    from click.testing import CliRunner
-    from sqlalchemy.engine import make_url
-
-    from cli.main import main
-
-    if make_url(database_url).get_backend_name() == "sqlite":
-        monkeypatch.delenv("ESEAL_DATABASE_URL", raising=False)
-    else:
-        monkeypatch.setenv("ESEAL_DATABASE_URL", database_url)
+def test_cli_workflow_renew_rekey(eseal_cli, tmp_path, monkeypatch, openssl_bin, reqs) -> None:
     monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE)
     home = str(tmp_path / "H")
-    runner = CliRunner()
-
-    def eseal(*args: str, code: int = 0) -> str:
-        result = runner.invoke(main, list(args), catch_exceptions=False)
-        assert result.exit_code == code, result.output
-        return result.output
+    eseal = eseal_cli
 
     eseal("init", "--home", home, "--region-code", "440000", "--region-name", "广东省")
     app = eseal("cert", "apply", "--home", home, "--profile", "organization", "--csr", str(reqs["org"]),
