@@ -34,8 +34,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 
-from ca.certificate import CertificateBuilder
-from ca.testing import LocalSigner, make_hierarchy
+from ca.testing import make_hierarchy, organization_signer
 from seal.pdf import inspect_pdf_signatures, seal_pdf
 
 GROUP = "pdf-seal-1MB"
@@ -69,11 +68,7 @@ def pdf_1mb() -> bytes:
 @pytest.fixture(scope="module")
 def sm2_seal():
     h = make_hierarchy()
-    signer = LocalSigner()
-    cert = (CertificateBuilder("organization", h.config)
-            .subject({"C": "CN", "O": "某某市市场监督管理局", "CN": "某某市市场监督管理局"})
-            .identity(organization_code="91350100M000100Y43")
-            .public_key(signer.public_key).issuer(h.issuing).sign(h.issuing_signer))
+    signer, cert = organization_signer(h)
     # as the service holds them: parsed from the DER in the store (in-memory built
     # asn1crypto objects re-encode on every dump)
     load = ax509.Certificate.load

@@ -60,6 +60,18 @@ def make_hierarchy(config: CAConfig | None = None, *, region_name: str = "测试
     return Hierarchy(config, root_signer, root, issuing_signer, issuing)
 
 
+def organization_signer(h: Hierarchy, *, name: str = "某某市市场监督管理局",
+                        credit_code: str = "91350100M000100Y43") -> tuple[LocalSigner, x509.Certificate]:
+    """A fresh key and an organization certificate for it from ``h``'s issuing CA: the
+    agency signer of the sealing tests and benchmarks."""
+    signer = LocalSigner()
+    cert = (CertificateBuilder("organization", h.config)
+            .subject({"C": "CN", "O": name, "CN": name})
+            .identity(organization_code=credit_code)
+            .public_key(signer.public_key).issuer(h.issuing).sign(h.issuing_signer))
+    return signer, cert
+
+
 def issue_revoke_worker(home_path: str, passphrase: str, csr_der: bytes, count: int, out_dir: str,
                         name: str, start=None) -> None:
     """One worker of the multi-process CA test: after waiting on ``start`` (a multiprocessing

@@ -23,8 +23,8 @@ import pytest
 from asn1crypto import cms
 
 import gm  # noqa: F401  (registers the ShangMi OIDs)
-from ca.certificate import CertificateBuilder, load_certificate, to_pem
-from ca.testing import LocalSigner, make_hierarchy
+from ca.certificate import load_certificate, to_pem
+from ca.testing import LocalSigner, make_hierarchy, organization_signer
 from seal import cms as scms
 
 DISTID = "distid:1234567812345678"
@@ -35,11 +35,7 @@ DATA = b"eseal CMS test data\n" * 200  # 4 KB
 @pytest.fixture(scope="module")
 def pki():
     h = make_hierarchy()
-    signer = LocalSigner()
-    cert = (CertificateBuilder("organization", h.config)
-            .subject({"C": "CN", "O": "某某市市场监督管理局", "CN": "某某市市场监督管理局"})
-            .identity(organization_code="91350100M000100Y43")
-            .public_key(signer.public_key).issuer(h.issuing).sign(h.issuing_signer))
+    signer, cert = organization_signer(h)
     return h, signer, cert
 
 

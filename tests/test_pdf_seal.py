@@ -19,8 +19,8 @@ from pyhanko.sign.validation.status import SignatureCoverageLevel
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 
-from ca.certificate import CertificateBuilder, to_pem
-from ca.testing import LocalSigner, make_hierarchy
+from ca.certificate import to_pem
+from ca.testing import LocalSigner, make_hierarchy, organization_signer
 from gm.sm3 import sm3
 from seal.pdf import (MalformedPdf, PdfSealArgumentError, PdfSigningError, inspect_pdf_signatures,
                       seal_pdf)
@@ -34,11 +34,7 @@ DISTID = "distid:1234567812345678"
 @pytest.fixture(scope="module")
 def pki():
     h = make_hierarchy()
-    signer = LocalSigner()
-    cert = (CertificateBuilder("organization", h.config)
-            .subject({"C": "CN", "O": "某某市市场监督管理局", "CN": "某某市市场监督管理局"})
-            .identity(organization_code="91350100M000100Y43")
-            .public_key(signer.public_key).issuer(h.issuing).sign(h.issuing_signer))
+    signer, cert = organization_signer(h)
     return h, signer, cert
 
 
@@ -198,11 +194,7 @@ def test_palette_png_keeps_its_transparent_colour(pki):
 
 def test_second_seal_keeps_the_first_valid(pki, sealed, tmp_path):
     h, signer, cert = pki
-    second = LocalSigner()
-    cert2 = (CertificateBuilder("organization", h.config)
-             .subject({"C": "CN", "O": "某某市税务局", "CN": "某某市税务局"})
-             .identity(organization_code="91350100M000200Y4T")
-             .public_key(second.public_key).issuer(h.issuing).sign(h.issuing_signer))
+    second, cert2 = organization_signer(h, name="某某市税务局", credit_code="91350100M000200Y4T")
     both = seal_pdf(sealed, sign=second.sign, certificate=cert2, chain=[h.issuing], page=1,
                     box_mm=(20, 200, 40, 40), picture_png=seal_png(), subfilter="ETSI.CAdES.detached")
     assert both.startswith(sealed)  # incremental: the first signed revision is untouched
