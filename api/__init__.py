@@ -130,7 +130,11 @@ def create_app(home_path: str | Path, *, passphrase: str | None = None,
     buckets = (TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
                if settings.rate_limit_per_second else None)
     eseal = app.extensions["eseal"]
-    limiter = RateLimit(FastPath(app.wsgi_app, eseal.ocsp, settings.max_content_length, crl=eseal.crl), app, buckets)
+    from api.blueprints.verify import raw_verification
+
+    fast = FastPath(app.wsgi_app, eseal.ocsp, settings.max_content_length, crl=eseal.crl,
+                    verify=raw_verification(app, home))
+    limiter = RateLimit(fast, app, buckets)
     app.extensions["eseal_ratelimit"] = limiter
     app.wsgi_app = limiter  # type: ignore[method-assign]
     return app

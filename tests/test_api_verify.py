@@ -3,7 +3,9 @@ public page give the engine's verdicts for a real signed OFD made elsewhere and 
 tampered copy; unverifiable input is a problem; the license page answers for unknown ids."""
 from __future__ import annotations
 
+import datetime as dt
 import io
+import re
 import zipfile
 
 import pytest
@@ -93,3 +95,47 @@ def test_an_unknown_policy_is_refused_not_taken_as_strict(client, shared_vectors
 def test_license_page_for_an_unknown_or_malformed_id(client) -> None:
     resp = client.get("/verify/license/NOT-A-LICENSE")
     assert resp.status_code == 404 and "NOT-A-LICENSE" in resp.get_data(as_text=True)
+
+
+def _undated(report: bytes, since: dt.datetime) -> bytes:
+    """A JSON report's bytes with every time from ``since`` on left out, in fields and in
+    messages: the times of its making (two reports are made apart), not the document's."""
+    def blank(found: re.Match) -> bytes:
+        when = dt.datetime.fromisoformat(found.group(0).decode().replace("Z", "+00:00"))
+        return b"" if when >= since else found.group(0)
+
+    return re.sub(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)", blank, report)
+
+
+def test_the_fast_path_answers_as_the_flask_view(client, shared_vectors) -> None:
+    """api/fastpath.py verifies raw bodies without Flask: the same status, headers and bytes as
+    verify_api (reached with ``?policy=strict``, which the fast path leaves to Flask), and
+    what it cannot answer with a report still gets the view's problem."""
+    since = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    fast = client.application.extensions["eseal_ratelimit"].inner
+    calls: list[bytes] = []
+    verify = fast.verify
+
+    def counted(body: bytes):
+        calls.append(body)
+        return verify(body)
+
+    fast.verify = counted
+    ofd = (shared_vectors / "ofd" / "v4signed.ofd").read_bytes()
+    for document in (ofd, _tampered(ofd)):
+        quick = client.post("/api/v1/verify", data=document, content_type="application/ofd")
+        assert calls[-1] == document
+        slow = client.post("/api/v1/verify?policy=strict", data=document, content_type="application/ofd")
+        assert len(calls) == 1 + (document is not ofd)
+        assert quick.status_code == slow.status_code == 200
+        assert sorted(quick.headers.items()) == sorted(slow.headers.items())
+        assert _undated(quick.get_data(), since) == _undated(slow.get_data(), since)
+    assert client.post("/api/v1/verify", data=_tampered(ofd), content_type="application/ofd").json["indication"] \
+        == "FAILED"
+    junk = client.post("/api/v1/verify", data=b"hello", content_type="application/octet-stream")
+    assert calls[-1] == b"hello"             # tried, raised: the view answered
+    assert junk.status_code == 400 and junk.json["type"] == PROBLEM + "unverifiable-input"
+    before = len(calls)
+    for kwargs in ({"data": ofd, "content_type": "application/json"}, {"data": b"", "content_type": "application/ofd"}):
+        assert client.post("/api/v1/verify", **kwargs).status_code in (400, 415)
+    assert len(calls) == before               # not for the fast path

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
-from api import openapi
+from api import openapi, secure_headers
 from api.context import services
 from api.i18n import LANGUAGES, lang, t
 from ca import service as ca_service
@@ -78,14 +78,8 @@ def _secret(home: Path) -> bytes:
 
 @bp.after_app_request
 def _secure_headers(response: Response) -> Response:
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    if response.mimetype == "text/html":
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-            "frame-ancestors 'none'; base-uri 'none'")
+    for name, value in secure_headers.ALWAYS + (secure_headers.HTML if response.mimetype == "text/html" else ()):
+        response.headers.setdefault(name, value)
     return response
 
 

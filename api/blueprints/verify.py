@@ -12,7 +12,10 @@ that cannot be verified at all is a problem (400 ``unverifiable-input``).
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, render_template, request
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Flask, Response, jsonify, render_template, request
 
 from api import openapi
 from api.context import services
@@ -26,8 +29,8 @@ bp = Blueprint("verify", __name__, template_folder="../templates")
 for _row in (*VERIFY_PROBLEMS, *OFD_PROBLEMS, *SEAL_PROBLEMS):
     register(*_row)
 
-_RAW_TYPES = ("application/octet-stream", "application/pdf", "application/ofd", "application/pkix-cert",
-              "application/pkcs7-signature", "application/pkcs7-mime")
+RAW_TYPES = ("application/octet-stream", "application/pdf", "application/ofd", "application/pkix-cert",
+             "application/pkcs7-signature", "application/pkcs7-mime")
 REPORT = openapi.schema("VerificationReport", {
     "type": "object", "required": ["indication", "signatures"],
     "properties": {"indication": {"type": "string", "enum": ["PASSED", "FAILED", "INDETERMINATE"]},
@@ -46,10 +49,10 @@ def _input() -> tuple[bytes, bytes | None, str]:
             raise Problem(400, "invalid-request", "multipart form needs a 'file' part (and optionally 'data')")
         data_part = request.files.get("data")
         return upload.read(), data_part.read() if data_part else None, upload.filename or "upload"
-    if request.mimetype in _RAW_TYPES:
+    if request.mimetype in RAW_TYPES:
         return request.get_data(), None, "request body"
     raise Problem(415, "unsupported-media-type",
-                  f"send multipart/form-data (file, data) or one of {', '.join(_RAW_TYPES)}")
+                  f"send multipart/form-data (file, data) or one of {', '.join(RAW_TYPES)}")
 
 
 def _verify(document: bytes, detached: bytes | None, name: str):  # noqa: ANN202
@@ -81,6 +84,19 @@ def verify_api() -> Response:
     resp = jsonify(report.to_dict())
     resp.headers["X-Eseal-Indication"] = report.indication.value
     return resp
+
+
+def raw_verification(app: Flask, home: Any) -> Callable[[bytes], tuple[bytes, str]]:
+    """``verify(body) -> (JSON, indication)``: what verify_api answers for a raw, non-empty body
+    without a query string (the default policy), for api/fastpath.py; raises where the view
+    would answer with a problem."""
+    from verify.service import shared_verifier
+
+    def verify(body: bytes) -> tuple[bytes, str]:
+        report = shared_verifier(home).verify_bytes(body, name="request body")
+        return app.json.response(report.to_dict()).get_data(), report.indication.value
+
+    return verify
 
 
 @bp.get("/verify")
