@@ -72,12 +72,15 @@ def _signature_facts(pkg: OFDPackage, doc: DocumentInfo, position: int, listing_
     for other in doc.signatures[position + 1:]:
         later |= {p for p in (other.path, other.signed_value_path, other.seal_path) if p}
     own = {p for p in (sig.path, sig.signed_value_path) if p}
-    unreferenced = tuple(n for n in pkg.names
-                         if n not in covered and n not in own and n not in listing_files and n not in later)
+    excluded = covered | own | listing_files | later
+    names = pkg.names
+    unreferenced = tuple([n for n in names if n not in excluded])
     # Judged without the exclusions above: a drawn file is never a signature's own file, and a
     # forged "later signature" must not hide one.
-    unreferenced_shown = tuple(n for n in pkg.names if n in doc.shown and n not in covered)
-    missing_shown = tuple(sorted(n for n in doc.shown if pkg.find(n) is None))
+    shown = doc.shown
+    unreferenced_shown = tuple([n for n in names if n in shown and n not in covered])
+    # Only a drawn file absent under its exact name can be missing (find also tries letter case).
+    missing_shown = tuple(sorted([n for n in shown.difference(names) if pkg.find(n) is None]))
     seal = pkg.read(sig.seal_path) if sig.seal_path and sig.seal_path in pkg else None
     quirks = list(sig.quirks)
     if sig.check_method not in (SM3, None):
@@ -127,12 +130,15 @@ def signed_parts(package_bytes: bytes, *, limits: Limits = DEFAULT_LIMITS) -> li
 
 def clear_read_caches() -> None:
     """Forget what reading OFD packages keeps across packages (entries by their stored bytes,
-    part outlines, References and matched results): a cold start, for benchmarks."""
+    part outlines, Signature.xml templates, References, stamps and matched results): a cold
+    start, for benchmarks."""
     from seal.ofd import model, package, references
 
     package.clear_part_cache()
     model._OUTLINES.clear()
     model._REFERENCES.clear()
+    model._stamp_annot_cached.cache_clear()
+    model._TEMPLATES.clear()
     references._MATCHED.clear()
 
 

@@ -11,7 +11,7 @@ import binascii
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from lxml import etree
 
@@ -19,6 +19,7 @@ from seal.ofd import xmlns as X
 from seal.ofd.errors import OFDFormatError, OFDLimitError, OFDMissingPartError, OFDPathError, OFDXMLError
 from seal.ofd.package import OFDPackage
 from seal.ofd.paths import resolve
+from seal.ofd.templates import TextTemplate
 
 OFD_ENTRY = "OFD.xml"
 
@@ -68,12 +69,14 @@ def _text(el: etree._Element | None, name: str | None = None) -> str | None:
 _OUTLINES: dict[tuple[str, str, bytes], Any] = {}
 _OUTLINE_LIMIT = 1024
 _OUTLINE_MAX_PART = 32 * 1024      # larger parts are parsed each time: at most 32 MiB held
+_UNKNOWN = object()                # not looked at yet (None is the outline of an unreadable part)
 
 
 def _outline(kind: str, name: str, data: bytes, read: Callable[[etree._Element], Any]) -> Any:
     key = (kind, name, data)
-    if key in _OUTLINES:
-        return _OUTLINES[key]
+    facts = _OUTLINES.get(key, _UNKNOWN)
+    if facts is not _UNKNOWN:
+        return facts
     try:
         facts = read(X.parse_xml(data, name=name, max_size=max(len(data), 1)))
     except OFDFormatError:
@@ -506,6 +509,26 @@ def _local_tag(tag: Any) -> str:
     return tag[tag.rfind("}") + 1:] if tag.__class__ is str else ""
 
 
+# Tags as nearly every producer writes them (in the OFD namespace): an equal tag is known to
+# have that local name without taking the tag apart; any other tag is then judged by _local_tag.
+_Q_REFERENCE = X.q("Reference")
+_Q_CHECK_VALUE = X.q("CheckValue")
+_Q_BASE_LOC = X.q("BaseLoc")
+
+
+def _first_text(el: etree._Element, name: str, qualified: str) -> str | None:
+    """_text(el, name), looking at the first child before walking them all: producers write
+    the one child these elements hold (CheckValue, BaseLoc) first."""
+    if len(el):
+        first = el[0]
+        if first.tag == qualified:
+            return _text(first)
+    for node in el:
+        if _local_tag(node.tag) == name:
+            return _text(node)
+    return None
+
+
 # A Reference is a pure function of (Signature.xml entry, FileRef, CheckValue text), and the
 # References of files a producer repeats (Document.xml, resources, the seal) repeat exactly.
 _REFERENCES: dict[tuple[str, str, str], Reference] = {}
@@ -513,18 +536,23 @@ _REFERENCE_LIMIT = 8192
 _SIGNED_INFO_PARTS = frozenset(("Provider", "References", "Seal", "SignatureMethod", "SignatureDateTime"))
 
 
-def parse_signature(pkg: OFDPackage, path: str, *, sig_id: str | None, sig_type: str) -> SignatureInfo:
-    real = pkg.find(path)
-    if real is None:
-        raise OFDMissingPartError(f"signature file {path} (listed in Signatures.xml) is missing")
-    xml = pkg.read_xml_bytes(real)
-    root = X.parse_xml(xml, name=real, max_size=pkg.limits.max_xml_size)
-    if X.local(root) != "Signature":
-        raise OFDFormatError(f"{real}: root element is <{X.local(root)}>, not <ofd:Signature>")
-    quirks: list[str] = []
-    # Signature.xml differs in every document, so it is walked each time: one pass per level
-    # over the children (the first of each single element, as _child finds it; every
-    # StampAnnot and Reference in order), without an lxml lookup set up per name.
+class _SignatureXML(NamedTuple):
+    """What a Signature.xml says, before any location in it is looked up in the package."""
+
+    provider: tuple[str | None, str | None, str | None] | None   # ProviderName, Company, Version
+    signature_method: str | None
+    signature_datetime: str | None
+    check_method: str | None
+    references: tuple[tuple[str, str], ...]                      # (FileRef, CheckValue text)
+    stamps: tuple[tuple[str | None, str | None, str | None, str | None], ...]  # ID, PageRef, Boundary, Clip
+    seal_loc: str | None
+    signed_value: str | None
+
+
+def _walk_signature_xml(root: etree._Element, real: str) -> _SignatureXML:
+    """Read a Signature.xml tree: one pass per level over the children (the first of each
+    single element, as _child finds it; every StampAnnot and Reference in order), without
+    an lxml lookup per name."""
     signed_info = signed_value_el = None
     for node in root:
         name = _local_tag(node.tag)
@@ -536,65 +564,160 @@ def parse_signature(pkg: OFDPackage, path: str, *, sig_id: str | None, sig_type:
     if signed_info is None:
         raise OFDFormatError(f"{real}: no SignedInfo")
     info: dict[str, etree._Element] = {}
-    annots = []
+    stamps = []
     for node in signed_info:
         name = _local_tag(node.tag)
         if name == "StampAnnot":
-            annots.append(node)
+            stamps.append((node.get("ID"), node.get("PageRef"), node.get("Boundary"), node.get("Clip")))
         elif name in _SIGNED_INFO_PARTS and name not in info:
             info[name] = node
     prov_el = info.get("Provider")
-    provider = None
-    if prov_el is not None:
-        provider = Provider(prov_el.get("ProviderName"), prov_el.get("Company"), prov_el.get("Version"))
     refs_el = info.get("References")
-    references: list[Reference] = []
-    check_method = None
-    if refs_el is not None:
-        check_method = refs_el.get("CheckMethod")
-        a2b, known = binascii.a2b_base64, _REFERENCES
-        for ref in refs_el:
-            tag = ref.tag           # _local_tag, inline: this loop runs for every Reference
-            if tag.__class__ is not str or tag[tag.rfind("}") + 1:] != "Reference":
-                continue
-            file_ref = ref.get("FileRef", "")
-            value_text = ""
-            for node in ref:
-                tag = node.tag
-                if tag.__class__ is str and tag[tag.rfind("}") + 1:] == "CheckValue":
-                    value_text = (node.text or "").strip()
-                    break
-            key = (real, file_ref, value_text)
-            reference = known.get(key)
-            if reference is None:
-                try:
-                    target: str | None = _resolve(file_ref, base=real)
-                except OFDPathError:
-                    target = None
-                try:
-                    # What b64decode(validate=True) does, without its wrapper's cost.
-                    value: bytes | None = a2b(value_text, strict_mode=True)
-                except (binascii.Error, ValueError):
-                    value = None
-                reference = Reference(file_ref, target, value, value_text)
-                if len(file_ref) + len(value_text) <= 512:
-                    if len(known) >= _REFERENCE_LIMIT:
-                        known.clear()
-                    known[key] = reference
-            references.append(reference)
-    stamps = tuple(StampAnnot(annot.get("ID"), annot.get("PageRef"), _floats(annot.get("Boundary"), 4),  # type: ignore[arg-type]
-                              _floats(annot.get("Clip"), 4)) for annot in annots)  # type: ignore[arg-type]
-    seal_path = None
     seal_el = info.get("Seal")
-    if seal_el is not None:
-        seal_loc = _text(seal_el, "BaseLoc")
-        if seal_loc:
-            seal_path = _resolve(seal_loc, base=real)
-            seal_path = pkg.find(seal_path) or seal_path
-    signed_value = _text(signed_value_el)
+    return _SignatureXML(
+        provider=None if prov_el is None else (prov_el.get("ProviderName"), prov_el.get("Company"),
+                                               prov_el.get("Version")),
+        signature_method=_text(info.get("SignatureMethod")),
+        signature_datetime=_text(info.get("SignatureDateTime")),
+        check_method=None if refs_el is None else refs_el.get("CheckMethod"),
+        references=() if refs_el is None else _reference_texts(refs_el),
+        stamps=tuple(stamps),
+        seal_loc=None if seal_el is None else _first_text(seal_el, "BaseLoc", _Q_BASE_LOC),
+        signed_value=_text(signed_value_el))
+
+
+def _reference_texts(refs_el: etree._Element) -> tuple[tuple[str, str], ...]:
+    """(FileRef, CheckValue text) of every Reference child of ``refs_el``, in order."""
+    texts = []
+    for ref in refs_el:
+        tag = ref.tag
+        if tag != _Q_REFERENCE and _local_tag(tag) != "Reference":
+            continue
+        texts.append((ref.get("FileRef", ""), _first_text(ref, "CheckValue", _Q_CHECK_VALUE) or ""))
+    return tuple(texts)
+
+
+# Signature.xml differs in every document, but only in a few texts (see seal.ofd.templates):
+# one walked under each entry name is kept as a template for the next.
+class _Known:
+    """The template of a Signature.xml entry name (None when its document could not give one),
+    what the walk read from that document, and the documents it has not fitted since."""
+
+    __slots__ = ("template", "fields", "texts", "file_refs", "misses")
+
+    def __init__(self, template: TextTemplate | None, fields: _SignatureXML, texts: list[str | None]) -> None:
+        self.template, self.fields, self.texts = template, fields, tuple(texts)
+        self.file_refs = tuple(file_ref for file_ref, _ in fields.references)
+        self.misses = 0
+
+
+_TEMPLATES: dict[str, _Known] = {}
+_TEMPLATE_LIMIT = 256
+_TEMPLATE_MAX_PART = 32 * 1024
+# Cutting a template costs about two walks: after a miss, a new one is cut only every so often,
+# so a producer whose Signature.xml changes elsewhere too (other attributes) pays little.
+_RECUT_AFTER = 16
+
+
+def _read_signature_xml(root: etree._Element, real: str, xml: bytes) -> _SignatureXML:
+    """_walk_signature_xml(root, real), from the template of ``real`` when ``xml`` fits it."""
+    known = _TEMPLATES.get(real)
+    if known is not None and known.template is not None:
+        texts = known.template.fill(xml)
+        if texts is not None:
+            known.misses = 0
+            return _with_texts(known, known.template, texts)
+    fields = _walk_signature_xml(root, real)
+    if known is not None:
+        known.misses += 1              # unlocked: a count lost between threads only delays a cut
+        if known.misses < _RECUT_AFTER:
+            return fields
+    if len(xml) <= _TEMPLATE_MAX_PART:
+        texts = _slot_texts(fields)
+        if len(_TEMPLATES) >= _TEMPLATE_LIMIT:
+            _TEMPLATES.clear()
+        _TEMPLATES[real] = _Known(TextTemplate.cut(xml, root.getroottree().docinfo.encoding, texts), fields, texts)
+    return fields
+
+
+def _slot_texts(fields: _SignatureXML) -> list[str | None]:
+    """The texts that change from document to document: SignatureDateTime, then each CheckValue."""
+    return [fields.signature_datetime, *(value for _, value in fields.references)]
+
+
+def _with_texts(known: _Known, template: TextTemplate, texts: list[str]) -> _SignatureXML:
+    """What the template's walk read, with the slot texts of another document stripped as the
+    walk strips them."""
+    values = list(known.texts)
+    for position, text in zip(template.positions, texts):
+        values[position] = text.strip()
+    fields = known.fields
+    references = tuple(zip(known.file_refs, values[1:]))     # CheckValue texts: str, never None
+    return _SignatureXML(fields.provider, fields.signature_method, values[0] or None, fields.check_method,
+                         references, fields.stamps, fields.seal_loc, fields.signed_value)  # type: ignore[arg-type]
+
+
+def _references(texts: tuple[tuple[str, str], ...], real: str) -> list[Reference]:
+    """A Reference per (FileRef, CheckValue text) of the Signature.xml entry ``real``."""
+    references = []
+    known = _REFERENCES
+    for file_ref, value_text in texts:
+        key = (real, file_ref, value_text)
+        reference = known.get(key)
+        if reference is None:
+            reference = _new_reference(real, file_ref, value_text)
+            if len(file_ref) + len(value_text) <= 512:
+                if len(known) >= _REFERENCE_LIMIT:
+                    known.clear()
+                known[key] = reference
+        references.append(reference)
+    return references
+
+
+def _new_reference(real: str, file_ref: str, value_text: str) -> Reference:
+    try:
+        target: str | None = _resolve(file_ref, base=real)
+    except OFDPathError:
+        target = None
+    try:
+        # What b64decode(validate=True) does, without its wrapper's cost.
+        value: bytes | None = binascii.a2b_base64(value_text, strict_mode=True)
+    except (binascii.Error, ValueError):
+        value = None
+    return Reference(file_ref, target, value, value_text)
+
+
+@lru_cache(maxsize=1024)
+def _stamp_annot_cached(annot_id: str | None, page_ref: str | None, boundary: str | None,
+                        clip: str | None) -> StampAnnot:
+    return StampAnnot(annot_id, page_ref, _floats(boundary, 4), _floats(clip, 4))  # type: ignore[arg-type]
+
+
+def _stamp_annot(fields: tuple[str | None, str | None, str | None, str | None]) -> StampAnnot:
+    """A StampAnnot is a pure function of its four attributes, which repeat across the
+    documents of one producer (ordinary lengths only are remembered, as _resolve)."""
+    if sum(len(f) for f in fields if f) <= 512:
+        return _stamp_annot_cached(*fields)
+    return _stamp_annot_cached.__wrapped__(*fields)
+
+
+def parse_signature(pkg: OFDPackage, path: str, *, sig_id: str | None, sig_type: str) -> SignatureInfo:
+    real = pkg.find(path)
+    if real is None:
+        raise OFDMissingPartError(f"signature file {path} (listed in Signatures.xml) is missing")
+    xml = pkg.read_xml_bytes(real)
+    root = X.parse_xml(xml, name=real, max_size=pkg.limits.max_xml_size)
+    if X.local(root) != "Signature":
+        raise OFDFormatError(f"{real}: root element is <{X.local(root)}>, not <ofd:Signature>")
+    fields = _read_signature_xml(root, real, xml)
+    quirks: list[str] = []
+    seal_path = None
+    if fields.seal_loc:
+        seal_path = _resolve(fields.seal_loc, base=real)
+        seal_path = pkg.find(seal_path) or seal_path
     signed_value_path = None
-    if signed_value:
-        signed_value_path = _resolve(signed_value, base=real)
+    if fields.signed_value:
+        signed_value_path = _resolve(fields.signed_value, base=real)
         found = pkg.find(signed_value_path)
         if found is None and signed_value_path.endswith("SignedValue.dat"):
             alt = pkg.find(signed_value_path[: -len("SignedValue.dat")] + "SignValue.dat")
@@ -603,10 +726,11 @@ def parse_signature(pkg: OFDPackage, path: str, *, sig_id: str | None, sig_type:
                 found = alt
         signed_value_path = found or signed_value_path
     return SignatureInfo(
-        id=sig_id, type=sig_type, path=real, xml=xml, provider=provider,
-        signature_method=_text(info.get("SignatureMethod")),
-        signature_datetime=_text(info.get("SignatureDateTime")),
-        check_method=check_method, references=tuple(references), stamp_annots=stamps,
+        id=sig_id, type=sig_type, path=real, xml=xml,
+        provider=None if fields.provider is None else Provider(*fields.provider),
+        signature_method=fields.signature_method, signature_datetime=fields.signature_datetime,
+        check_method=fields.check_method, references=tuple(_references(fields.references, real)),
+        stamp_annots=tuple(_stamp_annot(stamp) for stamp in fields.stamps),
         seal_path=seal_path, signed_value_path=signed_value_path, quirks=tuple(quirks))
 
 

@@ -64,6 +64,7 @@ def check_references(pkg: OFDPackage, sig: SignatureInfo, *, z_a: bytes | None =
     # One digest per file, however often it is referenced: a hostile Signature.xml repeating a
     # large file's Reference must not cost a hash per repetition.
     digests: dict[tuple[str, bool], bytes] = {}
+    plain_digests: dict[str, bytes] = {}    # the same for plain SM3, the usual case, looked up inline
     foreign: dict[tuple[str, str], bytes] = {}
 
     def digest(name: str, keyed: bool) -> bytes:
@@ -84,7 +85,9 @@ def check_references(pkg: OFDPackage, sig: SignatureInfo, *, z_a: bytes | None =
             continue
         note = None if real == ref.path else f"matched {real!r} ignoring letter case"
         if plain_sm3:
-            actual = digest(real, False)
+            actual = plain_digests.get(real)
+            if actual is None:
+                actual = plain_digests[real] = pkg.sm3(real)
         elif method == SM3_WITH_KEY:
             plain = digest(real, False)
             if z_a is not None:

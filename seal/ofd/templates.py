@@ -1,0 +1,105 @@
+"""Reading a Signature.xml by comparing its bytes with one of the same shape read before.
+
+A producer writes every Signature.xml the same way; from one document to the next only a few
+element texts change (the CheckValue of each per-document file, SignatureDateTime). Walking
+the lxml tree costs far more than comparing bytes, so a Signature.xml once walked becomes a
+template: its bytes with those texts cut out as slots. A later Signature.xml made of exactly
+the same bytes around the slots, with slot texts of a few plain characters, then says what the
+template says, the slot texts aside.
+
+Why that is exact (the document is still parsed and refused as before; only the walk is
+skipped): a template is cut only from a UTF-8 (or ASCII) document without ``&``, comments,
+CDATA, DTD or processing instructions other than the XML declaration, so its bytes are its
+text. A slot is cut only where the text occurs once in the whole document, right after a
+``>`` and right before ``</``: that is the whole text of the element the walk read it from.
+A document matching the template has the same bytes (so the same elements, attributes and
+other texts) except in the slots, and a slot text of the plain characters below contains no
+markup, entity or line end to normalise: it is that element's whole text, as lxml reads it.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from operator import itemgetter
+
+# Characters of base64 values and date-times: no "<", "&", "]" or line end.
+_PLAIN = re.compile(rb"[A-Za-z0-9+/=:. -]*")
+_ENCODINGS = frozenset(("UTF-8", "US-ASCII", "ASCII"))
+
+
+class TextTemplate:
+    """The bytes of one document with some element texts cut out as slots."""
+
+    __slots__ = ("pieces", "positions", "size", "_fixed", "_slots")
+
+    def __init__(self, pieces: tuple[bytes, ...], positions: tuple[int, ...], spans: list[tuple[int, int]]) -> None:
+        self.pieces = pieces          # the bytes around the slots: one more than there are slots
+        self.positions = positions    # per slot, its index in the texts given to cut()
+        self.size = spans[-1][1] + len(pieces[-1])
+        # A document as long as the template (slot texts of the template's lengths, as digests
+        # always are) is taken apart at the template's offsets, in one call for each side.
+        ends = [0, *(end for _, end in spans)]
+        starts = [start for start, _ in spans] + [self.size]
+        self._fixed = itemgetter(*(slice(a, b) for a, b in zip(ends, starts)))
+        self._slots = itemgetter(slice(0, 0), *(slice(a, b) for a, b in spans))   # two items at least: a tuple
+
+    @classmethod
+    def cut(cls, xml: bytes, encoding: str | None, texts: Sequence[str | None]) -> TextTemplate | None:
+        """A template of ``xml`` with a slot for each non-empty text of ``texts`` (texts the
+        walk read from its elements, stripped), or None when that cannot be done exactly."""
+        if (encoding or "").upper() not in _ENCODINGS or not xml.startswith(b"<") or b"&" in xml \
+                or b"<!" in xml or xml.count(b"<?") != xml.startswith(b"<?xml "):
+            return None
+        found = []
+        for position, text in enumerate(texts):
+            if not text:
+                continue                       # kept as it is, in the bytes around the slots
+            value = text.encode("ascii", "replace")
+            if not _PLAIN.fullmatch(value) or xml.count(value) != 1:
+                return None
+            start = xml.find(value)
+            if xml[start - 1:start] != b">" or not xml.startswith(b"</", start + len(value)):
+                return None
+            found.append((start, start + len(value), position))
+        if not found:
+            return None
+        found.sort()
+        pieces, end = [], 0
+        for start, stop, _ in found:
+            pieces.append(xml[end:start])
+            end = stop
+        pieces.append(xml[end:])
+        return cls(tuple(pieces), tuple(position for _, _, position in found),
+                   [(start, stop) for start, stop, _ in found])
+
+    def fill(self, xml: bytes) -> list[str] | None:
+        """The slot texts of ``xml``, unstripped, in the order of ``positions``; None unless
+        ``xml`` is the template's bytes with plain slot texts."""
+        if len(xml) == self.size:
+            if self._fixed(xml) != self.pieces:
+                return None
+            slots = self._slots(xml)
+        else:
+            slots = self._find_slots(xml)
+            if slots is None:
+                return None
+        # One check of all slot texts at once: the join is plain exactly when each one is.
+        if not _PLAIN.fullmatch(b"".join(slots)):
+            return None
+        return [slot.decode("ascii") for slot in slots[1:]]
+
+    def _find_slots(self, xml: bytes) -> list[bytes] | None:
+        """The slot texts of ``xml`` (after an empty first one, as _slots gives them) when it
+        is the template's bytes around them, whatever their lengths."""
+        pieces = self.pieces
+        if not xml.startswith(pieces[0]):
+            return None
+        slots = [b""]
+        pos = len(pieces[0])
+        for piece in pieces[1:]:
+            end = xml.find(b"<", pos)          # every piece after a slot starts with "</"
+            if end < 0 or not xml.startswith(piece, end):
+                return None
+            slots.append(xml[pos:end])
+            pos = end + len(piece)
+        return slots if pos == len(xml) else None
