@@ -45,11 +45,12 @@ def _check_uid(uid: object) -> bytes:
 class PublicKey:
     """An SM2 public key: a validated point. Immutable; caches Z_A per user ID."""
 
-    __slots__ = ("_point", "_z_states", "_table", "_verifications")
+    __slots__ = ("_point", "_z_values", "_z_states", "_table", "_verifications")
 
     def __init__(self, point: bytes) -> None:
         # Internal: callers use from_bytes / from_pem, which validate.
         self._point = point
+        self._z_values: dict[bytes, bytes] = {}
         self._z_states: dict[bytes, SM3Hash] = {}
         self._table: bytes | None = None
         self._verifications = 0
@@ -93,8 +94,15 @@ class PublicKey:
         return bytes([0x02 | y_odd]) + self._point[1:33]
 
     def z(self, uid: bytes = DEFAULT_UID) -> bytes:
-        """Z_A = SM3(ENTL || ID || a || b || xG || yG || xA || yA)."""
-        return self._z_value(uid)
+        """Z_A = SM3(ENTL || ID || a || b || xG || yG || xA || yA); kept per user ID, as its
+        hash state is (a verifier asks a shared key for it once per document)."""
+        uid = _check_uid(uid)
+        value = self._z_values.get(uid)
+        if value is None:
+            value = self._z_value(uid)
+            if len(self._z_values) < 8:  # a key is used with one or two IDs in practice
+                self._z_values[uid] = value
+        return value
 
     def _z_value(self, uid: bytes) -> bytes:
         uid = _check_uid(uid)

@@ -214,7 +214,7 @@ def _plain_v4_signature(der: bytes) -> SealSignature | None:
         return None
     if der[signature[2]:signature[2] + 1] != b"\x00" or signature[3] - signature[2] < 2:
         return None
-    seal = _SEAL_FACTS.get((4, der[eseal[1]:eseal[3]]))
+    seal = _known_v4_seal(der, eseal[1], eseal[3])
     signer = der[cert[2]:cert[3]]
     if seal is None or _certificate_version(signer) == "v1":
         return None
@@ -472,12 +472,28 @@ _SEAL_FACTS_BUDGET = 32 * 1024 * 1024     # bytes of seals held; hostile giant s
 _seal_facts_bytes = 0
 
 
+# The v4 seals of _SEAL_FACTS again, by (length, last bytes): the plain reading of a signature
+# finds its seal without copying and hashing every byte of it (a picture makes a seal 15 KB or
+# more), then compares the candidate in full, in place. Emptied with _SEAL_FACTS.
+_V4_SEALS_BY_END: dict[tuple[int, bytes], Seal] = {}
+_END_BYTES = 32     # the close of a seal: its maker's signature
+
+
 def clear_read_caches() -> None:
     """Forget seals and certificate versions already read (benchmarks measure a cold start)."""
     global _seal_facts_bytes
     _SEAL_FACTS.clear()
+    _V4_SEALS_BY_END.clear()
     _seal_facts_bytes = 0
     _x509_version.cache_clear()
+
+
+def _known_v4_seal(der: bytes, start: int, end: int) -> Seal | None:
+    """The seal already read as v4 whose DER is exactly ``der[start:end]``, or None."""
+    seal = _V4_SEALS_BY_END.get((end - start, der[max(start, end - _END_BYTES):end]))
+    if seal is not None and len(seal.der) == end - start and der.startswith(seal.der, start):
+        return seal
+    return _SEAL_FACTS.get((4, der[start:end]))     # another seal with the same end, say
 
 
 def _cached_seal(value: core.Asn1Value, version: int) -> Seal:
@@ -489,9 +505,12 @@ def _cached_seal(value: core.Asn1Value, version: int) -> Seal:
         if len(der) <= _SEAL_FACTS_BUDGET // 64:
             if len(_SEAL_FACTS) >= _SEAL_FACTS_LIMIT or _seal_facts_bytes + len(der) > _SEAL_FACTS_BUDGET:
                 _SEAL_FACTS.clear()
+                _V4_SEALS_BY_END.clear()
                 _seal_facts_bytes = 0
             _SEAL_FACTS[(version, der)] = seal
             _seal_facts_bytes += len(der)
+            if version == 4:
+                _V4_SEALS_BY_END[(len(der), der[-_END_BYTES:])] = seal
     return seal
 
 

@@ -121,3 +121,28 @@ def test_der_walker_refuses_non_minimal_and_indefinite_lengths() -> None:
     assert der_walk.tlv(b"\x04\x05ab", 0, 4) is None              # runs past the end
     assert der_walk.tlv(b"\x1f\x01\x00", 0, 3) is None            # high tag number form
     assert der_walk.children(b"\x04\x01a\x04", 0, 4) is None      # a truncated second child
+
+
+def test_a_seal_is_found_by_its_whole_bytes_not_by_its_end(ours) -> None:
+    """The plain reading looks a known seal up by its length and last bytes, then compares
+    all of it: a seal of the same length and end but another byte inside is not the known
+    one, and two known seals sharing an end are both still found."""
+    der = ours["plain"]
+    known = st.parse_signature(der).seal
+    start = der.index(known.der)
+    middle = start + len(known.der) // 2
+    other = bytearray(der)
+    other[middle] ^= 0x01
+    other = bytes(other)
+    assert st._known_v4_seal(other, start, start + len(known.der)) is None
+    fast = st._plain_v4_signature(other)
+    assert fast is None or fast.seal.der == other[start:start + len(known.der)]
+
+    # a second seal with the very same end is read (fully, once) and kept too: the index by
+    # end now names it, and the first is still found by its exact bytes
+    twin = _full(other)
+    assert not isinstance(twin, SealFormatError)
+    assert twin.seal.der[-32:] == known.der[-32:] and twin.seal.der != known.der
+    assert st._known_v4_seal(other, start, start + len(known.der)) is twin.seal
+    assert st._known_v4_seal(der, start, start + len(known.der)) is known
+    assert st._plain_v4_signature(der) == st._parse_signature_fully(der)

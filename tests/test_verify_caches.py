@@ -222,3 +222,49 @@ def test_caches_keyed_by_document_bytes_stay_bounded() -> None:
     before = len(model._OUTLINES)
     assert model._outline("res", "Doc_0/Big.xml", big, lambda root: ()) == ()
     assert ("res", "Doc_0/Big.xml", big) not in model._OUTLINES and len(model._OUTLINES) <= before
+
+
+def _without_times(report) -> dict:
+    out = report.to_dict()
+    out.pop("created_at")
+    for sig in out["signatures"]:
+        sig.pop("validation_time")
+    return out
+
+
+def test_a_warm_verification_reports_what_a_cold_one_does(pki, party) -> None:
+    """Rows made once and shared (verify/report.py Policy), seal facts kept per binding
+    (verify/documents.py), the seal found by its bytes (seal/structures.py): a document
+    verified by a warm engine gets the very report a cold engine gives it."""
+    from verify import documents, path
+    from verify.report import Policy, Severity
+
+    seal = party.seal()
+    warm = Verifier(StaticTrust([pki.root], [pki.issuing]))
+    for text in ("第一份", "第二份"):
+        assert _verdict(warm.verify_ofd(party.sealed_ofd(seal, text))) == (Indication.PASSED, None)
+    doc = party.sealed_ofd(seal, "第三份")
+    bad = _changed(doc, "Doc_0/Signs/Sign_0/SignedValue.dat", _flip_last)
+    seen = [_without_times(warm.verify_ofd(d)) for d in (doc, bad)]
+
+    documents.clear_caches()
+    path.clear_caches()
+    # the same revocation answers (held: the evidence says "from cache" in both), all else afresh
+    answers = RevocationChecker(cache=warm.revocation.cache)
+    cold = Verifier(StaticTrust([pki.root], [pki.issuing]), answers, policy=Policy("strict", Severity.ERROR))
+    assert [_without_times(cold.verify_ofd(d)) for d in (doc, bad)] == seen
+    assert seen[0]["indication"] == "PASSED" and seen[1]["sub_indication"] == "SIG_CRYPTO_FAILURE"
+
+
+def test_a_seal_binding_is_judged_for_each_document(pki, party) -> None:
+    """The seal's facts are kept per seal, but whether it binds the signer is asked of each
+    document: the same seal on a document of a signer it does not bind fails there only."""
+    seal = party.seal()
+    stranger, stranger_key = pki.issue("device", "另一个局")
+    other = dataclasses.replace(party, signer=stranger, signer_key=stranger_key)
+    v = Verifier(StaticTrust([pki.root], [pki.issuing]))
+    assert _verdict(v.verify_ofd(party.sealed_ofd(seal, "第一份"))) == (Indication.PASSED, None)
+    report = v.verify_ofd(other.sealed_ofd(seal, "第二份"))
+    assert _verdict(report) == (Indication.FAILED, SubIndication.SIGNER_NOT_BOUND_TO_SEAL)
+    assert "SEAL_BINDING" in _failed(report)
+    assert _verdict(v.verify_ofd(party.sealed_ofd(seal, "第三份"))) == (Indication.PASSED, None)

@@ -24,6 +24,7 @@ from seal.ofd.errors import OFDFormatError
 from seal.ofd.facts import clear_read_caches as clear_ofd_read_caches
 from seal.ofd.facts import verify_package
 from seal.ofd.package import OFDPackage
+from seal.ofd.references import RefStatus
 from seal.structures import (
     SM2_WITH_SM3,
     CheckResult,
@@ -117,6 +118,7 @@ def clear_caches() -> None:
     earlier packages): a cold start, for benchmarks."""
     _SEAL_CHECKS.clear()
     _SEAL_INFOS.clear()
+    _SEAL_FACTS_BY_BINDING.clear()
     _CERTS.clear()
     PublicKey.forget_shared()
     clear_read_caches()
@@ -145,13 +147,29 @@ def _seal_info(seal: Any, maker: x509.Certificate | None) -> SealInfo:
     return info
 
 
+# seal DER -> {whether it binds the signer: SealFacts}: what a seal's facts say depends on the
+# seal's bytes and, of the document, only on that answer (worked out for each document)
+_SEAL_FACTS_BY_BINDING = ByBytes(1024, 32 * _MB)
+
+
 def _seal_facts(seal: Any, signer_der: bytes | None) -> SealFacts:
-    maker = _cert(seal.maker_cert)
-    result = _seal_check(seal)
-    info = _seal_info(seal, maker)
     binds = None
     if seal.certificates or seal.cert_digests:
         binds = bool(signer_der) and seal.binds(signer_der)
+    made = _SEAL_FACTS_BY_BINDING.get(seal.der)
+    if made is None:
+        made = {}
+        _SEAL_FACTS_BY_BINDING.keep(seal.der, made)
+    facts = made.get(binds)
+    if facts is None:
+        facts = made[binds] = _make_seal_facts(seal, binds)
+    return facts
+
+
+def _make_seal_facts(seal: Any, binds: bool | None) -> SealFacts:
+    maker = _cert(seal.maker_cert)
+    result = _seal_check(seal)
+    info = _seal_info(seal, maker)
     return SealFacts(info, result.ok, result.reason or "the seal maker's signature verifies", maker, binds,
                      tuple(f"seal: {q.message}" for q in result.quirks))
 
@@ -178,17 +196,16 @@ def _signer_key(cert: x509.Certificate) -> Any:
         return None
 
 
-def _fast_signature_check(sig: Any) -> Any:
+def _fast_signature_check(sig: Any, signer: x509.Certificate | None) -> Any:
     """The plain case (SM2-with-SM3, DER signature, no unused bits, no quirks) checked with
     the signer's cached key object; None for anything else, which seal/structures judges.
     The SM2 verification itself runs for every document: only the key is reused, never a
     result."""
     if sig.sign_alg != SM2_WITH_SM3 or sig.signature_unused_bits or sig.quirks or sig.signature[:1] != b"\x30":
         return None
-    cert = _cert(sig.signer_cert)
-    if cert is None:
+    if signer is None:
         return None
-    key = _signer_key(cert)
+    key = _signer_key(signer)
     if key is None:
         return None
     try:
@@ -202,6 +219,12 @@ def _fast_signature_check(sig: Any) -> Any:
     return CheckResult(True, "", (), sig.tbs, sig.signature)
 
 
+# The DATA_HASH facts read the same for every document (frozen: one object each)
+_DATA_HASH_MATCHES = IntegrityFact("DATA_HASH", True, "dataHash is the SM3 of the signed data")
+_DATA_HASH_DIFFERS = IntegrityFact("DATA_HASH", False, "dataHash differs from the SM3 of the signed data: "
+                                   "the data changed after signing")
+
+
 def ses_facts(signature_der: bytes, data: bytes, *, id: str = "SES_Signature", kind: str = "ses",
               integrity: tuple[IntegrityFact, ...] = (), extra_quirks: tuple[str, ...] = (),
               license_id: str | None = None) -> SignatureFacts:
@@ -212,22 +235,19 @@ def ses_facts(signature_der: bytes, data: bytes, *, id: str = "SES_Signature", k
     except SealFormatError as exc:
         return SignatureFacts(id, kind, None, False, "the seal signature cannot be read",
                               integrity=integrity, format_errors=(str(exc),), license_id=license_id)
-    value = _fast_signature_check(sig) or verify_signature_value(sig)
-    facts_integrity = list(integrity)
-    if sig.data_hash == sm3(bytes(data)):
-        facts_integrity.append(IntegrityFact("DATA_HASH", True, "dataHash is the SM3 of the signed data"))
-    else:
-        facts_integrity.append(IntegrityFact("DATA_HASH", False, "dataHash differs from the SM3 of the signed "
-                                             "data: the data changed after signing"))
+    signer = _cert(sig.signer_cert)
+    value = _fast_signature_check(sig, signer) or verify_signature_value(sig)
+    data_hash = _DATA_HASH_MATCHES if sig.data_hash == sm3(bytes(data)) else _DATA_HASH_DIFFERS
     timestamp = None
     if sig.timestamp:
         timestamp = timestamp_facts(sig.timestamp, sig.signature)
-    quirks = tuple(extra_quirks) + tuple(q.message for q in value.quirks)
-    signer = _cert(sig.signer_cert)
+    quirks = tuple(extra_quirks)
+    if value.quirks:
+        quirks += tuple(q.message for q in value.quirks)
     errors = () if signer is not None else ("the signer certificate in the seal signature is malformed",)
     return SignatureFacts(
         id, kind, signer, value.ok, value.reason or "the signer's SM2 signature over TBS_Sign verifies",
-        integrity=tuple(facts_integrity), claimed_signing_time=sig.time_info, timestamp=timestamp,
+        integrity=(*integrity, data_hash), claimed_signing_time=sig.time_info, timestamp=timestamp,
         seal=_seal_facts(sig.seal, sig.signer_cert), quirks=quirks, format_errors=errors, license_id=license_id)
 
 
@@ -305,15 +325,14 @@ def ofd_facts(package: bytes) -> list[SignatureFacts]:
         errors: list[str] = []
         if f.signature.error:
             errors.append(f"{sid}: {f.signature.error}")
-        bad = [r for r in f.references if r.status.value != "ok"]
+        bad = [r for r in f.references if r.status != _REF_OK]
         if not f.references:
             integrity.append(IntegrityFact("DOCUMENT_REFERENCES", False, "the signature references no file"))
         elif bad:
             integrity.append(IntegrityFact("DOCUMENT_REFERENCES", False, "; ".join(
                 f"{r.file_ref}: {r.status.value}" for r in bad)))
         else:
-            integrity.append(IntegrityFact("DOCUMENT_REFERENCES", True,
-                                           f"all {len(f.references)} referenced files are unchanged"))
+            integrity.append(_references_unchanged(len(f.references)))
         if f.unreferenced_shown:
             integrity.append(IntegrityFact("UNREFERENCED_SHOWN", False, "files shown on a page that the signature "
                                            "does not cover: " + ", ".join(f.unreferenced_shown)))
@@ -339,14 +358,31 @@ def ofd_facts(package: bytes) -> list[SignatureFacts]:
     return out
 
 
+_REF_OK = RefStatus.OK.value   # a reference's status (a str enum) compares equal to its value
+_UNCHANGED: dict[int, IntegrityFact] = {}
+
+
+def _references_unchanged(count: int) -> IntegrityFact:
+    """The passed DOCUMENT_REFERENCES fact for ``count`` files (frozen: one per count)."""
+    fact = _UNCHANGED.get(count)
+    if fact is None:
+        fact = IntegrityFact("DOCUMENT_REFERENCES", True, f"all {count} referenced files are unchanged")
+        if len(_UNCHANGED) < 256:
+            _UNCHANGED[count] = fact
+    return fact
+
+
 LICENSE_METADATA = "license.json"   # seal/license/render.py METADATA_ATTACHMENT
+_IN_A_FOLDER = "/" + LICENSE_METADATA
 
 
 def _license_id(pkg: Any, f: Any) -> str | None:
     """The e-license id of an OFD e-license (seal/license), read from its license.json
     attachment only when this signature protects that file and it is unchanged."""
     for ref in f.references:
-        if ref.path and ref.path.rsplit("/", 1)[-1] == LICENSE_METADATA and ref.status.value == "ok":
+        path = ref.path
+        # the file name is license.json: the whole path, or its last part
+        if path and (path == LICENSE_METADATA or path.endswith(_IN_A_FOLDER)) and ref.status == _REF_OK:
             try:
                 record = json.loads(pkg.read(ref.path))
             except Exception:  # noqa: BLE001 - unreadable metadata: no license id, nothing else

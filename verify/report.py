@@ -107,7 +107,7 @@ class Check:
 
     @property
     def failed(self) -> bool:
-        return self.result in (CheckResult.FAILED, CheckResult.INDETERMINATE)
+        return self.result in _FAILING_RESULTS
 
     def to_dict(self) -> dict[str, Any]:
         # ``_value_`` is what the ``value`` property returns, without the descriptor call
@@ -135,17 +135,38 @@ class Policy:
     overrides: Mapping[str, Severity] = field(default_factory=dict)
     check_ca_revocation: bool = True          # RFC 5280: every certificate of the path
     max_path_length: int = 8
+    # Checks without details already made, by (code, result, message, subject, severity): most
+    # rows of a report read the same for every document (the seal's, the chain's), and a
+    # Check is frozen, so one object serves them all. Keyed by the severity the policy gives
+    # now, so an override changed later is never served from memory.
+    _made: dict[tuple[str, CheckResult, str, str, Severity], Check] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def severity(self, code: str, *, quirk: bool = False) -> Severity:
         if code in self.overrides:
             return self.overrides[code]
-        return self.quirks if quirk else Severity.ERROR
+        return self.quirks if quirk else _ERROR
 
     def passed(self, code: str, message: str, *, subject: str = "", **details: Any) -> Check:
-        return Check(code, CheckResult.PASSED, message, self.severity(code), None, subject, details)
+        if details:
+            return Check(code, _PASSED_RESULT, message, self.severity(code), None, subject, details)
+        return self._plain(code, _PASSED_RESULT, message, subject, self.severity(code))
 
     def info(self, code: str, message: str, *, subject: str = "", **details: Any) -> Check:
-        return Check(code, CheckResult.INFO, message, Severity.INFO, None, subject, details)
+        if details:
+            return Check(code, _INFO_RESULT, message, _INFO, None, subject, details)
+        return self._plain(code, _INFO_RESULT, message, subject, _INFO)
+
+    def _plain(self, code: str, result: CheckResult, message: str, subject: str, severity: Severity) -> Check:
+        """The check without details and sub-indication, made once per distinct row."""
+        key = (code, result, message, subject, severity)
+        made = self._made.get(key)
+        if made is None:
+            made = Check(code, result, message, severity, None, subject, {})
+            if len(self._made) >= _MADE_LIMIT:      # rows naming a document's own time or id vary: bounded
+                self._made.clear()
+            self._made[key] = made
+        return made
 
     def failed(self, code: str, message: str, sub: SubIndication, *, subject: str = "",
                quirk: bool = False, indication: Indication | None = None, **details: Any) -> Check:
@@ -159,6 +180,13 @@ class Policy:
         return Check(code, result, message, severity, sub, subject, details)
 
 
+# members read once (an attribute of an Enum class is looked up through its metaclass)
+_PASSED_RESULT, _INFO_RESULT = CheckResult.PASSED, CheckResult.INFO
+_FAILED_RESULT, _INDETERMINATE_RESULT = CheckResult.FAILED, CheckResult.INDETERMINATE
+_FAILING_RESULTS = (_FAILED_RESULT, _INDETERMINATE_RESULT)
+_ERROR, _INFO = Severity.ERROR, Severity.INFO
+_MADE_LIMIT = 1024
+
 STRICT = Policy("strict", Severity.ERROR)
 LENIENT = Policy("lenient", Severity.WARNING)
 
@@ -168,13 +196,14 @@ def summarise(checks: Iterable[Check]) -> tuple[Indication, SubIndication | None
     PASSED. The sub-indication is that of the first such check, in the order made."""
     first_indeterminate = None
     for check in checks:
-        if check.result is CheckResult.FAILED:
-            return Indication.FAILED, check.sub_indication
-        if check.result is CheckResult.INDETERMINATE and first_indeterminate is None:
+        result = check.result
+        if result is _FAILED_RESULT:
+            return _FAILED, check.sub_indication
+        if result is _INDETERMINATE_RESULT and first_indeterminate is None:
             first_indeterminate = check
     if first_indeterminate is not None:
-        return Indication.INDETERMINATE, first_indeterminate.sub_indication
-    return Indication.PASSED, None
+        return _INDETERMINATE, first_indeterminate.sub_indication
+    return _PASSED, None
 
 
 # --------------------------------------------------------------------------- evidence
