@@ -11,8 +11,18 @@ ends (commit or rollback, including the pool's rollback of a returned connection
 own lock is normally free when a writer reaches it; a writer outside the gate (another tool on
 the same file) still meets SQLite's busy handler, as before.
 
+Between processes the turn must change hands at once: a writer that polled for the file lock
+(sleeping between tries) lost it nearly every time to the next thread of the process that had
+just written, so under a served load the writes came mostly from one worker at a time (the
+other's threads queued behind its poller) and the second core idled -- with four threads per
+worker, 397 sealings per second against 598 with one. So a process waits for the file lock in
+the kernel: a keeper thread per gate blocks in `flock` on behalf of the thread whose turn it
+is and hands the lock over, and the kernel gives a released lock to a process blocked on it
+before the releasing process's next thread can try again.
+
 Waiting is bounded by the engine's busy timeout, after which the writer fails as SQLite's
-would ("database is locked").
+would ("database is locked"); should the keeper get the lock after its writer gave up, it
+gives it straight back.
 """
 from __future__ import annotations
 
@@ -25,7 +35,6 @@ from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
 
-_POLL_SECONDS = (0.0002, 0.0005, 0.001, 0.002)
 
 
 class WriterGate:
@@ -43,6 +52,11 @@ class WriterGate:
         self._threads = threading.Lock()
         self._fd: int | None = None
         self._holder: int | None = None  # id() of the DB-API connection in the writing transaction
+        self._keeper: threading.Thread | None = None
+        self._handover = threading.Condition()
+        self._wanted = False        # the writer whose turn it is waits for the file lock
+        self._granted = False       # the keeper took the file lock for it
+        self._keeper_waits = False  # the keeper is (about to be) blocked in flock
 
     def _file(self) -> int:
         if self._fd is None:
@@ -57,23 +71,51 @@ class WriterGate:
             if not self._threads.acquire(timeout=self.timeout):
                 raise _locked(f"no write turn in {self.timeout:g} s (another thread of this process)")
         try:
-            fd = self._file()
-            tries = 0
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if tries == 0:
-                        self.waits += 1
-                    if time.monotonic() >= deadline:
-                        raise _locked(f"no write turn in {self.timeout:g} s (another process)") from None
-                    time.sleep(_POLL_SECONDS[min(tries, len(_POLL_SECONDS) - 1)])
-                    tries += 1
+            self._take_file(deadline)
         except BaseException:
             self._threads.release()
             raise
         self._holder = id(_raw(dbapi_connection))
+
+    def _take_file(self, deadline: float) -> None:
+        """The file lock, for the thread whose turn it is in this process: at once when free,
+        else from the keeper, which waits for it in the kernel. The lock belongs to the file
+        description, which keeper and writers share, so only one of them may ask for it at
+        a time: a writer tries at once only while the keeper is not waiting."""
+        fd = self._file()
+        with self._handover:
+            if not self._keeper_waits:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return
+                except BlockingIOError:
+                    pass
+            self.waits += 1
+            if self._keeper is None:
+                self._keeper = threading.Thread(target=self._keep, args=(fd,), name="sqlite-writer-gate", daemon=True)
+                self._keeper.start()
+            self._wanted = True
+            self._handover.notify_all()
+            granted = self._handover.wait_for(lambda: self._granted, timeout=max(0.0, deadline - time.monotonic()))
+            self._wanted = self._granted = False
+        if not granted:
+            raise _locked(f"no write turn in {self.timeout:g} s (another process)")
+
+    def _keep(self, fd: int) -> None:
+        """The keeper: blocks in flock while a writer of this process wants the file lock and
+        hands it over -- or gives it back, should that writer have given up meanwhile."""
+        while True:
+            with self._handover:
+                self._handover.wait_for(lambda: self._wanted)
+                self._keeper_waits = True
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            with self._handover:
+                if self._wanted:
+                    self._wanted, self._granted = False, True
+                    self._handover.notify_all()
+                else:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                self._keeper_waits = False
 
     def leave(self, dbapi_connection: object) -> None:
         """End of a transaction on ``dbapi_connection``: give the turn back if it holds it."""

@@ -149,3 +149,70 @@ def test_a_forked_child_does_not_inherit_its_parent_s_turn(tmp_path) -> None:
     assert result.get(timeout=5) == "wrote"
     with engine.connect() as c:
         assert c.execute(text("SELECT who FROM t ORDER BY n")).scalars().all() == ["parent", "child"]
+
+
+def _file_lock_free(path: Path, within: float = 5.0) -> bool:
+    """Whether a writer of another file description (as another process has) can take the
+    gate's file lock within ``within`` seconds."""
+    import fcntl
+    import os
+    import time
+
+    fd = os.open(f"{path}-writer.lock", os.O_RDWR)
+    try:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                time.sleep(0.01)
+                continue
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return True
+        return False
+    finally:
+        os.close(fd)
+
+
+def test_a_writer_waiting_for_another_process_gets_the_turn_when_it_ends(tmp_path) -> None:
+    """The wait happens in the kernel (the gate's keeper thread blocks in flock for the writer):
+    the turn passes as soon as the other process commits, and the keeper keeps nothing after."""
+    path = tmp_path / "f.db"
+    engine = _engine(path, busy_timeout_ms=30_000)
+    gate = gate_of(engine)
+    ctx = multiprocessing.get_context("fork")
+    ready, release = ctx.Event(), ctx.Event()
+    child = ctx.Process(target=_hold_in_child, args=(str(path), ready, release))
+    child.start()
+    try:
+        assert ready.wait(30)
+        threading.Timer(0.3, release.set).start()
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO t (n, who) VALUES (1, 'parent')"))
+    finally:
+        release.set()
+        child.join(30)
+    assert gate.waits >= 1 and gate._keeper is not None     # it waited, through the keeper
+    assert _file_lock_free(path)                             # and the turn ended with the commit
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT who FROM t ORDER BY n")).scalars().all() == ["parent", "child"]
+
+
+def test_a_writer_that_gave_up_leaves_the_lock_to_others(tmp_path) -> None:
+    """The keeper may take the file lock after its writer gave up (busy timeout): it gives
+    it straight back, or no other process could write again."""
+    path = tmp_path / "g.db"
+    engine = _engine(path, busy_timeout_ms=200)
+    ctx = multiprocessing.get_context("fork")
+    ready, release = ctx.Event(), ctx.Event()
+    child = ctx.Process(target=_hold_in_child, args=(str(path), ready, release))
+    child.start()
+    try:
+        assert ready.wait(30)
+        with pytest.raises(OperationalError, match="no write turn"):
+            with engine.begin() as conn:
+                conn.execute(text("INSERT INTO t (n, who) VALUES (1, 'parent')"))
+    finally:
+        release.set()
+        child.join(30)
+    assert _file_lock_free(path)
