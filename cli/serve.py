@@ -8,11 +8,15 @@ initialised region (else: run `eseal init`) and that the passphrase (ESEAL_PASSP
 (``api.create_app``) after the fork, with its own database connections. Workers are
 gthread workers, so HTTP keep-alive connections are honoured, and they spread those
 connections evenly among themselves (api/worker.py). Sealing and verifying are
-CPU-bound under one GIL per worker, so threads add no throughput: measured with wrk
-(benchmarks/bench_http_load.py), 1 and 4 threads per worker and a 0.5 ms GIL switch
-interval were alike within the noise. Four threads stay the default because a slow
-upload holds a thread while its body arrives, and because the verifier fetches OCSP
-answers and CRLs of this region from this same server.
+CPU-bound under one GIL per worker, so threads add no throughput, and while one thread
+holds the database's writer turn (SQLite) or the audit chain's row lock (PostgreSQL) the
+others compete with it for the GIL: measured with wrk (benchmarks/bench_http_load.py,
+November 2026), seals per second with 1 / 2 / 4 threads per worker were 556 / 504-560 / 510
+on SQLite (289 with 1 against 199 with 4 on PostgreSQL), and the verify p99 10.7 / 12-13 /
+18 ms at the same rate. Four threads stay the default because a slow upload holds a
+thread while its body arrives (put a buffering proxy in front, or fewer threads). A
+verifier in the region's own service no longer fetches its own OCSP answers or CRLs over
+HTTP (verify/registry.py): one worker with one thread verifies the region's documents.
 
 ``--demo`` is for `make serve` on a laptop: when H holds no region yet it creates one
 (home, key store with the demo passphrase written to H/PASSPHRASE-demo, region 440000, an
