@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -97,21 +100,29 @@ def _hold_in_child(path: str, ready, release) -> None:  # noqa: ANN001
         release.wait(30)
 
 
-def test_a_writer_waits_for_another_process_and_fails_like_sqlite_after_the_busy_timeout(tmp_path) -> None:
-    path = tmp_path / "d.db"
-    engine = _engine(path, busy_timeout_ms=300)
+@contextmanager
+def _child_writing(path: Path) -> Iterator[Any]:
+    """A forked process in a write transaction on ``path`` (holding the gate) until the
+    yielded event is set; it commits then, and is joined at the end of the block."""
     ctx = multiprocessing.get_context("fork")
     ready, release = ctx.Event(), ctx.Event()
     child = ctx.Process(target=_hold_in_child, args=(str(path), ready, release))
     child.start()
     try:
         assert ready.wait(30)
-        with pytest.raises(OperationalError, match=r"database is locked: no write turn .*\(another process\)"):
-            with engine.begin() as conn:
-                conn.execute(text("INSERT INTO t (n, who) VALUES (1, 'parent')"))
+        yield release
     finally:
         release.set()
         child.join(30)
+
+
+def test_a_writer_waits_for_another_process_and_fails_like_sqlite_after_the_busy_timeout(tmp_path) -> None:
+    path = tmp_path / "d.db"
+    engine = _engine(path, busy_timeout_ms=300)
+    with _child_writing(path):
+        with pytest.raises(OperationalError, match=r"database is locked: no write turn .*\(another process\)"):
+            with engine.begin() as conn:
+                conn.execute(text("INSERT INTO t (n, who) VALUES (1, 'parent')"))
     with engine.begin() as conn:  # the child's turn ended with its commit
         conn.execute(text("INSERT INTO t (n, who) VALUES (1, 'parent')"))
         assert conn.execute(text("SELECT who FROM t ORDER BY n")).scalars().all() == ["parent", "child"]
@@ -180,18 +191,10 @@ def test_a_writer_waiting_for_another_process_gets_the_turn_when_it_ends(tmp_pat
     path = tmp_path / "f.db"
     engine = _engine(path, busy_timeout_ms=30_000)
     gate = gate_of(engine)
-    ctx = multiprocessing.get_context("fork")
-    ready, release = ctx.Event(), ctx.Event()
-    child = ctx.Process(target=_hold_in_child, args=(str(path), ready, release))
-    child.start()
-    try:
-        assert ready.wait(30)
+    with _child_writing(path) as release:
         threading.Timer(0.3, release.set).start()
         with engine.begin() as conn:
             conn.execute(text("INSERT INTO t (n, who) VALUES (1, 'parent')"))
-    finally:
-        release.set()
-        child.join(30)
     assert gate.waits >= 1 and gate._keeper is not None     # it waited, through the keeper
     assert _file_lock_free(path)                             # and the turn ended with the commit
     with engine.connect() as conn:
@@ -203,16 +206,8 @@ def test_a_writer_that_gave_up_leaves_the_lock_to_others(tmp_path) -> None:
     it straight back, or no other process could write again."""
     path = tmp_path / "g.db"
     engine = _engine(path, busy_timeout_ms=200)
-    ctx = multiprocessing.get_context("fork")
-    ready, release = ctx.Event(), ctx.Event()
-    child = ctx.Process(target=_hold_in_child, args=(str(path), ready, release))
-    child.start()
-    try:
-        assert ready.wait(30)
+    with _child_writing(path):
         with pytest.raises(OperationalError, match="no write turn"):
             with engine.begin() as conn:
                 conn.execute(text("INSERT INTO t (n, who) VALUES (1, 'parent')"))
-    finally:
-        release.set()
-        child.join(30)
     assert _file_lock_free(path)
