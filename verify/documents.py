@@ -325,7 +325,7 @@ def ofd_facts(package: bytes) -> list[SignatureFacts]:
         errors: list[str] = []
         if f.signature.error:
             errors.append(f"{sid}: {f.signature.error}")
-        bad = [r for r in f.references if r.status != _REF_OK]
+        bad = [r for r in f.references if r.status is not _REF_OK]
         if not f.references:
             integrity.append(IntegrityFact("DOCUMENT_REFERENCES", False, "the signature references no file"))
         elif bad:
@@ -358,7 +358,7 @@ def ofd_facts(package: bytes) -> list[SignatureFacts]:
     return out
 
 
-_REF_OK = RefStatus.OK.value   # a reference's status (a str enum) compares equal to its value
+_REF_OK = RefStatus.OK
 _UNCHANGED: dict[int, IntegrityFact] = {}
 
 
@@ -382,7 +382,7 @@ def _license_id(pkg: Any, f: Any) -> str | None:
     for ref in f.references:
         path = ref.path
         # the file name is license.json: the whole path, or its last part
-        if path and (path == LICENSE_METADATA or path.endswith(_IN_A_FOLDER)) and ref.status == _REF_OK:
+        if path and (path == LICENSE_METADATA or path.endswith(_IN_A_FOLDER)) and ref.status is _REF_OK:
             try:
                 record = json.loads(pkg.read(ref.path))
             except Exception:  # noqa: BLE001 - unreadable metadata: no license id, nothing else
