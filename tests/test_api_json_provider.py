@@ -24,8 +24,7 @@ from markupsafe import Markup
 
 from api import create_app
 from api.jsonprovider import OrjsonProvider
-from ca import service
-from keystore.soft import SoftKeyStore
+from ca.testing import soft_region
 from store.db import make_sessionmaker
 from store.testing import *
 from store.tokens import create_token
@@ -49,8 +48,7 @@ def reference(app: Flask) -> DefaultJSONProvider:
 @pytest.fixture
 def app(eseal_home):
     sessions = make_sessionmaker(eseal_home.engine)
-    ks = SoftKeyStore.initialise(sessions, actor="admin", passphrase=PASSPHRASE).store
-    service.init_region(eseal_home, ks, region_code="440000", region_name="广东省", base_url="http://pki.example")
+    soft_region(eseal_home, PASSPHRASE, base_url="http://pki.example")
     app = create_app(eseal_home.path, passphrase=PASSPHRASE)
     app.config["TEST_ADMIN_TOKEN"] = create_token(sessions, role="admin")[0]
     yield app

@@ -12,9 +12,7 @@ from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import BadSignature
 
 from api import create_app
-from ca import service
-from keystore.soft import SoftKeyStore
-from store.db import make_sessionmaker
+from ca.testing import soft_region
 from store.testing import *
 
 PASSPHRASE = "overhead passphrase"
@@ -23,9 +21,7 @@ COOKIE = "session"
 
 @pytest.fixture
 def apps(eseal_home):
-    sessions = make_sessionmaker(eseal_home.engine)
-    ks = SoftKeyStore.initialise(sessions, actor="admin", passphrase=PASSPHRASE).store
-    service.init_region(eseal_home, ks, region_code="440000", region_name="广东省", base_url="http://pki.example")
+    soft_region(eseal_home, PASSPHRASE, base_url="http://pki.example")
     ours = create_app(eseal_home.path, passphrase=PASSPHRASE)
     stock = create_app(eseal_home.path, passphrase=PASSPHRASE)
     stock.session_interface = SecureCookieSessionInterface()

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from api import create_app
-from ca import service
+from ca.testing import soft_region
 from gm.sm2 import PrivateKey
-from keystore.soft import SoftKeyStore
 from store import translog
 from store.audit import SM2AuditSigner
 from store.db import make_sessionmaker, transaction
@@ -20,9 +19,7 @@ PROBLEM = "https://eseal.example/problems/"
 @pytest.fixture
 def client_and_key(eseal_home):
     sessions = make_sessionmaker(eseal_home.engine)
-    ks = SoftKeyStore.initialise(sessions, actor="admin", passphrase=PASSPHRASE).store
-    service.init_region(eseal_home, ks, region_code="440000", region_name="广东省",
-                        base_url="http://pki.gd.example.gov.cn")
+    soft_region(eseal_home, PASSPHRASE, base_url="http://pki.gd.example.gov.cn")
     with transaction(sessions) as s:
         for i in range(3):
             translog.append(s, kind="certificate", subject=f"cert:{i + 10:x}", artefact=bytes([i]) * 40)

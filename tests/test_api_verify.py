@@ -11,9 +11,7 @@ import zipfile
 import pytest
 
 from api import create_app
-from ca import service
-from keystore.soft import SoftKeyStore
-from store.db import make_sessionmaker
+from ca.testing import soft_region
 from store.testing import *  # noqa: F401,F403
 
 PASSPHRASE = "verify api passphrase"
@@ -22,9 +20,7 @@ PROBLEM = "https://eseal.example/problems/"
 
 @pytest.fixture
 def client(eseal_home):
-    sessions = make_sessionmaker(eseal_home.engine)
-    ks = SoftKeyStore.initialise(sessions, actor="admin", passphrase=PASSPHRASE).store
-    service.init_region(eseal_home, ks, region_code="440000", region_name="广东省", base_url="http://pki.example")
+    soft_region(eseal_home, PASSPHRASE, base_url="http://pki.example")
     app = create_app(eseal_home.path, passphrase=PASSPHRASE)
     yield app.test_client()
     app.extensions["eseal"].home.close()

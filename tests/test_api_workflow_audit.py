@@ -9,10 +9,8 @@ from asn1crypto import pem
 from sqlalchemy import text
 
 from api import create_app
-from ca import service
 from ca.csr import build_csr
-from ca.testing import LocalSigner
-from keystore.soft import SoftKeyStore
+from ca.testing import LocalSigner, soft_region
 from store.db import make_sessionmaker
 from store.testing import *  # noqa: F401,F403
 from store.tokens import create_token
@@ -25,8 +23,7 @@ CREDIT_CODE = "91350100M000100Y43"
 @pytest.fixture
 def api(eseal_home):
     sessions = make_sessionmaker(eseal_home.engine)
-    ks = SoftKeyStore.initialise(sessions, actor="admin", passphrase=PASSPHRASE).store
-    service.init_region(eseal_home, ks, region_code="440000", region_name="广东省", base_url="http://pki.example")
+    soft_region(eseal_home, PASSPHRASE, base_url="http://pki.example")
     tokens = {name: create_token(sessions, role=role)[0]
               for name, role in (("clerk", "ra_operator"), ("boss", "ra_operator"), ("admin", "admin"),
                                  ("auditor", "auditor"))}

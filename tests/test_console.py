@@ -10,8 +10,7 @@ import pytest
 from api import create_app
 from ca import service
 from ca.csr import build_csr
-from ca.testing import LocalSigner
-from keystore.soft import SoftKeyStore
+from ca.testing import LocalSigner, soft_region
 from store.db import make_sessionmaker
 from store.testing import *  # noqa: F401,F403
 from store.tokens import create_token, revoke_token
@@ -22,8 +21,7 @@ PASSPHRASE = "console passphrase"
 @pytest.fixture
 def console(eseal_home):
     sessions = make_sessionmaker(eseal_home.engine)
-    ks = SoftKeyStore.initialise(sessions, actor="admin", passphrase=PASSPHRASE).store
-    service.init_region(eseal_home, ks, region_code="440000", region_name="广东省", base_url="http://pki.example")
+    ks, _ = soft_region(eseal_home, PASSPHRASE, base_url="http://pki.example")
     csr = build_csr(LocalSigner(), "C=CN,O=某某局,CN=设备").dump()
     serials = [service.issue_certificate(eseal_home, ks, profile="device", csr_pem=csr,
                                          subject=f"C=CN,O=某某局,CN=设备-{i}")[0] for i in range(3)]
