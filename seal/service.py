@@ -819,7 +819,7 @@ def seal_with(home: Any, keystore: Any, grant: UseGrant, timestamp: Callable[[by
                 lambda value: timestamp.leaving_records(later, value))  # type: ignore[union-attr]
             with db.reading_together():     # the key rows and the TSA's identity: one connection
                 made = make(_key_use(keystore, grant, stamp, later=later, guard=attempt.guard))
-            with db.transaction(sessions) as s:
+            with db.transaction(sessions, pipelined=True) as s:  # PostgreSQL: a few round trips, not 10-16
                 for write in later:
                     write(s)
                 _record_sealing(s, grant, made.signature, format=made.format, timestamped=made.timestamped,

@@ -1,0 +1,107 @@
+"""store.db.transaction(pipelined=True): a sealing's write transaction on PostgreSQL sends its
+hot statements in psycopg's pipeline mode. What it writes must be exactly what a plain
+transaction writes, errors must come out as SQLAlchemy's types and roll everything back, and
+the pooled connection must come back out of pipeline mode. On SQLite the flag changes nothing,
+and the same tests hold."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
+
+from gm.sm2 import PrivateKey
+from store import audit, translog
+from store.db import HotStatement, connection_of, make_sessionmaker, transaction
+from store.testing import *  # noqa: F401,F403
+
+_DUPLICATE_RECORD = HotStatement(
+    "INSERT INTO audit_record (seq, recorded_at, actor, action, subject, details, prev_hash, hash) "
+    "SELECT seq, recorded_at, actor, action, subject, details, prev_hash, hash FROM audit_record WHERE seq = 1")
+
+
+def _in_pipeline(session) -> bool:
+    """True while the session's PostgreSQL connection is in pipeline mode."""
+    conn = connection_of(session)
+    if conn.dialect.name != "postgresql":
+        return False
+    from psycopg import pq
+
+    return conn.connection.driver_connection.pgconn.pipeline_status != pq.PipelineStatus.OFF
+
+
+def _count(engine: Engine, table: str) -> int:
+    with transaction(engine, readonly=True) as s:
+        return s.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+
+
+def _append(session, n: int) -> None:
+    for i in range(n):
+        audit.append(session, actor="tester", action="test.pipelined", subject=f"thing:{i}", details={"i": i})
+
+
+def test_a_pipelined_transaction_writes_what_a_plain_one_writes(store_engine: Engine) -> None:
+    postgres = store_engine.dialect.name == "postgresql"
+    with transaction(store_engine, pipelined=True) as s:
+        _append(s, 3)
+        index = translog.append(s, kind="sealed-document", subject="thing:log", artefact=b"artefact")
+        assert _in_pipeline(s) is postgres  # the inserts above were queued, not waited for
+    with transaction(store_engine) as s:
+        _append(s, 2)
+    with transaction(store_engine, readonly=True) as s:
+        report = audit.verify(s)
+        assert report.findings == () and report.records == 5 and report.last_seq == 5
+        assert translog.verify_log(s) == []
+        assert s.execute(text("SELECT idx FROM translog_entries")).scalars().all() == [index]
+
+
+@pytest.mark.parametrize("raised_by", ["the next statement with rows", "the end of the pipeline"])
+def test_an_error_in_a_queued_statement_is_sqlalchemys_and_rolls_everything_back(store_engine: Engine,
+                                                                                raised_by: str) -> None:
+    with transaction(store_engine) as s:
+        _append(s, 1)
+    with pytest.raises(IntegrityError, match="audit_record"):
+        with transaction(store_engine, pipelined=True) as s:
+            translog.append(s, kind="sealed-document", subject="thing:log", artefact=b"artefact")
+            _append(s, 2)
+            _DUPLICATE_RECORD.run(connection_of(s))  # seq 1 again: a primary-key clash, queued
+            if raised_by == "the next statement with rows":
+                translog.append(s, kind="sealed-document", subject="thing:log2", artefact=b"artefact 2")
+    assert _count(store_engine, "audit_record") == 1
+    assert _count(store_engine, "translog_entries") == 0
+    with transaction(store_engine, pipelined=True) as s:  # the pooled connection works again
+        _append(s, 1)
+    with transaction(store_engine, readonly=True) as s:
+        assert audit.verify(s).findings == () and audit.verify(s).last_seq == 2
+
+
+def test_an_exception_in_the_block_rolls_back_and_leaves_pipeline_mode(store_engine: Engine) -> None:
+    with pytest.raises(RuntimeError, match="boom"):
+        with transaction(store_engine, pipelined=True) as s:
+            _append(s, 2)
+            raise RuntimeError("boom")
+    assert _count(store_engine, "audit_record") == 0
+    with transaction(store_engine) as s:
+        assert not _in_pipeline(s)
+        _append(s, 1)
+        assert s.execute(text("SELECT count(*) FROM audit_record")).scalar_one() == 1
+
+
+def test_a_sqlalchemy_statement_ends_the_pipelining_and_sees_the_queued_rows(store_engine: Engine) -> None:
+    with transaction(store_engine, pipelined=True) as s:
+        _append(s, 2)
+        assert s.execute(text("SELECT count(*) FROM audit_record")).scalar_one() == 2
+        assert not _in_pipeline(s)
+        _append(s, 1)
+    with transaction(store_engine, readonly=True) as s:
+        assert audit.verify(s).findings == () and audit.verify(s).last_seq == 3
+
+
+def test_an_automatic_checkpoint_inside_a_pipelined_transaction(store_engine: Engine) -> None:
+    key = PrivateKey.generate()
+    sessions = make_sessionmaker(store_engine, audit_signer=audit.SM2AuditSigner(key, "audit"), checkpoint_every=2)
+    with transaction(sessions, pipelined=True) as s:
+        _append(s, 5)  # checkpoints at seq 2 and 4 (ORM statements) between queued inserts
+    with transaction(store_engine, readonly=True) as s:
+        report = audit.verify(s, public_key=key.public_key)
+        assert report.findings == () and report.last_seq == 5
+        assert report.checkpoints == 2 and report.last_valid_checkpoint == 4
