@@ -73,7 +73,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from gm.sm3 import sm3
-from store.db import AUDIT_POLICY_KEY, DEFAULT_CHECKPOINT_EVERY, HotStatement, connection_of
+from store.db import AUDIT_POLICY_KEY, DEFAULT_CHECKPOINT_EVERY, HotStatement, at_end, connection_of, deferring
 from store.errors import AuditError
 from store.models.audit import (
     ACTION_MAX,
@@ -236,6 +236,8 @@ _INSERT_RECORD = HotStatement(
     "VALUES (:seq, :recorded_at, :actor, :action, :subject, :details, :prev_hash, :hash)",
     binds={"recorded_at": _RECORD_COLUMNS.recorded_at})
 _SET_HEAD_HASH = HotStatement("UPDATE audit_head SET hash = :head_hash WHERE id = 1")
+# The queued records of a pipelined transaction take their seqs together, at its end.
+_TAKE_SEQS = HotStatement("UPDATE audit_head SET seq = seq + :n WHERE id = 1 RETURNING seq, hash, checkpoint_seq")
 # A later append in the same transaction already holds the head's lock and knows the head
 # (a sealing appends two to four records): it writes the next seq and hash in one statement.
 _SET_HEAD = HotStatement("UPDATE audit_head SET seq = :seq, hash = :head_hash WHERE id = 1")
@@ -243,6 +245,9 @@ _SET_HEAD = HotStatement("UPDATE audit_head SET seq = :seq, hash = :head_hash WH
 # append. Valid only while the connection is in that same transaction and savepoint: one
 # rolled back or released, or a new one begun, and the head is read again under its lock.
 _KNOWN_HEAD = "eseal.audit_known_head"
+# Session.info key: the records a pipelined transaction queued, (recorded_at, actor, action,
+# subject, details text) each, written at its end by _send_queued.
+_QUEUED = "eseal.audit_queued"
 
 
 @dataclass(frozen=True)
@@ -270,8 +275,13 @@ class Appended:
         return None
 
 
-def append(session: Session, *, actor: str, action: str, subject: str, details: dict[str, Any]) -> Appended:
+def append(session: Session, *, actor: str, action: str, subject: str, details: dict[str, Any]) -> Appended | None:
     """Append one record to the chain in the session's current transaction and return it.
+
+    In a pipelined transaction (`store.db.transaction(pipelined=True)`: a sealing's) the
+    record is checked and queued instead, and None returned: the queued records take their
+    seqs together and are written at the end of the transaction, so the head's lock is held
+    only for its last round trips (`store.db.at_end`).
 
     `action` is a lowercase dotted name such as "cert.issue" or "key.sign"; `subject`
     names the thing acted on ("cert:1f2e…", "key:ab12"); `details` is plain JSON.
@@ -291,6 +301,15 @@ def append(session: Session, *, actor: str, action: str, subject: str, details: 
     details_text = canonical_details(details)
 
     session.flush()  # the caller's pending rows go first, as they did when this used the ORM
+    queued = session.info.get(_QUEUED)
+    if deferring(session):
+        if queued is None:
+            queued = session.info[_QUEUED] = []
+            at_end(session, _QUEUED, lambda conn: _send_queued(session, conn))
+        queued.append((utcnow(), actor, action, subject, details_text))
+        return None
+    if queued:  # in a savepoint of a pipelined transaction: the queued records go first
+        _send_queued(session, connection_of(session))()
     conn = connection_of(session)
     transaction, savepoint = conn.get_transaction(), conn.get_nested_transaction()
     known = session.info.pop(_KNOWN_HEAD, None)
@@ -318,6 +337,32 @@ def append(session: Session, *, actor: str, action: str, subject: str, details: 
     else:
         session.info[_KNOWN_HEAD] = (transaction, savepoint, seq, digest, checkpoint_seq)
     return Appended(**values)
+
+
+def _send_queued(session: Session, conn: Any) -> Any:
+    """Take seqs for the queued records (sent, not yet read); the returned call writes them."""
+    queued = session.info.pop(_QUEUED, None) or []
+    if not queued:
+        return lambda: None
+    session.info.pop(_KNOWN_HEAD, None)
+    heads = _TAKE_SEQS.send(conn, {"n": len(queued)})
+
+    def write() -> None:
+        rows = heads()
+        if not rows:
+            raise AuditError("the audit_head row is missing: is the database migrated (store.migrate)?")
+        last, prev_hash, checkpoint_seq = rows[0][0], bytes(rows[0][1]), rows[0][2]
+        for seq, (recorded_at, actor, action, subject, details_text) in enumerate(queued, last - len(queued) + 1):
+            digest = record_hash(prev_hash, seq, recorded_at, actor, action, subject, details_text)
+            _INSERT_RECORD.run(conn, {"seq": seq, "recorded_at": recorded_at, "actor": actor, "action": action,
+                                      "subject": subject, "details": details_text, "prev_hash": prev_hash,
+                                      "hash": digest})
+            prev_hash = digest
+        _SET_HEAD_HASH.run(conn, {"head_hash": prev_hash})
+        policy: AuditPolicy | None = session.info.get(AUDIT_POLICY_KEY)
+        if policy is not None and last - checkpoint_seq >= policy.every:
+            checkpoint(session, policy.signer)
+    return write
 
 
 def checkpoint(session: Session, signer: AuditSigner) -> AuditCheckpoint | None:

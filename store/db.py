@@ -36,8 +36,8 @@ import os
 import re
 import time
 import weakref
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -121,7 +121,13 @@ def _postgresql_engine(url: URL, echo: bool) -> Engine:
         # SQLAlchemy reads a cursor's description as soon as it executes, which a pipelined
         # statement has not got yet: a pipelined transaction (see `transaction`) goes back
         # to plain round trips for the rest of it (an audit checkpoint, say).
-        _leave_pipeline(conn)
+        _leave_pipeline(conn.info, conn.dialect)
+
+    @event.listens_for(engine, "reset")
+    def _on_reset(_dbapi_connection: Any, record: Any, _state: Any) -> None:
+        # A pipelined transaction committed inside its pipeline: leave it before the pool
+        # resets the connection or hands it to another thread.
+        _leave_pipeline(record.info, engine.dialect)
 
     @event.listens_for(engine, "checkin")
     def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
@@ -269,27 +275,43 @@ class HotStatement:
         """Execute with ``params``; the rows (empty for a statement that returns none). In a
         pipelined transaction a statement that returns none is only queued: an error in it
         is raised by the next statement that returns rows, or by the commit."""
+        return self.send(conn, params)()
+
+    def send(self, conn: Connection, params: Mapping[str, Any] | None = None) -> Callable[[], list[tuple[Any, ...]]]:
+        """Execute with ``params`` and return a call that gives the rows. In a pipelined
+        transaction the statement is only sent: statements sent one after another, their rows
+        read afterwards, cost one round trip between them (see `transaction`)."""
         sql, binds, results = self._prepared(conn.dialect)
         values = dict(params or {})
         for name, process in binds.items():
             values[name] = process(values[name])
         dbapi_connection = conn.connection.driver_connection  # type: ignore[union-attr]
         cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute(sql, values)
-            rows = cursor.fetchall() if self._returns_rows else []
-        except conn.dialect.loaded_dbapi.Error as exc:
-            # As SQLAlchemy would: its exception types (the API maps OperationalError to 503),
-            # and a lost connection invalidated so the pool does not hand it out again.
-            lost = conn.dialect.is_disconnect(exc, dbapi_connection, cursor)
-            if lost:
-                conn.invalidate(exc)
-            raise DBAPIError.instance(sql, values, exc, conn.dialect.loaded_dbapi.Error,
-                                      connection_invalidated=lost, dialect=conn.dialect) from exc
-        finally:
+
+        def guarded(step: Callable[[], Any]) -> Any:
+            try:
+                return step()
+            except conn.dialect.loaded_dbapi.Error as exc:
+                # As SQLAlchemy would: its exception types (the API maps OperationalError to
+                # 503), and a lost connection invalidated so the pool does not hand it out again.
+                cursor.close()
+                lost = conn.dialect.is_disconnect(exc, dbapi_connection, cursor)
+                if lost:
+                    conn.invalidate(exc)
+                raise DBAPIError.instance(sql, values, exc, conn.dialect.loaded_dbapi.Error,
+                                          connection_invalidated=lost, dialect=conn.dialect) from exc
+
+        guarded(lambda: cursor.execute(sql, values))
+        if not self._returns_rows:
             cursor.close()
-        if any(results):
-            rows = [tuple(p(v) if p is not None else v for p, v in zip(results, row)) for row in rows]
+            return list
+
+        def rows() -> list[tuple[Any, ...]]:
+            fetched = guarded(cursor.fetchall)
+            cursor.close()
+            if any(results):
+                return [tuple(p(v) if p is not None else v for p, v in zip(results, row)) for row in fetched]
+            return fetched
         return rows
 
 
@@ -376,34 +398,65 @@ _PIPELINE_KEY = "eseal.pipeline"
 
 @contextmanager
 def _pipelined(conn: Connection) -> Iterator[None]:
-    """On PostgreSQL, the block's statements in psycopg's pipeline mode, ended (one Sync, so
-    one more round trip) before the caller commits; elsewhere nothing."""
+    """On PostgreSQL, the block's statements in psycopg's pipeline mode; elsewhere nothing.
+    The block commits inside it (the COMMIT goes with what is queued); the pipeline is left
+    when the connection goes back to the pool (its "reset" event, `_postgresql_engine`), by
+    one more round trip that no longer holds any lock."""
     if conn.dialect.name != "postgresql":
         yield
         return
+    info = conn.info  # the pooled connection's: still reachable once the session let it go
     pipeline = conn.connection.driver_connection.pipeline()  # type: ignore[union-attr]
     pipeline.__enter__()
-    conn.info[_PIPELINE_KEY] = pipeline
+    info[_PIPELINE_KEY] = pipeline
     try:
         yield
     except BaseException as exc:
-        conn.info.pop(_PIPELINE_KEY, None)
-        pipeline.__exit__(type(exc), exc, None)  # logs, does not raise, a queued statement's error
+        if info.pop(_PIPELINE_KEY, None) is not None:
+            pipeline.__exit__(type(exc), exc, None)  # logs, does not raise, a queued statement's error
         raise
-    _leave_pipeline(conn)
 
 
-def _leave_pipeline(conn: Connection) -> None:
+def _leave_pipeline(info: dict[Any, Any], dialect: Any) -> None:
     """Send what is queued and leave pipeline mode; a queued statement's error is raised here,
     as SQLAlchemy's exception type (IntegrityError for a duplicate serial, say)."""
-    pipeline = conn.info.pop(_PIPELINE_KEY, None)
+    pipeline = info.pop(_PIPELINE_KEY, None)
     if pipeline is None:
         return
     try:
         pipeline.__exit__(None, None, None)
-    except conn.dialect.loaded_dbapi.Error as exc:
+    except dialect.loaded_dbapi.Error as exc:
         raise DBAPIError.instance("(the statements of a pipelined transaction)", None, exc,
-                                  conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from exc
+                                  dialect.loaded_dbapi.Error, dialect=dialect) from exc
+
+
+# Session.info key of a pipelined transaction: what runs at its end, before COMMIT, by name.
+_AT_END_KEY = "eseal.at_end"
+
+
+def deferring(session: Session) -> bool:
+    """True in a pipelined transaction, outside savepoints: a chained log (store.audit,
+    store.translog) then queues its rows and writes them at the end, with `at_end`."""
+    return _AT_END_KEY in session.info and connection_of(session).get_nested_transaction() is None
+
+
+def at_end(session: Session, name: str, send: Callable[[Connection], Callable[[], None]]) -> None:
+    """Run ``send`` (once per name) at the end of this pipelined transaction, before COMMIT.
+
+    Two steps, so that the statements taking the chains' locks travel together: every
+    ``send(conn)`` is called first and sends the statement that takes its lock and numbers;
+    then every callable they returned reads its answer and writes its rows. The locks are
+    thus held for one round trip and the COMMIT's, not for the transaction's length.
+    """
+    session.info[_AT_END_KEY].setdefault(name, send)
+
+
+def _run_at_end(session: Session) -> None:
+    sends = session.info.pop(_AT_END_KEY, {})
+    if sends:
+        conn = connection_of(session)
+        for write in [send(conn) for send in sends.values()]:
+            write()
 
 
 @contextmanager
@@ -415,12 +468,15 @@ def transaction(bind: Engine | sessionmaker[Session], *, readonly: bool = False,
     on PostgreSQL) and never commits.
 
     `pipelined=True`, for a short write transaction of hot statements (a sealing's records):
-    on PostgreSQL its statements go out in psycopg's pipeline mode, so those that return
-    nothing (the inserts, the audit head's hash) travel with the next one that returns rows,
-    or with the Sync that ends the pipeline before COMMIT, instead of costing a round trip
-    each (about 0.1 ms here) -- and the audit head's row lock is held for fewer of them. The
-    first statement run through SQLAlchemy itself (not a HotStatement) ends the pipelining
-    for the rest of the transaction. No effect on SQLite.
+    the audit records and log entries appended in it are queued and written at its end
+    (`at_end`), where the two chains' locks are taken together, just before COMMIT. On
+    PostgreSQL its statements also go out in psycopg's pipeline mode, so those that return
+    nothing (inserts, the chains' heads, the COMMIT) travel with the next one that returns
+    rows instead of costing a round trip each (about 0.1 ms here): a timestamped sealing
+    costs about five round trips, not sixteen, and holds the audit head's row lock -- which
+    every sealing of the region waits for -- for one and the COMMIT's. The first statement
+    run through SQLAlchemy itself (not a HotStatement) ends the pipelining for the rest of
+    the transaction.
     """
     factory = bind if isinstance(bind, sessionmaker) else make_sessionmaker(bind)
     session = factory()
@@ -433,10 +489,17 @@ def transaction(bind: Engine | sessionmaker[Session], *, readonly: bool = False,
                 options["isolation_level"] = "REPEATABLE READ"
         # Procure the connection now so BEGIN (IMMEDIATE) happens here, with these options.
         conn = session.info[_CONNECTION_KEY] = session.connection(execution_options=options)
-        with _pipelined(conn) if pipelined and not readonly else nullcontext():
+        if readonly:
             yield session
-        if not readonly:
+        elif not pipelined:
+            yield session
             session.commit()
+        else:
+            with _pipelined(conn):
+                session.info[_AT_END_KEY] = {}
+                yield session
+                _run_at_end(session)
+                session.commit()
         # readonly: close() below ends (rolls back) the transaction without expiring the
         # objects read, so they stay usable after the block.
     except BaseException:

@@ -283,6 +283,14 @@ def _ddl(home, statements) -> None:
             conn.exec_driver_sql(sql)
 
 
+def _refused_commits(dialect: str) -> int:
+    """COMMITs a sealing whose log insert fails sends: none on SQLite; on PostgreSQL its
+    pipelined transaction (store.db) learns of the queued insert's failure from the COMMIT
+    sent with it, which the server refuses -- the audit, token and log counts show that
+    nothing landed."""
+    return 0 if dialect == "sqlite" else 1
+
+
 def _warm_and_authorised(region):
     """After one sealing (a warm-up), a use grant for the next and the audit/token/log counts."""
     home, ks, es_id = region
@@ -300,7 +308,7 @@ def test_failure_after_the_token_rolls_everything_back(region) -> None:
         sealing.seal_document(home, ks, grant, data, x_mm=120, y_mm=200)
     # the log insert failed while the sealing's transaction held its new token row
     assert ("malformed JSON" if dialect == "sqlite" else f"log refused, tokens: {tokens + 1}") in str(failed.value)
-    assert commits == [], f"{len(commits)} commits in a failed sealing"
+    assert len(commits) == _refused_commits(dialect), f"{len(commits)} commits tried in a failed sealing"
     assert _records_after(home, seq) == []
     assert _state(home) == (seq, tokens, logged)
     _chain_ok(home)
@@ -330,7 +338,8 @@ def test_a_constraint_failure_that_is_not_a_serial_clash_is_not_retried(region) 
     _ddl(home, _CONSTRAINT_ON_LOG[dialect])
     with _commits(home.engine) as commits, pytest.raises(IntegrityError, match="refused by a constraint"):
         sealing.seal_document(home, ks, grant, data, x_mm=120, y_mm=200)
-    assert commits == [] and _records_after(home, seq) == [] and _state(home) == (seq, tokens, logged)
+    assert len(commits) == _refused_commits(dialect)
+    assert _records_after(home, seq) == [] and _state(home) == (seq, tokens, logged)
     _ddl(home, _ALLOW_LOG[dialect])
     _chain_ok(home)
 

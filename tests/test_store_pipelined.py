@@ -42,16 +42,22 @@ def _append(session, n: int) -> None:
 def test_a_pipelined_transaction_writes_what_a_plain_one_writes(store_engine: Engine) -> None:
     postgres = store_engine.dialect.name == "postgresql"
     with transaction(store_engine, pipelined=True) as s:
-        _append(s, 3)
-        index = translog.append(s, kind="sealed-document", subject="thing:log", artefact=b"artefact")
-        assert _in_pipeline(s) is postgres  # the inserts above were queued, not waited for
+        _append(s, 3)  # queued: written at the end, with their seqs taken together
+        assert translog.append(s, kind="sealed-document", subject="thing:log", artefact=b"artefact") is None
+        assert translog.append(s, kind="sealed-document", subject="thing:log2", artefact=b"artefact 2") is None
+        assert _count(store_engine, "audit_record") == 0  # not yet, and not blocking a reader
+        assert _in_pipeline(s) is postgres
     with transaction(store_engine) as s:
         _append(s, 2)
+        assert translog.append(s, kind="sealed-document", subject="thing:log3", artefact=b"artefact 3") == 2
     with transaction(store_engine, readonly=True) as s:
         report = audit.verify(s)
         assert report.findings == () and report.records == 5 and report.last_seq == 5
+        assert s.execute(text("SELECT subject FROM audit_record ORDER BY seq")).scalars().all() == [
+            "thing:0", "thing:1", "thing:2", "thing:0", "thing:1"]
         assert translog.verify_log(s) == []
-        assert s.execute(text("SELECT idx FROM translog_entries")).scalars().all() == [index]
+        assert s.execute(text("SELECT subject FROM translog_entries ORDER BY idx")).scalars().all() == [
+            "thing:log", "thing:log2", "thing:log3"]
 
 
 @pytest.mark.parametrize("raised_by", ["the next statement with rows", "the end of the pipeline"])
@@ -86,22 +92,36 @@ def test_an_exception_in_the_block_rolls_back_and_leaves_pipeline_mode(store_eng
         assert s.execute(text("SELECT count(*) FROM audit_record")).scalar_one() == 1
 
 
-def test_a_sqlalchemy_statement_ends_the_pipelining_and_sees_the_queued_rows(store_engine: Engine) -> None:
+def test_a_sqlalchemy_statement_ends_the_pipelining(store_engine: Engine) -> None:
     with transaction(store_engine, pipelined=True) as s:
         _append(s, 2)
-        assert s.execute(text("SELECT count(*) FROM audit_record")).scalar_one() == 2
+        assert s.execute(text("SELECT count(*) FROM audit_record")).scalar_one() == 0  # still queued
         assert not _in_pipeline(s)
         _append(s, 1)
     with transaction(store_engine, readonly=True) as s:
         assert audit.verify(s).findings == () and audit.verify(s).last_seq == 3
 
 
+def test_a_savepoint_writes_the_queued_records_first(store_engine: Engine) -> None:
+    with transaction(store_engine, pipelined=True) as s:
+        _append(s, 2)
+        with s.begin_nested():
+            audit.append(s, actor="tester", action="test.nested", subject="thing:nested", details={})
+        _append(s, 1)
+    with transaction(store_engine, readonly=True) as s:
+        assert audit.verify(s).findings == ()
+        assert s.execute(text("SELECT subject FROM audit_record ORDER BY seq")).scalars().all() == [
+            "thing:0", "thing:1", "thing:nested", "thing:0"]
+
+
 def test_an_automatic_checkpoint_inside_a_pipelined_transaction(store_engine: Engine) -> None:
     key = PrivateKey.generate()
     sessions = make_sessionmaker(store_engine, audit_signer=audit.SM2AuditSigner(key, "audit"), checkpoint_every=2)
     with transaction(sessions, pipelined=True) as s:
-        _append(s, 5)  # checkpoints at seq 2 and 4 (ORM statements) between queued inserts
+        _append(s, 3)
+    with transaction(sessions, pipelined=True) as s:
+        _append(s, 2)  # 5 records, 3 past the last checkpoint: one more, at the end (ORM statements)
     with transaction(store_engine, readonly=True) as s:
         report = audit.verify(s, public_key=key.public_key)
         assert report.findings == () and report.last_seq == 5
-        assert report.checkpoints == 2 and report.last_valid_checkpoint == 4
+        assert report.checkpoints == 2 and report.last_valid_checkpoint == 5
