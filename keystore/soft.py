@@ -601,8 +601,12 @@ class SoftKeyStore(KeyStore):
         record = {"label": row.label, "operation": op.value, "role": role, **details}
 
         def write(t: Session) -> None:
-            if self._row_facts(t, key_ref) != row:
-                raise KeyChanged(f"key {row.label!r} ({key_ref}) changed while it was being used; use it again")
+            current = self._row_facts_sent(db.connection_of(t), key_ref)
+
+            def unchanged() -> None:
+                if current() != row:
+                    raise KeyChanged(f"key {row.label!r} ({key_ref}) changed while it was being used; use it again")
+            db.check_at_end(t, unchanged)  # a pipelined transaction: compared with its chains' answers
             audit.append(t, actor=actor, action=f"key.{op.value}", subject=key_ref, details=record)
         later.append(write)
         return result
@@ -754,17 +758,22 @@ class SoftKeyStore(KeyStore):
             raise KeyNotFound(f"no key {key_ref!r} in this key store")
         return row
 
-    def _row_facts(self, s: Session, key_ref: str) -> Any:
-        """The key row's columns a use needs, read with one plain statement (once per sealing)."""
-        return self._row_facts_on(db.connection_of(s), key_ref)
-
     def _row_facts_on(self, conn: Any, key_ref: str) -> Any:
+        """The key row's columns a use needs, read with one plain statement (once per sealing)."""
+        return self._row_facts_sent(conn, key_ref)()
+
+    def _row_facts_sent(self, conn: Any, key_ref: str) -> Callable[[], Any]:
+        """The row's statement sent (`db.HotStatement.send`); the returned call reads the row."""
         if not isinstance(key_ref, str) or not key_ref.startswith(KEY_REF_PREFIX):
             raise KeyNotFound(f"{key_ref!r} is not a key reference of the software key store")
-        rows = _USE_COLUMNS.run(conn, {"key_ref": key_ref})
-        if not rows:
-            raise KeyNotFound(f"no key {key_ref!r} in this key store")
-        return _UseRow(*rows[0])
+        sent = _USE_COLUMNS.send(conn, {"key_ref": key_ref})
+
+        def row() -> Any:
+            rows = sent()
+            if not rows:
+                raise KeyNotFound(f"no key {key_ref!r} in this key store")
+            return _UseRow(*rows[0])
+        return row
 
     def _unwrap(self, row: Any, kek: bytes) -> PrivateKey:
         """The row's private key: unwrapped once per unlock and kept while the row is unchanged."""

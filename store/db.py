@@ -441,7 +441,8 @@ def deferring(session: Session) -> bool:
 
 
 def at_end(session: Session, name: str, send: Callable[[Connection], Callable[[], None]]) -> None:
-    """Run ``send`` (once per name) at the end of this pipelined transaction, before COMMIT.
+    """Run ``send`` (once per name) at the end of this pipelined transaction, before COMMIT,
+    in the order the names were first given.
 
     Two steps, so that the statements taking the chains' locks travel together: every
     ``send(conn)`` is called first and sends the statement that takes its lock and numbers;
@@ -449,6 +450,18 @@ def at_end(session: Session, name: str, send: Callable[[Connection], Callable[[]
     thus held for one round trip and the COMMIT's, not for the transaction's length.
     """
     session.info[_AT_END_KEY].setdefault(name, send)
+
+
+def check_at_end(session: Session, check: Callable[[], None]) -> None:
+    """Run ``check`` (which may raise, rolling the transaction back) at the end of this
+    pipelined transaction, before its chains are written; at once in any other. For a check
+    on rows read with `HotStatement.send`: their answers then come with the chains' in one
+    round trip."""
+    if not deferring(session):
+        check()
+        return
+    at_end_sends = session.info[_AT_END_KEY]
+    at_end_sends[("check", len(at_end_sends))] = lambda _conn: check
 
 
 def _run_at_end(session: Session) -> None:
