@@ -339,6 +339,22 @@ def append(session: Session, *, actor: str, action: str, subject: str, details: 
     return Appended(**values)
 
 
+_ROWS_PER_INSERT = 16  # well under the databases' parameter limits; a sealing queues two to four
+_INSERT_RECORDS: dict[int, HotStatement] = {}
+
+
+def _insert_records(n: int) -> HotStatement:
+    """One INSERT of ``n`` records (parameters seq0, recorded_at0, ... seq1, ...)."""
+    statement = _INSERT_RECORDS.get(n)
+    if statement is None:
+        rows = ", ".join(f"(:seq{i}, :recorded_at{i}, :actor{i}, :action{i}, :subject{i}, :details{i}, "
+                         f":prev_hash{i}, :hash{i})" for i in range(n))
+        statement = _INSERT_RECORDS[n] = HotStatement(
+            f"INSERT INTO audit_record (seq, recorded_at, actor, action, subject, details, prev_hash, hash) "
+            f"VALUES {rows}", binds={f"recorded_at{i}": _RECORD_COLUMNS.recorded_at for i in range(n)})
+    return statement
+
+
 def _send_queued(session: Session, conn: Any) -> Any:
     """Take seqs for the queued records (sent, not yet read); the returned call writes them."""
     queued = session.info.pop(_QUEUED, None) or []
@@ -352,12 +368,18 @@ def _send_queued(session: Session, conn: Any) -> Any:
         if not rows:
             raise AuditError("the audit_head row is missing: is the database migrated (store.migrate)?")
         last, prev_hash, checkpoint_seq = rows[0][0], bytes(rows[0][1]), rows[0][2]
-        for seq, (recorded_at, actor, action, subject, details_text) in enumerate(queued, last - len(queued) + 1):
-            digest = record_hash(prev_hash, seq, recorded_at, actor, action, subject, details_text)
-            _INSERT_RECORD.run(conn, {"seq": seq, "recorded_at": recorded_at, "actor": actor, "action": action,
-                                      "subject": subject, "details": details_text, "prev_hash": prev_hash,
-                                      "hash": digest})
-            prev_hash = digest
+        seq = last - len(queued)
+        for start in range(0, len(queued), _ROWS_PER_INSERT):  # a statement costs ~60 µs of psycopg's CPU
+            chunk = queued[start:start + _ROWS_PER_INSERT]
+            values: dict[str, Any] = {}
+            for i, (recorded_at, actor, action, subject, details_text) in enumerate(chunk):
+                seq += 1
+                digest = record_hash(prev_hash, seq, recorded_at, actor, action, subject, details_text)
+                values.update({f"seq{i}": seq, f"recorded_at{i}": recorded_at, f"actor{i}": actor,
+                               f"action{i}": action, f"subject{i}": subject, f"details{i}": details_text,
+                               f"prev_hash{i}": prev_hash, f"hash{i}": digest})
+                prev_hash = digest
+            _insert_records(len(chunk)).run(conn, values)
         _SET_HEAD_HASH.run(conn, {"head_hash": prev_hash})
         policy: AuditPolicy | None = session.info.get(AUDIT_POLICY_KEY)
         if policy is not None and last - checkpoint_seq >= policy.every:

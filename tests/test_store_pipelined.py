@@ -125,3 +125,12 @@ def test_an_automatic_checkpoint_inside_a_pipelined_transaction(store_engine: En
         report = audit.verify(s, public_key=key.public_key)
         assert report.findings == () and report.last_seq == 5
         assert report.checkpoints == 2 and report.last_valid_checkpoint == 5
+
+
+def test_many_queued_records_are_written_in_several_statements(store_engine: Engine) -> None:
+    with transaction(store_engine, pipelined=True) as s:
+        _append(s, 40)  # more than one multi-row INSERT holds
+    with transaction(store_engine, readonly=True) as s:
+        assert audit.verify(s).findings == () and audit.verify(s).last_seq == 40
+        assert s.execute(text("SELECT subject FROM audit_record ORDER BY seq")).scalars().all() == [
+            f"thing:{i}" for i in range(40)]
