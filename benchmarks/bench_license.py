@@ -28,8 +28,9 @@ openssl peer's child process, so the ratio is meaningless then).
 
 What bounds it (profiled, November 2026): about 35 % of a sealing is the OFD work (reading
 and SM3 of every file, OFD.xml and Signatures.xml rewritten, the new zip), 40 % the database
-(the seal-use check; one write transaction of ten statements: BEGIN, the key row, two audit
-records, the log entry, COMMIT -- SQLAlchemy's session around it costs about 0.1 ms of CPU),
+(the seal-use check; one pipelined write transaction: BEGIN, the key row, the audit head and
+log state taken together, both audit records in one INSERT, the log entry, COMMIT -- on
+PostgreSQL about three round trips; SQLAlchemy's session around it costs about 0.1 ms of CPU),
 10 % the use check's own Python, the rest TBS_Sign, SM3 and SM2 (the seal itself is not
 hashed per sealing: seal.service resumes SM3 from a state kept after it). A timestamped sealing
 adds the TSA's key row, key-use and tsa.timestamp records and token row to the same
