@@ -28,7 +28,10 @@ Serialisation (one writer of the chain at a time, across processes and hosts)
     every write transaction of `store.db` starts with `BEGIN IMMEDIATE`, which takes the
     database's single write lock up front. Two writers can therefore never read the same
     head, and a rolled-back transaction rolls back its records and its head update
-    together: no fork, no gap, no lost record.
+    together: no fork, no gap, no lost record. In a pipelined transaction (a sealing's,
+    `store.db.transaction(pipelined=True)`) the records are queued and take their seqs
+    together at its end (`UPDATE ... SET seq = seq + n`), so the lock is held only for the
+    transaction's last round trips.
 
 Checkpoints
     A checkpoint is the region's audit key signing (SM2 with SM3, default signer ID)
