@@ -30,7 +30,8 @@ layer itself. The machine is shared: compare ratios.
 Targets (issue #7): >= 1,000 requests/s each, p99 < 25 ms. Rate limits are switched off in
 the served app (``ESEAL_API_RATE_LIMIT_PER_SECOND=0``): all the load comes from one address.
 
-Run ``python -m pytest benchmarks/bench_http_load.py --benchmark-only -s``; skipped under
+Run ``python -m pytest benchmarks/bench_http_load.py --benchmark-only -s`` (threads per worker:
+``ESEAL_BENCH_THREADS``, default 4 as ``eseal serve``); skipped under
 --benchmark-disable (``make test``) and when `wrk` is not installed (``make sysdeps``).
 """
 from __future__ import annotations
@@ -53,6 +54,7 @@ import pytest
 PASSPHRASE = "bench passphrase 1234"
 SECONDS = 5
 CONNECTIONS = 8
+THREADS = os.environ.get("ESEAL_BENCH_THREADS", "4")  # threads per worker: `eseal serve --threads`
 DOCUMENT = os.urandom(4096)
 ESEAL = str(Path(sys.executable).with_name("eseal"))
 WRK = shutil.which("wrk")
@@ -167,7 +169,7 @@ def served(request, tmp_path_factory):
         env.pop("ESEAL_DATABASE_URL", None)
         log = stack.enter_context(open(folder / "serve.log", "wb"))
         proc = subprocess.Popen([ESEAL, "serve", "--home", str(folder / "home"), "--port", str(port),
-                                 "--workers", "2"], env=env, stdout=log, stderr=subprocess.STDOUT)
+                                 "--workers", "2", "--threads", THREADS], env=env, stdout=log, stderr=subprocess.STDOUT)
 
         def stop() -> None:
             proc.terminate()
