@@ -36,27 +36,16 @@ class TurnCountingProxy(TcpProxy):
         self._last: dict[int, str] = {}
         self._count_lock = threading.Lock()
 
-    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:  # type: ignore[override]
+    def _seen(self, src: socket.socket, dst: socket.socket, data: bytes) -> None:
         try:  # the upstream socket is the one connected to the database's address
             sender = "server" if src.getpeername()[1] == self.target[1] else "client"
         except OSError:
             return
-        pair = id(src) if sender == "client" else id(dst)
-        try:
-            while data := src.recv(65536):
-                with self._count_lock:
-                    if sender == "client" and self._last.get(pair) != "client":
-                        self.turns += 1
-                    self._last[pair] = sender
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+        pair = id(src) if sender == "client" else id(dst)  # the client's socket names the connection
+        with self._count_lock:
+            if sender == "client" and self._last.get(pair) != "client":
+                self.turns += 1
+            self._last[pair] = sender
 
 
 def test_a_timestamped_sealing_takes_few_round_trips(pg_url, tmp_path, monkeypatch) -> None:

@@ -40,10 +40,13 @@ class TcpProxy:
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    def _seen(self, src: socket.socket, dst: socket.socket, data: bytes) -> None:
+        """Called with every chunk forwarded, before it is sent on (for subclasses that count)."""
+
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while data := src.recv(65536):
+                self._seen(src, dst, data)
                 dst.sendall(data)
         except OSError:
             pass
