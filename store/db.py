@@ -236,6 +236,18 @@ def make_sessionmaker(
 
 
 _PARAM = re.compile(r":([a-z_][a-z0-9_]*)")
+_QUERY = re.compile(r"\s*SELECT\b", re.IGNORECASE)
+_WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)\b", re.IGNORECASE)
+_RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
+
+
+def _returns_rows(sql: str) -> bool:
+    """Whether a hot statement returns rows: a SELECT, or a write with RETURNING."""
+    if _QUERY.match(sql):
+        return True
+    if _WRITE.match(sql):
+        return bool(_RETURNING.search(sql))
+    raise ValueError(f"a HotStatement is a SELECT, INSERT, UPDATE, DELETE or transaction statement: {sql[:60]!r}")
 
 
 class HotStatement:
@@ -256,7 +268,7 @@ class HotStatement:
         self._results = results  # per result column: a Column whose type reads it, or None
         # Known from the text, not from cursor.description: in a pipelined transaction
         # (PostgreSQL) a statement's description arrives only with its results.
-        self._returns_rows = sql.lstrip().upper().startswith("SELECT") or " RETURNING " in sql.upper()
+        self._returns_rows = _returns_rows(sql)
         self._by_dialect: dict[str, tuple[str, dict[str, Any], list[Any]]] = {}
 
     def _prepared(self, dialect: Any) -> tuple[str, dict[str, Any], list[Any]]:

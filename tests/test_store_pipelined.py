@@ -134,3 +134,14 @@ def test_many_queued_records_are_written_in_several_statements(store_engine: Eng
         assert audit.verify(s).findings == () and audit.verify(s).last_seq == 40
         assert s.execute(text("SELECT subject FROM audit_record ORDER BY seq")).scalars().all() == [
             f"thing:{i}" for i in range(40)]
+
+
+def test_a_hot_statement_knows_from_its_text_whether_it_returns_rows() -> None:
+    """In a pipelined transaction the rows are asked for by that knowledge alone."""
+    assert HotStatement("SELECT 1")._returns_rows and HotStatement("  select x FROM t")._returns_rows
+    assert HotStatement("UPDATE t SET a = 1\nWHERE id = 1\nRETURNING a")._returns_rows
+    assert not HotStatement("UPDATE audit_head SET hash = :h WHERE id = 1")._returns_rows
+    assert not HotStatement("INSERT INTO t (a) SELECT a FROM u")._returns_rows
+    assert not HotStatement("BEGIN IMMEDIATE")._returns_rows
+    with pytest.raises(ValueError, match="HotStatement"):
+        HotStatement("WITH x AS (SELECT 1) SELECT * FROM x")  # its text does not say: refused, not guessed
