@@ -76,7 +76,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from gm.sm3 import sm3
-from store.db import AUDIT_POLICY_KEY, DEFAULT_CHECKPOINT_EVERY, HotStatement, at_end, connection_of, deferring
+from store.db import AUDIT_POLICY_KEY, DEFAULT_CHECKPOINT_EVERY, HotStatement, connection_of, queue_for_end
 from store.errors import AuditError
 from store.models.audit import (
     ACTION_MAX,
@@ -229,18 +229,16 @@ def _lock_head(session: Session) -> AuditHead:
 
 
 _RECORD_COLUMNS = AuditRecord.__table__.c
-# One statement takes the head's lock and the next seq: PostgreSQL locks the row (a second
+# One statement takes the head's lock and the next n seqs: PostgreSQL locks the row (a second
 # writer waits, then re-reads the committed row under READ COMMITTED); on SQLite the write
 # transaction already holds the database's write lock (BEGIN IMMEDIATE) and the UPDATE
 # confirms it. RETURNING gives the new seq and the still-unchanged hash of the newest record.
-_TAKE_SEQ = HotStatement("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash, checkpoint_seq")
+_TAKE_SEQS = HotStatement("UPDATE audit_head SET seq = seq + :n WHERE id = 1 RETURNING seq, hash, checkpoint_seq")
 _INSERT_RECORD = HotStatement(
     "INSERT INTO audit_record (seq, recorded_at, actor, action, subject, details, prev_hash, hash) "
     "VALUES (:seq, :recorded_at, :actor, :action, :subject, :details, :prev_hash, :hash)",
     binds={"recorded_at": _RECORD_COLUMNS.recorded_at})
 _SET_HEAD_HASH = HotStatement("UPDATE audit_head SET hash = :head_hash WHERE id = 1")
-# The queued records of a pipelined transaction take their seqs together, at its end.
-_TAKE_SEQS = HotStatement("UPDATE audit_head SET seq = seq + :n WHERE id = 1 RETURNING seq, hash, checkpoint_seq")
 # A later append in the same transaction already holds the head's lock and knows the head
 # (a sealing appends two to four records): it writes the next seq and hash in one statement.
 _SET_HEAD = HotStatement("UPDATE audit_head SET seq = :seq, hash = :head_hash WHERE id = 1")
@@ -304,15 +302,9 @@ def append(session: Session, *, actor: str, action: str, subject: str, details: 
     details_text = canonical_details(details)
 
     session.flush()  # the caller's pending rows go first, as they did when this used the ORM
-    queued = session.info.get(_QUEUED)
-    if deferring(session):
-        if queued is None:
-            queued = session.info[_QUEUED] = []
-            at_end(session, _QUEUED, lambda conn: _send_queued(session, conn))
-        queued.append((utcnow(), actor, action, subject, details_text))
+    if queue_for_end(session, _QUEUED, (utcnow(), actor, action, subject, details_text),
+                     lambda conn, queued: _send_queued(session, conn, queued)):
         return None
-    if queued:  # in a savepoint of a pipelined transaction: the queued records go first
-        _send_queued(session, connection_of(session))()
     conn = connection_of(session)
     transaction, savepoint = conn.get_transaction(), conn.get_nested_transaction()
     known = session.info.pop(_KNOWN_HEAD, None)
@@ -320,7 +312,7 @@ def append(session: Session, *, actor: str, action: str, subject: str, details: 
         seq, prev_hash, checkpoint_seq = known[2] + 1, known[3], known[4]
     else:
         known = None
-        heads = _TAKE_SEQ.run(conn)
+        heads = _TAKE_SEQS.run(conn, {"n": 1})
         if not heads:
             raise AuditError("the audit_head row is missing: is the database migrated (store.migrate)?")
         seq, prev_hash, checkpoint_seq = heads[0][0], bytes(heads[0][1]), heads[0][2]
@@ -358,11 +350,8 @@ def _insert_records(n: int) -> HotStatement:
     return statement
 
 
-def _send_queued(session: Session, conn: Any) -> Any:
+def _send_queued(session: Session, conn: Any, queued: list[Any]) -> Any:
     """Take seqs for the queued records (sent, not yet read); the returned call writes them."""
-    queued = session.info.pop(_QUEUED, None) or []
-    if not queued:
-        return lambda: None
     session.info.pop(_KNOWN_HEAD, None)
     heads = _TAKE_SEQS.send(conn, {"n": len(queued)})
 

@@ -464,6 +464,31 @@ def at_end(session: Session, name: str, send: Callable[[Connection], Callable[[]
     session.info[_AT_END_KEY].setdefault(name, send)
 
 
+def queue_for_end(session: Session, name: str, item: Any,
+                  send: Callable[[Connection, list[Any]], Callable[[], None]]) -> bool:
+    """A chained log's rows in a pipelined transaction (store.audit, store.translog): queue
+    ``item`` under ``name`` and return True; ``send(conn, items)`` writes them at the end
+    (the two steps of `at_end`). Anywhere else return False -- first writing what the
+    enclosing pipelined transaction queued, inside one of its savepoints -- and the caller
+    writes its row now."""
+    items = session.info.get(name)
+    if deferring(session):
+        if items is None:
+            items = session.info[name] = []
+            at_end(session, name, lambda conn: _send_items(session, name, conn, send))
+        items.append(item)
+        return True
+    if items:
+        _send_items(session, name, connection_of(session), send)()
+    return False
+
+
+def _send_items(session: Session, name: str, conn: Connection,
+                send: Callable[[Connection, list[Any]], Callable[[], None]]) -> Callable[[], None]:
+    items = session.info.pop(name, None)
+    return send(conn, items) if items else (lambda: None)
+
+
 def check_at_end(session: Session, check: Callable[[], None]) -> None:
     """Run ``check`` (which may raise, rolling the transaction back) at the end of this
     pipelined transaction, before its chains are written; at once in any other. For a check

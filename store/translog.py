@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gm.sm2 import PublicKey
 from gm.sm3 import sm3
 from store import merkle
-from store.db import HotStatement, at_end, connection_of, deferring
+from store.db import HotStatement, connection_of, queue_for_end
 from store.errors import StoreError
 from store.models.translog import TransLogEntry, TransLogHead, TransLogState  # noqa: F401  (re-exported for tools)
 
@@ -67,8 +67,7 @@ def leaf_input(kind: str, subject: str, logged_at: datetime, artefact_sm3: bytes
 
 
 # Takes the state row's lock (PostgreSQL row lock; SQLite's write lock is already held by
-# BEGIN IMMEDIATE) and the next index in one statement; plain SQL as in store.audit.append.
-_TAKE_INDEX = HotStatement("UPDATE translog_state SET size = size + 1 WHERE id = 1 RETURNING size")
+# BEGIN IMMEDIATE) and the next n indexes in one statement; plain SQL as in store.audit.append.
 _TAKE_INDEXES = HotStatement("UPDATE translog_state SET size = size + :n WHERE id = 1 RETURNING size")
 # Session.info key: the entries a pipelined transaction queued, (kind, subject, SM3, logged_at).
 _QUEUED = "eseal.translog_queued"
@@ -103,17 +102,10 @@ def append(session: Session, *, kind: str, subject: str, artefact: bytes | None 
     if artefact_sm3 is not None and (not isinstance(artefact_sm3, (bytes, bytearray)) or len(artefact_sm3) != 32):
         raise TransLogError("artefact_sm3 is the 32-byte SM3 digest of the artefact")
     digest = sm3(bytes(artefact)) if artefact is not None else bytes(artefact_sm3)  # type: ignore[arg-type]
-    queued = session.info.get(_QUEUED)
-    if deferring(session):
-        if queued is None:
-            queued = session.info[_QUEUED] = []
-            at_end(session, _QUEUED, lambda conn: _send_queued(session, conn))
-        queued.append((kind, subject, digest, _now()))
+    if queue_for_end(session, _QUEUED, (kind, subject, digest, _now()), _send_queued):
         return None
-    if queued:  # in a savepoint of a pipelined transaction: the queued entries go first
-        _send_queued(session, connection_of(session))()
     conn = connection_of(session)
-    sizes = _TAKE_INDEX.run(conn)
+    sizes = _TAKE_INDEXES.run(conn, {"n": 1})
     if not sizes:
         raise TransLogError("the translog_state row is missing: is the database migrated?")
     idx = sizes[0][0] - 1
@@ -127,11 +119,8 @@ def _insert_entry(conn: Any, idx: int, kind: str, subject: str, digest: bytes, l
                              "logged_at": logged_at})
 
 
-def _send_queued(session: Session, conn: Any) -> Any:
+def _send_queued(conn: Any, queued: list[Any]) -> Any:
     """Take indexes for the queued entries (sent, not yet read); the returned call writes them."""
-    queued = session.info.pop(_QUEUED, None) or []
-    if not queued:
-        return lambda: None
     sizes = _TAKE_INDEXES.send(conn, {"n": len(queued)})
 
     def write() -> None:
