@@ -150,16 +150,22 @@ def sealed_signature(values: tuple[str, str], when: str = "2026-11-24 16:05:18",
 TEMPLATE = sealed_signature((DIGEST_A, DIGEST_B))
 
 
-def read_signature(xml: bytes, after: bytes | None, monkeypatch) -> tuple[object, int]:
+def read_signature(xml: bytes, after: bytes | None, monkeypatch, parsed: list | None = None) -> tuple[object, int]:
     """parse_signature of ``xml`` once ``after`` was read (its template kept), and how many
-    Signature.xml trees were walked for ``xml``."""
+    Signature.xml trees were walked for ``xml`` (each XML part parsed for it is added to ``parsed``)."""
     monkeypatch.setattr(model, "_TEMPLATES", {})
     if after is not None:
         parse_signature(package({SIG: after}), SIG, sig_id="1", sig_type="Seal")
     walked = []
     monkeypatch.setattr(model, "_walk_signature_xml", lambda *a: walked.append(1) or WALK(*a))
     pkg = package({SIG: xml, "Doc_0/Signs/Sign_0/SignedValue.dat": b"v"})
-    return parse_signature(pkg, SIG, sig_id="1", sig_type="Seal"), len(walked)
+    parse = X.parse_xml
+    monkeypatch.setattr(X, "parse_xml", lambda data, **kw: (parsed if parsed is not None else []).append(data)
+                        or parse(data, **kw))
+    try:
+        return parse_signature(pkg, SIG, sig_id="1", sig_type="Seal"), len(walked)
+    finally:
+        monkeypatch.setattr(X, "parse_xml", parse)
 
 
 @pytest.mark.parametrize("xml", [
@@ -169,9 +175,11 @@ def read_signature(xml: bytes, after: bytes | None, monkeypatch) -> tuple[object
     sealed_signature(("AAA", "A=AA")),                                      # plain, yet not base64
 ])
 def test_a_signature_of_the_template_shape_reads_as_walked(xml: bytes, monkeypatch) -> None:
-    fast, walks = read_signature(xml, TEMPLATE, monkeypatch)
+    parsed: list[bytes] = []
+    fast, walks = read_signature(xml, TEMPLATE, monkeypatch, parsed)
     walked, _ = read_signature(xml, None, monkeypatch)
     assert walks == 0 and fast == walked
+    assert parsed == [], "a Signature.xml that fits the template is not parsed either"
 
 
 @pytest.mark.parametrize("xml", [
@@ -188,9 +196,10 @@ def test_a_signature_of_the_template_shape_reads_as_walked(xml: bytes, monkeypat
     sealed_signature(("文", DIGEST_A)),
 ])
 def test_a_signature_that_leaves_the_template_shape_is_walked(xml: bytes, monkeypatch) -> None:
-    fast, walks = read_signature(xml, TEMPLATE, monkeypatch)
+    parsed: list[bytes] = []
+    fast, walks = read_signature(xml, TEMPLATE, monkeypatch, parsed)
     walked, _ = read_signature(xml, None, monkeypatch)
-    assert walks == 1 and fast == walked
+    assert walks == 1 and fast == walked and parsed == [xml]
 
 
 @pytest.mark.parametrize("template", [

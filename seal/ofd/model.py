@@ -619,14 +619,24 @@ _TEMPLATE_MAX_PART = 32 * 1024
 _RECUT_AFTER = 16
 
 
-def _read_signature_xml(root: etree._Element, real: str, xml: bytes) -> _SignatureXML:
-    """_walk_signature_xml(root, real), from the template of ``real`` when ``xml`` fits it."""
+def _fitted_signature_xml(real: str, xml: bytes) -> _SignatureXML | None:
+    """What ``xml`` says when it fits the template kept for ``real``, without parsing it: it
+    is then a well-formed document (see seal.ofd.templates) whose tree is the template's but
+    for the slot texts. None when no template is kept or ``xml`` does not fit."""
     known = _TEMPLATES.get(real)
-    if known is not None and known.template is not None:
-        texts = known.template.fill(xml)
-        if texts is not None:
-            known.misses = 0
-            return _with_texts(known, known.template, texts)
+    if known is None or known.template is None:
+        return None
+    texts = known.template.fill(xml)
+    if texts is None:
+        return None
+    known.misses = 0
+    return _with_texts(known, known.template, texts)
+
+
+def _read_signature_xml(root: etree._Element, real: str, xml: bytes) -> _SignatureXML:
+    """_walk_signature_xml(root, real) of a Signature.xml that did not fit the template kept
+    for ``real``; now and then it is cut as the template of ``real`` instead."""
+    known = _TEMPLATES.get(real)
     fields = _walk_signature_xml(root, real)
     if known is not None:
         known.misses += 1              # unlocked: a count lost between threads only delays a cut
@@ -706,10 +716,12 @@ def parse_signature(pkg: OFDPackage, path: str, *, sig_id: str | None, sig_type:
     if real is None:
         raise OFDMissingPartError(f"signature file {path} (listed in Signatures.xml) is missing")
     xml = pkg.read_xml_bytes(real)
-    root = X.parse_xml(xml, name=real, max_size=pkg.limits.max_xml_size)
-    if X.local(root) != "Signature":
-        raise OFDFormatError(f"{real}: root element is <{X.local(root)}>, not <ofd:Signature>")
-    fields = _read_signature_xml(root, real, xml)
+    fields = _fitted_signature_xml(real, xml)
+    if fields is None:
+        root = X.parse_xml(xml, name=real, max_size=pkg.limits.max_xml_size)
+        if X.local(root) != "Signature":
+            raise OFDFormatError(f"{real}: root element is <{X.local(root)}>, not <ofd:Signature>")
+        fields = _read_signature_xml(root, real, xml)
     quirks: list[str] = []
     seal_path = None
     if fields.seal_loc:
