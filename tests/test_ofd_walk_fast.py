@@ -6,6 +6,8 @@ Each odd Signature.xml is read by parse_signature and by a plain walk written he
 xmlns helpers (first child of a local name, any namespace or none, comments and PIs skipped).
 A Signature.xml read through the template of one read before (seal/ofd/templates.py) reads as
 the same document walked, and is walked whenever it leaves the template's shape.
+An OFD.xml that differs from the one read before only in texts other than DocRoot and
+Signatures (MarkupTemplate) reads the same bodies without a parse, and is parsed otherwise.
 """
 from __future__ import annotations
 
@@ -261,3 +263,103 @@ def test_a_new_template_is_cut_only_every_so_often_after_misses(monkeypatch) -> 
     last = other[model._RECUT_AFTER - 1]                        # the shape cut last: fitted, not walked
     read(last.replace(DIGEST_A.encode(), DIGEST_B.encode()).replace(b"2026-11-25", b"2026-12-31"))
     assert len(walks) == 1 + model._RECUT_AFTER
+
+
+# --- OFD.xml read through the markup template of the one read before (MarkupTemplate) --------
+
+def ofd_xml(doc_id: str = "440300YYZZ2026000000", title: str = "营业执照 440300YYZZ2026000000",
+            doc_root: str = "Doc_0/Document.xml", signatures: str = "/Doc_0/Signs/Signatures.xml",
+            decl: str = "<?xml version='1.0' encoding='UTF-8'?>\n") -> bytes:
+    """An OFD.xml as seal/license writes one: DocInfo differs from license to license."""
+    return (f'{decl}<ofd:OFD xmlns:ofd="{NS}" Version="1.0" DocType="OFD"><ofd:DocBody><ofd:DocInfo>'
+            f'<ofd:DocID>{doc_id}</ofd:DocID><ofd:Title>{title}</ofd:Title><ofd:Author>某局</ofd:Author>'
+            f'<ofd:CustomDatas><ofd:CustomData Name="LicenseID">{doc_id}</ofd:CustomData>'
+            f'<ofd:CustomData Name="HolderName"/></ofd:CustomDatas></ofd:DocInfo>'
+            f'<ofd:DocRoot>{doc_root}</ofd:DocRoot><ofd:Signatures>{signatures}</ofd:Signatures>'
+            '</ofd:DocBody></ofd:OFD>').encode("utf-8", "surrogateescape")   # "\udcff": the byte 0xff
+
+
+def read_bodies(xml: bytes, after: bytes | None, monkeypatch, parsed: list | None = None) -> object:
+    """doc_bodies of an OFD.xml once ``after`` was read (its template kept); each XML part
+    parsed for ``xml`` is added to ``parsed``. An error is returned as (type, message)."""
+    monkeypatch.setattr(model, "_OUTLINES", {})
+    monkeypatch.setattr(model, "_SHAPES", {})
+    if after is not None:
+        model.doc_bodies(package({"OFD.xml": after}))
+    parse = X.parse_xml
+    monkeypatch.setattr(X, "parse_xml", lambda data, **kw: (parsed if parsed is not None else []).append(data)
+                        or parse(data, **kw))
+    try:
+        return model.doc_bodies(package({"OFD.xml": xml}))
+    except Exception as exc:  # noqa: BLE001 - the error itself is compared
+        return type(exc), str(exc)
+    finally:
+        monkeypatch.setattr(X, "parse_xml", parse)
+
+
+def test_an_ofd_xml_differing_in_doc_info_only_is_read_without_a_parse(monkeypatch) -> None:
+    template = ofd_xml()
+    for xml in (ofd_xml("440300YYZZ2026000001", "营业执照 440300YYZZ2026000001"),
+                ofd_xml("", "a title with spaces,\ttabs and\r\nline ends"),
+                ofd_xml(decl="<?xml version='1.0' encoding='UTF-8'?>\n").replace(b"\xe6\x9f\x90", b"X")):
+        parsed: list[bytes] = []
+        fast = read_bodies(xml, template, monkeypatch, parsed)
+        assert parsed == [] and fast == read_bodies(xml, None, monkeypatch) == [
+            ("Doc_0/Document.xml", "Doc_0/Signs/Signatures.xml")]
+
+
+@pytest.mark.parametrize("xml", [
+    ofd_xml(doc_root="Doc_1/Document.xml"),                     # the texts read: never slots
+    ofd_xml(doc_root="/Doc_0/Document.xml"),
+    ofd_xml(signatures="Doc_0/Signs/Other.xml"),
+    ofd_xml(title="a <ofd:X/> b"),                               # markup, references, quotes in a slot
+    ofd_xml(title="a &amp; b"), ofd_xml(title="a &#65; b"), ofd_xml(title='a " b'), ofd_xml(title="a > b"),
+    ofd_xml(title="<!-- c -->"), ofd_xml(title="<![CDATA[x]]>"),
+    ofd_xml(title="a \x01 b"), ofd_xml(title="a \ufffe b"),      # characters XML does not allow
+    ofd_xml(title="a \udcff b"),                                # not UTF-8
+    ofd_xml().replace(b'Version="1.0"', b'Version="1.1"'),         # other markup
+    ofd_xml().replace(b"</ofd:DocBody>", b"</ofd:DocBody><ofd:DocBody><ofd:DocRoot>D/Document.xml</ofd:DocRoot>"
+                      b"</ofd:DocBody>"),
+    ofd_xml().replace(b"<ofd:DocRoot>", b"<ofd:DocRoot>x<ofd:Y/>"),
+    ofd_xml(decl=""),
+])
+def test_an_ofd_xml_that_leaves_the_template_is_parsed(xml: bytes, monkeypatch) -> None:
+    parsed: list[bytes] = []
+    fast = read_bodies(xml, ofd_xml(), monkeypatch, parsed)
+    assert parsed and fast == read_bodies(xml, None, monkeypatch)
+
+
+def test_ofd_xml_slot_texts_changed_at_random_read_as_parsed(monkeypatch) -> None:
+    """DocInfo texts replaced by random strings of text, markup, references and bytes that
+    are no UTF-8: through the template or parsed, the same bodies (or the same error)."""
+    import random
+    rng = random.Random(20261124)
+    alphabet = ["A", "0", " ", "/", ":", "-", "\t", "\n", "\r", "文", "&amp;", "&#65;", "&", "<!--c-->",
+                "<![CDATA[x]]>", "<?p?>", "<ofd:X/>", "</ofd:Title>", ">", "]]>", "'", '"', "<", "\x00", "\x1f",
+                "\ufffe", "\udcff"]
+    template = ofd_xml()
+    for _ in range(300):
+        doc_id, title = ("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6))) for _ in range(2))
+        xml = ofd_xml(doc_id, title)
+        assert read_bodies(xml, template, monkeypatch) == read_bodies(xml, None, monkeypatch), (doc_id, title)
+
+
+def test_a_markup_template_never_cuts_into_attributes_or_kept_texts() -> None:
+    from seal.ofd.templates import MarkupTemplate
+
+    template = MarkupTemplate.cut(b'<r><a x="1>2">t</a><k>kept</k></r>', None, frozenset({"k"}))
+    assert template is not None
+    assert template.fits(b'<r><a x="1>2">other text</a><k>kept</k></r>')
+    assert not template.fits(b'<r><a x="1>2" y="3">t</a><k>kept</k></r>')
+    assert not template.fits(b'<r><a x="1>2">t</a><k>changed</k></r>')
+
+
+@pytest.mark.parametrize("xml", [
+    b"<r><a>t</a><!-- c --></r>", b"<r><a><![CDATA[t]]></a></r>", b"<r><?p x?><a>t</a></r>",
+    b"<?xml version='1.0' encoding='ISO-8859-1'?><r><a>t</a></r>", b"\xef\xbb\xbf<r><a>t</a></r>",
+])
+def test_no_markup_template_is_cut_where_markup_could_hide_in_text(xml: bytes) -> None:
+    from seal.ofd.templates import MarkupTemplate
+
+    encoding = "ISO-8859-1" if b"8859" in xml else None
+    assert MarkupTemplate.cut(xml, encoding, frozenset({"k"})) is None

@@ -136,6 +136,7 @@ def clear_read_caches() -> None:
 
     package.clear_part_cache()
     model._OUTLINES.clear()
+    model._SHAPES.clear()
     model._REFERENCES.clear()
     model._stamp_annot_cached.cache_clear()
     model._TEMPLATES.clear()

@@ -19,7 +19,7 @@ from seal.ofd import xmlns as X
 from seal.ofd.errors import OFDFormatError, OFDLimitError, OFDMissingPartError, OFDPathError, OFDXMLError
 from seal.ofd.package import OFDPackage
 from seal.ofd.paths import resolve
-from seal.ofd.templates import TextTemplate
+from seal.ofd.templates import MarkupTemplate, TextTemplate
 
 OFD_ENTRY = "OFD.xml"
 
@@ -72,20 +72,42 @@ _OUTLINE_MAX_PART = 32 * 1024      # larger parts are parsed each time: at most 
 _UNKNOWN = object()                # not looked at yet (None is the outline of an unreadable part)
 
 
-def _outline(kind: str, name: str, data: bytes, read: Callable[[etree._Element], Any]) -> Any:
+def _outline(kind: str, name: str, data: bytes, read: Callable[[etree._Element], Any],
+             texts_read: frozenset[str] | None = None) -> Any:
+    """``read`` of the parsed part, by (kind, name, bytes). With ``texts_read`` (the local names
+    of the only elements whose text ``read`` looks at), a part that differs from the last one
+    read under (kind, name) only in other elements' texts (seal.ofd.templates.MarkupTemplate)
+    gets that part's outline without being parsed."""
     key = (kind, name, data)
     facts = _OUTLINES.get(key, _UNKNOWN)
     if facts is not _UNKNOWN:
         return facts
+    shape = _SHAPES.get((kind, name)) if texts_read is not None else None
+    if shape is not None and shape[0].fits(data):
+        return shape[1]
     try:
-        facts = read(X.parse_xml(data, name=name, max_size=max(len(data), 1)))
+        root = X.parse_xml(data, name=name, max_size=max(len(data), 1))
+        facts = read(root)
     except OFDFormatError:
         facts = None
     if len(data) <= _OUTLINE_MAX_PART:
         if len(_OUTLINES) >= _OUTLINE_LIMIT:
             _OUTLINES.clear()
         _OUTLINES[key] = facts
+        if texts_read is not None and facts is not None:
+            template = MarkupTemplate.cut(data, root.getroottree().docinfo.encoding, texts_read)
+            if template is not None:
+                if len(_SHAPES) >= _SHAPE_LIMIT:
+                    _SHAPES.clear()
+                _SHAPES[(kind, name)] = (template, facts)
     return facts
+
+
+# Per (kind, entry name), the markup template of the last part read and its outline (see _outline).
+_SHAPES: dict[tuple[str, str], tuple[MarkupTemplate, Any]] = {}
+_SHAPE_LIMIT = 256
+# The only element texts _bodies reads: OFD.xml differs from document to document in DocInfo.
+_BODIES_TEXTS = frozenset(("DocRoot", "Signatures"))
 
 
 @dataclass(frozen=True)
@@ -176,7 +198,7 @@ def doc_bodies(pkg: OFDPackage) -> list[tuple[str, str | None]]:
     """(DocRoot entry, Signatures entry or None) per DocBody of OFD.xml."""
     real = pkg.find(OFD_ENTRY)
     if real is not None:
-        bodies = _outline("bodies", real, pkg.read_xml_bytes(real), _bodies)
+        bodies = _outline("bodies", real, pkg.read_xml_bytes(real), _bodies, _BODIES_TEXTS)
         if bodies is not None:
             return list(bodies)
     return _bodies(load_xml(pkg, OFD_ENTRY))

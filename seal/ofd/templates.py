@@ -1,4 +1,4 @@
-"""Reading a Signature.xml by comparing its bytes with one of the same shape read before.
+"""Reading a Signature.xml (TextTemplate) or OFD.xml (MarkupTemplate) by comparing its bytes with one of the same shape read before.
 
 A producer writes every Signature.xml the same way; from one document to the next only a few
 element texts change (the CheckValue of each per-document file, SignatureDateTime). Walking
@@ -7,9 +7,9 @@ template: its bytes with those texts cut out as slots. A later Signature.xml mad
 the same bytes around the slots, with slot texts of a few plain characters, then says what the
 template says, the slot texts aside.
 
-Why that is exact, so that such a document is neither parsed nor walked: a template is cut only from a UTF-8 (or ASCII) document without ``&``, comments,
-CDATA, DTD or processing instructions other than the XML declaration, so its bytes are its
-text. A slot is cut only where the text occurs once in the whole document, right after a
+Why that is exact, so that such a document is neither parsed nor walked: a template is cut
+only from a UTF-8 (or ASCII) document without ``&``, comments, CDATA, DTD or processing
+instructions other than the XML declaration, so its bytes are its text. A slot is cut only where the text occurs once in the whole document, right after a
 ``>`` and right before ``</``: that is the whole text of the element the walk read it from.
 A document matching the template has the same bytes (so the same elements, attributes and
 other texts) except in the slots, and a slot text of the plain characters below contains no
@@ -104,3 +104,70 @@ class TextTemplate:
             slots.append(xml[pos:end])
             pos = end + len(piece)
         return slots if pos == len(xml) else None
+
+
+# An element's text right before its end tag: no markup, no quote or ">" (so never part of an
+# attribute value that holds a ">"), then the end tag's name.
+_TEXT_BEFORE_END = re.compile(rb'>([^<>"\'&]*)</([^\s>/]+)')
+# What a slot text of a fitting document may not hold: markup, an entity or character
+# reference, quotes, and characters XML 1.0 does not allow (U+FFFE / U+FFFF below).
+_UNSAFE = re.compile(rb'[<>&"\'\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]')
+
+
+class MarkupTemplate:
+    """The bytes of one document with the texts of every element but a few named ones cut
+    out as slots: its markup (tags, attributes, namespaces) and the texts of those elements.
+
+    A document that is the template's bytes around slot texts of plain character data (valid
+    UTF-8, no markup, reference, quote or disallowed character) is well-formed exactly as the
+    template's document was, and reads as the same tree but for the texts of elements other
+    than the named ones (and tails, which a walk by element never reads). A walk that reads
+    no other text than those of the named elements therefore reads the same from both.
+
+    Cut only from a UTF-8 (or ASCII) document without comments, CDATA, DTD or processing
+    instructions other than the XML declaration, so that every ``>text</`` is character data
+    followed by an end tag."""
+
+    __slots__ = ("pieces",)
+
+    def __init__(self, pieces: tuple[bytes, ...]) -> None:
+        self.pieces = pieces          # the bytes around the slots; each after the first starts with "</"
+
+    @classmethod
+    def cut(cls, xml: bytes, encoding: str | None, keep: frozenset[str]) -> MarkupTemplate | None:
+        """A template of ``xml`` keeping the texts of elements whose local name is in ``keep``;
+        None when it cannot be done exactly or there would be no slot."""
+        if (encoding or "UTF-8").upper() not in _ENCODINGS or not xml.startswith(b"<") or b"<!" in xml \
+                or xml.count(b"<?") != xml.startswith(b"<?xml "):
+            return None
+        pieces, end = [], 0
+        for match in _TEXT_BEFORE_END.finditer(xml):
+            local = match.group(2).rpartition(b":")[2].decode("ascii", "replace")
+            if local in keep:
+                continue
+            pieces.append(xml[end:match.start(1)])
+            end = match.end(1)
+        if not pieces:
+            return None
+        pieces.append(xml[end:])
+        return cls(tuple(pieces))
+
+    def fits(self, xml: bytes) -> bool:
+        """Whether ``xml`` is the template's bytes around slot texts of plain character data."""
+        pieces = self.pieces
+        if not xml.startswith(pieces[0]):
+            return False
+        pos = len(pieces[0])
+        for piece in pieces[1:]:
+            end = xml.find(b"<", pos)          # a slot text holds no "<": it ends at the next piece
+            if end < 0 or not xml.startswith(piece, end):
+                return False
+            slot = xml[pos:end]
+            if _UNSAFE.search(slot):
+                return False
+            try:
+                slot.decode("utf-8")
+            except UnicodeDecodeError:
+                return False
+            pos = end + len(piece)
+        return pos == len(xml)
