@@ -8,15 +8,16 @@ template: its bytes with those texts cut out as slots. A later Signature.xml mad
 the same bytes around the slots, with slot texts of a few plain characters, then says what the
 template says, the slot texts aside.
 
-Why that is exact, so that such a document is neither parsed nor walked: a template is cut
-only from a UTF-8 (or ASCII) document without ``&``, comments, CDATA, DTD or processing
-instructions other than the XML declaration, so its bytes are its text. A slot is cut only
-where the text occurs once in the whole document, right after a ``>`` and right before
-``</``: that is the whole text of the element the walk read it from. A document matching the template has the same bytes (so the same elements, attributes and
-other texts) except in the slots, and a slot text of the plain characters below contains no
-markup, entity or line end to normalise: it is that element's whole text, as lxml reads it.
-Replacing one element's whole text by such characters keeps a well-formed document well-formed
-(and free of DTDs), so the parse the template's document passed would pass again.
+Why that is exact, so that such a document is neither parsed nor walked: a template is cut only
+from a UTF-8 (or ASCII) document without ``&``, comments, CDATA, DTD or processing instructions
+other than the XML declaration, so its bytes are its text. A slot is cut only where the text
+occurs once in the whole document, right after a ``>`` and right before ``</``: that is the
+whole text of the element the walk read it from. A document matching the template has the same
+bytes (so the same elements, attributes and other texts) except in the slots, and a slot text
+of the plain characters below contains no markup, entity or line end to normalise: it is that
+element's whole text, as lxml reads it. Replacing one element's whole text by such characters
+keeps a well-formed document well-formed (and free of DTDs), so the parse the template's
+document passed would pass again.
 """
 from __future__ import annotations
 
