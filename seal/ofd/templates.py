@@ -160,16 +160,22 @@ class MarkupTemplate:
         if not xml.startswith(pieces[0]):
             return False
         pos = len(pieces[0])
+        slots = []
         for piece in pieces[1:]:
             end = xml.find(b"<", pos)          # a slot text holds no "<": it ends at the next piece
             if end < 0 or not xml.startswith(piece, end):
                 return False
-            slot = xml[pos:end]
-            if _UNSAFE.search(slot):
-                return False
-            try:
-                slot.decode("utf-8")
-            except UnicodeDecodeError:
-                return False
+            slots.append(xml[pos:end])
             pos = end + len(piece)
-        return pos == len(xml)
+        if pos != len(xml):
+            return False
+        # All slots checked at once, joined by a line end: it keeps a character split across two
+        # slots from reading as whole, and is itself neither unsafe nor able to make a "\xef\xbf\xbe".
+        joined = b"\n".join(slots)
+        if _UNSAFE.search(joined):
+            return False
+        try:
+            joined.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return True
