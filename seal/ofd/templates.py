@@ -130,14 +130,10 @@ class MarkupTemplate:
     instructions other than the XML declaration, so that every ``>text</`` is character data
     followed by an end tag."""
 
-    __slots__ = ("pieces", "_pattern")
+    __slots__ = ("pieces",)
 
     def __init__(self, pieces: tuple[bytes, ...]) -> None:
         self.pieces = pieces          # the bytes around the slots; each after the first starts with "</"
-        # The pieces with a slot of anything but "<" between each two: as each piece after the
-        # first starts with "<", a slot ends exactly where fits() would end it (possessive: no
-        # backtracking, so a document that does not fit is refused in one pass).
-        self._pattern = re.compile(b"([^<]*+)".join(re.escape(piece) for piece in pieces))
 
     @classmethod
     def cut(cls, xml: bytes, encoding: str | None, keep: frozenset[str]) -> MarkupTemplate | None:
@@ -160,12 +156,22 @@ class MarkupTemplate:
 
     def fits(self, xml: bytes) -> bool:
         """Whether ``xml`` is the template's bytes around slot texts of plain character data."""
-        match = self._pattern.fullmatch(xml)
-        if match is None:
+        pieces = self.pieces
+        if not xml.startswith(pieces[0]):
+            return False
+        pos = len(pieces[0])
+        slots = []
+        for piece in pieces[1:]:
+            end = xml.find(b"<", pos)          # a slot text holds no "<": it ends at the next piece
+            if end < 0 or not xml.startswith(piece, end):
+                return False
+            slots.append(xml[pos:end])
+            pos = end + len(piece)
+        if pos != len(xml):
             return False
         # All slots checked at once, joined by a line end: it keeps a character split across two
         # slots from reading as whole, and is itself neither unsafe nor able to make a "\xef\xbf\xbe".
-        joined = b"\n".join(match.groups())
+        joined = b"\n".join(slots)
         if _UNSAFE.search(joined):
             return False
         try:
