@@ -363,3 +363,30 @@ def test_no_markup_template_is_cut_where_markup_could_hide_in_text(xml: bytes) -
 
     encoding = "ISO-8859-1" if b"8859" in xml else None
     assert MarkupTemplate.cut(xml, encoding, frozenset({"k"})) is None
+
+
+def test_a_new_markup_template_is_cut_only_every_so_often_after_misses(monkeypatch) -> None:
+    """OFD.xml parts of another shape are parsed; a template is cut again only after
+    _RECUT_AFTER of them (a cut costs more than a parse), and then serves that shape."""
+    from seal.ofd.templates import MarkupTemplate
+
+    monkeypatch.setattr(model, "_OUTLINES", {})
+    monkeypatch.setattr(model, "_SHAPES", {})
+    cuts: list[int] = []
+    cut = MarkupTemplate.cut.__func__
+    monkeypatch.setattr(MarkupTemplate, "cut", classmethod(lambda cls, *a: cuts.append(1) or cut(cls, *a)))
+    parsed: list[bytes] = []
+    parse = X.parse_xml
+    monkeypatch.setattr(X, "parse_xml", lambda data, **kw: parsed.append(data) or parse(data, **kw))
+
+    def bodies(xml: bytes) -> object:
+        return model.doc_bodies(package({"OFD.xml": xml}))
+
+    bodies(ofd_xml())
+    assert (len(cuts), len(parsed)) == (1, 1)
+    other = [ofd_xml(f"ID{n}").replace(b'Version="1.0"', b'Version="1.1"') for n in range(model._RECUT_AFTER + 2)]
+    for xml in other[:model._RECUT_AFTER]:
+        assert bodies(xml) == [("Doc_0/Document.xml", "Doc_0/Signs/Signatures.xml")]
+    assert len(cuts) == 2 and len(parsed) == 1 + model._RECUT_AFTER
+    assert bodies(other[-1]) == [("Doc_0/Document.xml", "Doc_0/Signs/Signatures.xml")]   # fitted, not parsed
+    assert len(parsed) == 1 + model._RECUT_AFTER

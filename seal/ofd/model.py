@@ -83,8 +83,9 @@ def _outline(kind: str, name: str, data: bytes, read: Callable[[etree._Element],
     if facts is not _UNKNOWN:
         return facts
     shape = _SHAPES.get((kind, name)) if texts_read is not None else None
-    if shape is not None and shape[0].fits(data):
-        return shape[1]
+    if shape is not None and shape.template.fits(data):
+        shape.misses = 0
+        return shape.facts
     try:
         root = X.parse_xml(data, name=name, max_size=max(len(data), 1))
         facts = read(root)
@@ -94,18 +95,38 @@ def _outline(kind: str, name: str, data: bytes, read: Callable[[etree._Element],
         if len(_OUTLINES) >= _OUTLINE_LIMIT:
             _OUTLINES.clear()
         _OUTLINES[key] = facts
-        if texts_read is not None and facts is not None:
+        if texts_read is not None and facts is not None and _shape_due(shape):
             template = MarkupTemplate.cut(data, root.getroottree().docinfo.encoding, texts_read)
             if template is not None:
                 if len(_SHAPES) >= _SHAPE_LIMIT:
                     _SHAPES.clear()
-                _SHAPES[(kind, name)] = (template, facts)
+                _SHAPES[(kind, name)] = _Shape(template, facts)
     return facts
 
 
-# Per (kind, entry name), the markup template of the last part read and its outline (see _outline).
-_SHAPES: dict[tuple[str, str], tuple[MarkupTemplate, Any]] = {}
-_SHAPE_LIMIT = 256
+class _Shape:
+    """The markup template of a part read under (kind, entry name), its outline, and the parts
+    of that name it has not fitted since."""
+
+    __slots__ = ("template", "facts", "misses")
+
+    def __init__(self, template: MarkupTemplate, facts: Any) -> None:
+        self.template, self.facts, self.misses = template, facts, 0
+
+
+def _shape_due(shape: _Shape | None) -> bool:
+    """Whether to cut a new template after a part did not fit ``shape``: at once when there is
+    none, else only every _RECUT_AFTER misses (documents of alternating shapes pay the cut
+    seldom, as Signature.xml templates)."""
+    if shape is None:
+        return True
+    shape.misses += 1                  # unlocked: a count lost between threads only delays a cut
+    return shape.misses >= _RECUT_AFTER
+
+
+# Per (kind, entry name), the markup template of the last part cut and its outline (see _outline).
+_SHAPES: dict[tuple[str, str], _Shape] = {}
+_SHAPE_LIMIT = 64
 # The only element texts _bodies reads: OFD.xml differs from document to document in DocInfo.
 _BODIES_TEXTS = frozenset(("DocRoot", "Signatures"))
 
