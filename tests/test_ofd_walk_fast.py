@@ -390,3 +390,23 @@ def test_a_new_markup_template_is_cut_only_every_so_often_after_misses(monkeypat
     assert len(cuts) == 2 and len(parsed) == 1 + model._RECUT_AFTER
     assert bodies(other[-1]) == [("Doc_0/Document.xml", "Doc_0/Signs/Signatures.xml")]   # fitted, not parsed
     assert len(parsed) == 1 + model._RECUT_AFTER
+
+
+@pytest.mark.parametrize("text", ["\x7f", "\x85", "\u2028", "\ufdd0", "\U0010ffff", "\ue000", "\U0001fffe", "]]",
+                                  "\xa0", "\t", "\x0b", "]]>", "\udcff"])
+def test_a_markup_template_fits_exactly_what_lxml_reads(text: str) -> None:
+    """Characters at the edges of XML 1.0's Char production in a slot: the template fits
+    exactly the documents lxml parses (C1 controls, non-characters and the last plane are
+    allowed; VT, "]]>" and bytes that are no UTF-8 are not)."""
+    from seal.ofd.templates import MarkupTemplate
+
+    def doc(t: str) -> bytes:
+        return f"<?xml version='1.0' encoding='UTF-8'?>\n<r><a>{t}</a><k>x</k></r>".encode("utf-8", "surrogateescape")
+
+    template = MarkupTemplate.cut(doc("t"), "UTF-8", frozenset({"k"}))
+    try:
+        X.parse_xml(doc(f"a{text}b"), name="r.xml")
+        parses = True
+    except OFDXMLError:
+        parses = False
+    assert template is not None and template.fits(doc(f"a{text}b")) is parses
