@@ -312,10 +312,7 @@ def append(session: Session, *, actor: str, action: str, subject: str, details: 
         seq, prev_hash, checkpoint_seq = known[2] + 1, known[3], known[4]
     else:
         known = None
-        heads = _TAKE_SEQS.run(conn, {"n": 1})
-        if not heads:
-            raise AuditError("the audit_head row is missing: is the database migrated (store.migrate)?")
-        seq, prev_hash, checkpoint_seq = heads[0][0], bytes(heads[0][1]), heads[0][2]
+        seq, prev_hash, checkpoint_seq = _taken(_TAKE_SEQS.run(conn, {"n": 1}))
     recorded_at = utcnow()
     digest = record_hash(prev_hash, seq, recorded_at, actor, action, subject, details_text)
     values = {"seq": seq, "recorded_at": recorded_at, "actor": actor, "action": action, "subject": subject,
@@ -326,12 +323,25 @@ def append(session: Session, *, actor: str, action: str, subject: str, details: 
     else:
         _SET_HEAD.run(conn, {"seq": seq, "head_hash": digest})
 
-    policy: AuditPolicy | None = session.info.get(AUDIT_POLICY_KEY)
-    if policy is not None and seq - checkpoint_seq >= policy.every:
-        checkpoint(session, policy.signer)  # changes the head row: the next append reads it again
-    else:
+    if not _checkpoint_if_due(session, seq, checkpoint_seq):   # a checkpoint changes the head row
         session.info[_KNOWN_HEAD] = (transaction, savepoint, seq, digest, checkpoint_seq)
     return Appended(**values)
+
+
+def _taken(heads: list[Any]) -> tuple[int, bytes, int]:
+    """(last seq taken, hash of the record before the first, checkpoint seq) from _TAKE_SEQS's rows."""
+    if not heads:
+        raise AuditError("the audit_head row is missing: is the database migrated (store.migrate)?")
+    return heads[0][0], bytes(heads[0][1]), heads[0][2]
+
+
+def _checkpoint_if_due(session: Session, seq: int, checkpoint_seq: int) -> bool:
+    """Sign a checkpoint when the session's audit policy says one is due at ``seq``."""
+    policy: AuditPolicy | None = session.info.get(AUDIT_POLICY_KEY)
+    if policy is None or seq - checkpoint_seq < policy.every:
+        return False
+    checkpoint(session, policy.signer)
+    return True
 
 
 _ROWS_PER_INSERT = 16  # well under the databases' parameter limits; a sealing queues two to four
@@ -356,10 +366,7 @@ def _send_queued(session: Session, conn: Any, queued: list[Any]) -> Any:
     heads = _TAKE_SEQS.send(conn, {"n": len(queued)})
 
     def write() -> None:
-        rows = heads()
-        if not rows:
-            raise AuditError("the audit_head row is missing: is the database migrated (store.migrate)?")
-        last, prev_hash, checkpoint_seq = rows[0][0], bytes(rows[0][1]), rows[0][2]
+        last, prev_hash, checkpoint_seq = _taken(heads())
         seq = last - len(queued)
         for start in range(0, len(queued), _ROWS_PER_INSERT):  # a statement costs ~60 µs of psycopg's CPU
             chunk = queued[start:start + _ROWS_PER_INSERT]
@@ -373,9 +380,7 @@ def _send_queued(session: Session, conn: Any, queued: list[Any]) -> Any:
                 prev_hash = digest
             _insert_records(len(chunk)).run(conn, values)
         _SET_HEAD_HASH.run(conn, {"head_hash": prev_hash})
-        policy: AuditPolicy | None = session.info.get(AUDIT_POLICY_KEY)
-        if policy is not None and last - checkpoint_seq >= policy.every:
-            checkpoint(session, policy.signer)
+        _checkpoint_if_due(session, last, checkpoint_seq)
     return write
 
 

@@ -105,12 +105,16 @@ def append(session: Session, *, kind: str, subject: str, artefact: bytes | None 
     if queue_for_end(session, _QUEUED, (kind, subject, digest, _now()), _send_queued):
         return None
     conn = connection_of(session)
-    sizes = _TAKE_INDEXES.run(conn, {"n": 1})
-    if not sizes:
-        raise TransLogError("the translog_state row is missing: is the database migrated?")
-    idx = sizes[0][0] - 1
+    idx = _first_taken(_TAKE_INDEXES.run(conn, {"n": 1}), 1)
     _insert_entry(conn, idx, kind, subject, digest, _now())
     return idx
+
+
+def _first_taken(sizes: list[Any], n: int) -> int:
+    """The first of the ``n`` indexes _TAKE_INDEXES took, from its rows."""
+    if not sizes:
+        raise TransLogError("the translog_state row is missing: is the database migrated?")
+    return sizes[0][0] - n
 
 
 def _insert_entry(conn: Any, idx: int, kind: str, subject: str, digest: bytes, logged_at: datetime) -> None:
@@ -124,10 +128,7 @@ def _send_queued(conn: Any, queued: list[Any]) -> Any:
     sizes = _TAKE_INDEXES.send(conn, {"n": len(queued)})
 
     def write() -> None:
-        rows = sizes()
-        if not rows:
-            raise TransLogError("the translog_state row is missing: is the database migrated?")
-        for idx, (kind, subject, digest, logged_at) in enumerate(queued, rows[0][0] - len(queued)):
+        for idx, (kind, subject, digest, logged_at) in enumerate(queued, _first_taken(sizes(), len(queued))):
             _insert_entry(conn, idx, kind, subject, digest, logged_at)
     return write
 

@@ -95,7 +95,7 @@ def _outline(kind: str, name: str, data: bytes, read: Callable[[etree._Element],
         if len(_OUTLINES) >= _OUTLINE_LIMIT:
             _OUTLINES.clear()
         _OUTLINES[key] = facts
-        if texts_read is not None and facts is not None and _shape_due(shape):
+        if texts_read is not None and facts is not None and _recut_due(shape):
             template = MarkupTemplate.cut(data, root.getroottree().docinfo.encoding, texts_read)
             if template is not None:
                 if len(_SHAPES) >= _SHAPE_LIMIT:
@@ -114,14 +114,14 @@ class _Shape:
         self.template, self.facts, self.misses = template, facts, 0
 
 
-def _shape_due(shape: _Shape | None) -> bool:
-    """Whether to cut a new template after a part did not fit ``shape``: at once when there is
-    none, else only every _RECUT_AFTER misses (documents of alternating shapes pay the cut
-    seldom, as Signature.xml templates)."""
-    if shape is None:
+def _recut_due(kept: _Shape | _Known | None) -> bool:
+    """Whether to cut a new template after a part did not fit the one ``kept`` (an OFD.xml's
+    markup template, a Signature.xml's text template): at once when none is kept, else only
+    every _RECUT_AFTER misses, so documents of alternating shapes seldom pay a cut."""
+    if kept is None:
         return True
-    shape.misses += 1                  # unlocked: a count lost between threads only delays a cut
-    return shape.misses >= _RECUT_AFTER
+    kept.misses += 1                   # unlocked: a count lost between threads only delays a cut
+    return kept.misses >= _RECUT_AFTER
 
 
 # Per (kind, entry name), the markup template of the last part cut and its outline (see _outline).
@@ -679,12 +679,9 @@ def _fitted_signature_xml(real: str, xml: bytes) -> _SignatureXML | None:
 def _read_signature_xml(root: etree._Element, real: str, xml: bytes) -> _SignatureXML:
     """_walk_signature_xml(root, real) of a Signature.xml that did not fit the template kept
     for ``real``; now and then it is cut as the template of ``real`` instead."""
-    known = _TEMPLATES.get(real)
     fields = _walk_signature_xml(root, real)
-    if known is not None:
-        known.misses += 1              # unlocked: a count lost between threads only delays a cut
-        if known.misses < _RECUT_AFTER:
-            return fields
+    if not _recut_due(_TEMPLATES.get(real)):
+        return fields
     if len(xml) <= _TEMPLATE_MAX_PART:
         texts = _slot_texts(fields)
         if len(_TEMPLATES) >= _TEMPLATE_LIMIT:

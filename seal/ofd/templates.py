@@ -94,18 +94,24 @@ class TextTemplate:
     def _find_slots(self, xml: bytes) -> list[bytes] | None:
         """The slot texts of ``xml`` (after an empty first one, as _slots gives them) when it
         is the template's bytes around them, whatever their lengths."""
-        pieces = self.pieces
-        if not xml.startswith(pieces[0]):
+        slots = _texts_between(self.pieces, xml)
+        return None if slots is None else [b"", *slots]
+
+
+def _texts_between(pieces: tuple[bytes, ...], xml: bytes) -> list[bytes] | None:
+    """The texts of ``xml`` between ``pieces`` (each after the first starts with "</"), when
+    ``xml`` is those pieces around texts without a "<"; None otherwise."""
+    if not xml.startswith(pieces[0]):
+        return None
+    slots = []
+    pos = len(pieces[0])
+    for piece in pieces[1:]:
+        end = xml.find(b"<", pos)          # a slot text holds no "<": it ends at the next piece
+        if end < 0 or not xml.startswith(piece, end):
             return None
-        slots = [b""]
-        pos = len(pieces[0])
-        for piece in pieces[1:]:
-            end = xml.find(b"<", pos)          # every piece after a slot starts with "</"
-            if end < 0 or not xml.startswith(piece, end):
-                return None
-            slots.append(xml[pos:end])
-            pos = end + len(piece)
-        return slots if pos == len(xml) else None
+        slots.append(xml[pos:end])
+        pos = end + len(piece)
+    return slots if pos == len(xml) else None
 
 
 # An element's text right before its end tag: no markup, no quote or ">" (so never part of an
@@ -156,18 +162,8 @@ class MarkupTemplate:
 
     def fits(self, xml: bytes) -> bool:
         """Whether ``xml`` is the template's bytes around slot texts of plain character data."""
-        pieces = self.pieces
-        if not xml.startswith(pieces[0]):
-            return False
-        pos = len(pieces[0])
-        slots = []
-        for piece in pieces[1:]:
-            end = xml.find(b"<", pos)          # a slot text holds no "<": it ends at the next piece
-            if end < 0 or not xml.startswith(piece, end):
-                return False
-            slots.append(xml[pos:end])
-            pos = end + len(piece)
-        if pos != len(xml):
+        slots = _texts_between(self.pieces, xml)
+        if slots is None:
             return False
         # All slots checked at once, joined by a line end: it keeps a character split across two
         # slots from reading as whole, and is itself neither unsafe nor able to make a "\xef\xbf\xbe".
