@@ -26,7 +26,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from asn1crypto import core, x509
 
@@ -35,6 +35,7 @@ from gm import oids, sm2
 from gm.asn1 import der as der_walk
 from gm.asn1 import ses
 from gm.errors import GMError
+from gm.records import frozen_record
 from gm.sm3 import sm3
 from seal.errors import SealBuildError, SealFormatError
 
@@ -58,7 +59,7 @@ _DIGESTS = {
 # ----------------------------------------------------------------------------- facts
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Quirk:
     """A deviation from the standard that real producers make and we accept (reported, not raised)."""
 
@@ -66,7 +67,7 @@ class Quirk:
     message: str
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Picture:
     type: str  # "PNG", "JPG", "SVG", "OFD", ... as written in the seal
     data: bytes
@@ -74,13 +75,13 @@ class Picture:
     height_mm: int
 
 
-@dataclass(frozen=True)
+@frozen_record
 class CertDigest:
     type: str  # hash name as written ("sm3", "SM3", "sha1", ...)
     value: bytes
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Seal:
     """What a seal says, whichever version it is."""
 
@@ -117,7 +118,7 @@ class Seal:
         return False
 
 
-@dataclass(frozen=True)
+@frozen_record
 class SealSignature:
     """What a seal signature (SignedValue.dat) says."""
 
@@ -138,7 +139,7 @@ class SealSignature:
     quirks: tuple[Quirk, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen_record
 class CheckResult:
     """Outcome of a cryptographic check: ok, why not, and the quirks met on the way."""
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 from asn1crypto import x509
+
+from gm.records import frozen_record
 
 __all__ = ["CertFacts", "facts_of"]
 
@@ -26,7 +27,7 @@ _BY_DER: dict[bytes, CertFacts] = {}
 _LIMIT = 4096
 
 
-@dataclass(frozen=True)
+@frozen_record
 class CertFacts:
     der: bytes
     tbs: bytes

@@ -28,6 +28,7 @@ from typing import Any
 
 from asn1crypto import x509
 
+from gm.records import frozen_record
 from verify.certfacts import facts_of
 from verify.errors import InputError
 from verify.path import PURPOSES, StaticTrust, TrustSource, cert_label, load_certificate, validate_path
@@ -59,7 +60,7 @@ def _now() -> _dt.datetime:
 # --------------------------------------------------------------------------- facts
 
 
-@dataclass(frozen=True)
+@frozen_record
 class IntegrityFact:
     """One integrity fact: a reference digest, a byte range, the data hash."""
 
@@ -70,7 +71,7 @@ class IntegrityFact:
     quirk: bool = False
 
 
-@dataclass(frozen=True)
+@frozen_record
 class TimestampFacts:
     """A timestamp over the signature (RFC 3161), already checked cryptographically."""
 
@@ -81,7 +82,7 @@ class TimestampFacts:
     tsa_chain: tuple[x509.Certificate, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen_record
 class SealFacts:
     info: SealInfo
     signature_ok: bool                # the seal maker's signature over the seal
@@ -91,7 +92,7 @@ class SealFacts:
     quirks: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen_record
 class SignatureFacts:
     """Everything the fact gatherers learned about one signature."""
 
@@ -110,7 +111,7 @@ class SignatureFacts:
     license_id: str | None = None      # the e-license this signature seals, when known
 
 
-@dataclass(frozen=True)
+@frozen_record
 class StatusAnswer:
     """A registry's answer about a seal (by esID) or an e-license (by id): ``status`` is
     valid | suspended | revoked | expired | unknown, or unavailable (the registry holding it

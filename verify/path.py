@@ -38,6 +38,7 @@ from typing import Any, Protocol
 
 from asn1crypto import cms, pem, x509
 
+from gm.records import frozen_record
 from gm.sm2 import PublicKey
 
 from verify.certfacts import facts_of
@@ -102,7 +103,7 @@ def cert_label(cert: x509.Certificate) -> str:
 # --------------------------------------------------------------------------- signatures
 
 
-@dataclass(frozen=True)
+@frozen_record
 class SignatureOutcome:
     ok: bool
     quirk: str | None = None        # what non-standard encoding was needed, if any
@@ -272,7 +273,7 @@ class StaticTrust:
 # --------------------------------------------------------------------------- purposes
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Purpose:
     name: str
     key_usage_any: frozenset[str] = frozenset()   # at least one of these when KU is present
@@ -302,7 +303,7 @@ KNOWN_CRITICAL = frozenset({
 # --------------------------------------------------------------------------- result
 
 
-@dataclass(frozen=True)
+@frozen_record
 class PathResult:
     """The path found (leaf first, anchor last; empty if none) and the checks made."""
 

@@ -21,9 +21,10 @@ import datetime as _dt
 import enum
 import json as _json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from gm.records import frozen_record
 from verify.certfacts import facts_of
 
 __all__ = [
@@ -92,7 +93,7 @@ class CheckResult(str, enum.Enum):
     INFO = "INFO"
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Check:
     """One named check. ``code`` is stable (e.g. ``X509_SIGNATURE``) and documented; the
     message is for people and may change."""
@@ -124,7 +125,7 @@ class Check:
         return out
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Policy:
     """How strict to be. ``quirks`` is the severity of a tolerated encoding quirk;
     ``overrides`` changes the severity of single checks by code (e.g. make
@@ -212,7 +213,7 @@ def summarise(checks: Iterable[Check]) -> tuple[Indication, SubIndication | None
 _CERT_INFOS: dict[bytes, CertificateInfo] = {}
 
 
-@dataclass(frozen=True)
+@frozen_record
 class CertificateInfo:
     subject: str
     issuer: str
@@ -241,7 +242,7 @@ class CertificateInfo:
                 "sha256": self.sha256}
 
 
-@dataclass(frozen=True)
+@frozen_record
 class SealInfo:
     """What a person wants to see of an e-seal; ``picture`` is the image bytes."""
 
@@ -274,7 +275,7 @@ class SealInfo:
         return out
 
 
-@dataclass(frozen=True)
+@frozen_record
 class RevocationEvidence:
     """The revocation answer used for one certificate (or why there was none)."""
 
@@ -311,7 +312,7 @@ class RevocationEvidence:
         return _jsonable(dict(d))
 
 
-@dataclass(frozen=True)
+@frozen_record
 class SignatureReport:
     """The verdict on one signature (or one certificate, for a certificate check)."""
 
@@ -363,7 +364,7 @@ class SignatureReport:
         }
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Report:
     """All signatures of one input. The overall indication is the worst of them (FAILED
     over INDETERMINATE over PASSED); an input without any signature is INDETERMINATE

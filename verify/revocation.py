@@ -43,6 +43,7 @@ from typing import Any
 
 from asn1crypto import core, crl as acrl, ocsp as aocsp, pem, x509
 
+from gm.records import frozen_record
 from verify.certfacts import facts_of
 from verify.errors import FetchError, InputError
 from verify.freshness import status_max_age
@@ -177,7 +178,7 @@ def read_once(method: Callable[..., Any]) -> Callable[..., Any]:
 # --------------------------------------------------------------------------- CRLs
 
 
-@dataclass(frozen=True)
+@frozen_record
 class CRLInfo:
     """A parsed, signature-checked CRL reduced to what a status answer needs."""
 
@@ -249,7 +250,7 @@ def _parse_crl(der: bytes, issuer: x509.Certificate, url: str) -> CRLInfo:
 # --------------------------------------------------------------------------- outcome
 
 
-@dataclass(frozen=True)
+@frozen_record
 class RevocationOutcome:
     evidence: RevocationEvidence
     check: Check

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from gm.oids import SM3, SM3_WITH_KEY
+from gm.records import frozen_record
 from seal.ofd.model import DocumentInfo, SignatureInfo, StampAnnot, parse_package
 from seal.ofd.package import DEFAULT_LIMITS, Limits, OFDPackage
 from seal.ofd.references import ReferenceResult, RefStatus, check_references
@@ -22,7 +23,7 @@ ZaLookup = Callable[[SignatureInfo, bytes | None], bytes | None]
 _SIGNATURE_FILE = re.compile(r"(^|/)Sign_\d+/Signature\.xml$")
 
 
-@dataclass(frozen=True)
+@frozen_record
 class SignatureFacts:
     """What the package says about one signature; the verifier (verify/) judges it."""
 
@@ -47,7 +48,7 @@ class SignatureFacts:
         return self.signature.signed_value_path
 
 
-@dataclass(frozen=True)
+@frozen_record
 class PackageFacts:
     """Facts of a whole package: per-signature facts, and signature files no listing names
     (a Signatures.xml entry deleted to hide a signature, or a half-written one)."""

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from lxml import etree
 
+from gm.records import frozen_record
 from seal.ofd import xmlns as X
 from seal.ofd.errors import OFDFormatError, OFDLimitError, OFDMissingPartError, OFDPathError, OFDXMLError
 from seal.ofd.package import OFDPackage
@@ -131,14 +132,14 @@ _SHAPE_LIMIT = 64
 _BODIES_TEXTS = frozenset(("DocRoot", "Signatures"))
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Provider:
     name: str | None
     company: str | None
     version: str | None
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Reference:
     file_ref: str                 # as written in Signature.xml
     path: str | None              # resolved entry name; None when the location itself is unsafe
@@ -146,7 +147,7 @@ class Reference:
     check_value_text: str
 
 
-@dataclass(frozen=True)
+@frozen_record
 class StampAnnot:
     id: str | None
     page_ref: str | None
@@ -154,7 +155,7 @@ class StampAnnot:
     clip: tuple[float, float, float, float] | None
 
 
-@dataclass(frozen=True)
+@frozen_record
 class SignatureInfo:
     """One ``<Signature>`` of a Signatures.xml, with its Signature.xml parsed."""
 
@@ -176,7 +177,7 @@ class SignatureInfo:
     error: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen_record
 class PageInfo:
     id: str
     path: str

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
 from enum import Enum
 
 from gm import sm3
 from gm.oids import SM3, SM3_WITH_KEY
+from gm.records import frozen_record
 from seal.ofd.model import SignatureInfo
 from seal.ofd.package import OFDPackage
 
@@ -37,7 +37,7 @@ class RefStatus(str, Enum):
     WEAK_DIGEST = "weak_digest"    # matches, but with MD5 or SHA-1
 
 
-@dataclass(frozen=True)
+@frozen_record
 class ReferenceResult:
     file_ref: str
     path: str | None
