@@ -326,3 +326,35 @@ def test_clear_read_caches_forgets_everything_kept_across_packages(small_cache) 
     assert not small_cache.map and not model._OUTLINES and not model._REFERENCES and not references._MATCHED
     (again,) = verify_package(sealed("d1"))
     assert again.references == fact.references
+
+
+def test_a_name_with_new_content_in_every_package_stops_filling_the_cache(small_cache) -> None:
+    """A license's own parts (its data, its signature) are new in every package: after the
+    first few, only every _ADMIT_EVERY-th is kept, while a part repeated under another name
+    stays cached throughout."""
+    own = "Doc_0/Attachs/license.json"
+    packages = [rezip({"OFD.xml": b"<a/>", own: f'{{"license_id": "{i:06d}"}}'.encode() * 3}) for i in range(64)]
+    shared = None
+    for i, package in enumerate(packages):
+        pkg = OFDPackage(package)
+        assert pkg.read(own) == entries(package)[own]
+        if i:
+            assert pkg.read("OFD.xml") is shared                   # the repeated part: a hit each time
+        shared = pkg.read("OFD.xml")
+    kept = sum(1 for part in small_cache.map.values() if part.data.startswith(b'{"license_id"'))
+    assert kept == P._ADMIT_FIRST + (len(packages) - 1) // P._ADMIT_EVERY
+    assert small_cache.map and len(small_cache.map) == kept + 1
+
+
+def test_a_name_whose_parts_start_to_repeat_is_cached_again(small_cache) -> None:
+    own = "Doc_0/Pages/Page_0/Content.xml"
+    for i in range(40):
+        OFDPackage(rezip({own: f"<p n='{i}'/>".encode() * 20})).read(own)
+    repeated = rezip({own: b"<p n='same'/>" * 20})
+    reads = [OFDPackage(repeated).read(own) for _ in range(P._ADMIT_EVERY + 2)]
+    assert all(r == entries(repeated)[own] for r in reads)
+    assert reads[-1] is reads[-2]                # kept within _ADMIT_EVERY packages, then met
+    # Met again, the name's parts are kept at once once more.
+    fresh = rezip({own: b"<p n='fresh'/>" * 20})
+    first = OFDPackage(fresh).read(own)
+    assert OFDPackage(fresh).read(own) is first

@@ -166,7 +166,27 @@ class _Parts:
     def __init__(self, entries: int, budget: int) -> None:
         self.entries, self.budget, self.held = entries, budget, 0
         self.map: dict[tuple[int, int, int, int], _Part] = {}
+        # entry name -> parts read under it since one was last met again (see admit)
+        self.unmet: dict[str, int] = {}
         self._lock = threading.Lock()
+
+    def admit(self, name: str) -> bool:
+        """Whether to keep a part just read under ``name``. Some names hold new content in
+        every package (a license's own data, its signature): kept, such parts are never met
+        again, and they fill the cache until it is flushed. So after _ADMIT_FIRST parts in a
+        row under one name were not met again, only every _ADMIT_EVERY-th is kept: a name
+        whose parts start to repeat is cached again after at most that many packages."""
+        unmet = self.unmet
+        n = unmet.get(name, 0)
+        if n == 0 and len(unmet) >= self.entries:      # names come from packages: bounded
+            unmet.clear()
+        unmet[name] = n + 1                # unlocked: a count lost between threads only delays
+        return n < _ADMIT_FIRST or n % _ADMIT_EVERY == 0
+
+    def met(self, name: str) -> None:
+        """A part read under ``name`` was met again: keep the parts read under it."""
+        if name in self.unmet:
+            self.unmet.pop(name, None)
 
     def keep(self, key: tuple[int, int, int, int], part: _Part) -> None:
         cost = len(part.raw) + (len(part.data) if part.data is not part.raw else 0)
@@ -183,9 +203,12 @@ class _Parts:
     def clear(self) -> None:
         with self._lock:
             self.map.clear()
+            self.unmet.clear()
             self.held = 0
 
 
+_ADMIT_FIRST = 2
+_ADMIT_EVERY = 16
 _PART_MAX = 64 * 1024          # stored and inflated bytes of an entry kept in _PARTS, each
 _PARTS = _Parts(4096, 16 * 1024 * 1024)
 
@@ -355,9 +378,10 @@ class OFDPackage:
             if part is not None and self._data.startswith(part.raw, start):
                 self._parts[name] = part
                 self._inflated += bound
+                _PARTS.met(name)
                 return part.data
         out = self._read_span(name, info, start, end, bound, remaining_total, stored)
-        if key is not None:
+        if key is not None and _PARTS.admit(name):
             part = _Part(out if stored else self._data[start:end], out)
             _PARTS.keep(key, part)
             self._parts[name] = part
