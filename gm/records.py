@@ -35,8 +35,9 @@ def frozen_record(cls: type[T] | None = None, /, **options: Any) -> Any:
     """``@dataclass(frozen=True, **options)`` with a faster ``__init__`` (see the module doc)."""
 
     def wrap(c: type[T]) -> type[T]:
+        own_init = "__init__" in c.__dict__       # dataclasses keeps a class's own __init__: so do we
         made = dataclasses.dataclass(c, frozen=True, **options)
-        if options.get("init", True):
+        if options.get("init", True) and not own_init:
             _replace_init(made)
         return made
 

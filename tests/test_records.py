@@ -128,6 +128,14 @@ def test_classes_it_cannot_speed_up_keep_the_dataclass_init() -> None:
         a: int
         kind: typing.ClassVar[str] = "k"
 
+    @frozen_record
+    class OwnInit:
+        a: int
+
+        def __init__(self, text: str) -> None:
+            object.__setattr__(self, "a", int(text))
+
+    assert OwnInit("5").a == 5
     assert Slotted(1).a == 1 and not hasattr(Slotted(1), "__dict__")
     assert WithInitVar(1, 2).a == 3
     assert WithClassVar(1).a == 1 and WithClassVar.kind == "k"
