@@ -358,3 +358,57 @@ def test_a_name_whose_parts_start_to_repeat_is_cached_again(small_cache) -> None
     fresh = rezip({own: b"<p n='fresh'/>" * 20})
     first = OFDPackage(fresh).read(own)
     assert OFDPackage(fresh).read(own) is first
+
+
+def flagged(package: bytes, name: str, *, flags: int | None = None, method: int | None = None) -> bytes:
+    """``package`` with the central-directory record of ``name`` given other flags / method."""
+    buf = bytearray(package)
+    pos = buf.find(b"PK\x01\x02")
+    while pos != -1:
+        name_len = struct.unpack_from("<H", buf, pos + 28)[0]
+        if bytes(buf[pos + 46:pos + 46 + name_len]) == name.encode():
+            if flags is not None:
+                struct.pack_into("<H", buf, pos + 8, flags)
+            if method is not None:
+                struct.pack_into("<H", buf, pos + 10, method)
+            return bytes(buf)
+        pos = buf.find(b"PK\x01\x02", pos + 4)
+    raise AssertionError(name)
+
+
+def test_names_judged_once_still_get_every_other_check() -> None:
+    """A list of entry names met before skips only the name checks: an encrypted entry, an
+    unknown method or an outsized one under those names is refused as it always was."""
+    from seal.ofd.errors import OFDLimitError
+
+    files = entries(sealed("d1"))
+    good = rezip(files)
+    assert tuple(OFDPackage(good).names) == tuple(files)
+    P._LAYOUTS.clear()
+    OFDPackage(good)
+    assert tuple(files) in P._LAYOUTS                       # judged good, kept
+    with pytest.raises(OFDFormatError, match=f"entry '{DOC}' is encrypted"):
+        OFDPackage(flagged(good, DOC, flags=1))
+    with pytest.raises(OFDFormatError, match="compression method 12"):
+        OFDPackage(flagged(good, DOC, method=12))
+    with pytest.raises(OFDLimitError, match="per-entry limit"):
+        OFDPackage(good, limits=Limits(max_entry_size=100))
+    pkg = OFDPackage(good)
+    assert pkg.find(DOC.lower()) == DOC and pkg.find("nothing") is None
+
+
+def test_names_that_fail_are_never_remembered() -> None:
+    from seal.ofd.errors import OFDPathError
+
+    P._LAYOUTS.clear()
+    same_but_case = rezip({"OFD.xml": b"<a/>", "Doc_0/A.xml": b"1", "Doc_0/a.xml": b"2"})
+    traversal = rezip({"OFD.xml": b"<a/>", "Doc_0/../evil.xml": b"1"})
+    for _ in range(2):
+        with pytest.raises(OFDPathError, match="differ only by case"):
+            OFDPackage(same_but_case)
+        with pytest.raises(OFDPathError, match="path traversal"):
+            OFDPackage(traversal)
+    assert not P._LAYOUTS
+    # A directory entry is left out the same way whether its list was judged before or not.
+    with_dir = rezip({"OFD.xml": b"<a/>", "Doc_0/": b"", "Doc_0/A.xml": b"1"})
+    assert OFDPackage(with_dir).names == OFDPackage(with_dir).names == ["OFD.xml", "Doc_0/A.xml"]

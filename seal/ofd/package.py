@@ -19,18 +19,30 @@ import threading
 import zipfile
 import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
+from gm.records import frozen_record
 from gm.sm3 import sm3 as _sm3
-from seal.ofd.errors import OFDFormatError, OFDLimitError, OFDPathError, OFDXMLError, ZipBombError
+from seal.ofd.errors import (
+    OFDFormatError,
+    OFDLimitError,
+    OFDPathError,
+    OFDXMLError,
+    ZipBombError,
+)
 from seal.ofd.paths import check_entry_name
 
 # Entry names repeat from package to package (Doc_0/Document.xml, ...): a name's verdict is a
 # function of the name alone, so remember the good ones of ordinary length (a bad one raises
 # each time; OFDPackage.__init__ calls it for names of up to 256 characters).
 _checked_name_cached = lru_cache(maxsize=8192)(check_entry_name)
+
+# Lists of entry names that passed every name check, by the names as stored, with their
+# entry names (None for a directory) and the case-folded lookup OFDPackage.find uses.
+_LAYOUTS: dict[tuple[str, ...], tuple[tuple[str | None, ...], dict[str, str]]] = {}
+_LAYOUT_LIMIT = 256
+_LAYOUT_MAX_CHARS = 64 * 1024
 
 _LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")
 _LOCAL_HEADER_SIZE = _LOCAL_HEADER.size
@@ -126,7 +138,7 @@ def _entry_name(info: zipfile.ZipInfo) -> str:
     return name
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Limits:
     """Safety limits of the reader; the defaults are generous for documents, fatal for bombs."""
 
@@ -214,8 +226,10 @@ _PARTS = _Parts(4096, 16 * 1024 * 1024)
 
 
 def clear_part_cache() -> None:
-    """Forget the entries remembered across packages (a cold start, for benchmarks and tests)."""
+    """Forget the entries and name lists remembered across packages (a cold start, for
+    benchmarks and tests)."""
     _PARTS.clear()
+    _LAYOUTS.clear()
 
 
 class OFDPackage:
@@ -234,22 +248,40 @@ class OFDPackage:
         if len(infos) > limits.max_entries:
             raise OFDLimitError(f"package has {len(infos)} entries; the limit is {limits.max_entries}")
         self._infos: dict[str, _Entry] = {}
-        self._folded: dict[str, str] = {}
-        known, folded_names = self._infos, self._folded
+        known = self._infos
+        # The names' verdicts (each name safe, no two alike but for case) depend on the names
+        # alone: a list of names already judged good skips them, every other check still runs.
+        filenames = tuple([info[0] for info in infos])
+        layout = _LAYOUTS.get(filenames)
+        if layout is None:
+            kept: tuple[str | None, ...] | None = None
+            folded_names: dict[str, str] = {}
+            new_kept: list[str | None] = []
+        else:
+            kept, folded_names = layout
+        self._folded = folded_names
         max_entry_size, ratio_floor, max_total = limits.max_entry_size, limits.ratio_floor, limits.max_total_size
         checked = _checked_name_cached
         spans = []
         total = 0
-        for info in infos:
+        for n, info in enumerate(infos):
             filename, flags, method, _, compress_size, file_size, offset = info
-            name = checked(filename) if len(filename) <= 256 else check_entry_name(filename)
-            if filename.endswith("/"):
-                continue
-            if name in known:
-                raise OFDPathError(f"entry {name!r} appears twice in the package")
-            folded = name.casefold()
-            if folded in folded_names:
-                raise OFDPathError(f"entries {folded_names[folded]!r} and {name!r} differ only by case")
+            if kept is not None:
+                name = kept[n]
+                if name is None:
+                    continue
+            else:
+                name = checked(filename) if len(filename) <= 256 else check_entry_name(filename)
+                if filename.endswith("/"):
+                    new_kept.append(None)
+                    continue
+                if name in known:
+                    raise OFDPathError(f"entry {name!r} appears twice in the package")
+                folded = name.casefold()
+                if folded in folded_names:
+                    raise OFDPathError(f"entries {folded_names[folded]!r} and {name!r} differ only by case")
+                new_kept.append(name)
+                folded_names[folded] = name
             if flags & 0x1:
                 raise OFDFormatError(f"entry {name!r} is encrypted; OFD packages are not")
             if method != zipfile.ZIP_DEFLATED and method != zipfile.ZIP_STORED:
@@ -264,7 +296,6 @@ class OFDPackage:
             if total > max_total:
                 raise OFDLimitError(f"package declares more than {max_total} uncompressed bytes")
             known[name] = info
-            folded_names[folded] = name
             spans.append((offset, offset + _LOCAL_HEADER_SIZE + compress_size, name))
         # Whole-package ratio: many small entries, each under the per-entry floor, still add up.
         if total > limits.ratio_floor and total > limits.max_ratio * len(self._data):
@@ -277,6 +308,10 @@ class OFDPackage:
             if end > start:
                 raise ZipBombError(f"entries {first!r} and {second!r} overlap in the archive "
                                    "(a zip bomb construction)")
+        if kept is None and sum(map(len, filenames)) <= _LAYOUT_MAX_CHARS:
+            if len(_LAYOUTS) >= _LAYOUT_LIMIT:
+                _LAYOUTS.clear()
+            _LAYOUTS[filenames] = (tuple(new_kept), folded_names)     # never changed after: shared
         self._cache: dict[str, bytes] = {}
         self._parts: dict[str, _Part] = {}     # entries read through _PARTS (their SM3 is kept there)
         self._inflated = 0
