@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any
+
+from gm.records import frozen_record
 
 __all__ = ["ApiConfig", "ApiConfigError"]
 
@@ -28,7 +30,7 @@ class ApiConfigError(ValueError):
     """A setting of the HTTP service has an unknown name or a wrong value."""
 
 
-@dataclass(frozen=True)
+@frozen_record
 class ApiConfig:
     max_content_length: int = 1024 * 1024
     crl_max_age_seconds: int = 3600

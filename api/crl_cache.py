@@ -36,12 +36,12 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import case, func, select
 
+from gm.records import frozen_record
 from store import db
 from store.models.ca import CertificateAuthority, IssuedCertificate
 
@@ -74,7 +74,7 @@ def status_marker(session: Any, issuer_id: int) -> list[Any]:
     return [int(held), int(revoked), newest.isoformat() if newest else None]
 
 
-@dataclass(frozen=True)
+@frozen_record
 class _Authority:
     """What the cache needs of a CA row, detached from any session (shared by threads)."""
 
@@ -84,7 +84,7 @@ class _Authority:
     name: str
 
 
-@dataclass(frozen=True)
+@frozen_record
 class _Meta:
     generation: str
     made_at: str

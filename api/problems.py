@@ -17,12 +17,13 @@ clients may branch on, a short ``title`` (same for every instance of the type), 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, json
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
+
+from gm.records import frozen_record
 
 __all__ = ["PROBLEM_BASE", "MEDIA_TYPE", "Problem", "ProblemType", "register", "lookup", "install",
            "problem_response", "REGISTRY", "HTTP_SLUGS"]
@@ -32,7 +33,7 @@ MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("eseal.api")
 
 
-@dataclass(frozen=True)
+@frozen_record
 class ProblemType:
     status: int
     slug: str

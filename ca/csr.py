@@ -16,7 +16,7 @@ a failed proof of possession, malformed or duplicated requested extensions.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from asn1crypto import core, csr, keys, pem, x509
 
@@ -24,6 +24,7 @@ from ca import oids, profiles
 from ca.errors import CAError, InvalidCSR
 from ca.signer import Signer, sign_checked, sm2_spki
 from gm.asn1.parse import _PARSE_ERRORS
+from gm.records import frozen_record
 
 __all__ = ["ParsedCSR", "parse_csr", "build_csr", "sm2_point_from_spki", "DEFAULT_UID"]
 
@@ -31,7 +32,7 @@ DEFAULT_UID = b"1234567812345678"
 _PEM_LABELS = ("CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST")
 
 
-@dataclass(frozen=True)
+@frozen_record
 class ParsedCSR:
     """What a verified CSR asks for. ``public_key`` is the 65-byte SM2 point."""
 

@@ -26,7 +26,6 @@ certificates are stored one after the other, each with its audit record naming t
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import Any, Unpack
 
 from asn1crypto import x509
@@ -38,6 +37,7 @@ from ca.errors import KeyDeliveryError
 from ca.request import CertificateRequest, RequestFields
 from ca.service import KMC_KEY_LABEL, _sessions, issue_for_public_key
 from gm import sm3
+from gm.records import frozen_record
 from gm.sm2 import PrivateKey, PublicKey
 
 __all__ = ["GeneratedKeyCertificate", "DualCertificates", "issue_with_generated_key", "issue_dual",
@@ -46,7 +46,7 @@ __all__ = ["GeneratedKeyCertificate", "DualCertificates", "issue_with_generated_
 MIN_PASSPHRASE_LENGTH = 8
 
 
-@dataclass(frozen=True)
+@frozen_record
 class GeneratedKeyCertificate:
     serial: str
     certificate: x509.Certificate
@@ -54,7 +54,7 @@ class GeneratedKeyCertificate:
     envelope: bytes | None  # DER SM2EnvelopedKey (recipient delivery)
 
 
-@dataclass(frozen=True)
+@frozen_record
 class DualCertificates:
     signing_serial: str
     signing_certificate: x509.Certificate

@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from asn1crypto import core, ocsp, x509
 
@@ -28,6 +27,7 @@ from ca.certificate import load_certificate
 from ca.crl import _der_len, reason_code
 from ca.errors import BuilderError, MalformedOCSPRequest, ProfileViolation
 from ca.signer import Signer, point_bytes, sign_checked
+from gm.records import frozen_record
 
 __all__ = ["CertId", "OCSPRequest", "Answer", "Responder", "parse_request", "build_response", "presign",
            "error_response", "cert_id_for", "tbs_of"]
@@ -46,7 +46,7 @@ def _digest(algorithm: str, data: bytes) -> bytes:
     raise BuilderError(f"CertID hash algorithm must be sha1 or sm3, not {algorithm!r}")
 
 
-@dataclass(frozen=True)
+@frozen_record
 class CertId:
     """One CertID of a request (``raw`` is echoed byte for byte in the answer)."""
 
@@ -64,7 +64,7 @@ class CertId:
                 == self.issuer_key_hash)
 
 
-@dataclass(frozen=True)
+@frozen_record
 class OCSPRequest:
     cert_ids: tuple[CertId, ...]
     nonce: bytes | None
@@ -140,7 +140,7 @@ def _parse_request(der: bytes) -> OCSPRequest:
     return OCSPRequest(tuple(ids), nonce)
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Answer:
     """Status of one CertID. ``status`` is "good", "revoked" or "unknown"."""
 

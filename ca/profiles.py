@@ -32,7 +32,7 @@ import datetime as _dt
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Literal
 
 from asn1crypto import core, x509
@@ -40,6 +40,7 @@ from asn1crypto import core, x509
 from ca import identifiers, oids
 from ca.errors import InvalidIdentifier, ProfileViolation
 from ca.gmt0015 import IdentifyCode
+from gm.records import frozen_record
 
 __all__ = [
     "CAConfig", "Profile", "PROFILES", "get", "DN_ATTRIBUTES",
@@ -75,7 +76,7 @@ IDENTITY_OIDS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Profile:
     """One row of the profile table. Field names say what lands in the certificate."""
 
@@ -110,7 +111,7 @@ class Profile:
         return None
 
 
-@dataclass(frozen=True)
+@frozen_record
 class CAConfig:
     """Per-region settings the profiles need (base URL, region code, policy arc)."""
 
@@ -338,7 +339,7 @@ def check_validity(profile: Profile, not_before: _dt.datetime, not_after: _dt.da
 
 # --- identity extensions ------------------------------------------------------------
 
-@dataclass(frozen=True)
+@frozen_record
 class Identity:
     """GM/T 0015 identity values for one certificate; validated by :func:`check_identity`."""
 
@@ -466,7 +467,7 @@ def check_san(profile: Profile, san: Sequence[tuple[str, str]]) -> list[x509.Gen
 
 # --- the engine ---------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@frozen_record
 class ExtensionContext:
     """Facts the engine needs besides the profile: keys, issuer, identity, SAN."""
 

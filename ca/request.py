@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Required, TypedDict
 
 from asn1crypto import x509
@@ -20,6 +19,7 @@ from asn1crypto import x509
 from ca.certificate import CertificateBuilder
 from ca.errors import CAError
 from ca.profiles import CAConfig, Identity
+from gm.records import frozen_record
 
 __all__ = ["RequestFields", "CertificateRequest"]
 
@@ -35,7 +35,7 @@ class RequestFields(TypedDict, total=False):
     days: int | None         # validity; None: the profile's default
 
 
-@dataclass(frozen=True)
+@frozen_record
 class CertificateRequest:
     profile: str
     subject: Any = None

@@ -5,13 +5,13 @@ subject DN or the serial (hex). Newest first, paginated; returns the page and th
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ca.errors import CAError
+from gm.records import frozen_record
 from store import db
 from store.models.ca import CERT_STATUSES, IssuedCertificate
 
@@ -20,7 +20,7 @@ __all__ = ["CertificatePage", "search_certificates", "MAX_PER_PAGE"]
 MAX_PER_PAGE = 200
 
 
-@dataclass(frozen=True)
+@frozen_record
 class CertificatePage:
     rows: list[IssuedCertificate]
     total: int

@@ -58,7 +58,6 @@ import dataclasses
 import datetime as _dt
 import hashlib
 import uuid
-from dataclasses import dataclass
 from typing import Any, Unpack
 
 from asn1crypto import x509
@@ -67,7 +66,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ca import crl_entries
-from ca.certificate import CertificateBuilder, load_certificate, random_serial, subject_key_identifier, to_pem
+from ca.certificate import (
+    CertificateBuilder,
+    load_certificate,
+    random_serial,
+    subject_key_identifier,
+    to_pem,
+)
 from ca.crl import REASON_CODES, CRLBuilder, reason_code
 from ca.csr import DEFAULT_UID, parse_csr
 from ca.errors import (
@@ -83,6 +88,7 @@ from ca.errors import (
 from ca.keystore_signer import KeyStoreSigner
 from ca.profiles import CAConfig, Identity, parse_dn  # noqa: F401  (parse_dn: used by callers of this module)
 from ca.request import CertificateRequest, RequestFields
+from gm.records import frozen_record
 from store import audit, db, translog
 from store.models.ca import CertificateAuthority, CRLCounter, IssuedCertificate
 
@@ -141,7 +147,7 @@ def normalise_serial(serial: str | int) -> str:
     return format(value, "x")
 
 
-@dataclass(frozen=True)
+@frozen_record
 class RegionInfo:
     region_code: str
     region_name: str
@@ -154,7 +160,7 @@ class RegionInfo:
     service_serials: dict[str, str] | None = None  # profile -> serial hex
 
 
-@dataclass(frozen=True)
+@frozen_record
 class ServiceCertificate:
     """A service's current certificate and the key-store key that signs for it."""
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import json
-from dataclasses import dataclass
 from typing import Any, Unpack
 
 from asn1crypto import x509
@@ -41,6 +40,7 @@ from ca.errors import CAError, InvalidTransition, SeparationOfDuties, UnknownApp
 from ca.profiles import parse_dn
 from ca.request import CertificateRequest, RequestFields
 from ca.service import _builder, _issuing_ca, _now, _sessions, issue_for_public_key
+from gm.records import frozen_record
 from store import audit, db
 from store.models.ca_workflow import CertificateApplication
 
@@ -51,7 +51,7 @@ __all__ = ["ApplicationInfo", "FOUR_EYES_PROFILES", "submit_application", "revie
 FOUR_EYES_PROFILES = frozenset({"organization", "organization_encryption"})
 
 
-@dataclass(frozen=True)
+@frozen_record
 class ApplicationInfo:
     id: int
     profile: str

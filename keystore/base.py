@@ -12,15 +12,15 @@ cli/ -- is responsible for authenticating the actor and deciding the role.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from gm.records import frozen_record
 from gm.sm2 import DEFAULT_UID, PublicKey
 from keystore.policy import KeyPolicy, Usage
 
 
-@dataclass(frozen=True)
+@frozen_record
 class KeyInfo:
     """Public facts about a key: safe to show, log and return over the API."""
 

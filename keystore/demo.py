@@ -9,9 +9,9 @@ public key is pinned at H/audit-signer.pub.pem. The work runs inside
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
+from gm.records import frozen_record
 from keystore.errors import KeyNotFound
 from keystore.region import ensure_audit_key, running
 from keystore.soft import SoftKeyStore
@@ -23,7 +23,7 @@ SEAL_KEY_LABEL = "demo-agency-seal"
 DOCUMENT = "电子证照 营业执照 440000-DEMO-0001".encode()
 
 
-@dataclass(frozen=True)
+@frozen_record
 class DemoResult:
     home: Path
     created: bool

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from asn1crypto.core import Null
 
 from gm.errors import GMError
+from gm.records import frozen_record
 from gm.sm2 import PrivateKey, PublicKey
 from keystore._primitives import CipherError, ecb_decrypt, ecb_encrypt
 from keystore.envelope_asn1 import OID_SM4, OID_SM4_ECB, SM2Cipher, SM2EnvelopedKey
@@ -24,7 +24,7 @@ from keystore.errors import EnvelopeError
 SM4_KEY_SIZE = 16
 
 
-@dataclass(frozen=True)
+@frozen_record
 class EnvelopeParts:
     sym_algorithm: str  # dotted OID
     sym_encrypted_key: bytes  # DER SM2Cipher

@@ -13,11 +13,11 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
 
+from gm.records import frozen_record
 from gm.sm2 import PrivateKey, PublicKey
 from keystore.base import KeyStore
 from keystore.envelope import make_enveloped_key, open_enveloped_key
@@ -36,7 +36,7 @@ def _public(key: PublicKey | bytes) -> PublicKey:
     return key if isinstance(key, PublicKey) else PublicKey.from_bytes(bytes(key))
 
 
-@dataclass(frozen=True)
+@frozen_record
 class IssuedEncryptionKey:
     escrow_id: str
     public_key: bytes  # 04 || x || y of the new encryption key (goes into the encryption certificate)

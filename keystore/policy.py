@@ -9,9 +9,10 @@ it in the database makes the key unusable rather than more permissive.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import Enum
 
+from gm.records import frozen_record
 from keystore.errors import InvalidPolicy, PolicyDenied
 
 
@@ -49,7 +50,7 @@ _DEFAULT_ROLES: dict[Usage, tuple[frozenset[str], frozenset[str]]] = {
 DEFAULT_ADMIN_ROLES = frozenset({"key-admin"})
 
 
-@dataclass(frozen=True)
+@frozen_record
 class KeyPolicy:
     operations: frozenset[str]
     roles: frozenset[str]

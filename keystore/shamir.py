@@ -15,9 +15,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from dataclasses import dataclass
 from pathlib import Path
 
+from gm.records import frozen_record
 from keystore._primitives import sm3
 from keystore.errors import CorruptShare, ForeignShare, InsufficientShares, ShareError
 
@@ -129,7 +129,7 @@ def share_digest(store_id: str, index: int, value: bytes) -> str:
     return sm3(f"eseal-kek-share-commitment/1\x00{store_id}\x00{index}\x00".encode() + value).hex()
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Share:
     store_id: str
     index: int

@@ -39,7 +39,6 @@ import secrets
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from os import PathLike
@@ -49,6 +48,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gm.errors import CipherError, GMError
+from gm.records import frozen_record
 from gm.sm2 import DEFAULT_UID, PrivateKey, PublicKey
 from keystore import shamir
 from keystore._primitives import aad, gcm_open, gcm_seal, hmac_sm3, pbkdf2_hmac_sm3, sm3
@@ -108,7 +108,7 @@ def _as_bytes(secret: str | bytes, what: str) -> bytes:
     raise TypeError(f"{what} must be str or bytes, not {type(secret).__name__}")
 
 
-@dataclass(frozen=True)
+@frozen_record
 class InitResult:
     store: SoftKeyStore  # unlocked
     store_id: str

@@ -29,7 +29,7 @@ import functools
 import hashlib
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, NamedTuple
 
 from asn1crypto import algos, cms, core, x509
@@ -39,6 +39,7 @@ from gm.asn1 import der as asn1_der
 from gm.asn1.cache import ByBytes
 from gm.asn1.parse import der_or_pem
 from gm.errors import ASN1FormatError, GMError
+from gm.records import frozen_record
 from gm.sm2 import DEFAULT_UID, PublicKey, signature_from_rs
 from gm.sm3 import sm3
 from seal.errors import SealError
@@ -192,7 +193,7 @@ def keystore_signer(keystore: Any, key_ref: str, *, actor: str, role: str, pin: 
 # --------------------------------------------------------------------------- signing
 
 
-@dataclass(frozen=True)
+@frozen_record
 class CmsToSign:
     """Step 1's result: everything of the SignerInfo except the signature value."""
 
@@ -324,7 +325,7 @@ def sign_data(
 # --------------------------------------------------------------------------- verification
 
 
-@dataclass(frozen=True)
+@frozen_record
 class SignerCheck:
     """The facts and the outcome for one SignerInfo."""
 
@@ -341,7 +342,7 @@ class SignerCheck:
     warnings: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen_record
 class CmsCheck:
     """Outcome of ``verify_cms``: ok when there is at least one signer and all verify."""
 
@@ -610,7 +611,7 @@ class PlainSignedData(NamedTuple):
     signer_der: bytes
 
 
-@dataclass(frozen=True)
+@frozen_record
 class _Plain:
     """The parts of a plain SignedData, sliced from its DER."""
 

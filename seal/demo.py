@@ -7,8 +7,9 @@ types are built in (seal/license/types), the business licence (营业执照) amo
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+from gm.records import frozen_record
 
 __all__ = ["DemoAgency", "create_demo_agency", "DEMO_AGENCY", "DEMO_AGENCY_NAME"]
 
@@ -18,7 +19,7 @@ DEMO_AGENCY_NAME = "演示市市场监督管理局"
 DEMO_CREDIT_CODE = "91350100M000100Y43"
 
 
-@dataclass(frozen=True)
+@frozen_record
 class DemoAgency:
     agency: str
     name: str

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 from pyhanko.pdf_utils import generic, layout
@@ -26,6 +25,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.stamp import StaticStampStyle
 from pyhanko.stamp.static import StaticContentStamp
 
+from gm.records import frozen_record
 from seal.pdf_errors import READ_ERRORS, MalformedPdf, PdfSealArgumentError, describe
 
 __all__ = ["MM", "Placement", "place", "field_rotation", "seal_style"]
@@ -36,7 +36,7 @@ MM = 72 / 25.4  # PDF points per millimetre
 _TURN = {0: (1, 0, 0, 1, 0, 0), 90: (0, 1, -1, 0, 1, 0), 180: (-1, 0, 0, -1, 1, 1), 270: (0, -1, 1, 0, 0, 1)}
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Placement:
     rect: tuple[float, float, float, float]  # (llx, lly, urx, ury) in the page's user space
     rotate: int  # the page's /Rotate, normalised to 0, 90, 180 or 270
@@ -126,7 +126,7 @@ def _picture(picture_png: bytes) -> Image.Image:
     return img
 
 
-@dataclass(frozen=True)
+@frozen_record
 class _SealPictureStyle(StaticStampStyle):
     """The picture, fitted to the box as displayed and counter-rotated by ``rotate``."""
 

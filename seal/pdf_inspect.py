@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import io
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from asn1crypto import cms, tsp, x509
@@ -43,6 +43,7 @@ from pyhanko.sign.validation.status import SignatureCoverageLevel
 import gm  # noqa: F401  (ShangMi OIDs named in asn1crypto)
 from gm.asn1 import cms_gm
 from gm.errors import GMError
+from gm.records import frozen_record
 from gm.sm2 import DEFAULT_UID, PublicKey, signature_from_rs
 from gm.sm3 import sm3
 from seal.cms import signed_attrs_der
@@ -60,7 +61,7 @@ class Later:
     MODIFIED = "modified"  # anything else: content, annotations, structure
 
 
-@dataclass(frozen=True)
+@frozen_record
 class PdfSignatureFacts:
     """What one embedded signature says and what was checked (``ok`` sums it up)."""
 

@@ -17,10 +17,10 @@ import io
 import math
 import shutil
 import subprocess
-from dataclasses import dataclass
 
 from PIL import Image, ImageDraw, ImageFont
 
+from gm.records import frozen_record
 from seal.errors import NoCJKFont, SealBuildError
 
 SEAL_RED = (230, 0, 18, 255)
@@ -30,7 +30,7 @@ _FONT_HINT = ("install a CJK font (Debian: apt-get install fonts-wqy-microhei or
               "and check with `fc-list :lang=zh`")
 
 
-@dataclass(frozen=True)
+@frozen_record
 class FontFile:
     path: str
     index: int = 0  # face inside a .ttc collection

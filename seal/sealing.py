@@ -21,12 +21,12 @@ nothing (STYLE.md #2):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from asn1crypto import pem, x509
 
+from gm.records import frozen_record
 from gm.sm3 import sm3
 from seal import service
 from seal.errors import SealBuildError
@@ -36,7 +36,7 @@ __all__ = ["authorise", "seal_document", "detect_format", "Sealed"]
 _OFD_MAGIC = b"PK\x03\x04"
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Sealed:
     data: bytes
     format: str  # ofd | pdf | cms

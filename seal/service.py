@@ -38,7 +38,6 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
-from dataclasses import dataclass
 from typing import Any
 
 from asn1crypto import pem, x509
@@ -51,6 +50,7 @@ from ca.errors import ServiceCertificateMissing, UnknownSerial
 from ca.identifiers import citizen_id_check_char
 from gm.asn1 import ses
 from gm.errors import GMError
+from gm.records import frozen_record
 from gm.sm3 import sm3
 from keystore import errors as ks_errors
 from seal import structures
@@ -116,7 +116,7 @@ def es_id_valid(es_id: str) -> bool:
 # ----------------------------------------------------------------------------- views
 
 
-@dataclass(frozen=True)
+@frozen_record
 class SealInfo:
     """A registered seal as the registry knows it; `status` already accounts for expiry."""
 
@@ -470,7 +470,7 @@ def withdraw_use(home: Any, es_id: str, *, agency: str, actor: str = "admin",
 # ----------------------------------------------------------------------------- using
 
 
-@dataclass(frozen=True)
+@frozen_record
 class UseGrant:
     """Permission to seal once with `es_id` as `agency`, valid for a few minutes (in memory only)."""
 
@@ -501,7 +501,7 @@ def consent_message(es_id: str, agency: str, when: dt.datetime) -> bytes:
     return f"eseal seal-use\nseal={es_id}\nagency={agency}\ntime={when.isoformat()}\n".encode()
 
 
-@dataclass(frozen=True)
+@frozen_record
 class _Holder:
     cert_sm3: str
     cert_serial: str | None  # None: issued by another region
@@ -509,7 +509,7 @@ class _Holder:
     certificate: bytes = dataclasses.field(repr=False)
 
 
-@dataclass(frozen=True)
+@frozen_record
 class _SealFacts:
     """What never changes about a registered seal (its status, validity and authorisations may)."""
 
@@ -733,7 +733,7 @@ def make_signature(
     return seal_with(home, keystore, grant, timestamp, make, sessions=sessions)
 
 
-@dataclass(frozen=True)
+@frozen_record
 class KeyUse:
     """The signer key and the TSA as a sealing's maker reaches them: bound to one open
     transaction, or each in its own (:func:`seal_with`)."""
@@ -742,7 +742,7 @@ class KeyUse:
     stamp: Callable[[bytes], bytes] | None  # signature value -> RFC 3161 token DER
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Made:
     """What a sealing's maker built: the result, the signature value the log entry is keyed by
     (the SES_Signature, or a SignerInfo's signature), and what the audit record says."""

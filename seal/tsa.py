@@ -42,7 +42,7 @@ import secrets
 import threading
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from asn1crypto import algos, cms, core, tsp, x509
@@ -53,6 +53,7 @@ from gm.asn1 import der
 from gm.asn1.cache import ByBytes
 from gm.asn1.parse import _PARSE_ERRORS, load_strict
 from gm.errors import ASN1FormatError, GMError
+from gm.records import frozen_record
 from gm.sm3 import sm3
 from keystore.errors import KeyStoreError
 from seal import cms as scms
@@ -94,7 +95,7 @@ class MalformedToken(TsaError, ValueError):
     """Bytes that are neither a timestamp token nor a TimeStampResp."""
 
 
-@dataclass(frozen=True)
+@frozen_record
 class TsaConfig:
     policy: str = DEFAULT_POLICY
     accuracy_seconds: int = 1
@@ -119,7 +120,7 @@ class TsaConfig:
                    accuracy_seconds=int(os.environ.get("ESEAL_TSA_ACCURACY_SECONDS", "1")))
 
 
-@dataclass(frozen=True)
+@frozen_record
 class TsaIdentity:
     """The TSA's key reference in the key store, its certificate and CA chain."""
 
@@ -192,7 +193,7 @@ def _rejection(fail: str, text: str) -> bytes:
     }}).dump()
 
 
-@dataclass(frozen=True)
+@frozen_record
 class _Checked:
     message_imprint: bytes  # the request's MessageImprint DER, copied into TSTInfo as sent
     hash_algorithm: str
@@ -403,7 +404,7 @@ def request_for(data: bytes, *, hash_alg: str = "sm3", nonce: bool = True, cert_
     return tsp.TimeStampReq(value).dump(), n
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Response:
     status: str  # granted | granted_with_mods | rejection | ...
     fail_info: frozenset[str]
@@ -448,7 +449,7 @@ class TokenFailure:
     NONCE_MISMATCH = "NONCE_MISMATCH"
 
 
-@dataclass(frozen=True)
+@frozen_record
 class TokenCheck:
     ok: bool
     failure: str | None

@@ -67,7 +67,7 @@ import json
 import re
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
@@ -75,6 +75,7 @@ from typing import Any, Protocol, runtime_checkable
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from gm.records import frozen_record
 from gm.sm3 import sm3
 from store.db import AUDIT_POLICY_KEY, DEFAULT_CHECKPOINT_EVERY, HotStatement, connection_of, queue_for_end
 from store.errors import AuditError
@@ -187,7 +188,7 @@ class SM2AuditSigner:
         return self._key.sign(data)
 
 
-@dataclass(frozen=True)
+@frozen_record
 class AuditPolicy:
     """Automatic checkpoints for sessions of a factory (see store.db.make_sessionmaker)."""
 
@@ -251,7 +252,7 @@ _KNOWN_HEAD = "eseal.audit_known_head"
 _QUEUED = "eseal.audit_queued"
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Appended:
     """An audit_record row's columns: the record `append` wrote, or one `verify` reads."""
 
@@ -423,7 +424,7 @@ class FindingKind(StrEnum):
     CHECKPOINT_MISMATCH = "checkpoint_mismatch"
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Finding:
     kind: FindingKind
     seq: int
@@ -433,7 +434,7 @@ class Finding:
         return f"{self.kind.value} at seq {self.seq}: {self.message}"
 
 
-@dataclass(frozen=True)
+@frozen_record
 class AuditReport:
     records: int  # rows in audit_record
     last_seq: int  # highest seq present (0 when empty)

@@ -17,13 +17,14 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
+from gm.records import frozen_record
 from store.db import (
     DEFAULT_BUSY_TIMEOUT_MS,
     DEFAULT_CHECKPOINT_EVERY,
@@ -37,7 +38,7 @@ CONFIG_FILE = "eseal.toml"
 AUDIT_PUBLIC_KEY_FILE = "audit-signer.pub.pem"
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Config:
     database_url: str | None = None
     audit_checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY

@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from gm.records import frozen_record
 from store import audit, db
 from store.models.tokens import ROLES, ApiToken
 
@@ -27,7 +27,7 @@ class TokenError(ValueError):
     """A role, agency or token that cannot be used; the message says which and why."""
 
 
-@dataclass(frozen=True)
+@frozen_record
 class TokenInfo:
     token_id: str
     role: str

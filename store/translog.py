@@ -20,13 +20,14 @@ The signer is the region's audit key (the ``store.audit.AuditSigner`` protocol).
 from __future__ import annotations
 
 import base64
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from gm.records import frozen_record
 from gm.sm2 import PublicKey
 from gm.sm3 import sm3
 from store import merkle
@@ -133,7 +134,7 @@ def _send_queued(conn: Any, queued: list[Any]) -> Any:
     return write
 
 
-@dataclass(frozen=True)
+@frozen_record
 class SignedTreeHead:
     size: int
     root: str  # base64
@@ -190,7 +191,7 @@ def latest_head(sessions: sessionmaker[Session]) -> SignedTreeHead:
         return _head(row)
 
 
-@dataclass(frozen=True)
+@frozen_record
 class InclusionProof:
     index: int
     kind: str
@@ -229,7 +230,7 @@ def prove_inclusion(sessions: sessionmaker[Session], subject: str, *,
                               bytes(entry.artefact_sm3).hex(), [_b64(p) for p in path], head)
 
 
-@dataclass(frozen=True)
+@frozen_record
 class ConsistencyProof:
     old_size: int
     new_size: int

@@ -17,6 +17,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 
+from gm.records import frozen_record
 from verify.errors import FetchError
 
 __all__ = ["Fetcher", "Response", "ALLOWED_SCHEMES"]
@@ -24,7 +25,7 @@ __all__ = ["Fetcher", "Response", "ALLOWED_SCHEMES"]
 ALLOWED_SCHEMES = ("http", "https")
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Response:
     url: str                 # the URL finally answered (after redirects)
     status: int

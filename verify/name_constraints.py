@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from asn1crypto import x509
+
+from gm.records import frozen_record
 
 __all__ = ["Constraints", "constraints_of", "names_of", "within", "violations"]
 
@@ -38,7 +40,7 @@ _FORMS = {"directory_name": "directoryName", "rfc822_name": "rfc822Name", "dns_n
 SUPPORTED = frozenset({"directoryName", "rfc822Name", "dNSName", "uniformResourceIdentifier", "iPAddress"})
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Constraints:
     """One CA's name constraints: subtrees by form (values as :func:`_value` reads them)."""
 

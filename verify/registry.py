@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from asn1crypto import x509
 from sqlalchemy import select
 
+from gm.records import frozen_record
 from verify.certfacts import facts_of
 
 __all__ = ["RegistryStatus", "home_registry"]
 
 
-@dataclass(frozen=True)
+@frozen_record
 class RegistryStatus:
     status: str                         # good | revoked | unknown (as OCSP would say)
     revoked_at: _dt.datetime | None

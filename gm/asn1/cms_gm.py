@@ -24,15 +24,14 @@ the bare SM2 key OID 1.2.156.10197.1.301 that some producers put there.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from asn1crypto import cms as _cms
 from asn1crypto import tsp as _tsp
 
 from gm import oids
+from gm.records import frozen_record
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Flavour:
     """The identifiers one flavour of SM2 SignedData writes (asn1crypto names)."""
 

@@ -21,10 +21,10 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gm.records import frozen_record
 from seal.errors import SealError
 from seal.license import service
 from seal.license.errors import LicenseError, SealingUnavailable
@@ -49,7 +49,7 @@ def _row_errors() -> tuple[type[Exception], ...]:
 _ROW_ERRORS = _row_errors()
 
 
-@dataclass(frozen=True)
+@frozen_record
 class RowResult:
     row: int
     external_id: str

@@ -5,7 +5,7 @@ field (``FieldError.field``) so a form or a batch result can point at it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from gm.records import frozen_record
 
 
 class LicenseError(Exception):
@@ -48,7 +48,7 @@ class NoSealChosen(SealingUnavailable):
     """No seal was named and the issuing agency has no single seal to use (none, or several)."""
 
 
-@dataclass(frozen=True)
+@frozen_record
 class FieldError:
     field: str
     message: str

@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
 from functools import lru_cache
 
+from gm.records import frozen_record
 from seal.license.errors import NoCJKFont
 
 __all__ = ["CJKFont", "find_cjk_font"]
@@ -22,7 +22,7 @@ _HINT = ("install a CJK font (Debian: apt-get install fonts-wqy-microhei or font
          "and check with `fc-list :lang=zh`")
 
 
-@dataclass(frozen=True)
+@frozen_record
 class CJKFont:
     family: str  # the first (usually Latin) family name fontconfig gives
     path: str

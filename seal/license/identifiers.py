@@ -24,8 +24,8 @@ the identifier up, so a mistyped identifier is a clear InvalidLicenseId, never a
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
+from gm.records import frozen_record
 from seal.license.errors import InvalidLicenseId
 
 __all__ = ["ALPHABET", "mod37_36_check", "mod37_36_valid", "make_license_id", "parse_license_id",
@@ -62,7 +62,7 @@ def mod37_36_valid(text_with_check: str) -> bool:
     return len(text_with_check) >= 2 and mod37_36_check(text_with_check[:-1]) == text_with_check[-1]
 
 
-@dataclass(frozen=True)
+@frozen_record
 class LicenseId:
     region_code: str
     type_code: str

@@ -20,12 +20,13 @@ from __future__ import annotations
 import datetime as _dt
 import io
 import json
-from dataclasses import dataclass
+
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import segno
+from gm.records import frozen_record
 from seal.license.fonts import find_cjk_font
 from seal.license.types import SYSTEM_FIELDS, Box, LicenseType
 from seal.ofd import document as od
@@ -47,7 +48,7 @@ METADATA_ATTACHMENT = "license.json"
 VERIFY_PATH = "/verify/license/"
 
 
-@dataclass(frozen=True)
+@frozen_record
 class RenderedLicense:
     ofd: bytes
     seal_box: Box | None  # page 1, mm from the top-left corner

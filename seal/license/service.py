@@ -27,7 +27,6 @@ import datetime as _dt
 import json
 import zoneinfo
 from collections import namedtuple
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, func, or_, select
@@ -35,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer, sessionmaker
 
 from ca.workflow import Page
+from gm.records import frozen_record
 from gm.sm3 import sm3
 from seal.license.errors import (
     AlreadyRevoked,
@@ -87,14 +87,14 @@ class Issued(tuple):
         return self[1]
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Region:
     code: str
     name: str
     base_url: str
 
 
-@dataclass(frozen=True)
+@frozen_record
 class LicenseStatus:
     license_id: str
     status: str  # valid | revoked | expired
@@ -116,7 +116,7 @@ class LicenseStatus:
                 "revoke_reason": self.revoke_reason, "agency": self.agency}
 
 
-@dataclass(frozen=True)
+@frozen_record
 class LicenseInfo:
     status: LicenseStatus
     data: dict[str, str]

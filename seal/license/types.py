@@ -23,10 +23,10 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gm.records import frozen_record
 from seal.license.errors import LicenseTypeError, UnknownLicenseType
 
 __all__ = [
@@ -73,7 +73,7 @@ def _num(where: str, value: Any, *, positive: bool = False) -> float:
     return float(value)
 
 
-@dataclass(frozen=True)
+@frozen_record
 class FieldSpec:
     name: str
     label_zh: str
@@ -98,7 +98,7 @@ class FieldSpec:
         return out
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Placement:
     """Where one field's value goes on the face: top-left (x, y) of the first line, in mm."""
 
@@ -110,7 +110,7 @@ class Placement:
     width: float | None = None  # wrap lines at this width (mm)
 
 
-@dataclass(frozen=True)
+@frozen_record
 class StaticText:
     text: str
     x: float
@@ -120,7 +120,7 @@ class StaticText:
     centre: bool = False  # x is the centre of the line
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Box:
     """A square region (x, y = top-left, size = side, all in mm) for the seal or the QR code."""
 
@@ -129,7 +129,7 @@ class Box:
     size: float
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Face:
     width: float
     height: float
@@ -141,7 +141,7 @@ class Face:
     qr: Box | None = None
 
 
-@dataclass(frozen=True)
+@frozen_record
 class ValidityRule:
     kind: str  # years | field | none
     years: int | None = None
@@ -157,7 +157,7 @@ class ValidityRule:
         return "no end date (long-term)"
 
 
-@dataclass(frozen=True)
+@frozen_record
 class LicenseType:
     code: str
     name_zh: str

@@ -15,11 +15,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from lxml import etree
 
 from gm import sm3
+from gm.records import frozen_record
 from seal.ofd import xmlns as X
 from seal.ofd.errors import OFDUsageError
 from seal.ofd.package import write_package
@@ -27,7 +28,7 @@ from seal.ofd.package import write_package
 DEFAULT_FONT = "Noto Sans CJK SC"
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Text:
     """One line of text; (x, y) is the top-left of its box, ``size`` the font size in mm."""
 
@@ -40,7 +41,7 @@ class Text:
     bold: bool = False
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Image:
     """A PNG or JPEG image drawn into the box (x, y, width, height), mm."""
 
@@ -51,7 +52,7 @@ class Image:
     data: bytes
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Rect:
     """A filled rectangle (x, y, width, height), mm — a PathObject."""
 
@@ -62,7 +63,7 @@ class Rect:
     fill: tuple[int, int, int] = (255, 255, 255)
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Attachment:
     """A file attached to the document (GB/T 33190 §20), e.g. machine-readable metadata."""
 
@@ -73,14 +74,14 @@ class Attachment:
     visible: bool = False
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Page:
     items: Sequence[Text | Image | Rect] = ()
     width: float = 210.0
     height: float = 297.0
 
 
-@dataclass(frozen=True)
+@frozen_record
 class DocInfo:
     title: str | None = None
     author: str | None = None

@@ -23,11 +23,12 @@ import base64
 import datetime as _dt
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from asn1crypto import x509
 
+from gm.records import frozen_record
 from verify.errors import PinMismatch, TrustListError, TrustListSignatureError
 from verify.path import load_certificate
 
@@ -72,7 +73,7 @@ def parse_time(text: Any, what: str) -> _dt.datetime:
         raise TrustListError(f"{what} {text!r} is not a UTC time like 2026-01-01T00:00:00Z") from None
 
 
-@dataclass(frozen=True)
+@frozen_record
 class StatusPeriod:
     status: str
     start: _dt.datetime
@@ -114,7 +115,7 @@ def _periods_dict(history: Sequence[StatusPeriod]) -> dict[str, Any]:
             "history": [p.to_dict() for p in history]}
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Service:
     type: str
     name: str
@@ -127,7 +128,7 @@ class Service:
                 **_periods_dict(self.history)}
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Pointer:
     territory: str
     scheme_operator: str
@@ -141,7 +142,7 @@ class Pointer:
                 **_periods_dict(self.history)}
 
 
-@dataclass(frozen=True)
+@frozen_record
 class TrustList:
     type: str                        # "TL" or "LOTL"
     scheme_operator: str

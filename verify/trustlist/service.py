@@ -19,13 +19,14 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from asn1crypto import x509
 from sqlalchemy import func, select
 
+from gm.records import frozen_record
 from store import audit, db
 from store.models.trust import ImportedTrustList, PublishedTrustList, TrustListSigner
 from verify.errors import FetchError, TrustListError
@@ -195,7 +196,7 @@ def imported_marker(home: Any, *, sessions: Any = None) -> tuple[Any, ...]:
 # --------------------------------------------------------------------------- national LOTL
 
 
-@dataclass(frozen=True)
+@frozen_record
 class PointerSpec:
     """One region for the LOTL: its TL URL and signer certificate. Territory and operator
     are read from the TL itself (fetched and verified with the signer) unless given."""
@@ -269,7 +270,7 @@ def _fetch_list(source: str, signers: Sequence[x509.Certificate] | None, fetcher
     return tl, signer, data
 
 
-@dataclass(frozen=True)
+@frozen_record
 class ImportResult:
     lotl_sequence: int
     imported: tuple[tuple[str, str, int], ...]              # (url, territory, sequence number)

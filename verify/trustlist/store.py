@@ -12,20 +12,27 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from asn1crypto import x509
 
+from gm.records import frozen_record
 from verify.certfacts import facts_of
 from verify.path import load_certificate
-from verify.trustlist.model import Pointer, Service, StatusPeriod, TrustList, format_time, status_at
+from verify.trustlist.model import (
+    Pointer,
+    Service,
+    StatusPeriod,
+    TrustList,
+    format_time,
+    status_at,
+)
 
 __all__ = ["TrustStore", "ServiceStatus", "ANCHOR_TYPES"]
 
 ANCHOR_TYPES = ("root_ca", "issuing_ca")
 
 
-@dataclass(frozen=True)
+@frozen_record
 class ServiceStatus:
     status: str                       # "granted", "withdrawn", "unknown"
     service_type: str = ""
@@ -39,7 +46,7 @@ class ServiceStatus:
         return self.status == "granted"
 
 
-@dataclass(frozen=True)
+@frozen_record
 class _Entry:
     service: Service
     territory: str
