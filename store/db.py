@@ -376,23 +376,26 @@ def _reader(engine: Engine) -> Connection:
     return conn
 
 
-@contextmanager
-def reading_together() -> Iterator[None]:
+class reading_together:  # noqa: N801 - used as a function: `with reading_together():`
     """Within this block (one thread) every `read_connection` of an engine is one connection,
     checked out of the pool once (on PostgreSQL that is also one liveness ping) and given back
     at the end: a verification reads its seal, license and certificates' statuses with a
     statement each. On SQLite the block's reads share one snapshot. Nested blocks join the
-    outermost."""
-    if _TOGETHER.get() is not None:
-        yield
-        return
-    token, facts_token = _TOGETHER.set({}), _BLOCK_FACTS.set({})
-    try:
-        yield
-    finally:
+    outermost. (A class, not a generator context manager: every verification enters one, and
+    this costs a microsecond or two less.)"""
+
+    __slots__ = ("_tokens",)
+
+    def __enter__(self) -> None:
+        self._tokens = None if _TOGETHER.get() is not None else (_TOGETHER.set({}), _BLOCK_FACTS.set({}))
+
+    def __exit__(self, *exc: object) -> None:
+        tokens = self._tokens
+        if tokens is None:
+            return
         connections = _TOGETHER.get() or {}
-        _BLOCK_FACTS.reset(facts_token)
-        _TOGETHER.reset(token)
+        _BLOCK_FACTS.reset(tokens[1])
+        _TOGETHER.reset(tokens[0])
         for conn in connections.values():
             conn.close()
 
