@@ -431,7 +431,7 @@ def validate_path(leaf: x509.Certificate | bytes, *, trust: TrustSource, at: _dt
            tuple(facts_of(c).der for c in extra), purpose, id(policy), fetcher is not None)
     hit = _PATH_CACHE.get(key)
     if hit is not None and hit[0] is trust and hit[1] is policy:
-        _, _, path, facts, head, tail, valid = hit
+        _, _, path, facts, head, tail, valid, valid_from, valid_to = hit
     else:
         pool = _Pool(trust.anchors(), [*extra, *trust.intermediates()])
         search = _Search(pool, fetcher, policy.max_path_length)
@@ -447,12 +447,14 @@ def validate_path(leaf: x509.Certificate | bytes, *, trust: TrustSource, at: _dt
                 *_critical_extensions(facts, policy), _purpose(facts[0], PURPOSES[purpose], policy)]
         # the validity checks of a path valid at the validation time read the same whatever the time
         valid = [_valid(f.label, policy) for f in facts]
+        # when every certificate of the path is within its validity
+        valid_from, valid_to = max(f.not_before for f in facts), min(f.not_after for f in facts)
         if not search.fetch_errors:
             with _LOCK:
                 if len(_PATH_CACHE) >= _CACHE_LIMIT:
                     _PATH_CACHE.clear()
-                _PATH_CACHE[key] = (trust, policy, path, facts, head, tail, valid)
-    if not all(f.not_before <= at <= f.not_after for f in facts):
+                _PATH_CACHE[key] = (trust, policy, path, facts, head, tail, valid, valid_from, valid_to)
+    if not valid_from <= at <= valid_to:
         valid = _validity(facts, at, policy)
     checks = [*head, *valid, *tail, _anchor_status(path[-1], trust, at, policy)]
     return PathResult(path, tuple(checks), at)

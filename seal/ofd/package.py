@@ -46,6 +46,8 @@ _LAYOUT_MAX_CHARS = 64 * 1024
 
 _LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")
 _LOCAL_HEADER_SIZE = _LOCAL_HEADER.size
+# What the reader uses of a local header: its signature, then the name and extra field lengths.
+_LOCAL_USED = struct.Struct("<I22xHH")
 _LOCAL_SIGNATURE = 0x04034B50
 _CHUNK = 64 * 1024
 _OUT_CHUNK = 1024 * 1024
@@ -380,16 +382,12 @@ class OFDPackage:
 
     def _raw_span(self, name: str, info: _Entry) -> tuple[int, int]:
         offset = info.header_offset
-        if 0 <= offset <= len(self._data) - _LOCAL_HEADER_SIZE:
-            fields = _LOCAL_HEADER.unpack_from(self._data, offset)
-        else:
-            header = self._data[offset:offset + _LOCAL_HEADER_SIZE]
-            if len(header) != _LOCAL_HEADER_SIZE:
-                raise OFDFormatError(f"entry {name!r}: local header beyond the end of the file")
-            fields = _LOCAL_HEADER.unpack(header)
-        if fields[0] != _LOCAL_SIGNATURE:
+        if not 0 <= offset <= len(self._data) - _LOCAL_HEADER_SIZE:
+            raise OFDFormatError(f"entry {name!r}: local header beyond the end of the file")
+        signature, name_len, extra_len = _LOCAL_USED.unpack_from(self._data, offset)
+        if signature != _LOCAL_SIGNATURE:
             raise OFDFormatError(f"entry {name!r}: bad local header signature")
-        start = offset + _LOCAL_HEADER_SIZE + fields[9] + fields[10]
+        start = offset + _LOCAL_HEADER_SIZE + name_len + extra_len
         end = start + info.compress_size
         if end > len(self._data):
             raise OFDFormatError(f"entry {name!r}: compressed data runs past the end of the file")
