@@ -17,6 +17,7 @@ from seal.ofd.errors import OFDFormatError, OFDLimitError, OFDMissingPartError, 
 from seal.ofd.model import parse_package
 from seal.ofd.package import Limits, OFDPackage
 from seal.ofd.paths import resolve
+from tests.helpers.zip_records import patch_central
 
 OFD_XML = (b'<?xml version="1.0" encoding="UTF-8"?><ofd:OFD xmlns:ofd="http://www.ofdspec.org/2016" Version="1.0" '
            b'DocType="OFD"><ofd:DocBody><ofd:DocRoot>Doc_0/Document.xml</ofd:DocRoot></ofd:DocBody></ofd:OFD>')
@@ -37,22 +38,6 @@ def make_zip(entries: list[tuple[str, bytes]], *, stored: bool = False) -> bytes
 def minimal(extra: list[tuple[str, bytes]] = (), ofd_xml: bytes = OFD_XML) -> bytes:
     return make_zip([("OFD.xml", ofd_xml), ("Doc_0/Document.xml", DOC_XML),
                      ("Doc_0/Pages/Page_0/Content.xml", PAGE_XML), *extra])
-
-
-def patch_central(data: bytes, name: bytes, *, file_size: int | None = None, compress_size: int | None = None) -> bytes:
-    """Rewrite the sizes an entry declares in the central directory (what readers trust)."""
-    buf = bytearray(data)
-    pos = buf.find(b"PK\x01\x02")
-    while pos != -1:
-        name_len = struct.unpack_from("<H", buf, pos + 28)[0]
-        if bytes(buf[pos + 46:pos + 46 + name_len]) == name:
-            if compress_size is not None:
-                struct.pack_into("<I", buf, pos + 20, compress_size)
-            if file_size is not None:
-                struct.pack_into("<I", buf, pos + 24, file_size)
-            return bytes(buf)
-        pos = buf.find(b"PK\x01\x02", pos + 4)
-    raise AssertionError("entry not found")
 
 
 def test_minimal_package_parses() -> None:

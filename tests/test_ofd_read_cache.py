@@ -25,6 +25,7 @@ from seal.ofd.model import parse_signature
 from seal.ofd.package import Limits, OFDPackage
 from seal.ofd.references import RefStatus, check_references
 from seal.ofd.signing import seal_ofd
+from tests.helpers.zip_records import patch_central
 
 SEAL = b"\x30\x03\x02\x01\x04" + bytes(range(256)) * 4      # opaque bytes: the facts never parse the seal
 DOC = "Doc_0/Document.xml"
@@ -76,14 +77,7 @@ def set_crc(data: bytes, name: str, crc: int) -> bytes:
     buf = bytearray(data)
     off, _, _ = local_span(data, name)
     struct.pack_into("<I", buf, off + 14, crc)
-    pos = buf.find(b"PK\x01\x02")
-    while pos != -1:
-        name_len = struct.unpack_from("<H", buf, pos + 28)[0]
-        if bytes(buf[pos + 46:pos + 46 + name_len]) == name.encode():
-            struct.pack_into("<I", buf, pos + 16, crc)
-            return bytes(buf)
-        pos = buf.find(b"PK\x01\x02", pos + 4)
-    raise AssertionError(name)
+    return patch_central(bytes(buf), name, crc=crc)
 
 
 @pytest.fixture(autouse=True)
@@ -360,22 +354,6 @@ def test_a_name_whose_parts_start_to_repeat_is_cached_again(small_cache) -> None
     assert OFDPackage(fresh).read(own) is first
 
 
-def flagged(package: bytes, name: str, *, flags: int | None = None, method: int | None = None) -> bytes:
-    """``package`` with the central-directory record of ``name`` given other flags / method."""
-    buf = bytearray(package)
-    pos = buf.find(b"PK\x01\x02")
-    while pos != -1:
-        name_len = struct.unpack_from("<H", buf, pos + 28)[0]
-        if bytes(buf[pos + 46:pos + 46 + name_len]) == name.encode():
-            if flags is not None:
-                struct.pack_into("<H", buf, pos + 8, flags)
-            if method is not None:
-                struct.pack_into("<H", buf, pos + 10, method)
-            return bytes(buf)
-        pos = buf.find(b"PK\x01\x02", pos + 4)
-    raise AssertionError(name)
-
-
 def test_names_judged_once_still_get_every_other_check() -> None:
     """A list of entry names met before skips only the name checks: an encrypted entry, an
     unknown method or an outsized one under those names is refused as it always was."""
@@ -388,9 +366,9 @@ def test_names_judged_once_still_get_every_other_check() -> None:
     OFDPackage(good)
     assert tuple(files) in P._LAYOUTS                       # judged good, kept
     with pytest.raises(OFDFormatError, match=f"entry '{DOC}' is encrypted"):
-        OFDPackage(flagged(good, DOC, flags=1))
+        OFDPackage(patch_central(good, DOC, flags=1))
     with pytest.raises(OFDFormatError, match="compression method 12"):
-        OFDPackage(flagged(good, DOC, method=12))
+        OFDPackage(patch_central(good, DOC, method=12))
     with pytest.raises(OFDLimitError, match="per-entry limit"):
         OFDPackage(good, limits=Limits(max_entry_size=100))
     pkg = OFDPackage(good)
