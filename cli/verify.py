@@ -1,4 +1,5 @@
-"""`eseal verify FILE`: verify a certificate, an OFD, a PDF, a CMS or an SES_Signature.
+"""`eseal verify FILE`: verify a certificate, an OFD, a PDF, a CMS or an SES_Signature;
+`eseal verify --home H --license ID`: an e-license of the home's directory, by its id.
 
 Thin: builds a :class:`verify.engine.Verifier` from the options (trust from the home's
 imported trust lists, --trust-list files, --anchor certificates; revocation online or
@@ -17,7 +18,8 @@ from verify.errors import InputError, VerifyError
 
 
 @main.command("verify")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--license", "license_id", help="Verify this e-license of the --home directory (its OFD as issued).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write an HTML report.")
 @click.option("--data", "data_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -33,11 +35,18 @@ from verify.errors import InputError, VerifyError
               help="A CRL file for the offline mode (repeatable).")
 @click.option("--lenient", is_flag=True, help="Report encoding quirks as warnings instead of failures.")
 @click.option("--at", "at_text", help="Validation time for a certificate (ISO 8601, default now).")
-def verify_command(file: Path, as_json: bool, html_out: Path | None, data_file: Path | None,
-                   trust_lists: tuple[Path, ...], anchors: tuple[Path, ...], home_path: Path | None, offline: bool,
-                   crls: tuple[Path, ...], lenient: bool, at_text: str | None) -> None:
-    """Verify FILE and print the verdict with every check made."""
-    from verify.service import verifier_for_home
+def verify_command(file: Path | None, license_id: str | None, as_json: bool, html_out: Path | None,
+                   data_file: Path | None, trust_lists: tuple[Path, ...], anchors: tuple[Path, ...],
+                   home_path: Path | None, offline: bool, crls: tuple[Path, ...], lenient: bool,
+                   at_text: str | None) -> None:
+    """Verify FILE (or the e-license --license) and print the verdict with every check made."""
+    from seal.license.errors import LicenseError
+    from verify.service import license_document, verifier_for_home
+
+    if (file is None) == (license_id is None):
+        raise click.UsageError("give a FILE or --license ID, one of the two")
+    if license_id is not None and home_path is None:
+        raise click.UsageError("--license needs --home (the directory that issued it)")
 
     at = None
     if at_text:
@@ -56,10 +65,9 @@ def verify_command(file: Path, as_json: bool, html_out: Path | None, data_file: 
         verifier = verifier_for_home(home, lenient=lenient, online=not offline,
                                      crls=[p.read_bytes() for p in crls], trust_lists=trust_lists,
                                      anchors=[p.read_bytes() for p in anchors])
-        data = file.read_bytes()
-        report = verifier.verify_bytes(data, name=file.name, at=at,
-                                       detached=data_file.read_bytes() if data_file else None)
-    except InputError as exc:
+        name, data = license_document(home, license_id) if license_id is not None else (file.name, file.read_bytes())
+        report = verifier.verify_bytes(data, name=name, at=at, detached=data_file.read_bytes() if data_file else None)
+    except (InputError, LicenseError) as exc:
         click.echo(f"Error: {exc}", err=True)
         raise SystemExit(3) from None
     except VerifyError as exc:

@@ -70,3 +70,58 @@ def test_sealed_e_license_through_the_engine(eseal_home) -> None:
     # revoked after the timestamp: the seal check passes with the evidence, the license stays revoked
     assert no_seal.check("SEAL_STATUS").result is CheckResult.PASSED
     assert "after the signature's proven existence" in no_seal.check("SEAL_STATUS").message
+
+
+def test_an_e_license_verified_by_its_id(eseal_home) -> None:
+    """The engine's input "an e-license id": the directory's sealed OFD, verified with the
+    home's verifier, from the CLI and over HTTP; an unknown or malformed id is a clear error."""
+    import json
+
+    from click.testing import CliRunner
+
+    from api import create_app
+    from cli.main import main
+    from verify.service import license_document
+
+    from seal.license.identifiers import make_license_id, parse_license_id
+
+    home = eseal_home
+    _, _, _, lid, ofd = licensed_region(home)
+    assert license_document(home, lid) == (f"{lid}.ofd", ofd)
+    parsed = parse_license_id(lid)
+    never_issued = make_license_id(parsed.region_code, parsed.type_code, parsed.year, parsed.sequence + 1000)
+    home.close()
+
+    def cli(*args: str):
+        return CliRunner().invoke(main, ["verify", "--home", str(home.path), *args], catch_exceptions=False)
+
+    passed = cli("--license", lid, "--json")
+    assert passed.exit_code == 0, passed.output
+    report = json.loads(passed.output)
+    [sig] = report["signatures"]
+    assert (report["input"]["name"], report["indication"]) == (f"{lid}.ofd", "PASSED")
+    assert {c["code"]: c["result"] for c in sig["checks"]}["LICENSE_STATUS"] == "PASSED"
+    unknown = cli("--license", never_issued)
+    assert unknown.exit_code == 3 and "no license" in unknown.output
+    assert cli("--license", "not-a-license-id").exit_code == 3
+    both = CliRunner().invoke(main, ["verify", "--license", lid])
+    assert both.exit_code == 2 and "--license needs --home" in both.output
+
+    app = create_app(home.path, passphrase="pw for the test")
+    client = app.test_client()
+    try:
+        resp = client.get(f"/api/v1/verify/license/{lid}")
+        assert resp.status_code == 200 and resp.headers["X-Eseal-Indication"] == "PASSED", resp.json
+        assert resp.json["signatures"][0]["seal"]["esid"] == sig["seal"]["esid"]
+        missing = client.get(f"/api/v1/verify/license/{never_issued}")
+        assert missing.status_code == 404 and missing.json["type"].endswith("/unknown-license")
+        assert missing.headers["Content-Type"] == "application/problem+json"
+        bad = client.get("/api/v1/verify/license/not-a-license-id")
+        assert bad.status_code == 400 and bad.json["type"].endswith("/invalid-license-id")
+
+        license_service.revoke_license(app.extensions["eseal"].home, lid, "吊销营业执照", actor="admin")
+        revoked = client.get(f"/api/v1/verify/license/{lid}?policy=lenient")
+        assert (revoked.json["indication"], revoked.json["sub_indication"]) == ("FAILED", "LICENSE_REVOKED")
+    finally:
+        app.extensions["eseal"].home.close()
+    assert cli("--license", lid).exit_code == 1

@@ -25,7 +25,7 @@ from verify.revocation import RevocationCache, RevocationChecker
 from verify.trustlist.service import imported_marker, load_trust_store, trust_store_from_file
 from verify.trustlist.store import TrustStore
 
-__all__ = ["verifier_for_home", "shared_verifier", "TRUST_RELOAD"]
+__all__ = ["verifier_for_home", "shared_verifier", "license_document", "TRUST_RELOAD"]
 
 TRUST_RELOAD = 60.0
 TRUST_CHECK = 1.0       # how often a shared verifier asks whether lists were imported
@@ -95,3 +95,13 @@ def shared_verifier(home: Any, *, lenient: bool = False, online: bool = True) ->
     with _LOCK:
         _SHARED[key] = (now, verifier, marker, now)
     return verifier
+
+
+def license_document(home: Any, license_id: str, *, sessions: Any = None) -> tuple[str, bytes]:
+    """(file name, sealed OFD) of an e-license in ``home``'s directory, to verify it by its id
+    (its LICENSE_STATUS check then reads the same directory). Raises the license errors of
+    seal/license (InvalidLicenseId, LicenseNotFound)."""
+    from seal.license.service import get_license
+
+    info = get_license(home, license_id, sessions=sessions)
+    return f"{info.status.license_id}.ofd", info.ofd

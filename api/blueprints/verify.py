@@ -3,6 +3,7 @@
     POST /api/v1/verify          a document, certificate or signature -> the JSON report
     GET  /verify                 the public page: upload a document
     POST /verify                 ... and see the report (seal picture, signer, time, trust path)
+    GET  /api/v1/verify/license/<id>   an e-license of this region's directory, verified by its id
     GET  /verify/license/<id>    where an e-license's QR code points: its status in the directory
 
 All public: a bank or a court in another province verifies without an account. The
@@ -21,12 +22,13 @@ from api import openapi
 from api.context import services
 from api.problems import Problem, register
 from seal.errors import PROBLEMS as SEAL_PROBLEMS
+from seal.license.errors import PROBLEMS as LICENSE_PROBLEMS
 from seal.ofd.errors import PROBLEMS as OFD_PROBLEMS
 from verify.errors import PROBLEMS as VERIFY_PROBLEMS
 
 bp = Blueprint("verify", __name__, template_folder="../templates")
 
-for _row in (*VERIFY_PROBLEMS, *OFD_PROBLEMS, *SEAL_PROBLEMS):
+for _row in (*VERIFY_PROBLEMS, *OFD_PROBLEMS, *SEAL_PROBLEMS, *LICENSE_PROBLEMS):
     register(*_row)
 
 RAW_TYPES = ("application/octet-stream", "application/pdf", "application/ofd", "application/pkix-cert",
@@ -67,11 +69,20 @@ def _verify(document: bytes, detached: bytes | None, name: str):  # noqa: ANN202
     return shared_verifier(services().home, lenient=lenient).verify_bytes(document, name=name, detached=detached)
 
 
+def _answer(report: Any) -> Response:
+    resp = jsonify(report.to_dict())
+    resp.headers["X-Eseal-Indication"] = report.indication.value
+    return resp
+
+
+_POLICY = [{"name": "policy", "in": "query", "schema": {"type": "string", "enum": ["strict", "lenient"]}}]
+
+
 @bp.post("/api/v1/verify")
 @openapi.operation(
     summary="Verify a sealed OFD or PDF, a CMS signature, an SES_Signature (with its data) or a certificate",
     tags=["verify"],
-    parameters=[{"name": "policy", "in": "query", "schema": {"type": "string", "enum": ["strict", "lenient"]}}],
+    parameters=_POLICY,
     request={"content": {"multipart/form-data": {"schema": {
         "type": "object", "required": ["file"],
         "properties": {"file": {"type": "string", "format": "binary"},
@@ -80,10 +91,22 @@ def _verify(document: bytes, detached: bytes | None, name: str):  # noqa: ANN202
     responses={200: openapi.json_body(REPORT, "the report (any indication)")},
     problems=["invalid-request", "unsupported-media-type", "unverifiable-input", "payload-too-large"])
 def verify_api() -> Response:
-    report = _verify(*_input())
-    resp = jsonify(report.to_dict())
-    resp.headers["X-Eseal-Indication"] = report.indication.value
-    return resp
+    return _answer(_verify(*_input()))
+
+
+@bp.get("/api/v1/verify/license/<license_id>")
+@openapi.operation(
+    summary="Verify an e-license of this region's directory by its id: its sealed OFD as issued, with its status",
+    tags=["verify"],
+    parameters=[{"name": "license_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 40}},
+                *_POLICY],
+    responses={200: openapi.json_body(REPORT, "the report (any indication)")},
+    problems=["invalid-request", "invalid-license-id", "unknown-license"])
+def verify_license_api(license_id: str) -> Response:
+    from verify.service import license_document
+
+    name, ofd = license_document(services().home, license_id, sessions=services().sessions)
+    return _answer(_verify(ofd, None, name))
 
 
 def raw_verification(app: Flask, home: Any) -> Callable[[bytes], tuple[bytes, str]]:
