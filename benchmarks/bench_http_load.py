@@ -182,6 +182,7 @@ def served(request, tmp_path_factory):
         wait_ready(port, proc)
         served = Served(request.param, port, folder / "home", folder, **made)
         served.indication = _one(served, "/api/v1/verify", served.sealed_ofd, "application/ofd")
+        assert served.indication == "PASSED", "the benchmark's e-license must verify: a failure is no figure"
         yield served
 
 
