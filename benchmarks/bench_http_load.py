@@ -47,9 +47,9 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from api.testing import free_port, wait_ready
-
 import pytest
+
+from api.testing import free_port, wait_ready
 
 PASSPHRASE = "bench passphrase 1234"
 SECONDS = 5

@@ -66,13 +66,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ca import crl_entries
-from ca.certificate import (
-    CertificateBuilder,
-    load_certificate,
-    random_serial,
-    subject_key_identifier,
-    to_pem,
-)
+from ca.certificate import CertificateBuilder, load_certificate, random_serial, subject_key_identifier, to_pem
 from ca.crl import REASON_CODES, CRLBuilder, reason_code
 from ca.csr import DEFAULT_UID, parse_csr
 from ca.errors import (

@@ -25,8 +25,8 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from functools import lru_cache
 from dataclasses import field
+from functools import lru_cache
 
 from asn1crypto import core, x509
 

@@ -48,8 +48,7 @@ from typing import Any
 from asn1crypto import algos, cms, core, tsp, x509
 from sqlalchemy.exc import IntegrityError
 
-from gm.asn1 import cms_gm
-from gm.asn1 import der
+from gm.asn1 import cms_gm, der
 from gm.asn1.cache import ByBytes
 from gm.asn1.parse import _PARSE_ERRORS, load_strict
 from gm.errors import ASN1FormatError, GMError

@@ -25,13 +25,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from gm.records import frozen_record
-from store.db import (
-    DEFAULT_BUSY_TIMEOUT_MS,
-    DEFAULT_CHECKPOINT_EVERY,
-    make_engine,
-    normalize_url,
-    resolve_database_url,
-)
+from store.db import DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_CHECKPOINT_EVERY, make_engine, normalize_url, resolve_database_url
 from store.errors import ConfigError, HomeExistsError, HomeNotFoundError
 
 CONFIG_FILE = "eseal.toml"

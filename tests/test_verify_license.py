@@ -81,9 +81,8 @@ def test_an_e_license_verified_by_its_id(eseal_home) -> None:
 
     from api import create_app
     from cli.main import main
-    from verify.service import license_document
-
     from seal.license.identifiers import make_license_id, parse_license_id
+    from verify.service import license_document
 
     home = eseal_home
     _, _, _, lid, ofd = licensed_region(home)

@@ -263,7 +263,7 @@ class Verifier:
                 if any(c.failed for c in ts_checks):
                     # a TSA whose region was withdrawn says so (trust lists); other TSA faults are general
                     withdrawn = any(c.sub_indication is SubIndication.TRUST_SERVICE_WITHDRAWN for c in ts_checks)
-                    checks.append(p.failed("TIMESTAMP", f"the timestamp's TSA certificate is not valid: "
+                    checks.append(p.failed("TIMESTAMP", "the timestamp's TSA certificate is not valid: "
                                            + "; ".join(c.message for c in ts_checks if c.failed),
                                            SubIndication.TRUST_SERVICE_WITHDRAWN if withdrawn else
                                            SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE))

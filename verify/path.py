@@ -40,7 +40,6 @@ from asn1crypto import cms, pem, x509
 
 from gm.records import frozen_record
 from gm.sm2 import PublicKey
-
 from verify.certfacts import facts_of
 from verify.errors import FetchError, InputError
 from verify.report import STRICT, Check, Policy, SubIndication

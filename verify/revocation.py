@@ -37,11 +37,13 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from functools import wraps
 from dataclasses import dataclass, field
+from functools import wraps
 from typing import Any
 
-from asn1crypto import core, crl as acrl, ocsp as aocsp, pem, x509
+from asn1crypto import core, pem, x509
+from asn1crypto import crl as acrl
+from asn1crypto import ocsp as aocsp
 
 from gm.records import frozen_record
 from verify.certfacts import facts_of

@@ -20,12 +20,12 @@ from __future__ import annotations
 import datetime as _dt
 import io
 import json
-
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import segno
+
 from gm.records import frozen_record
 from seal.license.fonts import find_cjk_font
 from seal.license.types import SYSTEM_FIELDS, Box, LicenseType

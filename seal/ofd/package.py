@@ -24,13 +24,7 @@ from typing import NamedTuple
 
 from gm.records import frozen_record
 from gm.sm3 import sm3 as _sm3
-from seal.ofd.errors import (
-    OFDFormatError,
-    OFDLimitError,
-    OFDPathError,
-    OFDXMLError,
-    ZipBombError,
-)
+from seal.ofd.errors import OFDFormatError, OFDLimitError, OFDPathError, OFDXMLError, ZipBombError
 from seal.ofd.paths import check_entry_name
 
 # Entry names repeat from package to package (Doc_0/Document.xml, ...): a name's verdict is a

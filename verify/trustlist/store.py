@@ -18,14 +18,7 @@ from asn1crypto import x509
 from gm.records import frozen_record
 from verify.certfacts import facts_of
 from verify.path import load_certificate
-from verify.trustlist.model import (
-    Pointer,
-    Service,
-    StatusPeriod,
-    TrustList,
-    format_time,
-    status_at,
-)
+from verify.trustlist.model import Pointer, Service, StatusPeriod, TrustList, format_time, status_at
 
 __all__ = ["TrustStore", "ServiceStatus", "ANCHOR_TYPES"]
 
