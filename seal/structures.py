@@ -593,14 +593,16 @@ def verify_seal_signature(seal: Seal) -> CheckResult:
                   "the seal maker", seal.quirks)
 
 
-def verify_signature_value(sig: SealSignature) -> CheckResult:
-    """The signer's SM2 signature over DER(TBS_Sign)."""
+def verify_signature_value(sig: SealSignature, *, tried: bytes | None = None) -> CheckResult:
+    """The signer's SM2 signature over DER(TBS_Sign). ``tried``: a DER signature the caller
+    already found not to verify over this TBS_Sign with this certificate's key (a quick check
+    of the plain case); it is not verified again, only the other readings of the octets are."""
     return _check(sig.tbs, sig.signer_cert, sig.sign_alg, sig.signature, sig.signature_unused_bits,
-                  "the signer", sig.quirks)
+                  "the signer", sig.quirks, tried)
 
 
 def _check(tbs: bytes, cert_der: bytes, alg: str, octets: bytes, unused: int, who: str,
-           quirks: Iterable[Quirk]) -> CheckResult:
+           quirks: Iterable[Quirk], tried: bytes | None = None) -> CheckResult:
     quirks = [q for q in quirks if q.code in ("bit-string-unused-bits", "x509-v1-certificate")]
     if alg != SM2_WITH_SM3:
         return CheckResult(False, f"{who} used signature algorithm {alg}; only SM2-with-SM3 "
@@ -614,6 +616,8 @@ def _check(tbs: bytes, cert_der: bytes, alg: str, octets: bytes, unused: int, wh
         return CheckResult(False, f"{who}'s signature ({len(octets)} octets) is neither DER (r, s) nor raw r||s",
                            tuple(quirks), tbs, public_key=key)
     for signature_der, quirk in candidates:
+        if signature_der == tried:
+            continue
         try:
             good = key.verify(signature_der, tbs)
         except GMError:

@@ -218,6 +218,22 @@ def test_raw_rs_signature_is_accepted_with_a_quirk(pki):
     assert [q.code for q in result.quirks] == ["raw-rs-signature"]
 
 
+def test_a_reading_already_tried_is_skipped_and_the_others_still_verify(pki):
+    """``tried`` (a DER signature a caller's quick check found not to verify) is not verified
+    again, and only that one: the reading equal to it is skipped -- here a good one, to show
+    it is not verified -- while another reading of the octets (raw r||s) still is."""
+    der = _make_signature(pki, _make_seal(pki))
+    sig = st.parse_signature(der)
+    assert st.verify_signature_value(sig).ok
+    skipped = st.verify_signature_value(sig, tried=sig.signature)
+    assert not skipped.ok and skipped.reason == "the signer's SM2 signature does not match the signed data"
+    r, s = sm2.signature_to_rs(sig.signature)
+    raw_octets = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    raw = st.parse_signature(_replace_signature(der, core.OctetBitString(raw_octets)))
+    found = st.verify_signature_value(raw, tried=sm2.signature_from_rs(r, s ^ 1))
+    assert found.ok and [q.code for q in found.quirks] == ["raw-rs-signature"]
+
+
 def test_unused_bits_and_dropped_trailing_zero(pki):
     holder_der, holder_signer = pki["holder"]
     seal_der = _make_seal(pki)

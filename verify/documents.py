@@ -215,7 +215,9 @@ def _fast_signature_check(sig: Any, signer: x509.Certificate | None) -> Any:
     except (ValueError, GMError):
         return None
     if not ok:
-        return None          # let seal/structures say exactly why (or which quirk)
+        # seal/structures says exactly why, or finds the quirk that verifies, without
+        # verifying this plain reading a second time (a flood of bad signatures costs one each)
+        return verify_signature_value(sig, tried=sig.signature)
     return CheckResult(True, "", (), sig.tbs, sig.signature)
 
 
