@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,6 +15,7 @@ from seal.ofd.errors import OFDError
 from seal.ofd.signing import inspect_package, seal_ofd
 from tests.conftest import _shared_vectors
 from tests.fuzz.mutate import examples, mutated
+from tests.helpers.zip_records import rezip
 
 _ROOT = _shared_vectors()
 if _ROOT is None:
@@ -21,15 +23,8 @@ if _ROOT is None:
 SEALED = (_ROOT / "ofd" / "SESV4SignDoc.ofd").read_bytes()
 with zipfile.ZipFile(io.BytesIO(SEALED)) as _z:
     PARTS = {i.filename: _z.read(i) for i in _z.infolist() if not i.is_dir()}
+STORED = frozenset(PARTS)        # every part written stored (uncompressed): mutations stay readable
 XML_PARTS = sorted(n for n in PARTS if n.endswith(".xml"))
-
-
-def _stored(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
-        for name, data in files.items():
-            z.writestr(name, data)
-    return buf.getvalue()
 
 
 def _typed(data: bytes) -> None:
@@ -43,7 +38,7 @@ def _typed(data: bytes) -> None:
 
 
 @examples(200)
-@given(mutated(_stored(PARTS)))
+@given(mutated(rezip(PARTS, stored=STORED)))
 def test_damaged_zip(data: bytes) -> None:
     _typed(data)
 
@@ -52,7 +47,7 @@ def test_damaged_zip(data: bytes) -> None:
 @given(st.sampled_from(XML_PARTS).flatmap(lambda name: st.tuples(st.just(name), mutated(PARTS[name]))))
 def test_damaged_xml_part(case: tuple[str, bytes]) -> None:
     name, data = case
-    _typed(_stored({**PARTS, name: data}))
+    _typed(rezip({**PARTS, name: data}, stored=STORED))
 
 
 @examples(100)
@@ -60,7 +55,7 @@ def test_damaged_xml_part(case: tuple[str, bytes]) -> None:
 def test_sealing_a_damaged_package(case: tuple[str, bytes]) -> None:
     name, data = case
     try:
-        seal_ofd(_stored({**PARTS, name: data}), page_index=0, boundary_mm=(0, 0, 10, 10), seal_der=b"s",
+        seal_ofd(rezip({**PARTS, name: data}, stored=STORED), page_index=0, boundary_mm=(0, 0, 10, 10), seal_der=b"s",
                  make_signed_value=lambda xml: b"v")
     except OFDError as exc:
         assert str(exc)

@@ -25,7 +25,7 @@ from seal.ofd.model import parse_signature
 from seal.ofd.package import Limits, OFDPackage
 from seal.ofd.references import RefStatus, check_references
 from seal.ofd.signing import seal_ofd
-from tests.helpers.zip_records import patch_central
+from tests.helpers.zip_records import entries, patch_central, rezip
 
 SEAL = b"\x30\x03\x02\x01\x04" + bytes(range(256)) * 4      # opaque bytes: the facts never parse the seal
 DOC = "Doc_0/Document.xml"
@@ -39,19 +39,6 @@ def sm3(data: bytes) -> bytes:
 
 def base64_of(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-def entries(package: bytes) -> dict[str, bytes]:
-    with zipfile.ZipFile(io.BytesIO(package)) as z:
-        return {i.filename: z.read(i) for i in z.infolist() if not i.is_dir()}
-
-
-def rezip(files: dict[str, bytes], stored: set[str] = frozenset()) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for name, data in files.items():
-            z.writestr(name, data, zipfile.ZIP_STORED if name in stored else zipfile.ZIP_DEFLATED)
-    return buf.getvalue()
 
 
 def sealed(doc_id: str, text: str = "正文") -> bytes:

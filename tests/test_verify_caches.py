@@ -11,9 +11,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
-import io
 import time
-import zipfile
 
 import pytest
 
@@ -21,6 +19,7 @@ from gm.sm3 import sm3
 from seal import structures as st
 from seal.ofd.document import Page, Text, build_ofd
 from seal.ofd.signing import seal_ofd, signature_location
+from tests.helpers.zip_records import entries, rezip
 from verify.engine import Verifier
 from verify.path import StaticTrust
 from verify.report import Indication, SubIndication
@@ -74,23 +73,10 @@ def party(pki) -> Party:
     return Party(pki, maker, maker_key, signer, signer_key)
 
 
-def _entries(package: bytes) -> dict[str, bytes]:
-    with zipfile.ZipFile(io.BytesIO(package)) as z:
-        return {i.filename: z.read(i) for i in z.infolist() if not i.is_dir()}
-
-
-def _rezip(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in files.items():
-            z.writestr(name, data)
-    return buf.getvalue()
-
-
 def _changed(package: bytes, entry: str, edit) -> bytes:
-    files = _entries(package)
+    files = entries(package)
     files[entry] = edit(files[entry])
-    return _rezip(files)
+    return rezip(files)
 
 
 def _flip_last(data: bytes, back: int = 1) -> bytes:
@@ -205,8 +191,8 @@ def test_a_decision_is_reused_only_while_its_answers_are_unchanged(pki) -> None:
 def test_caches_keyed_by_document_bytes_stay_bounded() -> None:
     """Seals, certificates and OFD parts come from outside: an outsized one is not kept, and
     a cache whose byte budget is spent starts again (a flood cannot fill memory)."""
-    from seal.ofd import model
     from gm.asn1.cache import ByBytes
+    from seal.ofd import model
 
     cache = ByBytes(entries=100, budget=64 * 1024)
     cache.keep(b"x" * 2048, 1)                  # more than budget/64: not kept

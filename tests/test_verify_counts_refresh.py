@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import io
 import json
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -34,6 +32,7 @@ from seal import structures as st
 from store.db import make_sessionmaker, transaction
 from store.models.trust import ImportedTrustList
 from store.testing import *  # noqa: F401,F403
+from tests.helpers.zip_records import entries, rezip
 from verify import documents as vdocuments
 from verify import path as vpath
 from verify.engine import Verifier
@@ -143,16 +142,11 @@ class Sealer:
 def _corrupt_signature_value(package: bytes) -> bytes:
     """The OFD with the last octet of the SES_Signature (inside the signer's DER signature value,
     which ends the structure) flipped: still well formed, no longer the signer's signature."""
-    with zipfile.ZipFile(io.BytesIO(package)) as z:
-        files = {i.filename: z.read(i) for i in z.infolist() if not i.is_dir()}
+    files = entries(package)
     value = bytearray(files[SIGNED_VALUE])
     value[-1] ^= 0x01
     files[SIGNED_VALUE] = bytes(value)
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in files.items():
-            z.writestr(name, data)
-    return out.getvalue()
+    return rezip(files)
 
 
 def _cold_verifier(pki: TestPKI) -> Verifier:

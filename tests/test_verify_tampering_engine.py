@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
-import zipfile
 from collections.abc import Callable
 
 import pytest
@@ -30,6 +29,7 @@ from seal import structures as st
 from seal.cms import sign_data
 from seal.ofd.document import Image, Page, Text, build_ofd
 from seal.ofd.signing import seal_ofd, signature_location
+from tests.helpers.zip_records import entries, rezip
 from verify.engine import Verifier
 from verify.path import StaticTrust
 from verify.report import LENIENT, CheckResult, Indication, SubIndication
@@ -115,19 +115,6 @@ def good_ofd(party) -> bytes:
 # --------------------------------------------------------------------------- helpers
 
 
-def _entries(package: bytes) -> dict[str, bytes]:
-    with zipfile.ZipFile(io.BytesIO(package)) as z:
-        return {i.filename: z.read(i) for i in z.infolist() if not i.is_dir()}
-
-
-def _rezip(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in files.items():
-            z.writestr(name, data)
-    return buf.getvalue()
-
-
 def _flip(data: bytes, index: int, new: int | None = None) -> bytes:
     """``data`` with the octet at ``index`` changed (its low bit flipped, or set to ``new``)."""
     out = bytearray(data)
@@ -140,11 +127,11 @@ def _one_octet_apart(a: bytes, b: bytes) -> bool:
 
 
 def _with_entry(package: bytes, entry: str, edit: Callable[[bytes], bytes]) -> bytes:
-    files = _entries(package)
+    files = entries(package)
     before = files[entry]
     files[entry] = edit(before)
     assert _one_octet_apart(before, files[entry])        # the case is exactly one changed octet
-    return _rezip(files)
+    return rezip(files)
 
 
 def _verdict(report) -> tuple[Indication, SubIndication | None]:
@@ -195,11 +182,11 @@ def test_the_untampered_sealed_ofd_passes(verifier, good_ofd) -> None:
     assert _verdict(report) == (Indication.PASSED, None), _failed(report)
     for code in ("DOCUMENT_REFERENCES", "DATA_HASH", "SIGNATURE_VALUE", "SEAL_SIGNATURE", "SEAL_BINDING"):
         assert _result(report, code) == PASSED
-    assert SEAL_FILE in _entries(good_ofd)
+    assert SEAL_FILE in entries(good_ofd)
 
 
 def test_one_octet_of_the_seal_picture_in_signed_value(verifier, good_ofd) -> None:
-    value = _entries(good_ofd)[SIGNED_VALUE]
+    value = entries(good_ofd)[SIGNED_VALUE]
     assert value.count(PICTURE) == 1
     at = value.index(PICTURE) + len(PICTURE) // 2
     report = verifier.verify_ofd(_with_entry(good_ofd, SIGNED_VALUE, lambda b: _flip(b, at)))
@@ -211,7 +198,7 @@ def test_one_octet_of_the_seal_picture_in_signed_value(verifier, good_ofd) -> No
 
 
 def test_one_octet_of_the_seal_picture_in_seal_esl(verifier, good_ofd) -> None:
-    esl = _entries(good_ofd)[SEAL_FILE]
+    esl = entries(good_ofd)[SEAL_FILE]
     at = esl.index(PICTURE) + len(PICTURE) // 2
     report = verifier.verify_ofd(_with_entry(good_ofd, SEAL_FILE, lambda b: _flip(b, at)))
     assert _verdict(report) == (Indication.FAILED, SubIndication.HASH_FAILURE)
@@ -223,13 +210,13 @@ def test_one_octet_of_the_seal_picture_in_seal_esl(verifier, good_ofd) -> None:
 def test_one_octet_of_the_signer_certificate_in_signed_value(verifier, party, good_ofd) -> None:
     """The certificate after TBS_Sign (the seal's bound copy comes first and stays intact):
     the last octet of its subject CN, a UTF-8 continuation octet, so the DER stays valid."""
-    value, cert = _entries(good_ofd)[SIGNED_VALUE], party.signer.dump()
+    value, cert = entries(good_ofd)[SIGNED_VALUE], party.signer.dump()
     start = value.rindex(cert)
     assert value.index(cert) < start                     # the seal's copy of the certificate, and the carried one
     subject = cert.rindex(party.signer.subject.dump())
     at = start + cert.index(SIGNER_CN.encode(), subject) + len(SIGNER_CN.encode()) - 1
     tampered = _with_entry(good_ofd, SIGNED_VALUE, lambda b: _flip(b, at))
-    forged = x509.Certificate.load(_entries(tampered)[SIGNED_VALUE][start:start + len(cert)])
+    forged = x509.Certificate.load(entries(tampered)[SIGNED_VALUE][start:start + len(cert)])
     assert forged.subject.native["common_name"] != SIGNER_CN
     assert forged.public_key.dump() == party.signer.public_key.dump()
 
@@ -246,7 +233,7 @@ def test_one_octet_of_the_signer_certificate_in_signed_value(verifier, party, go
 
 
 def test_one_octet_of_a_page(verifier, good_ofd) -> None:
-    page = _entries(good_ofd)[CONTENT]
+    page = entries(good_ofd)[CONTENT]
     at = page.index(b"ABC</ofd:TextCode>")
     report = verifier.verify_ofd(_with_entry(good_ofd, CONTENT, lambda b: _flip(b, at, ord("X"))))
     assert _verdict(report) == (Indication.FAILED, SubIndication.HASH_FAILURE)
@@ -257,9 +244,9 @@ def test_one_octet_of_a_page(verifier, good_ofd) -> None:
 
 @pytest.mark.parametrize("entry", [CONTENT, SEAL_FILE])
 def test_a_referenced_file_removed(verifier, good_ofd, entry) -> None:
-    files = _entries(good_ofd)
+    files = entries(good_ofd)
     del files[entry]
-    report = verifier.verify_ofd(_rezip(files))
+    report = verifier.verify_ofd(rezip(files))
     assert _verdict(report) == (Indication.FAILED, SubIndication.HASH_FAILURE)
     assert _result(report, "DOCUMENT_REFERENCES") == (CheckResult.FAILED, SubIndication.HASH_FAILURE)
     assert report.signatures[0].check("DOCUMENT_REFERENCES").message == f"/{entry}: missing"
@@ -268,11 +255,11 @@ def test_a_referenced_file_removed(verifier, good_ofd, entry) -> None:
 
 def _sealed_drawing_a_missing_image(party: Party) -> bytes:
     """A sealed OFD whose page draws Doc_0/Res/late.png, a resource absent when it is sealed."""
-    files = _entries(build_ofd([Page([Text(10, 10, "正文", size=5), Image(50, 50, 20, 20, _png())])]))
+    files = entries(build_ofd([Page([Text(10, 10, "正文", size=5), Image(50, 50, 20, 20, _png())])]))
     files["Doc_0/DocumentRes.xml"] = files["Doc_0/DocumentRes.xml"].replace(
         b"</ofd:MultiMedias>", b'<ofd:MultiMedia ID="90" Type="Image" Format="PNG"><ofd:MediaFile>late.png'
                                b"</ofd:MediaFile></ofd:MultiMedia></ofd:MultiMedias>")
-    return party.sealed(_rezip(files))
+    return party.sealed(rezip(files))
 
 
 def test_an_added_unreferenced_file_that_a_page_draws(verifier, party) -> None:
@@ -282,9 +269,9 @@ def test_an_added_unreferenced_file_that_a_page_draws(verifier, party) -> None:
     assert _failed(before) == {"MISSING_SHOWN": SubIndication.HASH_FAILURE}
     assert "Doc_0/Res/late.png" in before.signatures[0].check("MISSING_SHOWN").message
 
-    files = _entries(sealed)
+    files = entries(sealed)
     files["Doc_0/Res/late.png"] = _png((0, 200, 0))      # now the page shows an image nobody signed
-    report = verifier.verify_ofd(_rezip(files))
+    report = verifier.verify_ofd(rezip(files))
     assert _verdict(report) == (Indication.FAILED, SubIndication.HASH_FAILURE)
     assert _failed(report) == {"UNREFERENCED_SHOWN": SubIndication.HASH_FAILURE}
     assert report.signatures[0].check("UNREFERENCED_SHOWN").message.endswith(": Doc_0/Res/late.png")
@@ -292,9 +279,9 @@ def test_an_added_unreferenced_file_that_a_page_draws(verifier, party) -> None:
 
 
 def test_an_added_file_no_page_draws_is_not_a_failure(verifier, good_ofd) -> None:
-    files = _entries(good_ofd)
+    files = entries(good_ofd)
     files["Doc_0/Res/notes.txt"] = b"not drawn by any page"
-    report = verifier.verify_ofd(_rezip(files))
+    report = verifier.verify_ofd(rezip(files))
     assert _verdict(report) == (Indication.PASSED, None), _failed(report)
     assert report.signatures[0].check("UNREFERENCED_SHOWN") is None
 
