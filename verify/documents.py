@@ -196,27 +196,25 @@ def _signer_key(cert: x509.Certificate) -> Any:
         return None
 
 
-def _fast_signature_check(sig: Any, signer: x509.Certificate | None) -> Any:
-    """The plain case (SM2-with-SM3, DER signature, no unused bits, no quirks) checked with
-    the signer's cached key object; None for anything else, which seal/structures judges.
-    The SM2 verification itself runs for every document: only the key is reused, never a
-    result."""
-    if sig.sign_alg != SM2_WITH_SM3 or sig.signature_unused_bits or sig.quirks or sig.signature[:1] != b"\x30":
-        return None
-    if signer is None:
-        return None
-    key = _signer_key(signer)
+def _signature_value(sig: Any, signer: x509.Certificate | None) -> Any:
+    """The signer's SM2 signature over TBS_Sign. The plain case (SM2-with-SM3, DER signature,
+    no unused bits, no quirks) is checked with the signer's cached key object; anything else,
+    and a plain signature that does not verify, is judged by seal/structures, which names
+    why or finds the quirk that verifies -- without verifying the plain reading a second
+    time, so a flood of bad signatures costs one verification each. The SM2 verification
+    runs for every document: only the key is reused, never a result."""
+    plain = (sig.sign_alg == SM2_WITH_SM3 and not sig.signature_unused_bits and not sig.quirks
+             and sig.signature[:1] == b"\x30" and signer is not None)
+    key = _signer_key(signer) if plain else None
     if key is None:
-        return None
+        return verify_signature_value(sig)
     try:
         # e = SM3(Z_A || TBS_Sign), resumed after the seal this signer's documents repeat
         e = sm3_after_seal(key.z(), sig.tbs, sig.seal.der, seal_offset(sig.tbs, 1))
         ok = key.verify_digest(sig.signature, e)
     except (ValueError, GMError):
-        return None
+        return verify_signature_value(sig)
     if not ok:
-        # seal/structures says exactly why, or finds the quirk that verifies, without
-        # verifying this plain reading a second time (a flood of bad signatures costs one each)
         return verify_signature_value(sig, tried=sig.signature)
     return CheckResult(True, "", (), sig.tbs, sig.signature)
 
@@ -238,7 +236,7 @@ def ses_facts(signature_der: bytes, data: bytes, *, id: str = "SES_Signature", k
         return SignatureFacts(id, kind, None, False, "the seal signature cannot be read",
                               integrity=integrity, format_errors=(str(exc),), license_id=license_id)
     signer = _cert(sig.signer_cert)
-    value = _fast_signature_check(sig, signer) or verify_signature_value(sig)
+    value = _signature_value(sig, signer)
     data_hash = _DATA_HASH_MATCHES if sig.data_hash == sm3(bytes(data)) else _DATA_HASH_DIFFERS
     timestamp = None
     if sig.timestamp:

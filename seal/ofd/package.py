@@ -193,8 +193,7 @@ class _Parts:
 
     def met(self, name: str) -> None:
         """A part read under ``name`` was met again: keep the parts read under it."""
-        if name in self.unmet:
-            self.unmet.pop(name, None)
+        self.unmet.pop(name, None)
 
     def keep(self, key: tuple[int, int, int, int], part: _Part) -> None:
         cost = len(part.raw) + (len(part.data) if part.data is not part.raw else 0)
