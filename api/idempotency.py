@@ -1,4 +1,4 @@
-"""``Idempotency-Key`` for requests that create things (issuance now, sealing later).
+"""``Idempotency-Key`` for requests that create things: issuance and sealing.
 
 The same key with the same body gets the first result again; the same key with another body
 is a 409 ``idempotency-key-reused``; while the first request is still running a repeat gets
@@ -8,6 +8,9 @@ Storage: one small file per key under ``H/run/idempotency/`` (no database table:
 migration slots are taken). A key is claimed with ``O_CREAT | O_EXCL``, so two workers of
 one host racing on the same key cannot both proceed; the result is written next to it
 when the request succeeds, and the claim is dropped when it fails (the client may retry).
+A sealing's answer (the sealed document, which may be megabytes) is kept in a file of its own
+next to the record (``<record>.body``), so a retry gets the very bytes sealed the first time
+and no second seal is applied (``replay_once``).
 Limitation: several hosts over one PostgreSQL do not share ``H``, so a retry that lands on
 another host is not recognised — that needs a table (a future migration).
 Entries older than ``ttl`` are ignored and replaced.
@@ -22,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["IdempotencyStore", "Claim", "KeyReused", "InProgress", "run_once", "IDEMPOTENCY_HEADER"]
+__all__ = ["IdempotencyStore", "Claim", "KeyReused", "InProgress", "run_once", "replay_once", "IDEMPOTENCY_HEADER",
+           "REPLAYED_HEADER"]
 
 
 class KeyReused(Exception):
@@ -62,6 +66,7 @@ class IdempotencyStore:
                     record = None  # being written, or gone meanwhile
                 if record is not None and time.time() - record.get("at", 0) > self.ttl:
                     path.unlink(missing_ok=True)
+                    _body_path(path).unlink(missing_ok=True)
                     continue
                 if record is None or record.get("body") is None:
                     raise InProgress(f"a request with Idempotency-Key {key!r} is still being processed") from None
@@ -75,15 +80,32 @@ class IdempotencyStore:
             return Claim(path)
         raise InProgress(f"Idempotency-Key {key!r} is contended; retry")
 
-    def complete(self, claim: Claim, result: dict[str, Any]) -> None:
+    def complete(self, claim: Claim, result: dict[str, Any], body: bytes | None = None) -> None:
+        """Record the first request's result; ``body`` (bytes answered as they are) is written
+        first, so a record that names it is never seen without it."""
+        if body is not None:
+            _write_atomically(_body_path(claim.path), body)
         record = json.loads(claim.path.read_text(encoding="utf-8"))
         record["result"] = result
-        tmp = claim.path.with_name(claim.path.name + f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(record), encoding="utf-8")
-        os.replace(tmp, claim.path)
+        _write_atomically(claim.path, json.dumps(record).encode("utf-8"))
+
+    def body(self, claim: Claim) -> bytes:
+        """The bytes a completed claim answered with (``complete(body=)``)."""
+        return _body_path(claim.path).read_bytes()
 
     def release(self, claim: Claim) -> None:
         claim.path.unlink(missing_ok=True)
+        _body_path(claim.path).unlink(missing_ok=True)
+
+
+def _body_path(record: Path) -> Path:
+    return record.with_name(record.name + ".body")
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def run_once(create: Any) -> tuple[dict[str, Any], bool]:
@@ -92,18 +114,10 @@ def run_once(create: Any) -> tuple[dict[str, Any], bool]:
     Without the header it simply runs. Returns ``(result, repeated)``: ``repeated`` is True
     when the key had completed before and ``result`` is that first result. For views that
     ``@requires`` a token (keys are scoped to the token)."""
-    from api.auth import principal
-    from api.context import services
-    from api.problems import Problem
-    from flask import request
-
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
+    claimed = _claim()
+    if claimed is None:
         return create(), False
-    if not key.strip() or len(key) > 200:
-        raise Problem(400, "invalid-request", "Idempotency-Key must be 1-200 characters")
-    store = services().idempotency
-    claim = store.claim(principal().token_id, key, request.get_data(cache=True))
+    store, claim = claimed
     if claim.result is not None:
         return claim.result, True
     try:
@@ -115,6 +129,69 @@ def run_once(create: Any) -> tuple[dict[str, Any], bool]:
     return result, False
 
 
+def replay_once(create: Any) -> Any:
+    """Run ``create()`` (returning a Flask Response) at most once per ``Idempotency-Key``:
+    a repeat gets the first answer again -- status, media type and the very bytes -- with
+    ``Idempotency-Replayed: true``. For sealing: a retry after a lost answer must not apply a
+    second seal (one more signature, audit record and log entry). Only a success is kept."""
+    from flask import Response
+
+    claimed = _claim()
+    if claimed is None:
+        return create()
+    store, claim = claimed
+    if claim.result is not None:
+        replayed = Response(store.body(claim), status=claim.result["status"], mimetype=claim.result["mimetype"])
+        replayed.headers[REPLAYED_HEADER] = "true"
+        return replayed
+    try:
+        response = create()
+        kept = response.status_code < 400
+        if kept:
+            store.complete(claim, {"status": response.status_code, "mimetype": response.mimetype},
+                           body=response.get_data())
+    except BaseException:
+        store.release(claim)
+        raise
+    if not kept:
+        store.release(claim)
+    return response
+
+
+def _claim() -> tuple[IdempotencyStore, Claim] | None:
+    """This request's claim on its Idempotency-Key (scoped to the token), None without one."""
+    from flask import request
+
+    from api.auth import principal
+    from api.context import services
+    from api.problems import Problem
+
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not key.strip() or len(key) > 200:
+        raise Problem(400, "invalid-request", "Idempotency-Key must be 1-200 characters")
+    store = services().idempotency
+    return store, store.claim(principal().token_id, key, _fingerprint(request))
+
+
+def _fingerprint(request: Any) -> bytes:
+    """What "the same request body" means: the bytes, except for a multipart form, whose
+    boundary a client picks afresh for every request (curl does) -- there its fields and
+    files, in a canonical order."""
+    if request.mimetype != "multipart/form-data":
+        return request.get_data(cache=True)
+    digest = hashlib.sha256()
+    for name, value in sorted(request.form.items(multi=True)):
+        digest.update(json.dumps(["field", name, value]).encode() + b"\n")
+    for name, upload in sorted(request.files.items(multi=True), key=lambda item: (item[0], item[1].filename or "")):
+        data = upload.read()
+        upload.seek(0)
+        digest.update(json.dumps(["file", name, upload.filename, len(data)]).encode() + b"\n" + data)
+    return digest.digest()
+
+
 IDEMPOTENCY_HEADER = {"name": "Idempotency-Key", "in": "header", "required": False,
                       "schema": {"type": "string", "maxLength": 200},
                       "description": "repeat-safe creation: same key + same body returns the first result"}
+REPLAYED_HEADER = "Idempotency-Replayed"

@@ -41,7 +41,7 @@ from functools import lru_cache
 from typing import Any
 
 from asn1crypto import pem, x509
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Engine, and_, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -211,16 +211,45 @@ def seal_state(home: Any, es_id: str) -> SealState | None:
     return SealState(_effective_status(status, valid_from, valid_to, _now()), since, reason)
 
 
+SEAL_STATUSES = ("valid", "suspended", "revoked", "expired", "not-yet-valid")
+
+
+@frozen_record
+class SealPage:
+    """One page of :func:`list_seals` and how many seals match in all."""
+    items: list[SealInfo]
+    total: int
+
+
 def list_seals(home: Any, *, agency: str | None = None, status: str | None = None,
                sessions: sessionmaker[Session] | None = None) -> list[SealInfo]:
     """Registered seals, oldest first; filtered by owning agency and/or effective status."""
+    return find_seals(home, agency=agency, status=status, sessions=sessions).items
+
+
+def find_seals(home: Any, *, agency: str | None = None, status: str | None = None, offset: int = 0,
+               limit: int | None = None, sessions: sessionmaker[Session] | None = None) -> SealPage:
+    """A page of :func:`list_seals` (``offset``, ``limit``) with the number of matches. The
+    effective status (:func:`_effective_status`: a valid seal outside its dates is expired or
+    not yet valid) is matched in SQL, so a page costs its own rows only."""
+    if status is not None and status not in SEAL_STATUSES:
+        raise SealBuildError(f"status must be one of {', '.join(SEAL_STATUSES)}, not {status!r}")
     now = _now()
+    where = []
+    if agency is not None:
+        where.append(SealRecord.agency == agency)
+    if status in ("suspended", "revoked"):
+        where.append(SealRecord.status == status)
+    elif status is not None:
+        where.append(SealRecord.status == "valid")
+        where.append({"valid": and_(SealRecord.valid_from <= now, SealRecord.valid_to >= now),
+                      "expired": SealRecord.valid_to < now, "not-yet-valid": SealRecord.valid_from > now}[status])
     with db.transaction(_sessions(home, sessions), readonly=True) as s:
-        query = select(SealRecord).order_by(SealRecord.created_at, SealRecord.es_id)
-        if agency is not None:
-            query = query.where(SealRecord.agency == agency)
-        out = [_info(s, row, now) for row in s.scalars(query)]
-    return [i for i in out if status is None or i.status == status]
+        total = s.scalar(select(func.count()).select_from(SealRecord).where(*where)) or 0
+        query = select(SealRecord).where(*where).order_by(SealRecord.created_at, SealRecord.es_id).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        return SealPage([_info(s, row, now) for row in s.scalars(query)], total)
 
 
 # ----------------------------------------------------------------------------- making

@@ -53,8 +53,8 @@ def test_make_seal_then_seal_documents_as_the_agency(api) -> None:
     assert made.status_code == 201, made.json
     es_id = made.json["es_id"]
     assert client.get(f"/api/v1/seals/{es_id}").json["status"] == "valid"  # public status
-    assert [s["es_id"] for s in client.get("/api/v1/seals", headers=_auth(tokens["a1"])).json] == [es_id]
-    assert client.get("/api/v1/seals", headers=_auth(tokens["a2"])).json == []
+    assert [s["es_id"] for s in client.get("/api/v1/seals", headers=_auth(tokens["a1"])).json["items"]] == [es_id]
+    assert client.get("/api/v1/seals", headers=_auth(tokens["a2"])).json["items"] == []
 
     ofd = build_ofd([Page([Text(20, 20, "通知", size=6)])])
     sealed = client.post(f"/api/v1/seals/{es_id}/sign", headers=_auth(tokens["a1"]),
@@ -73,7 +73,7 @@ def test_make_seal_then_seal_documents_as_the_agency(api) -> None:
 
     other = client.post(f"/api/v1/seals/{es_id}/sign", headers=_auth(tokens["a2"]),
                         json={"document": base64.b64encode(data).decode()})
-    assert other.status_code == 403 and other.json["type"] == PROBLEM + "forbidden"
+    assert other.status_code == 403 and other.json["type"] == PROBLEM + "seal-not-authorised"  # audited refusal
     revoked = client.post(f"/api/v1/seals/{es_id}/revoke", headers=_auth(tokens["admin"]), json={"reason": "lost"})
     assert revoked.status_code == 200 and revoked.json["status"] == "revoked"
     refused = client.post(f"/api/v1/seals/{es_id}/sign", headers=_auth(tokens["a1"]),

@@ -12,9 +12,9 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from sqlalchemy import func, select
 
 from api import openapi
-from api.auth import actor, principal, requires
+from api.auth import actor, requires
 from api.context import services
-from api.idempotency import InProgress, KeyReused
+from api.idempotency import IDEMPOTENCY_HEADER, InProgress, KeyReused, run_once
 from api.problems import Problem, register
 from api.request import field, json_object
 from ca import service
@@ -102,10 +102,7 @@ def _one(serial: str) -> dict[str, Any]:
 @bp.post("")
 @requires("admin", "ra_operator")
 @openapi.operation(summary="Issue a certificate from a PKCS#10 CSR", tags=["certificates"],
-                   parameters=[{"name": "Idempotency-Key", "in": "header", "required": False,
-                                "schema": {"type": "string", "maxLength": 200},
-                                "description": "repeat-safe issuance: same key + same body returns "
-                                               "the first result"}],
+                   parameters=[IDEMPOTENCY_HEADER],
                    request=openapi.json_body(ISSUE_REQUEST),
                    responses={201: openapi.json_body(CERTIFICATE, "issued"),
                               200: openapi.json_body(CERTIFICATE, "the first result of this Idempotency-Key")},
@@ -121,28 +118,19 @@ def issue() -> tuple[Response, int]:
     if unknown:
         raise Problem(400, "invalid-request", f"unknown field(s): {', '.join(unknown)}")
     s = services()
-    key = request.headers.get("Idempotency-Key")
-    claim = None
-    if key is not None:
-        if not key.strip() or len(key) > 200:
-            raise Problem(400, "invalid-request", "Idempotency-Key must be 1-200 characters")
-        claim = s.idempotency.claim(principal().token_id, key, request.get_data(cache=True))
-        if claim.result is not None:
-            return jsonify(_one(claim.result["serial"])), 200
-    try:
+
+    def create() -> dict[str, Any]:
         serial, _ = service.issue_certificate(
             s.home, s.keystore, profile=profile, csr_pem=csr.encode("utf-8"), subject=subject,
             id_number=id_number, credit_code=credit_code, actor=actor(), sessions=s.sessions)
-    except BaseException:
-        if claim is not None:
-            s.idempotency.release(claim)
-        raise
-    if claim is not None:
-        s.idempotency.complete(claim, {"serial": serial})
+        return {"serial": serial}
+
+    result, repeated = run_once(create)
+    serial = result["serial"]
     body = _one(serial)
     response = jsonify(body)
     response.headers["Location"] = body["links"]["self"]
-    return response, 201
+    return response, 200 if repeated else 201
 
 
 @bp.get("/<serial>")

@@ -24,6 +24,7 @@ from api import openapi
 from api.auth import actor, principal, require_agency, requires
 from api.blueprints.certificates import _int_arg
 from api.context import services
+from api.idempotency import IDEMPOTENCY_HEADER, replay_once
 from api.problems import Problem, register
 from api.request import field, json_object
 from seal.license.errors import PROBLEMS as LICENSE_PROBLEMS
@@ -73,6 +74,7 @@ def _flag(options: dict[str, Any], name: str) -> bool:
 @requires("admin", "agency")
 @openapi.operation(
     summary="Issue an e-license: rendered, sealed with the agency's seal and timestamped", tags=["licenses"],
+    parameters=[IDEMPOTENCY_HEADER],
     request=openapi.json_body({"type": "object", "required": ["type", "data"], "properties": {
         "type": {"type": "string"}, "data": {"type": "object"}, "seal_id": {"type": "string"},
         "unsealed": {"type": "boolean", "description": _UNSEALED},
@@ -81,8 +83,13 @@ def _flag(options: dict[str, Any], name: str) -> bool:
         "license_id": {"type": "string"}, "already_issued": {"type": "boolean"},
         "ofd": {"type": "string", "contentEncoding": "base64"}}})},
     problems=["bad-json", "unsupported-media-type", "invalid-request", "invalid-license-data", "unknown-license-type",
-              "unknown-seal", "seal-use-refused", "sealing-unavailable", "no-agency-seal", "external-id-conflict"])
-def issue() -> tuple[Response, int]:
+              "unknown-seal", "seal-use-refused", "sealing-unavailable", "no-agency-seal", "external-id-conflict",
+              "idempotency-key-reused", "idempotency-in-progress"])
+def issue() -> Response:
+    return replay_once(_issue)
+
+
+def _issue() -> Response:
     from seal.license.service import issue_license
 
     body = json_object()
@@ -97,8 +104,10 @@ def issue() -> tuple[Response, int]:
                            seal_id=seal_id, external_id=field(body, "external_id"), actor=actor(),
                            sessions=services().sessions)
     license_id, ofd = issued
-    return jsonify({"license_id": license_id, "already_issued": bool(getattr(issued, "already_issued", False)),
-                    "ofd": base64.b64encode(ofd).decode("ascii")}), 201
+    answer = jsonify({"license_id": license_id, "already_issued": bool(getattr(issued, "already_issued", False)),
+                      "ofd": base64.b64encode(ofd).decode("ascii")})
+    answer.status_code = 201
+    return answer
 
 
 @bp.get("/licenses/<license_id>")

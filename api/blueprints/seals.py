@@ -1,13 +1,14 @@
 """Seals over HTTP: make, list, status, lifecycle, and sealing a document.
 
-    GET  /api/v1/seals                      list (agency tokens: their own)
+    GET  /api/v1/seals                      list, paginated (agency tokens: their own)
     POST /api/v1/seals                      make a seal (admin, ra_operator)
     GET  /api/v1/seals/<es_id>              status — public: verifiers ask it
     POST /api/v1/seals/<es_id>/suspend|resume|revoke
     POST /api/v1/seals/<es_id>/grants       authorise another agency to use the seal (admin, ra_operator)
     DELETE /api/v1/seals/<es_id>/grants/<agency>   withdraw that authorisation
     POST /api/v1/seals/<es_id>/sign         seal a document: multipart (file) -> the sealed bytes,
-                                            or JSON {document: base64, ...} -> JSON {document: base64}
+                                            or JSON {document: base64, ...} -> JSON {document: base64};
+                                            with Idempotency-Key a retry gets the first sealed bytes
 
 Thin over seal/service.py and seal/sealing.py; refusals are seal.errors problems
 (registered by the verify blueprint together with verify/ and OFD errors).
@@ -18,13 +19,16 @@ import base64
 import binascii
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify, request, url_for
 
 from api import openapi
-from api.auth import actor, principal, require_agency, requires
+from api.auth import actor, principal, requires
+from api.blueprints.certificates import _int_arg
 from api.context import services
+from api.idempotency import IDEMPOTENCY_HEADER, REPLAYED_HEADER, replay_once
 from api.problems import Problem
 from api.request import field, json_object
+from seal.service import SEAL_STATUSES
 
 bp = Blueprint("seals", __name__, url_prefix="/api/v1/seals")
 
@@ -34,6 +38,10 @@ SEAL = openapi.schema("Seal", {
                    "agency": {"type": "string"}, "status": {"type": "string"},
                    "valid_from": {"type": "string"}, "valid_to": {"type": "string"},
                    "holders": {"type": "array", "items": {"type": "string"}}}})
+SEALED = openapi.schema("SealedDocument", {
+    "type": "object", "required": ["format", "es_id", "document"],
+    "properties": {"format": {"type": "string", "enum": ["ofd", "pdf", "cms"]}, "es_id": {"type": "string"},
+                   "document": {"type": "string", "contentEncoding": "base64"}}})
 _ES_ID = [{"name": "es_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 40}}]
 _MEDIA = {"ofd": "application/ofd", "pdf": "application/pdf", "cms": "application/pkcs7-signature"}
 _SEAL_PROBLEMS = ["unknown-seal", "invalid-request"]
@@ -45,16 +53,38 @@ def _render(info: Any) -> dict[str, Any]:
             "holders": list(info.holders)}
 
 
+MAX_PER_PAGE = 200
+
+
 @bp.get("")
 @requires("admin", "ra_operator", "agency", "auditor")
-@openapi.operation(summary="List seals (an agency token sees its own)", tags=["seals"],
-                   responses={200: openapi.json_body({"type": "array", "items": SEAL})})
+@openapi.operation(
+    summary="List seals, oldest first, paginated (an agency token sees its own)", tags=["seals"],
+    parameters=[{"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                               "maximum": MAX_PER_PAGE}},
+                {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(SEAL_STATUSES)}}],
+    responses={200: openapi.json_body({"type": "object", "required": ["items", "page", "per_page", "total"],
+                                       "properties": {"items": {"type": "array", "items": SEAL},
+                                                      "page": {"type": "integer"}, "per_page": {"type": "integer"},
+                                                      "total": {"type": "integer"},
+                                                      "next": {"type": ["string", "null"]}}})},
+    problems=["invalid-request"])
 def list_seals() -> Response:
-    from seal.service import list_seals as _list
+    from seal.service import find_seals
 
+    page = _int_arg("page", 1, 1, 10**9)
+    per_page = _int_arg("per_page", 50, 1, MAX_PER_PAGE)
+    status = request.args.get("status")
+    if status is not None and status not in SEAL_STATUSES:
+        raise Problem(400, "invalid-request", f"status must be one of {', '.join(SEAL_STATUSES)}")
     who = principal()
-    seals = _list(services().home, agency=who.agency if who.role == "agency" else None, sessions=services().sessions)
-    return jsonify([_render(i) for i in seals])
+    found = find_seals(services().home, agency=who.agency if who.role == "agency" else None, status=status,
+                       offset=(page - 1) * per_page, limit=per_page, sessions=services().sessions)
+    nxt = url_for("seals.list_seals", **{**request.args, "page": page + 1}) \
+        if page * per_page < found.total else None
+    return jsonify({"items": [_render(i) for i in found.items], "page": page, "per_page": per_page,
+                    "total": found.total, "next": nxt})
 
 
 @bp.post("")
@@ -147,7 +177,8 @@ def _number(options: dict[str, Any], name: str, default: float) -> float:
 @bp.post("/<es_id>/sign")
 @requires("admin", "agency")
 @openapi.operation(
-    summary="Seal a document (OFD, PDF) or data (detached CMS) with this seal", tags=["seals"], parameters=_ES_ID,
+    summary="Seal a document (OFD, PDF) or data (detached CMS) with this seal", tags=["seals"],
+    parameters=[*_ES_ID, IDEMPOTENCY_HEADER],
     request={"content": {
         "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
             "file": {"type": "string", "format": "binary"}, "page": {"type": "integer"}, "x": {"type": "number"},
@@ -156,16 +187,23 @@ def _number(options: dict[str, Any], name: str, default: float) -> float:
             "document": {"type": "string", "contentEncoding": "base64"}, "page": {"type": "integer", "minimum": 1},
             "x": {"type": "number"}, "y": {"type": "number"}, "cms": {"type": "boolean"},
             "pin": {"type": "string"}}}}}},
-    responses={200: {"description": "the sealed document (multipart request) or JSON with it in base64",
+    responses={200: {"description": "the sealed document (multipart request) or JSON with it in base64; "
+                                    "a repeat of an Idempotency-Key gets the first answer, byte for byte, "
+                                    f"with {REPLAYED_HEADER}: true",
                      "content": {"application/ofd": {}, "application/pdf": {}, "application/pkcs7-signature": {},
-                                 "application/json": {"schema": {"type": "object"}}}}},
+                                 "application/json": {"schema": SEALED}}}},
     problems=["unknown-seal", "invalid-request", "bad-json", "unsupported-media-type", "seal-use-refused",
-              "invalid-seal-request", "payload-too-large"])
+              "seal-not-authorised", "invalid-seal-request", "payload-too-large", "idempotency-key-reused",
+              "idempotency-in-progress"])
 def sign(es_id: str) -> Response:
-    from seal import sealing
-    from seal.service import seal_owner
+    # An agency token may use its own seals and those granted to it (POST .../grants): the
+    # registry's use check decides, so a refusal is the specific, audited seal-not-authorised.
+    return replay_once(lambda: _sign(es_id))
 
-    require_agency(seal_owner(services().home, es_id))
+
+def _sign(es_id: str) -> Response:
+    from seal import sealing
+
     document, options, as_json = _document()
     page = int(_number(options, "page", 1))
     if page < 1:
