@@ -203,6 +203,7 @@ def serve_command(home_path: Path, port: int, host: str, workers: int, threads: 
         click.echo(f"admin token: {token}  (curl -H \"Authorization: Bearer $(cat {token})\" {base}/api/v1/certificates)")
     else:
         click.echo(f"make an API token with: eseal token create --home {home_path} --role admin")
+    click.echo(f"console: {base}/console/ (sign in with the admin token); public verification page: {base}/verify")
     click.echo(f"OpenAPI: {base}/api/openapi.json; health: {base}/health")
     sys.stdout.flush()
     options = {

@@ -61,6 +61,23 @@ def _get(port: int, path: str, token: str | None = None) -> tuple[int, bytes]:
     return out
 
 
+def _post_json(port: int, path: str, body: dict, token: str) -> tuple[int, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.request("POST", path, body=json.dumps(body).encode(),
+                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    r = conn.getresponse()
+    out = r.status, json.loads(r.read())
+    conn.close()
+    return out
+
+
+BUSINESS = {
+    "credit_code": "91350100M000100Y43", "name": "演示科技有限公司", "entity_type": "有限责任公司",
+    "legal_representative": "张三", "registered_capital": "100", "establishment_date": "2020-02-03",
+    "address": "演示市某某路1号", "scope": "软件开发。",
+}
+
+
 def _serve_demo(home: Path, port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
     proc = subprocess.Popen([ESEAL, "serve", "--demo", "--home", str(home), "--port", str(port), "--workers", "1"],
                             stdout=open(log, "wb"), stderr=subprocess.STDOUT, env=env)
@@ -103,6 +120,16 @@ def test_serve_demo_first_start_and_restart(database_url, tmp_path) -> None:
         assert _get(port, "/api/v1/certificates")[0] == 401
         status, body = _get(port, "/api/v1/certificates?profile=organization", token)
         assert status == 200 and json.loads(body)["total"] == 1  # the demo agency's signer
+        # the console it names answers, and the demo agency issues a business license with its seal
+        status, body = _get(port, "/console/")
+        assert status in (200, 302) and (status == 302 or "eseal" in body.decode())
+        status, body = _get(port, "/api/v1/license-types")
+        assert status == 200 and "YYZZ" in [t["code"] for t in json.loads(body)]
+        status, issued = _post_json(port, "/api/v1/licenses", {"type": "YYZZ", "data": BUSINESS, "agency": "DEMO-AMR"},
+                                    token)
+        assert status == 201, issued
+        status, body = _get(port, f"/api/v1/licenses/{issued['license_id']}")
+        assert status == 200 and json.loads(body)["status"] == "valid"
     finally:
         _stop(proc)
     out = log.read_text()
@@ -112,6 +139,7 @@ def test_serve_demo_first_start_and_restart(database_url, tmp_path) -> None:
     (seal,) = json.loads(listed.stdout)
     assert seal["agency"] == "DEMO-AMR" and seal["status"] == "valid"
     assert f"eseal serving http://127.0.0.1:{port}" in out and f"admin token: {home / 'admin.token'}" in out
+    assert f"console: http://127.0.0.1:{port}/console/" in out
     assert "DEMO passphrase written to" in out
     note = (home / "PASSPHRASE-demo").read_text()
     assert "DEMO ONLY" in note and "NEVER" in note
