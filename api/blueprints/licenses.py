@@ -46,7 +46,9 @@ RECORD = openapi.schema("LicenseRecord", {"type": "object", "required": ["licens
 def license_types() -> Response:
     from seal.license.types import load_types
 
-    return jsonify([t.to_dict() for t in load_types(services().home).values()])
+    # public: a custom type's file path on this server is not published, only that it is custom
+    return jsonify([{**t.to_dict(), "source": "built-in" if t.source == "built-in" else "custom"}
+                    for t in load_types(services().home).values()])
 
 
 _UNSEALED = ("issue without a seal; by default the license is sealed with the seal named in seal_id or, "
@@ -160,7 +162,8 @@ BATCH_RESULT = openapi.schema("LicenseBatchResult", {
 
 
 def _own(license_id: str) -> None:
-    """An agency token touches only the licenses its agency issued (404 hides the others' ids)."""
+    """An agency token touches only the licenses its agency issued: another's is 403 forbidden
+    (its existence and issuer are public already, through the license's public record)."""
     if principal().role != "agency":
         return
     from seal.license.service import get_license
