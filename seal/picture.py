@@ -10,15 +10,20 @@ The CJK font comes from the deployment through fontconfig. `fc-match :lang=zh` a
 answers something (here DejaVu Sans, which has no Han glyphs), so the fonts are taken
 from `fc-list :lang=zh`, which lists only fonts covering Chinese; none -> `NoCJKFont`.
 Drawing happens at 4x and is scaled down for smooth edges.
+
+A picture brought by the agency is checked against its declared type by `check_picture`
+(GB/T 38540 seal pictures are PNG, JPG, SVG or OFD) before a seal is made of it.
 """
 from __future__ import annotations
 
 import io
 import math
 import shutil
+import struct
 import subprocess
 
-from PIL import Image, ImageDraw, ImageFont
+from lxml import etree
+from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
 from gm.records import frozen_record
 from seal.errors import NoCJKFont, SealBuildError
@@ -34,6 +39,66 @@ _FONT_HINT = ("install a CJK font (Debian: apt-get install fonts-wqy-microhei or
 class FontFile:
     path: str
     index: int = 0  # face inside a .ttc collection
+
+
+_MAGIC = {"PNG": b"\x89PNG\r\n\x1a\n", "JPG": b"\xff\xd8\xff", "OFD": b"PK\x03\x04"}
+_PILLOW_FORMATS = {"PNG": "PNG", "JPG": "JPEG"}
+_SVG_ROOT = "{http://www.w3.org/2000/svg}svg"
+
+
+def check_picture(data: bytes, picture_type: str) -> None:
+    """Refuse (SealBuildError naming the type and the fault) picture bytes that are not what
+    ``picture_type`` (PNG, JPG, SVG or OFD, as written in the seal) says: PNG and JPG need
+    their signature (PNG's 8 bytes, JPEG's SOI marker FF D8 FF) and must decode in Pillow;
+    SVG must be well-formed XML (no network, no entities resolved, no huge tree) with root
+    <svg> in the SVG namespace; OFD must open in seal.ofd's reader with at least one page."""
+    kind = str(picture_type).upper()
+    if kind not in ("PNG", "JPG", "SVG", "OFD"):
+        raise SealBuildError(f"picture type {picture_type!r}: expected one of PNG, JPG, SVG, OFD")
+    if not isinstance(data, (bytes, bytearray, memoryview)) or not data:
+        raise SealBuildError(f"picture type {kind}: the picture is empty or not bytes")
+    data = bytes(data)
+
+    def refuse(fault: str) -> SealBuildError:
+        looks = next((k for k, magic in _MAGIC.items() if k != kind and data.startswith(magic)), None)
+        return SealBuildError(f"picture type {kind}: {fault}" + (f" (the data looks like {looks})" if looks else ""))
+
+    if kind in _PILLOW_FORMATS:
+        if not data.startswith(_MAGIC[kind]):
+            what = "the PNG signature" if kind == "PNG" else "the JPEG SOI marker FF D8 FF"
+            raise refuse(f"the data does not start with {what}")
+        limit = Image.MAX_IMAGE_PIXELS or float("inf")  # Pillow's decompression-bomb bound
+        try:
+            with Image.open(io.BytesIO(data), formats=[_PILLOW_FORMATS[kind]]) as image:
+                width, height = image.size
+                if width * height <= limit:
+                    image.load()  # decodes every pixel: a truncated or corrupt image fails here
+        except UnidentifiedImageError:
+            raise refuse(f"Pillow does not recognise it as a {_PILLOW_FORMATS[kind]} image") from None
+        except (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError) as exc:
+            raise refuse(f"Pillow cannot decode the {_PILLOW_FORMATS[kind]} image ({exc})") from None
+        if width * height > limit:
+            raise refuse(f"{width}x{height} pixels is more than Pillow decodes safely")
+    elif kind == "SVG":
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False)
+        try:
+            root = etree.fromstring(data, parser)
+        except (etree.XMLSyntaxError, ValueError) as exc:
+            raise refuse(f"the data is not well-formed XML ({exc})") from None
+        if root.tag != _SVG_ROOT:
+            raise refuse(f"the root element is {root.tag!r}, not <svg> in the SVG namespace "
+                         "(http://www.w3.org/2000/svg)")
+    else:
+        from seal.ofd.errors import OFDError
+        from seal.ofd.model import parse_package
+        from seal.ofd.package import OFDPackage
+
+        try:
+            pages = sum(len(doc.pages) for doc in parse_package(OFDPackage(data), deep=False))
+        except OFDError as exc:
+            raise refuse(f"the OFD reader refuses it: {exc}") from None
+        if not pages:
+            raise refuse("the OFD package has no page")
 
 
 def find_cjk_font() -> FontFile:

@@ -352,6 +352,14 @@ def make_seal(
     kind = PICTURE_TYPES.get(str(picture_type).lower())
     if kind is None:
         raise SealBuildError(f"picture type {picture_type!r}: expected one of png, jpg, svg, ofd")
+    default_mm = 42 if seal_type == "organization" else 20
+    width_mm = default_mm if width_mm is None else width_mm
+    height_mm = default_mm if height_mm is None else height_mm
+    structures.check_picture_size(width_mm, height_mm)
+    if picture is not None:
+        from seal.picture import check_picture
+
+        check_picture(picture, kind)
     if not isinstance(valid_days, int) or not 1 <= valid_days <= 20 * 366:
         raise SealBuildError(f"valid_days {valid_days!r}: 1 day to 20 years")
     if not holder_certs:
@@ -376,9 +384,6 @@ def make_seal(
             raise SealBuildError(f"a personal seal needs a holder key of usage personal-seal (the key store "
                                  f"holds this certificate's key with usage {usage})")
 
-    default_mm = 42 if seal_type == "organization" else 20
-    width_mm = default_mm if width_mm is None else width_mm
-    height_mm = default_mm if height_mm is None else height_mm
     es_id = _next_es_id(sessions, now)
     if picture is None:
         from seal import picture as drawing

@@ -692,6 +692,13 @@ def _check_ia5(value: object, what: str, *, max_len: int = 1000) -> str:
     return value
 
 
+def check_picture_size(width_mm: int, height_mm: int) -> None:
+    """The picture's width and height as a seal holds them: whole millimetres, 1-1000."""
+    for size, what in ((width_mm, "width"), (height_mm, "height")):
+        if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= 1000:
+            raise SealBuildError(f"picture {what} must be a whole number of millimetres, 1-1000 (got {size!r})")
+
+
 def build_seal_info(
     *,
     es_id: str,
@@ -725,9 +732,7 @@ def build_seal_info(
         raise SealBuildError("picture must be a Picture with data")
     if picture.type.upper() not in PICTURE_TYPES:
         raise SealBuildError(f"picture type {picture.type!r}; expected one of {', '.join(PICTURE_TYPES)}")
-    for size, what in ((picture.width_mm, "width"), (picture.height_mm, "height")):
-        if not isinstance(size, int) or not 1 <= size <= 1000:
-            raise SealBuildError(f"picture {what} must be a whole number of millimetres, 1-1000 (got {size!r})")
+    check_picture_size(picture.width_mm, picture.height_mm)
     if certificates:
         list_type = ses.CERT_LIST_CERTIFICATES
         cert_list: core.Asn1Value = ses.CertInfoList(

@@ -2,6 +2,7 @@
 registry's status changes, every seal-use refusal with its audit record, and sealing."""
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import subprocess
@@ -39,6 +40,10 @@ CITIZEN_ID = "11010519491231002X"
 AGENCY = "440000-某某市人民政府"
 PIN = "246810"
 UTC = dt.timezone.utc
+# make_seal checks a given picture against its type (seal.picture.check_picture): real ones
+PNG_1x1 = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAAJJRU5ErkJggg==")
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="40mm" height="40mm"/>'
 
 
 @pytest.fixture
@@ -138,7 +143,7 @@ def test_seal_ids_are_unique_and_sequential(region):
     home, ks = region
     _, cert = _signer(home, ks, "s1")
     ids = [service.make_seal(home, ks, seal_type="organization", name=f"单位{i}", agency=AGENCY,
-                             holder_certs=[cert.dump()], picture=b"\x89PNG-given", valid_days=30)
+                             holder_certs=[cert.dump()], picture=PNG_1x1, valid_days=30)
            for i in range(3)]
     assert len(set(ids)) == 3
     assert [int(i[10:17]) for i in ids] == [1, 2, 3]
@@ -152,12 +157,12 @@ def test_bind_by_digest_and_pem_input(region):
     _, cert = _signer(home, ks, "s-digest")
     from ca.certificate import to_pem
     es_id = service.make_seal(home, ks, seal_type="organization", name="某局", agency=AGENCY,
-                              holder_certs=[to_pem(cert)], bind_by="digest", picture=b"<svg/>", picture_type="svg",
+                              holder_certs=[to_pem(cert)], bind_by="digest", picture=SVG, picture_type="svg",
                               width_mm=40, height_mm=40)
     seal = structures.parse_seal(service.get_seal(home, es_id).der)
     assert seal.cert_list_type == 2 and seal.certificates == ()
     assert seal.cert_digests[0].value == sm3(cert.dump()) and seal.binds(cert.dump())
-    assert seal.picture.type == "SVG" and seal.picture.data == b"<svg/>"
+    assert seal.picture.type == "SVG" and seal.picture.data == SVG
 
 
 def test_make_seal_refusals(region):
@@ -401,7 +406,7 @@ def test_refused_when_the_key_store_holds_no_key_for_the_signer(region):
         home, ks, profile="organization", public_key=sm2.PrivateKey.generate().public_key,
         subject=ca_service.parse_dn("C=CN,O=某某局,CN=某某局"), credit_code=CREDIT_CODE)
     es_id = service.make_seal(home, ks, seal_type="organization", name="某某局", agency=AGENCY,
-                              holder_certs=[cert.dump()], picture=b"\x89PNG")
+                              holder_certs=[cert.dump()], picture=PNG_1x1)
     with pytest.raises(SignerCertificateInvalid, match="holds no key"):
         service.authorise_use(home, ks, es_id, agency=AGENCY, signer_cert_serial=serial)
     _assert_refused(home, "signer-certificate-invalid")

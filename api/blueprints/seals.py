@@ -87,15 +87,22 @@ def list_seals() -> Response:
                     "total": found.total, "next": nxt})
 
 
+_MM = {"type": "integer", "minimum": 1, "maximum": 1000}
+MAKE_SEAL = openapi.schema("MakeSeal", {
+    "type": "object", "required": ["type", "name", "agency", "holder_certs"],
+    "properties": {"type": {"type": "string", "enum": ["organization", "personal"]}, "name": {"type": "string"},
+                   "agency": {"type": "string"}, "holder_certs": {"type": "array", "items": {"type": "string"}},
+                   "valid_days": {"type": "integer", "minimum": 1},
+                   "picture": {"type": "string", "contentEncoding": "base64",
+                               "description": "the seal's picture; without one the red round seal is drawn"},
+                   "picture_type": {"type": "string", "enum": ["png", "jpg", "jpeg", "svg", "ofd"]},
+                   "width_mm": _MM, "height_mm": _MM}})
+
+
 @bp.post("")
 @requires("admin", "ra_operator")
 @openapi.operation(summary="Make a seal signed by the region's seal maker", tags=["seals"],
-                   request=openapi.json_body({"type": "object", "required": ["type", "name", "agency", "holder_certs"],
-                                              "properties": {"type": {"type": "string", "enum": ["organization", "personal"]},
-                                                             "name": {"type": "string"}, "agency": {"type": "string"},
-                                                             "holder_certs": {"type": "array", "items": {"type": "string"}},
-                                                             "valid_days": {"type": "integer", "minimum": 1}}}),
-                   responses={201: openapi.json_body(SEAL)},
+                   request=openapi.json_body(MAKE_SEAL), responses={201: openapi.json_body(SEAL)},
                    problems=["bad-json", "unsupported-media-type", "invalid-request", "invalid-seal-request"])
 def make_seal() -> tuple[Response, int]:
     from seal import service
@@ -107,6 +114,15 @@ def make_seal() -> tuple[Response, int]:
     kwargs: dict[str, Any] = {}
     if (days := field(data, "valid_days", kind=int)) is not None:
         kwargs["valid_days"] = days
+    if (picture := field(data, "picture")) is not None:
+        try:
+            kwargs["picture"] = base64.b64decode(picture, validate=True)
+        except (binascii.Error, ValueError):
+            raise Problem(400, "invalid-request", "field 'picture' must be base64") from None
+        kwargs["picture_type"] = field(data, "picture_type", choices=("png", "jpg", "jpeg", "svg", "ofd")) or "png"
+    for name in ("width_mm", "height_mm"):
+        if (mm := field(data, name, kind=int)) is not None:
+            kwargs[name] = mm
     es_id = service.make_seal(services().home, services().keystore,
                               seal_type=field(data, "type", required=True, choices=("organization", "personal")),
                               name=field(data, "name", required=True), agency=field(data, "agency", required=True),
