@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from cli.main import main
+from cli.output import emit, json_option
 from gm.sm2 import PublicKey
 from gm.sm3 import sm3
 from store import translog
@@ -51,7 +52,8 @@ def audit() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="PEM public key of the region's audit signer (default: HOME/audit-signer.pub.pem if present).",
 )
-def verify_command(home_path: Path, public_key: Path | None) -> None:
+@json_option
+def verify_command(home_path: Path, public_key: Path | None, as_json: bool) -> None:
     """Check the hash chain, the signed checkpoints and the transparency log's tree.
 
     Exit status: 0 clean, 1 on any finding (each printed as FINDING ...), 2 when the home
@@ -70,18 +72,30 @@ def verify_command(home_path: Path, public_key: Path | None) -> None:
         with transaction(home.engine, readonly=True) as session:
             report = verify(session, public_key=pem)
             log_problems = translog.verify_log(session, _public_key(pem))
-    if public_key is not None:
-        click.echo(f"checkpoint signatures checked against the pinned audit key {public_key} (SM3 {_fingerprint(pem)})")
-    for finding in report.findings:
-        click.echo(f"FINDING {finding}")
-    for problem in log_problems:
-        click.echo(f"FINDING transparency log: {problem}")
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
-    click.echo(
-        f"{report.records} records, {report.checkpoints} checkpoints, "
-        f"{len(report.findings)} finding(s): {'OK' if report.ok else 'TAMPERED'}"
-    )
-    click.echo(f"transparency log: {'OK' if not log_problems else 'TAMPERED'}")
-    if not report.ok or log_problems:
+    facts = {
+        "ok": report.ok and not log_problems,
+        "public_key": public_key, "public_key_sm3": _fingerprint(pem) if public_key is not None else None,
+        "records": report.records, "last_seq": report.last_seq, "checkpoints": report.checkpoints,
+        "last_valid_checkpoint": report.last_valid_checkpoint, "audit_ok": report.ok,
+        "findings": [str(finding) for finding in report.findings],
+        "transparency_log_ok": not log_problems, "transparency_log_findings": list(log_problems),
+        "warnings": list(report.warnings),
+    }
+    emit(facts, as_json, _verify_lines)
+    if not facts["ok"]:
         raise SystemExit(1)
+
+
+def _verify_lines(f: dict) -> list[str]:
+    lines = []
+    if f["public_key"] is not None:
+        lines.append(f"checkpoint signatures checked against the pinned audit key {f['public_key']} "
+                     f"(SM3 {f['public_key_sm3']})")
+    lines += [f"FINDING {finding}" for finding in f["findings"]]
+    lines += [f"FINDING transparency log: {problem}" for problem in f["transparency_log_findings"]]
+    lines.append(f"{f['records']} records, {f['checkpoints']} checkpoints, "
+                 f"{len(f['findings'])} finding(s): {'OK' if f['audit_ok'] else 'TAMPERED'}")
+    lines.append(f"transparency log: {'OK' if f['transparency_log_ok'] else 'TAMPERED'}")
+    return lines

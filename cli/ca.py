@@ -18,6 +18,7 @@ from ca.errors import CAError
 from ca.workflow import Page
 from cli.keys import PASSPHRASE_ENV, _home_option, _open_home, _passphrase_option, _read_passphrase
 from cli.main import main
+from cli.output import emit, json_option
 from keystore.errors import KeyStoreAlreadyInitialised, KeyStoreError
 from keystore.soft import SoftKeyStore
 from store.db import make_sessionmaker
@@ -73,8 +74,9 @@ def _write(path: Path, data: bytes) -> None:
 @click.option("--demo", is_flag=True, help="Also create a demo agency with its seal (license types are built in).")
 @_passphrase_option
 @_actor_option
+@json_option
 def init_command(home_path: Path, region_code: str, region_name: str, base_url: str, demo: bool,
-                 passphrase_file: Path | None, actor: str) -> None:
+                 passphrase_file: Path | None, actor: str, as_json: bool) -> None:
     """Create the home, the key store (passphrase from ESEAL_PASSPHRASE) and the region's CA
     hierarchy: root CA, issuing CA, service certificates (OCSP, TSA, seal maker, audit signer)
     and the initial administrator's API token. Never overwrites a region."""
@@ -101,15 +103,28 @@ def init_command(home_path: Path, region_code: str, region_name: str, base_url: 
                     raise click.ClickException(str(exc)) from exc
         finally:
             store.lock()
-    click.echo(f"region {info.region_code} {info.region_name} initialised in {home.path}")
-    click.echo(f"root certificate: {info.root_pem_path} (serial {info.root_serial})")
-    click.echo(f"issuing CA serial {info.issuing_serial}; service certificates: "
-               + ", ".join(f"{p} {serial}" for p, serial in (info.service_serials or {}).items()))
-    click.echo(f"administrator API token: {info.admin_token_path} (mode 0600; keep it secret)")
-    click.echo(f"URLs in certificates start with {info.base_url}")
-    if agency is not None:
-        click.echo(f"demo agency {agency.name} ({agency.agency}) with seal {agency.es_id}; "
-                   "license types: eseal license types")
+    facts = {
+        "region_code": info.region_code, "region_name": info.region_name, "home": home.path,
+        "root_certificate": info.root_pem_path, "root_serial": info.root_serial,
+        "issuing_serial": info.issuing_serial, "service_serials": dict(info.service_serials or {}),
+        "admin_token_path": info.admin_token_path, "base_url": info.base_url,
+        "demo": None if agency is None else {"agency": agency.agency, "name": agency.name, "es_id": agency.es_id,
+                                             "signer_serial": agency.signer_serial},
+    }
+    emit(facts, as_json, _init_lines)
+
+
+def _init_lines(f: dict) -> list[str]:
+    lines = [f"region {f['region_code']} {f['region_name']} initialised in {f['home']}",
+             f"root certificate: {f['root_certificate']} (serial {f['root_serial']})",
+             f"issuing CA serial {f['issuing_serial']}; service certificates: "
+             + ", ".join(f"{p} {serial}" for p, serial in f["service_serials"].items()),
+             f"administrator API token: {f['admin_token_path']} (mode 0600; keep it secret)",
+             f"URLs in certificates start with {f['base_url']}"]
+    if f["demo"] is not None:
+        lines.append(f"demo agency {f['demo']['name']} ({f['demo']['agency']}) with seal {f['demo']['es_id']}; "
+                     "license types: eseal license types")
+    return lines
 
 
 @main.group("cert")
@@ -181,11 +196,12 @@ def _write_new(path: Path, data: bytes, mode: int = 0o600) -> None:
               help="Where to write the certificate (PEM).")
 @_passphrase_option
 @_actor_option
+@json_option
 def issue_command(home_path: Path, profile: str, csr_path: Path | None, subject: str | None,
                   id_number: str | None, credit_code: str | None, san: tuple[str, ...], uid: str,
                   days: int | None, generate_key: bool, key_out: Path | None, key_passphrase_file: Path | None,
                   key_recipient: Path | None, dual: bool, enc_out: Path | None, enc_cert_out: Path | None,
-                  out: Path, passphrase_file: Path | None, actor: str) -> None:
+                  out: Path, passphrase_file: Path | None, actor: str, as_json: bool) -> None:
     """Issue a certificate; prints its serial number in hex (with --dual, then the encryption
     certificate's serial on a second line)."""
     from ca import keygen
@@ -228,8 +244,9 @@ def issue_command(home_path: Path, profile: str, csr_path: Path | None, subject:
                 home, store, csr_pem=csr_path.read_bytes(), uid=uid.encode("utf-8"), **common)
             serials = [serial]
     _write(out, to_pem(certificate))
-    for serial in serials:
-        click.echo(serial)
+    facts = {"serial": serials[0], "encryption_serial": serials[1] if dual else None, "profile": profile,
+             "out": out, "key_out": key_out, "enc_out": enc_out, "enc_cert_out": enc_cert_out}
+    emit(facts, as_json, lambda f: [s for s in (f["serial"], f["encryption_serial"]) if s])
 
 
 @cert.command("revoke")
@@ -240,7 +257,8 @@ def issue_command(home_path: Path, profile: str, csr_path: Path | None, subject:
 @click.option("--invalidity-date", type=click.DateTime(["%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d"]),
               help="When the key is known or suspected to have become invalid (UTC).")
 @_actor_option
-def revoke_command(home_path: Path, serial: str, reason: str, invalidity_date, actor: str) -> None:
+@json_option
+def revoke_command(home_path: Path, serial: str, reason: str, invalidity_date, actor: str, as_json: bool) -> None:
     """Revoke a certificate (final)."""
     import datetime as dt
 
@@ -248,31 +266,40 @@ def revoke_command(home_path: Path, serial: str, reason: str, invalidity_date, a
     home = _open_home(home_path)
     with home, _errors():
         row = service.revoke(home, serial, reason, invalidity_date=when, actor=actor)
-    click.echo(f"revoked {row.serial} ({row.reason}) at {row.revoked_at.isoformat()}")
+    emit(_status_facts(row), as_json, lambda f: [f"revoked {f['serial']} ({f['reason']}) at {f['revoked_at']}"])
+
+
+def _status_facts(row: object) -> dict:
+    """A certificate's state after revoke, suspend or resume."""
+    return {"serial": row.serial, "status": row.status, "reason": row.reason,
+            "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+            "invalidity_date": row.invalidity_date.isoformat() if row.invalidity_date else None}
 
 
 @cert.command("suspend")
 @_home_option
 @click.option("--serial", required=True, help="Serial number in hex.")
 @_actor_option
-def suspend_command(home_path: Path, serial: str, actor: str) -> None:
+@json_option
+def suspend_command(home_path: Path, serial: str, actor: str, as_json: bool) -> None:
     """Suspend a certificate (certificateHold)."""
     home = _open_home(home_path)
     with home, _errors():
         row = service.suspend(home, serial, actor=actor)
-    click.echo(f"suspended {row.serial}")
+    emit(_status_facts(row), as_json, lambda f: [f"suspended {f['serial']}"])
 
 
 @cert.command("resume")
 @_home_option
 @click.option("--serial", required=True, help="Serial number in hex.")
 @_actor_option
-def resume_command(home_path: Path, serial: str, actor: str) -> None:
+@json_option
+def resume_command(home_path: Path, serial: str, actor: str, as_json: bool) -> None:
     """Resume a suspended certificate."""
     home = _open_home(home_path)
     with home, _errors():
         row = service.resume(home, serial, actor=actor)
-    click.echo(f"resumed {row.serial}")
+    emit(_status_facts(row), as_json, lambda f: [f"resumed {f['serial']}"])
 
 
 @cert.command("renew")
@@ -283,8 +310,9 @@ def resume_command(home_path: Path, serial: str, actor: str) -> None:
               help="Where to write the new certificate (PEM).")
 @_passphrase_option
 @_actor_option
+@json_option
 def renew_command(home_path: Path, serial: str, days: int | None, out: Path, passphrase_file: Path | None,
-                  actor: str) -> None:
+                  actor: str, as_json: bool) -> None:
     """Renew: same key and content, new serial and validity; prints the new serial."""
     from ca import renewal
     from ca.certificate import to_pem
@@ -293,7 +321,7 @@ def renew_command(home_path: Path, serial: str, days: int | None, out: Path, pas
     with home, _unlocked(home, passphrase_file, actor) as store, _errors():
         new_serial, certificate = renewal.renew(home, store, serial, days=days, actor=actor)
     _write(out, to_pem(certificate))
-    click.echo(new_serial)
+    emit({"serial": new_serial, "replaces": serial, "out": out}, as_json, lambda f: [f["serial"]])
 
 
 @cert.command("rekey")
@@ -307,8 +335,9 @@ def renew_command(home_path: Path, serial: str, days: int | None, out: Path, pas
               help="Where to write the new certificate (PEM).")
 @_passphrase_option
 @_actor_option
+@json_option
 def rekey_command(home_path: Path, serial: str, csr_path: Path, uid: str, days: int | None, out: Path,
-                  passphrase_file: Path | None, actor: str) -> None:
+                  passphrase_file: Path | None, actor: str, as_json: bool) -> None:
     """Rekey: a new certificate for a new key; the old one is revoked (superseded)."""
     from ca import renewal
     from ca.certificate import to_pem
@@ -318,7 +347,7 @@ def rekey_command(home_path: Path, serial: str, csr_path: Path, uid: str, days: 
         new_serial, certificate = renewal.rekey(home, store, serial, csr_pem=csr_path.read_bytes(),
                                                 uid=uid.encode("utf-8"), days=days, actor=actor)
     _write(out, to_pem(certificate))
-    click.echo(new_serial)
+    emit({"serial": new_serial, "replaces": serial, "out": out}, as_json, lambda f: [f["serial"]])
 
 
 @cert.command("apply")
@@ -333,8 +362,10 @@ def rekey_command(home_path: Path, serial: str, csr_path: Path, uid: str, days: 
 @click.option("--uid", default="1234567812345678", show_default=True, help="SM2 signer ID of the CSR.")
 @click.option("--days", type=int, help="Validity in days (default: the profile's).")
 @_actor_option
+@json_option
 def apply_command(home_path: Path, profile: str, csr_path: Path, subject: str | None, id_number: str | None,
-                  credit_code: str | None, san: tuple[str, ...], uid: str, days: int | None, actor: str) -> None:
+                  credit_code: str | None, san: tuple[str, ...], uid: str, days: int | None, actor: str,
+                  as_json: bool) -> None:
     """Submit a certificate application (you are recorded as its operator); prints its id."""
     from ca import workflow
 
@@ -343,7 +374,7 @@ def apply_command(home_path: Path, profile: str, csr_path: Path, subject: str | 
         app_id = workflow.submit_application(
             home, profile=profile, csr_pem=csr_path.read_bytes(), subject=subject, id_number=id_number,
             credit_code=credit_code, san=_san(san), uid=uid.encode("utf-8"), days=days, operator=actor)
-    click.echo(app_id)
+    emit({"id": app_id, "profile": profile}, as_json, lambda f: [str(f["id"])])
 
 
 @cert.command("review")
@@ -351,14 +382,15 @@ def apply_command(home_path: Path, profile: str, csr_path: Path, subject: str | 
 @click.option("--id", "app_id", required=True, type=int, help="Application id.")
 @click.option("--note", default="", help="What was checked.")
 @_actor_option
-def review_command(home_path: Path, app_id: int, note: str, actor: str) -> None:
+@json_option
+def review_command(home_path: Path, app_id: int, note: str, actor: str, as_json: bool) -> None:
     """Mark an application reviewed."""
     from ca import workflow
 
     home = _open_home(home_path)
     with home, _errors():
         info = workflow.review_application(home, app_id, reviewer=actor, note=note)
-    click.echo(f"application {info.id} {info.status}")
+    emit(_application_facts(info), as_json, lambda f: [f"application {f['id']} {f['status']}"])
 
 
 @cert.command("approve")
@@ -368,7 +400,9 @@ def review_command(home_path: Path, app_id: int, note: str, actor: str) -> None:
               help="Where to write the certificate (PEM).")
 @_passphrase_option
 @_actor_option
-def approve_command(home_path: Path, app_id: int, out: Path, passphrase_file: Path | None, actor: str) -> None:
+@json_option
+def approve_command(home_path: Path, app_id: int, out: Path, passphrase_file: Path | None, actor: str,
+                    as_json: bool) -> None:
     """Approve a reviewed application: issues the certificate, prints its serial."""
     from ca import workflow
     from ca.certificate import to_pem
@@ -377,7 +411,7 @@ def approve_command(home_path: Path, app_id: int, out: Path, passphrase_file: Pa
     with home, _unlocked(home, passphrase_file, actor) as store, _errors():
         serial, certificate = workflow.approve_application(home, store, app_id, approver=actor)
     _write(out, to_pem(certificate))
-    click.echo(serial)
+    emit({"id": app_id, "serial": serial, "out": out}, as_json, lambda f: [f["serial"]])
 
 
 @cert.command("reject")
@@ -385,14 +419,23 @@ def approve_command(home_path: Path, app_id: int, out: Path, passphrase_file: Pa
 @click.option("--id", "app_id", required=True, type=int, help="Application id.")
 @click.option("--reason", required=True, help="Why (the applicant is told).")
 @_actor_option
-def reject_command(home_path: Path, app_id: int, reason: str, actor: str) -> None:
+@json_option
+def reject_command(home_path: Path, app_id: int, reason: str, actor: str, as_json: bool) -> None:
     """Reject an application that is submitted or reviewed."""
     from ca import workflow
 
     home = _open_home(home_path)
     with home, _errors():
         info = workflow.reject_application(home, app_id, actor=actor, reason=reason)
-    click.echo(f"application {info.id} {info.status}: {info.rejection_reason}")
+    emit(_application_facts(info), as_json,
+         lambda f: [f"application {f['id']} {f['status']}: {f['rejection_reason']}"])
+
+
+def _application_facts(info: object) -> dict:
+    return {"id": info.id, "status": info.status, "profile": info.profile, "operator": info.operator,
+            "subject": info.subject, "serial": info.serial, "reviewer": info.reviewer,
+            "decided_by": info.decided_by, "rejection_reason": info.rejection_reason,
+            "created_at": info.created_at, "updated_at": info.updated_at}
 
 
 def more_than_shown(found: Page, offset: int) -> None:
@@ -408,7 +451,8 @@ def more_than_shown(found: Page, offset: int) -> None:
               help="Only applications in this state.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True, help="At most this many.")
 @click.option("--offset", type=click.IntRange(0), default=0, show_default=True, help="Skip this many first.")
-def applications_command(home_path: Path, status: str | None, limit: int, offset: int) -> None:
+@json_option
+def applications_command(home_path: Path, status: str | None, limit: int, offset: int, as_json: bool) -> None:
     """List certificate applications, oldest first: id, status, profile, operator, subject, serial
     (a page: --offset, --limit; stderr says when more remain)."""
     from ca import workflow
@@ -416,8 +460,9 @@ def applications_command(home_path: Path, status: str | None, limit: int, offset
     home = _open_home(home_path)
     with home, _errors():
         rows = workflow.list_applications(home, status=status, offset=offset, limit=limit)
-    for r in rows:
-        click.echo("\t".join([str(r.id), r.status, r.profile, r.operator, r.subject, r.serial or "-"]))
+    emit([_application_facts(r) for r in rows], as_json,
+         lambda found: ["\t".join([str(r["id"]), r["status"], r["profile"], r["operator"], r["subject"],
+                                   r["serial"] or "-"]) for r in found])
     more_than_shown(rows, offset)
 
 
@@ -430,13 +475,15 @@ def ca_group() -> None:
 @_home_option
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the chain (PEM, issuing CA first, root last).")
-def chain_command(home_path: Path, out: Path) -> None:
+@json_option
+def chain_command(home_path: Path, out: Path, as_json: bool) -> None:
     """Write the region's CA certificates, root last."""
     home = _open_home(home_path)
     with home, _errors():
         data = service.ca_chain(home)
     _write(out, data)
-    click.echo(f"wrote {out}")
+    emit({"out": out, "certificates": data.count(b"-----BEGIN CERTIFICATE-----")}, as_json,
+         lambda f: [f"wrote {f['out']}"])
 
 
 @main.command("crl")
@@ -446,10 +493,22 @@ def chain_command(home_path: Path, out: Path) -> None:
 @click.option("--delta", is_flag=True, help="A delta CRL against the last full CRL.")
 @_passphrase_option
 @_actor_option
-def crl_command(home_path: Path, out: Path, delta: bool, passphrase_file: Path | None, actor: str) -> None:
+@json_option
+def crl_command(home_path: Path, out: Path, delta: bool, passphrase_file: Path | None, actor: str,
+                as_json: bool) -> None:
     """Sign the issuing CA's next CRL (full, or --delta)."""
     home = _open_home(home_path)
     with home, _unlocked(home, passphrase_file, actor) as store, _errors():
         der = service.generate_crl(home, store, delta=delta, actor=actor)
     _write(out, der)
-    click.echo(f"wrote {'delta ' if delta else ''}CRL {out}")
+    emit(_crl_facts(der, out, delta), as_json, lambda f: [f"wrote {'delta ' if f['delta'] else ''}CRL {f['out']}"])
+
+
+def _crl_facts(der: bytes, out: Path, delta: bool) -> dict:
+    from asn1crypto import crl
+
+    signed = crl.CertificateList.load(der)
+    tbs = signed["tbs_cert_list"]
+    return {"out": out, "delta": delta, "crl_number": signed.crl_number_value.native,
+            "this_update": tbs["this_update"].native, "next_update": tbs["next_update"].native,
+            "revoked": len(tbs["revoked_certificates"])}

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from cli.main import main
+from cli.output import emit, json_option
 from keystore.errors import KeyStoreError
 from keystore.soft import SoftKeyStore
 from store.db import make_sessionmaker
@@ -67,8 +68,9 @@ def keys() -> None:
 @_passphrase_option
 @click.option("--actor", default=lambda: os.environ.get("USER", "operator"), show_default="$USER",
               help="Who runs the initialisation (audit log).")
+@json_option
 def init_command(home_path: Path, custodians: int | None, threshold: int | None, shares_out: Path | None,
-                 passphrase_file: Path | None, actor: str) -> None:
+                 passphrase_file: Path | None, actor: str, as_json: bool) -> None:
     """Create the key store: a passphrase (ESEAL_PASSPHRASE / --passphrase-file), M-of-N custodian
     shares (--custodians N --threshold M --shares-out DIR), or both."""
     passphrase = _read_passphrase(passphrase_file)
@@ -91,15 +93,24 @@ def init_command(home_path: Path, custodians: int | None, threshold: int | None,
         except KeyStoreError as exc:
             raise click.ClickException(str(exc)) from exc
         result.store.lock()
-    click.echo(f"key store {result.store_id} initialised in {home.path}")
-    if passphrase is not None:
-        click.echo("activation: passphrase (PBKDF2-HMAC-SM3)")
-    for share in result.shares:
-        path = share.write(shares_out / f"share-{share.index}-of-{share.custodians}.json")  # type: ignore[operator]
-        click.echo(f"wrote custodian share {share.index} of {share.custodians}: {path}")
-    if result.shares:
-        click.echo(f"any {threshold} of the {custodians} shares unlock the store; hand one file to each custodian "
-                   "and delete them from this machine")
+    shares = [{"index": share.index, "of": share.custodians,
+               "path": share.write(shares_out / f"share-{share.index}-of-{share.custodians}.json")}  # type: ignore[operator]
+              for share in result.shares]
+    facts = {"store_id": result.store_id, "home": home.path, "passphrase": passphrase is not None,
+             "custodians": custodians if shares else None, "threshold": threshold if shares else None,
+             "shares": shares}
+    emit(facts, as_json, _init_lines)
+
+
+def _init_lines(f: dict) -> list[str]:
+    lines = [f"key store {f['store_id']} initialised in {f['home']}"]
+    if f["passphrase"]:
+        lines.append("activation: passphrase (PBKDF2-HMAC-SM3)")
+    lines += [f"wrote custodian share {s['index']} of {s['of']}: {s['path']}" for s in f["shares"]]
+    if f["shares"]:
+        lines.append(f"any {f['threshold']} of the {f['custodians']} shares unlock the store; hand one file to each "
+                     "custodian and delete them from this machine")
+    return lines
 
 
 @keys.command("unlock")
@@ -107,7 +118,8 @@ def init_command(home_path: Path, custodians: int | None, threshold: int | None,
 @click.option("--share", "shares", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="A custodian share file (repeat: M of them).")
 @_passphrase_option
-def unlock_command(home_path: Path, shares: tuple[Path, ...], passphrase_file: Path | None) -> None:
+@json_option
+def unlock_command(home_path: Path, shares: tuple[Path, ...], passphrase_file: Path | None, as_json: bool) -> None:
     """Check that the shares (or the passphrase) rebuild this store's key-encryption key.
 
     Exit status 0 when they do; 1 with the reason (too few shares, a corrupted or foreign
@@ -119,23 +131,30 @@ def unlock_command(home_path: Path, shares: tuple[Path, ...], passphrase_file: P
         try:
             if shares:
                 store.unlock_with_shares(list(shares), actor="custodians")
-                how = f"{len(shares)} custodian shares"
+                method = "shares"
             else:
                 passphrase = _read_passphrase(passphrase_file)
                 if passphrase is None:
-                    raise click.UsageError(f"give --share files, or a passphrase ({PASSPHRASE_ENV} or --passphrase-file)")
+                    raise click.UsageError(
+                        f"give --share files, or a passphrase ({PASSPHRASE_ENV} or --passphrase-file)")
                 store.unlock_with_passphrase(passphrase, actor=os.environ.get("USER", "operator"))
-                how = "the passphrase"
+                method = "passphrase"
         except KeyStoreError as exc:
             raise click.ClickException(f"unlock failed: {exc}") from exc
         finally:
             store.lock()
-    click.echo(f"unlock OK: {how} rebuild the key-encryption key of key store {store.store_id}")
+    emit({"ok": True, "store_id": store.store_id, "method": method, "shares": len(shares)}, as_json, _unlock_lines)
+
+
+def _unlock_lines(f: dict) -> list[str]:
+    how = f"{f['shares']} custodian shares" if f["method"] == "shares" else "the passphrase"
+    return [f"unlock OK: {how} rebuild the key-encryption key of key store {f['store_id']}"]
 
 
 @keys.command("list")
 @_home_option
-def list_command(home_path: Path) -> None:
+@json_option
+def list_command(home_path: Path, as_json: bool) -> None:
     """List the keys (no activation needed: public information only)."""
     home = _open_home(home_path)
     with home:
@@ -145,13 +164,22 @@ def list_command(home_path: Path) -> None:
             methods = store.activation_methods()
         except KeyStoreError as exc:
             raise click.ClickException(str(exc)) from exc
-    click.echo(f"key store {store.store_id}; activation: "
-               + ", ".join(f"{m} {p}" for m, p in sorted(methods.items())))
-    for i in infos:
+    facts = {"store_id": store.store_id, "activation": dict(sorted(methods.items())), "keys": [
+        {"key_ref": i.key_ref, "label": i.label, "usage": i.usage, "algorithm": i.algorithm, "status": i.status,
+         "roles": sorted(i.policy.roles), "operations": sorted(i.policy.operations),
+         "require_pin": i.policy.require_pin, "pin_set": i.pin_set, "pin_locked": i.pin_locked,
+         "public_key": i.public_key.hex(), "created_at": i.created_at} for i in infos]}
+    emit(facts, as_json, _list_lines)
+
+
+def _list_lines(f: dict) -> list[str]:
+    lines = [f"key store {f['store_id']}; activation: " + ", ".join(f"{m} {p}" for m, p in f["activation"].items())]
+    for k in f["keys"]:
         flags = []
-        if i.policy.require_pin:
-            flags.append("pin-locked" if i.pin_locked else ("pin" if i.pin_set else "pin-not-set"))
-        click.echo(f"{i.key_ref}  {i.label}  {i.usage}  {i.status}  roles={','.join(sorted(i.policy.roles))}"
-                   + (f"  {' '.join(flags)}" if flags else ""))
-    if not infos:
-        click.echo("no keys")
+        if k["require_pin"]:
+            flags.append("pin-locked" if k["pin_locked"] else ("pin" if k["pin_set"] else "pin-not-set"))
+        lines.append(f"{k['key_ref']}  {k['label']}  {k['usage']}  {k['status']}  roles={','.join(k['roles'])}"
+                     + (f"  {' '.join(flags)}" if flags else ""))
+    if not f["keys"]:
+        lines.append("no keys")
+    return lines

@@ -20,6 +20,7 @@ import click
 from cli.ca import _actor_option, _unlocked, _write, more_than_shown
 from cli.keys import _home_option, _open_home, _passphrase_option
 from cli.main import main
+from cli.output import emit, json_option
 from keystore.errors import KeyStoreError
 from seal.errors import SealError
 from seal.license import batch, service
@@ -46,8 +47,8 @@ def _keystore(home: Any, seal_id: str | None, passphrase_file: Path | None, acto
 
 
 _type_option = click.option("--type", "type_code", required=True, help="License type code, e.g. YYZZ (营业执照).")
-_agency_option = click.option("--agency", help="Issuing agency (发证机关); default: the seal's agency (with --unsealed: "
-                                                  "the region's name).")
+_agency_option = click.option("--agency", help="Issuing agency (发证机关); default: the seal's agency (with "
+                                                  "--unsealed: the region's name).")
 _seal_option = click.option("--seal", "seal_id",
                             help="Seal id to seal with; default: the one seal the issuing agency may seal licenses "
                                  "with (--agency; any agency's without it). Needs the key store.")
@@ -100,9 +101,10 @@ def types_command(home_path: Path, as_json: bool) -> None:
 @_unsealed_option
 @_passphrase_option
 @_actor_option
+@json_option
 def issue_command(home_path: Path, type_code: str, data_path: Path, out: Path, external_id: str | None,
                   agency: str | None, seal_id: str | None, unsealed: bool, passphrase_file: Path | None,
-                  actor: str) -> None:
+                  actor: str, as_json: bool) -> None:
     """Issue one license, sealed with the agency's seal and timestamped; prints its identifier."""
     try:
         data = json.loads(data_path.read_text(encoding="utf-8"))
@@ -116,8 +118,10 @@ def issue_command(home_path: Path, type_code: str, data_path: Path, out: Path, e
                                            seal_id=seal_id, external_id=external_id, actor=actor)
     license_id, ofd = issued
     _write(out, ofd)
-    click.echo(license_id)
-    if getattr(issued, "already_issued", False):
+    already = bool(getattr(issued, "already_issued", False))
+    emit({"license_id": license_id, "out": out, "seal_id": seal_id, "external_id": external_id,
+          "already_issued": already}, as_json, lambda f: [f["license_id"]])
+    if already:
         click.echo(f"already issued for external id {external_id!r}; {out} holds that license", err=True)
 
 
@@ -133,8 +137,10 @@ def issue_command(home_path: Path, type_code: str, data_path: Path, out: Path, e
 @_unsealed_option
 @_passphrase_option
 @_actor_option
+@json_option
 def batch_command(home_path: Path, type_code: str, csv_path: Path, out_dir: Path, agency: str | None,
-                  seal_id: str | None, unsealed: bool, passphrase_file: Path | None, actor: str) -> None:
+                  seal_id: str | None, unsealed: bool, passphrase_file: Path | None, actor: str,
+                  as_json: bool) -> None:
     """Issue one license per CSV row, each sealed with the agency's seal and timestamped; idempotent by
     external_id; results in OUT/results.csv."""
     try:
@@ -150,9 +156,13 @@ def batch_command(home_path: Path, type_code: str, csv_path: Path, out_dir: Path
                 results = batch.issue_batch(home, store, type=type_code, rows=rows, agency=agency, out_dir=out_dir,
                                             actor=actor, seal_id=seal_id, progress=lambda _r: bar.update(1))
     counts = {s: sum(r.status == s for r in results) for s in ("issued", "already issued", "error")}
-    click.echo(f"{counts['issued']} issued, {counts['already issued']} already issued, {counts['error']} errors; "
-               f"results in {out_dir / batch.RESULTS_FILE}")
-    if counts["error"]:
+    facts = {"issued": counts["issued"], "already_issued": counts["already issued"], "errors": counts["error"],
+             "results": out_dir / batch.RESULTS_FILE, "seal_id": seal_id,
+             "rows": [{"row": r.row, "external_id": r.external_id, "status": r.status,
+                       "license_id": r.license_id or None, "error": r.error or None} for r in results]}
+    emit(facts, as_json, lambda f: [f"{f['issued']} issued, {f['already_issued']} already issued, "
+                                    f"{f['errors']} errors; results in {f['results']}"])
+    if facts["errors"]:
         raise SystemExit(1)
 
 
@@ -204,13 +214,15 @@ def list_command(home_path: Path, holder_id: str | None, type_code: str | None, 
 @click.argument("license_id")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the license's OFD as issued.")
-def get_command(home_path: Path, license_id: str, out: Path) -> None:
+@json_option
+def get_command(home_path: Path, license_id: str, out: Path, as_json: bool) -> None:
     """Write a license's OFD file as issued; prints its status."""
     home = _open_home(home_path)
     with home, _errors():
         info = service.get_license(home, license_id)
     _write(out, info.ofd)
-    click.echo(f"{info.status.license_id} {info.status.status} sm3 {info.ofd_sm3}")
+    emit({**info.status.to_dict(), "ofd_sm3": info.ofd_sm3, "out": out}, as_json,
+         lambda f: [f"{f['license_id']} {f['status']} sm3 {f['ofd_sm3']}"])
 
 
 @license_group.command("revoke")
@@ -218,9 +230,10 @@ def get_command(home_path: Path, license_id: str, out: Path) -> None:
 @click.argument("license_id")
 @click.option("--reason", required=True, help="Why the license is revoked (recorded and shown to verifiers).")
 @_actor_option
-def revoke_command(home_path: Path, license_id: str, reason: str, actor: str) -> None:
+@json_option
+def revoke_command(home_path: Path, license_id: str, reason: str, actor: str, as_json: bool) -> None:
     """Revoke a license (final)."""
     home = _open_home(home_path)
     with home, _errors():
         status = service.revoke_license(home, license_id, reason, actor=actor)
-    click.echo(f"{status.license_id} revoked")
+    emit(status.to_dict(), as_json, lambda f: [f"{f['license_id']} revoked"])

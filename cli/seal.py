@@ -18,6 +18,7 @@ from ca.errors import CAError
 from cli.ca import _actor_option, _unlocked, _write
 from cli.keys import _home_option, _open_home, _passphrase_option
 from cli.main import main
+from cli.output import emit, json_option
 from keystore.errors import KeyStoreError
 from seal import service, structures
 from seal.errors import SealError
@@ -51,6 +52,11 @@ def _line(info: service.SealInfo) -> str:
             f"(agency {info.agency}; valid to {info.valid_to.date().isoformat()})")
 
 
+def _echo(info: service.SealInfo, as_json: bool) -> None:
+    """A seal after a change: its registry entry (--json) or its one line."""
+    emit(_as_dict(info), as_json, lambda _: [_line(info)])
+
+
 @main.group("seal")
 def seal_group() -> None:
     """E-seals (GB/T 38540): make, list, status, suspend, resume, revoke, grant, show."""
@@ -73,9 +79,10 @@ def seal_group() -> None:
 @click.option("--bind-by", type=click.Choice(["certificate", "digest"]), default="certificate", show_default=True)
 @click.option("--size-mm", type=int, help="Picture width and height in mm (default 42 organization, 20 personal).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Where to write seal.esl.")
+@json_option
 def make_command(home_path: Path, passphrase_file: Path | None, actor: str, seal_type: str, name: str,
                  holder_certs: tuple[Path, ...], picture: Path | None, agency: str | None, valid_days: int,
-                 bind_by: str, size_mm: int | None, out: Path) -> None:
+                 bind_by: str, size_mm: int | None, out: Path, as_json: bool) -> None:
     """Make a seal signed by the region's seal maker; prints the seal id."""
     picture_bytes, picture_type = None, "png"
     if picture is not None:
@@ -89,9 +96,9 @@ def make_command(home_path: Path, passphrase_file: Path | None, actor: str, seal
             home, keystore, seal_type=seal_type, name=name, agency=agency or name,
             holder_certs=[p.read_bytes() for p in holder_certs], bind_by=bind_by, picture=picture_bytes,
             picture_type=picture_type, width_mm=size_mm, height_mm=size_mm, valid_days=valid_days, actor=actor)
-        der = service.get_seal(home, es_id).der
-    _write(out, der)
-    click.echo(es_id)
+        info = service.get_seal(home, es_id)
+    _write(out, info.der)
+    emit({**_as_dict(info), "out": out}, as_json, lambda f: [f["es_id"]])
 
 
 @seal_group.command("list")
@@ -129,11 +136,12 @@ def _status_change(name: str, fn: Any, help_text: str) -> None:
     @_actor_option
     @click.argument("es_id")
     @click.option("--reason", default="", help="Why (kept in the registry and the audit log).")
-    def command(home_path: Path, actor: str, es_id: str, reason: str) -> None:
+    @json_option
+    def command(home_path: Path, actor: str, es_id: str, reason: str, as_json: bool) -> None:
         home = _open_home(home_path)
         with home, _errors():
             info = fn(home, es_id, reason=reason, actor=actor)
-        click.echo(_line(info))
+        _echo(info, as_json)
 
 
 _status_change("suspend", service.suspend_seal, "Suspend a seal: uses are refused until it is resumed.")
@@ -147,7 +155,8 @@ _status_change("revoke", service.revoke_seal, "Revoke a seal (final).")
 @click.argument("es_id")
 @click.option("--agency", required=True, help="Agency to authorise.")
 @click.option("--withdraw", is_flag=True, help="Withdraw the authorisation instead.")
-def grant_command(home_path: Path, actor: str, es_id: str, agency: str, withdraw: bool) -> None:
+@json_option
+def grant_command(home_path: Path, actor: str, es_id: str, agency: str, withdraw: bool, as_json: bool) -> None:
     """Authorise another agency to use a seal (or withdraw it)."""
     home = _open_home(home_path)
     with home, _errors():
@@ -156,7 +165,8 @@ def grant_command(home_path: Path, actor: str, es_id: str, agency: str, withdraw
                 raise click.ClickException(f"agency {agency!r} held no authorisation for seal {es_id}")
         else:
             service.grant_use(home, es_id, agency=agency, actor=actor)
-        click.echo(_line(service.get_seal(home, es_id)))
+        info = service.get_seal(home, es_id)
+    _echo(info, as_json)
 
 
 @seal_group.command("show")

@@ -14,7 +14,7 @@ import click
 from cli.ca import _actor_option, _unlocked
 from cli.keys import _home_option, _open_home, _passphrase_option
 from cli.main import main
-from cli.output import write_atomic
+from cli.output import emit, json_option, write_atomic
 from cli.seal import _errors
 
 PIN_ENV = "ESEAL_PIN"
@@ -29,14 +29,17 @@ PIN_ENV = "ESEAL_PIN"
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--agency", help="Seal as this agency (default: the seal's own agency).")
 @click.option("--page", type=click.IntRange(1), default=1, show_default=True, help="Page for the stamp (OFD, PDF).")
-@click.option("--x", "x_mm", type=float, default=20.0, show_default=True, help="Stamp's left edge, mm from the page's left.")
-@click.option("--y", "y_mm", type=float, default=20.0, show_default=True, help="Stamp's top edge, mm from the page's top.")
+@click.option("--x", "x_mm", type=float, default=20.0, show_default=True,
+              help="Stamp's left edge, mm from the page's left.")
+@click.option("--y", "y_mm", type=float, default=20.0, show_default=True,
+              help="Stamp's top edge, mm from the page's top.")
 @click.option("--cms", is_flag=True, help="A detached CMS SignedData over the file, whatever it is.")
 @click.option("--pkcs7", is_flag=True, help="CMS with the PKCS#7 OIDs instead of GM/T 0010.")
 @click.option("--no-timestamp", is_flag=True, help="Do not ask the region's TSA for a timestamp.")
+@json_option
 def sign_command(home_path: Path, passphrase_file: Path | None, actor: str, es_id: str, in_path: Path,
                  out_path: Path, agency: str | None, page: int, x_mm: float, y_mm: float, cms: bool,
-                 pkcs7: bool, no_timestamp: bool) -> None:
+                 pkcs7: bool, no_timestamp: bool, as_json: bool) -> None:
     """Seal IN with seal SEAL and write OUT (personal seals: the PIN from ESEAL_PIN)."""
     from seal import sealing
 
@@ -47,4 +50,5 @@ def sign_command(home_path: Path, passphrase_file: Path | None, actor: str, es_i
                                        y_mm=y_mm, cms=cms, flavour="pkcs7" if pkcs7 else "gmt0010",
                                        timestamp=not no_timestamp)
         write_atomic(out_path, sealed.data)
-    click.echo(f"{out_path}  ({sealed.format}, seal {sealed.es_id})")
+    emit({"out": out_path, "format": sealed.format, "es_id": sealed.es_id, "bytes": len(sealed.data)}, as_json,
+         lambda f: [f"{f['out']}  ({f['format']}, seal {f['es_id']})"])

@@ -12,6 +12,7 @@ import click
 
 from cli.keys import _home_option, _open_home
 from cli.main import main
+from cli.output import emit, json_option
 from store.db import make_sessionmaker
 from store.tokens import ROLES, TokenError, create_token, list_tokens, revoke_token
 
@@ -26,7 +27,8 @@ def token() -> None:
 @click.option("--role", required=True, type=click.Choice(ROLES), help="What the token may do.")
 @click.option("--agency", help="The agency an agency token is scoped to.")
 @click.option("--label", default="", help="A note saying who or what holds the token.")
-def create_command(home_path: Path, role: str, agency: str | None, label: str) -> None:
+@json_option
+def create_command(home_path: Path, role: str, agency: str | None, label: str, as_json: bool) -> None:
     """Create a token and print it (the only time it is shown)."""
     home = _open_home(home_path)
     with home:
@@ -34,7 +36,8 @@ def create_command(home_path: Path, role: str, agency: str | None, label: str) -
             secret, info = create_token(make_sessionmaker(home.engine), role=role, agency=agency, label=label)
         except TokenError as exc:
             raise click.ClickException(str(exc)) from None
-    click.echo(secret)
+    emit({"token": secret, "token_id": info.token_id, "role": info.role, "agency": info.agency, "label": info.label,
+          "created_at": info.created_at}, as_json, lambda f: [f["token"]])
     click.echo(f"token {info.token_id} ({info.role}{', agency ' + info.agency if info.agency else ''}) created; "
                "store it now, it is not shown again", err=True)
 
@@ -42,7 +45,8 @@ def create_command(home_path: Path, role: str, agency: str | None, label: str) -
 @token.command("revoke")
 @_home_option
 @click.argument("token_id")
-def revoke_command(home_path: Path, token_id: str) -> None:
+@json_option
+def revoke_command(home_path: Path, token_id: str, as_json: bool) -> None:
     """Revoke the token with this id (the part after `esk_` in the token)."""
     home = _open_home(home_path)
     with home:
@@ -50,7 +54,8 @@ def revoke_command(home_path: Path, token_id: str) -> None:
             info = revoke_token(make_sessionmaker(home.engine), token_id)
         except TokenError as exc:
             raise click.ClickException(str(exc)) from None
-    click.echo(f"revoked token {info.token_id} ({info.role})")
+    emit({"token_id": info.token_id, "role": info.role, "agency": info.agency, "revoked_at": info.revoked_at},
+         as_json, lambda f: [f"revoked token {f['token_id']} ({f['role']})"])
 
 
 @token.command("list")
