@@ -22,9 +22,11 @@ from cli.output import emit, json_option
 from keystore.errors import KeyStoreError
 from seal import service, structures
 from seal.errors import SealError
+from seal.ofd.errors import OFDError
 from store.errors import StoreError
 
-_ERRORS = (SealError, CAError, KeyStoreError, StoreError)
+# an unreadable OFD (sign): a message, never a traceback
+_ERRORS = (SealError, OFDError, CAError, KeyStoreError, StoreError)
 _SUFFIX_TYPES = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".svg": "svg", ".ofd": "ofd"}
 
 

@@ -29,8 +29,15 @@ from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError
 
 from seal.pdf_appearance import field_rotation, place, seal_style
-from seal.pdf_errors import (READ_ERRORS, MalformedPdf, PdfSealArgumentError, PdfSealError, PdfSigningError,
-                              describe)
+from seal.pdf_errors import (
+    READ_ERRORS,
+    MalformedPdf,
+    PdfPageOutOfRange,
+    PdfSealArgumentError,
+    PdfSealError,
+    PdfSigningError,
+    describe,
+)
 from seal.pdf_inspect import PdfSignatureFacts, inspect_pdf_signatures
 from seal.pdf_signer import DIGEST, SignFn, SM2PdfSigner, TimestampFn
 
@@ -128,7 +135,7 @@ def seal_pdf(
     writer = _open(pdf_bytes)
     pages = _page_count(writer)
     if not isinstance(page, int) or not -pages <= page < pages:
-        raise PdfSealArgumentError(f"page {page} does not exist: the PDF has {pages} page(s), numbered from 0")
+        raise PdfPageOutOfRange(page, pages)
     page %= pages
     existing = _existing_fields(writer)
     name, prepared = _field_name(field_name, existing)

@@ -24,6 +24,14 @@ class PdfSealArgumentError(PdfSealError, SealBuildError):
     page, picture not an image, unknown SubFilter, field name taken...)."""
 
 
+class PdfPageOutOfRange(PdfSealArgumentError):
+    """No page ``page`` (from 0): the PDF has ``pages``."""
+
+    def __init__(self, page: object, pages: int) -> None:
+        super().__init__(f"page {page} does not exist: the PDF has {pages} page(s), numbered from 0")
+        self.page, self.pages = page, pages
+
+
 class PdfSigningError(PdfSealError):
     """The signer callable (keystore, HSM) failed or returned a signature that does not
     verify with the certificate given: usually a key reference that does not match it."""

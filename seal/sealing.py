@@ -29,7 +29,7 @@ from asn1crypto import pem, x509
 from gm.records import frozen_record
 from gm.sm3 import sm3
 from seal import service
-from seal.errors import SealBuildError
+from seal.errors import SealBuildError, SignerCertificateInvalid
 
 __all__ = ["authorise", "seal_document", "detect_format", "Sealed"]
 
@@ -56,7 +56,9 @@ def authorise(home: Any, keystore: Any, es_id: str, *, agency: str | None = None
     """The registry's use grant for ``es_id`` with its first signer certificate of this region."""
     owner, serial = service.default_signer(home, es_id)
     if serial is None:
-        raise SealBuildError(f"seal {es_id} binds no signer certificate of this region: no key here can seal with it")
+        raise service.refuse_use(home, es_id, SignerCertificateInvalid(
+            f"seal {es_id} binds no signer certificate of this region: no key here can seal with it"),
+            agency=agency or owner, actor=actor)
     return service.authorise_use(home, keystore, es_id, agency=agency or owner, signer_cert_serial=serial,
                                  pin=pin, actor=actor)
 
@@ -92,6 +94,20 @@ def _picture_png(seal_der: bytes) -> tuple[bytes | None, float]:
 def seal_document(home: Any, keystore: Any, grant: service.UseGrant, data: bytes, *, page: int = 0,
                   x_mm: float = 20.0, y_mm: float = 20.0, cms: bool = False, flavour: str = "gmt0010",
                   timestamp: bool = True) -> Sealed:
+    """Seal ``data`` (``page`` counts from 0 here; a page that does not exist is refused in the
+    words of the CLI and the API, which count from 1)."""
+    from seal.ofd.errors import OFDPageOutOfRange
+    from seal.pdf_errors import PdfPageOutOfRange
+
+    try:
+        return _seal_document(home, keystore, grant, data, page, x_mm, y_mm, cms, flavour, timestamp)
+    except (OFDPageOutOfRange, PdfPageOutOfRange) as exc:
+        raise SealBuildError(f"page {page + 1} does not exist: the document has {exc.pages} page(s), "
+                             "counted from 1") from None
+
+
+def _seal_document(home: Any, keystore: Any, grant: service.UseGrant, data: Any, page: int, x_mm: float,
+                   y_mm: float, cms: bool, flavour: str, timestamp: bool) -> Sealed:
     if not isinstance(data, (bytes, bytearray)) or not data:
         raise SealBuildError("nothing to seal: the document is empty")
     data = bytes(data)

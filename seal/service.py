@@ -530,6 +530,13 @@ def _refuse(sessions: sessionmaker[Session], exc: SealUseRefused, *, es_id: str,
     return exc
 
 
+def refuse_use(home: Any, es_id: str, exc: SealUseRefused, *, agency: str, actor: str,
+               sessions: sessionmaker[Session] | None = None) -> SealUseRefused:
+    """A refusal found before :func:`authorise_use` could ask (the seal binds no signer this
+    region holds a key for): audited as its refusals are; returns the error to raise."""
+    return _refuse(_sessions(home, sessions), exc, es_id=es_id, agency=agency, actor=actor)
+
+
 def consent_message(es_id: str, agency: str, when: dt.datetime) -> bytes:
     """What a personal seal's holder key signs to prove the PIN before a use is granted."""
     return f"eseal seal-use\nseal={es_id}\nagency={agency}\ntime={when.isoformat()}\n".encode()

@@ -39,6 +39,14 @@ class OFDUsageError(OFDError):
     """The caller asked for something impossible (no such document or page, bad boundary)."""
 
 
+class OFDPageOutOfRange(OFDUsageError):
+    """No page ``page_index`` (from 0): the document has ``pages``."""
+
+    def __init__(self, page_index: int, pages: int) -> None:
+        super().__init__(f"page_index {page_index} out of range: the document has {pages} page(s)")
+        self.page_index, self.pages = page_index, pages
+
+
 # HTTP problem types (status, slug, title) for api.problems.register, most specific first;
 # the API maps every OFDError through this table in its one error handler.
 PROBLEMS: tuple[tuple[type[OFDError], int, str, str], ...] = (

@@ -31,7 +31,7 @@ from lxml import etree
 from gm import sm3
 from gm.oids import SM3
 from seal.ofd import xmlns as X
-from seal.ofd.errors import OFDUsageError
+from seal.ofd.errors import OFDPageOutOfRange, OFDUsageError
 from seal.ofd.facts import PackageFacts, SignatureFacts, inspect_package, signed_parts, verify_package
 from seal.ofd.model import OFD_ENTRY, parse_package, parse_signatures
 from seal.ofd.package import DEFAULT_LIMITS, Limits, OFDPackage, write_package
@@ -185,7 +185,7 @@ def seal_ofd(package_bytes: bytes, *, page_index: int, boundary_mm: tuple[float,
         raise OFDUsageError(f"doc_index {doc_index} out of range: the package has {len(docs)} document(s)")
     doc = docs[doc_index]
     if not 0 <= page_index < len(doc.pages):
-        raise OFDUsageError(f"page_index {page_index} out of range: the document has {len(doc.pages)} page(s)")
+        raise OFDPageOutOfRange(page_index, len(doc.pages))
     page_id = doc.pages[page_index].id
 
     files: dict[str, bytes] = {name: pkg.read(name) for name in pkg.names}
