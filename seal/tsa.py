@@ -115,8 +115,10 @@ class TsaConfig:
     @classmethod
     def from_env(cls) -> TsaConfig:
         """ESEAL_TSA_POLICY, ESEAL_TSA_ACCURACY_SECONDS; defaults otherwise."""
-        return cls(policy=os.environ.get("ESEAL_TSA_POLICY", DEFAULT_POLICY),
-                   accuracy_seconds=int(os.environ.get("ESEAL_TSA_ACCURACY_SECONDS", "1")))
+        accuracy = os.environ.get("ESEAL_TSA_ACCURACY_SECONDS", "1")
+        if not accuracy.strip().isdigit():
+            raise TsaError(f"ESEAL_TSA_ACCURACY_SECONDS must be a whole number of seconds, not {accuracy!r}")
+        return cls(policy=os.environ.get("ESEAL_TSA_POLICY", DEFAULT_POLICY), accuracy_seconds=int(accuracy))
 
 
 @frozen_record

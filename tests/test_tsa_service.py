@@ -134,6 +134,21 @@ def test_configured_policy_and_accuracy(env):
     assert tsa.parse_response(stamp(env, other, config=config)).fail_info == {"unaccepted_policy"}
 
 
+def test_policy_and_accuracy_from_the_environment(monkeypatch):
+    monkeypatch.setenv("ESEAL_TSA_POLICY", tsa.POLICY_ARC + ".1.440000")
+    monkeypatch.setenv("ESEAL_TSA_ACCURACY_SECONDS", "3")
+    assert (tsa.TsaConfig.from_env().policy, tsa.TsaConfig.from_env().accuracy_seconds) == \
+        (tsa.POLICY_ARC + ".1.440000", 3)
+    for bad, message in (("1.5", "must be a whole number of seconds, not '1.5'"), ("0", "at least 1")):
+        monkeypatch.setenv("ESEAL_TSA_ACCURACY_SECONDS", bad)
+        with pytest.raises(tsa.TsaError, match=re.escape(message)):
+            tsa.TsaConfig.from_env()
+    monkeypatch.setenv("ESEAL_TSA_ACCURACY_SECONDS", "1")
+    monkeypatch.setenv("ESEAL_TSA_POLICY", "not-an-oid")
+    with pytest.raises(tsa.TsaError, match="TSA policy 'not-an-oid' is not an object identifier"):
+        tsa.TsaConfig.from_env()
+
+
 def test_tsa_callable_stamps_a_signature_value(env):
     home, ks, ident = env
     f = tsa.tsa_callable(home, ks, tsa=ident)
