@@ -182,6 +182,13 @@ def test_idempotency_and_pagination(app, region, csr_pem) -> None:
     c.post(f"/api/v1/certificates/{seen[0]}/revoke", json={}, headers=bearer(tokens["admin"]))
     revoked = c.get("/api/v1/certificates?status=revoked", headers=bearer(tokens["auditor"])).get_json()
     assert [i["serial"] for i in revoked["items"]] == [seen[0]]
+    # search: a fragment of the subject or of the serial, combined with the other filters
+    by_serial = c.get(f"/api/v1/certificates?q={seen[1][-12:].upper()}", headers=bearer(tokens["auditor"])).get_json()
+    assert [i["serial"] for i in by_serial["items"]] == [seen[1]]
+    by_subject = c.get("/api/v1/certificates?q=ocsp&profile=organization", headers=bearer(tokens["auditor"]))
+    assert by_subject.get_json()["total"] == 0
+    assert_problem(c.get("/api/v1/certificates?q=" + "x" * 201, headers=bearer(tokens["auditor"])), 400,
+                   "invalid-request")
     assert_problem(c.get("/api/v1/certificates?status=gone", headers=bearer(tokens["auditor"])), 400,
                    "invalid-request")
     assert_problem(c.get("/api/v1/certificates?per_page=1000", headers=bearer(tokens["auditor"])), 400,

@@ -4,6 +4,7 @@ and see it revoked in OCSP over HTTP; revoke an e-license through its dialog and
 revoked in the public status; the trust-list page. Screenshots are kept in test-artifacts/."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -16,12 +17,12 @@ from ca.csr import build_csr
 from ca.testing import LocalSigner
 from keystore.soft import SoftKeyStore
 from seal.license.service import issue_license
-from verify.trustlist.service import publish_region_tl
 from store.db import make_sessionmaker
 from store.home import Home
 from store.tokens import create_token
 from tests.conftest import require
 from tests.test_serve_http import PASSPHRASE, Server, _start, _stop, _wait_healthy, free_port
+from verify.trustlist.service import publish_region_tl
 
 ARTIFACTS = Path(os.environ.get("ESEAL_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"))
 BUSINESS = {"credit_code": "91350100M000100Y43", "name": "深圳某某科技有限公司", "entity_type": "有限责任公司",
@@ -35,7 +36,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 @pytest.fixture(scope="module")
 def browser():
     require(Path(CHROMIUM).exists(), "Debian's chromium (make sysdeps installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    require(importlib.util.find_spec("playwright") is not None, "Playwright (a test dependency of the project)")
+    from playwright import sync_api
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b

@@ -9,7 +9,6 @@ import datetime as _dt
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
-from sqlalchemy import func, select
 
 from api import openapi
 from api.auth import actor, requires
@@ -20,7 +19,7 @@ from api.request import field, json_object
 from ca import service
 from ca.certificate import load_certificate, to_pem
 from ca.crl import REASON_CODES
-from store import db
+from ca.search import search_certificates
 from store.models.ca import CERT_STATUSES, IssuedCertificate
 
 bp = Blueprint("certificates", __name__, url_prefix="/api/v1/certificates")
@@ -157,12 +156,14 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 @bp.get("")
 @requires("admin", "ra_operator", "auditor")
 @openapi.operation(
-    summary="List certificates (newest first), paginated", tags=["certificates"],
+    summary="List or search certificates (newest first), paginated", tags=["certificates"],
     parameters=[{"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
                 {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1,
                                                                "maximum": MAX_PER_PAGE}},
                 {"name": "profile", "in": "query", "schema": {"type": "string"}},
-                {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(CERT_STATUSES)}}],
+                {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(CERT_STATUSES)}},
+                {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 200},
+                 "description": "a case-insensitive fragment of the subject DN or of the serial (hex)"}],
     responses={200: openapi.json_body(PAGE)}, problems=["invalid-request"])
 def list_certificates() -> Response:
     page = _int_arg("page", 1, 1, 10**9)
@@ -170,22 +171,17 @@ def list_certificates() -> Response:
     status = request.args.get("status")
     if status is not None and status not in CERT_STATUSES:
         raise Problem(400, "invalid-request", f"status must be one of {', '.join(CERT_STATUSES)}")
-    profile = request.args.get("profile")
-    query = select(IssuedCertificate)
-    if status:
-        query = query.where(IssuedCertificate.status == status)
-    if profile:
-        query = query.where(IssuedCertificate.profile == profile)
-    with db.transaction(services().sessions, readonly=True) as s:
-        total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = s.scalars(query.order_by(IssuedCertificate.id.desc())
-                         .offset((page - 1) * per_page).limit(per_page)).all()
-    items = [_render(r, pem=False) for r in rows]
+    text = request.args.get("q")
+    if text is not None and len(text) > 200:
+        raise Problem(400, "invalid-request", "q is longer than 200 characters")
+    found = search_certificates(services().home, profile=request.args.get("profile") or None, status=status,
+                                text=text or None, page=page, per_page=per_page, sessions=services().sessions)
     nxt = None
-    if page * per_page < total:
+    if found.has_next:
         args = {k: v for k, v in request.args.items() if k not in ("page",)}
         nxt = url_for("certificates.list_certificates", page=page + 1, **args)
-    return jsonify({"items": items, "page": page, "per_page": per_page, "total": total, "next": nxt})
+    return jsonify({"items": [_render(r, pem=False) for r in found.rows], "page": page, "per_page": per_page,
+                    "total": found.total, "next": nxt})
 
 
 @bp.post("/<serial>/revoke")
