@@ -30,6 +30,7 @@ from seal import service as seal_service
 from seal import structures
 from seal.license import service as license_service
 from seal.license.render import METADATA_ATTACHMENT, verification_url
+from seal.license.types import get_type
 from seal.ofd.signing import verify_package
 from store.db import make_sessionmaker
 from store.home import Home
@@ -192,6 +193,7 @@ def test_one_changed_byte_of_a_page_fails(browser, live) -> None:  # noqa: F811
         assert report.headers["x-eseal-indication"] == "FAILED"
         assert page.locator("#indication").inner_text() == "FAILED"
         assert page.locator("#sub-indication").inner_text() == "HASH_FAILURE"
+        assert "HASH_FAILURE · 策略" in page.inner_text("body")  # the header reads as words
         failed = page.locator("section.signature tr", has=page.locator("td.FAILED")).all_inner_texts()
         [row] = failed  # the one failed check: the changed page's digest, named
         assert row.startswith("DOCUMENT_REFERENCES") and f"/{content}: mismatch" in row, row
@@ -211,6 +213,8 @@ def test_the_license_page_before_and_after_revocation(browser, live) -> None:  #
         assert "status-valid" in status.get_attribute("class") and "valid" in status.inner_text()
         facts = page.locator("dl.facts").inner_text()
         assert "广州某某贸易有限公司" in facts and "YYZZ" in facts
+        yyzz = get_type("YYZZ")
+        assert page.locator("#license-type").inner_text() == f"{yyzz.name_zh} · {yyzz.name_en} (YYZZ)"
         _png_artefact(page, f"public-license-valid-{live['kind']}.png")
         # the QR code's address (the license's metadata in its OFD says what it encodes) is this very page
         [metadata] = [data for name, data in entries(live["to_revoke_ofd"]).items()

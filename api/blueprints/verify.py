@@ -165,4 +165,17 @@ def license_page(license_id: str) -> tuple[str, int] | str:
         status = license_status(services().home, license_id, sessions=services().sessions)
     except LicenseError as exc:
         return render_template("public/license.html", license_id=license_id, error=str(exc)), 404
-    return render_template("public/license.html", license_id=license_id, status=status)
+    return render_template("public/license.html", license_id=license_id, status=status,
+                           type_name=_type_name(status.type_code))
+
+
+def _type_name(code: str) -> str:
+    """'营业执照 · Business license (YYZZ)' for a known type; the code alone for one no longer defined."""
+    from seal.license.errors import LicenseError
+    from seal.license.types import get_type
+
+    try:
+        t = get_type(code, services().home)
+    except LicenseError:
+        return code
+    return f"{t.name_zh} · {t.name_en} ({t.code})"
