@@ -6,9 +6,8 @@ title on a horizontal line under the star (e.g. 合同专用章) and the seal co
 along the lower rim, reading left to right. Background transparent, size in millimetres
 at a given DPI, PNG bytes out.
 
-The CJK font comes from the deployment through fontconfig. `fc-match :lang=zh` always
-answers something (here DejaVu Sans, which has no Han glyphs), so the fonts are taken
-from `fc-list :lang=zh`, which lists only fonts covering Chinese; none -> `NoCJKFont`.
+The CJK font comes from the deployment through fontconfig (seal/fonts.py, shared with the
+license face); none -> `NoCJKFont`.
 Drawing happens at 4x and is scaled down for smooth edges.
 
 A picture brought by the agency is checked against its declared type by `check_picture`
@@ -18,29 +17,17 @@ from __future__ import annotations
 
 import io
 import math
-import shutil
 import struct
-import subprocess
 
 from lxml import etree
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
-from gm.records import frozen_record
 from seal.errors import NoCJKFont, SealBuildError
+from seal.fonts import FONT_HINT, CJKFont, find_cjk_font
 
 SEAL_RED = (230, 0, 18, 255)
 MM_PER_INCH = 25.4
 _OVERSAMPLE = 4
-_FONT_HINT = ("install a CJK font (Debian: apt-get install fonts-wqy-microhei or fonts-noto-cjk) "
-              "and check with `fc-list :lang=zh`")
-
-
-@frozen_record
-class FontFile:
-    path: str
-    index: int = 0  # face inside a .ttc collection
-
-
 _MAGIC = {"PNG": b"\x89PNG\r\n\x1a\n", "JPG": b"\xff\xd8\xff", "OFD": b"PK\x03\x04"}
 _PILLOW_FORMATS = {"PNG": "PNG", "JPG": "JPEG"}
 _SVG_ROOT = "{http://www.w3.org/2000/svg}svg"
@@ -101,27 +88,6 @@ def check_picture(data: bytes, picture_type: str) -> None:
             raise refuse("the OFD package has no page")
 
 
-def find_cjk_font() -> FontFile:
-    """The first proportional regular font that fontconfig lists as covering Chinese."""
-    exe = shutil.which("fc-list")
-    if exe is None:
-        raise NoCJKFont(f"fontconfig (fc-list) is not installed, so no CJK font can be found; {_FONT_HINT}")
-    out = subprocess.run([exe, ":lang=zh", "-f", "%{file}\t%{index}\t%{family}\t%{style}\n"],
-                         capture_output=True, text=True, timeout=60).stdout
-    ranked = []
-    for line in out.splitlines():
-        parts = line.split("\t")
-        if len(parts) != 4 or not parts[0]:
-            continue
-        path, index, family, style = parts
-        mono = "mono" in family.lower()
-        regular = any(s in style for s in ("Regular", "Book", "Normal", "Medium"))
-        ranked.append(((mono, not regular, family), FontFile(path, int(index or 0))))
-    if not ranked:
-        raise NoCJKFont(f"fontconfig knows no font covering Chinese (fc-list :lang=zh is empty); {_FONT_HINT}")
-    return min(ranked, key=lambda item: item[0])[1]
-
-
 def mm_to_px(mm: float, dpi: int) -> int:
     return max(1, round(mm / MM_PER_INCH * dpi))
 
@@ -134,7 +100,7 @@ def draw_official_seal(
     diameter_mm: float = 42.0,
     dpi: int = 300,
     color: tuple[int, int, int, int] = SEAL_RED,
-    font: FontFile | None = None,
+    font: CJKFont | None = None,
 ) -> bytes:
     """PNG bytes of a round official seal for ``name`` (agency name along the upper rim)."""
     if not isinstance(name, str) or not name.strip():
@@ -202,7 +168,7 @@ def draw_personal_seal(
     size_mm: float = 20.0,
     dpi: int = 300,
     color: tuple[int, int, int, int] = SEAL_RED,
-    font: FontFile | None = None,
+    font: CJKFont | None = None,
 ) -> bytes:
     """PNG bytes of a square personal seal (个人名章): red frame, characters in columns read
     right to left, top to bottom (张三之印: 张三 in the right column, 之印 in the left)."""
@@ -259,11 +225,11 @@ def _one_colour_png(picture: Image.Image, color: tuple[int, ...], dpi: int) -> b
     return out.getvalue()
 
 
-def _font(font: FontFile, size_px: float) -> ImageFont.FreeTypeFont:
+def _font(font: CJKFont, size_px: float) -> ImageFont.FreeTypeFont:
     try:
         return ImageFont.truetype(font.path, max(1, round(size_px)), index=font.index)
     except OSError as exc:
-        raise NoCJKFont(f"cannot load the CJK font {font.path} ({exc}); {_FONT_HINT}") from None
+        raise NoCJKFont(f"cannot load the CJK font {font.path} ({exc}); {FONT_HINT}") from None
 
 
 def _star(draw: ImageDraw.ImageDraw, cx: float, cy: float, radius: float, color: tuple) -> None:
