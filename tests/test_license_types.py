@@ -248,6 +248,14 @@ def test_face_text_read_by_easyofd(face_ofd) -> None:
     fonts_used = doc.data[0]["fonts"]
     assert [f["FamilyNameORI"] for f in fonts_used.values()] == [fonts.find_cjk_font().family]
     assert len(page["img_list"]) == 2  # background and QR code
+    # the family is one that fontconfig itself, asked here, lists as covering Chinese
+    import shutil
+    import subprocess
+
+    listed = subprocess.run([shutil.which("fc-list"), ":lang=zh", "family"], capture_output=True, text=True,
+                            check=True).stdout
+    families = {name.strip() for line in listed.splitlines() for name in line.split(",")}
+    assert [f["FamilyNameORI"] for f in fonts_used.values()][0] in families
 
 
 def test_metadata_attachment_holds_the_record(face_ofd) -> None:
