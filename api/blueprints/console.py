@@ -326,7 +326,9 @@ def licenses(user: dict[str, Any]) -> str:
                           holder_id=(request.args.get("holder") or "")[:64] or None,
                           status=status if status in LICENSE_STATUSES else None, offset=(page - 1) * 25, limit=25,
                           sessions=services().sessions)
-    return render_template("console/licenses.html", user=user, items=[st.to_dict() for st in found],
+    items = [st.to_dict() for st in found]
+    type_names = {code: _field_labels(code).get("", code) for code in {item["type"] for item in items}}
+    return render_template("console/licenses.html", user=user, items=items, type_names=type_names,
                            total=found.total, page=page, has_next=page * 25 < found.total, statuses=LICENSE_STATUSES,
                            args=request.args)
 
