@@ -27,6 +27,9 @@ def json_object() -> dict[str, Any]:
 def field(data: dict[str, Any], name: str, *, required: bool = False, kind: type = str,
           choices: tuple[str, ...] | None = None) -> Any:
     value = data.get(name)
+    if value is None and name in data:
+        # the schemas allow no null in a request: an explicit null is a mistake, not "absent"
+        raise Problem(400, "invalid-request", f"field {name!r} must be a {kind.__name__}, not null")
     if value is None:
         if required:
             raise Problem(400, "invalid-request", f"field {name!r} is required")

@@ -40,9 +40,25 @@ RECORD = openapi.schema("LicenseRecord", {"type": "object", "required": ["licens
                                                          "status": {"type": "string"}}})
 
 
+LICENSE_TYPE = openapi.schema("LicenseType", {
+    "type": "object", "required": ["code", "name_zh", "name_en", "fields", "validity", "source"],
+    "properties": {
+        "code": {"type": "string"}, "name_zh": {"type": "string"}, "name_en": {"type": "string"},
+        "holder_name_field": {"type": "string"}, "holder_id_field": {"type": ["string", "null"]},
+        "validity": {"type": "string"}, "source": {"type": "string", "enum": ["built-in", "custom"]},
+        "fields": {"type": "array", "items": {
+            "type": "object", "required": ["name", "label_zh", "label_en", "type", "required"],
+            "properties": {"name": {"type": "string"}, "label_zh": {"type": "string"}, "label_en": {"type": "string"},
+                           "type": {"type": "string", "enum": ["text", "date", "code", "number", "enum"]},
+                           "required": {"type": "boolean"}, "max_length": {"type": "integer"},
+                           "pattern": {"type": "string"}, "validator": {"type": "string"},
+                           "min": {"type": "number"}, "max": {"type": "number"},
+                           "choices": {"type": "array", "items": {"type": "string"}}}}}}})
+
+
 @bp.get("/license-types")
 @openapi.operation(summary="E-license types with their fields", tags=["licenses"],
-                   responses={200: openapi.json_body({"type": "array", "items": {"type": "object"}})})
+                   responses={200: openapi.json_body({"type": "array", "items": LICENSE_TYPE})})
 def license_types() -> Response:
     from seal.license.types import load_types
 
