@@ -15,7 +15,7 @@ import click
 COMMAND_MODULES = {
     "audit": "audit", "keys": "keys", "demo": "demo", "init": "ca", "cert": "ca", "ca": "ca", "crl": "ca",
     "serve": "serve", "token": "token", "license": "license", "seal": "seal", "sign": "sign", "log": "log",
-    "verify": "verify", "tl": "tl",
+    "verify": "verify", "tl": "tl", "ocsp": "ocsp",
 }
 
 

@@ -47,6 +47,7 @@ SERVED = {
     "log head": "GET /api/v1/log/head",
     "log prove": "GET /api/v1/log/proof",
     "log sign": "POST /api/v1/log/sign",
+    "ocsp export": "GET /ocsp/{encoded}",
     "seal grant": "POST /api/v1/seals/{es_id}/grants",
     "seal list": "GET /api/v1/seals",
     "seal make": "POST /api/v1/seals",
