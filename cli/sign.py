@@ -2,7 +2,8 @@
 
 Thin: unlock, ``seal.sealing.authorise`` (every refusal is a specific error and an audit
 record, and no output is written), ``seal.sealing.seal_document``, write the result
-atomically. Exit 0 and the output path on success; 1 with the reason otherwise.
+atomically. Exit 0 and the output path on success; 1 with the reason otherwise (2 for a
+usage error, such as ``--sign-type sign`` for anything but an OFD, which writes nothing).
 """
 from __future__ import annotations
 
@@ -36,19 +37,26 @@ PIN_ENV = "ESEAL_PIN"
 @click.option("--cms", is_flag=True, help="A detached CMS SignedData over the file, whatever it is.")
 @click.option("--pkcs7", is_flag=True, help="CMS with the PKCS#7 OIDs instead of GM/T 0010.")
 @click.option("--no-timestamp", is_flag=True, help="Do not ask the region's TSA for a timestamp.")
+@click.option("--sign-type", type=click.Choice(["seal", "sign"]), default="seal", show_default=True,
+              help="OFD only: a Seal-type signature (the seal's SES_Signature and picture) or a Sign-type one "
+                   "(a GM/T 0010 SignedData by the signer certificate, no seal picture).")
 @json_option
 def sign_command(home_path: Path, passphrase_file: Path | None, actor: str, es_id: str, in_path: Path,
                  out_path: Path, agency: str | None, page: int, x_mm: float, y_mm: float, cms: bool,
-                 pkcs7: bool, no_timestamp: bool, as_json: bool) -> None:
+                 pkcs7: bool, no_timestamp: bool, sign_type: str, as_json: bool) -> None:
     """Seal IN with seal SEAL and write OUT (personal seals: the PIN from ESEAL_PIN)."""
     from seal import sealing
 
+    data = in_path.read_bytes()
+    if sign_type == "sign" and (cms or sealing.detect_format(data) != "ofd"):
+        raise click.UsageError("--sign-type sign is for OFD documents only" + (
+            ", not with --cms" if cms else f": {in_path.name} is not an OFD package"))
     home = _open_home(home_path)
     with home, _unlocked(home, passphrase_file, actor) as keystore, _errors():
         grant = sealing.authorise(home, keystore, es_id, agency=agency, pin=os.environ.get(PIN_ENV), actor=actor)
-        sealed = sealing.seal_document(home, keystore, grant, in_path.read_bytes(), page=page - 1, x_mm=x_mm,
+        sealed = sealing.seal_document(home, keystore, grant, data, page=page - 1, x_mm=x_mm,
                                        y_mm=y_mm, cms=cms, flavour="pkcs7" if pkcs7 else "gmt0010",
-                                       timestamp=not no_timestamp)
+                                       timestamp=not no_timestamp, ofd_sign_type=sign_type.capitalize())
         write_atomic(out_path, sealed.data)
     emit({"out": out_path, "format": sealed.format, "es_id": sealed.es_id, "bytes": len(sealed.data)}, as_json,
          lambda f: [f"{f['out']}  ({f['format']}, seal {f['es_id']})"])

@@ -11,7 +11,11 @@ nothing (STYLE.md #2):
 
    * OFD: a Seal-type signature (``seal.ofd.signing.seal_ofd``) whose SignedValue.dat is an
      SES_Signature over SM3(Signature.xml) (``seal.service.make_signature``), stamp at
-     (x, y) mm on the page, size of the seal picture;
+     (x, y) mm on the page, size of the seal picture; or, with ``ofd_sign_type="Sign"``, a
+     Sign-type signature (no Seal.esl, no seal picture; the StampAnnot keeps that place and
+     size) whose SignedValue.dat is a GM/T 0010 SignedData by the signer certificate over
+     SM3(Signature.xml) as attached content -- ofdrw's GBT35275DSContainer, GM/T 0099-2020
+     7.2.2 (``seal.cms.sign_data``);
    * PDF: a CMS signature with the seal picture at (x, y) mm (``seal.pdf.seal_pdf``);
    * anything else, or ``cms=True``: a detached GM/T 0010 SignedData over the bytes
      (``seal.cms.sign_data``; ``flavour="pkcs7"`` for relying parties that expect PKCS#7 OIDs).
@@ -31,7 +35,7 @@ from gm.sm3 import sm3
 from seal import service
 from seal.errors import SealBuildError, SignerCertificateInvalid
 
-__all__ = ["authorise", "seal_document", "detect_format", "Sealed"]
+__all__ = ["authorise", "seal_document", "detect_format", "Sealed", "OFD_SIGN_TYPES"]
 
 _OFD_MAGIC = b"PK\x03\x04"
 
@@ -91,32 +95,45 @@ def _picture_png(seal_der: bytes) -> tuple[bytes | None, float]:
     return (picture.data if picture.type.lower() == "png" else None), size
 
 
+OFD_SIGN_TYPES = ("Seal", "Sign")
+
+
 def seal_document(home: Any, keystore: Any, grant: service.UseGrant, data: bytes, *, page: int = 0,
                   x_mm: float = 20.0, y_mm: float = 20.0, cms: bool = False, flavour: str = "gmt0010",
-                  timestamp: bool = True) -> Sealed:
+                  timestamp: bool = True, ofd_sign_type: str = "Seal") -> Sealed:
     """Seal ``data`` (``page`` counts from 0 here; a page that does not exist is refused in the
-    words of the CLI and the API, which count from 1)."""
+    words of the CLI and the API, which count from 1). ``ofd_sign_type`` is the OFD signature's
+    Type, "Seal" or "Sign"; "Sign" is refused (SealBuildError) for anything but an OFD sealed
+    as an OFD (not with ``cms``)."""
     from seal.ofd.errors import OFDPageOutOfRange
     from seal.pdf_errors import PdfPageOutOfRange
 
+    if ofd_sign_type not in OFD_SIGN_TYPES:
+        raise SealBuildError(f"the OFD signature type must be Seal or Sign, not {ofd_sign_type!r}")
     try:
-        return _seal_document(home, keystore, grant, data, page, x_mm, y_mm, cms, flavour, timestamp)
+        return _seal_document(home, keystore, grant, data, page, x_mm, y_mm, cms, flavour, timestamp,
+                              ofd_sign_type)
     except (OFDPageOutOfRange, PdfPageOutOfRange) as exc:
         raise SealBuildError(f"page {page + 1} does not exist: the document has {exc.pages} page(s), "
                              "counted from 1") from None
 
 
 def _seal_document(home: Any, keystore: Any, grant: service.UseGrant, data: Any, page: int, x_mm: float,
-                   y_mm: float, cms: bool, flavour: str, timestamp: bool) -> Sealed:
+                   y_mm: float, cms: bool, flavour: str, timestamp: bool, ofd_sign_type: str) -> Sealed:
     if not isinstance(data, (bytes, bytearray)) or not data:
         raise SealBuildError("nothing to seal: the document is empty")
     data = bytes(data)
+    kind = "data" if cms else detect_format(data)
+    if ofd_sign_type == "Sign" and kind != "ofd":
+        raise SealBuildError("a Sign-type signature is made in an OFD document only: "
+                             + ("not with a detached CMS" if cms else f"the input is {_A_FORMAT[kind]}"))
     stamp = None
     if timestamp:
         from seal.tsa import tsa_callable
 
         stamp = tsa_callable(home, keystore, actor=grant.actor)
-    kind = "data" if cms else detect_format(data)
+    if kind == "ofd" and ofd_sign_type == "Sign":
+        return Sealed(_sign_ofd(home, keystore, grant, data, page, x_mm, y_mm, stamp), "ofd", grant.es_id)
     if kind == "ofd":
         return Sealed(_seal_ofd(home, keystore, grant, data, page, x_mm, y_mm, stamp), "ofd", grant.es_id)
     signer_cert = x509.Certificate.load(grant.signer_cert)
@@ -124,12 +141,7 @@ def _seal_document(home: Any, keystore: Any, grant: service.UseGrant, data: Any,
     fmt = "pdf" if kind == "pdf" else "cms"
 
     def make(use: service.KeyUse) -> service.Made:
-        captured: list[bytes] = []
-
-        def sign(tbs: bytes) -> bytes:
-            captured.append(use.sign(bytes(tbs)))
-            return captured[-1]
-
+        sign, captured = _capturing_signer(use)
         if fmt == "pdf":
             from seal.pdf import seal_pdf
 
@@ -160,3 +172,47 @@ def _seal_ofd(home: Any, keystore: Any, grant: service.UseGrant, data: bytes, pa
 
     return seal_ofd(data, page_index=page, boundary_mm=(x_mm, y_mm, size, size), seal_der=grant.seal_der,
                     make_signed_value=signed_value)
+
+
+_A_FORMAT = {"pdf": "a PDF", "data": "not an OFD package"}
+
+
+def _capturing_signer(use: service.KeyUse) -> tuple[Any, list[bytes]]:
+    """The key store's signing call for a CMS or PDF builder, and the signature values it made
+    (the last one is the SignerInfo's: what the sealing's log entry is keyed by)."""
+    captured: list[bytes] = []
+
+    def sign(tbs: bytes) -> bytes:
+        captured.append(use.sign(bytes(tbs)))
+        return captured[-1]
+    return sign, captured
+
+
+def _sign_ofd(home: Any, keystore: Any, grant: service.UseGrant, data: bytes, page: int, x_mm: float, y_mm: float,
+              stamp: Any) -> bytes:
+    """A Sign-type OFD signature: SignedValue.dat is a GM/T 0010 SignedData over SM3(Signature.xml),
+    attached, signed in the one-commit path (``service.seal_with``) like a PDF or CMS sealing; its
+    audit record says format "ofd-sign" (a Seal-type one says "ses")."""
+    from seal.cms import sign_data
+    from seal.ofd.signing import seal_ofd, signature_location
+
+    _, size = _picture_png(grant.seal_der)
+    signer_cert = x509.Certificate.load(grant.signer_cert)
+    chain = _chain(home, grant.signer_cert)
+
+    def make(use: service.KeyUse) -> service.Made:
+        sign, captured = _capturing_signer(use)
+        signed: list[bytes] = []
+
+        def signed_value(signature_xml: bytes) -> bytes:
+            signed.append(signature_xml)
+            return sign_data(sm3(signature_xml), signer_cert, sign, flavour="gmt0010", detached=False, chain=chain,
+                             timestamper=use.stamp)
+
+        out = seal_ofd(data, page_index=page, boundary_mm=(x_mm, y_mm, size, size), sign_type="Sign",
+                       make_signed_value=signed_value)
+        # as for PDF and CMS, the log entry is keyed by the SignerInfo's signature value
+        return service.Made(out, captured[-1], "ofd-sign", use.stamp is not None,
+                            {"data_hash": sm3(signed[-1]).hex(), "property_info": signature_location(signed[-1])})
+
+    return service.seal_with(home, keystore, grant, stamp, make)

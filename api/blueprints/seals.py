@@ -190,6 +190,11 @@ def _number(options: dict[str, Any], name: str, default: float) -> float:
     return value
 
 
+_SIGN_TYPE = {"type": "string", "enum": ["seal", "sign"], "default": "seal",
+              "description": "OFD only: a Seal-type signature (the seal's SES_Signature and picture) or a "
+                             "Sign-type one (a GM/T 0010 SignedData by the signer certificate, no seal picture)"}
+
+
 @bp.post("/<es_id>/sign")
 @requires("admin", "agency")
 @openapi.operation(
@@ -198,11 +203,11 @@ def _number(options: dict[str, Any], name: str, default: float) -> float:
     request={"content": {
         "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
             "file": {"type": "string", "format": "binary"}, "page": {"type": "integer"}, "x": {"type": "number"},
-            "y": {"type": "number"}, "cms": {"type": "string"}}}},
+            "y": {"type": "number"}, "cms": {"type": "string"}, "sign_type": _SIGN_TYPE}}},
         "application/json": {"schema": {"type": "object", "required": ["document"], "properties": {
             "document": {"type": "string", "contentEncoding": "base64"}, "page": {"type": "integer", "minimum": 1},
             "x": {"type": "number"}, "y": {"type": "number"}, "cms": {"type": "boolean"},
-            "pin": {"type": "string"}}}}}},
+            "pin": {"type": "string"}, "sign_type": _SIGN_TYPE}}}}},
     responses={200: {"description": "the sealed document (multipart request) or JSON with it in base64; "
                                     "a repeat of an Idempotency-Key gets the first answer, byte for byte, "
                                     f"with {REPLAYED_HEADER}: true",
@@ -225,12 +230,19 @@ def _sign(es_id: str) -> Response:
     if page < 1:
         raise Problem(400, "invalid-request", "'page' counts from 1")
     cms = options.get("cms") in (True, "true", "1", "yes")
+    sign_type = options.get("sign_type", "seal")
+    if sign_type not in ("seal", "sign"):
+        raise Problem(400, "invalid-request", "'sign_type' must be \"seal\" or \"sign\"")
+    if sign_type == "sign" and (cms or sealing.detect_format(document) != "ofd"):
+        raise Problem(400, "invalid-request", "'sign_type' \"sign\" is for OFD documents only"
+                      + (", not with 'cms'" if cms else ": the document is not an OFD package"))
     who = principal()
     grant = sealing.authorise(services().home, services().keystore, es_id,
                               agency=who.agency if who.role == "agency" else None,
                               pin=options.get("pin") if isinstance(options.get("pin"), str) else None, actor=actor())
     sealed = sealing.seal_document(services().home, services().keystore, grant, document, page=page - 1,
-                                   x_mm=_number(options, "x", 20), y_mm=_number(options, "y", 20), cms=cms)
+                                   x_mm=_number(options, "x", 20), y_mm=_number(options, "y", 20), cms=cms,
+                                   ofd_sign_type=sign_type.capitalize())
     if as_json:
         return jsonify({"format": sealed.format, "es_id": es_id,
                         "document": base64.b64encode(sealed.data).decode("ascii")})
