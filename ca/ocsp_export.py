@@ -57,7 +57,6 @@ import fcntl
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -74,6 +73,7 @@ from ca.errors import CAError, RegionNotInitialised, ServiceCertificateMissing
 from ca.keystore_signer import KeyStoreSigner
 from gm.records import frozen_record
 from store import audit, db
+from store.files import write_atomic
 from store.models.ca import CertificateAuthority, IssuedCertificate
 
 __all__ = ["export", "request_der", "relative_path", "ExportResult", "HASHES", "INDEX", "TRAILING_SLASH_FILE"]
@@ -180,22 +180,9 @@ def _answer(cert_id: ocsp.CertId, row: _Row, now: _dt.datetime, next_update: _dt
     return ocsp.Answer(cert_id, "revoked", now, next_update, revoked_at=row.revoked_at, reason=reason)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _write_file(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    write_atomic(path, data)
 
 
 @contextmanager
@@ -279,7 +266,7 @@ def export(
                     cert_id = ocsp.parse_request(der).cert_ids[0]  # echoed as the live responder does
                     answer = responder.respond([_answer(cert_id, row, now, next_update)], produced_at=now)
                     rel = relative_path(der)
-                    _write_atomic(out / rel, answer)
+                    _write_file(out / rel, answer)
                     written.add(rel)
                     files[alg], requests[alg] = rel, base64.b64encode(der).decode("ascii")
                 statuses[row.status] = statuses.get(row.status, 0) + 1
@@ -304,7 +291,7 @@ def export(
                       f"level; text ending in '/' -> '{TRAILING_SLASH_FILE}' in that directory",
             "issuers": issuers, "skipped": skipped, "certificates": index,
         }
-        _write_atomic(out / INDEX, json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8") + b"\n")
+        _write_file(out / INDEX, json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8") + b"\n")
     result = ExportResult(out, now, next_update, hashes, len(index), len(written), statuses, issuers, skipped,
                           removed)
     with db.transaction(sessions) as s:

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import click
+
+from store.files import write_atomic  # noqa: F401  (re-exported: the CLI commands write their outputs with it)
 
 __all__ = ["emit", "json_option", "write_atomic"]
 
@@ -47,21 +47,3 @@ def emit(facts: Any, as_json: bool, human: Callable[[Any], Iterable[str]] | None
         return
     for line in human(facts):
         click.echo(line)
-
-
-def write_atomic(path: Path | str, data: bytes, *, mode: int = 0o644) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise

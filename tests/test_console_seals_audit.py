@@ -31,7 +31,9 @@ from store.db import make_sessionmaker, transaction
 from store.models import AuditRecord
 from store.testing import *  # noqa: F401,F403
 from store.tokens import create_token
+from tests.helpers.pictures import cross_image
 from tests.test_api_workflow_audit import _tamper
+from tests.test_console_licenses import _signed_in
 
 PASSPHRASE = "console seals audit passphrase"
 CREDIT_CODE = "91350100M000100Y43"
@@ -40,17 +42,7 @@ BUSINESS = {"credit_code": CREDIT_CODE, "name": "深圳某某科技有限公司"
             "scope": "软件开发"}
 
 
-def _jpeg() -> bytes:
-    img = Image.new("RGB", (120, 120), (255, 255, 255))
-    for i in range(10, 110):
-        img.putpixel((i, i), (200, 0, 0))
-        img.putpixel((i, 119 - i), (200, 0, 0))
-    out = io.BytesIO()
-    img.save(out, format="JPEG")
-    return out.getvalue()
-
-
-JPEG = _jpeg()
+JPEG = cross_image("JPEG")
 
 
 @pytest.fixture
@@ -76,17 +68,6 @@ def console(eseal_home):
     app = create_app(eseal_home.path, passphrase=PASSPHRASE)
     yield app, tokens, {"drawn": drawn, "jpeg": jpeg, "revoked": revoked}, license_id, sessions
     app.extensions["eseal"].home.close()
-
-
-def _csrf(html: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
-
-
-def _signed_in(app, token: str):
-    client = app.test_client()
-    page = client.get("/console/login").get_data(as_text=True)
-    assert client.post("/console/login", data={"token": token, "csrf": _csrf(page)}).status_code == 302
-    return client
 
 
 def _figures(html: str) -> dict[str, str]:

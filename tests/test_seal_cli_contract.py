@@ -17,7 +17,6 @@ seal.ofd.signing.verify_package, seal.cms.verify_cms, the OpenSSL 3 CLI.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import os
 import posixpath
@@ -49,6 +48,7 @@ from store.db import make_sessionmaker, transaction
 from store.models.audit import AuditRecord
 from store.models.seal import SealRecord
 from store.testing import *  # noqa: F401,F403
+from tests.helpers.pictures import cross_image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ESEAL = str(Path(sys.executable).with_name("eseal"))
@@ -161,16 +161,6 @@ def test_seal_make_personal_is_a_gbt38540_personal_seal(region, tmp_path) -> Non
 # ----------------------------------------------------------------------------- 2. pictures
 
 
-def _jpeg() -> bytes:
-    img = Image.new("RGB", (120, 120), (255, 255, 255))
-    for i in range(10, 110):
-        img.putpixel((i, i), (200, 0, 0))
-        img.putpixel((i, 119 - i), (200, 0, 0))
-    out = io.BytesIO()
-    img.save(out, format="JPEG", quality=90)
-    return out.getvalue()
-
-
 SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="42mm" height="42mm" viewBox="0 0 42 42">'
        '<circle cx="21" cy="21" r="19" fill="none" stroke="#d00" stroke-width="1.5"/>'
        '<text x="21" y="23" font-size="4" text-anchor="middle" fill="#d00">某某局</text></svg>').encode()
@@ -180,7 +170,7 @@ SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="42mm" height="42mm" viewB
 def test_seal_make_keeps_a_jpeg_or_svg_picture(org_seal, tmp_path, file_name, expected_type) -> None:
     home, _, _, cert = org_seal
     picture = tmp_path / file_name
-    picture.write_bytes(SVG if expected_type == "SVG" else _jpeg())
+    picture.write_bytes(SVG if expected_type == "SVG" else cross_image("JPEG", quality=90))
     if expected_type == "JPG":
         assert picture.read_bytes()[:3] == b"\xff\xd8\xff" and Image.open(picture).format == "JPEG"
     (tmp_path / "holder.pem").write_bytes(to_pem(cert))

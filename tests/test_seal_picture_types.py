@@ -15,7 +15,6 @@ import zipfile
 
 import pytest
 from click.testing import CliRunner
-from PIL import Image
 from sqlalchemy import func, select
 
 from ca.certificate import to_pem
@@ -29,6 +28,7 @@ from store.models.seal import SealRecord
 from store.testing import *  # noqa: F401,F403
 from tests import test_api_seals_licenses as api_tests
 from tests import test_seal_service as seal_tests
+from tests.helpers.pictures import cross_image
 from tests.test_api_seals_licenses import PROBLEM, _auth
 from tests.test_seal_service import AGENCY, PASSPHRASE, _signer
 
@@ -38,18 +38,8 @@ region = seal_tests.region
 api = api_tests.api
 
 
-def _image(fmt: str) -> bytes:
-    img = Image.new("RGB", (120, 120), (255, 255, 255))
-    for i in range(10, 110):
-        img.putpixel((i, i), (200, 0, 0))
-        img.putpixel((i, 119 - i), (200, 0, 0))
-    out = io.BytesIO()
-    img.save(out, format=fmt)
-    return out.getvalue()
-
-
-JPEG = _image("JPEG")
-PNG = _image("PNG")
+JPEG = cross_image("JPEG")
+PNG = cross_image("PNG")
 SVG = ('<?xml version="1.0" encoding="UTF-8"?>\n'
        '<svg xmlns="http://www.w3.org/2000/svg" width="40mm" height="40mm" viewBox="0 0 40 40">'
        '<circle cx="20" cy="20" r="18" fill="none" stroke="#e60012" stroke-width="1.2"/>'
