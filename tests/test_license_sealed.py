@@ -121,6 +121,24 @@ def test_refused_seal_use_issues_nothing_and_takes_no_identifier(agency_seal, tm
     assert parse_license_id(lid).sequence == 1  # the refusals burnt no sequence number
 
 
+def test_a_seal_without_a_signer_of_this_region_is_an_audited_refusal(agency_seal) -> None:
+    from ca.testing import make_hierarchy, organization_signer
+    from seal.license.errors import SealingUnavailable
+
+    home, ks, _, _ = agency_seal
+    _, foreign = organization_signer(make_hierarchy(), name=AGENCY)  # another CA: no key of this region
+    es_id = seal_service.make_seal(home, ks, seal_type="organization", name=AGENCY, agency=AGENCY,
+                                   holder_certs=[foreign.dump()], actor="ra")
+    with pytest.raises(SealingUnavailable, match=rf"seal {es_id} binds no signer certificate of this region"):
+        service.issue_license(home, ks, type="YYZZ", data=BUSINESS, agency=None, seal_id=es_id, actor="clerk")
+    [refusal] = _actions(home, "seal.use_refused")
+    assert refusal["reason"] == "signer-certificate-invalid" and refusal["agency"] == AGENCY
+    assert refusal["message"].startswith(f"seal {es_id} binds no signer certificate of this region")
+    assert _actions(home, "license.issue") == []
+    lid, _ = service.issue_license(home, ks, type="YYZZ", data=BUSINESS, agency=AGENCY, actor="x")
+    assert parse_license_id(lid).sequence == 1  # the refusal burnt no sequence number
+
+
 def test_cli_issue_and_batch_with_a_seal(agency_seal, tmp_path, monkeypatch) -> None:
     from click.testing import CliRunner
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from gm.sm3 import sm3
+from seal.errors import SignerCertificateInvalid
 from seal.license.errors import SealingUnavailable
 from seal.license.types import Box
 
@@ -53,8 +54,12 @@ class RegistrySealer:
 
         owner, serial = seal_service.default_signer(self.home, seal_id)
         if serial is None:
-            raise SealingUnavailable(f"seal {seal_id} binds no signer certificate of this region, "
-                                     "so this service holds no key to seal with it")
+            message = (f"seal {seal_id} binds no signer certificate of this region, "
+                       "so this service holds no key to seal with it")
+            # audited as every refused seal use is (seal.use_refused), then said in the license's terms
+            seal_service.refuse_use(self.home, seal_id, SignerCertificateInvalid(message), agency=agency or owner,
+                                    actor=actor)
+            raise SealingUnavailable(message)
         return seal_service.authorise_use(self.home, self.keystore, seal_id, agency=agency or owner,
                                           signer_cert_serial=serial, actor=actor, pin=self.pin)
 
