@@ -188,19 +188,6 @@ _STATE = StatusRows(db.HotStatement(
              SealRecord.__table__.c.status_changed_at, None)))
 
 
-_OWNER = db.HotStatement("SELECT agency FROM seals WHERE es_id = :es_id")
-
-
-def seal_owner(home: Any, es_id: str) -> str:
-    """The agency a seal belongs to, in one plain statement (what the sealing endpoint checks
-    before it reads a document); SealNotFound when this region holds no such seal."""
-    with db.read_connection(home.engine) as conn:
-        rows = _OWNER.run(conn, {"es_id": es_id})
-    if not rows:
-        raise SealNotFound(f"no seal {es_id!r} is registered in this region")
-    return rows[0][0]
-
-
 def seal_state(home: Any, es_id: str) -> SealState | None:
     """What a verifier asks for every seal it sees, in one plain statement: the seal's status
     now, since when and why; None when this region holds no such seal."""
