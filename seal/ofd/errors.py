@@ -58,4 +58,5 @@ PROBLEMS: tuple[tuple[type[OFDError], int, str, str], ...] = (
     (OFDXMLError, 422, "malformed-ofd-xml", "OFD XML part malformed, too large, or with a DTD"),
     (OFDMissingPartError, 422, "incomplete-ofd", "A required OFD part is missing"),
     (OFDUsageError, 400, "invalid-ofd-request", "The OFD request is invalid (document, page, boundary)"),
+    (OFDPageOutOfRange, 400, "ofd-page-out-of-range", "The OFD document has no such page"),
 )
