@@ -16,6 +16,9 @@ extra_info (``per_second``; ``vs_openssl_pkeyutl``: the ratio to the peer of thi
 - ``seal_license_4k_timestamped[sqlite|postgresql]``: the same with the region's TSA token,
   made before the sealing's transaction and recorded in it (the TSA key's use record, the
   token row and its audit record commit with the sealing's, once).
+- ``seal_license_4k_concurrent[sqlite|postgresql]``: the same sealing from eight threads of
+  one process pinned to one core, as a served worker seals; their records share commits
+  (store.group_commit). ``mean_group`` is the sealings per commit.
 - ``peer_openssl_pkeyutl_4k``: ``openssl pkeyutl -sign`` SM2/SM3 over the same license
   bytes, one process per signature.
 - ``render_face`` and ``issue_end_to_end``: the issue pipeline (validate, sequence,
@@ -150,6 +153,55 @@ def test_bench_seal_license_4k(benchmark, sealing_region) -> None:
     benchmark.extra_info["license_bytes"] = len(ofd)
     benchmark.extra_info["sealed_bytes"] = len(sealed)
     _rate(benchmark)
+
+
+CONCURRENT_THREADS = 8
+CONCURRENT_SEALINGS = 400  # per round, spread over the threads
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_bench_seal_license_4k_concurrent(benchmark, tmp_path, kind) -> None:
+    """The same sealing from eight threads of one process pinned to one core, as a served
+    worker seals: the sealings' records share commits (store.group_commit). One round is 400
+    sealings; ``per_second`` counts sealings, ``mean_group`` the sealings per commit."""
+    import threading
+
+    from benchmarks.bench_seal import database_home, make_region
+    from seal.license.sealing import RegistrySealer
+    from store import group_commit
+
+    home, cleanup = database_home(kind, tmp_path)
+    affinity = os.sched_getaffinity(0)
+    try:
+        ks, es_id, _, _ = make_region(home, agency=AGENCY, region_code="440300")
+        ofd, box = _license_ofd()
+        sealer = RegistrySealer(home, ks, timestamp=False)
+
+        def loop(n: int) -> None:
+            for _ in range(n):
+                sealer.seal(ofd, sealer.authorise(seal_id=es_id, agency=None, actor="bench"), box=box)
+
+        def round_() -> None:
+            threads = [threading.Thread(target=loop, args=(CONCURRENT_SEALINGS // CONCURRENT_THREADS,))
+                       for _ in range(CONCURRENT_THREADS)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+
+        os.sched_setaffinity(0, {min(affinity)})  # this thread and the ones it starts: one core
+        loop(20)
+        stats = group_commit.stats(home.engine)
+        groups, members = stats.groups, stats.members
+        benchmark.pedantic(round_, rounds=5, warmup_rounds=1)
+    finally:
+        os.sched_setaffinity(0, affinity)
+        cleanup()
+    per_second = CONCURRENT_SEALINGS / benchmark.stats.stats.mean
+    benchmark.extra_info["per_second"] = round(per_second, 1)
+    benchmark.extra_info["mean_group"] = round((stats.members - members) / max(1, stats.groups - groups), 2)
+    if "openssl_pkeyutl" in _PEER_RATES:
+        benchmark.extra_info["vs_openssl_pkeyutl"] = round(per_second / _PEER_RATES["openssl_pkeyutl"], 2)
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])

@@ -70,7 +70,7 @@ from seal.errors import (
     WrongPin,
 )
 from seal.tsa import TsaError
-from store import audit, db, translog
+from store import audit, db, group_commit, translog
 from store.models.ca import CertificateAuthority, IssuedCertificate
 from store.models.seal import SealAuthorisation, SealCounter, SealHolder, SealRecord
 from store.status_epoch import StatusRows
@@ -828,7 +828,9 @@ def seal_with(home: Any, keystore: Any, grant: UseGrant, timestamp: Callable[[by
     write transaction that then writes them, re-reading each key row, with the seal.sign
     audit record and the log entry. The signing, the token and the document (CPU work) thus
     never hold the database's one writer (SQLite) or the audit chain's lock (PostgreSQL);
-    nothing leaves this function before that commit. The transaction is pipelined
+    nothing leaves this function before that commit. Sealings of this process that reach
+    their write while another's is under way share one transaction (``store.group_commit``):
+    on a served worker their pages and the audit head's lock are taken once. The transaction is pipelined
     (``store.db.transaction``): its audit records and log entry are queued and written at
     its end, so on PostgreSQL the audit head's and the log's row locks, which every sealing
     of the region waits for, are held for one round trip and the COMMIT's, and the whole
@@ -851,11 +853,12 @@ def seal_with(home: Any, keystore: Any, grant: UseGrant, timestamp: Callable[[by
                 lambda value: timestamp.leaving_records(later, value))  # type: ignore[union-attr]
             with db.reading_together():     # the key rows and the TSA's identity: one connection
                 made = make(_key_use(keystore, grant, stamp, later=later, guard=attempt.guard))
-            with db.transaction(sessions, pipelined=True) as s:
+            def record(s: Session) -> None:
                 for write in later:
                     write(s)
                 _record_sealing(s, grant, made.signature, format=made.format, timestamped=made.timestamped,
                                 details=made.details)
+            group_commit.commit_together(sessions, record)
             return made.result
         except Exception as exc:
             if isinstance(exc, ks_errors.KeyChanged):
