@@ -64,3 +64,12 @@ def shared_vectors() -> Path:
     path = _shared_vectors()
     require(path, "../shared/vectors (real-world test material)")
     return path
+
+
+@pytest.fixture
+def pki():
+    """A test CA hierarchy (verify.testing.TestPKI) with its CRL and OCSP served over HTTP."""
+    from verify.testing import PKIServer, TestPKI
+
+    with PKIServer() as srv:
+        yield TestPKI(srv)

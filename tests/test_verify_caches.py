@@ -24,7 +24,7 @@ from verify.engine import Verifier
 from verify.path import StaticTrust
 from verify.report import Indication, SubIndication
 from verify.revocation import RevocationChecker
-from verify.testing import PKIServer, TestPKI
+from verify.testing import TestPKI
 
 UTC = dt.timezone.utc
 PNG = base64.b64decode(
@@ -33,12 +33,6 @@ PNG = base64.b64decode(
 
 def _now() -> dt.datetime:
     return dt.datetime.now(UTC).replace(microsecond=0)
-
-
-@pytest.fixture
-def pki():
-    with PKIServer() as srv:
-        yield TestPKI(srv)
 
 
 @dataclasses.dataclass

@@ -8,7 +8,6 @@ import json
 import zipfile
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from ca import service as ca_service
@@ -17,19 +16,13 @@ from cli.main import main
 from keystore.soft import SoftKeyStore
 from store.db import make_sessionmaker
 from store.testing import *  # noqa: F401,F403
-from verify.testing import PKIServer, TestPKI
+from verify.testing import PKIServer
 
 PASS = "correct horse battery staple"
 
 
 def run(*args: str, env: dict | None = None):
     return CliRunner().invoke(main, [str(a) for a in args], env=env, catch_exceptions=False)
-
-
-@pytest.fixture
-def pki():
-    with PKIServer() as srv:
-        yield TestPKI(srv)
 
 
 def write(tmp_path: Path, name: str, data: bytes) -> Path:

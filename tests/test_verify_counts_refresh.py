@@ -86,12 +86,6 @@ def sm2_counter(monkeypatch) -> SM2Counter:
     return counter
 
 
-@pytest.fixture
-def pki():
-    with PKIServer() as srv:
-        yield TestPKI(srv)
-
-
 class Sealer:
     """Distinct sealed e-licenses (benchmarks/bench_verify.py ``_Sealer``) and SES_Signatures
     over distinct data, all by one signer with one seal bound to it."""

@@ -17,7 +17,7 @@ from verify.engine import StatusAnswer, Verifier
 from verify.path import StaticTrust
 from verify.report import CheckResult, Indication, SubIndication
 from verify.revocation import RevocationChecker
-from verify.testing import PKIServer, TestPKI
+from verify.testing import TestPKI
 
 UTC = dt.timezone.utc
 PNG = base64.b64decode(
@@ -27,12 +27,6 @@ DATA = "营业执照 91350100M000100Y43".encode()
 
 def _now() -> dt.datetime:
     return dt.datetime.now(UTC).replace(microsecond=0)
-
-
-@pytest.fixture
-def pki():
-    with PKIServer() as srv:
-        yield TestPKI(srv)
 
 
 @dataclasses.dataclass

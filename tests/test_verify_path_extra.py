@@ -36,7 +36,7 @@ from store.testing import *  # noqa: F401,F403
 from verify.engine import Verifier
 from verify.path import StaticTrust, cert_label, validate_path
 from verify.report import CheckResult, Indication, SubIndication, summarise
-from verify.testing import PKIServer, TestPKI
+from verify.testing import TestPKI
 
 UTC = dt.timezone.utc
 SM2_WITH_SM3 = "1.2.156.10197.1.501"
@@ -103,12 +103,6 @@ def signer_validity(sig, signer: x509.Certificate):
     """The X509_VALIDITY check of the signer's own certificate in a signature report."""
     label = cert_label(signer)
     return next(c for c in sig.checks if c.code == "X509_VALIDITY" and c.subject == label)
-
-
-@pytest.fixture
-def pki():
-    with PKIServer() as srv:
-        yield TestPKI(srv)
 
 
 # --------------------------------------------------------------------------- 1. validity at the proven time

@@ -6,8 +6,6 @@ import base64
 import datetime as dt
 import json
 
-import pytest
-
 from verify.engine import Verifier, verify_certificate
 from verify.path import StaticTrust
 from verify.report import (
@@ -23,17 +21,10 @@ from verify.report import (
     SubIndication,
     summarise,
 )
-from verify.testing import PKIServer, TestPKI
 
 UTC = dt.timezone.utc
 PNG_1x1 = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
-
-
-@pytest.fixture
-def pki():
-    with PKIServer() as srv:
-        yield TestPKI(srv)
 
 
 def test_summary_prefers_failed_over_indeterminate() -> None:

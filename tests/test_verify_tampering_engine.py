@@ -34,7 +34,6 @@ from verify.engine import Verifier
 from verify.path import StaticTrust
 from verify.report import LENIENT, CheckResult, Indication, SubIndication
 from verify.revocation import RevocationChecker
-from verify.testing import PKIServer, TestPKI
 
 UTC = dt.timezone.utc
 SIGNER_CN = "测试市市场监督管理局"
@@ -58,12 +57,6 @@ PICTURE = _png()
 
 
 # --------------------------------------------------------------------------- builders
-
-
-@pytest.fixture
-def pki():
-    with PKIServer() as srv:
-        yield TestPKI(srv)
 
 
 @dataclasses.dataclass
