@@ -64,12 +64,15 @@ class _Group:
         member = _Member(work)
         with self.turn:
             self.queue.append(member)
-            while self.leading and not member.done:
-                self.turn.wait()
-            if not member.done:
+        while True:
+            with self.turn:
+                while self.leading and not member.done:
+                    self.turn.wait()
+                if member.done:
+                    break
+                # this caller leads; a queue longer than the limit may leave it for its next turn
                 self.leading = True
                 batch, self.queue = self.queue[:limit], self.queue[limit:]
-        if not member.done:
             try:
                 self._write(sessions, batch)
             finally:

@@ -106,6 +106,21 @@ def test_writers_queued_behind_a_write_commit_together(store_engine) -> None:
     assert report.ok and report.records == QUEUED + 1
 
 
+def test_a_queue_longer_than_the_group_limit_is_written_in_turns(store_engine, monkeypatch) -> None:
+    monkeypatch.setattr(group_commit, "GROUP_LIMIT", 2)
+    sessions = db.make_sessionmaker(store_engine)
+    groups = group_commit.stats(store_engine).groups
+    names = [f"writer-{i}" for i in range(QUEUED)]
+    with _HeldLeader(store_engine, sessions):
+        outcome, threads = _write_records(sessions, store_engine, names)
+        _wait_for_queue(store_engine, QUEUED)
+    for t in threads:
+        t.join(30)
+    # every writer returned after its own commit, whichever leader took it
+    assert outcome == {n: "seen" for n in names}
+    assert group_commit.stats(store_engine).groups - groups == 1 + 3  # the leader, then 2 + 2 + 1
+
+
 def test_a_failing_member_hears_of_it_alone_and_the_others_commit(store_engine) -> None:
     sessions = db.make_sessionmaker(store_engine)
     split = group_commit.stats(store_engine).split
