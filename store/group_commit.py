@@ -43,11 +43,12 @@ class GroupStats:
 
 
 class _Member:
-    __slots__ = ("work", "done", "error")
+    __slots__ = ("work", "done", "committed", "error")
 
     def __init__(self, work: Work) -> None:
         self.work = work
         self.done = False
+        self.committed = False
         self.error: BaseException | None = None
 
 
@@ -78,6 +79,8 @@ class _Group:
             finally:
                 with self.turn:
                     for m in batch:
+                        if not m.committed and m.error is None:  # the leader's thread was stopped
+                            m.error = RuntimeError("the records were not committed: the thread writing them stopped")
                         m.done = True
                     self.leading = False
                     self.turn.notify_all()
@@ -89,6 +92,8 @@ class _Group:
             with db.transaction(sessions, pipelined=True) as s:
                 for m in batch:
                     m.work(s)
+            for m in batch:
+                m.committed = True
         except Exception as exc:  # handed to the member(s) it belongs to
             if len(batch) == 1:
                 batch[0].error = exc
@@ -98,12 +103,9 @@ class _Group:
                 try:
                     with db.transaction(sessions, pipelined=True) as s:
                         m.work(s)
+                    m.committed = True
                 except Exception as own:
                     m.error = own
-        except BaseException:  # the leader's thread is being stopped: nothing of the group was committed
-            for m in batch:
-                m.error = RuntimeError("the sealing's records were not committed: the thread writing them stopped")
-            raise
         self.stats.groups += 1
         self.stats.members += len(batch)
         self.stats.largest = max(self.stats.largest, len(batch))

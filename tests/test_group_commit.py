@@ -63,7 +63,12 @@ class _HeldLeader:
         assert not self.errors
 
 
-def _write_records(sessions, engine, names, fail: str | None = None) -> dict[str, object]:
+class _Stop(BaseException):
+    """What a thread being stopped raises (KeyboardInterrupt, SystemExit): not an Exception."""
+
+
+def _write_records(sessions, engine, names, fail: str | None = None,
+                   error: type[BaseException] = ValueError) -> dict[str, object]:
     """One thread per name, each appending one audit record through the group; returns what
     each saw: 'seen' (its record committed when it returned) or its exception."""
     outcome: dict[str, object] = {}
@@ -72,10 +77,10 @@ def _write_records(sessions, engine, names, fail: str | None = None) -> dict[str
         def work(s) -> None:
             audit.append(s, actor=name, action="test.write", subject=name, details={})
             if name == fail:
-                raise ValueError(f"{name}'s own work failed")
+                raise error(f"{name}'s own work failed")
         try:
             group_commit.commit_together(sessions, work)
-        except ValueError as exc:
+        except (ValueError, RuntimeError, _Stop) as exc:
             outcome[name] = exc
         else:
             outcome[name] = "seen" if _records(engine, name) == 1 else "not committed yet"
@@ -138,6 +143,21 @@ def test_a_failing_member_hears_of_it_alone_and_the_others_commit(store_engine) 
     with db.transaction(store_engine, readonly=True) as s:
         report = audit.verify(s)
     assert report.ok and report.records == QUEUED  # the leader's and four writers'
+
+
+def test_a_stopped_leader_leaves_no_member_believing_it_committed(store_engine) -> None:
+    sessions = db.make_sessionmaker(store_engine)
+    names = [f"writer-{i}" for i in range(QUEUED)]
+    with _HeldLeader(store_engine, sessions):
+        outcome, threads = _write_records(sessions, store_engine, names, fail="writer-2", error=_Stop)
+        _wait_for_queue(store_engine, QUEUED)
+    for t in threads:
+        t.join(30)
+    kinds = sorted(type(e).__name__ for e in outcome.values())
+    # the thread that led the group is stopped; every other member is told nothing was committed
+    assert kinds == ["RuntimeError"] * (QUEUED - 1) + ["_Stop"]
+    assert all("not committed" in str(e) for e in outcome.values() if isinstance(e, RuntimeError))
+    assert sum(_records(store_engine, n) for n in names) == 0
 
 
 @pytest.fixture
