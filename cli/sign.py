@@ -48,9 +48,9 @@ def sign_command(home_path: Path, passphrase_file: Path | None, actor: str, es_i
     from seal import sealing
 
     data = in_path.read_bytes()
-    if sign_type == "sign" and (cms or sealing.detect_format(data) != "ofd"):
-        raise click.UsageError("--sign-type sign is for OFD documents only" + (
-            ", not with --cms" if cms else f": {in_path.name} is not an OFD package"))
+    refusal = sealing.sign_type_refusal(data, cms=cms, ofd_sign_type=sign_type.capitalize())
+    if refusal is not None:
+        raise click.UsageError(f"--sign-type sign with {'--cms' if cms else in_path.name}: {refusal}")
     home = _open_home(home_path)
     with home, _unlocked(home, passphrase_file, actor) as keystore, _errors():
         grant = sealing.authorise(home, keystore, es_id, agency=agency, pin=os.environ.get(PIN_ENV), actor=actor)

@@ -35,7 +35,7 @@ from gm.sm3 import sm3
 from seal import service
 from seal.errors import SealBuildError, SignerCertificateInvalid
 
-__all__ = ["authorise", "seal_document", "detect_format", "Sealed", "OFD_SIGN_TYPES"]
+__all__ = ["authorise", "seal_document", "detect_format", "sign_type_refusal", "Sealed", "OFD_SIGN_TYPES"]
 
 _OFD_MAGIC = b"PK\x03\x04"
 
@@ -118,15 +118,28 @@ def seal_document(home: Any, keystore: Any, grant: service.UseGrant, data: bytes
                              "counted from 1") from None
 
 
+def sign_type_refusal(data: bytes, *, cms: bool, ofd_sign_type: str) -> str | None:
+    """Why ``ofd_sign_type`` cannot seal ``data`` (None when it can): a Sign-type signature is
+    made in an OFD document only. The CLI and the API ask before the seal use is authorised,
+    so such a request costs no grant and leaves no record."""
+    if ofd_sign_type != "Sign":
+        return None
+    kind = "data" if cms else detect_format(data)
+    if kind == "ofd":
+        return None
+    return "a Sign-type signature is made in an OFD document only: " + (
+        "not with a detached CMS" if cms else f"the input is {_A_FORMAT[kind]}")
+
+
 def _seal_document(home: Any, keystore: Any, grant: service.UseGrant, data: Any, page: int, x_mm: float,
                    y_mm: float, cms: bool, flavour: str, timestamp: bool, ofd_sign_type: str) -> Sealed:
     if not isinstance(data, (bytes, bytearray)) or not data:
         raise SealBuildError("nothing to seal: the document is empty")
     data = bytes(data)
+    refusal = sign_type_refusal(data, cms=cms, ofd_sign_type=ofd_sign_type)
+    if refusal is not None:
+        raise SealBuildError(refusal)
     kind = "data" if cms else detect_format(data)
-    if ofd_sign_type == "Sign" and kind != "ofd":
-        raise SealBuildError("a Sign-type signature is made in an OFD document only: "
-                             + ("not with a detached CMS" if cms else f"the input is {_A_FORMAT[kind]}"))
     stamp = None
     if timestamp:
         from seal.tsa import tsa_callable

@@ -276,8 +276,9 @@ def test_cli_sign_type_sign_is_for_ofd_only(region, tmp_path, case) -> None:
     run = _eseal("sign", "--home", home.path, "--seal", es_id, "--in", source, "--out", out, "--sign-type", "sign",
                  *(["--cms"] if case == "cms" else []))
     assert run.exit_code == 2, run.output
-    assert "--sign-type sign is for OFD documents only" in run.output
-    assert ("--cms" if case == "cms" else "not an OFD package") in run.output
+    assert "a Sign-type signature is made in an OFD document only" in run.output
+    assert {"pdf": "the input is a PDF", "data": "the input is not an OFD package",
+            "cms": "not with a detached CMS"}[case] in run.output
     assert not out.exists()
     with transaction(home.engine, readonly=True) as s:
         assert s.scalar(select(AuditRecord).where(AuditRecord.action.in_(["seal.sign", "seal.use_refused"]))) is None
@@ -356,7 +357,8 @@ def test_api_sign_type_refusals(region, api) -> None:
         assert answer.status_code == 400, answer.get_data(as_text=True)[:300]
         assert answer.mimetype == "application/problem+json"
         assert answer.json["type"] == PROBLEM + "invalid-request", answer.json
-    assert "OFD documents only" in refusals[-1].json["detail"]
+    assert "OFD document only: the input is a PDF" in refusals[-3].json["detail"]
+    assert "OFD document only: not with a detached CMS" in refusals[-1].json["detail"]
     with transaction(home.engine, readonly=True) as s:
         assert s.scalar(select(AuditRecord).where(AuditRecord.action.in_(["seal.sign", "seal.use_refused"]))) is None
 

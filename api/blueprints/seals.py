@@ -233,9 +233,9 @@ def _sign(es_id: str) -> Response:
     sign_type = options.get("sign_type", "seal")
     if sign_type not in ("seal", "sign"):
         raise Problem(400, "invalid-request", "'sign_type' must be \"seal\" or \"sign\"")
-    if sign_type == "sign" and (cms or sealing.detect_format(document) != "ofd"):
-        raise Problem(400, "invalid-request", "'sign_type' \"sign\" is for OFD documents only"
-                      + (", not with 'cms'" if cms else ": the document is not an OFD package"))
+    refusal = sealing.sign_type_refusal(document, cms=cms, ofd_sign_type=sign_type.capitalize())
+    if refusal is not None:
+        raise Problem(400, "invalid-request", f"'sign_type' \"sign\"{' with cms' if cms else ''}: {refusal}")
     who = principal()
     grant = sealing.authorise(services().home, services().keystore, es_id,
                               agency=who.agency if who.role == "agency" else None,
