@@ -1,7 +1,8 @@
 """kill -9 in the middle of sealing, 20 rounds, on SQLite and PostgreSQL.
 
 A worker (tests/faults/seal_worker.py) seals an OFD, a PDF and raw data in turn with the
-region's TSA and writes each result like `eseal sign`; it is killed at a random moment.
+region's TSA, from three threads whose records share commits when they finish together
+(store.group_commit), and writes each result like `eseal sign`; it is killed at a random moment.
 Afterwards: every sealed file on disk is whole and its signature has its audit record and its
 transparency-log entry; every sealing audit record has its log entry and the other way round
 (one transaction); no half-written output file; `eseal audit verify` and
@@ -136,9 +137,12 @@ def test_kill_9_during_sealing(eseal_home, tmp_path) -> None:
     leftovers = [p.name for p in out.iterdir() if ".tmp-" in p.name]
     assert all(name.startswith(".") for name in leftovers), leftovers
     assert len(audited) >= len(files)
+    # the kills met shared commits too: some worker wrote a group of more than one sealing
+    largest = max((int(p.read_text() or 0) for p in out.glob("*.groups")), default=0)
+    assert largest >= 2, f"no two sealings ever shared a commit (largest group {largest})"
     print(f"\nkill -9 during sealing: {ROUNDS} rounds, {len(signs)} sealings recorded, {len(files)} sealed files "
           f"({', '.join(sorted(kinds))}) all whole and audited, {len(leftovers)} temporary files left by a kill "
-          f"before rename, {len(heads)} tree heads consistent")
+          f"before rename, {len(heads)} tree heads consistent, largest shared commit {largest} sealings")
 
     # `eseal audit verify`, the command an auditor runs, agrees
     run = CliRunner().invoke(main, ["audit", "verify", "--home", str(eseal_home.path)])

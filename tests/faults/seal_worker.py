@@ -1,10 +1,14 @@
-"""A sealing worker for the kill -9 tests: seals an OFD, a PDF and raw data (detached CMS) in
-turn with a registered seal, timestamped by the region's TSA, and writes each result the way
-`eseal sign` does (``cli.output.write_atomic``), until it is killed.
+"""A sealing worker for the kill -9 tests: THREADS threads (default 3, as a served worker has
+several) each seal an OFD, a PDF and raw data (detached CMS) in turn with a registered seal,
+timestamped by the region's TSA, and write each result the way `eseal sign` does
+(``cli.output.write_atomic``), until the process is killed. Sealings that finish together share
+a commit (store.group_commit); after each sealing the largest group so far is written to
+``OUT_DIR/<pid>.groups``, so the test knows the kills also met shared commits.
 
-    python -m tests.faults.seal_worker HOME ES_ID OUT_DIR READY_FILE FIRST   (passphrase in ESEAL_PASSPHRASE)
+    python -m tests.faults.seal_worker HOME ES_ID OUT_DIR READY_FILE FIRST [THREADS]   (passphrase in ESEAL_PASSPHRASE)
 
-FIRST picks the kind sealed first, so that short-lived workers still seal every kind.
+FIRST picks the kind sealed first (each thread starts one further), so that short-lived
+workers still seal every kind.
 
 The documents come from seal_inputs() so the test knows what was sealed.
 """
@@ -33,25 +37,38 @@ def seal_inputs() -> list[tuple[str, bytes, bool]]:
             ("p7s", "一份需要盖章的数据".encode(), True)]
 
 
-def main(home_path: str, es_id: str, out_dir: str, ready_file: str, first: str = "0") -> None:
+def main(home_path: str, es_id: str, out_dir: str, ready_file: str, first: str = "0", threads: str = "3") -> None:
+    import threading
+
     from cli.output import write_atomic
     from keystore.soft import SoftKeyStore
     from seal import sealing
+    from store import group_commit
     from store.home import Home
 
     home = Home.open(home_path)
     store = SoftKeyStore.from_home(home)
     store.unlock_with_passphrase(os.environ["ESEAL_PASSPHRASE"], actor="fault-worker")
     inputs = seal_inputs()
+    groups = Path(out_dir) / f"{os.getpid()}.groups"
+
+    def seal_in_turn(t: int) -> None:
+        i = int(first) + t
+        while True:  # authorise, sign, timestamp, audit + log, write: every step is a place to die
+            suffix, document, cms = inputs[i % len(inputs)]
+            grant = sealing.authorise(home, store, es_id, actor="fault-worker")
+            sealed = sealing.seal_document(home, store, grant, document, x_mm=120, y_mm=200, cms=cms)
+            write_atomic(Path(out_dir) / f"{os.getpid()}-{t}-{i:05d}.{suffix}", sealed.data)
+            write_atomic(groups, str(group_commit.stats(home.engine).largest).encode())
+            i += 1
+
+    workers = [threading.Thread(target=seal_in_turn, args=(t,), daemon=True) for t in range(int(threads))]
+    for w in workers:
+        w.start()
     Path(ready_file).write_text("ready")
-    i = int(first)
-    while True:  # authorise, sign, timestamp, audit + log, write: every step is a place to die
-        suffix, document, cms = inputs[i % len(inputs)]
-        grant = sealing.authorise(home, store, es_id, actor="fault-worker")
-        sealed = sealing.seal_document(home, store, grant, document, x_mm=120, y_mm=200, cms=cms)
-        write_atomic(Path(out_dir) / f"{os.getpid()}-{i:05d}.{suffix}", sealed.data)
-        i += 1
+    for w in workers:
+        w.join()
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:6])
+    main(*sys.argv[1:7])
