@@ -26,20 +26,18 @@ from asn1crypto import cms as acms
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from ca import service as ca_service
 from cli.main import main
 from gm.sm2 import PublicKey
 from gm.sm3 import sm3
 from keystore.region import audit_signer
-from keystore.soft import SoftKeyStore
 from seal import sealing
-from seal import service as seal_service
 from store import audit, translog
 from store.db import make_sessionmaker, transaction
 from store.models.audit import AuditRecord
 from store.models.translog import TransLogEntry
 from store.testing import *  # noqa: F401,F403
 from tests.faults.seal_worker import seal_inputs
+from tests.helpers.region import seal_region
 
 PASSPHRASE = "kill nine sealing passphrase"
 ROUNDS = int(os.environ.get("ESEAL_FAULT_ROUNDS", "20"))
@@ -48,16 +46,9 @@ AGENCY = "GD-AMR"
 
 
 def _region(home):
-    sessions = make_sessionmaker(home.engine)
-    ks = SoftKeyStore.initialise(sessions, actor="admin", passphrase=PASSPHRASE).store
-    ca_service.init_region(home, ks, region_code="440000", region_name="广东省", base_url="http://pki.example")
-    key_ref = ks.generate("agency-signer", "seal", actor="admin")
-    _, cert = ca_service.issue_for_key(home, ks, profile="organization", key_ref=key_ref,
-                                       subject="C=CN,O=广东省市场监督管理局,CN=广东省市场监督管理局",
-                                       credit_code="91350100M000100Y43")
-    es_id = seal_service.make_seal(home, ks, seal_type="organization", name="广东省市场监督管理局", agency=AGENCY,
-                                   holder_certs=[cert.dump()], actor="admin")
-    return sessions, ks, es_id
+    made = seal_region(home, passphrase=PASSPHRASE, agency=AGENCY, name="广东省市场监督管理局",
+                       base_url="http://pki.example")
+    return make_sessionmaker(home.engine), made.keystore, made.es_id
 
 
 def _audit_key(home) -> PublicKey:

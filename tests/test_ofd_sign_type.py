@@ -29,9 +29,7 @@ from ca import service as ca_service
 from ca.certificate import to_pem
 from cli.main import main
 from gm.sm3 import sm3
-from keystore.soft import SoftKeyStore
 from seal import cms as scms
-from seal import service
 from seal.ofd.document import Page, Text, build_ofd
 from seal.tsa import verify_token
 from store.db import make_sessionmaker, transaction
@@ -39,6 +37,7 @@ from store.models.audit import AuditRecord
 from store.models.translog import TransLogEntry
 from store.testing import *  # noqa: F401,F403
 from store.tokens import create_token
+from tests.helpers.region import seal_region
 from tests.helpers.zip_records import entries, rezip
 from tests.test_pdf_seal import make_pdf
 from verify.report import Indication, SubIndication
@@ -57,14 +56,8 @@ PAGE = "Doc_0/Pages/Page_0/Content.xml"
 def region(eseal_home, monkeypatch):
     """A region, an organization seal of AGENCY bound to a signer certificate whose key the key
     store holds; the CLI unlocks with ESEAL_PASSPHRASE."""
-    ks = SoftKeyStore.initialise(make_sessionmaker(eseal_home.engine), actor="admin", passphrase=PASSPHRASE).store
-    ca_service.init_region(eseal_home, ks, region_code="440000", region_name="广东省",
-                           base_url="http://pki.gd.example.gov.cn")
-    key_ref = ks.generate("agency-signer", "seal", actor="admin")
-    _, cert = ca_service.issue_for_key(eseal_home, ks, profile="organization", key_ref=key_ref,
-                                       subject="C=CN,O=某某局,CN=某某局", credit_code="91350100M000100Y43")
-    es_id = service.make_seal(eseal_home, ks, seal_type="organization", name="某某局", agency=AGENCY,
-                              holder_certs=[cert.dump()], actor="admin")
+    made = seal_region(eseal_home, passphrase=PASSPHRASE, agency=AGENCY, name="某某局")
+    ks, es_id, cert = made.keystore, made.es_id, made.signer
     monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE)
     monkeypatch.delenv("ESEAL_PIN", raising=False)
     return eseal_home, ks, es_id, cert

@@ -25,16 +25,15 @@ import pytest
 from asn1crypto import pem, x509
 
 from ca import service as ca_service
-from keystore.soft import SoftKeyStore
 from seal import service as seal_service
 from seal import structures
 from seal.license import service as license_service
 from seal.license.render import METADATA_ATTACHMENT, verification_url
 from seal.license.types import get_type
 from seal.ofd.signing import verify_package
-from store.db import make_sessionmaker
 from store.home import Home
 from store.testing import pg_schema_url
+from tests.helpers.region import seal_region
 from tests.helpers.zip_records import entries, rezip
 from tests.test_console_browser import ARTIFACTS, BUSINESS, browser  # noqa: F401  (the browser fixture)
 from tests.test_serve_http import PASSPHRASE, Server, _start, _stop, _wait_healthy, free_port
@@ -61,14 +60,9 @@ def _region(home_path: Path, base: str, database_url: str | None) -> dict:
     try:
         home = Home.create(home_path, database_url=database_url)
         try:
-            ks = SoftKeyStore.initialise(make_sessionmaker(home.engine), actor="admin", passphrase=PASSPHRASE).store
-            ca_service.init_region(home, ks, region_code="440000", region_name="广东省", base_url=base)
-            key_ref = ks.generate("smr-signer", "seal", actor="admin")
-            _, signer = ca_service.issue_for_key(home, ks, profile="organization", key_ref=key_ref,
-                                                 subject=f"C=CN,O={AGENCY},CN={AGENCY}",
-                                                 credit_code="11440000MB2C920514")
-            es_id = seal_service.make_seal(home, ks, seal_type="organization", name=AGENCY, agency=AGENCY,
-                                           holder_certs=[signer.dump()], actor="ra")
+            made = seal_region(home, passphrase=PASSPHRASE, agency=AGENCY, name=AGENCY, base_url=base,
+                               label="smr-signer", credit_code="11440000MB2C920514", actor="ra")
+            ks, es_id, signer = made.keystore, made.es_id, made.signer
             uploaded = license_service.issue_license(home, ks, type="YYZZ", data=BUSINESS, agency=None,
                                                      seal_id=es_id, actor="test")
             revoked = license_service.issue_license(home, ks, type="YYZZ",

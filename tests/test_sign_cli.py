@@ -12,13 +12,13 @@ from sqlalchemy import select
 from ca import service as ca_service
 from cli.main import main
 from gm.sm3 import sm3
-from keystore.soft import SoftKeyStore
 from seal import service
 from seal.ofd.document import Page, Text, build_ofd
-from store.db import make_sessionmaker, transaction
+from store.db import transaction
 from store.models.audit import AuditRecord
 from store.models.translog import TransLogEntry
 from store.testing import *  # noqa: F401,F403
+from tests.helpers.region import seal_region
 from tests.test_pdf_seal import make_pdf
 
 PASSPHRASE = "sign cli passphrase"
@@ -27,17 +27,9 @@ AGENCY = "GD-AMR"
 
 @pytest.fixture
 def sealed_region(eseal_home, monkeypatch):
-    ks = SoftKeyStore.initialise(make_sessionmaker(eseal_home.engine), actor="admin", passphrase=PASSPHRASE).store
-    ca_service.init_region(eseal_home, ks, region_code="440000", region_name="广东省",
-                           base_url="http://pki.gd.example.gov.cn")
-    key_ref = ks.generate("agency-signer", "seal", actor="admin")
-    _, cert = ca_service.issue_for_key(eseal_home, ks, profile="organization", key_ref=key_ref,
-                                       subject="C=CN,O=广东省市场监督管理局,CN=广东省市场监督管理局",
-                                       credit_code="91350100M000100Y43")
-    es_id = service.make_seal(eseal_home, ks, seal_type="organization", name="广东省市场监督管理局",
-                              agency=AGENCY, holder_certs=[cert.dump()], actor="admin")
+    made = seal_region(eseal_home, passphrase=PASSPHRASE, agency=AGENCY, name="广东省市场监督管理局")
     monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE)
-    return eseal_home, ks, es_id
+    return eseal_home, made.keystore, made.es_id
 
 
 def _verifier(home, ks):
