@@ -35,6 +35,24 @@ def test_sqlite_connection_settings(tmp_path: Path) -> None:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 1234
+            assert conn.exec_driver_sql("PRAGMA temp_store").scalar() == 2  # MEMORY: no journal files in /var/tmp
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_pool_hands_back_the_connection_used_last(tmp_path: Path) -> None:
+    """LIFO: the next checkout gets the connection returned last, whose page cache is warm
+    (SQLite drops a connection's cache when another connection committed since it last read)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    try:
+        older, newer = engine.connect(), engine.connect()
+        older_id, newer_id = id(older.connection.driver_connection), id(newer.connection.driver_connection)
+        assert older_id != newer_id
+        older.close()
+        newer.close()
+        for _ in range(3):
+            with engine.connect() as conn:
+                assert id(conn.connection.driver_connection) == newer_id
     finally:
         engine.dispose()
 
