@@ -19,7 +19,6 @@ import multiprocessing
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from contextlib import ExitStack
@@ -30,7 +29,7 @@ from asn1crypto import core
 from asn1crypto import ocsp as aocsp
 from asn1crypto import pem
 
-from api.testing import free_port, wait_ready
+from api.testing import free_port, serving
 from ca import ocsp, service
 from keystore.soft import SoftKeyStore
 from store.db import make_sessionmaker
@@ -40,7 +39,6 @@ PASSPHRASE = "bench passphrase 1234"
 SECONDS = 5.0
 CONNECTIONS = 8
 CERTIFICATES = 50
-ESEAL = str(Path(sys.executable).with_name("eseal"))
 
 
 @pytest.fixture(autouse=True)
@@ -146,20 +144,8 @@ def served(request, tmp_path_factory):
             url = stack.enter_context(pg_schema_url(base))
         plain, nonced = _region(folder, url, f"http://127.0.0.1:{port}")
         # all the load comes from one address: no rate limit (api/ratelimit.py)
-        env = {**os.environ, "ESEAL_PASSPHRASE": PASSPHRASE, "ESEAL_API_RATE_LIMIT_PER_SECOND": "0"}
-        env.pop("ESEAL_DATABASE_URL", None)
-        proc = subprocess.Popen([ESEAL, "serve", "--home", str(folder / "home"), "--port", str(port),
-                                 "--workers", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-        def stop() -> None:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-        stack.callback(stop)
-        wait_ready(port, proc)
+        stack.enter_context(serving(folder / "home", port, passphrase=PASSPHRASE,
+                                    env={"ESEAL_API_RATE_LIMIT_PER_SECOND": "0"}))
         yield port, plain, nonced, request.param
 
 

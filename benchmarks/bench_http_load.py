@@ -42,21 +42,19 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from api.testing import free_port, wait_ready
+from api.testing import free_port, serving
 
 PASSPHRASE = "bench passphrase 1234"
 SECONDS = 5
 CONNECTIONS = 8
 THREADS = os.environ.get("ESEAL_BENCH_THREADS", "4")  # threads per worker: `eseal serve --threads`
 DOCUMENT = os.urandom(4096)
-ESEAL = str(Path(sys.executable).with_name("eseal"))
 WRK = shutil.which("wrk")
 BUSINESS = {
     "credit_code": "91350100M000100Y43", "name": "深圳某某科技有限公司", "entity_type": "有限责任公司",
@@ -165,21 +163,8 @@ def served(request, tmp_path_factory):
 
             url = stack.enter_context(pg_schema_url(base))
         made = _region(folder, url, f"http://127.0.0.1:{port}")
-        env = {**os.environ, "ESEAL_PASSPHRASE": PASSPHRASE, "ESEAL_API_RATE_LIMIT_PER_SECOND": "0"}
-        env.pop("ESEAL_DATABASE_URL", None)
-        log = stack.enter_context(open(folder / "serve.log", "wb"))
-        proc = subprocess.Popen([ESEAL, "serve", "--home", str(folder / "home"), "--port", str(port),
-                                 "--workers", "2", "--threads", THREADS], env=env, stdout=log, stderr=subprocess.STDOUT)
-
-        def stop() -> None:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-        stack.callback(stop)
-        wait_ready(port, proc)
+        stack.enter_context(serving(folder / "home", port, passphrase=PASSPHRASE, threads=int(THREADS),
+                                    env={"ESEAL_API_RATE_LIMIT_PER_SECOND": "0"}, log=folder / "serve.log"))
         served = Served(request.param, port, folder / "home", folder, **made)
         served.indication = _one(served, "/api/v1/verify", served.sealed_ofd, "application/ofd")
         assert served.indication == "PASSED", "the benchmark's e-license must verify: a failure is no figure"

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from asn1crypto import ocsp as aocsp
 
+from api.testing import free_port, serving
 from ca import ocsp, service
 from ca.csr import build_csr
 from ca.testing import LocalSigner
@@ -21,7 +22,7 @@ from store.db import make_sessionmaker
 from store.home import Home
 from store.tokens import create_token
 from tests.conftest import require
-from tests.test_serve_http import PASSPHRASE, Server, _start, _stop, _wait_healthy, free_port
+from tests.test_serve_http import PASSPHRASE, Server
 from verify.trustlist.service import publish_region_tl
 
 ARTIFACTS = Path(os.environ.get("ESEAL_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"))
@@ -66,13 +67,8 @@ def live(tmp_path_factory):
     finally:
         if saved is not None:
             os.environ["ESEAL_DATABASE_URL"] = saved
-    log = folder / "serve.log"
-    proc = _start(folder / "home", port, log)
-    try:
-        _wait_healthy(proc, port, log)
+    with serving(folder / "home", port, passphrase=PASSPHRASE, log=folder / "serve.log"):
         yield Server(base, port, folder / "home", {"ra_operator": token}, folder), serial, issuing, license_id
-    finally:
-        _stop(proc)
 
 
 def _ocsp_status(server: Server, serial: str, chain_pem: bytes) -> str:

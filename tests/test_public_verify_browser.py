@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import pytest
 from asn1crypto import pem, x509
 
+from api.testing import free_port, serving
 from ca import service as ca_service
 from seal import service as seal_service
 from seal import structures
@@ -36,7 +37,7 @@ from store.testing import pg_schema_url
 from tests.helpers.region import seal_region
 from tests.helpers.zip_records import entries, rezip
 from tests.test_console_browser import ARTIFACTS, BUSINESS, browser  # noqa: F401  (the browser fixture)
-from tests.test_serve_http import PASSPHRASE, Server, _start, _stop, _wait_healthy, free_port
+from tests.test_serve_http import PASSPHRASE, Server
 
 AGENCY = "广东省市场监督管理局"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -90,10 +91,7 @@ def live(request, tmp_path_factory):
         if request.param == "postgresql":
             url = stack.enter_context(pg_schema_url(request.getfixturevalue("pg_url")))
         made = _region(folder / "home", base, url)
-        log = folder / "serve.log"
-        proc = _start(folder / "home", port, log)
-        stack.callback(_stop, proc)
-        _wait_healthy(proc, port, log)
+        stack.enter_context(serving(folder / "home", port, passphrase=PASSPHRASE, log=folder / "serve.log"))
         yield {"server": Server(base, port, folder / "home", {}, folder), "kind": request.param, **made}
 
 

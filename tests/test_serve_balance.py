@@ -19,9 +19,8 @@ from pathlib import Path
 import pytest
 
 from api import worker
-from api.testing import free_port, wait_ready
+from api.testing import free_port, serving
 
-ESEAL = str(Path(sys.executable).with_name("eseal"))
 
 
 def test_a_worker_declines_while_another_holds_fewer_connections() -> None:
@@ -98,13 +97,8 @@ def test_keep_alive_connections_are_spread_evenly(tmp_path) -> None:
     if not Path("/proc/self/task").is_dir():
         pytest.skip("needs Linux /proc to see which worker holds a connection")
     port = free_port()
-    env = {**os.environ, "ESEAL_API_RATE_LIMIT_PER_SECOND": "0"}
-    env.pop("ESEAL_DATABASE_URL", None)
-    with open(tmp_path / "serve.log", "wb") as log:
-        proc = subprocess.Popen([ESEAL, "serve", "--demo", "--home", str(tmp_path / "home"), "--port", str(port),
-                                 "--workers", "2"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_ready(port, proc)
+    with serving(tmp_path / "home", port, args=("--demo",), env={"ESEAL_API_RATE_LIMIT_PER_SECOND": "0"},
+                 log=tmp_path / "serve.log") as proc:
         for _ in range(6):
             _wait_until_workers_hold_none(proc.pid, port)   # earlier connections closed on both sides
             sockets = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(8)]
@@ -118,6 +112,3 @@ def test_keep_alive_connections_are_spread_evenly(tmp_path) -> None:
             finally:
                 for s in sockets:
                     s.close()
-    finally:
-        proc.terminate()
-        proc.wait(30)

@@ -18,8 +18,6 @@ import http.client
 import json
 import os
 import subprocess
-import sys
-import time
 import urllib.parse
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -28,7 +26,7 @@ from pathlib import Path
 import pytest
 from asn1crypto import pem, x509
 
-from api.testing import free_port
+from api.testing import free_port, serving
 from ca import service
 from ca.ocsp import tbs_of
 from keystore.soft import SoftKeyStore
@@ -41,7 +39,6 @@ PASSPHRASE = "correct horse battery staple"
 DISTID = "distid:1234567812345678"
 PROBLEM = "https://eseal.example/problems/"
 CREDIT_CODE = "91350100M000100Y43"
-ESEAL = str(Path(sys.executable).with_name("eseal"))
 
 
 def openssl_serial(serial_hex: str) -> str:
@@ -80,41 +77,6 @@ class Server:
         return status, hdrs, json.loads(data) if data else {}
 
 
-def _start(home: Path, port: int, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "ESEAL_PASSPHRASE": PASSPHRASE}
-    env.pop("ESEAL_DATABASE_URL", None)
-    handle = open(log, "wb")
-    return subprocess.Popen([ESEAL, "serve", "--home", str(home), "--port", str(port), "--workers", "2"],
-                            stdout=handle, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-
-
-def _wait_healthy(proc: subprocess.Popen, port: int, log: Path) -> None:
-    deadline = time.monotonic() + 90  # a start-up wait, not a timing assertion
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"eseal serve exited with {proc.returncode}:\n{log.read_text(errors='replace')}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/health")
-            if conn.getresponse().status == 200:
-                conn.close()
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"eseal serve did not answer /health:\n{log.read_text(errors='replace')}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()  # gunicorn master: graceful shutdown of its workers
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait(10)
-
-
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def server(request, tmp_path_factory) -> Server:
     folder = tmp_path_factory.mktemp(f"serve-{request.param}")
@@ -137,10 +99,7 @@ def server(request, tmp_path_factory) -> Server:
         finally:
             if saved is not None:
                 os.environ["ESEAL_DATABASE_URL"] = saved
-        log = folder / "serve.log"
-        proc = _start(folder / "home", port, log)
-        stack.callback(_stop, proc)
-        _wait_healthy(proc, port, log)
+        stack.enter_context(serving(folder / "home", port, passphrase=PASSPHRASE, log=folder / "serve.log"))
         yield Server(base, port, folder / "home", tokens, folder)
 
 

@@ -34,13 +34,13 @@ import tempfile
 import threading
 import time
 from collections import deque
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from api.testing import free_port
+from api.testing import free_port, serving
 
 PASSPHRASE = "soak passphrase 5150"
-ESEAL = str(Path(sys.executable).with_name("eseal"))
 OPERATIONS = ("seal", "verify", "ocsp")
 
 
@@ -98,26 +98,13 @@ def make_region(folder: Path, base_url: str, certificates: int = 20) -> Region:
     return Region(home.path, token, agency.es_id, requests)
 
 
-def start_server(region: Region, port: int, workers: int, log: Path) -> subprocess.Popen:
-    env = dict(os.environ, ESEAL_PASSPHRASE=PASSPHRASE)
-    env.pop("ESEAL_DATABASE_URL", None)
-    handle = log.open("wb")
-    proc = subprocess.Popen([ESEAL, "serve", "--home", str(region.home), "--port", str(port),
-                             "--workers", str(workers)], env=env, stdout=handle, stderr=subprocess.STDOUT)
+def wait_for_workers(server: subprocess.Popen, workers: int) -> None:
+    """Until the master has its workers (memory is summed over them)."""
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"eseal serve exited with {proc.returncode}: {log.read_text()[-2000:]}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/ready")
-            if conn.getresponse().status == 200 and len(server_pids(proc.pid)) > workers:
-                return proc
-        except OSError:
-            pass
+    while len(server_pids(server.pid)) <= workers:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"eseal serve did not start {workers} workers within 120 s")
         time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("eseal serve did not become ready within 120 s")
 
 
 # ---------------------------------------------------------------- memory of the server
@@ -340,11 +327,14 @@ def run(seconds: float, interval: float, rates: dict[str, float], workers: int, 
 
     port = free_port()
     region = make_region(folder, f"http://127.0.0.1:{port}")
-    server = start_server(region, port, workers, folder / "serve.log")
     recorder = Recorder()
     load = Load(region, port, recorder, [build_ofd([Page([Text(20, 20, "营业执照 正本 soak", size=6)])]), _pdf()])
     rows: list[dict[str, float]] = []
+    stack = ExitStack()
     try:
+        server = stack.enter_context(serving(region.home, port, passphrase=PASSPHRASE, workers=workers,
+                                             log=folder / "serve.log"))
+        wait_for_workers(server, workers)
         load.seal_step([None])
         load.seal_step([None])  # one sealed PDF before the verifiers start
         recorder.take()
@@ -383,11 +373,7 @@ def run(seconds: float, interval: float, rates: dict[str, float], workers: int, 
         tail = recorder.take()  # answers that arrived after the last sample still count
         late_errors = sum(tail.errors.values())
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stack.close()
     steady = [r for r in rows if r["t_s"] >= warmup * seconds] or rows
     slope = _slope_per_minute([r["t_s"] for r in steady], [r["rss_mb"] for r in steady])
     return Result(rows=rows, errors=sum(int(r[f"{op}_errors"]) for r in rows for op in OPERATIONS) + late_errors,
