@@ -5,10 +5,11 @@
 - `sqlite:///path/to/eseal.db` — every new connection gets `journal_mode=WAL` (readers
   never block the writer), `synchronous=NORMAL` (see below), `foreign_keys=ON` and
   `busy_timeout` (a writer waits for the lock instead of failing with "database is
-  locked"), `temp_store=MEMORY`; the pool hands out the connection used last (LIFO). sqlite3's own implicit-BEGIN logic is switched off and SQLAlchemy emits the BEGIN itself: `BEGIN IMMEDIATE` for ordinary
-  (write) transactions, so a transaction holds SQLite's single write lock from its first
-  statement and can never fail half-way when it upgrades from reading to writing; plain
-  deferred `BEGIN` for `transaction(..., readonly=True)`, which reads one WAL snapshot.
+  locked") and `temp_store=MEMORY`; the pool hands out the connection used last (LIFO).
+  sqlite3's own implicit-BEGIN logic is switched off and SQLAlchemy emits the BEGIN itself:
+  `BEGIN IMMEDIATE` for ordinary (write) transactions, so a transaction holds SQLite's
+  single write lock from its first statement and can never fail half-way when it upgrades
+  from reading to writing; plain deferred `BEGIN` for `transaction(..., readonly=True)`, which reads one WAL snapshot.
   Writers of one database file queue at a gate before `BEGIN IMMEDIATE`
   (`store/sqlite_gate.py`: threads on a lock, processes on an flock), so they are handed
   the write lock at once instead of sleeping in SQLite's busy handler.
@@ -183,10 +184,11 @@ def _sqlite_engine(url: URL, busy_timeout_ms: int, echo: bool) -> Engine:
             cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-            # Statement journals and RETURNING's scratch tables in memory: on disk (this
-            # build's default) a sealing's transaction spilled one to a new file in /var/tmp
-            # about every fourth sealing, ~150 µs of CPU a sealing on average. They hold a
-            # transaction's pages at most, which are few.
+            # Statement journals and scratch tables in memory: on disk (this build's default)
+            # about every fourth sealing spilled its statement journal to a new file in
+            # /var/tmp, ~150 µs of CPU a sealing on average. A statement journal holds pages
+            # of one transaction; the largest sort, the 1,000,000-entry CRL, reads in index
+            # order and kept its peak memory.
             cursor.execute("PRAGMA temp_store=MEMORY")
             if on_file:
                 cursor.execute("PRAGMA wal_autocheckpoint=0")
