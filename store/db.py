@@ -9,8 +9,8 @@
   sqlite3's own implicit-BEGIN logic is switched off and SQLAlchemy emits the BEGIN itself:
   `BEGIN IMMEDIATE` for ordinary (write) transactions, so a transaction holds SQLite's
   single write lock from its first statement and can never fail half-way when it upgrades
-  from reading to writing; plain deferred `BEGIN` for `transaction(..., readonly=True)`, which reads one WAL snapshot.
-  Writers of one database file queue at a gate before `BEGIN IMMEDIATE`
+  from reading to writing; plain deferred `BEGIN` for `transaction(..., readonly=True)`,
+  which reads one WAL snapshot. Writers of one database file queue at a gate before `BEGIN IMMEDIATE`
   (`store/sqlite_gate.py`: threads on a lock, processes on an flock), so they are handed
   the write lock at once instead of sleeping in SQLite's busy handler.
 - `postgresql://…`, `postgres://…` (rewritten to `postgresql+psycopg://…`, psycopg 3) or an
