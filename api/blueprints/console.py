@@ -233,8 +233,7 @@ def revoke(user: dict[str, Any], serial: str) -> Response:
             flash(f"invalidity date {request.form['invalidity_date']!r} is not a date (YYYY-MM-DD)", "error")
             return back
     try:
-        ca_service.revoke(services().home, serial, reason, invalidity, actor=f"console:{user['role']}:{user['token_id']}",
-                          sessions=services().sessions)
+        ca_service.revoke(services().home, serial, reason, invalidity, actor=_actor(user), sessions=services().sessions)
     except CAError as exc:
         flash(str(exc), "error")
         return back
