@@ -145,3 +145,26 @@ def test_a_hot_statement_knows_from_its_text_whether_it_returns_rows() -> None:
     assert not HotStatement("BEGIN IMMEDIATE")._returns_rows
     with pytest.raises(ValueError, match="HotStatement"):
         HotStatement("WITH x AS (SELECT 1) SELECT * FROM x")  # its text does not say: refused, not guessed
+
+
+
+def test_a_sent_statements_rows_are_those_of_its_execution(store_engine: Engine) -> None:
+    """Rows read after later statements of the same transaction are those the statement found
+    when it ran: PostgreSQL's pipeline answers in order; on SQLite `send` reads them at once
+    and leaves no statement active (an UPDATE ... RETURNING left active once cost a sealing
+    its audit records: see store.db.HotStatement.send)."""
+    with transaction(store_engine) as s:
+        s.execute(text("CREATE TABLE sent_rows (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)"))
+        s.execute(text("INSERT INTO sent_rows (id, n) VALUES (1, 10), (2, 20), (3, 30)"))
+    every = HotStatement("SELECT id, n FROM sent_rows ORDER BY id")
+    bump = HotStatement("UPDATE sent_rows SET n = n + 1 WHERE id = :id RETURNING n")
+    add = HotStatement("INSERT INTO sent_rows (id, n) VALUES (:id, :n)")
+    with transaction(store_engine, pipelined=True) as s:
+        conn = connection_of(s)
+        listed, first, third = every.send(conn), bump.send(conn, {"id": 1}), bump.send(conn, {"id": 3})
+        add.run(conn, {"id": 4, "n": 40})
+        assert listed() == [(1, 10), (2, 20), (3, 30)]
+        assert third() == [(31,)] and first() == [(11,)]  # read in any order
+        assert every.run(conn) == [(1, 11), (2, 20), (3, 31), (4, 40)]
+    with transaction(store_engine, readonly=True) as s:
+        assert s.execute(text("SELECT n FROM sent_rows ORDER BY id")).scalars().all() == [11, 20, 31, 40]
