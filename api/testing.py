@@ -11,8 +11,9 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
-__all__ = ["ESEAL", "free_port", "serving", "wait_ready"]
+__all__ = ["ESEAL", "ProcessCpu", "free_port", "server_cpu", "server_pids", "serving", "wait_ready"]
 
 ESEAL = str(Path(sys.executable).with_name("eseal"))  # the console script of this environment
 
@@ -86,3 +87,44 @@ def _stop(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)  # the master and its workers
         proc.wait(10)
+
+
+def server_pids(root: int) -> list[int]:
+    """``root`` (the gunicorn master) and every process below it, from /proc."""
+    pids, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        pids.append(pid)
+        try:
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return pids
+
+
+class ProcessCpu(NamedTuple):
+    """CPU seconds spent so far, in user space and in the kernel."""
+
+    user: float
+    system: float
+
+    def __sub__(self, other: tuple) -> ProcessCpu:  # type: ignore[override]
+        return ProcessCpu(self.user - other[0], self.system - other[1])
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def server_cpu(root: int) -> ProcessCpu:
+    """CPU used by ``root`` and the processes below it that are alive now (/proc/PID/stat:
+    utime and stime, the 14th and 15th fields). Sampled before and after a load, the
+    difference is what the server spent on it: a benchmark divides it by the requests."""
+    user = system = 0
+    for pid in server_pids(root):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        user, system = user + int(fields[11]), system + int(fields[12])
+    return ProcessCpu(user / _TICKS, system / _TICKS)

@@ -5,7 +5,9 @@ SQLite and on PostgreSQL (ESEAL_TEST_DATABASE_URL), loaded for SECONDS seconds b
 second process, in C: a Python client on the same two shared cores would take the CPU the
 server needs) over CONNECTIONS keep-alive connections. Each HTTP case reports requests/s,
 p50 and p99 latency and errors (non-200 answers, socket errors, and for verify any report
-that is not PASSED) in extra_info and on stdout:
+that is not PASSED) in extra_info and on stdout, with the CPU the server's processes spent
+per request (``server_cpu_ms``, of which ``server_system_ms`` in the kernel) and how many of the
+machine's cores the server and wrk kept busy (``cores_busy``):
 
 * ``seal``: ``POST /api/v1/seals/<es_id>/sign`` with the demo agency's token (role agency),
   JSON ``{"document": base64(4 KB of random bytes), "cms": true}``: raw data sealed as a
@@ -40,15 +42,17 @@ import base64
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from api.testing import free_port, serving
+from api.testing import free_port, server_cpu, serving
 
 PASSPHRASE = "bench passphrase 1234"
 SECONDS = 5
@@ -98,6 +102,7 @@ class Served:
     token: str
     sealed_ofd: bytes
     ocsp_request: bytes
+    server_pid: int = 0
     indication: str = ""     # what the server's first verification of sealed_ofd said
 
 
@@ -163,9 +168,9 @@ def served(request, tmp_path_factory):
 
             url = stack.enter_context(pg_schema_url(base))
         made = _region(folder, url, f"http://127.0.0.1:{port}")
-        stack.enter_context(serving(folder / "home", port, passphrase=PASSPHRASE, threads=int(THREADS),
-                                    env={"ESEAL_API_RATE_LIMIT_PER_SECOND": "0"}, log=folder / "serve.log"))
-        served = Served(request.param, port, folder / "home", folder, **made)
+        server = stack.enter_context(serving(folder / "home", port, passphrase=PASSPHRASE, threads=int(THREADS),
+                                             env={"ESEAL_API_RATE_LIMIT_PER_SECOND": "0"}, log=folder / "serve.log"))
+        served = Served(request.param, port, folder / "home", folder, **made, server_pid=server.pid)
         served.indication = _one(served, "/api/v1/verify", served.sealed_ofd, "application/ofd")
         assert served.indication == "PASSED", "the benchmark's e-license must verify: a failure is no figure"
         yield served
@@ -178,23 +183,40 @@ def _wrk(served: Served, name: str, path: str, body: bytes, ctype: str, *, token
     script = served.folder / f"{name}.lua"
     auth = f'wrk.headers["Authorization"] = "Bearer {served.token}"' if token else ""
     script.write_text(_LUA % {"ctype": ctype, "auth": auth, "body": body_file, "extra": extra})
-    out = subprocess.run([WRK, "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script),
+    before, waited, started = server_cpu(served.server_pid), _children_cpu(), time.monotonic()
+    run = subprocess.run([WRK, "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script),
                           f"http://127.0.0.1:{served.port}{path}"], capture_output=True, text=True,
-                         timeout=seconds + 60, check=True).stdout
-    found = re.search(r"^RESULT (\{.*\})$", out, re.M)
-    assert found, out
-    return json.loads(found.group(1))
+                         timeout=seconds + 60, check=True)
+    spent, elapsed = server_cpu(served.server_pid) - before, time.monotonic() - started
+    found = re.search(r"^RESULT (\{.*\})$", run.stdout, re.M)
+    assert found, run.stdout
+    result = json.loads(found.group(1))
+    wrk_cpu = _children_cpu() - waited  # wrk is the one child of this process that ended meanwhile
+    result["server_cpu_s"], result["server_system_s"] = spent.user + spent.system, spent.system
+    result["cores_busy"] = (spent.user + spent.system + wrk_cpu) / elapsed
+    return result
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's children that have ended (and been waited for)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _report(benchmark, served: Served, label: str, result: dict) -> None:
     rate = result["requests"] / (result["duration_us"] / 1e6)
     errors = result["socket_errors"] + result["wrong"]
     p50, p99 = result["p50_us"] / 1e3, result["p99_us"] / 1e3
+    per_request = 1e3 / max(1, result["requests"])
+    cpu_ms, system_ms = result["server_cpu_s"] * per_request, result["server_system_s"] * per_request
     benchmark.extra_info.update({"requests_per_s": round(rate), "p50_ms": round(p50, 2), "p99_ms": round(p99, 2),
-                                 "errors": errors, "connections": CONNECTIONS, "workers": 2, "seconds": SECONDS})
+                                 "errors": errors, "connections": CONNECTIONS, "workers": 2, "seconds": SECONDS,
+                                 "server_cpu_ms": round(cpu_ms, 3), "server_system_ms": round(system_ms, 3),
+                                 "cores_busy": round(result["cores_busy"], 2)})
     what = f"{label} ({served.indication})" if label == "verify" else label
     print(f"\n{what} over HTTP ({served.db}): {rate:,.0f} requests/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
-          f"{errors} errors ({CONNECTIONS} keep-alive connections, 2 workers)")
+          f"{errors} errors ({CONNECTIONS} keep-alive connections, 2 workers); server CPU {cpu_ms:.2f} ms a request "
+          f"({system_ms:.2f} in the kernel), {result['cores_busy']:.2f} cores busy")
     assert errors == 0 and result["requests"] > 0
 
 

@@ -38,7 +38,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from api.testing import free_port, serving
+from api.testing import free_port, server_pids, serving
 
 PASSPHRASE = "soak passphrase 5150"
 OPERATIONS = ("seal", "verify", "ocsp")
@@ -108,20 +108,6 @@ def wait_for_workers(server: subprocess.Popen, workers: int) -> None:
 
 
 # ---------------------------------------------------------------- memory of the server
-
-def server_pids(root: int) -> list[int]:
-    """The gunicorn master and every process below it."""
-    pids, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        pids.append(pid)
-        try:
-            for task in Path(f"/proc/{pid}/task").iterdir():
-                todo.extend(int(c) for c in (task / "children").read_text().split())
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return pids
-
 
 def rss_mb(pid: int) -> float:
     try:
