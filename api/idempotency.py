@@ -179,12 +179,15 @@ def _fingerprint(request: Any) -> bytes:
     """What "the same request body" means: the bytes, except for a multipart form, whose
     boundary a client picks afresh for every request (curl does) -- there its fields and
     files, in a canonical order."""
+    from api.request import multipart
+
     if request.mimetype != "multipart/form-data":
         return request.get_data(cache=True)
+    form, files = multipart()
     digest = hashlib.sha256()
-    for name, value in sorted(request.form.items(multi=True)):
+    for name, value in sorted(form.items(multi=True)):
         digest.update(json.dumps(["field", name, value]).encode() + b"\n")
-    for name, upload in sorted(request.files.items(multi=True), key=lambda item: (item[0], item[1].filename or "")):
+    for name, upload in sorted(files.items(multi=True), key=lambda item: (item[0], item[1].filename or "")):
         data = upload.read()
         upload.seek(0)
         digest.update(json.dumps(["file", name, upload.filename, len(data)]).encode() + b"\n" + data)

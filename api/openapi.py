@@ -17,6 +17,8 @@ from typing import Any
 
 from flask import Flask
 
+from api.ratelimit import SLUG as RATE_LIMITED
+
 __all__ = ["operation", "build", "binary", "json_body", "ref", "schema", "SCHEMAS", "flask_to_openapi_path"]
 
 ATTR = "_openapi"
@@ -109,16 +111,23 @@ def _op(spec: dict[str, Any], rule: str, method: str, endpoint: str) -> dict[str
         op["requestBody"] = {"required": True, **spec["request"]}
     responses: dict[str, Any] = {str(code): body for code, body in (spec.get("responses") or {}).items()}
     by_status: dict[int, list[str]] = {}
-    for slug in spec.get("problems", ()):
+    problems = list(spec.get("problems", ()))
+    if not spec.get("security") and RATE_LIMITED not in problems:
+        problems.append(RATE_LIMITED)  # api.ratelimit answers any public request when its bucket is empty
+    for slug in problems:
         ptype = known.get(slug)
         if ptype is None:
             raise ValueError(f"{endpoint}: unknown problem slug {slug!r} in its OpenAPI declaration")
         by_status.setdefault(ptype.status, []).append(slug)
     for status, names in sorted(by_status.items()):
-        responses.setdefault(str(status), {
-            "description": "problem: " + ", ".join(names),
-            "content": {"application/problem+json": {"schema": ref("Problem")}},
-        })
+        problem = {"application/problem+json": {"schema": ref("Problem")}}
+        declared = responses.get(str(status))
+        if declared is None:
+            responses[str(status)] = {"description": "problem: " + ", ".join(names), "content": problem}
+        elif "application/problem+json" not in declared.get("content", {}):
+            # the view answers this status itself (a console page's HTML) and a problem can too
+            responses[str(status)] = {**declared, "description": f"{declared['description']}; or problem: "
+                                      + ", ".join(names), "content": {**declared.get("content", {}), **problem}}
     op["responses"] = responses or {"200": {"description": "OK"}}
     if spec.get("security"):
         op["security"] = [{"bearer": []}]

@@ -1,13 +1,14 @@
-"""Reading request bodies the same way in every view: JSON objects, typed fields."""
+"""Reading request bodies the same way in every view: JSON objects, typed fields, multipart forms."""
 from __future__ import annotations
 
 from typing import Any
 
 from flask import request
+from werkzeug.datastructures import FileStorage, MultiDict
 
 from api.problems import Problem
 
-__all__ = ["json_object", "field"]
+__all__ = ["json_object", "field", "multipart"]
 
 
 def json_object() -> dict[str, Any]:
@@ -39,3 +40,14 @@ def field(data: dict[str, Any], name: str, *, required: bool = False, kind: type
     if choices is not None and value not in choices:
         raise Problem(400, "invalid-request", f"field {name!r} must be one of {', '.join(choices)}")
     return value
+
+
+def multipart() -> tuple[MultiDict[str, str], MultiDict[str, FileStorage]]:
+    """The fields and files of a multipart/form-data body; 400 for a part without a name
+    (RFC 7578 section 4.2 requires one; werkzeug files such a part under None)."""
+    form, files = request.form, request.files
+    if None in form or None in files:
+        raise Problem(400, "invalid-request",
+                      "every part of a multipart/form-data body needs a name (Content-Disposition: form-data; "
+                      'name="...")')
+    return form, files

@@ -146,3 +146,33 @@ def _expire(client, es_id: str) -> None:
     with sessions() as s, s.begin():
         row = s.get(SealRecord, es_id)
         row.valid_from, row.valid_to = past - dt.timedelta(days=30), past
+
+
+def _nameless_part(document: bytes) -> tuple[bytes, str]:
+    """A multipart body whose first part has no name (RFC 7578 requires one), then a field and the file."""
+    boundary = "eseal-test-boundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data\r\n\r\nno name\r\n"
+            f'--{boundary}\r\nContent-Disposition: form-data; name="x"\r\n\r\n100\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="doc.ofd"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n").encode() + document + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def test_a_multipart_part_without_a_name_is_refused_with_or_without_a_key(api) -> None:
+    # A nameless part once took the keyed sealing down with a 500 (found by schemathesis): the
+    # request fingerprint sorted the form's names, and werkzeug files such a part under None.
+    client, tokens, cert = api
+    es_id = _make_seal(client, tokens, cert)
+    body, ctype = _nameless_part(build_ofd([Page([Text(20, 20, "通知", size=6)])]))
+    before = _sealings(client)
+    for key in ({"Idempotency-Key": "nameless-1"}, {}):
+        answer = client.post(f"/api/v1/seals/{es_id}/sign", headers={**_auth(tokens["a1"]), **key}, data=body,
+                             content_type=ctype)
+        assert answer.status_code == 400, (key, answer.data[:300])
+        assert answer.mimetype == "application/problem+json"
+        assert answer.json["type"] == PROBLEM + "invalid-request" and "needs a name" in answer.json["detail"]
+    assert _sealings(client) == before
+    # the other multipart endpoints of the API say the same
+    for path, token in (("/api/v1/verify", None), ("/api/v1/licenses/batch", tokens["a1"])):
+        answer = client.post(path, headers=_auth(token) if token else {}, data=body, content_type=ctype)
+        assert answer.status_code == 400 and "needs a name" in answer.json["detail"], (path, answer.data[:300])

@@ -26,7 +26,7 @@ from api.blueprints.certificates import _int_arg
 from api.context import services
 from api.idempotency import IDEMPOTENCY_HEADER, replay_once
 from api.problems import Problem, register
-from api.request import field, json_object
+from api.request import field, json_object, multipart
 from seal.license.errors import PROBLEMS as LICENSE_PROBLEMS
 
 bp = Blueprint("licenses", __name__, url_prefix="/api/v1")
@@ -244,10 +244,11 @@ def license_ofd(license_id: str) -> Response:
 def _batch_input() -> tuple[str, dict[str, Any]]:
     """(CSV text, options) from multipart (file + form fields) or JSON {csv, type, ...}."""
     if request.mimetype == "multipart/form-data":
-        upload = request.files.get("file")
+        form, files = multipart()
+        upload = files.get("file")
         if upload is None:
             raise Problem(400, "invalid-request", "multipart form needs a 'file' part holding the CSV")
-        raw, options = upload.read(), dict(request.form)
+        raw, options = upload.read(), dict(form)
     else:
         options = json_object()
         raw = field(options, "csv", required=True).encode("utf-8")

@@ -27,7 +27,7 @@ from api.blueprints.certificates import _int_arg
 from api.context import services
 from api.idempotency import IDEMPOTENCY_HEADER, REPLAYED_HEADER, replay_once
 from api.problems import Problem
-from api.request import field, json_object
+from api.request import field, json_object, multipart
 from seal.service import SEAL_STATUSES
 
 bp = Blueprint("seals", __name__, url_prefix="/api/v1/seals")
@@ -167,10 +167,11 @@ for _name in ("suspend", "resume", "revoke"):
 def _document() -> tuple[bytes, dict[str, Any], bool]:
     """(document, options, answer as JSON?) from multipart or JSON base64."""
     if request.mimetype == "multipart/form-data":
-        upload = request.files.get("file")
+        form, files = multipart()
+        upload = files.get("file")
         if upload is None:
             raise Problem(400, "invalid-request", "multipart form needs a 'file' part")
-        return upload.read(), dict(request.form), False
+        return upload.read(), dict(form), False
     data = json_object()
     try:
         document = base64.b64decode(field(data, "document", required=True), validate=True)

@@ -21,6 +21,7 @@ from flask import Blueprint, Flask, Response, jsonify, render_template, request
 from api import openapi
 from api.context import services
 from api.problems import Problem, register
+from api.request import multipart
 from seal.errors import PROBLEMS as SEAL_PROBLEMS
 from seal.license.errors import PROBLEMS as LICENSE_PROBLEMS
 from seal.ofd.errors import PROBLEMS as OFD_PROBLEMS
@@ -46,10 +47,11 @@ _REPORT_CSP = ("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src da
 def _input() -> tuple[bytes, bytes | None, str]:
     """(document, detached data or None, name) from multipart or a raw body."""
     if request.mimetype == "multipart/form-data":
-        upload = request.files.get("file")
+        files = multipart()[1]
+        upload = files.get("file")
         if upload is None:
             raise Problem(400, "invalid-request", "multipart form needs a 'file' part (and optionally 'data')")
-        data_part = request.files.get("data")
+        data_part = files.get("data")
         return upload.read(), data_part.read() if data_part else None, upload.filename or "upload"
     if request.mimetype in RAW_TYPES:
         return request.get_data(), None, "request body"
