@@ -7,7 +7,8 @@ server needs) over CONNECTIONS keep-alive connections. Each HTTP case reports re
 p50 and p99 latency and errors (non-200 answers, socket errors, and for verify any report
 that is not PASSED) in extra_info and on stdout, with the CPU the server's processes spent
 per request (``server_cpu_ms``, of which ``server_system_ms`` in the kernel) and how many of the
-machine's cores the server and wrk kept busy (``cores_busy``):
+machine's cores the server and wrk kept busy (``cores_busy``; PostgreSQL's own processes are
+not counted):
 
 * ``seal``: ``POST /api/v1/seals/<es_id>/sign`` with the demo agency's token (role agency),
   JSON ``{"document": base64(4 KB of random bytes), "cms": true}``: raw data sealed as a
