@@ -261,6 +261,22 @@ def test_foreign_rsa_and_ecdsa_chains(kind) -> None:
     assert summarise(bad.checks)[1] is SubIndication.SIG_CRYPTO_FAILURE
 
 
+@pytest.mark.parametrize("algorithm", ["1.2.156.10197.1.503", "1.2.840.10045.4.3.2"])
+def test_an_sm2_key_under_another_signature_algorithm_is_a_failed_check(algorithm) -> None:
+    # SM2 with SHA-256 and ECDSA with SHA-256 over an SM2 key: the `cryptography` package knows
+    # no SM2 curve and raised UnsupportedAlgorithm out of the check (found by fuzzing OCSP answers)
+    from asn1crypto import algos
+
+    from verify.path import verify_signed
+
+    key = LocalSigner()
+    tbs = b"to be signed"
+    outcome = verify_signed(algos.SignedDigestAlgorithm({"algorithm": algorithm}), key.sign(tbs), tbs,
+                            sm2_spki(key.public_key))
+    assert outcome.ok is False
+    assert algorithm in outcome.error and "not supported" in outcome.error, outcome.error
+
+
 # --------------------------------------------------------------------------- name constraints (RFC 5280 §4.2.1.10)
 
 

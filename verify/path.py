@@ -201,8 +201,9 @@ def _verify_sm2(signature: bytes, tbs: bytes, point: bytes) -> SignatureOutcome:
 
 def _verify_foreign(algorithm: Any, signature: bytes, tbs: bytes, spki: Any) -> SignatureOutcome:
     """RSA / ECDSA chains (foreign CAs) through the ``cryptography`` package."""
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+
     try:
-        from cryptography.exceptions import InvalidSignature
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
@@ -222,6 +223,9 @@ def _verify_foreign(algorithm: Any, signature: bytes, tbs: bytes, spki: Any) -> 
         return SignatureOutcome(True)
     except InvalidSignature:
         return SignatureOutcome(False, error="signature does not verify")
+    except UnsupportedAlgorithm as exc:  # e.g. an SM2 key (a curve it does not know) under SM2-with-SHA256 or ECDSA
+        return SignatureOutcome(False, error=f"signature algorithm {algorithm['algorithm'].dotted} with this key is "
+                                             f"not supported: {exc}")
     except (ValueError, TypeError, KeyError, NotImplementedError) as exc:
         return SignatureOutcome(False, error=f"cannot check signature "
                                              f"({algorithm['algorithm'].dotted}): {exc}")
