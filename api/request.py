@@ -42,12 +42,17 @@ def field(data: dict[str, Any], name: str, *, required: bool = False, kind: type
     return value
 
 
-def multipart() -> tuple[MultiDict[str, str], MultiDict[str, FileStorage]]:
-    """The fields and files of a multipart/form-data body; 400 for a part without a name
-    (RFC 7578 section 4.2 requires one; werkzeug files such a part under None)."""
+def multipart(file_parts: tuple[str, ...] = ()) -> tuple[MultiDict[str, str], MultiDict[str, FileStorage]]:
+    """The fields and files of a multipart/form-data body. 400 for a part without a name
+    (RFC 7578 section 4.2 requires one; werkzeug files such a part under None), and for one of
+    ``file_parts`` sent as a plain field: its bytes would arrive decoded as text, or not at all."""
     form, files = request.form, request.files
     if None in form or None in files:
         raise Problem(400, "invalid-request",
                       "every part of a multipart/form-data body needs a name (Content-Disposition: form-data; "
                       'name="...")')
+    for name in file_parts:
+        if name in form:
+            raise Problem(400, "invalid-request", f"the {name!r} part must be a file (Content-Disposition with a "
+                                                  "filename, as curl -F name=@path sends it), not a text field")
     return form, files

@@ -244,7 +244,7 @@ def license_ofd(license_id: str) -> Response:
 def _batch_input() -> tuple[str, dict[str, Any]]:
     """(CSV text, options) from multipart (file + form fields) or JSON {csv, type, ...}."""
     if request.mimetype == "multipart/form-data":
-        form, files = multipart()
+        form, files = multipart(file_parts=("file",))
         upload = files.get("file")
         if upload is None:
             raise Problem(400, "invalid-request", "multipart form needs a 'file' part holding the CSV")

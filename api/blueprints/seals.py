@@ -167,7 +167,7 @@ for _name in ("suspend", "resume", "revoke"):
 def _document() -> tuple[bytes, dict[str, Any], bool]:
     """(document, options, answer as JSON?) from multipart or JSON base64."""
     if request.mimetype == "multipart/form-data":
-        form, files = multipart()
+        form, files = multipart(file_parts=("file",))
         upload = files.get("file")
         if upload is None:
             raise Problem(400, "invalid-request", "multipart form needs a 'file' part")

@@ -47,7 +47,7 @@ _REPORT_CSP = ("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src da
 def _input() -> tuple[bytes, bytes | None, str]:
     """(document, detached data or None, name) from multipart or a raw body."""
     if request.mimetype == "multipart/form-data":
-        files = multipart()[1]
+        files = multipart(file_parts=("file", "data"))[1]
         upload = files.get("file")
         if upload is None:
             raise Problem(400, "invalid-request", "multipart form needs a 'file' part (and optionally 'data')")
