@@ -145,7 +145,9 @@ def test_drawn_seals_are_one_ink_with_soft_edges_in_a_small_file() -> None:
                 picture.draw_personal_seal("张三丰", dpi=DPI)):
         assert len(png) < 40_000
         image = _load(png)
-        inks = {px[:3] for px in image.getdata() if px[3]}
-        alphas = {px[3] for px in image.getdata()}
+        raw = image.tobytes()  # RGBA bytes (Image.getdata is deprecated from Pillow 13)
+        pixels = [tuple(raw[i:i + 4]) for i in range(0, len(raw), 4)]
+        inks = {px[:3] for px in pixels if px[3]}
+        alphas = {px[3] for px in pixels}
         assert inks == {picture.SEAL_RED[:3]}
         assert {0, 255} <= alphas and len(alphas) > 4      # anti-aliased edges survive
