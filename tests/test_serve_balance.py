@@ -19,8 +19,7 @@ from pathlib import Path
 import pytest
 
 from api import worker
-from api.testing import free_port, serving
-
+from api.testing import free_port, server_pids, serving
 
 
 def test_a_worker_declines_while_another_holds_fewer_connections() -> None:
@@ -48,11 +47,6 @@ def test_a_silent_worker_is_ignored_and_its_slot_reused(monkeypatch) -> None:
         board.claim(4343)
 
 
-def _worker_pids(master: int) -> list[int]:
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    return [int(p) for p in children]
-
-
 _ESTABLISHED, _LISTEN = "01", "0A"
 
 
@@ -75,7 +69,7 @@ def _connection_inodes(port: int, *, established_only: bool) -> set[str]:
 def _connections_per_worker(master: int, port: int, *, established_only: bool = True) -> Counter[int]:
     inodes = _connection_inodes(port, established_only=established_only)
     held: Counter[int] = Counter()
-    for pid in _worker_pids(master):
+    for pid in server_pids(master)[1:]:  # the workers (and anything they started)
         for fd in Path(f"/proc/{pid}/fd").iterdir():
             try:
                 target = os.readlink(fd)
