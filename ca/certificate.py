@@ -30,6 +30,7 @@ from ca import oids, profiles
 from ca.errors import BuilderError, IncompleteBuilder, ProfileViolation
 from ca.profiles import CAConfig, ExtensionContext, Identity, Profile
 from ca.signer import PublicKeyLike, Signer, point_bytes, sign_checked, sm2_spki
+from gm.asn1.der import length as der_length
 
 __all__ = [
     "CertificateBuilder", "random_serial", "key_identifier", "x509_time", "load_certificate",
@@ -79,12 +80,6 @@ def to_pem(cert: x509.Certificate) -> bytes:
 # AlgorithmIdentifier { SM2-with-SM3 } without parameters
 _SIG_ALG = x509.SignedDigestAlgorithm({"algorithm": oids.SM2_WITH_SM3}).dump()
 
-
-def _der_len(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    octets = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(octets)]) + octets
 
 
 def _now() -> _dt.datetime:
@@ -240,6 +235,6 @@ class CertificateBuilder:
         signature = sign_checked(signer, tbs_der)
         # Assembled as bytes and loaded back: the result carries its encoding, so storing,
         # hashing and serving it never re-encodes the asn1crypto tree (most of the cost).
-        tail = _SIG_ALG + b"\x03" + _der_len(len(signature) + 1) + b"\x00" + signature
+        tail = _SIG_ALG + b"\x03" + der_length(len(signature) + 1) + b"\x00" + signature
         body = tbs_der + tail
-        return x509.Certificate.load(b"\x30" + _der_len(len(body)) + body)
+        return x509.Certificate.load(b"\x30" + der_length(len(body)) + body)

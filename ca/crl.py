@@ -37,6 +37,7 @@ from ca.certificate import load_certificate, subject_key_identifier, x509_time
 from ca.errors import BuilderError, IncompleteBuilder, ProfileViolation
 from ca.profiles import CAConfig
 from ca.signer import Signer, point_bytes, sign_checked
+from gm.asn1.der import length as der_length
 
 __all__ = ["RevokedEntry", "CRLBuilder", "encode_revoked", "encode_entry", "iter_encoded", "revoked_sequence",
            "REASON_CODES", "reason_code",
@@ -77,15 +78,9 @@ def reason_code(reason: int | str | None) -> int | None:
 
 # --- the fast revoked-list encoder --------------------------------------------------
 
-def _der_len(n: int) -> bytes:
-    if n < 0x80:
-        return bytes((n,))
-    b = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((0x80 | len(b),)) + b
 
-
-_SEQ = [b"\x30" + _der_len(n) for n in range(256)]
-_INT = [b"\x02" + _der_len(n) for n in range(64)]
+_SEQ = [b"\x30" + der_length(n) for n in range(256)]
+_INT = [b"\x02" + der_length(n) for n in range(64)]
 # reasonCode extension: SEQUENCE { OID 2.5.29.21, OCTET STRING { ENUMERATED code } }
 _REASON_EXT = {code: bytes.fromhex("300a0603551d1504030a01") + bytes((code,))
                for code in REASON_CODES.values() if code != 0}
@@ -169,7 +164,7 @@ def iter_encoded(entries: Iterable[Sequence[Any]], *, allow_remove_from_crl: boo
                     ext = ext + g + hms[isec]
                 body = ints[len(s)] + s + t + hms[sec] + (seq[len(ext)] + ext if ext else b"")
             n = len(body)
-            yield (seq[n] if n < 256 else b"\x30" + _der_len(n)) + body
+            yield (seq[n] if n < 256 else b"\x30" + der_length(n)) + body
     except BuilderError:
         raise
     except KeyError as exc:
@@ -194,7 +189,7 @@ def encode_entry(serial: int, revoked_at: _dt.datetime | int, reason: int | str 
 
 def revoked_sequence(content: bytes) -> bytes:
     """``revokedCertificates`` around already-encoded elements; ``b""`` when there are none."""
-    return b"\x30" + _der_len(len(content)) + content if content else b""
+    return b"\x30" + der_length(len(content)) + content if content else b""
 
 
 # --- the builder --------------------------------------------------------------------
@@ -301,7 +296,7 @@ class CRLBuilder:
                         ("version", "signature", "issuer", "this_update", "next_update"))
         exts = tbs["crl_extensions"].dump()
         content_len = len(head) + len(revoked) + len(exts)
-        return b"".join((b"\x30", _der_len(content_len), head, revoked, exts))
+        return b"".join((b"\x30", der_length(content_len), head, revoked, exts))
 
     def _extensions(self, delta: bool) -> list[dict[str, Any]]:
         key_id = self._issuer_id()
@@ -331,8 +326,8 @@ class CRLBuilder:
     def sign(self, signer: Signer) -> bytes:
         tbs = self.build_tbs(signer.public_key)
         signature = sign_checked(signer, tbs)
-        tail = _SIG_ALG + b"\x03" + _der_len(len(signature) + 1) + b"\x00" + signature
-        return b"".join((b"\x30", _der_len(len(tbs) + len(tail)), tbs, tail))
+        tail = _SIG_ALG + b"\x03" + der_length(len(signature) + 1) + b"\x00" + signature
+        return b"".join((b"\x30", der_length(len(tbs) + len(tail)), tbs, tail))
 
 
 # AlgorithmIdentifier { SM2-with-SM3 } without parameters

@@ -24,9 +24,10 @@ from asn1crypto import core, ocsp, x509
 
 from ca import oids
 from ca.certificate import load_certificate
-from ca.crl import _der_len, reason_code
+from ca.crl import reason_code
 from ca.errors import BuilderError, MalformedOCSPRequest, ProfileViolation
 from ca.signer import Signer, point_bytes, sign_checked
+from gm.asn1.der import length as der_length
 from gm.records import frozen_record
 
 __all__ = ["CertId", "OCSPRequest", "Answer", "Responder", "parse_request", "build_response", "presign",
@@ -234,7 +235,7 @@ def build_response(signer: Signer, responder_certificate: x509.Certificate | byt
 
 
 def _tlv(tag: bytes, content: bytes) -> bytes:
-    return tag + _der_len(len(content)) + content
+    return tag + der_length(len(content)) + content
 
 
 # The two envelopes around ResponseData are assembled from bytes: putting an already

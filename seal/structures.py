@@ -34,6 +34,7 @@ import gm  # noqa: F401  (registers the ShangMi OIDs with asn1crypto)
 from gm import oids, sm2
 from gm.asn1 import der as der_walk
 from gm.asn1 import ses
+from gm.asn1.der import encode as _tlv
 from gm.errors import GMError
 from gm.records import frozen_record
 from gm.sm3 import sm3
@@ -767,14 +768,6 @@ def assemble_seal(seal_info_der: bytes, maker_cert_der: bytes, signature_der: by
     return ses.SESeal({"eSealInfo": info, "cert": bytes(maker_cert_der), "signAlgID": SM2_WITH_SM3,
                        "signedValue": bytes(signature_der)}).dump()
 
-
-def _tlv(tag: int, content: bytes) -> bytes:
-    """One DER element (definite length)."""
-    n = len(content)
-    if n < 0x80:
-        return bytes((tag, n)) + content
-    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((tag, 0x80 | len(size))) + size + content
 
 
 _SM2_WITH_SM3_DER = core.ObjectIdentifier(SM2_WITH_SM3).dump()

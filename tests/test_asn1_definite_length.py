@@ -12,6 +12,7 @@ import pytest
 from asn1crypto import core, x509
 
 import gm  # noqa: F401  (installs the fix, as every eseal entry point does)
+from gm.asn1.der import encode as _tlv
 from gm.keyformat import encode_public_key_der
 from gm.sm2 import PrivateKey
 from verify.certfacts import facts_of
@@ -19,13 +20,6 @@ from verify.path import verify_signed
 
 SM2_WITH_SM3 = "1.2.156.10197.1.501"
 
-
-def _tlv(tag: int, body: bytes) -> bytes:
-    n = len(body)
-    if n < 0x80:
-        return bytes([tag, n]) + body
-    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(size)]) + size + body
 
 
 class _Flags(core.Sequence):
