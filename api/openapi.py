@@ -19,6 +19,8 @@ from flask import Flask
 
 from api.ratelimit import SLUG as RATE_LIMITED
 
+NUL_REFUSED = "invalid-request"  # every operation: see api.request.refuse_nul_characters
+
 __all__ = ["operation", "build", "binary", "json_body", "ref", "schema", "SCHEMAS", "flask_to_openapi_path"]
 
 ATTR = "_openapi"
@@ -114,6 +116,8 @@ def _op(spec: dict[str, Any], rule: str, method: str, endpoint: str) -> dict[str
     problems = list(spec.get("problems", ()))
     if not spec.get("security") and RATE_LIMITED not in problems:
         problems.append(RATE_LIMITED)  # api.ratelimit answers any public request when its bucket is empty
+    if NUL_REFUSED not in problems:
+        problems.append(NUL_REFUSED)  # api.request.refuse_nul_characters: a NUL anywhere in a request's text
     for slug in problems:
         ptype = known.get(slug)
         if ptype is None:

@@ -67,9 +67,14 @@ def create_token(sessions: sessionmaker[Session], *, role: str, agency: str | No
     return f"{PREFIX}_{token_id}_{secret}", info
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
 def _split(token: str) -> tuple[str, str] | None:
+    """(token id, secret) of a well-formed token: the id is 16 hex digits, as made by
+    create_token, so nothing else (a NUL, which PostgreSQL refuses in text) reaches the query."""
     parts = token.strip().split("_", 2)
-    if len(parts) != 3 or parts[0] != PREFIX or len(parts[1]) != 16:
+    if len(parts) != 3 or parts[0] != PREFIX or len(parts[1]) != 16 or not _HEX.issuperset(parts[1]):
         return None
     return parts[1], parts[2]
 
