@@ -1,9 +1,11 @@
-"""schemathesis against the served OpenAPI document (in process, WSGI): generated requests to
+"""schemathesis against the served OpenAPI document (in process, WSGI; a home on SQLite and one
+on PostgreSQL): generated requests to
 every operation, with an admin token, must never get a 5xx nor a response that breaks the
 document (status codes, content types, JSON schemas). Bounded in `make test`;
 ESEAL_SCHEMATHESIS_EXAMPLES raises it."""
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -18,12 +20,15 @@ schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402
 
 PASSPHRASE = "schemathesis passphrase"
-from schemathesis.checks import (  # noqa: E402
-    content_type_conformance, not_a_server_error, response_schema_conformance, status_code_conformance)
-
 # DER request bodies: random bytes (structured mutation of valid DER is fuzzed in
 # tests/test_fuzz_*.py; here the point is the HTTP contract)
 from hypothesis import strategies as st  # noqa: E402
+from schemathesis.checks import (  # noqa: E402
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 for _media in ("application/ocsp-request", "application/timestamp-query"):
     schemathesis.openapi.media_type(_media, st.binary(max_size=400))
@@ -32,13 +37,25 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 EXAMPLES = int(os.environ.get("ESEAL_SCHEMATHESIS_EXAMPLES", "15"))
 
 
-@pytest.fixture(scope="module")
-def api_app(tmp_path_factory):
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def api_app(request, tmp_path_factory):
+    """An app over a home on each database: PostgreSQL refuses what SQLite stores (a NUL in
+    text, say), so the same request can be a 500 on one only."""
+    from store.testing import pg_schema_url
+
+    with contextlib.ExitStack() as stack:
+        url = None
+        if request.param == "postgresql":
+            url = stack.enter_context(pg_schema_url(request.getfixturevalue("pg_url")))
+        yield from _app(tmp_path_factory, url, request.param)
+
+
+def _app(tmp_path_factory, database_url, dialect):
     from store.home import Home
 
     saved = os.environ.pop("ESEAL_DATABASE_URL", None)
     try:
-        home = Home.create(tmp_path_factory.mktemp("schemathesis") / "home")
+        home = Home.create(tmp_path_factory.mktemp("schemathesis") / "home", database_url=database_url)
     finally:
         if saved is not None:
             os.environ["ESEAL_DATABASE_URL"] = saved
@@ -47,6 +64,7 @@ def api_app(tmp_path_factory):
     service.init_region(home, ks, region_code="440000", region_name="广东省", base_url="http://pki.example")
     token, _ = create_token(sessions, role="admin")
     app = create_app(home.path, passphrase=PASSPHRASE)
+    assert app.extensions["eseal"].home.engine.dialect.name == dialect
     app.config["ESEAL_TEST_TOKEN"] = token
     yield app
     app.extensions["eseal"].home.close()
