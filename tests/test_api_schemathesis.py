@@ -1,8 +1,7 @@
 """schemathesis against the served OpenAPI document (in process, WSGI; a home on SQLite and one
-on PostgreSQL): generated requests to
-every operation, with an admin token, must never get a 5xx nor a response that breaks the
-document (status codes, content types, JSON schemas). Bounded in `make test`;
-ESEAL_SCHEMATHESIS_EXAMPLES raises it."""
+on PostgreSQL): generated requests to every operation, with an admin token, must never get a
+5xx nor a response that breaks the document (status codes, content types, JSON schemas).
+Bounded in `make test`; ESEAL_SCHEMATHESIS_EXAMPLES raises it."""
 from __future__ import annotations
 
 import contextlib
