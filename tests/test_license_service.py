@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 import zipfile
 
 import pytest
@@ -254,6 +255,28 @@ def test_batch_with_bad_rows_reports_them_and_issues_the_good_ones(region, tmp_p
     assert written[4]["error"] == "external_id: repeats row 1"
     assert _count(home) == 2
     assert {r.license_id for r in results if r.status == "issued"} == {written[0]["license_id"], written[5]["license_id"]}
+
+
+def test_characters_a_document_cannot_hold_are_refused_by_name(region, tmp_path) -> None:
+    """A control character or an unpaired surrogate in a field, the agency or the external id
+    is a LicenseError naming it, never lxml's ValueError from deep in rendering (a 500 over
+    HTTP, and the end of a batch); on PostgreSQL a NUL never reaches a query."""
+    home, ks = region
+    for data, agency, words in (({**BUSINESS, "name": "某某\x00公司"}, "局", "name: contains U+0000 at position 3"),
+                                ({**BUSINESS, "address": "深圳\x07"}, "局", "address: contains U+0007 at position 3"),
+                                ({**BUSINESS, "scope": "\ud800"}, "局", "scope: contains U+D800 at position 1"),
+                                (BUSINESS, "某\x01局", "agency (发证机关) contains U+0001 at position 2")):
+        with pytest.raises(LicenseError, match=re.escape(words)):
+            service.issue_license(home, ks, type="YYZZ", data=data, agency=agency, actor="clerk")
+    with pytest.raises(LicenseError, match=re.escape("external_id contains U+0000 at position 2")):
+        service.issue_license(home, ks, type="YYZZ", data=BUSINESS, agency="局", external_id="E\x00", actor="clerk")
+    rows = [{"external_id": "N\x00", **BUSINESS}, {"external_id": "C1", **BUSINESS, "name": "a\x0bb"},
+            {"external_id": "G1", **BUSINESS}]
+    results = batch.issue_batch(home, ks, type="YYZZ", rows=batch.read_rows(_csv(rows)), agency="局",
+                                out_dir=tmp_path, actor="clerk")
+    assert [r.status for r in results] == ["error", "error", "issued"]   # the batch goes on
+    assert "external_id contains U+0000" in results[0].error and "name: contains U+000B" in results[1].error
+    assert _count(home) == 1
 
 
 def test_cli_types_issue_status_revoke_batch(region, tmp_path) -> None:

@@ -51,7 +51,7 @@ from seal.license.identifiers import SEQUENCE_MAX, make_license_id, parse_licens
 from seal.license.render import render_license, verification_url
 from seal.license.sealing import RegistrySealer, Sealer
 from seal.license.types import LicenseType, get_type
-from seal.license.validation import validate_fields, validity_end
+from seal.license.validation import unfit_character, validate_fields, validity_end
 from store import audit, db
 from store.models.ca import CertificateAuthority
 from store.models.license import LicenseCounter, LicenseRecord
@@ -264,9 +264,16 @@ def _check_holder(license_type: LicenseType, values: dict[str, str]) -> None:
         raise LicenseValidationError(errors)
 
 
+def _refuse_unfit(name: str, text: str | None) -> None:
+    problem = unfit_character(text) if isinstance(text, str) else None
+    if problem is not None:
+        raise LicenseError(f"{name} {problem}")
+
+
 def find_by_external_id(home: Any, type_code: str, external_id: str, *,
                         sessions: sessionmaker[Session] | None = None) -> str | None:
     """The license id issued for (type, external id), or None."""
+    _refuse_unfit("external_id", external_id)
     found = _existing(_sessions(home, sessions), type_code.upper(), external_id, None)
     return found[0] if found else None
 
@@ -289,6 +296,8 @@ def issue_license(home: Any, keystore: Any, *, type: str | LicenseType, data: di
     if external_id is not None and (not isinstance(external_id, str) or not external_id.strip()
                                     or len(external_id) > 128):
         raise LicenseError("external_id must be a non-empty string of at most 128 characters")
+    for name, text in (("agency (发证机关)", agency), ("external_id", external_id)):
+        _refuse_unfit(name, text)
     sessions = _sessions(home, sessions)
     region = region_of(sessions)
     if external_id is not None:

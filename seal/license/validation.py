@@ -20,7 +20,7 @@ from ca.errors import InvalidIdentifier
 from seal.license.errors import FieldError, LicenseValidationError
 from seal.license.types import FieldSpec, LicenseType
 
-__all__ = ["validate_fields", "validity_end", "add_years", "parse_date"]
+__all__ = ["validate_fields", "validity_end", "add_years", "parse_date", "unfit_character"]
 
 
 def _uscc_or_citizen_id(value: str) -> str:
@@ -52,10 +52,28 @@ def parse_date(text: str) -> _dt.date:
         raise ValueError(f"{text!r} is not a valid calendar date") from None
 
 
+# What XML 1.0 cannot hold (a license's fields go into its OFD as text): C0 controls other
+# than tab and line breaks, unpaired surrogates (JSON can carry them), U+FFFE and U+FFFF.
+_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def unfit_character(text: str) -> str | None:
+    """Why ``text`` cannot be written into a license (None when it can): the first character
+    XML cannot hold. PostgreSQL refuses U+0000 in text too, so this keeps it from the database."""
+    bad = _NOT_XML_CHAR.search(text)
+    if bad is None:
+        return None
+    return (f"contains U+{ord(bad.group()):04X} at position {bad.start() + 1}: control characters and unpaired "
+            "surrogates cannot appear in a license")
+
+
 def _check(spec: FieldSpec, raw: Any) -> str:
     if isinstance(raw, bool) or not isinstance(raw, (str, int, float, Decimal)):
         raise ValueError(f"expected text, got {type(raw).__name__}")
     value = str(raw).strip()
+    problem = unfit_character(value)
+    if problem is not None:
+        raise ValueError(problem)
     if spec.max_length is not None and len(value) > spec.max_length:
         raise ValueError(f"at most {spec.max_length} characters, got {len(value)}")
     if spec.type == "date":
