@@ -121,9 +121,9 @@ def create_app(home_path: str | Path, *, passphrase: str | None = None,
         idempotency=IdempotencyStore(home.path, ttl_seconds=settings.idempotency_ttl_seconds),
     )
     problems.install(app)
-    from api.request import refuse_nul_characters
+    from api.request import refuse_unusable_characters
 
-    app.before_request(refuse_nul_characters)
+    app.before_request(refuse_unusable_characters)
     for bp in _blueprints():
         app.register_blueprint(bp)
     from api.fastpath import FastPath

@@ -19,7 +19,7 @@ from flask import Flask
 
 from api.ratelimit import SLUG as RATE_LIMITED
 
-NUL_REFUSED = "invalid-request"  # every operation: see api.request.refuse_nul_characters
+UNUSABLE_TEXT = "invalid-request"  # every operation: see api.request.refuse_unusable_characters
 
 __all__ = ["operation", "build", "binary", "json_body", "ref", "schema", "SCHEMAS", "flask_to_openapi_path"]
 
@@ -116,8 +116,8 @@ def _op(spec: dict[str, Any], rule: str, method: str, endpoint: str) -> dict[str
     problems = list(spec.get("problems", ()))
     if not spec.get("security") and RATE_LIMITED not in problems:
         problems.append(RATE_LIMITED)  # api.ratelimit answers any public request when its bucket is empty
-    if NUL_REFUSED not in problems:
-        problems.append(NUL_REFUSED)  # api.request.refuse_nul_characters: a NUL anywhere in a request's text
+    if UNUSABLE_TEXT not in problems:
+        problems.append(UNUSABLE_TEXT)  # api.request.refuse_unusable_characters: a NUL or lone surrogate
     for slug in problems:
         ptype = known.get(slug)
         if ptype is None:

@@ -1,6 +1,7 @@
 """Reading request bodies the same way in every view: JSON objects, typed fields, multipart forms."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import request
@@ -8,7 +9,7 @@ from werkzeug.datastructures import FileStorage, MultiDict
 
 from api.problems import Problem
 
-__all__ = ["json_object", "field", "multipart", "refuse_nul_characters"]
+__all__ = ["json_object", "field", "multipart", "refuse_unusable_characters"]
 
 
 def json_object() -> dict[str, Any]:
@@ -58,16 +59,30 @@ def multipart(file_parts: tuple[str, ...] = ()) -> tuple[MultiDict[str, str], Mu
     return form, files
 
 
-_NUL = "\x00"
+# No field takes these: U+0000, which PostgreSQL refuses in text (SQLite stores it), and a
+# surrogate code point, which JSON's \uD800 escapes can carry unpaired and no UTF-8 encoder
+# (the database's, a CSR's, a PIN's) accepts.
+_UNUSABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-def refuse_nul_characters() -> None:
-    """400 for a NUL character (U+0000) anywhere in the request's text: the path, the query,
-    form fields, JSON strings and keys. No field takes one, and PostgreSQL refuses it in text
-    columns (SQLite stores it): without this a search for "%00" was a 500 on PostgreSQL only.
-    Run before every view (``create_app``); reads only bodies the view would parse anyway."""
-    if _NUL in request.path:
-        raise Problem(400, "invalid-request", "the URL path contains a NUL character (U+0000)")
+def _unusable(text: str) -> str | None:
+    """What is wrong with ``text`` (None when nothing)."""
+    found = _UNUSABLE.search(text)
+    if found is None:
+        return None
+    char = found.group()
+    return "a NUL character (U+0000)" if char == "\x00" else f"an unpaired surrogate (U+{ord(char):04X})"
+
+
+def refuse_unusable_characters() -> None:
+    """400 for a NUL or an unpaired surrogate anywhere in the request's text: the path, the
+    query, form fields, JSON strings and keys. Without this a certificate search for "%00" was a
+    500 on PostgreSQL only, and a CSR, a PIN or a CSV holding "\ud800" in JSON a 500 on both
+    databases. Run before every view (``create_app``); reads only bodies the view would parse
+    anyway."""
+    problem = _unusable(request.path)
+    if problem is not None:
+        raise Problem(400, "invalid-request", f"the URL path contains {problem}")
     _refuse_in_pairs(request.args, "query parameter")
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         _refuse_in_pairs(request.form, "form field")
@@ -77,10 +92,12 @@ def refuse_nul_characters() -> None:
 
 def _refuse_in_pairs(pairs: MultiDict[str, str], what: str) -> None:
     for key, value in pairs.items(multi=True):
-        if isinstance(key, str) and _NUL in key:
-            raise Problem(400, "invalid-request", f"a {what} name contains a NUL character (U+0000)")
-        if isinstance(value, str) and _NUL in value:
-            raise Problem(400, "invalid-request", f"{what} {key!r} contains a NUL character (U+0000)")
+        problem = _unusable(key) if isinstance(key, str) else None
+        if problem is not None:
+            raise Problem(400, "invalid-request", f"a {what} name contains {problem}")
+        problem = _unusable(value) if isinstance(value, str) else None
+        if problem is not None:
+            raise Problem(400, "invalid-request", f"{what} {key!r} contains {problem}")
 
 
 def _refuse_in_json(data: Any) -> None:
@@ -88,12 +105,14 @@ def _refuse_in_json(data: Any) -> None:
     while pending:
         where, value = pending.pop()
         if isinstance(value, str):
-            if _NUL in value:
-                raise Problem(400, "invalid-request", f"{where} contains a NUL character (U+0000)")
+            problem = _unusable(value)
+            if problem is not None:
+                raise Problem(400, "invalid-request", f"{where} contains {problem}")
         elif isinstance(value, dict):
             for key, item in value.items():
-                if _NUL in key:
-                    raise Problem(400, "invalid-request", f"a key of {where} contains a NUL character (U+0000)")
+                problem = _unusable(key)
+                if problem is not None:
+                    raise Problem(400, "invalid-request", f"a key of {where} contains {problem}")
                 pending.append((f"field {key!r}" if where == "the body" else where, item))
         elif isinstance(value, list):
             pending.extend((where, item) for item in value)

@@ -1,9 +1,11 @@
-"""A NUL character (U+0000) in a request's text is a 400 problem on both databases.
+"""A NUL or an unpaired surrogate in a request's text is a 400 problem on both databases.
 
 PostgreSQL refuses NUL in text columns and parameters ("PostgreSQL text fields cannot contain
-NUL (0x00) bytes") where SQLite stores it, so each request below was a 500 on PostgreSQL
-only, found by schemathesis run against a PostgreSQL home. api.request.refuse_nul_characters
-now refuses them before any view, naming where the character was.
+NUL (0x00) bytes") where SQLite stores it, so a search for it was a 500 on PostgreSQL only
+(found by schemathesis run against a PostgreSQL home). JSON's "\\ud800" escape carries a lone
+surrogate, which no UTF-8 encoder takes: a CSR, a PIN or a batch's CSV holding one was a 500
+on both. api.request.refuse_unusable_characters now refuses both before any view, naming
+where the character was.
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ def _refused(response, words: str) -> None:
     assert response.mimetype == "application/problem+json"
     body = response.get_json()
     assert body["type"] == PROBLEM + "invalid-request"
-    assert words in body["detail"] and "NUL" in body["detail"], body["detail"]
+    assert words in body["detail"] and ("NUL" in body["detail"] or "surrogate" in body["detail"]), body["detail"]
 
 
 def test_a_search_for_nul_is_refused(api) -> None:
@@ -56,6 +58,18 @@ def test_nul_in_a_json_field_is_refused(api) -> None:
                          json={"agency": "x", "more": [{"deep": ["\u0000"]}]}), "field 'more'")
     _refused(client.post("/api/v1/seals/440000-2026-000001/grants", headers=auth, json={"a\u0000": "x"}),
              "a key of the body")
+
+
+def test_an_unpaired_surrogate_in_json_is_refused(api) -> None:
+    client, auth = api
+    for path, body, words in (("/api/v1/certificates", '{"profile": "personal", "csr": "\\ud800"}', "field 'csr'"),
+                              ("/api/v1/licenses/batch", '{"type": "YYZZ", "csv": "a\\udfffb"}', "field 'csv'"),
+                              ("/api/v1/trust-lists/refresh", '{"pin": "\\ud83d"}', "field 'pin'")):
+        answer = client.post(path, headers=auth, data=body, content_type="application/json")
+        _refused(answer, f"{words} contains an unpaired surrogate (U+")
+    paired = client.post("/api/v1/certificates", headers=auth, content_type="application/json",
+                         data='{"profile": "personal", "csr": "\\ud83d\\ude00"}')   # a pair is one character: 😀
+    assert paired.status_code == 400 and "surrogate" not in paired.json["detail"]
 
 
 def test_nul_in_a_form_field_is_refused(api) -> None:
