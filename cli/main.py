@@ -8,6 +8,8 @@ time on every call).
 from __future__ import annotations
 
 import importlib
+import os
+from typing import Any
 
 import click
 
@@ -20,6 +22,19 @@ COMMAND_MODULES = {
 
 
 class LazyGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UnicodeEncodeError as exc:
+            # Python hands over an argument's bytes that are not UTF-8 as lone surrogates
+            # (PEP 383); a file name may hold them, text cannot: the database, a CSR or a
+            # PIN must encode it. One clear error instead of a traceback from wherever it fails.
+            if not isinstance(exc.object, str) or "surrogates not allowed" not in str(exc):
+                raise
+            bad = os.fsencode(exc.object[exc.start:exc.end])
+            raise click.ClickException(f"an argument is not UTF-8 text (it holds the bytes {bad!r}); "
+                                       "give text arguments in UTF-8") from None
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(self.commands) | set(COMMAND_MODULES))
 
