@@ -45,9 +45,11 @@ def search_certificates(home: Any, *, profile: str | None = None, status: str | 
     if profile:
         query = query.where(IssuedCertificate.profile == profile)
     if text:
-        needle = f"%{text.strip().lower().replace(':', '')[:200]}%"
-        query = query.where(or_(func.lower(IssuedCertificate.subject).like(needle),
-                                IssuedCertificate.serial.like(needle)))
+        # the text is looked for as typed: LIKE's own wildcards in it (a "_" in a name) match themselves
+        typed = text.strip().lower().replace(':', '')[:200]
+        needle = "%" + typed.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(or_(func.lower(IssuedCertificate.subject).like(needle, escape="\\"),
+                                IssuedCertificate.serial.like(needle, escape="\\")))
     sessions = sessions if sessions is not None else db.make_sessionmaker(home.engine)
     with db.transaction(sessions, readonly=True) as s:
         total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
