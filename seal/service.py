@@ -190,7 +190,13 @@ _STATE = StatusRows(db.HotStatement(
 
 def seal_state(home: Any, es_id: str) -> SealState | None:
     """What a verifier asks for every seal it sees, in one plain statement: the seal's status
-    now, since when and why; None when this region holds no such seal."""
+    now, since when and why; None when this region holds no such seal.
+
+    The esID comes from the document being verified, anybody's: one not in this registry's
+    format (another region's or vendor's, or text PostgreSQL refuses, such as a NUL) is not
+    looked up."""
+    if not es_id_valid(es_id):
+        return None
     rows = _STATE.read(home.engine, {"es_id": es_id})
     if not rows:
         return None

@@ -524,3 +524,13 @@ def test_a_key_disabled_after_cached_uses_is_refused_and_the_refusal_recorded(or
     with transaction(home.engine, readonly=True) as s:
         assert s.scalar(select(func.count()).select_from(TransLogEntry)) == logged
     _audit_clean(home)
+
+
+def test_a_verifier_asks_the_registry_only_for_esids_in_its_format(org_seal) -> None:
+    """seal_state gets the esID of any document being verified: another vendor's format, or
+    text PostgreSQL refuses (a NUL, from an IA5String), is no seal of this registry -- not a
+    database error (a 500 on the public verification endpoint, on PostgreSQL)."""
+    home, _, es_id, _, _ = org_seal
+    assert service.seal_state(home, es_id).status == "valid"
+    for foreign in ("44\x000000", es_id[:-1] + "\x00", "SEAL-2026-0001", es_id.lower() + "x", ""):
+        assert service.seal_state(home, foreign) is None
