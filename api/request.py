@@ -1,13 +1,13 @@
 """Reading request bodies the same way in every view: JSON objects, typed fields, multipart forms."""
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flask import request
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from api.problems import Problem
+from store.text import unstorable
 
 __all__ = ["json_object", "field", "multipart", "refuse_unusable_characters"]
 
@@ -59,28 +59,13 @@ def multipart(file_parts: tuple[str, ...] = ()) -> tuple[MultiDict[str, str], Mu
     return form, files
 
 
-# No field takes these: U+0000, which PostgreSQL refuses in text (SQLite stores it), and a
-# surrogate code point, which JSON's \uD800 escapes can carry unpaired and no UTF-8 encoder
-# (the database's, a CSR's, a PIN's) accepts.
-_UNUSABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def _unusable(text: str) -> str | None:
-    """What is wrong with ``text`` (None when nothing)."""
-    found = _UNUSABLE.search(text)
-    if found is None:
-        return None
-    char = found.group()
-    return "a NUL character (U+0000)" if char == "\x00" else f"an unpaired surrogate (U+{ord(char):04X})"
-
-
 def refuse_unusable_characters() -> None:
     """400 for a NUL or an unpaired surrogate anywhere in the request's text: the path, the
     query, form fields, JSON strings and keys. Without this a certificate search for "%00" was a
-    500 on PostgreSQL only, and a CSR, a PIN or a CSV holding "\ud800" in JSON a 500 on both
+    500 on PostgreSQL only, and a CSR, a PIN or a CSV holding "\\ud800" in JSON a 500 on both
     databases. Run before every view (``create_app``); reads only bodies the view would parse
     anyway."""
-    problem = _unusable(request.path)
+    problem = unstorable(request.path)
     if problem is not None:
         raise Problem(400, "invalid-request", f"the URL path contains {problem}")
     _refuse_in_pairs(request.args, "query parameter")
@@ -92,10 +77,10 @@ def refuse_unusable_characters() -> None:
 
 def _refuse_in_pairs(pairs: MultiDict[str, str], what: str) -> None:
     for key, value in pairs.items(multi=True):
-        problem = _unusable(key) if isinstance(key, str) else None
+        problem = unstorable(key) if isinstance(key, str) else None
         if problem is not None:
             raise Problem(400, "invalid-request", f"a {what} name contains {problem}")
-        problem = _unusable(value) if isinstance(value, str) else None
+        problem = unstorable(value) if isinstance(value, str) else None
         if problem is not None:
             raise Problem(400, "invalid-request", f"{what} {key!r} contains {problem}")
 
@@ -105,12 +90,12 @@ def _refuse_in_json(data: Any) -> None:
     while pending:
         where, value = pending.pop()
         if isinstance(value, str):
-            problem = _unusable(value)
+            problem = unstorable(value)
             if problem is not None:
                 raise Problem(400, "invalid-request", f"{where} contains {problem}")
         elif isinstance(value, dict):
             for key, item in value.items():
-                problem = _unusable(key)
+                problem = unstorable(key)
                 if problem is not None:
                     raise Problem(400, "invalid-request", f"a key of {where} contains {problem}")
                 pending.append((f"field {key!r}" if where == "the body" else where, item))

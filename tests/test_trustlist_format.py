@@ -87,6 +87,10 @@ def test_wrong_pin_is_refused(signer) -> None:
     (lambda d: d["services"][0].update(status="withdrawn"), "must be the last history period"),
     (lambda d: d["services"][0].update(certificates=["@@"]), "not a base64 DER certificate"),
     (lambda d: d["services"][0]["history"][0].update(status="paused"), "is not granted or withdrawn"),
+    # text PostgreSQL or any UTF-8 encoder refuses, and URLs longer than the import can store
+    (lambda d: d.update(scheme_operator="中心\x00"), r"the list: scheme_operator contains a NUL character"),
+    (lambda d: d["services"][0].update(name="根\udc80"), r"services\[0\]: name contains an unpaired surrogate"),
+    (lambda d: d.update(scheme_territory="x" * 1001), "scheme_territory is longer than 1000 characters"),
 ])
 def test_malformed_lists_are_named(signer, mutate, message) -> None:
     _, _, h = signer

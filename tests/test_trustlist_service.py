@@ -93,6 +93,13 @@ def test_wrong_pin_refused(world, eseal_home) -> None:
         import_lotl(eseal_home, world["srv"].url + "/lotl.json", world["signers"]["A"])
 
 
+def test_a_location_longer_than_the_store_keeps_is_refused_before_fetching(world, eseal_home) -> None:
+    """The location is stored with the import (1,000 characters): a longer one failed in the
+    import's transaction on PostgreSQL, after every list had been fetched and checked."""
+    with pytest.raises(TrustListError, match="longer than 1000 characters"):
+        import_lotl(eseal_home, world["srv"].url + "/lotl.json?" + "x" * 1000, world["national"])
+
+
 def test_tampered_tl_is_a_failure_not_an_import(world, eseal_home) -> None:
     srv = world["srv"]
     good = srv.routes["/C/tl.json"]

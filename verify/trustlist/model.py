@@ -29,6 +29,7 @@ from typing import Any
 from asn1crypto import x509
 
 from gm.records import frozen_record
+from store.text import unstorable
 from verify.errors import PinMismatch, TrustListError, TrustListSignatureError
 from verify.path import load_certificate
 
@@ -186,8 +187,7 @@ class TrustList:
         if unknown:
             raise TrustListError(f"unknown field(s) in the {kind}: {', '.join(unknown)}")
         for key in ("scheme_operator", "scheme_territory"):
-            if not isinstance(d.get(key), str) or not d[key]:
-                raise TrustListError(f"{key} must be a non-empty string")
+            _str(d, key, "the list")
         seq = d.get("sequence_number")
         if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
             raise TrustListError("sequence_number must be a positive integer")
@@ -230,10 +230,19 @@ def _list(d: Mapping[str, Any], key: str) -> list[Any]:
     return v
 
 
+# The longest text a list may give; its URLs are stored (store.models.trust: 1,000 characters).
+MAX_TEXT = 1000
+
+
 def _str(d: Mapping[str, Any], key: str, where: str) -> str:
     v = d.get(key)
     if not isinstance(v, str) or not v:
         raise TrustListError(f"{where}: {key} must be a non-empty string")
+    if len(v) > MAX_TEXT:
+        raise TrustListError(f"{where}: {key} is longer than {MAX_TEXT} characters")
+    problem = unstorable(v)  # JSON may carry it; PostgreSQL would refuse the import's rows
+    if problem is not None:
+        raise TrustListError(f"{where}: {key} contains {problem}")
     return v
 
 

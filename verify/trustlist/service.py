@@ -31,7 +31,16 @@ from store import audit, db
 from store.models.trust import ImportedTrustList, PublishedTrustList, TrustListSigner
 from verify.errors import FetchError, TrustListError
 from verify.path import load_certificate
-from verify.trustlist.model import Pointer, Service, StatusPeriod, TrustList, format_time, open_list, sign_list
+from verify.trustlist.model import (
+    MAX_TEXT,
+    Pointer,
+    Service,
+    StatusPeriod,
+    TrustList,
+    format_time,
+    open_list,
+    sign_list,
+)
 from verify.trustlist.store import TrustStore
 
 __all__ = ["publish_region_tl", "build_lotl", "import_lotl", "refresh_lotl", "load_trust_store", "imported_marker",
@@ -284,6 +293,8 @@ def import_lotl(home: Any, source: str, pinned_signer: x509.Certificate | bytes,
 
     Raises PinMismatch / TrustListSignatureError / TrustListError for the LOTL itself; a
     TL that fails is reported in ``failures`` and leaves its previously imported copy alone."""
+    if len(source) > MAX_TEXT:  # it is stored as the list's source
+        raise TrustListError(f"the national list's location is longer than {MAX_TEXT} characters")
     sessions = _sessions(home, sessions)
     now = now or _now()
     pinned = load_certificate(pinned_signer)
