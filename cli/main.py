@@ -31,8 +31,12 @@ class LazyGroup(click.Group):
             # PIN must encode it. One clear error instead of a traceback from wherever it fails.
             if not isinstance(exc.object, str) or "surrogates not allowed" not in str(exc):
                 raise
-            bad = os.fsencode(exc.object[exc.start:exc.end])
-            raise click.ClickException(f"an argument is not UTF-8 text (it holds the bytes {bad!r}); "
+            bad = exc.object[exc.start:exc.end]
+            try:
+                shown = f"the bytes {os.fsencode(bad)!r}"
+            except UnicodeEncodeError:  # a surrogate from elsewhere (a JSON file's \ud800), not from bytes
+                shown = ", ".join(f"U+{ord(c):04X}" for c in bad)
+            raise click.ClickException(f"an argument is not UTF-8 text (it holds {shown}); "
                                        "give text arguments in UTF-8") from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:

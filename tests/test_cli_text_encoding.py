@@ -22,3 +22,19 @@ def test_an_argument_that_is_not_utf8_is_a_clear_error(eseal_home, monkeypatch) 
     assert "Traceback" not in result.output
     good = CliRunner().invoke(main, ["seal", "status", "--home", str(eseal_home.path), "440000-2026-000099"])
     assert good.exit_code != 0 and "UTF-8" not in good.output      # an unknown seal: its own error
+
+
+def test_a_surrogate_not_made_from_bytes_is_named_by_code_point() -> None:
+    import click
+
+    from cli.main import LazyGroup
+
+    group = LazyGroup(name="g")
+
+    @group.command("echo")
+    @click.argument("text")
+    def echo(text: str) -> None:
+        text.encode("utf-8")
+
+    result = CliRunner().invoke(group, ["echo", "a\ud800b"])
+    assert result.exit_code == 1 and "it holds U+D800" in result.output, (result.output, result.exception)
