@@ -64,6 +64,16 @@ DN_ATTRIBUTES: dict[str, tuple[str, str, int]] = {
 _DN_ORDER = ("C", "ST", "L", "O", "OU", "CN", "serialNumber")
 _DN_BY_TYPE = {v[0]: k for k, v in DN_ATTRIBUTES.items()}
 _PRINTABLE = re.compile(r"^[A-Za-z0-9 '()+,\-./:=?]*$")
+# Never in a name this CA signs: control characters (a NUL cuts a name short for software
+# that reads C strings -- "www.bank.cn\0.evil.cn"), and unpaired surrogates.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _no_control(what: str, value: str) -> None:
+    found = _CONTROL.search(value)
+    if found is not None:
+        raise ProfileViolation(f"{what} contains U+{ord(found.group()):04X}: control characters are not allowed "
+                               "in a name")
 
 # Identity extension keys a profile may require or allow, and their OIDs.
 # "identify_code" is one of citizen_id / passport_number / military_officer_card_number.
@@ -311,6 +321,7 @@ def check_subject(profile: Profile, attrs: Mapping[str, str | Sequence[str]]) ->
                                        "leading or trailing blanks")
             if len(v) > upper:
                 raise ProfileViolation(f"subject: {key} longer than {upper} characters")
+            _no_control(f"subject: {key}", v)
             if string_type == "printable_string" and not _PRINTABLE.match(v):
                 raise ProfileViolation(f"subject: {key} {v!r} must be PrintableString characters")
     if attrs["C"] != "CN":
@@ -459,6 +470,7 @@ def check_san(profile: Profile, san: Sequence[tuple[str, str]]) -> list[x509.Gen
                     f"subject alternative name: {value!r} is not an IP address") from None
             out.append(x509.GeneralName(name="ip_address", value=value))
         elif kind == "email":
+            _no_control("subject alternative name", value)
             if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value) or not value.isascii():
                 raise ProfileViolation(f"subject alternative name: {value!r} is not an e-mail address")
             out.append(x509.GeneralName(name="rfc822_name", value=value))

@@ -93,3 +93,21 @@ def test_every_operation_declares_the_400_it_may_now_answer(api) -> None:
                   for method, op in item.items()
                   if "application/problem+json" not in op["responses"].get("400", {}).get("content", {})]
     assert not undeclared, undeclared
+
+
+def test_a_csr_whose_name_holds_a_nul_is_refused_not_signed(api) -> None:
+    """The NUL is inside the CSR's DER, past the request check: PostgreSQL refused to store the
+    subject (a 500) and SQLite stored it, so the CA signed a name with a NUL in it."""
+    from asn1crypto import pem
+
+    from ca.csr import build_csr
+    from ca.testing import LocalSigner
+
+    client, auth = api
+    csr = pem.armor("CERTIFICATE REQUEST", build_csr(LocalSigner(), "C=CN,CN=张\u0000三").dump()).decode()
+    for path in ("/api/v1/certificates", "/api/v1/applications"):
+        answer = client.post(path, headers=auth, json={"profile": "personal", "csr": csr,
+                                                       "id_number": "11010519491231002X"})
+        assert answer.status_code == 400 and answer.mimetype == "application/problem+json", answer.status_code
+        assert answer.json["type"] == PROBLEM + "profile-violation"
+        assert "subject: CN contains U+0000" in answer.json["detail"]

@@ -253,10 +253,19 @@ def builder(region, profile="personal"):
     ("C=CN,CN=", "non-empty string"),
     ({"C": "CN", "CN": " x"}, "without leading or trailing blanks"),
     ("C=CN,CN=x,serialNumber=张", "PrintableString"),
+    # a NUL cuts a name short for software reading C strings ("www.bank.cn\0.evil.cn")
+    ({"C": "CN", "CN": "张\x00三"}, "CN contains U\\+0000: control characters are not allowed"),
+    ({"C": "CN", "CN": "张三", "O": "某\x1b局"}, "O contains U\\+001B"),
+    ({"C": "CN", "CN": "a\x85b"}, "CN contains U\\+0085"),
 ])
 def test_subject_rules(region, subject, message):
     with pytest.raises(ProfileViolation, match=message):
         builder(region).subject(subject)
+
+
+def test_an_email_name_with_a_control_character_is_refused(region):
+    with pytest.raises(ProfileViolation, match="subject alternative name contains U\\+0000"):
+        builder(region).subject_alt_names([("email", "zhang@example.cn\x00.evil.cn")])
 
 
 def test_subject_attribute_not_allowed(region):
