@@ -41,6 +41,7 @@ from ca import identifiers, oids
 from ca.errors import InvalidIdentifier, ProfileViolation
 from ca.gmt0015 import IdentifyCode
 from gm.records import frozen_record
+from store.text import control_character
 
 __all__ = [
     "CAConfig", "Profile", "PROFILES", "get", "DN_ATTRIBUTES",
@@ -64,16 +65,13 @@ DN_ATTRIBUTES: dict[str, tuple[str, str, int]] = {
 _DN_ORDER = ("C", "ST", "L", "O", "OU", "CN", "serialNumber")
 _DN_BY_TYPE = {v[0]: k for k, v in DN_ATTRIBUTES.items()}
 _PRINTABLE = re.compile(r"^[A-Za-z0-9 '()+,\-./:=?]*$")
-# Never in a name this CA signs: control characters (a NUL cuts a name short for software
-# that reads C strings -- "www.bank.cn\0.evil.cn"), and unpaired surrogates.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def _no_control(what: str, value: str) -> None:
-    found = _CONTROL.search(value)
+    found = control_character(value)
     if found is not None:
-        raise ProfileViolation(f"{what} contains U+{ord(found.group()):04X}: control characters are not allowed "
-                               "in a name")
+        raise ProfileViolation(f"{what} contains {found}: control characters are not allowed in a name")
+
 
 # Identity extension keys a profile may require or allow, and their OIDs.
 # "identify_code" is one of citizen_id / passport_number / military_officer_card_number.

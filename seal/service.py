@@ -74,6 +74,7 @@ from store import audit, db, group_commit, translog
 from store.models.ca import CertificateAuthority, IssuedCertificate
 from store.models.seal import SealAuthorisation, SealCounter, SealHolder, SealRecord
 from store.status_epoch import StatusRows
+from store.text import control_character
 
 SEAL_ROLE = "seal"  # the key-store role that may sign with seal and personal-seal keys
 PICTURE_TYPES = {"png": "PNG", "jpg": "JPG", "jpeg": "JPG", "svg": "SVG", "ofd": "OFD"}
@@ -342,6 +343,10 @@ def make_seal(
         raise SealBuildError("agency must be 1-200 characters (the agency that owns and uses the seal)")
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise SealBuildError("seal name must be 1-200 characters")
+    for what, text in (("agency", agency), ("seal name", name)):
+        found = control_character(text)
+        if found is not None:
+            raise SealBuildError(f"{what} contains {found}: control characters are not allowed in a name")
     kind = PICTURE_TYPES.get(str(picture_type).lower())
     if kind is None:
         raise SealBuildError(f"picture type {picture_type!r}: expected one of png, jpg, svg, ofd")

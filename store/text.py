@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["unstorable"]
+__all__ = ["unstorable", "control_character"]
 
 _UNSTORABLE = re.compile("[\\x00\\ud800-\\udfff]")
+# C0 and C1 controls and unpaired surrogates: never in a name (a certificate's, a seal's).
+_CONTROL = re.compile("[\\x00-\\x1f\\x7f-\\x9f\\ud800-\\udfff]")
 
 
 def unstorable(text: str) -> str | None:
@@ -22,3 +24,11 @@ def unstorable(text: str) -> str | None:
         return None
     char = found.group()
     return "a NUL character (U+0000)" if char == "\x00" else f"an unpaired surrogate (U+{ord(char):04X})"
+
+
+def control_character(text: str) -> str | None:
+    """The first control character or unpaired surrogate in ``text`` as "U+XXXX" (None when
+    there is none). A name holding one is refused: a NUL cuts it short for software that reads
+    C strings ("www.bank.cn\\0.evil.cn"), the others print as nothing or garble a report."""
+    found = _CONTROL.search(text)
+    return None if found is None else f"U+{ord(found.group()):04X}"

@@ -180,6 +180,10 @@ def test_make_seal_refusals(region):
         service.make_seal(home, ks, **{**base, "seal_type": "personal", "holder_certs": [cert.dump(), cert2.dump()]})
     with pytest.raises(SealBuildError, match="usage personal-seal"):
         service.make_seal(home, ks, **{**base, "seal_type": "personal"})
+    with pytest.raises(SealBuildError, match=r"seal name contains U\+0007: control characters"):
+        service.make_seal(home, ks, **{**base, "name": "某\x07局"})
+    with pytest.raises(SealBuildError, match=r"agency contains U\+0000"):
+        service.make_seal(home, ks, **{**base, "agency": "局\x00"})
     ca_service.revoke(home, serial, "keyCompromise")
     with pytest.raises(SignerCertificateInvalid, match="revoked"):
         service.make_seal(home, ks, **base)
