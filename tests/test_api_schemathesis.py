@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 
 import pytest
 
@@ -28,6 +29,7 @@ from schemathesis.checks import (  # noqa: E402
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.core.failures import AcceptedNegativeData, FailureGroup  # noqa: E402
 
 for _media in ("application/ocsp-request", "application/timestamp-query"):
     schemathesis.openapi.media_type(_media, st.binary(max_size=400))
@@ -120,6 +122,19 @@ def _content_type(response) -> str:  # noqa: ANN001
     return ""
 
 
+_BROKEN = re.compile(r"violates `(\w+)`")
+
+
+def _only_bytes_broken(case, failure: Exception) -> bool:  # noqa: ANN001
+    """An accepted "violation" no server can see: a multipart part is bytes on the wire, so
+    a value said to break its `format: binary` arrives as valid bytes (alone, or with unknown
+    query parameters, which the API ignores). Docs: docs/reliability.md, fuzzing."""
+    if not isinstance(failure, AcceptedNegativeData) or case.media_type != "multipart/form-data":
+        return False
+    broken = set(_BROKEN.findall(failure.message))
+    return "format" in broken and broken <= {"format", "additionalProperties"}
+
+
 def test_schema_violating_requests_are_refused_with_a_problem(api_app) -> None:
     """Negative mode: every operation gets requests that break its own declaration (wrong
     types, missing required fields, values out of range, unknown enum values, in the body, the
@@ -144,7 +159,11 @@ def test_schema_violating_requests_are_refused_with_a_problem(api_app) -> None:
             if response.status_code >= 400:
                 assert _content_type(response).startswith("application/problem+json"), \
                     f"{where} as {_content_type(response)!r}, not problem+json"
-            case.validate_response(response, checks=[not_a_server_error, negative_data_rejection])
+            try:
+                case.validate_response(response, checks=[not_a_server_error, negative_data_rejection])
+            except (FailureGroup, AcceptedNegativeData) as found:
+                if not all(_only_bytes_broken(case, failure) for failure in getattr(found, "exceptions", [found])):
+                    raise
 
         try:
             run()
