@@ -43,6 +43,16 @@ _SEPARATORS = ((",", ":"), (", ", ": "), (",", ": "), (", ", ":"))
 _FLOAT_FROM_BIG_INT = float(2 ** 63)   # orjson parses a larger integer literal as a float
 
 
+def _standard_loads(s: str | bytes) -> Any:
+    """``json.loads``, with a document nested past Python's recursion limit (orjson refuses
+    depths over 1,024; ``json`` then recurses once per level) refused as malformed JSON, a
+    ValueError, rather than a RecursionError that no caller expects (a 500)."""
+    try:
+        return json.loads(s)
+    except RecursionError:
+        raise ValueError("the JSON document is nested too deeply to be read") from None
+
+
 def _may_hold_big_int(data: Any) -> bool:
     """True when ``data`` (as orjson parsed it) holds a float that may come from an integer
     literal beyond 64 bits."""
@@ -100,8 +110,8 @@ class OrjsonProvider(DefaultJSONProvider):
         try:
             data = orjson.loads(s)
         except orjson.JSONDecodeError:
-            return json.loads(s)
-        return json.loads(s) if _may_hold_big_int(data) else data
+            return _standard_loads(s)
+        return _standard_loads(s) if _may_hold_big_int(data) else data
 
     def response(self, *args: Any, **kwargs: Any) -> Response:
         obj = self._prepare_response_obj(args, kwargs)

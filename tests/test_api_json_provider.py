@@ -267,3 +267,18 @@ def test_loads_fails_as_json_loads_fails(app, text) -> None:
     assert type(ours.value) is type(theirs.value) and str(ours.value) == str(theirs.value)
     if isinstance(theirs.value, ValueError):   # what Flask's request.get_json turns into a 400
         assert isinstance(ours.value, ValueError)
+
+
+def test_json_nested_past_the_recursion_limit_is_malformed_not_an_error(app) -> None:
+    """orjson refuses more than 1,024 levels; json.loads then raised RecursionError, which no
+    caller expects: every JSON endpoint answered 500 (and, once the request check read every
+    JSON body, so did those that take none). Now a ValueError, so a 400 bad-json problem."""
+    deep = b"[" * 100_000
+    with app.app_context(), pytest.raises(ValueError, match="nested too deeply"):
+        app.json.loads(deep)
+    auth = {"Authorization": f"Bearer {app.config['TEST_ADMIN_TOKEN']}"}
+    client = app.test_client()
+    taken = client.post("/api/v1/certificates", data=deep, content_type="application/json", headers=auth)
+    assert taken.status_code == 400 and json.loads(taken.get_data())["type"] == PROBLEM + "bad-json"
+    not_taken = client.post("/api/v1/verify", data=deep, content_type="application/json")
+    assert not_taken.status_code == 415, not_taken.status_code
