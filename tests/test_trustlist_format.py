@@ -105,6 +105,8 @@ def test_not_a_signed_list() -> None:
         open_list(b"\xff\xfe", None)
     with pytest.raises(TrustListError, match="format field"):
         open_list(b'{"format": "x"}', None)
+    with pytest.raises(TrustListError, match="nested too deeply"):   # was a RecursionError
+        open_list(b"[" * 100_000, None)
 
 
 def test_status_history_answers(signer) -> None:

@@ -78,6 +78,8 @@ def test_remote_directory_answers_through_the_tl(hierarchy) -> None:
         assert fresh(other).status == "unknown"
         srv.routes[path] = b"<html>not json</html>"
         assert fresh(LICENSE).status == "unavailable"
+        srv.routes[path] = b"[" * 100_000       # nested past Python's recursion limit: garbage too
+        assert fresh(LICENSE).status == "unavailable"
         srv.routes[path] = json.dumps({"license_id": other, "status": "valid"}).encode()
         assert fresh(LICENSE).status == "unavailable"    # an answer about another license
         # another region, or a mistyped identifier: nobody to ask, no request made

@@ -94,7 +94,7 @@ class RemoteLicenseDirectory:
             return StatusAnswer(UNAVAILABLE, reason=str(exc), source=source)
         try:
             record = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # nested past Python's limit too
             record = None
         if not isinstance(record, dict) or record.get("license_id") != license_id \
                 or record.get("status") not in _STATUSES:

@@ -295,6 +295,8 @@ def open_list(data: bytes, expected_signers: Sequence[x509.Certificate] | None) 
         envelope = json.loads(bytes(data).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise TrustListError(f"not a JSON trust list: {exc}") from None
+    except RecursionError:
+        raise TrustListError("not a JSON trust list: nested too deeply to be read") from None
     if not isinstance(envelope, dict) or envelope.get("format") != FORMAT:
         raise TrustListError(f"not an {FORMAT} document (format field)")
     if set(envelope) != {"format", "list", "signature"}:
