@@ -65,9 +65,7 @@ def refuse_unusable_characters() -> None:
     500 on PostgreSQL only, and a CSR, a PIN or a CSV holding "\\ud800" in JSON a 500 on both
     databases. Run before every view (``create_app``); reads only bodies the view would parse
     anyway."""
-    problem = unstorable(request.path)
-    if problem is not None:
-        raise Problem(400, "invalid-request", f"the URL path contains {problem}")
+    _refuse(request.path, "the URL path")
     _refuse_in_pairs(request.args, "query parameter")
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         _refuse_in_pairs(request.form, "form field")
@@ -75,14 +73,16 @@ def refuse_unusable_characters() -> None:
         _refuse_in_json(request.get_json(silent=True))
 
 
+def _refuse(text: Any, where: str) -> None:
+    problem = unstorable(text) if isinstance(text, str) else None
+    if problem is not None:
+        raise Problem(400, "invalid-request", f"{where} contains {problem}")
+
+
 def _refuse_in_pairs(pairs: MultiDict[str, str], what: str) -> None:
     for key, value in pairs.items(multi=True):
-        problem = unstorable(key) if isinstance(key, str) else None
-        if problem is not None:
-            raise Problem(400, "invalid-request", f"a {what} name contains {problem}")
-        problem = unstorable(value) if isinstance(value, str) else None
-        if problem is not None:
-            raise Problem(400, "invalid-request", f"{what} {key!r} contains {problem}")
+        _refuse(key, f"a {what} name")
+        _refuse(value, f"{what} {key!r}")
 
 
 def _refuse_in_json(data: Any) -> None:
@@ -90,14 +90,10 @@ def _refuse_in_json(data: Any) -> None:
     while pending:
         where, value = pending.pop()
         if isinstance(value, str):
-            problem = unstorable(value)
-            if problem is not None:
-                raise Problem(400, "invalid-request", f"{where} contains {problem}")
+            _refuse(value, where)
         elif isinstance(value, dict):
             for key, item in value.items():
-                problem = unstorable(key)
-                if problem is not None:
-                    raise Problem(400, "invalid-request", f"a key of {where} contains {problem}")
+                _refuse(key, f"a key of {where}")
                 pending.append((f"field {key!r}" if where == "the body" else where, item))
         elif isinstance(value, list):
             pending.extend((where, item) for item in value)
