@@ -23,6 +23,7 @@ from sqlalchemy import select
 from api import openapi, secure_headers
 from api.context import services
 from api.i18n import LANGUAGES, lang, t
+from api.request import whole_number
 from ca import service as ca_service
 from ca.crl import REASON_CODES
 from ca.errors import CAError
@@ -185,8 +186,9 @@ def index() -> Response:
 
 
 def _int(name: str, default: int) -> int:
-    raw = request.args.get(name, "")
-    return int(raw) if raw.isdigit() and 0 < int(raw) < 10**9 else default
+    """A positive query parameter below 10**9; ``default`` for anything else ("abc", "-1", "²")."""
+    value = whole_number(request.args.get(name, ""), 9)
+    return value if value else default
 
 
 @bp.get("/certificates")

@@ -1,0 +1,37 @@
+"""Hostile input to the web console (Flask test client, SQLite and PostgreSQL): each case here
+was a 500 before its fix; now the console answers as it does for other bad input.
+
+* A page number that ``str.isdigit()`` takes but ``int()`` refuses -- a superscript "²", or
+  more digits than int() reads (4300) -- was a ValueError 500 on /console/certificates,
+  /console/audit and /console/licenses. Now it is treated like any other page number that is
+  not one ("abc", "-1"): the first page.
+
+Found by a throwaway probe that sent the same hostile input (long, empty, NUL, control and
+non-UTF-8 text, unknown ids of many shapes, wrong methods, CSRF tokens, content types and
+uploads) to every console page, the public pages and the PKI endpoints, with every role."""
+from __future__ import annotations
+
+import pytest
+
+from store.testing import *  # noqa: F401,F403
+from tests.test_console_licenses import _signed_in
+from tests.test_console_seals_audit import console  # noqa: F401 - the fixture: a region with seals and a license
+
+NOT_A_PAGE = ["²", "1" * 5000]  # isdigit() is True for both; int() refuses both
+
+
+@pytest.mark.parametrize("page", NOT_A_PAGE, ids=["superscript", "5000-digits"])
+@pytest.mark.parametrize(("path", "role", "first_page_shows"), [
+    ("/console/certificates", "admin", "某某市人民政府"),  # the organization certificate's subject
+    ("/console/audit", "auditor", "cert.issue"),
+    ("/console/licenses", "agency", "深圳某某科技有限公司"),  # the license holder
+], ids=["certificates", "audit", "licenses"])
+def test_a_page_number_int_cannot_read_is_the_first_page(console, path, role, first_page_shows, page) -> None:  # noqa: F811
+    app, tokens, *_ = console
+    client = _signed_in(app, tokens[role])
+    resp = client.get(path, query_string={"page": page})
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
+    assert resp.mimetype == "text/html"
+    html = resp.get_data(as_text=True)
+    assert first_page_shows in html
+    assert "上一页" not in html  # no "previous page" link: this is page 1
