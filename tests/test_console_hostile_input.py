@@ -5,6 +5,9 @@ was a 500 before its fix; now the console answers as it does for other bad input
   more digits than int() reads (4300) -- was a ValueError 500 on /console/certificates,
   /console/audit and /console/licenses. Now it is treated like any other page number that is
   not one ("abc", "-1"): the first page.
+* A sign-in with ``?next=`` holding a CR or LF ("/console/%0D%0ASet-Cookie:...") signed in
+  and then failed to write the Location header (werkzeug refuses newlines in headers): a 500.
+  Now such a target is ignored like one outside the console: the role's home page.
 
 Found by a throwaway probe that sent the same hostile input (long, empty, NUL, control and
 non-UTF-8 text, unknown ids of many shapes, wrong methods, CSRF tokens, content types and
@@ -14,7 +17,7 @@ from __future__ import annotations
 import pytest
 
 from store.testing import *  # noqa: F401,F403
-from tests.test_console_licenses import _signed_in
+from tests.test_console_licenses import _csrf, _signed_in
 from tests.test_console_seals_audit import console  # noqa: F401 - the fixture: a region with seals and a license
 
 NOT_A_PAGE = ["²", "1" * 5000]  # isdigit() is True for both; int() refuses both
@@ -35,3 +38,24 @@ def test_a_page_number_int_cannot_read_is_the_first_page(console, path, role, fi
     html = resp.get_data(as_text=True)
     assert first_page_shows in html
     assert "上一页" not in html  # no "previous page" link: this is page 1
+
+
+@pytest.mark.parametrize("target", ["/console/%0D%0ASet-Cookie:%20x=1", "/console/seals%0A", "/console/%0Dx"],
+                         ids=["crlf", "lf", "cr"])
+def test_a_sign_in_target_with_a_line_break_is_ignored(console, target) -> None:  # noqa: F811
+    app, tokens, *_ = console
+    client = app.test_client()
+    page = client.get("/console/login").get_data(as_text=True)
+    resp = client.post(f"/console/login?next={target}", data={"token": tokens["admin"], "csrf": _csrf(page)})
+    assert resp.status_code == 302, resp.get_data(as_text=True)[:300]
+    assert resp.headers["Location"] == "/console/certificates"  # the admin's home page, as for a target elsewhere
+    assert "Set-Cookie: x" not in str(resp.headers)
+    assert client.get("/console/certificates").status_code == 200  # signed in
+
+
+def test_a_sign_in_target_in_the_console_is_still_followed(console) -> None:  # noqa: F811
+    app, tokens, *_ = console
+    client = app.test_client()
+    page = client.get("/console/login").get_data(as_text=True)
+    resp = client.post("/console/login?next=/console/seals", data={"token": tokens["admin"], "csrf": _csrf(page)})
+    assert resp.status_code == 302 and resp.headers["Location"] == "/console/seals"

@@ -32,6 +32,7 @@ from store import db
 from store.models.audit import AuditRecord
 from store.models.ca import CERT_STATUSES
 from store.models.tokens import ApiToken
+from store.text import control_character
 from store.tokens import authenticate
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="../templates")
@@ -163,8 +164,14 @@ def login() -> Any:
         session.clear()
         session.update(token_id=info.token_id, lang=keep_lang or "zh")
         target = request.args.get("next", "")
-        return redirect(target if target.startswith("/console/") else home_page(info.role))
+        return redirect(target if _console_path(target) else home_page(info.role))
     return render_template("console/login.html")
+
+
+def _console_path(target: str) -> bool:
+    """A page of the console to go to after signing in: never another site, and nothing with a
+    control character (a CR or LF cannot go into the Location header: that was a 500)."""
+    return target.startswith("/console/") and control_character(target) is None
 
 
 @bp.post("/logout")
