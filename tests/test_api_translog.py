@@ -55,3 +55,12 @@ def test_bad_log_requests_are_problems(client_and_key, path, query, status, slug
     assert resp.status_code == status
     assert resp.mimetype == "application/problem+json"
     assert resp.json["type"] == PROBLEM + slug
+
+
+@pytest.mark.parametrize("size", ["²", "1" * 5000], ids=["superscript", "5000-digits"])
+def test_a_tree_size_int_cannot_read_is_a_problem(client_and_key, size) -> None:
+    """str.isdigit() takes "²", which int() refuses: that was a ValueError 500."""
+    client, _ = client_and_key
+    resp = client.get("/api/v1/log/consistency", query_string={"old": size, "new": 2})
+    assert resp.status_code == 400 and resp.json["type"] == PROBLEM + "invalid-request"
+    assert resp.json["detail"] == "query parameter 'old' must be a tree size (a non-negative integer)"

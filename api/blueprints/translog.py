@@ -13,6 +13,7 @@ from api import openapi
 from api.auth import requires
 from api.context import services
 from api.problems import Problem, register
+from api.request import whole_number
 from store import translog
 
 bp = Blueprint("translog", __name__)
@@ -36,10 +37,10 @@ CONSISTENCY = openapi.schema("ConsistencyProof", {
 
 
 def _size(name: str) -> int:
-    raw = request.args.get(name, "")
-    if not raw.isdigit() or len(raw) > 18:
+    value = whole_number(request.args.get(name, ""), 18)
+    if value is None:
         raise Problem(400, "invalid-request", f"query parameter {name!r} must be a tree size (a non-negative integer)")
-    return int(raw)
+    return value
 
 
 @bp.get("/api/v1/log/head")
