@@ -131,3 +131,11 @@ def test_audit_verification_status_turns_on_an_edited_record(api) -> None:
     assert client.get("/api/v1/audit/verify", headers=_auth(tokens["clerk"])).status_code == 403
     assert client.get("/api/v1/audit", query_string={"per_page": 0},
                       headers=_auth(tokens["admin"])).status_code == 400
+
+
+def test_an_application_id_of_more_digits_than_int_reads_is_unknown(api) -> None:
+    """int() refuses more than 4300 digits (sys.get_int_max_str_digits): that was a ValueError 500."""
+    client, tokens, _ = api
+    resp = client.get(f"/api/v1/applications/{'1' * 5000}", headers=_auth(tokens["admin"]))
+    assert resp.status_code == 404 and resp.json["type"] == PROBLEM + "unknown-application"
+    assert resp.json["detail"].startswith("no certificate application '1111")
