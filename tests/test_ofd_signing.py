@@ -202,6 +202,21 @@ def test_countersigning_an_ofdrw_sealed_document(shared_vectors: Path, seal_der:
     assert [s.get("ID") for s in listing.findall("ofd:Signature", NS)] == ["1", "3"]  # ofdrw's MaxSignId was 2
 
 
+@pytest.mark.parametrize("listed_id", ["²", "1" * 5000], ids=["superscript", "5000-digits"])
+def test_a_listed_signature_id_int_cannot_read_is_ignored(sealed: bytes, seal_der: bytes, listed_id: str) -> None:
+    """str.isdigit() takes "²", int() refuses it and any ID of more than 4300 digits: sealing
+    such an OFD raised ValueError, which no layer maps to a problem. The ID is skipped, as a
+    MaxSignId int() cannot read already was; the next ID follows MaxSignId (2)."""
+    files = entries(sealed)
+    files["Doc_0/Signs/Signatures.xml"] = files["Doc_0/Signs/Signatures.xml"].replace(
+        b'ID="1"', f'ID="{listed_id}"'.encode())
+    twice = seal_ofd(rezip(files), page_index=0, boundary_mm=(10, 10, 30, 30), seal_der=seal_der,
+                     make_signed_value=ses_signer(seal_der), now=NOW)
+    listing = ET.fromstring(entries(twice)["Doc_0/Signs/Signatures.xml"])
+    assert [s.get("ID") for s in listing.findall("ofd:Signature", NS)] == [listed_id, "3"]
+    assert listing.find("ofd:MaxSignId", NS).text == "4"
+
+
 def test_one_byte_changed_in_page_content_is_a_mismatch(sealed: bytes) -> None:
     files = entries(sealed)
     page = "Doc_0/Pages/Page_1/Content.xml"

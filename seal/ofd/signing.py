@@ -53,6 +53,17 @@ def _fmt(value: float) -> str:
     return text if text not in ("", "-0") else "0"
 
 
+def _listed_number(sig_id: str) -> int | None:
+    """A listed signature ID as a number; None for one int() cannot read ("²" passes isdigit(),
+    and int() takes at most 4300 digits), as a MaxSignId int() cannot read counts as 0."""
+    if not sig_id.isdigit():
+        return None
+    try:
+        return int(sig_id)
+    except ValueError:
+        return None
+
+
 def _next_sign_dir(names: list[str], signs_folder: str) -> str:
     prefix = signs_folder + "/"
     used = [int(m.group(1)) for n in names if n.startswith(prefix)
@@ -203,7 +214,7 @@ def seal_ofd(package_bytes: bytes, *, page_index: int, boundary_mm: tuple[float,
         files[seal_entry] = bytes(seal_der)  # type: ignore[arg-type]
 
     # MaxSignId counts signature and stamp IDs alike (ofdrw); listed IDs guard against a stale one.
-    sig_id = max([doc.max_sign_id, *(int(i) for i in doc.listed_ids if i.isdigit())]) + 1
+    sig_id = max([doc.max_sign_id, *(n for n in map(_listed_number, doc.listed_ids) if n is not None)]) + 1
     stamp_id = sig_id + 1
     excluded = {sigs for d in docs if (sigs := d.signatures_path)} | {signatures_entry, signature_entry, value_entry}
     references = [(absolute(name), _seal_sm3(data) if name == seal_entry else sm3.sm3(data))
