@@ -29,7 +29,8 @@ NOT_A_PAGE = ["²", "1" * 5000]  # isdigit() is True for both; int() refuses bot
     ("/console/audit", "auditor", "cert.issue"),
     ("/console/licenses", "agency", "深圳某某科技有限公司"),  # the license holder
 ], ids=["certificates", "audit", "licenses"])
-def test_a_page_number_int_cannot_read_is_the_first_page(console, path, role, first_page_shows, page) -> None:  # noqa: F811
+def test_a_page_number_int_cannot_read_is_the_first_page(console, path, role, first_page_shows,  # noqa: F811
+                                                           page) -> None:
     app, tokens, *_ = console
     client = _signed_in(app, tokens[role])
     resp = client.get(path, query_string={"page": page})
