@@ -23,6 +23,11 @@ class HomeNotFoundError(HomeError, FileNotFoundError):
     """`Home.open` was given a folder that is not an eseal home."""
 
 
+class DatabaseUnavailableError(HomeError):
+    """The home's database cannot be reached or read (server down, wrong URL, a file that is
+    not a SQLite database)."""
+
+
 class AuditError(StoreError, ValueError):
     """An audit record or checkpoint was requested with bad input (misuse, not tampering).
 

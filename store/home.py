@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 
 from gm.records import frozen_record
 from store.db import DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_CHECKPOINT_EVERY, make_engine, normalize_url, resolve_database_url
-from store.errors import ConfigError, HomeExistsError, HomeNotFoundError
+from store.errors import ConfigError, DatabaseUnavailableError, HomeExistsError, HomeNotFoundError
 
 CONFIG_FILE = "eseal.toml"
 AUDIT_PUBLIC_KEY_FILE = "audit-signer.pub.pem"
@@ -142,9 +142,18 @@ class Home:
         return make_engine(self.database_url, busy_timeout_ms=self.config.sqlite_busy_timeout_ms)
 
     def migrate(self) -> None:
+        """Bring the database to the newest schema; DatabaseUnavailableError when it cannot be
+        reached or is not a database (the first use of a home's database happens here)."""
+        from sqlalchemy.exc import DBAPIError
+
         from store.migrations import migrate
 
-        migrate(self.engine)
+        try:
+            migrate(self.engine)
+        except DBAPIError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+            url = self.engine.url.render_as_string(hide_password=True)
+            raise DatabaseUnavailableError(f"cannot use the database of {self.path} ({url}): {reason}") from exc
 
     def close(self) -> None:
         if "engine" in self.__dict__:
