@@ -13,7 +13,7 @@ from gm.sm3 import sm3
 from store import translog
 from store.audit import verify
 from store.db import transaction
-from store.errors import StoreError
+from store.errors import AuditError, StoreError
 from store.home import Home
 
 
@@ -30,6 +30,12 @@ def _public_key(pem: bytes | None) -> PublicKey | None:
         return PublicKey.from_pem(pem) if pem else None
     except ValueError:
         return None
+
+
+def _cannot_verify(exc: Exception) -> click.ClickException:
+    error = click.ClickException(str(exc))
+    error.exit_code = 2  # could not verify at all: distinct from 1, "tampering found"
+    return error
 
 
 @main.group("audit")
@@ -62,15 +68,16 @@ def verify_command(home_path: Path, public_key: Path | None, as_json: bool) -> N
     try:
         home = Home.open(home_path)
     except StoreError as exc:
-        error = click.ClickException(str(exc))
-        error.exit_code = 2  # could not verify at all: distinct from 1, "tampering found"
-        raise error from exc
+        raise _cannot_verify(exc) from exc
     with home:
         if public_key is None and home.audit_public_key_path.is_file():
             public_key = home.audit_public_key_path
         pem = public_key.read_bytes() if public_key is not None else None
         with transaction(home.engine, readonly=True) as session:
-            report = verify(session, public_key=pem)
+            try:
+                report = verify(session, public_key=pem)
+            except AuditError as exc:
+                raise _cannot_verify(exc) from exc
             log_problems = translog.verify_log(session, _public_key(pem))
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)

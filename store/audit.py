@@ -517,10 +517,13 @@ def _as_public_key(public_key: Any) -> Any:
     if public_key is None or isinstance(public_key, PublicKey):
         return public_key
     if isinstance(public_key, (bytes, bytearray)):
+        from gm.errors import GMError
+
         data = bytes(public_key)
-        if data.startswith(b"-----BEGIN"):
-            return PublicKey.from_pem(data)
-        return PublicKey.from_bytes(data)
+        try:
+            return PublicKey.from_pem(data) if data.lstrip().startswith(b"-----BEGIN") else PublicKey.from_bytes(data)
+        except GMError as exc:
+            raise AuditError(f"the pinned audit public key is not an SM2 public key (PEM or SEC1 point): {exc}") from None
     raise AuditError(f"public_key must be a gm.sm2.PublicKey, a SEC1 point or PEM, not {type(public_key).__name__}")
 
 

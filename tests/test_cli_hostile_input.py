@@ -52,3 +52,10 @@ def test_a_home_whose_database_server_is_down(tmp_path) -> None:
     refused(result, 1, f"cannot use the database of {home} (postgresql+psycopg://eseal:***@127.0.0.1:1/eseal)")
     assert "secret" not in result.output
 
+
+def test_audit_verify_with_a_pinned_key_that_is_not_a_key(eseal_home, tmp_path) -> None:
+    for name, data in (("garbage.pem", b"\x93" * 300), ("truncated.pem", b"-----BEGIN PUBLIC KEY-----\nMFkw\n"),
+                       ("empty.pem", b"")):
+        (tmp_path / name).write_bytes(data)
+        refused(eseal("audit", "verify", "--home", eseal_home.path, "--public-key", tmp_path / name), 2,
+                "the pinned audit public key is not an SM2 public key")
