@@ -110,6 +110,8 @@ def issue_command(home_path: Path, type_code: str, data_path: Path, out: Path, e
         data = json.loads(data_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise click.ClickException(f"{data_path} is not a JSON file: {exc}") from exc
+    except RecursionError:
+        raise click.ClickException(f"{data_path} is not a JSON file: nested too deeply to be read") from None
     home = _open_home(home_path)
     with home:
         seal_id = _seal_to_use(home, type_code, agency, seal_id, unsealed)

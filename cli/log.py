@@ -103,6 +103,8 @@ def check_command(proof_path: Path, artefact_path: Path, public_key_path: Path, 
         key = PublicKey.from_pem(public_key_path.read_bytes())
     except (ValueError, translog.TransLogError) as exc:
         raise click.ClickException(f"cannot read the proof or key: {exc}") from exc
+    except RecursionError:
+        raise click.ClickException(f"cannot read the proof: {proof_path} is JSON nested too deeply") from None
     problems = translog.check_inclusion(proof, artefact_path.read_bytes(), key)
     facts = {"logged": not problems, "subject": proof.subject, "index": proof.index, "tree_size": proof.head.size,
              "signed_at": proof.head.signed_at, "problems": list(problems)}

@@ -169,6 +169,8 @@ class Share:
             doc = json.loads(text)
         except (ValueError, UnicodeDecodeError) as exc:
             raise CorruptShare(f"{label}: not a readable share file ({exc})", source) from exc
+        except RecursionError:
+            raise CorruptShare(f"{label}: not a readable share file (JSON nested too deeply)", source) from None
         if not isinstance(doc, dict) or doc.get("format") != SHARE_FORMAT:
             raise CorruptShare(f"{label}: not an eseal key-store share file (format {SHARE_FORMAT} expected)", source)
         try:

@@ -206,12 +206,24 @@ class InclusionProof:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InclusionProof:
+        """A proof as ``to_dict`` wrote it; TransLogError for anything else (a missing or
+        mistyped field, a time that is not ISO 8601, a size that is not a tree size)."""
         try:
-            return cls(int(data["index"]), str(data["kind"]), str(data["subject"]), str(data["logged_at"]),
-                       str(data["artefact_sm3"]), [str(p) for p in data["path"]],
-                       SignedTreeHead(**data["head"]))
+            head = data["head"]
+            proof = cls(int(data["index"]), str(data["kind"]), str(data["subject"]), str(data["logged_at"]),
+                        str(data["artefact_sm3"]), [str(p) for p in data["path"]],
+                        SignedTreeHead(int(head["size"]), str(head["root"]), str(head["signed_at"]),
+                                       str(head["key_id"]), str(head["signature"])))
+            for name, value in (("logged_at", proof.logged_at), ("head.signed_at", proof.head.signed_at)):
+                try:
+                    datetime.fromisoformat(value.replace("Z", "+00:00"))
+                except ValueError:
+                    raise ValueError(f"{name} {value!r} is not an ISO 8601 time") from None
         except (KeyError, TypeError, ValueError) as exc:
             raise TransLogError(f"not an inclusion proof: {exc}") from None
+        if not 0 <= proof.index < proof.head.size < 2 ** 64:
+            raise TransLogError(f"not an inclusion proof: entry {proof.index} is not in a tree of size {proof.head.size}")
+        return proof
 
 
 def prove_inclusion(sessions: sessionmaker[Session], subject: str, *,

@@ -59,3 +59,50 @@ def test_audit_verify_with_a_pinned_key_that_is_not_a_key(eseal_home, tmp_path) 
         (tmp_path / name).write_bytes(data)
         refused(eseal("audit", "verify", "--home", eseal_home.path, "--public-key", tmp_path / name), 2,
                 "the pinned audit public key is not an SM2 public key")
+
+
+DEEP_JSON = "[" * 100_000 + "]" * 100_000     # past Python's recursion limit: json.loads raised RecursionError
+
+
+def _proof(**changes: object) -> dict:
+    head = {"size": 2, "root": "AA==", "signed_at": "2026-01-01T00:00:00Z", "key_id": "k", "signature": "AA=="}
+    proof = {"index": 0, "kind": "certificate", "subject": "cert:01", "logged_at": "2026-01-01T00:00:00Z",
+             "artefact_sm3": "00" * 32, "path": ["AA=="], "head": head}
+    for key, value in changes.items():
+        if key.startswith("head_"):
+            head[key[5:]] = value
+        else:
+            proof[key] = value
+    return proof
+
+
+def test_log_check_with_a_proof_that_is_not_one(tmp_path) -> None:
+    import json
+
+    from gm import sm2
+
+    key = tmp_path / "audit.pub.pem"
+    key.write_bytes(sm2.PrivateKey.generate().public_key.to_pem())
+    artefact = tmp_path / "cert.der"
+    artefact.write_bytes(b"\x30\x00")
+    cases = {
+        "deep.json": (DEEP_JSON, "is JSON nested too deeply"),
+        "logged_at.json": (json.dumps(_proof(logged_at="yesterday")), "logged_at 'yesterday' is not an ISO 8601 time"),
+        "signed_at.json": (json.dumps(_proof(head_signed_at=5)), "head.signed_at '5' is not an ISO 8601 time"),
+        "size.json": (json.dumps(_proof(head_size="many")), "invalid literal for int()"),
+        "negative.json": (json.dumps(_proof(head_size=-1)), "entry 0 is not in a tree of size -1"),
+        "index.json": (json.dumps(_proof(index=10 ** 40)), f"entry {10 ** 40} is not in a tree of size 2"),
+    }
+    for name, (text, message) in cases.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        refused(eseal("log", "check", "--proof", tmp_path / name, "--artefact", artefact, "--public-key", key), 1,
+                message)
+
+
+def test_json_inputs_nested_too_deeply(region, tmp_path) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text(DEEP_JSON, encoding="utf-8")
+    refused(eseal("keys", "unlock", "--home", region.path, "--share", deep, "--share", deep), 1,
+            "not a readable share file (JSON nested too deeply)")
+    refused(eseal("license", "issue", "--home", region.path, "--type", "YYZZ", "--data", deep,
+                  "--out", tmp_path / "l.ofd", "--unsealed"), 1, "is not a JSON file: nested too deeply")
