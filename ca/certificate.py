@@ -148,7 +148,10 @@ class CertificateBuilder:
         if days is not None:
             if days <= 0:
                 raise BuilderError("days must be positive")
-            na = nb + _dt.timedelta(days=days)
+            try:
+                na = nb + _dt.timedelta(days=days)
+            except OverflowError:
+                raise BuilderError(f"days {days} is out of range: the validity would end after the year 9999") from None
         if na is not None:
             profiles.check_validity(self._profile, nb, na)
         elif nb.tzinfo is None:

@@ -78,8 +78,19 @@ def _actor(actor: str) -> str:
     return actor
 
 
+_MAX_ID = 2 ** 31 - 1   # ca_applications.id is an INTEGER column: PostgreSQL's int4, the narrower of the two
+
+
+def _id(application_id: int) -> int:
+    """``application_id`` as the database can look it up; UnknownApplication for a number no
+    application can have (0, negative, or wider than the column: a driver error otherwise)."""
+    if not 1 <= int(application_id) <= _MAX_ID:
+        raise UnknownApplication(f"no certificate application {application_id}")
+    return int(application_id)
+
+
 def _locked(s: Session, application_id: int) -> CertificateApplication:
-    row = s.scalar(select(CertificateApplication).where(CertificateApplication.id == int(application_id))
+    row = s.scalar(select(CertificateApplication).where(CertificateApplication.id == _id(application_id))
                    .with_for_update())
     if row is None:
         raise UnknownApplication(f"no certificate application {application_id}")
@@ -155,7 +166,7 @@ def approve_application(home: Any, keystore: Any, application_id: int, *, approv
     approver = _actor(approver)
     sessions = _sessions(home, sessions)
     with db.transaction(sessions, readonly=True) as s:
-        row = s.get(CertificateApplication, int(application_id))
+        row = s.get(CertificateApplication, _id(application_id))
         if row is None:
             raise UnknownApplication(f"no certificate application {application_id}")
         _expect(row, ("reviewed",), "approved")
@@ -201,7 +212,7 @@ def reject_application(home: Any, application_id: int, *, actor: str, reason: st
 def get_application(home: Any, application_id: int, *,
                     sessions: sessionmaker[Session] | None = None) -> ApplicationInfo:
     with db.transaction(_sessions(home, sessions), readonly=True) as s:
-        row = s.get(CertificateApplication, int(application_id))
+        row = s.get(CertificateApplication, _id(application_id))
         if row is None:
             raise UnknownApplication(f"no certificate application {application_id}")
         return _info(row)

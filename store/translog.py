@@ -253,6 +253,8 @@ class ConsistencyProof:
 
 
 def prove_consistency(sessions: sessionmaker[Session], old_size: int, new_size: int) -> ConsistencyProof:
+    if not 0 <= new_size < 2 ** 63:   # a bound the database can compare entry numbers with
+        raise TransLogError(f"{new_size} is not a tree size")
     with sessions() as s:
         leaves = _leaves(s, new_size)
     if new_size > len(leaves):

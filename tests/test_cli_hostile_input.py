@@ -106,3 +106,29 @@ def test_json_inputs_nested_too_deeply(region, tmp_path) -> None:
             "not a readable share file (JSON nested too deeply)")
     refused(eseal("license", "issue", "--home", region.path, "--type", "YYZZ", "--data", deep,
                   "--out", tmp_path / "l.ofd", "--unsealed"), 1, "is not a JSON file: nested too deeply")
+
+
+def test_numbers_out_of_range(region, tmp_path) -> None:
+    from asn1crypto import pem
+
+    from ca.csr import build_csr
+    from ca.testing import LocalSigner
+
+    csr = tmp_path / "csr.pem"
+    csr.write_bytes(pem.armor("CERTIFICATE REQUEST", build_csr(LocalSigner(), "C=CN,CN=张三").dump()))
+    home = ["--home", region.path]
+    huge = str(10 ** 40)
+    for app_id in (huge, str(2 ** 31), "0", "-1"):     # OverflowError (SQLite) / DataError (PostgreSQL) before
+        refused(eseal("cert", "review", *home, "--id", app_id), 1, f"no certificate application {app_id}")
+        refused(eseal("cert", "approve", *home, "--id", app_id, "--out", tmp_path / "a.pem"), 1,
+                f"no certificate application {app_id}")
+        refused(eseal("cert", "reject", *home, "--id", app_id, "--reason", "r"), 1,
+                f"no certificate application {app_id}")
+    for days in (huge, "3000000"):                     # timedelta / datetime OverflowError before
+        refused(eseal("cert", "issue", *home, "--profile", "personal", "--csr", csr, "--id-number",
+                      "11010519491231002X", "--days", days, "--out", tmp_path / "c.pem"), 1,
+                f"days {days} is out of range: the validity would end after the year 9999")
+        refused(eseal("cert", "apply", *home, "--profile", "personal", "--csr", csr, "--id-number",
+                      "11010519491231002X", "--days", days), 1, f"days {days} is out of range")
+    assert not (tmp_path / "c.pem").exists()
+    refused(eseal("log", "consistency", *home, "--old", "1", "--new", huge), 1, f"{huge} is not a tree size")
