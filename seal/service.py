@@ -251,9 +251,9 @@ def find_seals(home: Any, *, agency: str | None = None, status: str | None = Non
 
 def _certificate_der(value: bytes | str, index: int) -> bytes:
     data = value.encode() if isinstance(value, str) else bytes(value)
-    if pem.detect(data):
-        _, _, data = pem.unarmor(data)
     try:
+        if pem.detect(data):
+            _, _, data = pem.unarmor(data)    # ValueError (binascii.Error too) for a broken PEM
         x509.Certificate.load(data, strict=True)["tbs_certificate"]["serial_number"].native
     except (ValueError, TypeError) as exc:
         raise SealBuildError(f"holder certificate {index + 1} is neither PEM nor DER X.509 ({exc})") from None

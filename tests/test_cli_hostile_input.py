@@ -132,3 +132,14 @@ def test_numbers_out_of_range(region, tmp_path) -> None:
                       "11010519491231002X", "--days", days), 1, f"days {days} is out of range")
     assert not (tmp_path / "c.pem").exists()
     refused(eseal("log", "consistency", *home, "--old", "1", "--new", huge), 1, f"{huge} is not a tree size")
+
+
+def test_seal_make_with_a_holder_certificate_whose_pem_is_broken(region, tmp_path) -> None:
+    cases = {"base64.pem": b"-----BEGIN CERTIFICATE-----\n!!!notbase64@@@\n-----END CERTIFICATE-----\n",
+             "truncated.pem": b"-----BEGIN CERTIFICATE-----\nMIIB\n"}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        refused(eseal("seal", "make", "--home", region.path, "--type", "organization", "--name", "某局",
+                      "--holder-cert", tmp_path / name, "--out", tmp_path / "seal.esl"), 1,
+                "holder certificate 1 is neither PEM nor DER X.509")
+    assert not (tmp_path / "seal.esl").exists()
