@@ -56,6 +56,11 @@ def verify_command(file: Path | None, license_id: str | None, as_json: bool, htm
             raise click.BadParameter(f"{at_text!r} is not an ISO 8601 time", param_hint="--at") from None
         if at.tzinfo is None:
             at = at.replace(tzinfo=dt.timezone.utc)
+        try:
+            at = at.astimezone(dt.timezone.utc)
+        except OverflowError:   # 9999-12-31T23:00-05:00 is in the year 10000 in UTC
+            raise click.BadParameter(f"{at_text!r} is out of range (after 9999 or before 0001 in UTC)",
+                                     param_hint="--at") from None
     home = None
     try:
         if home_path is not None:

@@ -143,3 +143,18 @@ def test_seal_make_with_a_holder_certificate_whose_pem_is_broken(region, tmp_pat
                       "--holder-cert", tmp_path / name, "--out", tmp_path / "seal.esl"), 1,
                 "holder certificate 1 is neither PEM nor DER X.509")
     assert not (tmp_path / "seal.esl").exists()
+
+
+def test_verify_at_a_time_that_leaves_the_calendar_in_utc(tmp_path) -> None:
+    from ca.testing import make_hierarchy
+
+    cert = tmp_path / "cert.der"
+    cert.write_bytes(make_hierarchy().issuing.dump())
+    for at in ("9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00"):   # OverflowError in the engine before
+        refused(eseal("verify", cert, "--offline", "--at", at), 2, f"{at!r} is out of range")
+
+
+def test_verify_an_empty_der_sequence(tmp_path) -> None:
+    empty = tmp_path / "empty.der"
+    empty.write_bytes(b"\x30\x00")           # KeyError out of detect_kind before
+    refused(eseal("verify", empty, "--offline"), 3, "not a certificate, OFD, PDF, CMS SignedData or SES_Signature")

@@ -67,7 +67,7 @@ def detect_kind(data: bytes) -> str:
             return "cms"
         if n in (2, 4, 5):
             return "ses"
-    except (ValueError, TypeError, IndexError):
+    except (ValueError, TypeError, IndexError, KeyError):   # KeyError: an empty SEQUENCE has no value[0]
         pass
     return "unknown"
 
