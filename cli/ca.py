@@ -16,7 +16,7 @@ import click
 from ca import service
 from ca.errors import CAError
 from ca.workflow import Page
-from cli.keys import PASSPHRASE_ENV, _home_option, _open_home, _passphrase_option, _read_passphrase
+from cli.keys import PASSPHRASE_ENV, _home_option, _open_home, _passphrase_option, _read_passphrase, _read_utf8
 from cli.main import main
 from cli.output import emit, json_option
 from keystore.errors import KeyStoreAlreadyInitialised, KeyStoreError
@@ -147,10 +147,7 @@ def _san(values: tuple[str, ...]) -> list[tuple[str, str]]:
 
 def _key_passphrase(path: Path | None) -> str | None:
     if path is not None:
-        try:
-            lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
-        except OSError as exc:
-            raise click.ClickException(f"cannot read {path}: {exc}") from exc
+        lines = [ln.strip() for ln in _read_utf8(path).splitlines() if ln.strip()]
         return lines[0] if lines else ""
     return os.environ.get(KEY_PASSPHRASE_ENV)
 

@@ -34,9 +34,19 @@ _passphrase_option = click.option(
 )
 
 
+def _read_utf8(path: Path) -> str:
+    """A passphrase file's text; a clear error when it is not UTF-8 (a GBK file, a binary)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{path} is not UTF-8 text; save the passphrase as UTF-8") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
 def _read_passphrase(passphrase_file: Path | None) -> str | None:
     if passphrase_file is not None:
-        text = passphrase_file.read_text(encoding="utf-8").rstrip("\r\n")
+        text = _read_utf8(passphrase_file).rstrip("\r\n")
         if not text:
             raise click.ClickException(f"{passphrase_file} is empty")
         return text
@@ -80,7 +90,10 @@ def init_command(home_path: Path, custodians: int | None, threshold: int | None,
         raise click.UsageError(f"give --custodians/--threshold/--shares-out, or a passphrase ({PASSPHRASE_ENV} "
                                "or --passphrase-file)")
     if shares_out is not None:
-        shares_out.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            shares_out.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise click.ClickException(f"cannot create {shares_out}: {exc.strerror or exc}") from None
         if any(shares_out.glob("share-*.json")):
             raise click.ClickException(f"{shares_out} already holds share files; give an empty folder")
     home = _open_home(home_path, create=True)

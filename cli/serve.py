@@ -32,7 +32,7 @@ from typing import Any
 
 import click
 
-from cli.keys import PASSPHRASE_ENV, _home_option, _passphrase_option, _read_passphrase
+from cli.keys import PASSPHRASE_ENV, _home_option, _passphrase_option, _read_passphrase, _read_utf8
 from cli.main import main
 
 DEMO_PASSPHRASE = "demo passphrase - change me"   # the one cli/demo.py uses too
@@ -63,6 +63,7 @@ def _demo_setup(home_path: Path, base_url: str) -> str:
     from seal.demo import create_demo_agency
     from keystore.soft import SoftKeyStore
     from store.db import make_sessionmaker
+    from store.errors import StoreError
     from store.home import CONFIG_FILE, Home
     from store.tokens import create_token
 
@@ -70,11 +71,16 @@ def _demo_setup(home_path: Path, base_url: str) -> str:
     if os.environ.get(PASSPHRASE_ENV):
         passphrase = os.environ[PASSPHRASE_ENV]
     elif passphrase_file.is_file():
-        lines = [ln.strip() for ln in passphrase_file.read_text(encoding="utf-8").splitlines()]
-        passphrase = next(ln for ln in lines if ln and not ln.startswith("#"))
+        lines = [ln.strip() for ln in _read_utf8(passphrase_file).splitlines()]
+        passphrase = next((ln for ln in lines if ln and not ln.startswith("#")), "")
+        if not passphrase:
+            raise click.ClickException(f"{passphrase_file} holds no passphrase (only comments or blank lines)")
     else:
         passphrase = DEMO_PASSPHRASE
-    home = Home.open(home_path) if (home_path / CONFIG_FILE).is_file() else Home.create(home_path)
+    try:
+        home = Home.open(home_path) if (home_path / CONFIG_FILE).is_file() else Home.create(home_path)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
     with home:
         if _region_code(home) is not None:
             return passphrase

@@ -57,6 +57,9 @@ def sign_command(home_path: Path, passphrase_file: Path | None, actor: str, es_i
         sealed = sealing.seal_document(home, keystore, grant, data, page=page - 1, x_mm=x_mm,
                                        y_mm=y_mm, cms=cms, flavour="pkcs7" if pkcs7 else "gmt0010",
                                        timestamp=not no_timestamp, ofd_sign_type=sign_type.capitalize())
-        write_atomic(out_path, sealed.data)
+        try:
+            write_atomic(out_path, sealed.data)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {out_path}: {exc.strerror or exc}") from None
     emit({"out": out_path, "format": sealed.format, "es_id": sealed.es_id, "bytes": len(sealed.data)}, as_json,
          lambda f: [f"{f['out']}  ({f['format']}, seal {f['es_id']})"])

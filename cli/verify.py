@@ -81,7 +81,11 @@ def verify_command(file: Path | None, license_id: str | None, as_json: bool, htm
         if home is not None:
             home.close()
     if html_out is not None:
-        html_out.write_text(report.html(), encoding="utf-8")
+        try:
+            html_out.write_text(report.html(), encoding="utf-8")
+        except OSError as exc:
+            click.echo(f"Error: cannot write the HTML report {html_out}: {exc.strerror or exc}", err=True)
+            raise SystemExit(3) from None
     if as_json:
         click.echo(report.json())
     else:

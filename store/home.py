@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 
 from gm.records import frozen_record
 from store.db import DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_CHECKPOINT_EVERY, make_engine, normalize_url, resolve_database_url
-from store.errors import ConfigError, DatabaseUnavailableError, HomeExistsError, HomeNotFoundError
+from store.errors import ConfigError, DatabaseUnavailableError, HomeError, HomeExistsError, HomeNotFoundError
 
 CONFIG_FILE = "eseal.toml"
 AUDIT_PUBLIC_KEY_FILE = "audit-signer.pub.pem"
@@ -98,7 +98,10 @@ class Home:
             )
         if database_url is not None:
             normalize_url(database_url)
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:   # a parent that is a file, a read-only or missing mount, ...
+            raise HomeError(f"cannot create the home {path}: {exc.strerror or exc}") from None
         lines = ["# eseal configuration; environment variables ESEAL_<KEY> override these.\n"]
         if database_url is not None:
             lines.append(f"database_url = {json.dumps(database_url, ensure_ascii=False)}\n")

@@ -158,3 +158,73 @@ def test_verify_an_empty_der_sequence(tmp_path) -> None:
     empty = tmp_path / "empty.der"
     empty.write_bytes(b"\x30\x00")           # KeyError out of detect_kind before
     refused(eseal("verify", empty, "--offline"), 3, "not a certificate, OFD, PDF, CMS SignedData or SES_Signature")
+
+
+def test_a_passphrase_file_that_is_not_utf8(region, tmp_path) -> None:
+    gbk = tmp_path / "passphrase.txt"
+    gbk.write_bytes("口令口令口令口令".encode("gbk"))     # UnicodeDecodeError before
+    home = ["--home", region.path]
+    message = f"{gbk} is not UTF-8 text; save the passphrase as UTF-8"
+    refused(eseal("crl", *home, "--out", tmp_path / "c.crl", "--passphrase-file", gbk), 1, message)
+    refused(eseal("keys", "unlock", *home, "--passphrase-file", gbk), 1, message)
+    refused(eseal("cert", "issue", *home, "--profile", "personal", "--generate-key", "--subject", "C=CN,CN=王五",
+                  "--id-number", "11010519491231002X", "--key-out", tmp_path / "k.pem", "--out", tmp_path / "c.pem",
+                  "--key-passphrase-file", gbk), 1, message)
+
+
+def test_serve_demo_with_a_passphrase_file_of_comments_only(tmp_path) -> None:
+    home = tmp_path / "demo"
+    home.mkdir()
+    (home / "PASSPHRASE-demo").write_text("# the demo passphrase goes on the next line\n\n", encoding="utf-8")
+    result = eseal("serve", "--home", home, "--demo", "--port", "0", env={"ESEAL_PASSPHRASE": ""})
+    refused(result, 1, "PASSPHRASE-demo holds no passphrase (only comments or blank lines)")   # StopIteration before
+
+
+def test_outputs_where_no_folder_can_be(region, tmp_path) -> None:
+    from seal.ofd.document import Page, Text, build_ofd
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder", encoding="utf-8")
+    doc = tmp_path / "doc.ofd"
+    doc.write_bytes(build_ofd([Page([Text(20, 20, "正文", size=6)])]))
+    home = ["--home", region.path]
+    refused(eseal("init", "--home", blocked / "home", "--region-code", "440000", "--region-name", "x"), 1,
+            f"cannot create the home {blocked / 'home'}: Not a directory")
+    refused(eseal("keys", "init", "--home", tmp_path / "keys-home", "--custodians", "3", "--threshold", "2",
+                  "--shares-out", blocked / "shares"), 1, f"cannot create {blocked / 'shares'}: Not a directory")
+    refused(eseal("license", "batch", *home, "--type", "YYZZ", "--csv", _csv(tmp_path), "--out", blocked / "out",
+                  "--unsealed"), 1, f"cannot create the output folder {blocked / 'out'}: Not a directory")
+    verified = eseal("verify", doc, "--offline", "--html", blocked / "report.html")
+    refused(verified, 3, f"cannot write the HTML report {blocked / 'report.html'}: Not a directory")
+
+
+def _csv(tmp_path) -> object:
+    path = tmp_path / "rows.csv"
+    path.write_text("external_id,credit_code,name,entity_type,legal_representative,establishment_date,address,scope\n"
+                    "x1,91440300MA5EXAMPLA,测试,有限责任公司,张三,2020-01-01,广州,软件\n", encoding="utf-8")
+    return path
+
+
+def test_sign_into_a_folder_that_cannot_be(eseal_home, tmp_path, monkeypatch) -> None:
+    from seal.ofd.document import Page, Text, build_ofd
+    from tests.helpers.region import seal_region
+
+    made = seal_region(eseal_home, passphrase=PASSPHRASE, agency="GD-AMR", name="广东省市场监督管理局")
+    monkeypatch.setenv("ESEAL_PASSPHRASE", PASSPHRASE)
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder", encoding="utf-8")
+    doc = tmp_path / "doc.ofd"
+    doc.write_bytes(build_ofd([Page([Text(20, 20, "正文", size=6)])]))
+    refused(eseal("sign", "--home", eseal_home.path, "--seal", made.es_id, "--in", doc, "--out", blocked / "s.ofd",
+                  "--no-timestamp"), 1, f"cannot write {blocked / 's.ofd'}: Not a directory")
+
+
+def test_a_trust_list_location_too_long_for_a_file_name(region, tmp_path) -> None:
+    from ca.certificate import to_pem
+    from ca.testing import make_hierarchy
+
+    signer = tmp_path / "signer.pem"
+    signer.write_bytes(to_pem(make_hierarchy().issuing))
+    location = "x" * 5000                               # OSError 'File name too long' before
+    refused(eseal("tl", "lotl", "--home", region.path, "--add", f"{location},{signer}", "--out", tmp_path / "l.json"),
+            1, "cannot be read as a file (File name too long), and not an http(s) URL")

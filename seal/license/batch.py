@@ -96,7 +96,10 @@ def issue_batch(home: Any, keystore: Any, *, type: str | LicenseType, rows: Iter
         if sealer is None:
             raise SealingUnavailable(f"seal {seal_id!r} was asked for, but no OFD sealer is installed (seal/ofd)")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LicenseError(f"cannot create the output folder {out_dir}: {exc.strerror or exc}") from None
     seen: dict[str, int] = {}
     results = []
     for number, cells in rows:

@@ -262,9 +262,13 @@ def _read_source(source: str, fetcher: Any) -> bytes:
 
         return (fetcher or Fetcher()).get(source).body
     path = Path(source)
-    if not path.is_file():
-        raise TrustListError(f"{source}: no such file, and not an http(s) URL")
-    return path.read_bytes()
+    try:
+        if not path.is_file():
+            raise TrustListError(f"{source}: no such file, and not an http(s) URL")
+        return path.read_bytes()
+    except OSError as exc:   # a name too long for a file, a file that cannot be read
+        raise TrustListError(f"{source[:200]}: cannot be read as a file ({exc.strerror or exc}), "
+                             "and not an http(s) URL") from None
 
 
 def _fetch_list(source: str, signers: Sequence[x509.Certificate] | None, fetcher: Any,
