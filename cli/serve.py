@@ -60,8 +60,8 @@ def _demo_setup(home_path: Path, base_url: str) -> str:
     """Create the demo region if it is not there; return the passphrase to unlock it."""
     from ca import service
     from keystore.errors import KeyStoreAlreadyInitialised
-    from seal.demo import create_demo_agency
     from keystore.soft import SoftKeyStore
+    from seal.demo import create_demo_agency
     from store.db import make_sessionmaker
     from store.errors import StoreError
     from store.home import CONFIG_FILE, Home

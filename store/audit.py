@@ -523,7 +523,8 @@ def _as_public_key(public_key: Any) -> Any:
         try:
             return PublicKey.from_pem(data) if data.lstrip().startswith(b"-----BEGIN") else PublicKey.from_bytes(data)
         except GMError as exc:
-            raise AuditError(f"the pinned audit public key is not an SM2 public key (PEM or SEC1 point): {exc}") from None
+            raise AuditError("the pinned audit public key is not an SM2 public key (PEM or SEC1 point): "
+                             f"{exc}") from None
     raise AuditError(f"public_key must be a gm.sm2.PublicKey, a SEC1 point or PEM, not {type(public_key).__name__}")
 
 

@@ -222,7 +222,8 @@ class InclusionProof:
         except (KeyError, TypeError, ValueError) as exc:
             raise TransLogError(f"not an inclusion proof: {exc}") from None
         if not 0 <= proof.index < proof.head.size < 2 ** 64:
-            raise TransLogError(f"not an inclusion proof: entry {proof.index} is not in a tree of size {proof.head.size}")
+            raise TransLogError(f"not an inclusion proof: entry {proof.index} is not in a tree of size "
+                                f"{proof.head.size}")
         return proof
 
 
