@@ -4,20 +4,44 @@
 Thin: builds a :class:`verify.engine.Verifier` from the options (trust from the home's
 imported trust lists, --trust-list files, --anchor certificates; revocation online or
 offline with --crl files; strict or --lenient policy), calls ``verify_bytes`` and prints
-the report. Exit status: 0 PASSED, 1 FAILED, 2 INDETERMINATE (3 for unusable input).
+the report. Exit status: 0 PASSED, 1 FAILED, 2 INDETERMINATE; 3 when there is no verdict
+(input that cannot be read, a usage error, a home or trust list that cannot be used).
 """
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import click
 
 from cli.main import main
-from verify.errors import InputError, VerifyError
+from verify.errors import VerifyError
+
+NO_VERDICT = 3
 
 
-@main.command("verify")
+class _VerdictCommand(click.Command):
+    """Exit statuses 0-2 are verdicts. Whatever leaves none exits 3, so that a script never
+    reads a mistyped option (click's usage status is 2) as INDETERMINATE, or a home or a
+    trust list that cannot be used (a ClickException's 1) as FAILED."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.ClickException as exc:
+            exc.exit_code = NO_VERDICT
+            raise
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            exc.exit_code = NO_VERDICT
+            raise
+
+
+@main.command("verify", cls=_VerdictCommand)
 @click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--license", "license_id", help="Verify this e-license of the --home directory (its OFD as issued).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -72,11 +96,8 @@ def verify_command(file: Path | None, license_id: str | None, as_json: bool, htm
                                      anchors=[p.read_bytes() for p in anchors])
         name, data = license_document(home, license_id) if license_id is not None else (file.name, file.read_bytes())
         report = verifier.verify_bytes(data, name=name, at=at, detached=data_file.read_bytes() if data_file else None)
-    except (InputError, LicenseError) as exc:
-        click.echo(f"Error: {exc}", err=True)
-        raise SystemExit(3) from None
-    except VerifyError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except (VerifyError, LicenseError) as exc:
+        raise click.ClickException(str(exc)) from None
     finally:
         if home is not None:
             home.close()
@@ -84,8 +105,7 @@ def verify_command(file: Path | None, license_id: str | None, as_json: bool, htm
         try:
             html_out.write_text(report.html(), encoding="utf-8")
         except OSError as exc:
-            click.echo(f"Error: cannot write the HTML report {html_out}: {exc.strerror or exc}", err=True)
-            raise SystemExit(3) from None
+            raise click.ClickException(f"cannot write the HTML report {html_out}: {exc.strerror or exc}") from None
     if as_json:
         click.echo(report.json())
     else:

@@ -1,4 +1,4 @@
-"""`eseal verify` and `eseal tl`: exit codes 0 / 1 / 2 (3 for unusable input), JSON and
+"""`eseal verify` and `eseal tl`: exit codes 0 / 1 / 2 (3 for no verdict), JSON and
 HTML output, real-world OFD and CMS vectors, tampering, and the trust-list commands run
 end to end on SQLite and PostgreSQL."""
 from __future__ import annotations
@@ -65,6 +65,22 @@ def test_offline_with_crl_files(pki, tmp_path) -> None:
 def test_unusable_input_exits_3(tmp_path) -> None:
     out = run("verify", write(tmp_path, "x.bin", b"hello, not a signature"))
     assert out.exit_code == 3 and "not a certificate, OFD, PDF, CMS" in out.output
+
+
+def test_no_verdict_is_never_a_verdicts_exit_status(pki, tmp_path) -> None:
+    """0-2 are verdicts; a usage error (click's 2 is INDETERMINATE's), a home that cannot be
+    opened or a trust list that cannot be used (a ClickException's 1 is FAILED's) exit 3."""
+    leaf = write(tmp_path, "leaf.pem", to_pem(pki.issue()[0]))
+    cases = {
+        "--no-such-option": ([leaf, "--no-such-option"], "No such option"),
+        "a time that is not ISO 8601": ([leaf, "--at", "yesterday"], "is not an ISO 8601 time"),
+        "a home that is not one": ([leaf, "--home", tmp_path / "no-home"], "is not an eseal home"),
+        "a trust list that is not one": ([leaf, "--trust-list", write(tmp_path, "tl.json", b'{"x": 1}')],
+                                         "not an eseal-trust-list/1 document"),
+    }
+    for case, (args, message) in cases.items():
+        out = CliRunner().invoke(main, ["verify", *map(str, args), "--offline"])
+        assert (out.exit_code, message in out.output) == (3, True), (case, out.exit_code, out.output)
 
 
 def test_real_cms_vector(shared_vectors, tmp_path) -> None:
