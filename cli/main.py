@@ -61,5 +61,9 @@ def load_all() -> click.Group:
     return main
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
+if __name__ == "__main__":  # pragma: no cover - `python -m cli.main`, tested in a subprocess
+    # The command modules register on `cli.main.main`; run as a script this file is
+    # `__main__`, a second module whose group would have no commands.
+    from cli.main import main as registered
+
+    registered()

@@ -28,3 +28,11 @@ def test_help_lists_every_command() -> None:
     out = CliRunner().invoke(load_all(), ["--help"]).output
     for name in COMMAND_MODULES:
         assert f"  {name} " in out or f"  {name}\n" in out, name
+
+
+def test_python_dash_m_runs_the_same_commands() -> None:
+    """`python -m cli.main` (where the `eseal` script is not on the PATH) finds the commands:
+    run as a script the module is `__main__`, and before it answered "No such command"."""
+    run = subprocess.run([sys.executable, "-m", "cli.main", "verify", "--help"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "Verify FILE (or the e-license --license)" in run.stdout
