@@ -1,5 +1,5 @@
 """Hostile input to the web console (Flask test client, SQLite and PostgreSQL): each case here
-was a 500 before its fix; now the console answers as it does for other bad input.
+was a 500 or a wrong answer before its fix; now the console answers as it does for other bad input.
 
 * A page number that ``str.isdigit()`` takes but ``int()`` refuses -- a superscript "²", or
   more digits than int() reads (4300) -- was a ValueError 500 on /console/certificates,
@@ -8,6 +8,10 @@ was a 500 before its fix; now the console answers as it does for other bad input
 * A sign-in with ``?next=`` holding a CR or LF ("/console/%0D%0ASet-Cookie:...") signed in
   and then failed to write the Location header (werkzeug refuses newlines in headers): a 500.
   Now such a target is ignored like one outside the console: the role's home page.
+* The language switch and a refused form (CSRF) redirected to the raw Referer: "//evil.example/x"
+  went to another site, and a Referer with a line break was a 500. Now the Referer, like the
+  sign-in's ?next=, is followed only to a page of this console on this host (as a path), else
+  to the console's home page.
 
 Found by a throwaway probe that sent the same hostile input (long, empty, NUL, control and
 non-UTF-8 text, unknown ids of many shapes, wrong methods, CSRF tokens, content types and
@@ -60,3 +64,70 @@ def test_a_sign_in_target_in_the_console_is_still_followed(console) -> None:  # 
     page = client.get("/console/login").get_data(as_text=True)
     resp = client.post("/console/login?next=/console/seals", data={"token": tokens["admin"], "csrf": _csrf(page)})
     assert resp.status_code == 302 and resp.headers["Location"] == "/console/seals"
+
+
+# A Referer or a sign-in's ?next= naming another site, or a URL a browser reads as another site:
+# each was followed (an open redirect) or, holding a line break, a 500.
+ELSEWHERE = ["//evil.example/x", "https://evil.example/", "https://evil.example/console/seals", "/\\evil.example",
+             "/%5Cevil", "\\\\evil", "/console/\\evil.example", "http://localhost.evil.example/console/seals",
+             "http://localhost@evil.example/console/", "http://localhost//evil.example/",
+             "https://localhost/console/seals",  # another scheme: not this request's origin
+             "javascript:alert(1)", "/console/seals\r\nSet-Cookie: x=1", "/console/\n", "/console/\x7f"]
+
+
+def _locations(send, fallback: str) -> dict[str, str]:
+    """Each hostile target -> where the redirect went, for those that did not go to ``fallback``."""
+    wrong = {}
+    for target in ELSEWHERE:
+        resp = send(target)
+        where = resp.headers.get("Location") if resp.status_code == 302 else resp.status_code
+        if where != fallback:
+            wrong[target] = where
+    return wrong
+
+
+def test_the_language_switch_never_redirects_elsewhere(console) -> None:  # noqa: F811
+    app, *_ = console
+    client = app.test_client()
+    assert _locations(lambda referer: client.get("/console/lang/en", environ_base={"HTTP_REFERER": referer}),
+                      "/console/") == {}
+
+
+def test_a_refused_form_never_redirects_elsewhere(console) -> None:  # noqa: F811
+    app, *_ = console
+    client = app.test_client()  # no CSRF token: the form is refused and the browser sent back
+    assert _locations(lambda referer: client.post("/console/logout", environ_base={"HTTP_REFERER": referer}),
+                      "/console/") == {}
+
+
+def test_a_sign_in_never_redirects_elsewhere(console) -> None:  # noqa: F811
+    app, tokens, *_ = console
+
+    def sign_in(target: str):
+        client = app.test_client()
+        page = client.get("/console/login").get_data(as_text=True)
+        return client.post("/console/login", query_string={"next": target},
+                           data={"token": tokens["admin"], "csrf": _csrf(page)})
+
+    assert _locations(sign_in, "/console/certificates") == {}  # the admin's home page
+
+
+@pytest.mark.parametrize(("referer", "back_to"), [
+    ("http://localhost/console/licenses?status=valid", "/console/licenses?status=valid"),
+    ("/console/seals", "/console/seals"),
+], ids=["same-host-url", "console-path"])
+def test_the_language_switch_returns_to_the_page_of_this_console(console, referer, back_to) -> None:  # noqa: F811
+    app, tokens, *_ = console
+    client = _signed_in(app, tokens["admin"])
+    resp = client.get("/console/lang/en", headers={"Referer": referer})
+    assert resp.status_code == 302 and resp.headers["Location"] == back_to
+    assert "Seals" in client.get(back_to).get_data(as_text=True)  # the nav, now in English
+
+
+def test_a_sign_in_target_on_this_host_is_followed_as_a_path(console) -> None:  # noqa: F811
+    app, tokens, *_ = console
+    client = app.test_client()
+    page = client.get("/console/login").get_data(as_text=True)
+    resp = client.post("/console/login", query_string={"next": "http://localhost/console/seals?x=1"},
+                       data={"token": tokens["admin"], "csrf": _csrf(page)})
+    assert resp.status_code == 302 and resp.headers["Location"] == "/console/seals?x=1"

@@ -16,6 +16,7 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, session, url_for
 from sqlalchemy import select
@@ -95,7 +96,7 @@ def _check_csrf() -> None:
     sent = request.form.get("csrf", "")
     if not sent or not hmac.compare_digest(sent, session.get("csrf", "")):
         flash(t("The form expired; please try again"), "error")
-        abort(redirect(request.referrer or url_for("console.certificates")))
+        abort(redirect(_console_target(request.referrer, url_for("console.index"))))
 
 
 def _signed_in() -> dict[str, Any] | None:
@@ -142,7 +143,7 @@ def style() -> Response:
 def set_language(code: str) -> Response:
     if code in LANGUAGES:
         session["lang"] = code
-    return redirect(request.referrer or url_for("console.certificates"))
+    return redirect(_console_target(request.referrer, url_for("console.index")))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -163,15 +164,26 @@ def login() -> Any:
         keep_lang = session.get("lang")
         session.clear()
         session.update(token_id=info.token_id, lang=keep_lang or "zh")
-        target = request.args.get("next", "")
-        return redirect(target if _console_path(target) else home_page(info.role))
+        return redirect(_console_target(request.args.get("next"), home_page(info.role)))
     return render_template("console/login.html")
 
 
-def _console_path(target: str) -> bool:
-    """A page of the console to go to after signing in: never another site, and nothing with a
-    control character (a CR or LF cannot go into the Location header: that was a 500)."""
-    return target.startswith("/console/") and control_character(target) is None
+def _console_target(sent: str | None, fallback: str) -> str:
+    """Where a redirect may send the browser when the client named the place (a Referer, a
+    sign-in's ``?next=``): a page of this console on this host, as its path and query, else
+    ``fallback``. Every redirect to a place the client sent goes through here.
+
+    Accepted: a path under /console/, or an absolute URL of this very request's scheme, host
+    and port. Refused: any other site ("https://evil.example/", "//evil.example/x"), a
+    backslash (browsers read "/\\evil.example" as "//evil.example"), and control characters (a
+    CR or LF cannot go into the Location header: that was a 500)."""
+    target = sent or ""
+    if target.startswith(request.host_url):
+        target = target[len(request.host_url) - 1:]  # keep the path's leading "/"
+    if not target.startswith("/console/") or "\\" in target or control_character(target) is not None:
+        return fallback
+    parts = urlsplit(target)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
 
 
 @bp.post("/logout")
