@@ -12,6 +12,8 @@ was a 500 or a wrong answer before its fix; now the console answers as it does f
   went to another site, and a Referer with a line break was a 500. Now the Referer, like the
   sign-in's ?next=, is followed only to a page of this console on this host (as a path), else
   to the console's home page.
+* A license revocation reason holding a control character ("\x01", "\x7f", a line break) was
+  stored and shown; now the service refuses it, and the form and the API say so alike.
 
 Found by a throwaway probe that sent the same hostile input (long, empty, NUL, control and
 non-UTF-8 text, unknown ids of many shapes, wrong methods, CSRF tokens, content types and
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import pytest
 
+from seal.license.service import license_status
 from store.testing import *  # noqa: F401,F403
 from tests.test_console_licenses import _csrf, _signed_in
 from tests.test_console_seals_audit import console  # noqa: F401 - the fixture: a region with seals and a license
@@ -131,3 +134,21 @@ def test_a_sign_in_target_on_this_host_is_followed_as_a_path(console) -> None:  
     resp = client.post("/console/login", query_string={"next": "http://localhost/console/seals?x=1"},
                        data={"token": tokens["admin"], "csrf": _csrf(page)})
     assert resp.status_code == 302 and resp.headers["Location"] == "/console/seals?x=1"
+
+
+@pytest.mark.parametrize("reason", ["\x01", "注销\x7f", "注销\n原因"], ids=["soh", "del", "lf"])
+def test_a_revocation_reason_with_a_control_character_is_refused_by_form_and_api(console, reason) -> None:  # noqa: F811
+    """Both went through seal.license.service.revoke_license, which stored the reason as sent."""
+    app, tokens, _, license_id, _ = console
+    home = app.extensions["eseal"].home
+    agency = _signed_in(app, tokens["agency"])
+    page = agency.get(f"/console/licenses/{license_id}").get_data(as_text=True)
+    form = agency.post(f"/console/licenses/{license_id}/revoke", follow_redirects=True,
+                       data={"csrf": _csrf(page), "reason": reason, "confirm": "yes"})
+    assert form.status_code == 200 and license_status(home, license_id).status == "valid"
+    assert "control characters and line breaks are not allowed in a reason" in form.get_data(as_text=True)
+    answer = app.test_client().post(f"/api/v1/licenses/{license_id}/revoke", json={"reason": reason},
+                                    headers={"Authorization": f"Bearer {tokens['agency']}"})
+    assert answer.status_code == 400 and answer.json["type"] == "https://eseal.example/problems/license-error"
+    assert "control characters and line breaks are not allowed in a reason" in answer.json["detail"]
+    assert license_status(home, license_id).status == "valid"

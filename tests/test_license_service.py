@@ -108,6 +108,26 @@ def test_revocation_is_final_and_audited(region) -> None:
     assert entry.actor == "director" and json.loads(entry.details)["reason"] == "吊销营业执照"
 
 
+CONTROL_REASONS = {"\x01": "U+0001", "注销\x7f": "U+007F", "注销\n原因": "U+000A", "注\r销": "U+000D",
+                   "a\tb": "U+0009", "注销\x9b": "U+009B"}
+
+
+@pytest.mark.parametrize("reason", CONTROL_REASONS, ids=["soh", "del", "lf", "cr", "tab", "c1-csi"])
+def test_a_revocation_reason_with_a_control_character_is_refused(region, reason) -> None:
+    """It was stored and shown as is on the status pages, as seal and certificate names are not."""
+    home, ks = region
+    lid, _ = service.issue_license(home, ks, type="YYZZ", data=BUSINESS, agency="局", actor="clerk")
+    with pytest.raises(LicenseError, match=re.escape(f"the revocation reason contains {CONTROL_REASONS[reason]}: "
+                                                     "control characters and line breaks are not allowed")):
+        service.revoke_license(home, lid, reason, actor="director")
+    assert service.license_status(home, lid).status == "valid" and _audit(home, "license.revoke") == []
+    res = CliRunner().invoke(main, ["license", "revoke", "--home", str(home.path), lid, "--reason", reason])
+    assert res.exit_code == 1 and f"contains {CONTROL_REASONS[reason]}: control characters" in res.output, res.output
+    assert service.license_status(home, lid).status == "valid"
+    trimmed = service.revoke_license(home, lid, " 注销\n", actor="director")  # surrounding blanks are trimmed
+    assert trimmed.revoke_reason == "注销"
+
+
 def test_expiry_is_derived_from_the_validity_rule(region) -> None:
     home, ks = region
     lid, _ = service.issue_license(home, ks, type="SPJY", data=FOOD, agency="局", actor="clerk",
