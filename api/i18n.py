@@ -41,6 +41,11 @@ ZH = {
     "overdue": "已逾期", "Signature": "签名", "verified": "验证通过", "does not verify": "验证失败",
     "granted": "已认可", "withdrawn": "已撤销",
     "Transparency log": "透明日志", "checkpoints checked against the pinned audit key": "检查点已用固定的审计公钥验证",
+    # the titles of the problems a page can answer (api.problems), and the way back
+    "Request is invalid": "请求无效", "Method not allowed": "不支持此请求方法",
+    "Request body too large": "请求内容过大", "Unsupported media type": "不支持的内容类型",
+    "Internal error": "内部错误", "Database unavailable": "数据库暂不可用",
+    "Data store unavailable": "数据存储暂不可用", "Back to the console": "返回管理台",
 }
 
 
@@ -51,3 +56,8 @@ def lang() -> str:
 
 def t(key: str) -> str:
     return ZH.get(key, key) if lang() == "zh" else key
+
+
+def both(key: str) -> str:
+    """Both languages at once ("未找到 · Not found"): the public pages have no language switch."""
+    return f"{ZH[key]} · {key}" if key in ZH else key

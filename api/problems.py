@@ -13,20 +13,26 @@ clients may branch on, a short ``title`` (same for every instance of the type), 
   with slugs of their own.
 * Anything else is a 500 ``internal-error``, logged with its traceback; the client sees no
   internals. Reaching it is a bug: every expected failure has a typed error.
+
+Pages people open in a browser (the web console, the public verification pages) answer the
+same problems as HTML pages: an area registers its path prefix and its page with
+:func:`register_pages`. Chosen by the path, not by Accept: the API and the machine endpoints
+(OCSP, CRL, TSA, trust lists) always answer problem+json, whatever a client asks for.
 """
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, json
+from flask import Flask, Response, has_request_context, json, request
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from gm.records import frozen_record
 
 __all__ = ["PROBLEM_BASE", "MEDIA_TYPE", "Problem", "ProblemType", "register", "lookup", "install",
-           "problem_response", "REGISTRY", "HTTP_SLUGS"]
+           "problem_response", "REGISTRY", "HTTP_SLUGS", "register_pages"]
 
 PROBLEM_BASE = "https://eseal.example/problems/"
 MEDIA_TYPE = "application/problem+json"
@@ -134,10 +140,37 @@ def _register_defaults() -> None:
     register(StoreError, 503, "store-unavailable", "Data store unavailable")
 
 
+# Path prefix -> the HTML page of a problem there: render(problem type, detail) -> HTML.
+_PAGES: dict[str, Callable[[ProblemType, str], str]] = {}
+
+
+def register_pages(prefix: str, render: Callable[[ProblemType, str], str]) -> None:
+    """Answer the problems of ``prefix`` and the paths below it ("/console": "/console/x", not
+    "/consoles") with ``render(ptype, detail)``, an HTML page, instead of problem+json."""
+    _PAGES[prefix] = render
+
+
+def _html_page(ptype: ProblemType, detail: str) -> str | None:
+    """The problem as the HTML page of the area the request is in; None outside such areas."""
+    path = request.path if has_request_context() else ""
+    for prefix, render in _PAGES.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            try:
+                return render(ptype, detail)
+            except Exception:  # noqa: BLE001 - the error layer must answer: a broken page falls back to JSON
+                log.exception("the HTML page of a %s problem failed; answering problem+json", ptype.status)
+                return None
+    return None
+
+
 def problem_response(ptype: ProblemType, detail: str, *, headers: dict[str, str] | None = None,
                      **extra: Any) -> Response:
-    body = {"type": ptype.uri, "title": ptype.title, "status": ptype.status, "detail": detail, **extra}
-    response = Response(json.dumps(body, ensure_ascii=False), status=ptype.status, mimetype=MEDIA_TYPE)
+    page = _html_page(ptype, detail)
+    if page is not None:
+        response = Response(page, status=ptype.status, mimetype="text/html")
+    else:
+        body = {"type": ptype.uri, "title": ptype.title, "status": ptype.status, "detail": detail, **extra}
+        response = Response(json.dumps(body, ensure_ascii=False), status=ptype.status, mimetype=MEDIA_TYPE)
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response

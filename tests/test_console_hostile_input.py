@@ -14,11 +14,19 @@ was a 500 or a wrong answer before its fix; now the console answers as it does f
   to the console's home page.
 * A license revocation reason holding a control character ("\x01", "\x7f", a line break) was
   stored and shown; now the service refuses it, and the form and the API say so alike.
+* A NUL in the query, an unknown path, a wrong method or a body over the limit on a console
+  page or a public page was answered with problem+json, which a browser shows as raw JSON. Now
+  those pages answer an HTML page (the console's layout and language; both languages on the
+  public pages) with the status and the message; /api/... and the machine endpoints keep
+  problem+json.
 
 Found by a throwaway probe that sent the same hostile input (long, empty, NUL, control and
 non-UTF-8 text, unknown ids of many shapes, wrong methods, CSRF tokens, content types and
 uploads) to every console page, the public pages and the PKI endpoints, with every role."""
 from __future__ import annotations
+
+import html
+import re
 
 import pytest
 
@@ -152,3 +160,63 @@ def test_a_revocation_reason_with_a_control_character_is_refused_by_form_and_api
     assert answer.status_code == 400 and answer.json["type"] == "https://eseal.example/problems/license-error"
     assert "control characters and line breaks are not allowed in a reason" in answer.json["detail"]
     assert license_status(home, license_id).status == "valid"
+
+
+LIMIT = 1024 * 1024  # api.config's default max_content_length
+TOO_LARGE = {"data": {"x": "a" * LIMIT}}  # a form body over the limit
+# (method, path under the area, request arguments, status, the title in Chinese, words of the message)
+PAGE_ERRORS = {
+    "nul-in-query": ("GET", "{page}?q=%00", {}, 400, "请求无效", "query parameter 'q' contains a NUL character"),
+    "unknown-path": ("GET", "{prefix}/no-such-page", {}, 404, "未找到", "The requested URL was not found"),
+    "wrong-method": ("DELETE", "{form}", {}, 405, "不支持此请求方法", "The method is not allowed"),
+    "too-large": ("POST", "{form}", TOO_LARGE, 413, "请求内容过大", f"request body exceeds the limit of {LIMIT} bytes"),
+}
+AREAS = {"console": {"prefix": "/console", "page": "/console/certificates", "form": "/console/login"},
+         "public": {"prefix": "/verify", "page": "/verify", "form": "/verify"}}
+
+
+def _shown(resp) -> tuple[str, str]:
+    """(the heading, the message) of an HTML error page."""
+    page = resp.get_data(as_text=True)
+    heading = re.search(r'<h1 id="error-status">(.*?)</h1>', page, flags=re.S)
+    detail = re.search(r'<p [^>]*id="error-detail">(.*?)</p>', page, flags=re.S)
+    assert heading and detail, page[:500]
+    return html.unescape(heading.group(1)), html.unescape(detail.group(1))
+
+
+@pytest.mark.parametrize("error", PAGE_ERRORS)
+@pytest.mark.parametrize("area", AREAS)
+def test_a_problem_on_a_page_for_people_is_an_html_page(console, area, error) -> None:  # noqa: F811
+    app, *_ = console
+    method, path, kwargs, status, title, words = PAGE_ERRORS[error]
+    resp = app.test_client().open(path.format(**AREAS[area]), method=method, **kwargs)
+    assert resp.status_code == status and resp.mimetype == "text/html", (resp.status_code, resp.mimetype)
+    heading, detail = _shown(resp)
+    assert heading.startswith(f"{status} {title}") and words in detail, (heading, detail)
+    assert resp.headers["Content-Security-Policy"]  # the secure headers of every HTML page
+    if status == 405:
+        assert "GET" in resp.headers["Allow"]
+
+
+def test_the_console_error_page_speaks_english_on_request(console) -> None:  # noqa: F811
+    app, *_ = console
+    client = app.test_client()
+    client.get("/console/lang/en")
+    heading, detail = _shown(client.get("/console/no-such-page"))
+    assert heading == "404 Not found" and "The requested URL was not found" in detail
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs", "slug"), [
+    ("GET", "/api/v1/certificates?q=%00", {}, "invalid-request"),
+    ("GET", "/api/v1/no-such-thing", {}, "not-found"),
+    ("DELETE", "/api/v1/verify", {}, "method-not-allowed"),
+    ("POST", "/api/v1/verify", TOO_LARGE, "payload-too-large"),
+    ("DELETE", "/ocsp", {}, "method-not-allowed"),
+    ("GET", "/verifyx", {}, "not-found"),  # only /verify and below are the public pages
+    ("GET", "/consoles", {}, "not-found"),
+], ids=["nul-in-query", "unknown-path", "wrong-method", "too-large", "ocsp-wrong-method", "verifyx", "consoles"])
+def test_the_same_problems_elsewhere_stay_problem_json(console, method, path, kwargs, slug) -> None:  # noqa: F811
+    app, *_ = console
+    resp = app.test_client().open(path, method=method, **kwargs)
+    assert resp.mimetype == "application/problem+json", (resp.status_code, resp.get_data(as_text=True)[:200])
+    assert resp.json["type"] == f"https://eseal.example/problems/{slug}"

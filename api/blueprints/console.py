@@ -4,7 +4,8 @@ Sign-in takes an API token (``store.tokens``); the signed session cookie holds o
 token's id, role and agency — never the secret — and the token is re-checked on every page,
 so revoking it ends the session. Forms carry a CSRF token bound to the session. Failed
 sign-ins are counted per client address and locked out for a while after a few (per worker).
-Pages are thin over ca/, seal/ and store/ service functions, like the REST views.
+Pages are thin over ca/, seal/ and store/ service functions, like the REST views. A problem
+under /console (api.problems: a NUL in the query, no such page...) is answered as a console page.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
-from api import openapi, secure_headers
+from api import openapi, problems, secure_headers
 from api.context import services
 from api.i18n import LANGUAGES, lang, t
 from api.request import whole_number
@@ -48,9 +49,9 @@ _REDIRECT = {302: {"description": "redirect to the next page"}}
 
 def _page(summary: str, **extra: Any) -> Callable[[F], F]:
     """Console pages are documented too; every one may redirect (to sign in, or back after a
-    refusal) or answer an HTML error page."""
+    refusal) or answer an HTML error page (:func:`_error_page` for the problems)."""
     responses = {**extra.pop("responses", _HTML), **_REDIRECT}
-    for status in (401, 404, 429):
+    for status in (400, 401, 404, 413, 429):
         responses.setdefault(status, {"description": "HTML error page", "content": {"text/html": {}}})
     return openapi.operation(summary=summary, tags=["console"], responses=responses, **extra)
 
@@ -77,6 +78,17 @@ def _secret(home: Path) -> bytes:
     with os.fdopen(fd, "wb") as handle:
         handle.write(secrets.token_bytes(32))
     return path.read_bytes()
+
+
+def _error_page(problem: problems.ProblemType, detail: str) -> str:
+    """A problem under /console (a NUL in the query, no such page, a wrong method, a body too
+    large...) as a page of the console in its language, not problem+json. Without the nav: the
+    sign-in is not looked up while answering an error, which may be that the database is down."""
+    return render_template("console/error.html", user=None, status=problem.status, title=t(problem.title),
+                           detail=detail)
+
+
+problems.register_pages(bp.url_prefix, _error_page)
 
 
 @bp.after_app_request

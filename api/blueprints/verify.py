@@ -9,7 +9,8 @@
 All public: a bank or a court in another province verifies without an account. The
 engine is the process-wide ``verify.service.shared_verifier`` (warm caches across
 requests). A report is an answer, whatever its indication: 200 with the report; only input
-that cannot be verified at all is a problem (400 ``unverifiable-input``).
+that cannot be verified at all is a problem (400 ``unverifiable-input``). On the public pages
+(/verify...) a problem is an HTML page for people; under /api/v1 it is problem+json.
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from flask import Blueprint, Flask, Response, jsonify, render_template, request
 
 from api import openapi
 from api.context import services
-from api.problems import Problem, register
+from api.i18n import both
+from api.problems import Problem, ProblemType, register, register_pages
 from api.request import multipart
 from seal.errors import PROBLEMS as SEAL_PROBLEMS
 from seal.license.errors import PROBLEMS as LICENSE_PROBLEMS
@@ -31,6 +33,16 @@ bp = Blueprint("verify", __name__, template_folder="../templates")
 
 for _row in (*VERIFY_PROBLEMS, *OFD_PROBLEMS, *SEAL_PROBLEMS, *LICENSE_PROBLEMS):
     register(*_row)
+
+
+def _error_page(problem: ProblemType, detail: str) -> str:
+    """A problem on the public pages (/verify...) as a page for people, in both languages."""
+    return render_template("public/error.html", status=problem.status, title=both(problem.title), detail=detail)
+
+
+register_pages("/verify", _error_page)  # the public pages; /api/v1/verify stays problem+json
+_HTML_ERROR = {"description": "HTML page naming the problem", "content": {"text/html": {}}}
+_HTML_PAGE = {"description": "HTML page", "content": {"text/html": {}}}
 
 RAW_TYPES = ("application/octet-stream", "application/pdf", "application/ofd", "application/pkix-cert",
              "application/pkcs7-signature", "application/pkcs7-mime")
@@ -126,7 +138,7 @@ def raw_verification(app: Flask, home: Any) -> Callable[[bytes], tuple[bytes, st
 
 @bp.get("/verify")
 @openapi.operation(summary="Public verification page (upload form)", tags=["public"],
-                   responses={200: {"description": "HTML page", "content": {"text/html": {}}}})
+                   responses={200: _HTML_PAGE, 400: _HTML_ERROR})
 def verify_page() -> str:
     return render_template("public/verify.html")
 
@@ -134,7 +146,7 @@ def verify_page() -> str:
 @bp.post("/verify")
 @openapi.operation(summary="Public verification page: the report of an uploaded document", tags=["public"],
                    responses={200: {"description": "HTML report", "content": {"text/html": {}}},
-                              400: {"description": "HTML page naming the problem", "content": {"text/html": {}}}})
+                              400: _HTML_ERROR, 413: _HTML_ERROR})
 def verify_upload() -> tuple[Response, int] | Response:
     from verify.errors import VerifyError
     from verify.render import render_html
@@ -157,7 +169,7 @@ def verify_upload() -> tuple[Response, int] | Response:
 
 @bp.get("/verify/license/<license_id>")
 @openapi.operation(summary="E-license status page (the QR code's target)", tags=["public"],
-                   responses={200: {"description": "HTML page", "content": {"text/html": {}}},
+                   responses={200: _HTML_PAGE, 400: _HTML_ERROR,
                               404: {"description": "HTML page: no such license", "content": {"text/html": {}}}})
 def license_page(license_id: str) -> tuple[str, int] | str:
     from seal.license.errors import LicenseError
