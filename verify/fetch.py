@@ -4,13 +4,15 @@ A verifier fetches URLs written by whoever made the certificate being checked, s
 fetcher trusts nothing: only ``http`` and ``https`` (no file://, ftp://, data:, ...),
 redirects followed only to http(s) and at most :attr:`Fetcher.max_redirects` times, a
 connect timeout and a read timeout per socket operation plus an overall deadline (a server
-trickling one byte a second cannot hold a verification), and a size limit on the body
-(read with a bound, never ``read()`` all). Every failure is a :class:`FetchError` with a
+trickling one byte a second cannot hold a verification: the deadline bounds every read),
+and a size limit on the body (read with a bound, never ``read()`` all; no Content-Encoding
+is asked for or undone). Every failure is a :class:`FetchError` with a
 ``reason`` word; the revocation layer turns it into TRY_LATER with the reason shown.
 """
 from __future__ import annotations
 
 import http.client
+import io
 import socket
 import ssl
 import time
@@ -31,6 +33,42 @@ class Response:
     status: int
     content_type: str
     body: bytes
+
+
+class _DeadlineSocket:
+    """A connected socket as the response reader sees it: every read waits at most the read
+    timeout and never past the request's deadline. http.client reads through a buffered file
+    that loops until it has the bytes it asked for (a header line, a chunk, 64 KiB of body),
+    so a deadline checked between those reads lets a server trickling a byte a second hold the
+    fetch for hours; checked here, before each ``recv``, it cannot."""
+
+    def __init__(self, sock: socket.socket, deadline: float, read_timeout: float) -> None:
+        self._sock, self._deadline, self._read_timeout = sock, deadline, read_timeout
+        self.past_deadline = False      # a read was cut by the deadline, not by the read timeout
+
+    def recv_into(self, buffer: bytearray | memoryview, *args: int) -> int:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            self.past_deadline = True
+            raise TimeoutError("the fetch's deadline has passed")
+        self._sock.settimeout(min(self._read_timeout, left))
+        try:
+            return self._sock.recv_into(buffer, *args)
+        except (TimeoutError, socket.timeout):
+            self.past_deadline = left < self._read_timeout
+            raise
+
+    def makefile(self, mode: str = "rb", *args: object, **kwargs: object) -> io.BufferedReader:
+        return io.BufferedReader(socket.SocketIO(self, "rb"))  # type: ignore[arg-type]
+
+    def _decref_socketios(self) -> None:     # SocketIO.close calls it; the fetcher closes the socket
+        pass
+
+    def close(self) -> None:                 # http.client closes early when the answer says "close"
+        pass
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._sock, name)
 
 
 @dataclass
@@ -103,12 +141,16 @@ class Fetcher:
         if content_type:
             headers["Content-Type"] = content_type
         self.requests += 1
+        raw: socket.socket | None = None
+        reader: _DeadlineSocket | None = None
         try:
             try:
                 conn.connect()
             except (TimeoutError, socket.timeout):
                 raise FetchError(f"{url}: connect timed out after {connect_timeout:.1f} s", "timeout") from None
-            conn.sock.settimeout(max(0.001, min(self.read_timeout, deadline - time.monotonic())))
+            raw = conn.sock
+            conn.sock = reader = _DeadlineSocket(raw, deadline, self.read_timeout)  # type: ignore[assignment]
+            raw.settimeout(max(0.001, min(self.read_timeout, deadline - time.monotonic())))
             conn.request(method, path, body=body, headers=headers)
             response = conn.getresponse()
             length = response.getheader("content-length")
@@ -117,8 +159,6 @@ class Fetcher:
                                  f"{self.max_bytes} bytes", "too_large")
             chunks, total = [], 0
             while True:
-                if time.monotonic() > deadline:
-                    raise FetchError(f"{url}: no complete answer within {self.total_timeout:.1f} s", "timeout")
                 chunk = response.read(min(65536, self.max_bytes + 1 - total))
                 if not chunk:
                     break
@@ -127,13 +167,21 @@ class Fetcher:
                 if total > self.max_bytes:
                     raise FetchError(f"{url}: response exceeds the limit of {self.max_bytes} bytes",
                                      "too_large")
+            if response.length:     # http.client ends a short body quietly when read in parts
+                raise FetchError(f"{url}: the answer ended after {total} of the {total + response.length} "
+                                 "bytes its Content-Length announced", "network")
             hdrs = {k.lower(): v for k, v in response.getheaders()}
             return response.status, hdrs, b"".join(chunks)
         except FetchError:
             raise
         except (TimeoutError, socket.timeout):
-            raise FetchError(f"{url}: read timed out", "timeout") from None
+            if reader is not None and reader.past_deadline:
+                raise FetchError(f"{url}: no complete answer within {self.total_timeout:.1f} s", "timeout") from None
+            raise FetchError(f"{url}: read timed out after {self.read_timeout:.1f} s", "timeout") from None
         except (OSError, http.client.HTTPException, ValueError) as exc:
             raise FetchError(f"{url}: {type(exc).__name__}: {exc}", "network") from None
         finally:
             conn.close()
+            if raw is not None:
+                raw.close()
+

@@ -1,0 +1,260 @@
+"""Every fetch path of a relying party -- verify/fetch.py itself, OCSP and CRLs
+(verify/revocation.py), another region's e-license directory (verify/license_status.py) and
+the trust-list import (verify/trustlist/service.py) -- against real local servers that are
+broken or hostile: silent, stalling, trickling a byte at a time, too large, lying about
+their length, compressing unasked, redirecting where they must not, answering garbage, a
+valid object of the wrong kind, or an error status. Expected: a FetchError with its reason
+(a TrustListError for the import), TRY_LATER / unavailable in the engine, bounded time per
+fetch (the configured deadline, not the server, ends it) and nothing bad kept in a cache.
+
+Servers that misbehave are :class:`HostileServer` (raw sockets, one thread per connection);
+well-behaved ones are verify.testing.PKIServer. No wall-clock limits are asserted: a test
+that makes the fetcher wait checks which configured timeout ended the wait, and that the
+server still had bytes to send when the fetcher gave up."""
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from store.testing import *  # noqa: F401,F403 - eseal_home on SQLite and PostgreSQL
+from verify.errors import FetchError
+from verify.fetch import Fetcher
+from verify.testing import PKIServer
+
+UTC = dt.timezone.utc
+TRICKLE_BYTES = 400          # a trickle lasts TRICKLE_BYTES x TRICKLE_PAUSE = 20 s unless cut
+TRICKLE_PAUSE = 0.05
+
+
+class HostileServer:
+    """``with HostileServer(handler) as srv: fetch(srv.url + "/x")``: every connection is
+    given to ``handler(conn, request_head)`` in its own thread. ``unsent`` collects, per
+    trickling connection, how many bytes it still had to send when the client went away."""
+
+    def __init__(self, handler: Callable[[socket.socket, bytes], None]) -> None:
+        self.handler = handler
+        self.requests: list[bytes] = []
+        self.unsent: list[int] = []
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self.port = self._sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while not self._done.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(30)
+            head = b""
+            try:
+                while b"\r\n\r\n" not in head:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    head += data
+                self.requests.append(head)
+                self.handler(conn, head)
+            except OSError:
+                pass
+
+    def trickle(self, conn: socket.socket, head: bytes, data: bytes) -> None:
+        """Send ``head`` at once, then ``data`` one byte per TRICKLE_PAUSE."""
+        conn.sendall(head)
+        for i in range(len(data)):
+            try:
+                conn.sendall(data[i:i + 1])
+            except OSError:
+                self.unsent.append(len(data) - i)
+                return
+            time.sleep(TRICKLE_PAUSE)
+        self.unsent.append(0)
+
+    def __enter__(self) -> HostileServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._sock.close()
+
+
+def assert_given_up_mid_trickle(srv: HostileServer) -> None:
+    """The fetcher closed the connection while the server still had bytes to trickle (the
+    old fetcher's error came too, but only once the server had sent its last byte)."""
+    wait_until = time.monotonic() + 10      # the server notices the closed connection at its next send
+    while not srv.unsent and time.monotonic() < wait_until:
+        time.sleep(0.05)
+    assert srv.unsent and srv.unsent[0] > 0, "the fetcher must give up while the server still trickles"
+
+
+# --------------------------------------------------------------------------- deadlines
+
+
+def test_a_body_trickled_a_byte_at_a_time_is_cut_at_the_total_deadline() -> None:
+    """Each byte comes well within the read timeout: only an overall deadline ends the fetch.
+    The old fetcher checked its deadline between 64 KiB reads, and http.client's buffered
+    read waits for all 64 KiB (or the end): the trickle held it to the last byte."""
+    def handler(conn: socket.socket, head: bytes) -> None:
+        srv.trickle(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", b"x" * TRICKLE_BYTES)
+
+    with HostileServer(handler) as srv:
+        fetcher = Fetcher(read_timeout=5, total_timeout=0.5)
+        with pytest.raises(FetchError) as err:
+            fetcher.get(srv.url + "/slow.crl")
+        assert err.value.reason == "timeout"
+        assert "no complete answer within 0.5 s" in str(err.value)
+        assert_given_up_mid_trickle(srv)
+
+
+def test_headers_trickled_a_byte_at_a_time_are_cut_at_the_total_deadline() -> None:
+    def handler(conn: socket.socket, head: bytes) -> None:
+        srv.trickle(conn, b"HTTP/1.1 200 OK\r\nX-Slow: ", b"y" * TRICKLE_BYTES)
+
+    with HostileServer(handler) as srv:
+        with pytest.raises(FetchError, match="no complete answer within 0.5 s") as err:
+            Fetcher(read_timeout=5, total_timeout=0.5).get(srv.url + "/slow")
+        assert err.value.reason == "timeout"
+        assert_given_up_mid_trickle(srv)
+
+
+def test_a_chunked_body_trickled_a_chunk_at_a_time_is_cut_at_the_total_deadline() -> None:
+    def handler(conn: socket.socket, head: bytes) -> None:
+        srv.trickle(conn, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\n", b"z" * TRICKLE_BYTES)
+
+    with HostileServer(handler) as srv:
+        with pytest.raises(FetchError, match="no complete answer within 0.5 s") as err:
+            Fetcher(read_timeout=5, total_timeout=0.5).get(srv.url + "/slow")
+        assert err.value.reason == "timeout"
+        assert_given_up_mid_trickle(srv)
+
+
+def test_headers_then_a_stalled_body_time_out_with_the_read_timeout() -> None:
+    """Already right: a server that stops sending is cut by the read timeout (named)."""
+    release = threading.Event()
+
+    def handler(conn: socket.socket, head: bytes) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nabc")
+        release.wait(30)
+
+    with HostileServer(handler) as srv:
+        try:
+            with pytest.raises(FetchError, match="read timed out after 0.3 s") as err:
+                Fetcher(read_timeout=0.3, total_timeout=60).get(srv.url + "/stall")
+            assert err.value.reason == "timeout"
+        finally:
+            release.set()
+
+
+# --------------------------------------------------------------------------- sizes, encodings
+
+
+def raw_answer(data: bytes) -> Callable[[socket.socket, bytes], None]:
+    def handler(conn: socket.socket, head: bytes) -> None:
+        conn.sendall(data)
+        conn.shutdown(socket.SHUT_WR)
+    return handler
+
+
+@pytest.mark.parametrize("answer, reason, message", [
+    # a Content-Length past the limit is refused before the body is read
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 999999999\r\n\r\nabc", "too_large", "999999999 bytes exceeds"),
+    # a Content-Length longer than the body: the connection ends early (the old fetcher
+    # returned the three bytes as the whole answer)
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\nabc", "network", "ended after 3 of the 500 bytes"),
+    # chunked with a huge chunk size: read up to the limit, no further
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n" + b"q" * 30000,
+     "too_large", "exceeds the limit of 10000 bytes"),
+    # a chunk size that is not hexadecimal
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", "network", "IncompleteRead"),
+    # no status line at all
+    (b"\x30\x82\x01\x00garbage", "network", "BadStatusLine"),
+])
+def test_bodies_past_the_limit_and_lying_framing(answer, reason, message) -> None:
+    with HostileServer(raw_answer(answer)) as srv:
+        with pytest.raises(FetchError, match=message) as err:
+            Fetcher(max_bytes=10_000).get(srv.url + "/x")
+        assert err.value.reason == reason
+
+
+def test_a_content_length_shorter_than_the_body_is_what_is_read() -> None:
+    """Already right: the answer is the Content-Length bytes; what follows is not read."""
+    with HostileServer(raw_answer(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc" + b"d" * 50_000)) as srv:
+        assert Fetcher(max_bytes=10_000).get(srv.url + "/x").body == b"abc"
+
+
+def test_a_gzip_bomb_is_never_inflated() -> None:
+    """Already right: http.client asks for identity and does not decompress, so a server
+    sending gzip anyway hands over its compressed bytes (which parse as nothing)."""
+    bomb = gzip.compress(b"\0" * (50 * 1024 * 1024))
+    answer = (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: " + str(len(bomb)).encode()
+              + b"\r\n\r\n" + bomb)
+    with HostileServer(raw_answer(answer)) as srv:
+        got = Fetcher(max_bytes=1024 * 1024).get(srv.url + "/bomb.crl")
+        assert got.body == bomb and len(bomb) < 1024 * 1024
+        assert b"accept-encoding: identity" in srv.requests[0].lower()
+
+
+# --------------------------------------------------------------------------- redirects, statuses
+
+
+def redirect_to(location: bytes) -> Callable[[socket.socket, bytes], None]:
+    return raw_answer(b"HTTP/1.1 302 Found\r\nLocation: " + location + b"\r\nContent-Length: 0\r\n\r\n")
+
+
+@pytest.mark.parametrize("location", [b"file:///etc/passwd", b"ftp://127.0.0.1/x.crl", b"gopher://127.0.0.1/",
+                                      b"data:application/pkix-crl;base64,MAA="])
+def test_a_redirect_to_another_scheme_is_refused(location) -> None:
+    with HostileServer(redirect_to(location)) as srv:
+        with pytest.raises(FetchError, match="only http and https") as err:
+            Fetcher().get(srv.url + "/x.crl")
+        assert err.value.reason == "scheme" and len(srv.requests) == 1
+
+
+def test_a_redirect_loop_and_a_long_chain_stop_at_the_limit() -> None:
+    with HostileServer(redirect_to(b"/again")) as srv:          # a loop
+        with pytest.raises(FetchError, match="more than 3 redirects") as err:
+            Fetcher(max_redirects=3).get(srv.url + "/x.crl")
+        assert err.value.reason == "status" and len(srv.requests) == 4
+
+    def chain(conn: socket.socket, head: bytes) -> None:       # /0 -> /1 -> ... -> /40
+        n = int(head.split(b" ")[1].strip(b"/"))
+        conn.sendall(b"HTTP/1.1 301 Moved\r\nLocation: /" + str(n + 1).encode() + b"\r\nContent-Length: 0\r\n\r\n")
+
+    with HostileServer(chain) as srv:
+        with pytest.raises(FetchError, match="more than 5 redirects"):
+            Fetcher(max_redirects=5).get(srv.url + "/0")
+        assert len(srv.requests) == 6
+
+
+def test_a_location_with_a_folded_line_is_not_followed_into_a_header() -> None:
+    """A Location folded over two lines (CR LF, space): never becomes a request header."""
+    answer = (b"HTTP/1.1 302 Found\r\nLocation: /next\r\n X-Injected: 1\r\nContent-Length: 0\r\n\r\n")
+    with HostileServer(raw_answer(answer)) as srv:
+        with pytest.raises(FetchError) as err:
+            Fetcher().get(srv.url + "/x")
+        assert err.value.reason == "network"
+        assert all(b"x-injected" not in r.lower() for r in srv.requests), srv.requests
+
+
+@pytest.mark.parametrize("status", [404, 429, 500, 503])
+def test_error_statuses_are_fetch_errors(status) -> None:
+    with PKIServer() as srv:
+        srv.routes["/x"] = lambda body: (status, {"Retry-After": "120"}, b"<html>busy</html>")
+        with pytest.raises(FetchError, match=f"HTTP status {status}") as err:
+            Fetcher().get(srv.url + "/x")
+        assert err.value.reason == "status"
