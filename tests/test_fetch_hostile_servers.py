@@ -21,10 +21,16 @@ import time
 from collections.abc import Callable
 
 import pytest
+from asn1crypto import x509
 
+from ca.certificate import CertificateBuilder
+from ca.profiles import CAConfig
+from ca.testing import LocalSigner, make_hierarchy
 from store.testing import *  # noqa: F401,F403 - eseal_home on SQLite and PostgreSQL
 from verify.errors import FetchError
 from verify.fetch import Fetcher
+from verify.report import CheckResult, SubIndication
+from verify.revocation import RevocationChecker
 from verify.testing import PKIServer
 
 UTC = dt.timezone.utc
@@ -93,6 +99,15 @@ class HostileServer:
         self._sock.close()
 
 
+def leaf_pointing_at(url: str) -> tuple[x509.Certificate, x509.Certificate]:
+    """A leaf whose AIA OCSP and CRL DP (and its issuer's) name ``url``, and its issuing CA."""
+    h = make_hierarchy(CAConfig(region_code="110000", base_url=url))
+    key = LocalSigner()
+    leaf = (CertificateBuilder("seal_maker", h.config).subject({"C": "CN", "O": "某地", "CN": "某章"})
+            .public_key(key.public_key).issuer(h.issuing).sign(h.issuing_signer))
+    return leaf, h.issuing
+
+
 def assert_given_up_mid_trickle(srv: HostileServer) -> None:
     """The fetcher closed the connection while the server still had bytes to trickle (the
     old fetcher's error came too, but only once the server had sent its last byte)."""
@@ -158,6 +173,40 @@ def test_headers_then_a_stalled_body_time_out_with_the_read_timeout() -> None:
             assert err.value.reason == "timeout"
         finally:
             release.set()
+
+
+def test_a_trickling_region_costs_a_verification_one_deadline_not_one_per_url() -> None:
+    """The leaf names an OCSP responder, a CRL and a delta CRL on one trickling host: the
+    first fetch takes the deadline, the others are not asked (the old fetcher asked each
+    and waited the whole deadline for each: three of them here, more up the chain)."""
+    def handler(conn: socket.socket, head: bytes) -> None:
+        srv.trickle(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", b"\x30" * TRICKLE_BYTES)
+
+    with HostileServer(handler) as srv:
+        leaf, issuer = leaf_pointing_at(srv.url)
+        fetcher = Fetcher(read_timeout=5, total_timeout=0.5, failure_backoff=600)
+        out = RevocationChecker(fetcher=fetcher).check(leaf, issuer)
+        assert (out.check.result, out.check.sub_indication) == (CheckResult.INDETERMINATE, SubIndication.TRY_LATER)
+        first, *rest = out.evidence.errors
+        assert "no complete answer within 0.5 s [timeout]" in first
+        assert len(rest) == 2 and all("not asked: 127.0.0.1 did not answer in time" in e for e in rest), rest
+        assert len(srv.requests) == 1 and fetcher.requests == 1
+        # the same fetcher, later (the shared verifier's): still not asked while it rests
+        again = RevocationChecker(fetcher=fetcher).check(leaf, issuer)
+        assert again.check.sub_indication is SubIndication.TRY_LATER and len(srv.requests) == 1
+
+
+def test_without_a_rest_every_url_is_asked() -> None:
+    """failure_backoff=0 is the old behaviour: each URL waits its own deadline."""
+    def handler(conn: socket.socket, head: bytes) -> None:
+        srv.trickle(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", b"\x30" * TRICKLE_BYTES)
+
+    with HostileServer(handler) as srv:
+        leaf, issuer = leaf_pointing_at(srv.url)
+        out = RevocationChecker(fetcher=Fetcher(read_timeout=5, total_timeout=0.3, failure_backoff=0)).check(
+            leaf, issuer)
+        assert len(out.evidence.errors) == 3 and len(srv.requests) == 3
+        assert all("within 0.3 s [timeout]" in e for e in out.evidence.errors), out.evidence.errors
 
 
 # --------------------------------------------------------------------------- sizes, encodings
@@ -258,3 +307,23 @@ def test_error_statuses_are_fetch_errors(status) -> None:
         with pytest.raises(FetchError, match=f"HTTP status {status}") as err:
             Fetcher().get(srv.url + "/x")
         assert err.value.reason == "status"
+
+
+def test_retry_after_is_honoured_up_to_the_backoff() -> None:
+    """A 503 (or 429) with Retry-After rests the host (at most failure_backoff): the next
+    URL on it is not asked; a 503 without it, or a date, does not."""
+    with PKIServer() as srv:
+        srv.routes["/busy"] = lambda body: (503, {"Retry-After": "120"}, b"")
+        srv.routes["/ok"] = b"fine"
+        fetcher = Fetcher(failure_backoff=600)
+        with pytest.raises(FetchError, match="HTTP status 503"):
+            fetcher.get(srv.url + "/busy")
+        with pytest.raises(FetchError, match="not asked: 127.0.0.1 answered 503 with Retry-After") as err:
+            fetcher.get(srv.url + "/ok")
+        assert err.value.reason == "status" and srv.hits.get("/ok") is None
+        for header in ({}, {"Retry-After": "Wed, 21 Oct 2037 07:28:00 GMT"}, {"Retry-After": "²"}):
+            other = Fetcher(failure_backoff=600)
+            srv.routes["/busy"] = lambda body, h=header: (503, h, b"")
+            with pytest.raises(FetchError, match="HTTP status 503"):
+                other.get(srv.url + "/busy")
+            assert other.get(srv.url + "/ok").body == b"fine"

@@ -5,8 +5,11 @@ fetcher trusts nothing: only ``http`` and ``https`` (no file://, ftp://, data:, 
 redirects followed only to http(s) and at most :attr:`Fetcher.max_redirects` times, a
 connect timeout and a read timeout per socket operation plus an overall deadline (a server
 trickling one byte a second cannot hold a verification: the deadline bounds every read),
-and a size limit on the body (read with a bound, never ``read()`` all; no Content-Encoding
-is asked for or undone). Every failure is a :class:`FetchError` with a
+a size limit on the body (read with a bound, never ``read()`` all; no Content-Encoding is
+asked for or undone), and a rest for a host that timed out or asked to be left alone
+(429/503 with Retry-After): its further URLs fail at once for
+:attr:`Fetcher.failure_backoff` seconds, so one slow region costs a verification one
+deadline, not one per URL. Every failure is a :class:`FetchError` with a
 ``reason`` word; the revocation layer turns it into TRY_LATER with the reason shown.
 """
 from __future__ import annotations
@@ -15,6 +18,7 @@ import http.client
 import io
 import socket
 import ssl
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -80,9 +84,18 @@ class Fetcher:
     total_timeout: float = 15.0
     max_bytes: int = 10 * 1024 * 1024
     max_redirects: int = 3
+    # a host that let a request time out, or answered 429/503 with Retry-After, is not asked
+    # again for this long (at most): its next URLs fail at once instead of each taking the
+    # whole deadline (a certificate names an OCSP responder, a CRL and a delta CRL, its
+    # issuer more); 0 asks every time
+    failure_backoff: float = 30.0
     user_agent: str = "eseal-verify/1"
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
     requests: int = field(default=0, init=False)   # how many requests went out (tests, stats)
+    # (scheme, host, port) -> (monotonic time until which it is not asked, why)
+    _resting: dict[tuple[str, str, int | None], tuple[float, str, str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def get(self, url: str) -> Response:
         return self._request("GET", url, None, None)
@@ -109,7 +122,17 @@ class Fetcher:
         deadline = time.monotonic() + self.total_timeout
         for _ in range(self.max_redirects + 1):
             parts = self.check_url(url)
-            status, headers, data = self._once(method, parts, body, content_type, deadline)
+            host = (parts.scheme.lower(), parts.hostname or "", parts.port)
+            self._check_resting(url, host)
+            try:
+                status, headers, data = self._once(method, parts, body, content_type, deadline)
+            except FetchError as exc:
+                if exc.reason == "timeout":
+                    self._rest(host, self.failure_backoff, f"{parts.hostname} did not answer in time", "timeout")
+                raise
+            if status in (429, 503):
+                self._rest(host, _retry_after(headers.get("retry-after")),
+                           f"{parts.hostname} answered {status} with Retry-After", "status")
             if status in (301, 302, 303, 307, 308):
                 location = headers.get("location")
                 if not location:
@@ -122,6 +145,21 @@ class Fetcher:
                 raise FetchError(f"{url}: HTTP status {status}", "status")
             return Response(url, status, headers.get("content-type", ""), data)
         raise FetchError(f"{url}: more than {self.max_redirects} redirects", "status")
+
+    def _rest(self, host: tuple[str, str, int | None], seconds: float | None, why: str, reason: str) -> None:
+        if not seconds or seconds <= 0 or self.failure_backoff <= 0:
+            return
+        with self._lock:
+            if len(self._resting) > 10000:
+                self._resting.clear()
+            self._resting[host] = (time.monotonic() + min(seconds, self.failure_backoff), why, reason)
+
+    def _check_resting(self, url: str, host: tuple[str, str, int | None]) -> None:
+        with self._lock:
+            until, why, reason = self._resting.get(host, (0.0, "", ""))
+        left = until - time.monotonic()
+        if left > 0:
+            raise FetchError(f"{url}: not asked: {why}; asked again in {left:.0f} s", reason)
 
     def _once(self, method: str, parts: urllib.parse.SplitResult, body: bytes | None,
               content_type: str | None, deadline: float) -> tuple[int, dict[str, str], bytes]:
@@ -185,3 +223,10 @@ class Fetcher:
             if raw is not None:
                 raw.close()
 
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds of a Retry-After header given in seconds (an HTTP date is not honoured: the
+    server's clock is not ours to trust), or None."""
+    if value is None or not (value.strip().isascii() and value.strip().isdigit()):
+        return None
+    return float(int(value.strip()[:9]))
