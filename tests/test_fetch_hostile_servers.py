@@ -26,12 +26,16 @@ from asn1crypto import x509
 from ca.certificate import CertificateBuilder
 from ca.profiles import CAConfig
 from ca.testing import LocalSigner, make_hierarchy
+from seal.license.identifiers import make_license_id
 from store.testing import *  # noqa: F401,F403 - eseal_home on SQLite and PostgreSQL
 from verify.errors import FetchError
 from verify.fetch import Fetcher
+from verify.license_status import RemoteLicenseDirectory
 from verify.report import CheckResult, SubIndication
 from verify.revocation import RevocationChecker
 from verify.testing import PKIServer
+from verify.trustlist import TrustStore
+from verify.trustlist.model import Service, StatusPeriod, TrustList
 
 UTC = dt.timezone.utc
 TRICKLE_BYTES = 400          # a trickle lasts TRICKLE_BYTES x TRICKLE_PAUSE = 20 s unless cut
@@ -327,3 +331,126 @@ def test_retry_after_is_honoured_up_to_the_backoff() -> None:
             with pytest.raises(FetchError, match="HTTP status 503"):
                 other.get(srv.url + "/busy")
             assert other.get(srv.url + "/ok").body == b"fine"
+
+
+# --------------------------------------------------------------------------- e-license directory
+
+
+LICENSE = make_license_id("440000", "YYZZ", 2026, 42)
+
+
+def directory_at(h, url: str) -> TrustStore:
+    t0 = dt.datetime(2026, 1, 1, tzinfo=UTC)
+    return TrustStore.of([(TrustList("TL", "广东省电子认证中心", "CN-440000", 1, t0, t0 + dt.timedelta(days=3650),
+                                     (Service("root_ca", "广东省根CA", (h.root,), (StatusPeriod("granted", t0),)),),
+                                     license_status_uri=url + "/api/v1/licenses/{license_id}"), None)])
+
+
+def test_a_license_directory_answering_a_giant_number_is_unavailable() -> None:
+    """JSON allows an integer of any length; Python refuses to convert more than 4,300
+    digits with a ValueError that is not a JSONDecodeError: it went out of the engine."""
+    h = make_hierarchy()
+    with PKIServer() as srv:
+        srv.routes[f"/api/v1/licenses/{LICENSE}"] = b'{"license_id": ' + b"7" * 5000 + b"}"
+        answer = RemoteLicenseDirectory(directory_at(h, srv.url), Fetcher(), max_age=dt.timedelta(0))(LICENSE)
+        assert answer.status == "unavailable" and "not this license's record" in answer.reason
+
+
+def test_a_trickling_license_directory_is_unavailable_within_the_deadline() -> None:
+    def handler(conn: socket.socket, head: bytes) -> None:
+        srv.trickle(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", b"{" * TRICKLE_BYTES)
+
+    h = make_hierarchy()
+    with HostileServer(handler) as srv:
+        directory = RemoteLicenseDirectory(directory_at(h, srv.url), Fetcher(read_timeout=5, total_timeout=0.5),
+                                           max_age=dt.timedelta(minutes=1))
+        answer = directory(LICENSE)
+        assert answer.status == "unavailable" and "no complete answer within 0.5 s" in answer.reason
+        again = directory(LICENSE)        # not cached as an answer; the host rests instead of trickling again
+        assert again.status == "unavailable" and "not asked" in again.reason and len(srv.requests) == 1
+
+
+# --------------------------------------------------------------------------- trust lists
+
+
+@pytest.fixture(scope="module")
+def lists(tmp_path_factory):
+    """Region A (广东) and the national operator N in SQLite homes; A's TL and N's LOTL served
+    by a local PKIServer."""
+    from ca import service as ca_service
+    from keystore.soft import SoftKeyStore
+    from store.db import make_sessionmaker
+    from store.home import Home
+    from verify.trustlist.service import PointerSpec, build_lotl, list_signer, publish_region_tl
+
+    d = tmp_path_factory.mktemp("lists")
+    homes, stores = {}, {}
+    for key, code, name in (("A", "440000", "广东省"), ("N", "100000", "国家")):
+        homes[key] = Home.create(d / key, database_url=f"sqlite:///{d / key}.db")
+        stores[key] = SoftKeyStore.initialise(make_sessionmaker(homes[key].engine), actor="admin",
+                                              passphrase="correct horse battery staple").store
+        ca_service.init_region(homes[key], stores[key], region_code=code, region_name=name,
+                               base_url=f"http://pki.{code}.example")
+    with PKIServer() as srv:
+        srv.routes["/A/tl.json"] = publish_region_tl(homes["A"], stores["A"])
+        signer = list_signer(homes["A"], stores["A"], "tl")[1]
+        srv.routes["/lotl.json"] = build_lotl(homes["N"], stores["N"], [PointerSpec(f"{srv.url}/A/tl.json", signer)])
+        national = list_signer(homes["N"], stores["N"], "lotl")[1]
+        yield {"srv": srv, "homes": homes, "stores": stores, "national": national}
+    for h in homes.values():
+        h.close()
+
+
+def test_a_national_list_location_that_trickles_or_answers_a_giant_number_is_a_trust_list_error(
+        lists, eseal_home) -> None:
+    from verify.errors import TrustListError
+    from verify.trustlist.service import import_lotl
+
+    def handler(conn: socket.socket, head: bytes) -> None:
+        srv.trickle(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", b"{" * TRICKLE_BYTES)
+
+    with HostileServer(handler) as srv:
+        with pytest.raises(TrustListError, match="cannot fetch .*no complete answer within 0.5 s"):
+            import_lotl(eseal_home, srv.url + "/lotl.json", lists["national"],
+                        fetcher=Fetcher(read_timeout=5, total_timeout=0.5))
+    # an integer past Python's 4,300 digits: a ValueError went out of import_lotl
+    lists["srv"].routes["/giant.json"] = b'{"format": ' + b"9" * 5000 + b"}"
+    with pytest.raises(TrustListError, match="not a JSON trust list"):
+        import_lotl(eseal_home, lists["srv"].url + "/giant.json", lists["national"])
+
+
+def test_a_regional_list_that_goes_bad_leaves_the_last_good_one(lists, eseal_home) -> None:
+    """Import, then A's URL answers: an older list (rollback), a list past its nextUpdate, a
+    giant number, an HTML 503, nothing: each a failure of that list, the imported one kept.
+    The giant number used to escape as a ValueError and abort the whole import."""
+    from sqlalchemy import select
+
+    from store.db import transaction
+    from store.models.trust import ImportedTrustList
+    from verify.trustlist.service import import_lotl, load_trust_store, publish_region_tl
+
+    srv, homes, stores = lists["srv"], lists["homes"], lists["stores"]
+    url, lotl = srv.url + "/A/tl.json", srv.url + "/lotl.json"
+    first = srv.routes["/A/tl.json"]
+    srv.routes["/A/tl.json"] = publish_region_tl(homes["A"], stores["A"])
+    try:
+        result = import_lotl(eseal_home, lotl, lists["national"])
+        assert not result.failures
+        (good_seq,) = [seq for u, _, seq in result.imported if u == url]
+        past = dt.datetime.now(UTC) - dt.timedelta(days=10)
+        stale = publish_region_tl(homes["A"], stores["A"], now=past, validity=dt.timedelta(days=1))
+        for answer, reason in ((first, "rollback refused"), (stale, "stale TL"),
+                               (b'{"format": ' + b"9" * 5000 + b"}", "not a JSON trust list"),
+                               (lambda body: (503, {"Content-Type": "text/html"}, b"<html>down</html>"),
+                                "HTTP status 503"),
+                               (b"", "not a JSON trust list")):
+            srv.routes["/A/tl.json"] = answer
+            result = import_lotl(eseal_home, lotl, lists["national"])
+            assert result.imported == () and len(result.failures) == 1, result
+            assert result.failures[0][0] == url and reason in result.failures[0][1], result.failures
+            with transaction(eseal_home.engine, readonly=True) as s:
+                assert s.scalar(select(ImportedTrustList.sequence_number)
+                                .where(ImportedTrustList.source == url)) == good_seq
+            assert [tl.sequence_number for tl in load_trust_store(eseal_home, own_region=False).lists] == [good_seq]
+    finally:
+        srv.routes["/A/tl.json"] = first

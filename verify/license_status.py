@@ -94,7 +94,7 @@ class RemoteLicenseDirectory:
             return StatusAnswer(UNAVAILABLE, reason=str(exc), source=source)
         try:
             record = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # nested past Python's limit too
+        except (ValueError, RecursionError):  # not JSON, an integer past Python's 4,300 digits, nested too deep
             record = None
         if not isinstance(record, dict) or record.get("license_id") != license_id \
                 or record.get("status") not in _STATUSES:

@@ -293,7 +293,7 @@ def open_list(data: bytes, expected_signers: Sequence[x509.Certificate] | None) 
 
     try:
         envelope = json.loads(bytes(data).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # not UTF-8, not JSON, or an integer past Python's 4,300 digits
         raise TrustListError(f"not a JSON trust list: {exc}") from None
     except RecursionError:
         raise TrustListError("not a JSON trust list: nested too deeply to be read") from None
