@@ -33,7 +33,7 @@ from verify.fetch import Fetcher
 from verify.license_status import RemoteLicenseDirectory
 from verify.report import CheckResult, SubIndication
 from verify.revocation import RevocationChecker
-from verify.testing import PKIServer
+from verify.testing import PKIServer, TestPKI
 from verify.trustlist import TrustStore
 from verify.trustlist.model import Service, StatusPeriod, TrustList
 
@@ -331,6 +331,83 @@ def test_retry_after_is_honoured_up_to_the_backoff() -> None:
             with pytest.raises(FetchError, match="HTTP status 503"):
                 other.get(srv.url + "/busy")
             assert other.get(srv.url + "/ok").body == b"fine"
+
+
+# --------------------------------------------------------------------------- OCSP and CRLs
+
+
+@pytest.fixture
+def pki():
+    with PKIServer() as srv:
+        yield TestPKI(srv)
+
+
+def test_garbage_and_wrong_kinds_of_answer_leave_revocation_try_later(pki) -> None:
+    """Already right: an HTML page, an empty body, a CRL where an OCSP response belongs, an
+    OCSP response where a CRL belongs, another issuer's CRL -- each a reason, none cached."""
+    leaf, _ = pki.issue()
+    other = make_hierarchy(CAConfig(region_code="320000", base_url="http://pki.js.example"))
+    from ca import ocsp
+    from ca.crl import CRLBuilder
+
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    ocsp_response = pki.responder.respond([ocsp.Answer(ocsp.cert_id_for(pki.issuing, leaf.serial_number), "good",
+                                                       now, now + dt.timedelta(hours=1))])
+    foreign_crl = (CRLBuilder(other.issuing, other.config).crl_number(1).this_update(now)
+                   .next_update(now + dt.timedelta(days=1)).revoked([]).sign(other.issuing_signer))
+    crl, srv = pki.crl(), pki.server
+    srv.routes.pop(pki.crl_path.replace(".crl", "-delta.crl"), None)
+    for ocsp_answer, crl_answer, expected in (
+            (b"<html><body>502 Bad Gateway</body></html>", b"", ("malformed response", "malformed")),
+            (crl, ocsp_response, ("malformed response", "malformed")),
+            (b"", foreign_crl, ("malformed response", "authority key identifier does not name")),
+    ):
+        srv.routes[pki.ocsp_path] = ocsp_answer
+        srv.routes[pki.crl_path] = crl_answer
+        checker = RevocationChecker()
+        out = checker.check(leaf, pki.issuing)
+        assert out.check.sub_indication is SubIndication.TRY_LATER, out.evidence
+        ocsp_error, crl_error = out.evidence.errors[:2]     # (and the delta CRL: not served)
+        assert expected[0] in ocsp_error and expected[1] in crl_error, out.evidence.errors
+        srv.routes[pki.ocsp_path], srv.routes[pki.crl_path] = pki.answer_ocsp, crl
+        assert checker.check(leaf, pki.issuing).check.result is CheckResult.PASSED     # nothing bad was kept
+
+
+def test_an_ocsp_answer_produced_in_the_future_is_not_used(pki) -> None:
+    """thisUpdate in the future was refused, producedAt in the future was believed (and shown
+    in the evidence): a responder whose clock runs days ahead is not a current answer."""
+    from ca import ocsp
+
+    leaf, _ = pki.issue()
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+
+    def ahead(body: bytes) -> bytes:
+        req = ocsp.parse_request(body)
+        return pki.responder.respond([ocsp.Answer(req.cert_ids[0], "good", now, now + dt.timedelta(hours=1))],
+                                     nonce=req.nonce, produced_at=now + dt.timedelta(days=2))
+
+    pki.server.routes[pki.ocsp_path] = ahead
+    out = RevocationChecker().check(leaf, pki.issuing)
+    assert out.evidence.source == "crl", out.evidence           # the CRL answers instead
+    assert any("producedAt" in e and "is in the future" in e for e in out.evidence.errors), out.evidence.errors
+
+
+def test_a_crl_from_the_future_is_not_kept_until_its_next_update(pki) -> None:
+    """A CRL issued ahead of time (the CA's clock wrong for an hour) is unusable; the old
+    checker kept it until its nextUpdate (a week here) and answered TRY_LATER from it for
+    the whole week, never asking for the corrected CRL the issuer served meanwhile."""
+    leaf, _ = pki.issue()
+    srv = pki.server
+    del srv.routes[pki.ocsp_path]
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    srv.routes[pki.crl_path] = pki.crl(this_update=now + dt.timedelta(hours=1))
+    checker = RevocationChecker(prefer_ocsp=False)
+    out = checker.check(leaf, pki.issuing)
+    assert out.check.sub_indication is SubIndication.TRY_LATER
+    assert any("is in the future" in e for e in out.evidence.errors), out.evidence.errors
+    pki.refresh_crls()                                          # the issuer corrects it
+    fixed = checker.check(leaf, pki.issuing)
+    assert (fixed.check.result, fixed.evidence.source) == (CheckResult.PASSED, "crl"), fixed.evidence
 
 
 # --------------------------------------------------------------------------- e-license directory

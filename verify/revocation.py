@@ -525,6 +525,10 @@ class RevocationChecker:
         except UnusableAnswer as exc:
             errors.append(str(exc))
             return None
+        if info.this_update > now + CLOCK_SKEW:
+            # not usable yet (_crl says so): kept, it would stand in for the issuer's next,
+            # corrected CRL until its own nextUpdate, perhaps a week of TRY_LATER
+            return info
         self.cache.put(key, info, self._reuse_until(info.next_update, now))
         self.cache.put_der(key, der, self._reuse_until(info.next_update, now), url)
         return info
@@ -593,6 +597,8 @@ def _read_ocsp(der: bytes, cert: x509.Certificate, issuer: x509.Certificate, non
     outcome = verify_signed(basic["signature_algorithm"], basic["signature"].native, data.dump(), signer.public_key)
     if not outcome.ok:
         raise UnusableAnswer(f"{where}: response signature does not verify: {outcome.error}")
+    if produced_at > now + CLOCK_SKEW:
+        raise UnusableAnswer(f"{where}: producedAt {produced_at.isoformat()} is in the future")
     if nonce is not None and ext_nonce is not None and ext_nonce != nonce:
         raise UnusableAnswer(f"{where}: the response's nonce is not the request's (replay?)")
     for single in singles:
