@@ -74,7 +74,7 @@ from store import audit, db, group_commit, translog
 from store.models.ca import CertificateAuthority, IssuedCertificate
 from store.models.seal import SealAuthorisation, SealCounter, SealHolder, SealRecord
 from store.status_epoch import StatusRows
-from store.text import control_character
+from store.text import control_character, reason_problem
 
 SEAL_ROLE = "seal"  # the key-store role that may sign with seal and personal-seal keys
 PICTURE_TYPES = {"png": "PNG", "jpg": "JPG", "jpeg": "JPG", "svg": "SVG", "ofd": "OFD"}
@@ -435,6 +435,11 @@ _TRANSITIONS = {
 def _transition(home: Any, es_id: str, action: str, *, reason: str, actor: str,
                 sessions: sessionmaker[Session] | None) -> SealInfo:
     allowed, new_status = _TRANSITIONS[action]
+    what = f"the reason to {action.split('.')[1]} seal {es_id}"
+    problem = reason_problem(reason, what) if isinstance(reason, str) else f"{what} must be text"
+    if problem is not None:
+        raise SealBuildError(problem)
+    reason = reason.strip()
     with db.transaction(_sessions(home, sessions)) as s:
         row = s.scalar(select(SealRecord).where(SealRecord.es_id == es_id).with_for_update())
         if row is None:

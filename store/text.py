@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["unstorable", "control_character"]
+__all__ = ["unstorable", "control_character", "reason_problem", "REASON_MAX"]
 
 _UNSTORABLE = re.compile("[\\x00\\ud800-\\udfff]")
 # C0 and C1 controls and unpaired surrogates: never in a name (a certificate's, a seal's).
@@ -32,3 +32,18 @@ def control_character(text: str) -> str | None:
     C strings ("www.bank.cn\\0.evil.cn"), the others print as nothing or garble a report."""
     found = _CONTROL.search(text)
     return None if found is None else f"U+{ord(found.group()):04X}"
+
+
+REASON_MAX = 500  # the status_reason / revoke_reason columns: VARCHAR(500), which PostgreSQL enforces
+
+
+def reason_problem(reason: str, what: str) -> str | None:
+    """Why ``reason`` (``what``: "the revocation reason", say) cannot be stored as a status
+    change's reason -- longer than its column, or not one line of text -- in words for an
+    error; None when it can. The caller stores it stripped."""
+    if len(reason) > REASON_MAX:  # as sent, as the API's schema bounds it
+        return f"{what} is longer than {REASON_MAX} characters"
+    found = control_character(reason.strip())  # one line, as the status pages and the audit log show it
+    if found is not None:
+        return f"{what} contains {found}: control characters and line breaks are not allowed in a reason"
+    return None

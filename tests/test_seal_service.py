@@ -220,6 +220,21 @@ def test_status_changes_are_audited_and_checked(org_seal):
     assert [s.es_id for s in service.list_seals(home, status="revoked")] == [es_id]
 
 
+def test_a_status_reason_is_one_line_that_fits_its_column(org_seal):
+    """A reason longer than the column (VARCHAR(500)) was a driver error on PostgreSQL -- a 500
+    through the API -- and stored whole on SQLite; control characters and line breaks went in
+    as they came. Each is refused and changes nothing; blanks around a reason are dropped."""
+    home, _, es_id, _, _ = org_seal
+    for reason, message in (("x" * 501, "the reason to suspend seal .* is longer than 500 characters"),
+                            ("lost\nfound", r"contains U\+000A: control characters and line breaks"),
+                            ("lost\x01", r"contains U\+0001"), ("lo\x85st", r"contains U\+0085")):
+        with pytest.raises(SealBuildError, match=message):
+            service.suspend_seal(home, es_id, reason=reason)
+    assert service.seal_status(home, es_id).status == "valid"
+    assert [a for a, subject, _ in _records(home) if subject == f"seal:{es_id}"] == ["seal.make"]
+    assert service.suspend_seal(home, es_id, reason="  " + "y" * 497 + " ").status_reason == "y" * 497
+
+
 def test_expiry_is_derived_from_validity(org_seal):
     home, _, es_id, _, _ = org_seal
     with transaction(home.engine) as s:

@@ -28,6 +28,7 @@ from api.idempotency import IDEMPOTENCY_HEADER, replay_once
 from api.problems import Problem, register
 from api.request import field, json_object, multipart
 from seal.license.errors import PROBLEMS as LICENSE_PROBLEMS
+from store.text import REASON_MAX
 
 bp = Blueprint("licenses", __name__, url_prefix="/api/v1")
 
@@ -141,7 +142,8 @@ def record(license_id: str) -> Response:
 @requires("admin", "ra_operator", "agency")
 @openapi.operation(summary="Revoke an e-license", tags=["licenses"], parameters=_ID,
                    request=openapi.json_body({"type": "object", "required": ["reason"],
-                                              "properties": {"reason": {"type": "string", "minLength": 1}}}),
+                                              "properties": {"reason": {"type": "string", "minLength": 1,
+                                                                            "maxLength": REASON_MAX}}}),
                    responses={200: openapi.json_body(RECORD)},
                    problems=["bad-json", "unsupported-media-type", "invalid-request", "invalid-license-id",
                              "unknown-license", "license-already-revoked", "license-error"])

@@ -29,6 +29,7 @@ from api.idempotency import IDEMPOTENCY_HEADER, REPLAYED_HEADER, replay_once
 from api.problems import Problem
 from api.request import field, json_object, multipart
 from seal.service import SEAL_STATUSES
+from store.text import REASON_MAX
 
 bp = Blueprint("seals", __name__, url_prefix="/api/v1/seals")
 
@@ -154,9 +155,10 @@ def _lifecycle(name: str) -> None:
     wrapped = requires("admin", "ra_operator")(openapi.operation(
         summary=f"{name.capitalize()} a seal", tags=["seals"], parameters=_ES_ID,
         request={"required": False, "content": {"application/json": {"schema": {
-            "type": "object", "properties": {"reason": {"type": "string"}}}}}},
+            "type": "object", "properties": {"reason": {"type": "string", "maxLength": REASON_MAX}}}}}},
         responses={200: openapi.json_body(SEAL)},
-        problems=["unknown-seal", "invalid-seal-transition", "bad-json", "unsupported-media-type"])(view))
+        problems=["unknown-seal", "invalid-seal-transition", "invalid-seal-request", "bad-json",
+                  "unsupported-media-type"])(view))
     bp.post(f"/<es_id>/{name}")(wrapped)
 
 

@@ -56,7 +56,7 @@ from store import audit, db
 from store.models.ca import CertificateAuthority
 from store.models.license import LicenseCounter, LicenseRecord
 from store.status_epoch import StatusRows
-from store.text import control_character
+from store.text import reason_problem
 
 __all__ = [
     "issue_license", "license_status", "revoke_license", "get_license", "find_by_external_id", "list_licenses",
@@ -476,12 +476,9 @@ def revoke_license(home: Any, license_id: str, reason: str, *, actor: str = "adm
     lid = str(parse_license_id(license_id))
     if not isinstance(reason, str) or not reason.strip():
         raise LicenseError("a revocation needs a reason")
-    if len(reason) > 500:
-        raise LicenseError("the revocation reason is longer than 500 characters")
-    found = control_character(reason.strip())  # what is stored: one line, as on the status pages
-    if found is not None:
-        raise LicenseError(f"the revocation reason contains {found}: control characters and line breaks are not "
-                           "allowed in a reason")
+    problem = reason_problem(reason, "the revocation reason")
+    if problem is not None:
+        raise LicenseError(problem)
     when = (now or _now()).astimezone(_dt.UTC)
     with db.transaction(_sessions(home, sessions)) as s:
         row = _row(s, lid, for_update=True)
