@@ -9,8 +9,10 @@ query, so the caller answers with its own clear error instead of the driver's.
 from __future__ import annotations
 
 import re
+from typing import Any
 
-__all__ = ["unstorable", "control_character", "reason_problem", "REASON_MAX"]
+__all__ = ["unstorable", "control_character", "reason_problem", "REASON_MAX", "column_length", "too_long",
+           "actor_problem"]
 
 _UNSTORABLE = re.compile("[\\x00\\ud800-\\udfff]")
 # C0 and C1 controls and unpaired surrogates: never in a name (a certificate's, a seal's).
@@ -46,4 +48,53 @@ def reason_problem(reason: str, what: str) -> str | None:
     found = control_character(reason.strip())  # one line, as the status pages and the audit log show it
     if found is not None:
         return f"{what} contains {found}: control characters and line breaks are not allowed in a reason"
+    return None
+
+
+def column_length(column: Any) -> int:
+    """N of a VARCHAR(N) column, read from its mapped attribute (``ApiToken.label``, say), so a
+    check follows the model instead of repeating its number."""
+    length = column.type.length
+    if not isinstance(length, int):
+        raise TypeError(f"{column} is not a column of bounded length")
+    return length
+
+
+def too_long(text: str, column: Any, what: str) -> str | None:
+    """Why ``text`` does not fit ``column`` (a mapped VARCHAR(N) attribute) -- PostgreSQL refuses
+    more than N characters with a driver error where SQLite stores them all -- in words for an
+    error; None when it fits. N counts characters, so a CJK character is one."""
+    limit = column_length(column)
+    if len(text) > limit:
+        return f"{what} is longer than {limit} characters ({len(text)})"
+    return None
+
+
+def _actor_columns() -> tuple[Any, ...]:
+    """Every column an actor's name is written to (imported here, not at the top: no cycle)."""
+    from store.models.audit import AuditRecord
+    from store.models.ca_workflow import CertificateApplication
+    from store.models.keys import RecoveryApproval, RecoveryRequest
+    from store.models.license import LicenseRecord
+    from store.models.seal import SealAuthorisation, SealRecord
+    from store.models.tsa import TsaToken
+
+    return (AuditRecord.actor, SealRecord.created_by, SealAuthorisation.granted_by, LicenseRecord.issued_by,
+            CertificateApplication.operator, CertificateApplication.reviewer, CertificateApplication.decided_by,
+            TsaToken.actor, RecoveryRequest.requested_by, RecoveryApproval.approver)
+
+
+def actor_problem(actor: str) -> str | None:
+    """Why ``actor`` (who acts: the CLI's --actor, a workflow's operator) cannot be recorded --
+    empty, longer than the narrowest column that stores an actor, or not one line -- in words
+    for an error; None when it can."""
+    if not isinstance(actor, str) or not actor.strip():
+        return "the actor must be a name (who acts, for the audit log)"
+    narrowest = min(_actor_columns(), key=column_length)
+    problem = too_long(actor, narrowest, "the actor")
+    if problem is not None:
+        return problem
+    found = control_character(actor)
+    if found is not None:
+        return f"the actor contains {found}: control characters and line breaks are not allowed in a name"
     return None

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gm.records import frozen_record
 from store import audit, db
 from store.models.tokens import ROLES, ApiToken
+from store.text import actor_problem, control_character, too_long
 
 __all__ = ["ROLES", "TokenError", "TokenInfo", "create_token", "authenticate", "revoke_token", "list_tokens"]
 
@@ -54,6 +55,18 @@ def create_token(sessions: sessionmaker[Session], *, role: str, agency: str | No
         raise TokenError("an agency token needs --agency: it is scoped to that agency's seals and licenses")
     if role != "agency" and agency:
         raise TokenError(f"only agency tokens are scoped to an agency, not {role!r} tokens")
+    for what, text, column in (("the agency", agency, ApiToken.agency), ("the label", label, ApiToken.label)):
+        if not text:
+            continue
+        problem = too_long(text, column, what)  # PostgreSQL: a driver error, SQLite: stored whole
+        found = control_character(text)
+        if problem is None and found is not None:
+            problem = f"{what} contains {found}: control characters are not allowed"
+        if problem is not None:
+            raise TokenError(problem)
+    problem = actor_problem(actor)
+    if problem is not None:
+        raise TokenError(problem)
     token_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     row = ApiToken(token_id=token_id, secret_hash=_digest(secret), role=role, agency=agency,
