@@ -16,7 +16,15 @@ import click
 from ca import service
 from ca.errors import CAError
 from ca.workflow import Page
-from cli.keys import PASSPHRASE_ENV, _home_option, _open_home, _passphrase_option, _read_passphrase, _read_utf8
+from cli.keys import (
+    PASSPHRASE_ENV,
+    _home_option,
+    _open_home,
+    _passphrase_option,
+    _read_passphrase,
+    _read_utf8,
+    checked_actor,
+)
 from cli.main import main
 from cli.output import emit, json_option
 from keystore.errors import KeyStoreAlreadyInitialised, KeyStoreError
@@ -27,7 +35,7 @@ from store.home import Home
 
 _actor_option = click.option(
     "--actor", default=lambda: os.environ.get("USER", "operator"), show_default="$USER",
-    help="Who runs the command (audit log).",
+    callback=checked_actor, help="Who runs the command (audit log).",
 )
 _ERRORS = (CAError, KeyStoreError, StoreError)
 

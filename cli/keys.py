@@ -21,6 +21,7 @@ from keystore.soft import SoftKeyStore
 from store.db import make_sessionmaker
 from store.errors import StoreError
 from store.home import CONFIG_FILE, Home
+from store.text import actor_problem
 
 PASSPHRASE_ENV = "ESEAL_PASSPHRASE"
 
@@ -32,6 +33,15 @@ _passphrase_option = click.option(
     "--passphrase-file", "passphrase_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help=f"File holding the key-store passphrase (default: the {PASSPHRASE_ENV} environment variable).",
 )
+
+
+def checked_actor(_ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """The --actor (or $USER) as every command records it: one line that fits the columns
+    that store an actor, or a usage error before anything is done (PostgreSQL: a driver error)."""
+    problem = actor_problem(value)
+    if problem is not None:
+        raise click.BadParameter(problem, param=param)
+    return value
 
 
 def _read_utf8(path: Path) -> str:
@@ -77,7 +87,7 @@ def keys() -> None:
               help="Folder to write the share files to (created; must not hold share files).")
 @_passphrase_option
 @click.option("--actor", default=lambda: os.environ.get("USER", "operator"), show_default="$USER",
-              help="Who runs the initialisation (audit log).")
+              callback=checked_actor, help="Who runs the initialisation (audit log).")
 @json_option
 def init_command(home_path: Path, custodians: int | None, threshold: int | None, shares_out: Path | None,
                  passphrase_file: Path | None, actor: str, as_json: bool) -> None:

@@ -74,7 +74,7 @@ from store import audit, db, group_commit, translog
 from store.models.ca import CertificateAuthority, IssuedCertificate
 from store.models.seal import SealAuthorisation, SealCounter, SealHolder, SealRecord
 from store.status_epoch import StatusRows
-from store.text import control_character, reason_problem
+from store.text import actor_problem, control_character, reason_problem
 
 SEAL_ROLE = "seal"  # the key-store role that may sign with seal and personal-seal keys
 PICTURE_TYPES = {"png": "PNG", "jpg": "JPG", "jpeg": "JPG", "svg": "SVG", "ofd": "OFD"}
@@ -347,6 +347,9 @@ def make_seal(
         found = control_character(text)
         if found is not None:
             raise SealBuildError(f"{what} contains {found}: control characters are not allowed in a name")
+    problem = actor_problem(actor)  # stored as the seal's created_by
+    if problem is not None:
+        raise SealBuildError(problem)
     kind = PICTURE_TYPES.get(str(picture_type).lower())
     if kind is None:
         raise SealBuildError(f"picture type {picture_type!r}: expected one of png, jpg, svg, ofd")
@@ -480,6 +483,9 @@ def grant_use(home: Any, es_id: str, *, agency: str, actor: str = "admin",
     """Authorise one more agency to use a seal (e.g. an office sealing for its department)."""
     if not isinstance(agency, str) or not agency.strip() or len(agency) > 200:
         raise SealBuildError("agency must be 1-200 characters")
+    problem = actor_problem(actor)  # stored as the grant's granted_by
+    if problem is not None:
+        raise SealBuildError(problem)
     with db.transaction(_sessions(home, sessions)) as s:
         if s.get(SealRecord, es_id) is None:
             raise SealNotFound(f"no seal {es_id!r} is registered in this region")

@@ -228,3 +228,49 @@ def test_a_trust_list_location_too_long_for_a_file_name(region, tmp_path) -> Non
     location = "x" * 5000                               # OSError 'File name too long' before
     refused(eseal("tl", "lotl", "--home", region.path, "--add", f"{location},{signer}", "--out", tmp_path / "l.json"),
             1, "cannot be read as a file (File name too long), and not an http(s) URL")
+
+
+def test_a_token_agency_or_label_longer_than_its_column(region) -> None:
+    """api_tokens.agency is VARCHAR(100), label VARCHAR(200): a traceback (a driver error) on
+    PostgreSQL, stored whole on SQLite."""
+    refused(eseal("token", "create", "--home", region.path, "--role", "agency", "--agency", "某" * 101),
+            1, "the agency is longer than 100 characters (101)")
+    refused(eseal("token", "create", "--home", region.path, "--role", "admin", "--label", "标" * 201),
+            1, "the label is longer than 200 characters (201)")
+    made = eseal("token", "create", "--home", region.path, "--role", "agency", "--agency", "某" * 100)
+    assert made.exit_code == 0 and "created" in made.output, made.output
+
+
+def _a_seal(home) -> str:
+    from ca import service as ca_service
+    from keystore.soft import SoftKeyStore
+    from seal import service
+
+    ks = SoftKeyStore.from_home(home)
+    ks.unlock_with_passphrase(PASSPHRASE, actor="admin")
+    key_ref = ks.generate("agency-signer", "seal", actor="admin")
+    _, cert = ca_service.issue_for_key(home, ks, profile="organization", key_ref=key_ref,
+                                       subject="C=CN,O=某某局,CN=某某局", credit_code="91350100M000100Y43")
+    es_id = service.make_seal(home, ks, seal_type="organization", name="某某局", agency="某某局",
+                              holder_certs=[cert.dump()], actor="admin")
+    ks.lock()
+    return es_id
+
+
+def test_an_actor_longer_than_its_columns_is_a_usage_error(region) -> None:
+    """--actor is stored as created_by, granted_by, issued_by, ... (VARCHAR(200)) and as the
+    audit log's actor (255): a traceback on PostgreSQL, or an audit error past 255; now every
+    command refuses it before it does anything."""
+    from seal import service
+
+    es_id = _a_seal(region)
+    for actor, words in (("经办人" * 67, "the actor is longer than 200 characters (201)"),
+                         ("x" * 256, "the actor is longer than 200 characters (256)"),
+                         ("ops\nadmin", "the actor contains U+000A")):
+        refused(eseal("seal", "grant", "--home", region.path, "--agency", "另一局", "--actor", actor, es_id),
+                2, words)
+        refused(eseal("cert", "revoke", "--home", region.path, "--serial", "ab", "--actor", actor), 2, words)
+    assert "另一局" not in service.get_seal(region, es_id).agencies
+    ok = eseal("seal", "grant", "--home", region.path, "--agency", "另一局", "--actor", "经办人" * 66 + "甲乙", es_id)
+    assert ok.exit_code == 0, ok.output
+    assert "另一局" in service.get_seal(region, es_id).agencies

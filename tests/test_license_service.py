@@ -96,6 +96,18 @@ def test_invalid_data_names_the_field_and_stores_nothing(region) -> None:
     assert _count(home) == 0 and _audit(home, "license.issue") == []
 
 
+def test_an_issuer_longer_than_its_column_is_refused(region) -> None:
+    """licenses.issued_by is VARCHAR(200), the audit log's actor 255: an actor of 201-255
+    characters (the CLI's --actor) was a driver error on PostgreSQL, stored whole on SQLite."""
+    home, ks = region
+    with pytest.raises(LicenseError, match="the actor is longer than 200 characters"):
+        service.issue_license(home, ks, type="YYZZ", data=BUSINESS, agency="局", actor="发证员" * 67)
+    assert _count(home) == 0 and _audit(home, "license.issue") == []
+    lid, _ = service.issue_license(home, ks, type="YYZZ", data=BUSINESS, agency="局", actor="发证员" * 66 + "甲乙")
+    assert [e.actor for e in _audit(home, "license.issue")] == ["发证员" * 66 + "甲乙"]
+    assert service.get_license(home, lid).status.status == "valid"
+
+
 def test_revocation_is_final_and_audited(region) -> None:
     home, ks = region
     lid, _ = service.issue_license(home, ks, type="YYZZ", data=BUSINESS, agency="局", actor="clerk")

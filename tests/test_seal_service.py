@@ -235,6 +235,24 @@ def test_a_status_reason_is_one_line_that_fits_its_column(org_seal):
     assert service.suspend_seal(home, es_id, reason="  " + "y" * 497 + " ").status_reason == "y" * 497
 
 
+def test_an_actor_longer_than_its_column_is_refused(org_seal):
+    """created_by and granted_by are VARCHAR(200) (the audit log's actor 255): an actor of
+    201-255 characters (the CLI's --actor) was a driver error on PostgreSQL, stored on SQLite."""
+    home, ks, es_id, _, cert = org_seal
+    actor = "经办人" * 67  # 201 characters
+    with pytest.raises(SealBuildError, match="the actor is longer than 200 characters"):
+        service.make_seal(home, ks, seal_type="organization", name="某某市人民政府", agency=AGENCY,
+                          holder_certs=[cert.dump()], actor=actor)
+    with pytest.raises(SealBuildError, match="the actor is longer than 200 characters"):
+        service.grant_use(home, es_id, agency="另一局", actor=actor)
+    with pytest.raises(SealBuildError, match="the actor contains U\\+000A"):
+        service.grant_use(home, es_id, agency="另一局", actor="ops\nadmin")
+    assert [a for a, *_ in _records(home)].count("seal.make") == 1
+    assert "另一局" not in service.get_seal(home, es_id).agencies
+    service.grant_use(home, es_id, agency="另一局", actor=actor[:200])
+    assert "另一局" in service.get_seal(home, es_id).agencies
+
+
 def test_expiry_is_derived_from_validity(org_seal):
     home, _, es_id, _, _ = org_seal
     with transaction(home.engine) as s:

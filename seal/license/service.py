@@ -56,7 +56,7 @@ from store import audit, db
 from store.models.ca import CertificateAuthority
 from store.models.license import LicenseCounter, LicenseRecord
 from store.status_epoch import StatusRows
-from store.text import reason_problem
+from store.text import actor_problem, reason_problem
 
 __all__ = [
     "issue_license", "license_status", "revoke_license", "get_license", "find_by_external_id", "list_licenses",
@@ -299,6 +299,9 @@ def issue_license(home: Any, keystore: Any, *, type: str | LicenseType, data: di
         raise LicenseError("external_id must be a non-empty string of at most 128 characters")
     for name, text in (("agency (发证机关)", agency), ("external_id", external_id)):
         _refuse_unfit(name, text)
+    problem = actor_problem(actor)  # stored as the license's issued_by
+    if problem is not None:
+        raise LicenseError(problem)
     sessions = _sessions(home, sessions)
     region = region_of(sessions)
     if external_id is not None:
