@@ -36,13 +36,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ca.csr import DEFAULT_UID, parse_csr
-from ca.errors import CAError, InvalidTransition, SeparationOfDuties, UnknownApplication
+from ca.errors import CAError, InvalidTransition, ProfileViolation, SeparationOfDuties, UnknownApplication
 from ca.profiles import parse_dn
 from ca.request import CertificateRequest, RequestFields
 from ca.service import _builder, _issuing_ca, _now, _sessions, issue_for_public_key
 from gm.records import frozen_record
 from store import audit, db
 from store.models.ca_workflow import CertificateApplication
+from store.text import actor_problem, too_long
 
 __all__ = ["ApplicationInfo", "FOUR_EYES_PROFILES", "submit_application", "review_application",
            "approve_application", "reject_application", "list_applications", "get_application",
@@ -72,9 +73,12 @@ def _info(row: CertificateApplication) -> ApplicationInfo:
 
 
 def _actor(actor: str) -> str:
-    actor = (actor or "").strip()
+    actor = (actor or "").strip() if isinstance(actor, str) else ""
     if not actor:
         raise CAError("every workflow step needs the name of the person taking it (actor)")
+    problem = actor_problem(actor)  # it is stored (operator, reviewer, decided_by: VARCHAR(200))
+    if problem is not None:
+        raise CAError(problem)
     return actor
 
 
@@ -118,6 +122,9 @@ def submit_application(
     parsed = parse_csr(csr_pem, uid=uid)
     subject_text = wanted.subject or ",".join(
         f"{k}={v}" for k, vs in parsed.subject_attributes.items() for v in ([vs] if isinstance(vs, str) else vs))
+    problem = too_long(subject_text, CertificateApplication.subject, "the subject")  # stored as entered
+    if problem is not None:
+        raise ProfileViolation(problem)
     san_list = [list(x) for x in wanted.san or ()]
     wanted = dataclasses.replace(wanted, subject=parse_dn(subject_text), san=[tuple(x) for x in san_list])
     sessions = _sessions(home, sessions)

@@ -139,3 +139,18 @@ def test_an_application_id_of_more_digits_than_int_reads_is_unknown(api) -> None
     resp = client.get(f"/api/v1/applications/{'1' * 5000}", headers=_auth(tokens["admin"]))
     assert resp.status_code == 404 and resp.json["type"] == PROBLEM + "unknown-application"
     assert resp.json["detail"].startswith("no certificate application '1111")
+
+
+def test_a_subject_longer_than_an_application_keeps_is_a_400(api) -> None:
+    """The application keeps its subject as entered (VARCHAR(1000)): blanks between the
+    attributes made a valid DN too long for it -- a 500 on PostgreSQL, stored on SQLite."""
+    client, tokens, _ = api
+    subject = "C=CN," + " " * 1000 + "O=某某局,CN=设备-1"
+    body = {"profile": "device", "csr": _csr("C=CN,O=某某局,CN=设备-1"), "subject": subject}
+    answer = client.post("/api/v1/applications", headers=_auth(tokens["clerk"]), json=body)
+    assert answer.status_code == 400 and answer.mimetype == "application/problem+json", answer.status_code
+    assert answer.json["type"] == PROBLEM + "profile-violation"
+    assert "the subject is longer than 1000 characters (1018)" in answer.json["detail"]
+    assert client.get("/api/v1/applications", headers=_auth(tokens["clerk"])).json["items"] == []
+    body["subject"] = "C=CN," + " " * 980 + "O=某某局,CN=设备-1"
+    assert client.post("/api/v1/applications", headers=_auth(tokens["clerk"]), json=body).status_code == 201

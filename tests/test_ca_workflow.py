@@ -17,6 +17,7 @@ from ca.errors import (
     InvalidCSR,
     InvalidIdentifier,
     InvalidTransition,
+    ProfileViolation,
     SeparationOfDuties,
     UnknownApplication,
     UnknownSerial,
@@ -144,6 +145,29 @@ def test_rejection_and_refusals(region, reqs) -> None:
         workflow.list_applications(home, status="lost")
     with transaction(home.engine, readonly=True) as s:
         assert s.query(IssuedCertificate).filter(IssuedCertificate.profile == "organization").count() == 0
+
+
+def test_an_application_that_does_not_fit_its_columns_is_refused(region, reqs) -> None:
+    """ca_applications.subject is VARCHAR(1000) and holds the DN as entered; operator, reviewer
+    and decided_by VARCHAR(200). Longer -- blanks between attributes, many OUs, a long --actor --
+    was a driver error on PostgreSQL (a 500 through the API) and stored whole on SQLite."""
+    home, _ = region
+    csr = reqs["org"].read_bytes()
+    apply = dict(profile="organization", csr_pem=csr, credit_code=CREDIT_CODE)
+    many_ous = "C=CN,O=某某局," + ",".join(f"OU=第{i}处{'科' * 60}" for i in range(16)) + ",CN=某某局"
+    for subject in ("C=CN," + " " * 1000 + "O=某某局,CN=某某局", many_ous):
+        with pytest.raises(ProfileViolation, match="the subject is longer than 1000 characters"):
+            workflow.submit_application(home, subject=subject, operator="clerk", **apply)
+    clerk = "受理员" * 67  # 201 characters
+    with pytest.raises(CAError, match="the actor is longer than 200 characters"):
+        workflow.submit_application(home, operator=clerk, **apply)
+    assert workflow.list_applications(home) == [] and _records(home, "application:1") == []
+    a1 = workflow.submit_application(home, operator=clerk[:200], subject=many_ous[:990] + ",CN=某某局", **apply)
+    with pytest.raises(CAError, match="the actor is longer than 200 characters"):
+        workflow.review_application(home, a1, reviewer=clerk)
+    with pytest.raises(CAError, match="the actor is longer than 200 characters"):
+        workflow.reject_application(home, a1, actor=clerk, reason="no")
+    assert workflow.get_application(home, a1).status == "submitted"
 
 
 def test_renew_keeps_key_and_content(region, reqs) -> None:

@@ -26,7 +26,8 @@ from api.problems import Problem
 from api.request import field, json_object, whole_number
 from ca import workflow
 from ca.errors import UnknownApplication
-from store.models.ca_workflow import APPLICATION_STATUSES
+from store.models.ca_workflow import APPLICATION_STATUSES, CertificateApplication
+from store.text import column_length
 
 bp = Blueprint("applications", __name__, url_prefix="/api/v1/applications")
 
@@ -57,7 +58,8 @@ APPLY_REQUEST = openapi.schema("ApplicationRequest", {
     "properties": {
         "profile": {"type": "string", "examples": ["personal", "organization", "device"]},
         "csr": {"type": "string", "description": "PKCS#10 request, PEM, SM2 with SM3"},
-        "subject": {"type": "string", "description": "C=CN,O=...,CN=... (default: the CSR's subject)"},
+        "subject": {"type": "string", "maxLength": column_length(CertificateApplication.subject),
+                    "description": "C=CN,O=...,CN=... (default: the CSR's subject)"},
         "id_number": {"type": "string"},
         "credit_code": {"type": "string"},
         "san": {"type": "array", "items": {"type": "string", "description": "dns:NAME, ip:ADDR or email:ADDR"}},
