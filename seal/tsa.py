@@ -60,6 +60,7 @@ from seal.errors import SealError
 from store import audit, db
 from store.models.ca import IssuedCertificate
 from store.models.tsa import TsaToken
+from store.text import too_long
 
 __all__ = [
     "TsaError", "TsaNotConfigured", "TsaRejected", "MalformedToken", "TsaConfig", "TsaIdentity",
@@ -71,7 +72,7 @@ POLICY_ARC = "2.25.4116744166554053321856640421479136325"  # UUID 0318db28-7a06-
 DEFAULT_POLICY = POLICY_ARC + ".1"
 TSA_ROLE = "tsa"
 SERIAL_ATTEMPTS = 5
-NONCE_MAX_BITS = 320  # tsa_tokens.nonce holds 80 hex digits
+NONCE_MAX_BITS = 320  # tsa_tokens.nonce holds 80 hex digits (a negative nonce: 79 and its "-")
 # hash algorithm -> imprint length. SM3 is the GM/T 0033 algorithm; SHA-256 for clients
 # (e.g. PDF signers) that cannot hash with SM3.
 IMPRINT_LENGTHS = {"sm3": 32, "sha256": 32}
@@ -226,8 +227,10 @@ def _check_request(request_der: bytes, config: TsaConfig) -> _Checked | tuple[st
     if req["extensions"].native:
         return "unaccepted_extensions", "request extensions are not supported"
     nonce = req["nonce"].native
-    if nonce is not None and abs(nonce).bit_length() > NONCE_MAX_BITS:
-        return "bad_request", f"nonce longer than {NONCE_MAX_BITS} bits"
+    if nonce is not None and (abs(nonce).bit_length() > NONCE_MAX_BITS
+                              or too_long(_signed_hex(nonce), TsaToken.nonce, "nonce") is not None):
+        # as stored: a negative nonce of 320 bits is 81 characters with its sign (PostgreSQL: a driver error)
+        return "bad_request", f"nonce longer than {NONCE_MAX_BITS} bits (or {NONCE_MAX_BITS - 4} when negative)"
     return _Checked(req["message_imprint"].dump(), name, imprint, nonce, bool(req["cert_req"].native))
 
 

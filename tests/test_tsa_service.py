@@ -251,6 +251,9 @@ def _req(**over) -> bytes:
     (_req(extensions=[{"extn_id": "1.2.3.4", "extn_value": b"\x05\x00"}]), "unaccepted_extensions",
      "extensions are not supported"),
     (_req(nonce=1 << 400), "bad_request", "nonce longer than 320 bits"),
+    # 320 bits and negative: 81 characters stored with its sign, tsa_tokens.nonce is VARCHAR(80)
+    # (PostgreSQL: a driver error, a 500 at /tsa; SQLite stored it)
+    (_req(nonce=-(1 << 320) + 1), "bad_request", "nonce longer than 320 bits (or 316 when negative)"),
 ])
 def test_bad_requests_are_rejected_with_fail_info(env, request_der, fail, text):
     resp = tsa.parse_response(stamp(env, request_der))
@@ -258,6 +261,13 @@ def test_bad_requests_are_rejected_with_fail_info(env, request_der, fail, text):
     assert text in resp.text
     assert rows(env[0], TsaToken) == []
     assert not [r for r in rows(env[0], AuditRecord) if r.action == "tsa.timestamp"]
+
+
+def test_the_longest_nonces_that_fit_the_token_log_are_granted(env):
+    for nonce in ((1 << 320) - 1, -(1 << 316) + 1):   # 80 hex digits; 79 and the sign
+        resp = tsa.parse_response(stamp(env, _req(nonce=nonce)))
+        assert resp.status == "granted", resp.text
+    assert sorted(len(r.nonce) for r in rows(env[0], TsaToken)) == [80, 80]
 
 
 def test_our_policy_requested_explicitly_is_granted(env):
