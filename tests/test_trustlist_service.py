@@ -100,6 +100,38 @@ def test_a_location_longer_than_the_store_keeps_is_refused_before_fetching(world
         import_lotl(eseal_home, world["srv"].url + "/lotl.json?" + "x" * 1000, world["national"])
 
 
+def _signed_with_sequence(world, sequence: int) -> bytes:
+    """The national list, re-signed by its signer with ``sequence`` as its sequence number (as a
+    foreign operator could sign it: sign_list itself refuses to)."""
+    import base64
+
+    from seal.cms import sign_data
+    from verify.trustlist.model import FORMAT, canonical_json
+    from verify.trustlist.service import _signer_fn
+
+    homes, stores = world["homes"], world["stores"]
+    key_ref, cert = list_signer(homes["N"], stores["N"], "lotl")
+    body = json.loads(world["srv"].routes["/lotl.json"])["list"]
+    body["sequence_number"] = sequence
+    signature = sign_data(canonical_json(body), cert, _signer_fn(stores["N"], key_ref, "admin"), flavour="gmt0010",
+                          detached=True)
+    return json.dumps({"format": FORMAT, "list": body, "signature": base64.b64encode(signature).decode()},
+                      ensure_ascii=False).encode("utf-8")
+
+
+def test_a_sequence_number_past_the_column_is_refused(world, eseal_home, tmp_path) -> None:
+    """imported_trust_lists.sequence_number is an INTEGER (PostgreSQL's int4): a list signed
+    with 2**31 was a driver error on PostgreSQL at the end of the import and stored on SQLite."""
+    path = tmp_path / "lotl.json"
+    path.write_bytes(_signed_with_sequence(world, 2 ** 31))
+    with pytest.raises(TrustListError, match="sequence_number 2147483648 is larger than 2147483647"):
+        import_lotl(eseal_home, str(path), world["national"])
+    with transaction(eseal_home.engine, readonly=True) as s:
+        assert s.scalars(select(AuditRecord).where(AuditRecord.action == "trustlist.import")).all() == []
+    path.write_bytes(_signed_with_sequence(world, 2 ** 31 - 1))
+    assert import_lotl(eseal_home, str(path), world["national"]).lotl_sequence == 2 ** 31 - 1
+
+
 def test_tampered_tl_is_a_failure_not_an_import(world, eseal_home) -> None:
     srv = world["srv"]
     good = srv.routes["/C/tl.json"]

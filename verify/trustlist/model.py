@@ -191,6 +191,9 @@ class TrustList:
         seq = d.get("sequence_number")
         if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
             raise TrustListError("sequence_number must be a positive integer")
+        if seq > SEQUENCE_MAX:
+            raise TrustListError(f"sequence_number {seq} is larger than {SEQUENCE_MAX}, "
+                                 "the most a list can be stored with")
         issue, nxt = parse_time(d.get("issue_date"), "issue_date"), parse_time(d.get("next_update"), "next_update")
         if nxt <= issue:
             raise TrustListError("next_update must be later than issue_date")
@@ -229,6 +232,10 @@ def _list(d: Mapping[str, Any], key: str) -> list[Any]:
         raise TrustListError(f"{key} must be a list")
     return v
 
+
+# The largest sequence number: imported and published lists keep theirs in an INTEGER column,
+# PostgreSQL's int4 (a larger one was a driver error there, and stored as given by SQLite).
+SEQUENCE_MAX = 2 ** 31 - 1
 
 # The longest text a list may give; its URLs are stored (store.models.trust: 1,000 characters).
 MAX_TEXT = 1000
