@@ -83,18 +83,19 @@ def test_the_secret_is_compared_in_constant_time(store_engine: Engine, monkeypat
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"role": "agency", "agency": "某" * 101}, "the agency is longer than 100 characters"),
-    ({"role": "agency", "agency": "a" * 101}, "the agency is longer than 100 characters"),
+    ({"role": "agency", "agency": "某" * 201}, "the agency is longer than 200 characters"),
+    ({"role": "agency", "agency": "a" * 201}, "the agency is longer than 200 characters"),
     ({"role": "admin", "label": "标" * 201}, "the label is longer than 200 characters"),
     ({"role": "admin", "label": "ops\nteam"}, r"the label contains U\+000A"),
     ({"role": "admin", "actor": "管" * 201}, "the actor is longer than 200 characters"),
 ])
 def test_a_token_whose_agency_label_or_actor_does_not_fit_is_refused(store_engine: Engine, fields, message) -> None:
-    """api_tokens.agency is VARCHAR(100), label VARCHAR(200): longer was a driver error on
-    PostgreSQL (`eseal token create` a traceback) and stored whole on SQLite."""
+    """api_tokens.agency and label are VARCHAR(200) (the agency as wide as seals.agency since
+    0013): longer was a driver error on PostgreSQL (`eseal token create` a traceback) and
+    stored whole on SQLite."""
     sessions = make_sessionmaker(store_engine)
     with pytest.raises(tokens.TokenError, match=message):
         tokens.create_token(sessions, **fields)
     assert tokens.list_tokens(sessions) == []
-    _, info = tokens.create_token(sessions, role="agency", agency="某" * 100, label="标" * 200)
-    assert (info.agency, info.label) == ("某" * 100, "标" * 200)
+    _, info = tokens.create_token(sessions, role="agency", agency="某" * 200, label="标" * 200)
+    assert (info.agency, info.label) == ("某" * 200, "标" * 200)   # any agency a seal can name

@@ -26,7 +26,7 @@ class ApiToken(Base):
     token_id: Mapped[str] = mapped_column(String(16), nullable=False, unique=True)
     secret_hash: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     role: Mapped[str] = mapped_column(String(16), nullable=False)
-    agency: Mapped[str | None] = mapped_column(String(100))
+    agency: Mapped[str | None] = mapped_column(String(200))  # as wide as seals.agency (0013)
     label: Mapped[str] = mapped_column(String(200), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
