@@ -85,6 +85,7 @@ from ca.request import CertificateRequest, RequestFields
 from gm.records import frozen_record
 from store import audit, db, translog
 from store.models.ca import CertificateAuthority, CRLCounter, IssuedCertificate
+from store.text import too_long
 
 __all__ = [
     "RegionInfo", "ServiceCertificate", "service_certificate", "issue_for_key", "authority_by_issuer_id",
@@ -192,6 +193,9 @@ def init_region(
 
     sessions = _sessions(home, sessions)
     config = CAConfig(region_code=region_code, base_url=base_url)
+    long_url = too_long(config.base_url, CertificateAuthority.base_url, "the base URL")
+    if long_url is not None:  # it goes into every CA row (PostgreSQL: a driver error)
+        raise CAError(long_url)
     region_name = (region_name or "").strip()
     if not region_name or len(region_name) > 40:
         raise CAError("region name must be 1-40 characters (it goes into the CA names, CN <= 64)")

@@ -88,6 +88,21 @@ def test_init_twice_refused(region) -> None:
     assert before == info_bytes
 
 
+def test_a_base_url_longer_than_its_column_is_refused(eseal_home) -> None:
+    """ca_authorities.base_url is VARCHAR(400): a longer one was a driver error on PostgreSQL
+    (`eseal init` a traceback) and stored whole on SQLite; nothing is written."""
+    from keystore.soft import SoftKeyStore
+    from store.db import make_sessionmaker
+
+    ks = SoftKeyStore.initialise(make_sessionmaker(eseal_home.engine), actor="admin", passphrase=PASSPHRASE).store
+    long_url = "https://pki.example/" + "a" * 381
+    with pytest.raises(CAError, match="the base URL is longer than 400 characters"):
+        service.init_region(eseal_home, ks, region_code="440000", region_name="广东省", base_url=long_url)
+    assert not (eseal_home.path / "root.pem").exists()
+    info = service.init_region(eseal_home, ks, region_code="440000", region_name="广东省", base_url=long_url[:400])
+    assert info.base_url == long_url[:400]
+
+
 @pytest.mark.interop
 def test_issue_verify_revoke_crl(region, openssl_bin, openssl_req, tmp_path) -> None:
     home, ks, _ = region
