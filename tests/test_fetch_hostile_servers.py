@@ -140,20 +140,13 @@ def test_a_body_trickled_a_byte_at_a_time_is_cut_at_the_total_deadline() -> None
         assert_given_up_mid_trickle(srv)
 
 
-def test_headers_trickled_a_byte_at_a_time_are_cut_at_the_total_deadline() -> None:
-    def handler(conn: socket.socket, head: bytes) -> None:
-        srv.trickle(conn, b"HTTP/1.1 200 OK\r\nX-Slow: ", b"y" * TRICKLE_BYTES)
-
-    with HostileServer(handler) as srv:
-        with pytest.raises(FetchError, match="no complete answer within 0.5 s") as err:
-            Fetcher(read_timeout=5, total_timeout=0.5).get(srv.url + "/slow")
-        assert err.value.reason == "timeout"
-        assert_given_up_mid_trickle(srv)
-
-
-def test_a_chunked_body_trickled_a_chunk_at_a_time_is_cut_at_the_total_deadline() -> None:
-    def handler(conn: socket.socket, head: bytes) -> None:
-        srv.trickle(conn, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\n", b"z" * TRICKLE_BYTES)
+@pytest.mark.parametrize("head, filler", [
+    (b"HTTP/1.1 200 OK\r\nX-Slow: ", b"y"),                                    # the headers, a byte at a time
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\n", b"z"),    # a chunk, a byte at a time
+], ids=["headers", "chunked-body"])
+def test_a_trickle_anywhere_is_cut_at_the_total_deadline(head: bytes, filler: bytes) -> None:
+    def handler(conn: socket.socket, _head: bytes) -> None:
+        srv.trickle(conn, head, filler * TRICKLE_BYTES)
 
     with HostileServer(handler) as srv:
         with pytest.raises(FetchError, match="no complete answer within 0.5 s") as err:
