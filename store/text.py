@@ -8,6 +8,7 @@ query, so the caller answers with its own clear error instead of the driver's.
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -70,8 +71,10 @@ def too_long(text: str, column: Any, what: str) -> str | None:
     return None
 
 
-def _actor_columns() -> tuple[Any, ...]:
-    """Every column an actor's name is written to (imported here, not at the top: no cycle)."""
+@functools.cache
+def _narrowest_actor_column() -> Any:
+    """Of every column an actor's name is written to, the narrowest (the models are imported
+    here, not at the top: no cycle; looked up once)."""
     from store.models.audit import AuditRecord
     from store.models.ca_workflow import CertificateApplication
     from store.models.keys import RecoveryApproval, RecoveryRequest
@@ -79,9 +82,9 @@ def _actor_columns() -> tuple[Any, ...]:
     from store.models.seal import SealAuthorisation, SealRecord
     from store.models.tsa import TsaToken
 
-    return (AuditRecord.actor, SealRecord.created_by, SealAuthorisation.granted_by, LicenseRecord.issued_by,
-            CertificateApplication.operator, CertificateApplication.reviewer, CertificateApplication.decided_by,
-            TsaToken.actor, RecoveryRequest.requested_by, RecoveryApproval.approver)
+    return min((AuditRecord.actor, SealRecord.created_by, SealAuthorisation.granted_by, LicenseRecord.issued_by,
+                CertificateApplication.operator, CertificateApplication.reviewer, CertificateApplication.decided_by,
+                TsaToken.actor, RecoveryRequest.requested_by, RecoveryApproval.approver), key=column_length)
 
 
 def actor_problem(actor: str) -> str | None:
@@ -90,8 +93,7 @@ def actor_problem(actor: str) -> str | None:
     for an error; None when it can."""
     if not isinstance(actor, str) or not actor.strip():
         return "the actor must be a name (who acts, for the audit log)"
-    narrowest = min(_actor_columns(), key=column_length)
-    problem = too_long(actor, narrowest, "the actor")
+    problem = too_long(actor, _narrowest_actor_column(), "the actor")
     if problem is not None:
         return problem
     found = control_character(actor)

@@ -231,10 +231,10 @@ def test_a_trust_list_location_too_long_for_a_file_name(region, tmp_path) -> Non
 
 
 def test_a_token_agency_or_label_longer_than_its_column(region) -> None:
-    """api_tokens.agency is VARCHAR(100), label VARCHAR(200): a traceback (a driver error) on
+    """api_tokens.agency and label are VARCHAR(200): a traceback (a driver error) on
     PostgreSQL, stored whole on SQLite."""
-    refused(eseal("token", "create", "--home", region.path, "--role", "agency", "--agency", "某" * 101),
-            1, "the agency is longer than 100 characters (101)")
+    refused(eseal("token", "create", "--home", region.path, "--role", "agency", "--agency", "某" * 201),
+            1, "the agency is longer than 200 characters (201)")
     refused(eseal("token", "create", "--home", region.path, "--role", "admin", "--label", "标" * 201),
             1, "the label is longer than 200 characters (201)")
     made = eseal("token", "create", "--home", region.path, "--role", "agency", "--agency", "某" * 100)
