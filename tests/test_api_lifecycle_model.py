@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-import pytest
 from asn1crypto import ocsp as aocsp
 from asn1crypto import pem, x509
 from hypothesis import strategies as st
@@ -87,7 +86,8 @@ def api_machine(root: Path, pg_url: str | None) -> type[RuleBasedStateMachine]:
 
         @rule(target=certs)
         def issue(self) -> str:
-            csr = pem.armor("CERTIFICATE REQUEST", build_csr(LocalSigner(), "C=CN,O=某某局,CN=网关设备").dump()).decode()
+            request = build_csr(LocalSigner(), "C=CN,O=某某局,CN=网关设备")
+            csr = pem.armor("CERTIFICATE REQUEST", request.dump()).decode()
             made = self.answer(self.client.post("/api/v1/certificates", headers=self.admin,
                                                 json={"profile": "device", "csr": csr}), 201)
             serial = made.json["serial"]
@@ -221,8 +221,7 @@ def api_machine(root: Path, pg_url: str | None) -> type[RuleBasedStateMachine]:
     return ApiLifecycle
 
 
-@pytest.mark.usefixtures("backend")
-def test_lifecycles_through_the_api(backend: str | None, tmp_path: Path) -> None:
+def test_lifecycles_through_the_api(backend: str | None, tmp_path: Path) -> None:  # noqa: F811
     settings = lifecycle_settings()
     settings = type(settings)(settings, max_examples=max(5, settings.max_examples // 3), stateful_step_count=25)
     run_state_machine_as_test(api_machine(tmp_path, backend), settings=settings)

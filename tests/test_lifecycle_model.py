@@ -40,7 +40,7 @@ from sqlalchemy import select
 
 from ca import renewal
 from ca import service as ca_service
-from ca.certificate import load_certificate, to_pem
+from ca.certificate import load_certificate
 from ca.csr import build_csr
 from ca.errors import AlreadyRevoked, CAError, InvalidTransition
 from ca.testing import LocalSigner
@@ -79,7 +79,7 @@ SEALS = st.integers(0, 7)  # which of the seals made so far
 
 def lifecycle_settings() -> settings:
     n = int(os.environ.get("ESEAL_FUZZ_EXAMPLES", 25))
-    return settings(max_examples=n, stateful_step_count=50, deadline=None, database=None,
+    return settings(max_examples=n, stateful_step_count=30, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.filter_too_much])
 

@@ -17,9 +17,8 @@ from collections import Counter
 from typing import Any
 
 from asn1crypto import cms as acms
-from asn1crypto import core
+from asn1crypto import core, x509
 from asn1crypto import ocsp as aocsp
-from asn1crypto import x509
 from sqlalchemy import func, select
 
 from ca import ocsp
