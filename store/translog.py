@@ -1,8 +1,8 @@
 """A transparency log of what the region issues, in the style of RFC 9162 (Certificate
 Transparency 2.0), hashed with SM3 and with tree heads signed with SM2.
 
-Every issued certificate, made seal, sealed document and e-license is appended (``append``)
-in the same transaction as the change that made it, so the log and the database cannot
+Every issued certificate, made seal and sealed document (a sealed e-license among them) is
+appended (``append``) in the same transaction as the change that made it, so the log and the database cannot
 disagree. A relying party in another region that holds an artefact asks this region for an
 inclusion proof (``prove_inclusion``) against a signed tree head and checks it with nothing
 but the artefact, the proof and the region's log key (``check_inclusion``); two tree heads
@@ -41,7 +41,7 @@ __all__ = [
     "check_consistency", "verify_log", "leaf_input",
 ]
 
-KINDS = ("certificate", "seal", "sealed-document", "license")
+KINDS = ("certificate", "seal", "sealed-document")  # an e-license is logged as its sealing
 _LEAF_TAG = b"eseal-log-v1\x00"
 _STH_TAG = b"eseal-sth-v1\x00"
 
