@@ -104,6 +104,26 @@ def test_the_language_switch_never_redirects_elsewhere(console) -> None:  # noqa
                       "/console/") == {}
 
 
+def test_the_language_switchs_next_never_redirects_elsewhere(console) -> None:  # noqa: F811
+    app, *_ = console
+    client = app.test_client()
+    assert _locations(lambda target: client.get("/console/lang/en", query_string={"next": target}),
+                      "/console/") == {}
+
+
+def test_the_language_links_return_to_the_page_they_are_on(console) -> None:  # noqa: F811
+    """Browsers send the console no Referer (Referrer-Policy: no-referrer): the links carry the
+    page in ?next=, and switching the language on a filtered list stays on it."""
+    import re
+
+    app, tokens, *_ = console
+    client = _signed_in(app, tokens["admin"])
+    page = client.get("/console/licenses", query_string={"status": "valid"}).get_data(as_text=True)
+    (link,) = re.findall(r'href="(/console/lang/en[^"]*)"', page)
+    resp = client.get(link.replace("&amp;", "&"))
+    assert resp.status_code == 302 and resp.headers["Location"] == "/console/licenses?status=valid"
+
+
 def test_a_refused_form_never_redirects_elsewhere(console) -> None:  # noqa: F811
     app, *_ = console
     client = app.test_client()  # no CSRF token: the form is refused and the browser sent back

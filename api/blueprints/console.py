@@ -155,7 +155,8 @@ def style() -> Response:
 def set_language(code: str) -> Response:
     if code in LANGUAGES:
         session["lang"] = code
-    return redirect(_console_target(request.referrer, url_for("console.index")))
+    # back to the page the link was on: its ?next= (the console sends no Referer: no-referrer)
+    return redirect(_console_target(request.args.get("next") or request.referrer, url_for("console.index")))
 
 
 @bp.route("/login", methods=["GET", "POST"])
