@@ -45,8 +45,8 @@ from store import audit, db
 from store.models.ca_workflow import CertificateApplication
 from store.text import actor_problem, too_long
 
-__all__ = ["ApplicationInfo", "FOUR_EYES_PROFILES", "submit_application", "review_application",
-           "approve_application", "reject_application", "list_applications", "get_application",
+__all__ = ["ApplicationInfo", "FOUR_EYES_PROFILES", "MAX_APPLICATION_ID", "submit_application",
+           "review_application", "approve_application", "reject_application", "list_applications", "get_application",
            "Page"]
 
 FOUR_EYES_PROFILES = frozenset({"organization", "organization_encryption"})
@@ -82,13 +82,13 @@ def _actor(actor: str) -> str:
     return actor
 
 
-_MAX_ID = 2 ** 31 - 1   # ca_applications.id is an INTEGER column: PostgreSQL's int4, the narrower of the two
+MAX_APPLICATION_ID = 2 ** 31 - 1   # ca_applications.id is an INTEGER column: PostgreSQL's int4, the narrower of the two
 
 
 def _id(application_id: int) -> int:
     """``application_id`` as the database can look it up; UnknownApplication for a number no
     application can have (0, negative, or wider than the column: a driver error otherwise)."""
-    if not 1 <= int(application_id) <= _MAX_ID:
+    if not 1 <= int(application_id) <= MAX_APPLICATION_ID:
         raise UnknownApplication(f"no certificate application {application_id}")
     return int(application_id)
 

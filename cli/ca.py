@@ -23,7 +23,7 @@ from cli.keys import (
     _passphrase_option,
     _read_passphrase,
     _read_utf8,
-    checked_actor,
+    actor_option,
 )
 from cli.main import main
 from cli.output import emit, json_option
@@ -33,10 +33,7 @@ from store.db import make_sessionmaker
 from store.errors import StoreError
 from store.home import Home
 
-_actor_option = click.option(
-    "--actor", default=lambda: os.environ.get("USER", "operator"), show_default="$USER",
-    callback=checked_actor, help="Who runs the command (audit log).",
-)
+_actor_option = actor_option
 _ERRORS = (CAError, KeyStoreError, StoreError)
 
 

@@ -44,6 +44,13 @@ def checked_actor(_ctx: click.Context, param: click.Parameter, value: str) -> st
     return value
 
 
+# Who runs a command, for the audit log: one option for every command that takes it.
+actor_option = click.option(
+    "--actor", default=lambda: os.environ.get("USER", "operator"), show_default="$USER",
+    callback=checked_actor, help="Who runs the command (audit log).",
+)
+
+
 def _read_utf8(path: Path) -> str:
     """A passphrase file's text; a clear error when it is not UTF-8 (a GBK file, a binary)."""
     try:
@@ -86,8 +93,7 @@ def keys() -> None:
 @click.option("--shares-out", "shares_out", type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write the share files to (created; must not hold share files).")
 @_passphrase_option
-@click.option("--actor", default=lambda: os.environ.get("USER", "operator"), show_default="$USER",
-              callback=checked_actor, help="Who runs the initialisation (audit log).")
+@actor_option
 @json_option
 def init_command(home_path: Path, custodians: int | None, threshold: int | None, shares_out: Path | None,
                  passphrase_file: Path | None, actor: str, as_json: bool) -> None:

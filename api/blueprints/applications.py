@@ -32,7 +32,7 @@ from store.text import column_length
 bp = Blueprint("applications", __name__, url_prefix="/api/v1/applications")
 
 MAX_PER_PAGE = 200
-MAX_ID = 2**31 - 1
+MAX_ID = workflow.MAX_APPLICATION_ID
 _SAN_KINDS = ("dns", "ip", "email")
 
 APPLICATION = openapi.schema("CertificateApplication", {
