@@ -30,10 +30,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from gm.records import frozen_record
 from gm.sm2 import PublicKey
 from gm.sm3 import sm3
-from store import merkle
+from store import db, merkle
 from store.db import HotStatement, connection_of, queue_for_end
 from store.errors import StoreError
-from store.models.translog import TransLogEntry, TransLogHead, TransLogState  # noqa: F401  (re-exported for tools)
+from store.models.translog import (  # noqa: F401  (re-exported for tools)
+    TransLogEntry,
+    TransLogHead,
+    TransLogNode,
+    TransLogState,
+)
+from store.translog_tree import StoredTree
 
 __all__ = [
     "KINDS", "TransLogError", "SignedTreeHead", "InclusionProof", "ConsistencyProof", "append",
@@ -160,23 +166,25 @@ def _head(row: TransLogHead) -> SignedTreeHead:
     return SignedTreeHead(row.size, _b64(row.root), _iso(row.signed_at), row.key_id, _b64(row.signature))
 
 
-def _leaves(s: Session, size: int | None = None) -> list[bytes]:
-    q = select(TransLogEntry.leaf_hash).order_by(TransLogEntry.idx)
-    if size is not None:
-        q = q.where(TransLogEntry.idx < size)
-    return [bytes(h) for h in s.scalars(q)]
+def _logged(s: Session) -> int:
+    """How many entries are logged (committed, as this transaction sees them)."""
+    size = s.scalar(select(TransLogState.size).where(TransLogState.id == 1))
+    if size is None:
+        raise TransLogError("the translog_state row is missing: is the database migrated?")
+    return size
 
 
 def sign_tree_head(sessions: sessionmaker[Session], signer: Any) -> SignedTreeHead:
     """Sign the current tree with ``signer`` (store.audit.AuditSigner) and store the head."""
-    with sessions() as s:
-        leaves = _leaves(s)
-    root = merkle.root_hash(leaves)
+    with db.transaction(sessions, readonly=True) as s:
+        tree = StoredTree(s, _logged(s))
+        root = tree.root()
+    tree.save(sessions)
     signed_at = _now()
-    unsigned = SignedTreeHead(len(leaves), _b64(root), _iso(signed_at), signer.key_id, "")
+    unsigned = SignedTreeHead(tree.size, _b64(root), _iso(signed_at), signer.key_id, "")
     signature = signer.sign(unsigned.tbs())
     with sessions.begin() as s:
-        row = TransLogHead(size=len(leaves), root=root, signed_at=signed_at, key_id=signer.key_id,
+        row = TransLogHead(size=tree.size, root=root, signed_at=signed_at, key_id=signer.key_id,
                            signature=signature)
         s.add(row)
         s.flush()
@@ -231,16 +239,18 @@ def prove_inclusion(sessions: sessionmaker[Session], subject: str, *,
                     head: SignedTreeHead | None = None) -> InclusionProof:
     """The newest entry of ``subject`` proven against ``head`` (default: the latest head)."""
     head = head or latest_head(sessions)
-    with sessions() as s:
+    with db.transaction(sessions, readonly=True) as s:
         entry = s.scalar(select(TransLogEntry).where(TransLogEntry.subject == subject,
                                                      TransLogEntry.idx < head.size)
                          .order_by(TransLogEntry.idx.desc()).limit(1))
         if entry is None:
             raise TransLogError(f"{subject} is not in the log at tree size {head.size}")
-        leaves = _leaves(s, head.size)
-        path = merkle.inclusion_proof(entry.idx, leaves)
-        return InclusionProof(entry.idx, entry.kind, entry.subject, _iso(entry.logged_at),
-                              bytes(entry.artefact_sm3).hex(), [_b64(p) for p in path], head)
+        tree = StoredTree(s, head.size)
+        path = tree.run(lambda mth: merkle.audit_path(entry.idx, head.size, mth))
+        proof = InclusionProof(entry.idx, entry.kind, entry.subject, _iso(entry.logged_at),
+                               bytes(entry.artefact_sm3).hex(), [_b64(p) for p in path], head)
+    tree.save(sessions)
+    return proof
 
 
 @frozen_record
@@ -256,14 +266,16 @@ class ConsistencyProof:
 def prove_consistency(sessions: sessionmaker[Session], old_size: int, new_size: int) -> ConsistencyProof:
     if not 0 <= new_size < 2 ** 63:   # a bound the database can compare entry numbers with
         raise TransLogError(f"{new_size} is not a tree size")
-    with sessions() as s:
-        leaves = _leaves(s, new_size)
-    if new_size > len(leaves):
-        raise TransLogError(f"the log has {len(leaves)} entries, not {new_size}")
-    try:
-        path = merkle.consistency_proof(old_size, leaves)
-    except merkle.ProofError as exc:
-        raise TransLogError(str(exc)) from None
+    with db.transaction(sessions, readonly=True) as s:
+        logged = _logged(s)
+        if new_size > logged:
+            raise TransLogError(f"the log has {logged} entries, not {new_size}")
+        tree = StoredTree(s, new_size)
+        try:
+            path = tree.run(lambda mth: merkle.consistency_path(old_size, new_size, mth))
+        except merkle.ProofError as exc:
+            raise TransLogError(str(exc)) from None
+    tree.save(sessions)
     return ConsistencyProof(old_size, new_size, [_b64(p) for p in path])
 
 
@@ -302,22 +314,35 @@ def check_consistency(proof: ConsistencyProof, old: SignedTreeHead, new: SignedT
 
 
 def verify_log(session: Session, public_key: PublicKey | None = None) -> list[str]:
-    """Recompute every leaf hash and every signed head's root; [] when the log is intact."""
-    problems = []
-    rows = list(session.execute(select(TransLogEntry).order_by(TransLogEntry.idx)).scalars())
-    leaves = []
-    for expected, row in enumerate(rows):
-        if row.idx != expected:
-            problems.append(f"log entry {expected} is missing (next is {row.idx})")
+    """Recompute every leaf hash, every stored subtree hash and every signed head's root, in
+    one pass over the entries; [] when the log is intact."""
+    problems: list[str] = []
+    heads = list(session.execute(select(TransLogHead).order_by(TransLogHead.id)).scalars())
+    stored = {(n.level, n.idx): bytes(n.hash) for n in session.execute(select(TransLogNode)).scalars()}
+    roots = {h.size: None for h in heads}   # the root of each head's size, filled on the way
+    frontier = merkle.Frontier()
+    if 0 in roots:
+        roots[0] = frontier.root()
+    for row in session.execute(select(TransLogEntry).order_by(TransLogEntry.idx)).scalars():
+        if row.idx != frontier.size:
+            problems.append(f"log entry {frontier.size} is missing (next is {row.idx})")
             break
         leaf = merkle.leaf_hash(leaf_input(row.kind, row.subject, row.logged_at, bytes(row.artefact_sm3)))
         if leaf != bytes(row.leaf_hash):
             problems.append(f"log entry {row.idx} ({row.subject}) was altered: its leaf hash does not match")
-        leaves.append(leaf)
-    for head in session.execute(select(TransLogHead).order_by(TransLogHead.id)).scalars():
-        if head.size > len(leaves):
-            problems.append(f"tree head #{head.id} covers {head.size} entries; the log has {len(leaves)}")
-        elif merkle.root_hash(leaves[:head.size]) != bytes(head.root):
+        for level, idx, node in frontier.append(leaf):
+            kept = stored.pop((level, idx), None)
+            if kept is not None and kept != node:
+                problems.append(f"stored subtree hash (level {level}, index {idx}) does not match the entries")
+        if frontier.size in roots:
+            roots[frontier.size] = frontier.root()
+    for level, idx in sorted(stored):
+        problems.append(f"stored subtree hash (level {level}, index {idx}) covers entries the log does not have")
+    for head in heads:
+        root = roots[head.size]
+        if root is None:
+            problems.append(f"tree head #{head.id} covers {head.size} entries; the log has {frontier.size}")
+        elif root != bytes(head.root):
             problems.append(f"tree head #{head.id} (size {head.size}) does not match the entries: history was rewritten")
         if public_key is not None and not _head(head).verify(public_key):
             problems.append(f"tree head #{head.id} has a bad signature")

@@ -5,12 +5,15 @@ translog_entries  leaf `idx` (0-based, gap-free, unique) with the artefact's kin
                   SM3 of the artefact and the RFC 9162 leaf hash of the leaf input.
 translog_heads    signed tree heads: size, root, time, the signing key and the SM2 signature.
 translog_state    a single row with the tree size; writers lock it, so indexes never clash.
+translog_nodes    hashes of complete subtrees (store/translog_tree.py): a proof or a tree head
+                  reads a few dozen of them instead of every leaf. Derived from the entries,
+                  written when first needed; ``verify_log`` checks them against the entries.
 """
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Integer, LargeBinary, String
+from sqlalchemy import BigInteger, CheckConstraint, Integer, LargeBinary, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.models.base import Base, UTCDateTime
@@ -44,3 +47,13 @@ class TransLogState(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class TransLogNode(Base):
+    __tablename__ = "translog_nodes"
+
+    # the subtree of leaves [idx * 2**level, (idx + 1) * 2**level); only levels that are
+    # multiples of store.translog_tree.STRIDE are kept
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)
