@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.models.base import Base, UTCDateTime
@@ -57,6 +57,11 @@ class IssuedCertificate(Base):
         Index("ix_ca_certificates_issuer_status", "issuer_id", "status"),
         # delta CRLs read the status changes since their base, not every row of the CA
         Index("ix_ca_certificates_issuer_changed", "issuer_id", "status_changed_at"),
+        # a service's current certificate (ca.service.current_service_row: every timestamp and
+        # live OCSP answer) among the few rows with a key we hold, not by walking every
+        # certificate issued since the service's
+        Index("ix_ca_certificates_service", "profile", "id",
+              sqlite_where=text("key_ref IS NOT NULL"), postgresql_where=text("key_ref IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -30,6 +30,10 @@ class LicenseRecord(Base):
         CheckConstraint("status IN ('valid', 'revoked')", name="status"),
         UniqueConstraint("type_code", "external_id", name="uq_license_records_type_external"),
         Index("ix_license_records_holder", "holder_id"),
+        # the newest first, for everyone and for one agency: a page reads its rows, not the
+        # table (each row carries its OFD)
+        Index("ix_license_records_issued", "issued_at", "id"),
+        Index("ix_license_records_agency_issued", "agency", "issued_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(LICENSE_ID_MAX), primary_key=True)
