@@ -7,14 +7,17 @@ from __future__ import annotations
 import datetime as dt
 import socket
 import threading
+from urllib.parse import urlsplit
 
 import pytest
+from asn1crypto import x509
 
 from ca.certificate import CertificateBuilder
 from ca.ocsp import Responder
 from ca.testing import LocalSigner, make_hierarchy
 from store.db import make_engine, make_sessionmaker
 from store.testing import *  # noqa: F401,F403
+from verify.certfacts import facts_of
 from verify.errors import FetchError
 from verify.fetch import Fetcher
 from verify.report import CheckResult, SubIndication
@@ -313,3 +316,69 @@ def test_stale_ocsp_answer_is_not_used(pki, server) -> None:
     out = RevocationChecker().check(leaf, pki.issuing)
     assert out.evidence.source == "crl"            # the fresh CRL answers instead
     assert any("stale answer" in e for e in out.evidence.errors), out.evidence.errors
+
+
+# --------------------------------------------------------------------------- the persistent cache's key
+
+LONG_PATH = "/" + "p" * 480     # an address past the 500 characters the cache row's key once kept
+
+
+def leaf_at(pki, base_url: str, cn: str) -> x509.Certificate:
+    """A leaf of ``pki``'s issuing CA whose OCSP and CRL addresses are under ``base_url``."""
+    from ca.profiles import CAConfig
+
+    config = CAConfig(region_code=pki.region_code, base_url=base_url)
+    return (CertificateBuilder("seal_maker", config).subject({"C": "CN", "O": pki.region_name, "CN": cn})
+            .public_key(LocalSigner().public_key).issuer(pki.issuing).sign(pki.h.issuing_signer))
+
+
+def test_long_crl_addresses_sharing_a_prefix_are_not_one_cache_row(pki, server, migrated_database_url) -> None:
+    """A CA that partitions its CRLs at two long addresses: the row was keyed by the first 500
+    characters of ``crl|<url>``, so another worker asking for partition b's CRL got
+    partition a's (the same CA's signature, so it was believed) and a revoked certificate
+    of b was good."""
+    from ca.crl import CRLBuilder
+
+    a, b = (leaf_at(pki, f"{server.url}{LONG_PATH}/{part}", f"分区{part}") for part in "ab")
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    for leaf, revoked in ((a, []), (b, [(b.serial_number, now - dt.timedelta(hours=1), "keyCompromise", None)])):
+        server.routes[urlsplit(facts_of(leaf).crl_urls[0]).path] = (
+            CRLBuilder(pki.issuing, pki.config).crl_number(1).this_update(now - dt.timedelta(minutes=1))
+            .next_update(now + dt.timedelta(days=1)).revoked(revoked).sign(pki.h.issuing_signer))
+    engine = make_engine(migrated_database_url)
+    try:
+        sessions = make_sessionmaker(engine)
+        first = RevocationChecker(cache=RevocationCache(sessions), prefer_ocsp=False).check(a, pki.issuing)
+        assert (first.evidence.source, first.evidence.status) == ("crl", "good"), first.evidence
+        # another worker: empty memory, same database
+        second = RevocationChecker(cache=RevocationCache(sessions), prefer_ocsp=False).check(b, pki.issuing)
+        assert (second.evidence.status, second.check.sub_indication) == ("revoked", SubIndication.REVOKED), \
+            second.evidence
+        assert server.hits[urlsplit(facts_of(b).crl_urls[0]).path] == 1     # b's own CRL was asked
+        # and each is kept: a third worker reads both from the database
+        third = RevocationChecker(cache=RevocationCache(sessions), prefer_ocsp=False, online=False)
+        assert [third.check(c, pki.issuing).evidence.status for c in (a, b)] == ["good", "revoked"]
+    finally:
+        engine.dispose()
+
+
+def test_certificates_under_one_long_ocsp_address_each_keep_their_answer(pki, server,
+                                                                        migrated_database_url) -> None:
+    """Past 500 characters of ``ocsp|<url>|<issuer key>|<serial>`` the serial was cut off: every
+    certificate under a long responder address shared one row, and the next worker asking
+    about another certificate read the first one's answer, refused it (its CertID is not
+    this certificate's) and never asked the responder: no OCSP answer until that row expired."""
+    base = f"{server.url}{LONG_PATH}"
+    server.routes[urlsplit(base).path + "/ocsp"] = pki.answer_ocsp
+    a, b = leaf_at(pki, base, "甲"), leaf_at(pki, base, "乙")
+    engine = make_engine(migrated_database_url)
+    try:
+        sessions = make_sessionmaker(engine)
+        first = RevocationChecker(cache=RevocationCache(sessions)).check(a, pki.issuing)
+        assert (first.evidence.source, first.evidence.status) == ("ocsp", "good"), first.evidence
+        second = RevocationChecker(cache=RevocationCache(sessions)).check(b, pki.issuing)
+        assert (second.evidence.source, second.evidence.errors) == ("ocsp", ()), second.evidence
+        offline = RevocationChecker(cache=RevocationCache(sessions), online=False)
+        assert [offline.check(c, pki.issuing).evidence.source for c in (a, b)] == ["ocsp", "ocsp"]
+    finally:
+        engine.dispose()

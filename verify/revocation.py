@@ -19,7 +19,8 @@ check. The rules:
   responder would answer, without a request to itself; never cached (always current):
   read once per certificate within one verification (:func:`one_reading`), afresh for the next.
 * Answers are cached by nextUpdate: in memory, keyed by URL (and CertID for OCSP), and
-  optionally in the ``verify_revocation_cache`` table so that workers share them; never
+  optionally in the ``verify_revocation_cache`` table (its row keyed by the SHA-256 of the
+  whole key, however long the URL) so that workers share them; never
   longer than ``max_reuse`` (ESEAL_VERIFY_STATUS_MAX_AGE, verify/freshness.py) when set.
 * Decision, given the time the signature is proven to have existed (``poe``, a timestamp)
   and the claimed signing time: good -> PASSED; revoked at R with poe < R -> PASSED (the
@@ -116,7 +117,7 @@ class RevocationCache:
         from store.models.trust import RevocationCacheEntry
 
         with db.transaction(self._sessions, readonly=True) as s:
-            row = s.scalar(select(RevocationCacheEntry).where(RevocationCacheEntry.key == key[:500]))
+            row = s.scalar(select(RevocationCacheEntry).where(RevocationCacheEntry.key == _row_key(key)))
             if row is None or row.next_update <= now:
                 return None
             return bytes(row.der)
@@ -130,12 +131,26 @@ class RevocationCache:
         from store.models.trust import RevocationCacheEntry
 
         with db.transaction(self._sessions) as s:
-            row = s.scalar(select(RevocationCacheEntry).where(RevocationCacheEntry.key == key[:500]))
+            row = s.scalar(select(RevocationCacheEntry).where(RevocationCacheEntry.key == _row_key(key)))
             if row is None:
-                s.add(RevocationCacheEntry(key=key[:500], url=url[:1000], der=der, next_update=next_update,
-                                           fetched_at=_now()))
+                s.add(RevocationCacheEntry(key=_row_key(key), url=_url_label(url), der=der,
+                                           next_update=next_update, fetched_at=_now()))
             else:
                 row.der, row.next_update, row.fetched_at = der, next_update, _now()
+
+
+def _row_key(key: str) -> str:
+    """The table's key for a cache key: its SHA-256 in hex. The key holds the whole URL (a
+    certificate's, any length); its first 500 characters once served, and two long URLs
+    sharing them -- two CRL partitions of one CA, or every certificate under one long OCSP
+    address -- shared a row: a CRL of one partition answered for the other."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _url_label(url: str) -> str:
+    """The ``url`` column, for people reading the table (never looked up): a URL past its
+    1,000 characters is cut with a visible mark."""
+    return url if len(url) <= 1000 else url[:999] + "\u2026"
 
 
 # The home's own registry answers within one verification: a document's chains meet at the

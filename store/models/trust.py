@@ -9,8 +9,9 @@ trust_imported           the lists a relying party imported (verify/trustlist/se
                          one row per source (the URL or file the list came from), replaced
                          by a newer sequence number on refresh; `document` is the signed
                          JSON exactly as received, re-verified whenever it is loaded.
-verify_revocation_cache  OCSP answers and CRLs (DER) by cache key until their nextUpdate, so
-                         that workers share what one of them fetched.
+verify_revocation_cache  OCSP answers and CRLs (DER) by cache key (the SHA-256 hex of URL and
+                         CertID, verify/revocation.py) until their nextUpdate, so that
+                         workers share what one of them fetched.
 """
 from __future__ import annotations
 
