@@ -440,6 +440,40 @@ def test_a_trickling_license_directory_is_unavailable_within_the_deadline() -> N
         assert again.status == "unavailable" and "not asked" in again.reason and len(srv.requests) == 1
 
 
+def stall(conn: socket.socket, head: bytes) -> None:
+    """Accept the request and say nothing until the client goes away."""
+    while conn.recv(65536):     # (a POST's body may follow its head)
+        pass
+
+
+def busy(conn: socket.socket, head: bytes) -> None:
+    conn.sendall(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 30\r\nContent-Length: 0\r\n\r\n")
+
+
+@pytest.mark.parametrize("handler", [stall, busy], ids=["stalls", "503 Retry-After"])
+def test_one_verifier_rests_a_host_for_revocation_and_license_status_alike(handler, tmp_path) -> None:
+    """A region whose responder, CRLs and license directory share one host: once its OCSP
+    responder stalled (or asked to be left alone), the same verifier's license lookup does
+    not ask it again. verify.service built one Fetcher for revocation and another for
+    license status: the lookup waited the whole timeout a second time."""
+    from verify.service import verifier_for_home
+    from verify.trustlist import sign_list
+
+    with HostileServer(lambda conn, head: handler(conn, head)) as srv:
+        leaf, issuer = leaf_pointing_at(srv.url)
+        h = make_hierarchy(CAConfig(region_code="440000", base_url=srv.url))
+        signer = LocalSigner()
+        tl_signer = (CertificateBuilder("audit_signer", h.config).subject({"C": "CN", "O": "广东省", "CN": "TL"})
+                     .public_key(signer.public_key).issuer(h.issuing).sign(h.issuing_signer))
+        (tmp_path / "tl.json").write_bytes(sign_list(directory_at(h, srv.url).lists[0], tl_signer, signer.sign))
+        verifier = verifier_for_home(None, trust_lists=[tmp_path / "tl.json"])
+        out = verifier.revocation.check(leaf, issuer)
+        assert out.check.sub_indication is SubIndication.TRY_LATER and len(srv.requests) == 1, out.evidence
+        answer = verifier.license_status(LICENSE)
+        assert answer.status == "unavailable" and "not asked" in answer.reason, answer
+        assert len(srv.requests) == 1
+
+
 # --------------------------------------------------------------------------- trust lists
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from verify.engine import Verifier, home_seal_status
+from verify.fetch import Fetcher
 from verify.license_status import license_status_lookup
 from verify.registry import home_registry
 from verify.report import LENIENT, STRICT
@@ -36,9 +37,15 @@ _RESOLVED: dict[str, str] = {}
 
 def verifier_for_home(home: Any | None, *, lenient: bool = False, online: bool = True,
                       crls: Iterable[bytes] = (), trust_lists: Sequence[str | Path] = (),
-                      anchors: Iterable[bytes] = (), fetcher: Any = None) -> Verifier:
-    """A Verifier over ``home`` (may be None: then only ``trust_lists`` / ``anchors``)."""
+                      anchors: Iterable[bytes] = (), fetcher: Any = None, status_fetcher: Any = None) -> Verifier:
+    """A Verifier over ``home`` (may be None: then only ``trust_lists`` / ``anchors``).
+
+    ``fetcher`` also fetches missing issuers (AIA); revocation and license status go through
+    ``status_fetcher``, else ``fetcher``, else one new Fetcher -- one for both, so a host that
+    timed out or answered 503 for one rests for the other (verify/fetch.py)."""
     policy = LENIENT if lenient else STRICT
+    if online and status_fetcher is None:
+        status_fetcher = fetcher if fetcher is not None else Fetcher()
     store, cache, extra = TrustStore(), RevocationCache(), {}
     if home is not None:
         from store.db import make_sessionmaker
@@ -51,12 +58,12 @@ def verifier_for_home(home: Any | None, *, lenient: bool = False, online: bool =
             store.add_list(tl)
     for der in anchors:
         store.add_anchor(der)
-    revocation = RevocationChecker(fetcher=fetcher, cache=cache, online=online, offline_crls=list(crls),
+    revocation = RevocationChecker(fetcher=status_fetcher, cache=cache, online=online, offline_crls=list(crls),
                                    policy=policy,
                                    # CRLs the caller hands over are the evidence asked for
                                    registry=home_registry(home) if home is not None and not crls else None)
     # this home's license directory, else the issuing region's (its TL names it)
-    extra["license_status"] = license_status_lookup(home, store, fetcher if online else _Offline())
+    extra["license_status"] = license_status_lookup(home, store, status_fetcher if online else _Offline())
     return Verifier(store, revocation, policy, fetcher=fetcher, **extra)
 
 
@@ -89,9 +96,12 @@ def shared_verifier(home: Any, *, lenient: bool = False, online: bool = True) ->
             return entry[1]
     else:
         marker = imported_marker(home)
-    verifier = verifier_for_home(home, lenient=lenient, online=online)
-    if entry is not None:   # keep the warm revocation answers, take the new trust store
-        verifier.revocation = entry[1].revocation
+    # keep the warm revocation answers and the fetcher's resting hosts, take the new trust store
+    kept = entry[1].revocation if entry is not None else None
+    verifier = verifier_for_home(home, lenient=lenient, online=online,
+                                 status_fetcher=kept.fetcher if kept is not None else None)
+    if kept is not None:
+        verifier.revocation = kept
     with _LOCK:
         _SHARED[key] = (now, verifier, marker, now)
     return verifier
