@@ -18,6 +18,7 @@ from store.models import AuditRecord
 from store.testing import *  # noqa: F401,F403
 from verify.errors import PinMismatch, TrustListError
 from verify.path import load_certificate
+from verify.testing import PKIServer
 from verify.trustlist.model import open_list
 from verify.trustlist.service import (
     PointerSpec,
@@ -28,7 +29,6 @@ from verify.trustlist.service import (
     publish_region_tl,
     refresh_lotl,
 )
-from verify.testing import PKIServer
 
 UTC = dt.timezone.utc
 PASS = "correct horse battery staple"
@@ -207,6 +207,8 @@ def test_shared_verifier_trusts_the_imported_lists(world, eseal_home, monkeypatc
     monkeypatch.setattr(verify_service, "TRUST_RELOAD", 0.0)
     reloaded = verify_service.shared_verifier(eseal_home)
     assert reloaded is not first and reloaded.revocation is first.revocation
+    # and one fetcher still serves revocation and license status (its resting hosts kept)
+    assert reloaded.license_status.remote.fetcher is first.revocation.fetcher is not None
     report = reloaded.verify_certificate(roots(world, "A"), purpose="ca")
     assert report.indication is Indication.PASSED       # a listed root, granted now
 

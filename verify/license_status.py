@@ -24,7 +24,7 @@ from verify.engine import StatusAnswer, home_license_status
 from verify.errors import FetchError
 from verify.freshness import LICENSE_STATUS_DEFAULT, status_max_age
 
-__all__ = ["license_status_lookup", "RemoteLicenseDirectory", "region_of_license"]
+__all__ = ["license_status_lookup", "LicenseStatusLookup", "RemoteLicenseDirectory", "region_of_license"]
 
 _STATUSES = ("valid", "revoked", "expired", "suspended")
 UNAVAILABLE = "unavailable"
@@ -103,13 +103,17 @@ class RemoteLicenseDirectory:
                             str(record.get("revoke_reason") or ""), source)
 
 
-def license_status_lookup(home: Any, trust: Any, fetcher: Any = None) -> Any:
+class LicenseStatusLookup:
     """license id -> StatusAnswer | None: this home's directory first, then the issuing
-    region's (through ``trust``, a verify.trustlist.TrustStore)."""
-    local = home_license_status(home) if home is not None else None
-    remote = RemoteLicenseDirectory(trust, fetcher)
+    region's (through ``trust``, a verify.trustlist.TrustStore, asked with ``fetcher``)."""
 
-    def lookup(license_id: str) -> StatusAnswer | None:
-        answer = local(license_id) if local is not None else None
-        return answer if answer is not None else remote(license_id)
-    return lookup
+    def __init__(self, home: Any, trust: Any, fetcher: Any = None) -> None:
+        self.local = home_license_status(home) if home is not None else None
+        self.remote = RemoteLicenseDirectory(trust, fetcher)
+
+    def __call__(self, license_id: str) -> StatusAnswer | None:
+        answer = self.local(license_id) if self.local is not None else None
+        return answer if answer is not None else self.remote(license_id)
+
+
+license_status_lookup = LicenseStatusLookup
