@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -47,8 +48,8 @@ class HostileServer:
     given to ``handler(conn, request_head)`` in its own thread. ``unsent`` collects, per
     trickling connection, how many bytes it still had to send when the client went away."""
 
-    def __init__(self, handler: Callable[[socket.socket, bytes], None]) -> None:
-        self.handler = handler
+    def __init__(self, handler: Callable[[socket.socket, bytes], None], *, raw: bool = False) -> None:
+        self.handler, self.raw = handler, raw      # raw: the handler reads the request itself (b"" given)
         self.requests: list[bytes] = []
         self.unsent: list[int] = []
         self._sock = socket.socket()
@@ -72,7 +73,7 @@ class HostileServer:
             conn.settimeout(30)
             head = b""
             try:
-                while b"\r\n\r\n" not in head:
+                while b"\r\n\r\n" not in head and not self.raw:
                     data = conn.recv(65536)
                     if not data:
                         return
@@ -204,6 +205,81 @@ def test_without_a_rest_every_url_is_asked() -> None:
             leaf, issuer)
         assert len(out.evidence.errors) == 3 and len(srv.requests) == 3
         assert all("within 0.3 s [timeout]" in e for e in out.evidence.errors), out.evidence.errors
+
+
+def throwaway_tls_context(tmp_path) -> ssl.SSLContext:
+    """A server context with a self-signed certificate for 127.0.0.1, made here."""
+    import ipaddress
+
+    from cryptography import x509 as cx509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = cx509.Name([cx509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(UTC)
+    cert = (cx509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(cx509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))
+            .not_valid_after(now + dt.timedelta(hours=1))
+            .add_extension(cx509.SubjectAlternativeName([cx509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "tls.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "tls.pem")
+    return context
+
+
+def test_a_tls_handshake_trickled_a_byte_at_a_time_is_cut_at_the_total_deadline(tmp_path) -> None:
+    """The server accepts TCP and answers the ClientHello a byte at a time (its real
+    ServerHello, certificate and Finished, from an in-memory TLS server): each byte comes well
+    within the connect timeout, so only the overall deadline can end the handshake, and the
+    error says that it was the handshake."""
+    context = throwaway_tls_context(tmp_path)
+
+    def handler(conn: socket.socket, _head: bytes) -> None:
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = context.wrap_bio(incoming, outgoing, server_side=True)
+        while True:
+            try:
+                tls.do_handshake()
+                return
+            except ssl.SSLWantReadError:
+                pending = outgoing.read()
+                if pending:
+                    srv.trickle(conn, b"", pending)
+                    if srv.unsent[-1]:
+                        return
+                data = conn.recv(65536)
+                if not data:
+                    return
+                incoming.write(data)
+
+    with HostileServer(handler, raw=True) as srv:
+        client = ssl.create_default_context(cafile=str(tmp_path / "tls.pem"))
+        fetcher = Fetcher(connect_timeout=30, read_timeout=30, total_timeout=0.5, ssl_context=client)
+        with pytest.raises(FetchError, match="TLS handshake .* within 0.5 s") as err:
+            fetcher.get(f"https://127.0.0.1:{srv.port}/x.crl")
+        assert err.value.reason == "timeout"
+        assert_given_up_mid_trickle(srv)
+
+
+def test_a_prompt_tls_server_is_fetched(tmp_path) -> None:
+    """The same server answering at once: the handshake and the answer go through."""
+    context = throwaway_tls_context(tmp_path)
+
+    def handler(conn: socket.socket, _head: bytes) -> None:
+        with context.wrap_socket(conn, server_side=True) as tls:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += tls.recv(65536)
+            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    with HostileServer(handler, raw=True) as srv:
+        client = ssl.create_default_context(cafile=str(tmp_path / "tls.pem"))
+        assert Fetcher(ssl_context=client).get(f"https://127.0.0.1:{srv.port}/x").body == b"ok"
 
 
 # --------------------------------------------------------------------------- sizes, encodings

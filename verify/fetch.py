@@ -3,8 +3,9 @@
 A verifier fetches URLs written by whoever made the certificate being checked, so the
 fetcher trusts nothing: only ``http`` and ``https`` (no file://, ftp://, data:, ...),
 redirects followed only to http(s) and at most :attr:`Fetcher.max_redirects` times, a
-connect timeout and a read timeout per socket operation plus an overall deadline (a server
-trickling one byte a second cannot hold a verification: the deadline bounds every read),
+connect timeout (the TCP connect, then the whole TLS handshake) and a read timeout per socket
+operation plus an overall deadline (a server trickling one byte a second cannot hold a
+verification: the deadline bounds the handshake and every read),
 a size limit on the body (read with a bound, never ``read()`` all; no Content-Encoding is
 asked for or undone), and a rest for a host that timed out or asked to be left alone
 (429/503 with Retry-After): its further URLs fail at once for
@@ -166,10 +167,10 @@ class Fetcher:
         url = parts.geturl()
         host, port = parts.hostname, parts.port
         connect_timeout = max(0.001, min(self.connect_timeout, deadline - time.monotonic()))
-        if parts.scheme.lower() == "https":
-            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                host, port, timeout=connect_timeout,
-                context=self.ssl_context or ssl.create_default_context())
+        tls = (self.ssl_context or ssl.create_default_context()) if parts.scheme.lower() == "https" else None
+        if tls is not None:
+            conn: http.client.HTTPConnection = http.client.HTTPSConnection(host, port, timeout=connect_timeout,
+                                                                           context=tls)
         else:
             conn = http.client.HTTPConnection(host, port, timeout=connect_timeout)
         path = parts.path or "/"
@@ -182,10 +183,7 @@ class Fetcher:
         raw: socket.socket | None = None
         reader: _DeadlineSocket | None = None
         try:
-            try:
-                conn.connect()
-            except (TimeoutError, socket.timeout):
-                raise FetchError(f"{url}: connect timed out after {connect_timeout:.1f} s", "timeout") from None
+            self._connect(conn, url, connect_timeout, deadline, tls)
             raw = conn.sock
             conn.sock = reader = _DeadlineSocket(raw, deadline, self.read_timeout)  # type: ignore[assignment]
             raw.settimeout(max(0.001, min(self.read_timeout, deadline - time.monotonic())))
@@ -222,6 +220,27 @@ class Fetcher:
             conn.close()
             if raw is not None:
                 raw.close()
+
+
+    def _connect(self, conn: http.client.HTTPConnection, url: str, connect_timeout: float, deadline: float,
+                 tls: ssl.SSLContext | None) -> None:
+        """TCP, then for https the TLS handshake, each within the connect timeout and both
+        within the deadline. HTTPSConnection.connect gave the handshake a connect timeout of
+        its own after the TCP connect had used up to one, and a handshake cut short was
+        reported as "connect timed out"."""
+        try:
+            http.client.HTTPConnection.connect(conn)        # TCP only, for http and https alike
+        except (TimeoutError, socket.timeout):
+            raise FetchError(f"{url}: connect timed out after {connect_timeout:.1f} s", "timeout") from None
+        if tls is None:
+            return
+        handshake = max(0.001, min(self.connect_timeout, deadline - time.monotonic()))
+        conn.sock.settimeout(handshake)     # ssl: the whole handshake, not each read (Python 3.5+)
+        try:
+            conn.sock = tls.wrap_socket(conn.sock, server_hostname=conn.host)
+        except (TimeoutError, socket.timeout):
+            raise FetchError(f"{url}: the TLS handshake with {conn.host} did not finish within {handshake:.1f} s",
+                             "timeout") from None
 
 
 def _retry_after(value: str | None) -> float | None:
