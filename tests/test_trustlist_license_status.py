@@ -73,8 +73,10 @@ def test_remote_directory_answers_through_the_tl(hierarchy) -> None:
         assert srv.hits[path] == 3
         kept = RemoteLicenseDirectory(store, fetcher, max_age=dt.timedelta(minutes=1))
         assert kept(LICENSE).status == kept(LICENSE).status == "revoked" and srv.hits[path] == 4
-        # what the directory does not know is "unknown" (the engine fails it); garbage is "unavailable"
+        # what the directory says it does not know is "unknown" (the engine fails it); garbage is "unavailable"
         other = make_license_id("440000", "YYZZ", 2026, 43)
+        srv.routes[f"/api/v1/licenses/{other}"] = (404, {"Content-Type": "application/problem+json"}, json.dumps(
+            {"type": "https://eseal.example/problems/unknown-license", "title": "No such license"}).encode())
         assert fresh(other).status == "unknown"
         srv.routes[path] = b"<html>not json</html>"
         assert fresh(LICENSE).status == "unavailable"
@@ -126,3 +128,74 @@ def test_revocation_answers_reused_no_longer_than_the_setting(monkeypatch) -> No
     monkeypatch.delenv(ENV)
     assert RevocationChecker(online=False)._reuse_until(now + dt.timedelta(hours=24), now) == \
         now + dt.timedelta(hours=24)
+
+
+# --------------------------------------------------------------------------- a 404 is "unknown" only from a directory
+
+
+PASS = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+def our_directory(tmp_path_factory):
+    """Region 440000's own API (api.create_app over an initialised SQLite home) on a real
+    local HTTP server: the directory another region's verifier asks."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from api import create_app
+    from ca import service as ca_service
+    from keystore.soft import SoftKeyStore
+    from store.db import make_sessionmaker
+    from store.home import Home
+
+    d = tmp_path_factory.mktemp("directory")
+    home = Home.create(d / "A", database_url=f"sqlite:///{d / 'A.db'}")
+    ks = SoftKeyStore.initialise(make_sessionmaker(home.engine), actor="admin", passphrase=PASS).store
+    ca_service.init_region(home, ks, region_code="440000", region_name="广东省", base_url="http://pki.440000.example")
+    home.close()
+    server = make_server("127.0.0.1", 0, create_app(d / "A", passphrase=PASS), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def ask(hierarchy, template: str):
+    store = TrustStore.of([(region_tl(hierarchy, template), None)])
+    return RemoteLicenseDirectory(store, Fetcher(connect_timeout=2, read_timeout=5, total_timeout=10),
+                                  max_age=dt.timedelta(0))(LICENSE)
+
+
+def test_our_directory_not_knowing_a_license_is_unknown(hierarchy, our_directory) -> None:
+    answer = ask(hierarchy, our_directory + "/api/v1/licenses/{license_id}")
+    assert (answer.status, answer.reason) == ("unknown", "the issuing region's directory has no such license")
+
+
+def test_a_404_that_is_not_the_directory_s_answer_is_unavailable(hierarchy, our_directory) -> None:
+    """A TL naming a wrong path, or a proxy in front of the directory answering 404 by itself,
+    said "no such license" as surely as the directory would: a genuine license FAILED
+    (LICENSE_REVOKED) instead of INDETERMINATE TRY_LATER."""
+    # a wrong path on a real eseal server: its own 404 problem, of another type
+    wrong = ask(hierarchy, our_directory + "/api/v1/licences/{license_id}")
+    assert wrong.status == "unavailable" and "404" in wrong.reason, wrong
+    with PKIServer() as srv:
+        path = f"/api/v1/licenses/{LICENSE}"
+        not_found = json.dumps({"type": "https://eseal.example/problems/unknown-license", "status": 404}).encode()
+        for status, headers, body in (
+                (404, {}, b""),                                                     # a bare 404
+                (404, {"Content-Type": "text/html"}, b"<html><h1>404 Not Found</h1></html>"),   # a proxy's page
+                (404, {"Content-Type": "application/json"}, not_found),            # not a problem document
+                (404, {"Content-Type": "application/problem+json"}, b"{not json"),
+                (404, {"Content-Type": "application/problem+json"}, b'["unknown-license"]'),
+        ):
+            srv.routes[path] = (status, headers, body)
+            answer = ask(hierarchy, srv.url + "/api/v1/licenses/{license_id}")
+            assert answer.status == "unavailable" and "404" in answer.reason, (headers, body, answer)
+        # the same answer our directory gives, from any server: unknown
+        srv.routes[path] = (404, {"Content-Type": "application/problem+json"}, not_found)
+        assert ask(hierarchy, srv.url + "/api/v1/licenses/{license_id}").status == "unknown"

@@ -98,8 +98,10 @@ class Fetcher:
         default_factory=dict, init=False, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
-    def get(self, url: str) -> Response:
-        return self._request("GET", url, None, None)
+    def get(self, url: str, *, accept: tuple[int, ...] = ()) -> Response:
+        """The answer to GET ``url``; a status other than 2xx is a FetchError unless in ``accept``
+        (then its Response, body read with the same limits)."""
+        return self._request("GET", url, None, None, accept)
 
     def post(self, url: str, body: bytes, content_type: str) -> Response:
         return self._request("POST", url, body, content_type)
@@ -119,7 +121,8 @@ class Fetcher:
             raise FetchError(f"refusing to fetch {url!r}: no host", "scheme")
         return parts
 
-    def _request(self, method: str, url: str, body: bytes | None, content_type: str | None) -> Response:
+    def _request(self, method: str, url: str, body: bytes | None, content_type: str | None,
+                 accept: tuple[int, ...] = ()) -> Response:
         deadline = time.monotonic() + self.total_timeout
         for _ in range(self.max_redirects + 1):
             parts = self.check_url(url)
@@ -142,7 +145,7 @@ class Fetcher:
                 if status == 303:
                     method, body, content_type = "GET", None, None
                 continue
-            if not 200 <= status < 300:
+            if not 200 <= status < 300 and status not in accept:
                 raise FetchError(f"{url}: HTTP status {status}", "status")
             return Response(url, status, headers.get("content-type", ""), data)
         raise FetchError(f"{url}: more than {self.max_redirects} redirects", "status")

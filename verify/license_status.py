@@ -9,7 +9,8 @@ answer is kept for :func:`verify.freshness.status_max_age` (60 s when unset).
 
 A directory that cannot be reached, or an answer that cannot be read, is ``unavailable``
 (the engine: INDETERMINATE TRY_LATER, as for revocation status that cannot be had); a
-license the directory does not know is ``unknown`` (FAILED). A license of a region whose TL
+license the directory says it does not know (its 404 ``unknown-license`` problem) is
+``unknown`` (FAILED); a plain 404, from a wrong address or a proxy, is ``unavailable``. A license of a region whose TL
 names no directory gets None (no registry to ask).
 """
 from __future__ import annotations
@@ -28,6 +29,10 @@ __all__ = ["license_status_lookup", "LicenseStatusLookup", "RemoteLicenseDirecto
 
 _STATUSES = ("valid", "revoked", "expired", "suspended")
 UNAVAILABLE = "unavailable"
+# the problem type of an eseal directory's 404 for a license it never issued (api/problems.py
+# PROBLEM_BASE + the slug of seal/license/errors.py; tests/test_trustlist_license_status.py
+# asks a real one)
+UNKNOWN_LICENSE_PROBLEM = "https://eseal.example/problems/unknown-license"
 
 
 def region_of_license(license_id: str) -> str | None:
@@ -38,6 +43,21 @@ def region_of_license(license_id: str) -> str | None:
         return f"CN-{parse_license_id(license_id).region_code}"
     except Exception:  # noqa: BLE001 - InvalidLicenseId or no license package: nothing to ask
         return None
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):  # not JSON, an integer past Python's 4,300 digits, nested too deep
+        return None
+
+
+def _is_unknown_license(content_type: str, document: Any) -> bool:
+    """A 404 is the directory's "no such license" only when it is its problem document (what
+    api/ answers for seal.license.errors.LicenseNotFound): any server, proxy or wrong path
+    answers a plain 404, and that says nothing about the license."""
+    return (content_type.split(";")[0].strip().lower() == "application/problem+json"
+            and isinstance(document, dict) and document.get("type") == UNKNOWN_LICENSE_PROBLEM)
 
 
 def _time(text: Any) -> _dt.datetime | None:
@@ -86,16 +106,16 @@ class RemoteLicenseDirectory:
     def _ask(self, url: str, license_id: str, territory: str) -> StatusAnswer | None:
         source = f"license directory of {territory} ({url})"
         try:
-            body = self.fetcher.get(url).body
+            response = self.fetcher.get(url, accept=(404,))
         except FetchError as exc:
-            if getattr(exc, "reason", "") == "status" and " 404" in str(exc):
+            return StatusAnswer(UNAVAILABLE, reason=str(exc), source=source)
+        record = _json(response.body)
+        if response.status == 404:
+            if _is_unknown_license(response.content_type, record):
                 return StatusAnswer("unknown", reason="the issuing region's directory has no such license",
                                     source=source)
-            return StatusAnswer(UNAVAILABLE, reason=str(exc), source=source)
-        try:
-            record = json.loads(body)
-        except (ValueError, RecursionError):  # not JSON, an integer past Python's 4,300 digits, nested too deep
-            record = None
+            return StatusAnswer(UNAVAILABLE, reason=f"{url}: HTTP status 404 that is not the directory's "
+                                "unknown-license answer (a wrong address, or a proxy's)", source=source)
         if not isinstance(record, dict) or record.get("license_id") != license_id \
                 or record.get("status") not in _STATUSES:
             return StatusAnswer(UNAVAILABLE, reason="the answer is not this license's record", source=source)

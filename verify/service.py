@@ -70,7 +70,7 @@ def verifier_for_home(home: Any | None, *, lenient: bool = False, online: bool =
 class _Offline:
     """The fetcher of the offline mode: refuses every fetch."""
 
-    def get(self, url: str) -> Any:
+    def get(self, url: str, **_: Any) -> Any:
         from verify.errors import FetchError
 
         raise FetchError(f"{url}: offline mode", "offline")
