@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import re
 import socket
 import ssl
 import threading
@@ -264,6 +265,54 @@ def test_a_tls_handshake_trickled_a_byte_at_a_time_is_cut_at_the_total_deadline(
             fetcher.get(f"https://127.0.0.1:{srv.port}/x.crl")
         assert err.value.reason == "timeout"
         assert_given_up_mid_trickle(srv)
+
+
+def test_a_slow_tcp_connect_leaves_the_handshake_only_what_is_left_of_the_deadline(tmp_path) -> None:
+    """The TCP connect takes a while (the listener's accept queue is full: Linux drops the SYN
+    and the client sends it again a second later), then the handshake trickles. The old
+    fetcher gave the handshake a whole connect timeout of its own after the connect had
+    used part of the deadline (3.0 s for a 2.5 s deadline, measured); it gets only what is left."""
+    context = throwaway_tls_context(tmp_path)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    filler = socket.create_connection(("127.0.0.1", port))     # the one connection the queue holds
+    unsent: list[int] = []
+
+    def serve() -> None:
+        time.sleep(0.3)
+        listener.accept()[0].close()        # room again: the fetcher's SYN, sent again, gets in
+        conn, _ = listener.accept()
+        with conn:
+            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+            tls = context.wrap_bio(incoming, outgoing, server_side=True)
+            incoming.write(conn.recv(65536))
+            with pytest.raises(ssl.SSLWantReadError):
+                tls.do_handshake()
+            data = outgoing.read()
+            for i in range(len(data)):
+                try:
+                    conn.sendall(data[i:i + 1])
+                except OSError:
+                    unsent.append(len(data) - i)
+                    return
+                time.sleep(TRICKLE_PAUSE)
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        fetcher = Fetcher(connect_timeout=2.0, read_timeout=5, total_timeout=2.5,
+                          ssl_context=ssl.create_default_context(cafile=str(tmp_path / "tls.pem")))
+        with pytest.raises(FetchError, match="TLS handshake") as err:
+            fetcher.get(f"https://127.0.0.1:{port}/x")
+        budget = float(re.search(r"within ([0-9.]+) s", str(err.value)).group(1))
+        assert err.value.reason == "timeout" and budget < 2.0, str(err.value)
+        server.join(timeout=30)
+        assert unsent and unsent[0] > 0, "the fetcher must give up while the server still trickles"
+    finally:
+        filler.close()
+        listener.close()
 
 
 def test_a_prompt_tls_server_is_fetched(tmp_path) -> None:
