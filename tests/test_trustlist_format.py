@@ -9,10 +9,10 @@ import pytest
 
 from ca.certificate import CertificateBuilder
 from ca.testing import LocalSigner, make_hierarchy
+from verify.engine import verify_certificate
 from verify.errors import PinMismatch, TrustListError, TrustListSignatureError
 from verify.path import StaticTrust
 from verify.report import Indication, Policy, Severity, SubIndication
-from verify.engine import verify_certificate
 from verify.revocation import RevocationChecker
 from verify.trustlist import TrustStore, canonical_json, open_list, sign_list
 from verify.trustlist.model import Pointer, Service, StatusPeriod, TrustList
@@ -167,3 +167,45 @@ def test_signature_timestamped_before_withdrawal_stays_valid(signer) -> None:
     unproven = v.evaluate(SignatureFacts("s", "ses", leaf, True, claimed_signing_time=now - dt.timedelta(hours=2)))
     assert (unproven.indication, unproven.sub_indication) == (Indication.INDETERMINATE,
                                                               SubIndication.TRUST_SERVICE_WITHDRAWN)
+
+
+def test_the_list_an_anchor_comes_from_is_named_and_a_stale_one_is_a_warning(signer) -> None:
+    """TRUST_LIST_FRESHNESS: the TL of the anchor and its next update; past it, a warning on a
+    PASSED verdict by default, INDETERMINATE TRY_LATER for a policy that makes it an error."""
+    from verify.report import CheckResult
+
+    _, _, h = signer
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    offline = RevocationChecker(online=False)
+    for due, result in ((now - dt.timedelta(days=40), CheckResult.WARNING),
+                        (now + dt.timedelta(days=40), CheckResult.PASSED)):
+        tl = TrustList("TL", "测试省电子认证中心", "CN-440000", 7, T0, due, (
+            Service("root_ca", "测试省根CA", (h.root,), (StatusPeriod("granted", T0),)),))
+        store = TrustStore()
+        store.add_list(tl, source="http://tl.example/tl.json")
+        report = verify_certificate(h.root, trust=store, revocation=offline, purpose="ca")
+        sig = report.signatures[0]
+        check = sig.check("TRUST_LIST_FRESHNESS")
+        assert sig.indication is Indication.PASSED and check.result is result
+        assert check.details["list"] == {"kind": "TL", "scheme_operator": "测试省电子认证中心", "territory": "CN-440000",
+                                         "sequence_number": 7, "next_update": due.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                         "source": "http://tl.example/tl.json"}
+        assert due.strftime("%Y-%m-%dT%H:%M:%SZ") in check.message and "CN-440000" in check.message
+    strict = Policy("strict-lists", Severity.ERROR, {"TRUST_LIST_FRESHNESS": Severity.ERROR})
+    stale = TrustStore()
+    stale.add_list(TrustList("TL", "测试省电子认证中心", "CN-440000", 7, T0, now - dt.timedelta(days=1), (
+        Service("root_ca", "测试省根CA", (h.root,), (StatusPeriod("granted", T0),)),)))
+    report = verify_certificate(h.root, trust=stale, revocation=RevocationChecker(online=False, policy=strict),
+                                purpose="ca", policy=strict)
+    assert (report.indication, report.sub_indication) == (Indication.INDETERMINATE, SubIndication.TRY_LATER)
+
+
+def test_a_configured_anchor_has_no_list_to_be_stale(signer) -> None:
+    """The home's own root (added as an anchor, not from a list) gets no TRUST_LIST_FRESHNESS row."""
+    _, _, h = signer
+    store = TrustStore()
+    store.add_anchor(h.root)
+    report = verify_certificate(h.root, trust=store, revocation=RevocationChecker(online=False), purpose="ca")
+    assert report.indication is Indication.PASSED
+    assert report.signatures[0].check("TRUST_ANCHOR_STATUS") is not None
+    assert report.signatures[0].check("TRUST_LIST_FRESHNESS") is None

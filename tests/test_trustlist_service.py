@@ -231,3 +231,89 @@ def test_shared_verifier_notices_an_import_without_waiting_for_the_reload(world,
     assert reloaded is not first and reloaded.revocation is first.revocation
     assert roots(world, "A").dump() in {c.dump() for c in reloaded.trust.anchors()}
     assert reloaded.trust.license_status_uri("CN-440000") == "http://pki.440000.example/api/v1/licenses/{license_id}"
+
+
+def _resign(world, key: str, kind: str, body: dict) -> bytes:
+    """``body`` signed as home ``key``'s list of ``kind`` ("tl" or "lotl"), the way a region
+    whose lists are not refreshed would have signed them long ago."""
+    import base64
+
+    from seal.cms import sign_data
+    from verify.trustlist.model import FORMAT, canonical_json
+    from verify.trustlist.service import _signer_fn
+
+    key_ref, cert = list_signer(world["homes"][key], world["stores"][key], kind)
+    signature = sign_data(canonical_json(body), cert, _signer_fn(world["stores"][key], key_ref, "admin"),
+                          flavour="gmt0010", detached=True)
+    return json.dumps({"format": FORMAT, "list": body, "signature": base64.b64encode(signature).decode()},
+                      ensure_ascii=False).encode("utf-8")
+
+
+def _lists_due(world, tl_due: dt.datetime, lotl_due: dt.datetime) -> str:
+    """Region A's TL and a national list pointing only at it, due at the given times, served;
+    returns the national list's URL."""
+    srv = world["srv"]
+    tl = json.loads(srv.routes["/A/tl.json"])["list"]
+    tl.update(issue_date=_text(tl_due - dt.timedelta(days=30)), next_update=_text(tl_due))
+    tag = _text(tl_due).replace(":", "")
+    srv.routes[f"/due/{tag}/A/tl.json"] = _resign(world, "A", "tl", tl)
+    lotl = json.loads(srv.routes["/lotl.json"])["list"]
+    pointer = next(p for p in lotl["pointers"] if p["territory"] == "CN-440000")
+    pointer["url"] = f"{srv.url}/due/{tag}/A/tl.json"
+    lotl.update(pointers=[pointer], issue_date=_text(lotl_due - dt.timedelta(days=30)), next_update=_text(lotl_due))
+    srv.routes[f"/due/{tag}/lotl.json"] = _resign(world, "N", "lotl", lotl)
+    return f"{srv.url}/due/{tag}/lotl.json"
+
+
+def _text(t: dt.datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_stale_trust_list_is_named_in_the_report(world, eseal_home, tmp_path) -> None:
+    """Lists imported while current and never refreshed since (the national list months past
+    its next update): a verification resting on them still passes, with a warning naming each
+    list and when its next update was due, in the JSON, the text and the HTML report."""
+    from click.testing import CliRunner
+
+    from cli.main import load_all
+    from verify.report import CheckResult, Indication
+    from verify.service import verifier_for_home
+
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    tl_due, lotl_due = now - dt.timedelta(days=20), now - dt.timedelta(days=90)
+    url = _lists_due(world, tl_due, lotl_due)
+    import_lotl(eseal_home, url, world["national"], now=lotl_due - dt.timedelta(days=1))
+    root = roots(world, "A")
+    report = verifier_for_home(eseal_home, online=False).verify_certificate(root, purpose="ca")
+    sig = report.signatures[0]
+    assert sig.indication is Indication.PASSED
+    rows = [c for c in sig.checks if c.code == "TRUST_LIST_FRESHNESS"]
+    assert [(c.result, c.details["list"]["kind"], c.details["list"]["next_update"]) for c in rows] == [
+        (CheckResult.WARNING, "TL", _text(tl_due)), (CheckResult.WARNING, "LOTL", _text(lotl_due))]
+    assert rows[0].details["list"]["source"].endswith("/A/tl.json") and rows[1].details["list"]["source"] == url
+    assert f"next update was due {_text(tl_due)}" in rows[0].message and "CN-440000" in rows[0].message
+    as_json = json.loads(report.json())["signatures"][0]["checks"]
+    assert sum(c["code"] == "TRUST_LIST_FRESHNESS" and c["result"] == "WARNING" for c in as_json) == 2
+    page = report.html()
+    assert f"next update was due {_text(lotl_due)}" in page and 'id="warnings-1"' in page
+    cert = tmp_path / "root.pem"
+    cert.write_bytes(root.dump())
+    result = CliRunner().invoke(load_all(), ["verify", str(cert), "--home", str(eseal_home.path), "--offline"])
+    assert result.exit_code == 0, result.output
+    assert "WARNING TRUST_LIST_FRESHNESS: " in result.output and _text(tl_due) in result.output
+
+
+def test_a_current_trust_list_is_named_without_a_warning(world, eseal_home) -> None:
+    from verify.report import CheckResult, Indication
+    from verify.service import verifier_for_home
+
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    url = _lists_due(world, now + dt.timedelta(days=20), now + dt.timedelta(days=10))
+    import_lotl(eseal_home, url, world["national"])
+    report = verifier_for_home(eseal_home, online=False).verify_certificate(roots(world, "A"), purpose="ca")
+    sig = report.signatures[0]
+    rows = [c for c in sig.checks if c.code == "TRUST_LIST_FRESHNESS"]
+    assert sig.indication is Indication.PASSED and not sig.warnings
+    assert [(c.result, c.details["list"]["kind"]) for c in rows] == [(CheckResult.PASSED, "TL"),
+                                                                    (CheckResult.PASSED, "LOTL")]
+    assert "next update due" in rows[0].message

@@ -15,7 +15,8 @@ it at a validation time (the time proven by a timestamp when there is one):
   (verify/name_constraints.py), no unknown critical extension;
 * the leaf: key usage / extended key usage for the purpose (document signing, seal
   maker, TSA, OCSP responder, CA);
-* the anchor: whether its trust service was granted at the validation time (trust lists).
+* the anchor: whether its trust service was granted at the validation time (trust lists),
+  and whether the lists saying so are past their next update now (a warning by default).
 
 Every outcome is a :class:`verify.report.Check` with a stable code; the first error maps
 to a sub-indication: SIG_CRYPTO_FAILURE, EXPIRED, NOT_YET_VALID, CHAIN_CONSTRAINTS_FAILURE,
@@ -251,6 +252,11 @@ class TrustSource(Protocol):
         """(granted at ``at``?, explanation)."""
         ...
 
+    def anchor_lists(self, cert: x509.Certificate, at: _dt.datetime) -> Sequence[Any]:
+        """The signed lists that answer rests on (verify.trustlist.store.ListRef), none for a
+        configured anchor."""
+        ...
+
 
 @dataclass
 class StaticTrust:
@@ -271,6 +277,9 @@ class StaticTrust:
 
     def anchor_status(self, cert: x509.Certificate, at: _dt.datetime) -> tuple[bool, str]:
         return True, "configured trust anchor"
+
+    def anchor_lists(self, cert: x509.Certificate, at: _dt.datetime) -> Sequence[Any]:
+        return ()
 
 
 # --------------------------------------------------------------------------- purposes
@@ -459,7 +468,8 @@ def validate_path(leaf: x509.Certificate | bytes, *, trust: TrustSource, at: _dt
                 _PATH_CACHE[key] = (trust, policy, path, facts, head, tail, valid, valid_from, valid_to)
     if not valid_from <= at <= valid_to:
         valid = _validity(facts, at, policy)
-    checks = [*head, *valid, *tail, _anchor_status(path[-1], trust, at, policy)]
+    checks = [*head, *valid, *tail, _anchor_status(path[-1], trust, at, policy),
+              *_list_freshness(path[-1], trust, at, policy)]
     return PathResult(path, tuple(checks), at)
 
 
@@ -613,3 +623,37 @@ def _anchor_status(anchor: x509.Certificate, trust: TrustSource, at: _dt.datetim
     return policy.failed("TRUST_ANCHOR_STATUS", f"{label}: {why}", SubIndication.TRUST_SERVICE_WITHDRAWN,
                          subject=label)
 
+
+
+def _list_freshness(anchor: x509.Certificate, trust: TrustSource, at: _dt.datetime, policy: Policy) -> list[Check]:
+    """One row per list the anchor's status comes from, naming it and its next update.
+
+    A list past its next update is a warning on the verdict, not a change of it (the default
+    of EU DSS's validation policy, TLNotExpired: WARN): its statuses were correct when it was
+    signed, no newer list contradicts them, and a refresh that failed or was late must not turn
+    every signature of another region INDETERMINATE at once. A relying party that wants it to
+    decide sets ``Policy(overrides={"TRUST_LIST_FRESHNESS": Severity.ERROR})``: TRY_LATER, as
+    for revocation information that cannot be had now. Compared with the current time, not the
+    validation time: the question is whether what we know of the list is current."""
+    lists = getattr(trust, "anchor_lists", None)
+    refs = lists(anchor, at) if lists is not None else ()
+    if not refs:
+        return []
+    now = _dt.datetime.now(UTC)
+    label = cert_label(anchor)
+    out = []
+    for ref in refs:
+        due = _iso_text(ref.next_update)
+        if ref.stale_at(now):
+            out.append(policy.failed(
+                "TRUST_LIST_FRESHNESS", f"{label}: listed in {ref.label()}, whose next update was due {due}: "
+                "the list is stale and the statuses it gives may be out of date", SubIndication.TRY_LATER,
+                subject=label, list=ref.to_dict(), stale=True))
+        else:
+            out.append(policy.passed("TRUST_LIST_FRESHNESS", f"{label}: listed in {ref.label()}, next update due {due}",
+                                     subject=label, list=ref.to_dict(), stale=False))
+    return out
+
+
+def _iso_text(t: _dt.datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -30,7 +30,7 @@ from verify.certfacts import facts_of
 __all__ = [
     "Indication", "SubIndication", "Severity", "CheckResult", "Check", "Policy", "STRICT", "LENIENT",
     "CertificateInfo", "SealInfo", "RevocationEvidence", "SignatureReport", "Report", "summarise",
-    "DEFAULT_INDICATION",
+    "DEFAULT_INDICATION", "DEFAULT_SEVERITY",
 ]
 
 
@@ -83,6 +83,11 @@ class Severity(str, enum.Enum):
     ERROR = "error"        # a failure decides the indication
     WARNING = "warning"    # a failure is shown, the indication is unchanged
     INFO = "info"          # evidence only
+
+
+# Checks whose failure is a warning unless a policy's overrides say otherwise (every other
+# check decides the indication): a trust list past its next update (verify/path.py).
+DEFAULT_SEVERITY: Mapping[str, Severity] = {"TRUST_LIST_FRESHNESS": Severity.WARNING}
 
 
 class CheckResult(str, enum.Enum):
@@ -146,7 +151,7 @@ class Policy:
     def severity(self, code: str, *, quirk: bool = False) -> Severity:
         if code in self.overrides:
             return self.overrides[code]
-        return self.quirks if quirk else _ERROR
+        return self.quirks if quirk else DEFAULT_SEVERITY.get(code, _ERROR)
 
     def passed(self, code: str, message: str, *, subject: str = "", **details: Any) -> Check:
         if details:

@@ -55,7 +55,7 @@ def verifier_for_home(home: Any | None, *, lenient: bool = False, online: bool =
         extra = {"seal_status": home_seal_status(home)}
     for path in trust_lists:
         for tl in trust_store_from_file(path).lists:
-            store.add_list(tl)
+            store.add_list(tl, source=str(path))
     for der in anchors:
         store.add_anchor(der)
     revocation = RevocationChecker(fetcher=status_fetcher, cache=cache, online=online, offline_crls=list(crls),

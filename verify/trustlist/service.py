@@ -41,7 +41,7 @@ from verify.trustlist.model import (
     open_list,
     sign_list,
 )
-from verify.trustlist.store import TrustStore
+from verify.trustlist.store import ListRef, TrustStore
 
 __all__ = ["publish_region_tl", "build_lotl", "import_lotl", "refresh_lotl", "load_trust_store", "imported_marker",
            "license_status_uri",
@@ -384,11 +384,13 @@ def load_trust_store(home: Any, *, own_region: bool = True, sessions: Any = None
             raise TrustListError(f"the stored list from {source} is signed by another certificate than the one "
                                  "it was imported with")
         lists[source] = tl
-    pointers = {p.url: p for tl in lists.values() if tl.type == "LOTL" for p in tl.pointers}
+    pointers = {p.url: (p, ListRef.of(tl, source)) for source, tl in lists.items() if tl.type == "LOTL"
+                for p in tl.pointers}
     store = TrustStore()
     for source, tl in lists.items():
         if tl.type == "TL":
-            store.add_list(tl, pointers.get(source))
+            pointer, national = pointers.get(source, (None, None))
+            store.add_list(tl, pointer, source=source, national=national)
     for kind, der in own:   # the root is trusted; the home's other CAs complete chains without a fetch
         (store.add_anchor if kind == "root" else store.add_intermediate)(der)
     return store
@@ -399,7 +401,9 @@ def trust_store_from_file(path: str | Path, *, expected_signer: x509.Certificate
     tl, _ = open_list(Path(path).read_bytes(), [expected_signer] if expected_signer is not None else None)
     if tl.type != "TL":
         raise TrustListError(f"{path} is a {tl.type}; give a regional TL (or import the LOTL into a home)")
-    return TrustStore.of([(tl, None)])
+    store = TrustStore()
+    store.add_list(tl, source=str(path))
+    return store
 
 
 # --------------------------------------------------------------------------- status summary

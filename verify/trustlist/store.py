@@ -7,11 +7,16 @@ validation: :meth:`TrustStore.anchors` lists them whatever their status, so a ch
 withdrawn CA is found and reported as TRUST_SERVICE_WITHDRAWN rather than as no chain at
 all; :meth:`anchor_status` gives the answer at the validation time. Certificates added with
 :meth:`add_anchor` (the home's own root) are always granted.
+
+Every answer rests on signed lists (the TL, and the LOTL that pointed at it):
+:meth:`anchor_lists` names them with their next update, so that a report can say when the
+list an anchor came from is past due (path validation's ``TRUST_LIST_FRESHNESS``).
 """
 from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from asn1crypto import x509
 
@@ -20,7 +25,7 @@ from verify.certfacts import facts_of
 from verify.path import load_certificate
 from verify.trustlist.model import Pointer, Service, StatusPeriod, TrustList, format_time, status_at
 
-__all__ = ["TrustStore", "ServiceStatus", "ANCHOR_TYPES"]
+__all__ = ["TrustStore", "ServiceStatus", "ListRef", "ANCHOR_TYPES"]
 
 ANCHOR_TYPES = ("root_ca", "issuing_ca")
 
@@ -40,11 +45,41 @@ class ServiceStatus:
 
 
 @frozen_record
+class ListRef:
+    """One signed list a service's status comes from, as a report names it."""
+
+    kind: str                         # "TL" or "LOTL"
+    scheme_operator: str
+    territory: str
+    sequence_number: int
+    next_update: _dt.datetime
+    source: str = ""                  # the URL or file it was read from, when known
+
+    @classmethod
+    def of(cls, tl: TrustList, source: str = "") -> ListRef:
+        return cls(tl.type, tl.scheme_operator, tl.scheme_territory, tl.sequence_number, tl.next_update, source)
+
+    def stale_at(self, now: _dt.datetime) -> bool:
+        """Past its next update (the same test import applies before storing a list)."""
+        return self.next_update < now
+
+    def label(self) -> str:
+        where = f" from {self.source}" if self.source else ""
+        return f"{self.kind} {self.territory} ({self.scheme_operator}, sequence {self.sequence_number}){where}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "scheme_operator": self.scheme_operator, "territory": self.territory,
+                "sequence_number": self.sequence_number, "next_update": format_time(self.next_update),
+                "source": self.source}
+
+
+@frozen_record
 class _Entry:
     service: Service
     territory: str
     scheme_operator: str
     pointer_history: tuple[StatusPeriod, ...] | None
+    lists: tuple[ListRef, ...] = ()   # the TL first, then the LOTL that pointed at it
 
 
 class TrustStore:
@@ -60,15 +95,18 @@ class TrustStore:
 
     # ------------------------------------------------------------------------------ building
 
-    def add_list(self, tl: TrustList, pointer: Pointer | None = None) -> None:
-        """Add a verified TL (with the LOTL pointer that led to it, when there is one)."""
+    def add_list(self, tl: TrustList, pointer: Pointer | None = None, *, source: str = "",
+                 national: ListRef | None = None) -> None:
+        """Add a verified TL (with the LOTL pointer that led to it, when there is one, and that
+        LOTL as ``national``); ``source`` is where the TL was read from."""
         if tl.type != "TL":
             raise ValueError("only TLs hold services; a LOTL is followed by the import service")
         self.lists.append(tl)
         self.version += 1
         history = pointer.history if pointer is not None else None
+        lists = (ListRef.of(tl, source), *((national,) if national is not None else ()))
         for service in tl.services:
-            entry = _Entry(service, tl.scheme_territory, tl.scheme_operator, history)
+            entry = _Entry(service, tl.scheme_territory, tl.scheme_operator, history, lists)
             self._entries.append(entry)
             for cert in service.certificates:
                 self._by_der.setdefault(cert.dump(), []).append(entry)
@@ -98,19 +136,30 @@ class TrustStore:
 
     def service_status_at(self, cert: x509.Certificate | bytes, at: _dt.datetime) -> ServiceStatus:
         """Was the service of this certificate granted at ``at``?"""
+        return self._answer(cert, at)[0]
+
+    def anchor_lists(self, cert: x509.Certificate | bytes, at: _dt.datetime) -> tuple[ListRef, ...]:
+        """The signed lists the answer for ``cert`` at ``at`` rests on (none for a configured anchor)."""
+        entry = self._answer(cert, at)[1]
+        return entry.lists if entry is not None else ()
+
+    def _answer(self, cert: x509.Certificate | bytes, at: _dt.datetime) -> tuple[ServiceStatus, _Entry | None]:
         cert = load_certificate(cert)
         der = facts_of(cert).der
         if der in self._static:
-            return ServiceStatus("granted", "anchor", cert.subject.human_friendly, reason="configured trust anchor")
+            return ServiceStatus("granted", "anchor", cert.subject.human_friendly,
+                                 reason="configured trust anchor"), None
         entries = self._by_der.get(der)
         if not entries:
-            return ServiceStatus("unknown", reason="the certificate is not in any trust list")
+            return ServiceStatus("unknown", reason="the certificate is not in any trust list"), None
+        # listed in several TLs (regions): one granting it is enough; one TL cannot list a
+        # certificate twice under one type (model.py refuses such a list)
         best = None
         for e in entries:
             st = self._entry_status(e, at)
             if st.granted:
-                return st
-            best = best or st
+                return st, e
+            best = best or (st, e)
         return best
 
     def _entry_status(self, e: _Entry, at: _dt.datetime) -> ServiceStatus:
