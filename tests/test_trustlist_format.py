@@ -100,6 +100,32 @@ def test_malformed_lists_are_named(signer, mutate, message) -> None:
         TrustList.from_dict(body)
 
 
+def test_a_service_listed_twice_with_two_statuses_is_refused(signer) -> None:
+    """The same root listed as granted and (in a second entry) as withdrawn: it was read as
+    granted (the first granting entry won), trusting a key its operator also calls withdrawn."""
+    _, _, h = signer
+    body = a_tl(h).to_dict()
+    withdrawn = {**body["services"][0], "status": "withdrawn", "status_starting_time": "2026-06-01T00:00:00Z",
+                 "history": [{"status": "granted", "start": "2026-01-01T00:00:00Z"},
+                             {"status": "withdrawn", "start": "2026-06-01T00:00:00Z"}]}
+    for services in ([body["services"][0], withdrawn], [withdrawn, body["services"][0]]):
+        with pytest.raises(TrustListError, match=r"services\[0\] and services\[1\] both list .* as root_ca"):
+            TrustList.from_dict({**body, "services": services})
+    # one certificate under two types is two services, each with its own status
+    other_type = {**withdrawn, "type": "issuing_ca"}
+    assert len(TrustList.from_dict({**body, "services": [body["services"][0], other_type]}).services) == 2
+
+
+def test_a_region_pointed_at_twice_is_refused(signer) -> None:
+    _, _, h = signer
+    pointer = Pointer("CN-440000", "测试省", "http://x/tl.json", (h.root,), (StatusPeriod("granted", T0),)).to_dict()
+    withdrawn = {**pointer, "status": "withdrawn", "status_starting_time": "2026-06-01T00:00:00Z",
+                 "history": [*pointer["history"], {"status": "withdrawn", "start": "2026-06-01T00:00:00Z"}]}
+    body = TrustList("LOTL", "国家", "CN", 1, T0, T0 + dt.timedelta(days=30)).to_dict()
+    with pytest.raises(TrustListError, match=r"pointers\[0\] and pointers\[1\] both point at http://x/tl.json"):
+        TrustList.from_dict({**body, "pointers": [pointer, withdrawn]})
+
+
 def test_not_a_signed_list() -> None:
     with pytest.raises(TrustListError, match="not a JSON trust list"):
         open_list(b"\xff\xfe", None)

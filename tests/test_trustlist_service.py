@@ -317,3 +317,28 @@ def test_a_current_trust_list_is_named_without_a_warning(world, eseal_home) -> N
     assert [(c.result, c.details["list"]["kind"]) for c in rows] == [(CheckResult.PASSED, "TL"),
                                                                     (CheckResult.PASSED, "LOTL")]
     assert "next update due" in rows[0].message
+
+
+def test_a_tl_listing_a_service_twice_is_not_imported(world, eseal_home) -> None:
+    """Region A's TL with its root listed a second time as withdrawn: the TL is a failure of the
+    import (the rest of the national list is imported) instead of a root trusted as granted."""
+    from verify.report import Indication
+    from verify.service import verifier_for_home
+
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    url = _lists_due(world, now + dt.timedelta(days=20), now + dt.timedelta(days=10))
+    import_lotl(eseal_home, url, world["national"])
+    srv = world["srv"]
+    tl_url = next(p.url for p in open_list(srv.routes[url.removeprefix(srv.url)], None)[0].pointers)
+    tl = json.loads(srv.routes[tl_url.removeprefix(srv.url)])["list"]
+    root = next(s for s in tl["services"] if s["type"] == "root_ca")
+    tl["sequence_number"] += 1
+    tl["services"].append({**root, "status": "withdrawn", "status_starting_time": _text(now),
+                           "history": [*root["history"], {"status": "withdrawn", "start": _text(now)}]})
+    srv.routes[tl_url.removeprefix(srv.url)] = _resign(world, "A", "tl", tl)
+    result = import_lotl(eseal_home, url, world["national"])
+    assert result.imported == () and len(result.failures) == 1
+    assert "both list" in result.failures[0][1] and "as root_ca" in result.failures[0][1]
+    # the copy imported before stays in force
+    report = verifier_for_home(eseal_home, online=False).verify_certificate(roots(world, "A"), purpose="ca")
+    assert report.indication is Indication.PASSED

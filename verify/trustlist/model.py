@@ -218,12 +218,36 @@ class TrustList:
                     raise TrustListError(f"{where}: url must be http(s), not {url!r}")
                 pointers.append(Pointer(_str(p, "territory", where), _str(p, "scheme_operator", where), url,
                                         _certs(p, "signer_certificates", where), _history(p, where)))
+        _listed_once(services, pointers)
         uri = d.get("license_status_uri")
         if uri is not None and (not isinstance(uri, str) or not uri.startswith(("http://", "https://"))
                                 or "{license_id}" not in uri):
             raise TrustListError("license_status_uri must be an http(s) URL holding {license_id}")
         return cls(kind, d["scheme_operator"], d["scheme_territory"], seq, issue, nxt, tuple(services), tuple(pointers),
                    license_status_uri=uri)
+
+
+def _listed_once(services: Sequence[Service], pointers: Sequence[Pointer]) -> None:
+    """A list names each service (a certificate under a type) and each region (a TL's URL) once.
+
+    ETSI TS 119 612 records a change of status as a new period of the same entry's history
+    (ServiceHistory), never as a second entry, so two entries for one identity say two things
+    about one service. Reading either one would be a guess: "granted wins" would trust a key
+    the operator also lists as withdrawn, "last wins" depends on the order of the entries. The
+    list is refused as malformed instead (at import, the TL is a failure and its previously
+    imported copy stays), and its operator has to say one thing."""
+    seen: dict[Any, int] = {}
+    for i, s in enumerate(services):
+        for c in s.certificates:
+            first = seen.setdefault((s.type, c.dump()), i)
+            if first != i:
+                raise TrustListError(f"services[{first}] and services[{i}] both list {_who(c)} as {s.type}: a "
+                                     "service is listed once, its status changes in its history")
+    for i, p in enumerate(pointers):
+        first = seen.setdefault(p.url, i)
+        if first != i:
+            raise TrustListError(f"pointers[{first}] and pointers[{i}] both point at {p.url}: a region is listed "
+                                 "once, its status changes in its history")
 
 
 def _list(d: Mapping[str, Any], key: str) -> list[Any]:
