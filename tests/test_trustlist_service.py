@@ -342,3 +342,35 @@ def test_a_tl_listing_a_service_twice_is_not_imported(world, eseal_home) -> None
     # the copy imported before stays in force
     report = verifier_for_home(eseal_home, online=False).verify_certificate(roots(world, "A"), purpose="ca")
     assert report.indication is Indication.PASSED
+
+
+def _lists_named(world, tl_operator: str, lotl_operator: str) -> str:
+    """Region A's TL and a national list pointing only at it, their operators renamed; served."""
+    srv = world["srv"]
+    tag = f"named-{len(tl_operator)}-{len(lotl_operator)}"
+    tl = json.loads(srv.routes["/A/tl.json"])["list"]
+    tl["scheme_operator"] = tl_operator
+    srv.routes[f"/{tag}/A/tl.json"] = _resign(world, "A", "tl", tl)
+    lotl = json.loads(srv.routes["/lotl.json"])["list"]
+    pointer = next(p for p in lotl["pointers"] if p["territory"] == "CN-440000")
+    lotl.update(pointers=[{**pointer, "url": f"{srv.url}/{tag}/A/tl.json"}], scheme_operator=lotl_operator)
+    srv.routes[f"/{tag}/lotl.json"] = _resign(world, "N", "lotl", lotl)
+    return f"{srv.url}/{tag}/lotl.json"
+
+
+def test_an_operator_name_longer_than_the_import_keeps_is_refused_not_cut(world, eseal_home) -> None:
+    """trust_imported.scheme_name is VARCHAR(200); the import stored the first 200 characters
+    of a longer name. Now such a list is refused (the LOTL: the import; a TL: a failure)."""
+    from store.models.trust import ImportedTrustList
+
+    with pytest.raises(TrustListError, match="the national list's scheme_operator has 201 characters, more than "
+                                             "the 200"):
+        import_lotl(eseal_home, _lists_named(world, "广东省电子认证中心", "国" * 201), world["national"])
+    result = import_lotl(eseal_home, _lists_named(world, "广" * 201, "国家"), world["national"])
+    assert result.imported == () and "the TL's scheme_operator has 201 characters" in result.failures[0][1]
+    url = _lists_named(world, "广" * 200, "国" * 200)
+    result = import_lotl(eseal_home, url, world["national"])
+    assert len(result.imported) == 1 and not result.failures
+    with transaction(eseal_home.engine, readonly=True) as s:
+        stored = {r.source: r.scheme_name for r in s.scalars(select(ImportedTrustList))}
+    assert (stored[url], stored[result.imported[0][0]]) == ("国" * 200, "广" * 200)

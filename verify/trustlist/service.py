@@ -283,6 +283,18 @@ def _fetch_list(source: str, signers: Sequence[x509.Certificate] | None, fetcher
     return tl, signer, data
 
 
+# The import records each list's operator name (trust_imported.scheme_name). The format
+# allows longer text (model.MAX_TEXT); a name past the column is refused, not cut: no
+# operator's name is that long (a region's own lists name theirs in under 50 characters).
+SCHEME_NAME_MAX = ImportedTrustList.__table__.c.scheme_name.type.length
+
+
+def _check_storable(tl: TrustList, what: str) -> None:
+    if len(tl.scheme_operator) > SCHEME_NAME_MAX:
+        raise TrustListError(f"{what}'s scheme_operator has {len(tl.scheme_operator)} characters, more than the "
+                             f"{SCHEME_NAME_MAX} an imported list's operator name is kept with")
+
+
 @frozen_record
 class ImportResult:
     lotl_sequence: int
@@ -303,6 +315,7 @@ def import_lotl(home: Any, source: str, pinned_signer: x509.Certificate | bytes,
     now = now or _now()
     pinned = load_certificate(pinned_signer)
     lotl, signer, data = _fetch_list(source, [pinned], fetcher, "LOTL")
+    _check_storable(lotl, "the national list")
     if lotl.next_update < now:
         raise TrustListError(f"the national list is stale: its next update was due {lotl.next_update.isoformat()}")
     with db.transaction(sessions, readonly=True) as s:
@@ -315,6 +328,7 @@ def import_lotl(home: Any, source: str, pinned_signer: x509.Certificate | bytes,
     for p in lotl.pointers:
         try:
             tl, tl_signer, tl_data = _fetch_list(p.url, p.signer_certificates, fetcher, "TL")
+            _check_storable(tl, "the TL")
             if tl.scheme_territory != p.territory:
                 raise TrustListError(f"the TL is for {tl.scheme_territory}, the national list says {p.territory}")
             if tl.next_update < now:
@@ -330,7 +344,7 @@ def import_lotl(home: Any, source: str, pinned_signer: x509.Certificate | bytes,
     with db.transaction(sessions) as s:
         for src, kind, tl, sig_cert, raw in rows:
             row = s.scalar(select(ImportedTrustList).where(ImportedTrustList.source == src))
-            values = dict(kind=kind, scheme_name=tl.scheme_operator[:200], sequence_number=tl.sequence_number,
+            values = dict(kind=kind, scheme_name=tl.scheme_operator, sequence_number=tl.sequence_number,
                           issued_at=tl.issue_date, next_update=tl.next_update,
                           signer_sha256=hashlib.sha256(sig_cert.dump()).hexdigest(),
                           document=raw.decode("utf-8"), imported_at=_now())
