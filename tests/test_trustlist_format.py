@@ -235,3 +235,33 @@ def test_a_configured_anchor_has_no_list_to_be_stale(signer) -> None:
     assert report.indication is Indication.PASSED
     assert report.signatures[0].check("TRUST_ANCHOR_STATUS") is not None
     assert report.signatures[0].check("TRUST_LIST_FRESHNESS") is None
+
+
+def test_a_stale_list_behind_the_timestamp_shows_in_the_signature_report(signer) -> None:
+    """The signer chains to a configured anchor, the TSA to another region's root from a TL past
+    its next update: the TSA's path is summed up in TIMESTAMP (PASSED), and its stale-list
+    warning is carried into the signature's report, once."""
+    from verify.engine import SignatureFacts, TimestampFacts, Verifier
+    from verify.report import CheckResult
+
+    _, _, h = signer
+    other = make_hierarchy(region_name="他省")
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    tsa = (CertificateBuilder("tsa", other.config).subject({"C": "CN", "O": "他省", "CN": "他省时间戳"})
+           .public_key(LocalSigner().public_key).issuer(other.issuing)
+           .validity(now - dt.timedelta(days=5), now + dt.timedelta(days=300)).sign(other.issuing_signer))
+    leaf = (CertificateBuilder("device", h.config).subject({"C": "CN", "O": "测试", "CN": "签章"})
+            .public_key(LocalSigner().public_key).issuer(h.issuing)
+            .validity(now - dt.timedelta(days=5), now + dt.timedelta(days=300)).sign(h.issuing_signer))
+    store = TrustStore()
+    store.add_anchor(h.root)
+    store.add_intermediate(h.issuing)
+    store.add_list(TrustList("TL", "他省电子认证中心", "CN-350000", 3, T0, now - dt.timedelta(days=2), (
+        Service("root_ca", "他省根CA", (other.root,), (StatusPeriod("granted", T0),)),)))
+    desk = Policy("strict-no-revocation", Severity.ERROR, {"REVOCATION_STATUS": Severity.WARNING})
+    v = Verifier(store, RevocationChecker(online=False, policy=desk), policy=desk)
+    stamp = TimestampFacts(now - dt.timedelta(hours=1), True, tsa_certificate=tsa, tsa_chain=(other.issuing,))
+    report = v.evaluate(SignatureFacts("s", "ses", leaf, True, timestamp=stamp))
+    assert report.indication is Indication.PASSED and report.check("TIMESTAMP").result is CheckResult.PASSED
+    rows = [c for c in report.checks if c.code == "TRUST_LIST_FRESHNESS"]
+    assert len(rows) == 1 and rows[0].result is CheckResult.WARNING and "CN-350000" in rows[0].message

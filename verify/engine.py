@@ -271,6 +271,7 @@ class Verifier:
                     poe = ts.time
                     checks.append(p.passed("TIMESTAMP", f"timestamped at {ts.time.isoformat()}"
                                            + (f" by {cert_label(ts.tsa_certificate)}" if ts.tsa_certificate else "")))
+                checks.extend(_stale_lists(ts_checks))
                 evidence.extend(ts_evidence)
             else:
                 checks.append(p.failed("TIMESTAMP", ts.message or "the timestamp does not verify",
@@ -301,7 +302,7 @@ class Verifier:
                                                self.license_status(facts.license_id), None,
                                                SubIndication.LICENSE_REVOKED))
         return SignatureReport.from_checks(
-            facts.id, facts.kind, checks, at,
+            facts.id, facts.kind, _once_per_list(checks), at,
             signer=_info(signer),
             seal=seal.info if seal else None, claimed_signing_time=facts.claimed_signing_time,
             timestamp_time=poe, trust_path=tuple(CertificateInfo.of(c) for c in path),
@@ -365,6 +366,7 @@ class Verifier:
             else:
                 out.append(p.passed("SEAL_MAKER_CERTIFICATE",
                                     f"seal maker {cert_label(seal.maker_certificate)} is trusted"))
+            out.extend(_stale_lists(maker_checks))
         return out
 
     def _registry_check(self, code: str, what: str, ident: str, answer: StatusAnswer | None,
@@ -472,3 +474,28 @@ def verify_certificate(cert: x509.Certificate | bytes, at: _dt.datetime | None =
         raise ValueError(f"unknown purpose {purpose!r}; known: {', '.join(PURPOSES)}")
     verifier = Verifier(trust or StaticTrust(), revocation, policy)
     return verifier.verify_certificate(cert, at=at, purpose=purpose, extra_certs=extra_certs)
+
+
+def _stale_lists(checks: Iterable[Check]) -> list[Check]:
+    """The stale-list warnings of a TSA's or seal maker's path: only the failures of those paths
+    are summed up in one check (TIMESTAMP, SEAL_MAKER_CERTIFICATE), and a warning that the list
+    their anchor came from is past due belongs in the signature's report as well."""
+    return [c for c in checks if c.code == "TRUST_LIST_FRESHNESS" and c.result is CheckResult.WARNING]
+
+
+def _once_per_list(checks: list[Check]) -> list[Check]:
+    """The signer's, the TSA's and the seal maker's paths often end at one anchor of one list:
+    its row once."""
+    rows = [c for c in checks if c.code == "TRUST_LIST_FRESHNESS"]
+    if len(rows) < 2:
+        return checks
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for c in checks:
+        if c.code == "TRUST_LIST_FRESHNESS":
+            key = (c.subject, c.message)
+            if key in seen:
+                continue
+            seen.add(key)
+        out.append(c)
+    return out

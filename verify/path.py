@@ -127,6 +127,7 @@ def clear_caches() -> None:
         _SIG_CACHE.clear()
         PublicKey.forget_shared()
         _PATH_CACHE.clear()
+        _FRESHNESS_ROWS.clear()
     certfacts.clear()
 
 
@@ -640,20 +641,29 @@ def _list_freshness(anchor: x509.Certificate, trust: TrustSource, at: _dt.dateti
     if not refs:
         return []
     now = _dt.datetime.now(UTC)
-    label = cert_label(anchor)
+    severity = policy.severity("TRUST_LIST_FRESHNESS")
     out = []
     for ref in refs:
-        due = _iso_text(ref.next_update)
-        if ref.stale_at(now):
-            out.append(policy.failed(
-                "TRUST_LIST_FRESHNESS", f"{label}: listed in {ref.label()}, whose next update was due {due}: "
-                "the list is stale and the statuses it gives may be out of date", SubIndication.TRY_LATER,
-                subject=label, list=ref.to_dict(), stale=True))
-        else:
-            out.append(policy.passed("TRUST_LIST_FRESHNESS", f"{label}: listed in {ref.label()}, next update due {due}",
-                                     subject=label, list=ref.to_dict(), stale=False))
+        stale = ref.stale_at(now)
+        # the row reads the same in every report of this anchor until the list goes stale
+        key = (facts_of(anchor).der, ref, stale, severity)
+        row = _FRESHNESS_ROWS.get(key)
+        if row is None:
+            row = _freshness_row(cert_label(anchor), ref, stale, policy)
+            if len(_FRESHNESS_ROWS) >= _CACHE_LIMIT:
+                _FRESHNESS_ROWS.clear()
+            _FRESHNESS_ROWS[key] = row
+        out.append(row)
     return out
 
 
-def _iso_text(t: _dt.datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+_FRESHNESS_ROWS: dict[tuple[Any, ...], Check] = {}
+
+
+def _freshness_row(label: str, ref: Any, stale: bool, policy: Policy) -> Check:
+    if stale:
+        return policy.failed("TRUST_LIST_FRESHNESS", f"{label}: listed in {ref.label}, whose next update was due "
+                             f"{ref.due}: the list is stale and the statuses it gives may be out of date",
+                             SubIndication.TRY_LATER, subject=label, list=ref.to_dict(), stale=True)
+    return policy.passed("TRUST_LIST_FRESHNESS", f"{label}: listed in {ref.label}, next update due {ref.due}",
+                         subject=label, list=ref.to_dict(), stale=False)
