@@ -220,35 +220,13 @@ def test_issue_from_csr_through_the_database(benchmark, db_region, bench_csr):
           f"openssl x509 -req: {1 / peer:.1f}/s; ratio {peer / ours:.2f}x")
 
 
-def _bulk_revoked(home, n: int, batch: int = 50_000) -> None:
-    """Insert n revoked certificates of the issuing CA with plain SQL through the driver's
-    executemany (no ORM objects, no per-value type processing), then their CRL entries."""
-    from sqlalchemy import select
-
+def _bulk_revoked(home, n: int) -> None:
+    """n revoked certificates, then their CRL entries as revoke/suspend write them (and
+    migration 0011 backfills them)."""
     from ca.crl_entries import backfill
-    from store.db import transaction
-    from store.models.ca import CertificateAuthority
+    from ca.testing import bulk_certificates
 
-    rows = revoked_rows(n, seed=3)
-    with transaction(home.engine) as s:
-        issuer_id = s.scalar(select(CertificateAuthority.id).where(CertificateAuthority.kind == "issuing"))
-    sqlite = home.engine.dialect.name == "sqlite"
-    mark = "?" if sqlite else "%s"
-    columns = ("serial", "issuer_id", "profile", "subject", "not_before", "not_after", "status", "reason",
-               "revoked_at", "status_changed_at", "der", "issued_at")
-    sql = f"INSERT INTO ca_certificates ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
-    # UTCDateTime stores naive UTC text on SQLite and timestamptz on PostgreSQL
-    stamp = (lambda t: t.replace(tzinfo=None).isoformat(" ", "microseconds")) if sqlite else (lambda t: t)
-    start = dt.datetime(2025, 1, 1, tzinfo=UTC)
-    nb, na = stamp(start), stamp(start + dt.timedelta(days=730))
-    for i in range(0, n, batch):
-        chunk = [(format(serial, "x"), issuer_id, "device", "CN=bulk", nb, na,
-                  "hold" if reason == "certificateHold" else "revoked", reason or "unspecified",
-                  stamp(when), stamp(when), b"\x30\x00", nb)
-                 for serial, when, reason, _ in rows[i:i + batch]]
-        with home.engine.begin() as conn:
-            conn.exec_driver_sql(sql, chunk)
-    # the full CRL's DER entries, as revoke/suspend write them (and migration 0011 backfills them)
+    bulk_certificates(home, ((serial, when, reason) for serial, when, reason, _ in revoked_rows(n, seed=3)))
     with home.engine.begin() as conn:
         assert backfill(conn) == n
 

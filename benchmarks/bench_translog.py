@@ -8,7 +8,6 @@ store/translog_tree.py existed -- every leaf read and the tree built in memory.
 """
 from __future__ import annotations
 
-import datetime as dt
 import os
 import time
 from pathlib import Path
@@ -25,29 +24,6 @@ def _home(kind: str, folder: Path):
     return database_home(kind, folder)
 
 
-def _bulk_log(home, n: int, batch: int = 50_000) -> None:
-    """n entries with plain SQL (leaf hashes as append computes them), and the state row."""
-    from store import merkle, translog
-
-    sqlite = home.engine.dialect.name == "sqlite"
-    mark = "?" if sqlite else "%s"
-    sql = ("INSERT INTO translog_entries (idx, kind, subject, artefact_sm3, leaf_hash, logged_at) "
-           f"VALUES ({', '.join([mark] * 6)})")
-    when = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    stored_when = when.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite else when
-    digest = bytes(range(32))
-    for start in range(0, n, batch):
-        rows = []
-        for i in range(start, min(n, start + batch)):
-            subject = f"cert:{i:x}"
-            leaf = merkle.leaf_hash(translog.leaf_input("certificate", subject, when, digest))
-            rows.append((i, "certificate", subject, digest, leaf, stored_when))
-        with home.engine.begin() as conn:
-            conn.exec_driver_sql(sql, rows)
-    with home.engine.begin() as conn:
-        conn.exec_driver_sql(f"UPDATE translog_state SET size = {int(n)} WHERE id = 1")
-
-
 @pytest.fixture(scope="module", params=[f"{k}-{n}" for k in ("sqlite", "postgresql") for n in SIZES])
 def log_home(request, tmp_path_factory):
     from sqlalchemy.orm import sessionmaker
@@ -55,13 +31,14 @@ def log_home(request, tmp_path_factory):
     from gm.sm2 import PrivateKey
     from store import translog
     from store.audit import SM2AuditSigner
+    from store.testing import bulk_log_entries
 
     kind, size = request.param.split("-")
     if kind == "postgresql" and not os.environ.get("ESEAL_TEST_DATABASE_URL"):
         pytest.skip("ESEAL_TEST_DATABASE_URL is not set (PostgreSQL)")
     home, cleanup = _home(kind, tmp_path_factory.mktemp(f"bench-log-{request.param}"))
     t0 = time.perf_counter()
-    _bulk_log(home, int(size))
+    bulk_log_entries(home.engine, int(size))
     filled = time.perf_counter() - t0
     sessions = sessionmaker(home.engine)
     t0 = time.perf_counter()

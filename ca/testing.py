@@ -111,3 +111,35 @@ def soft_region(home, passphrase: str, *, base_url: str = "http://pki.gd.example
 
     ks = SoftKeyStore.initialise(make_sessionmaker(home.engine), actor="admin", passphrase=passphrase).store
     return ks, service.init_region(home, ks, region_code="440000", region_name="广东省", base_url=base_url)
+
+
+def bulk_certificates(home, rows, *, batch: int = 50_000) -> None:
+    """Insert certificates of the issuing CA with plain SQL through the driver's executemany
+    (no ORM objects, no per-value type processing). ``rows``: (serial, revoked_at or None,
+    CRL reason or None) -- revoked_at None is a good certificate; the DER is a placeholder."""
+    from sqlalchemy import select
+
+    from store.db import transaction
+    from store.models.ca import CertificateAuthority
+
+    with transaction(home.engine) as s:
+        issuer_id = s.scalar(select(CertificateAuthority.id).where(CertificateAuthority.kind == "issuing"))
+    sqlite = home.engine.dialect.name == "sqlite"
+    mark = "?" if sqlite else "%s"
+    columns = ("serial", "issuer_id", "profile", "subject", "not_before", "not_after", "status", "reason",
+               "revoked_at", "status_changed_at", "der", "issued_at")
+    sql = f"INSERT INTO ca_certificates ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+    # UTCDateTime stores naive UTC text on SQLite and timestamptz on PostgreSQL
+    stamp = (lambda t: t.replace(tzinfo=None).isoformat(" ", "microseconds")) if sqlite else (lambda t: t)
+    start = _dt.datetime(2025, 1, 1, tzinfo=_dt.timezone.utc)
+    nb, na = stamp(start), stamp(start + _dt.timedelta(days=3650))
+
+    def row(serial, when, reason) -> tuple:
+        status = "good" if when is None else "hold" if reason == "certificateHold" else "revoked"
+        changed = None if when is None else stamp(when)
+        return (format(serial, "x"), issuer_id, "device", "CN=bulk", nb, na, status,
+                None if when is None else reason or "unspecified", changed, changed, b"\x30\x00", nb)
+    rows = iter(rows)
+    while chunk := [row(*r) for _, r in zip(range(batch), rows)]:
+        with home.engine.begin() as conn:
+            conn.exec_driver_sql(sql, chunk)

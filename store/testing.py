@@ -27,6 +27,7 @@ Helpers
                            appends `count` records in separate transactions, after waiting
                            on `start` (a multiprocessing Barrier) if given; a top-level
                            function so multiprocessing (spawn) workers can run it.
+    bulk_log_entries(engine, n) n transparency-log entries by plain SQL (a log at scale).
 """
 
 from __future__ import annotations
@@ -156,3 +157,33 @@ def append_records(
         return count
     finally:
         engine.dispose()
+
+
+def bulk_log_entries(engine: Engine, n: int, batch: int = 50_000) -> int:
+    """``n`` transparency-log entries after those logged already (subjects ``cert:<index
+    hex>``) with plain SQL, leaf hashes as ``translog.append`` computes them, and the state
+    row; returns the first new index. For tests and benchmarks at scale."""
+    import datetime as dt
+
+    from store import merkle, translog
+
+    sqlite = engine.dialect.name == "sqlite"
+    mark = "?" if sqlite else "%s"
+    sql = ("INSERT INTO translog_entries (idx, kind, subject, artefact_sm3, leaf_hash, logged_at) "
+           f"VALUES ({', '.join([mark] * 6)})")
+    when = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    stored_when = when.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite else when
+    digest = bytes(range(32))
+    with engine.begin() as conn:
+        first = conn.exec_driver_sql("SELECT size FROM translog_state WHERE id = 1").scalar_one()
+    for start in range(first, first + n, batch):
+        rows = []
+        for i in range(start, min(first + n, start + batch)):
+            subject = f"cert:{i:x}"
+            leaf = merkle.leaf_hash(translog.leaf_input("certificate", subject, when, digest))
+            rows.append((i, "certificate", subject, digest, leaf, stored_when))
+        with engine.begin() as conn:
+            conn.exec_driver_sql(sql, rows)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"UPDATE translog_state SET size = {int(first + n)} WHERE id = 1")
+    return first

@@ -67,7 +67,8 @@ def _everyday(home: Home) -> None:
         issuer = load_certificate(bytes(s.scalar(select(CertificateAuthority.certificate)
                                                  .where(CertificateAuthority.kind == "issuing"))))
     ca_service.ocsp_respond(home, ks, lc.ocsp_request(issuer, [int(serial, 16)]))
-    tsa.timestamp(home, ks, tsa.request_for(b"a document"), actor="plans")
+    stamped = tsa.timestamp(home, ks, tsa.request_for(b"a document")[0], actor="plans")
+    assert tsa.parse_response(stamped).status == "granted"
     grant = sealing.authorise(home, ks, region.es_id, actor="clerk")
     sealed = sealing.seal_document(home, ks, grant, document(), timestamp=True)
     lid, _ = license_service.issue_license(home, ks, type="YYZZ", data=BUSINESS, agency=AGENCY, actor="clerk")
