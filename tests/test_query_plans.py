@@ -38,6 +38,7 @@ from store.testing import pg_schema_url
 from tests.faults.seal_fast_worker import document
 from tests.helpers import lifecycle as lc
 from tests.helpers.region import seal_region
+from tests.helpers.statements import recorded_statements
 from verify.service import verifier_for_home
 
 AGENCY = "深圳市市场监督管理局"
@@ -171,28 +172,9 @@ def test_everyday_statements_read_by_index_on_sqlite(tmp_path) -> None:
 
 @pytest.mark.postgres
 def test_everyday_statements_read_by_index_on_postgresql(tmp_path, pg_url) -> None:
-    import psycopg
-
-    recorded: list[tuple[str, Any]] = []
-
-    class Recording(psycopg.Cursor):
-        def execute(self, query, params=None, **kwargs):
-            recorded.append((query if isinstance(query, str) else query.as_string(self), params))
-            return super().execute(query, params, **kwargs)
-
-        def executemany(self, query, params_seq, **kwargs):
-            params_seq = list(params_seq)
-            if params_seq:
-                recorded.append((query if isinstance(query, str) else query.as_string(self), params_seq[0]))
-            return super().executemany(query, params_seq, **kwargs)
-
-    def record(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.cursor_factory = Recording
     with _home("postgresql", tmp_path, pg_url) as (home, url):
-        event.listen(home.engine, "connect", record)
-        home.engine.dispose()
-        _everyday(home)
-        event.remove(home.engine, "connect", record)
+        with recorded_statements(home.engine) as recorded:
+            _everyday(home)
         found = {}
         with home.engine.raw_connection() as raw:
             cursor = raw.cursor()
