@@ -46,6 +46,7 @@ ZH = {
     "Request body too large": "请求内容过大", "Unsupported media type": "不支持的内容类型",
     "Internal error": "内部错误", "Database unavailable": "数据库暂不可用",
     "Data store unavailable": "数据存储暂不可用", "Back to the console": "返回管理台",
+    "Too many requests": "请求过于频繁",
 }
 
 

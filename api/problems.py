@@ -32,7 +32,7 @@ from werkzeug.exceptions import HTTPException
 from gm.records import frozen_record
 
 __all__ = ["PROBLEM_BASE", "MEDIA_TYPE", "Problem", "ProblemType", "register", "lookup", "install",
-           "problem_response", "REGISTRY", "HTTP_SLUGS", "register_pages"]
+           "problem_response", "REGISTRY", "HTTP_SLUGS", "register_pages", "page_renderer"]
 
 PROBLEM_BASE = "https://eseal.example/problems/"
 MEDIA_TYPE = "application/problem+json"
@@ -150,17 +150,24 @@ def register_pages(prefix: str, render: Callable[[ProblemType, str], str]) -> No
     _PAGES[prefix] = render
 
 
-def _html_page(ptype: ProblemType, detail: str) -> str | None:
-    """The problem as the HTML page of the area the request is in; None outside such areas."""
-    path = request.path if has_request_context() else ""
+def page_renderer(path: str) -> Callable[[ProblemType, str], str] | None:
+    """The page that answers the problems of ``path``; None where problems are problem+json."""
     for prefix, render in _PAGES.items():
         if path == prefix or path.startswith(prefix + "/"):
-            try:
-                return render(ptype, detail)
-            except Exception:  # noqa: BLE001 - the error layer must answer: a broken page falls back to JSON
-                log.exception("the HTML page of a %s problem failed; answering problem+json", ptype.status)
-                return None
+            return render
     return None
+
+
+def _html_page(ptype: ProblemType, detail: str) -> str | None:
+    """The problem as the HTML page of the area the request is in; None outside such areas."""
+    render = page_renderer(request.path) if has_request_context() else None
+    if render is None:
+        return None
+    try:
+        return render(ptype, detail)
+    except Exception:  # noqa: BLE001 - the error layer must answer: a broken page falls back to JSON
+        log.exception("the HTML page of a %s problem failed; answering problem+json", ptype.status)
+        return None
 
 
 def problem_response(ptype: ProblemType, detail: str, *, headers: dict[str, str] | None = None,

@@ -4,8 +4,10 @@ The public endpoints (OCSP, CRL, CA certificates, TSA, verify, trust lists, seal
 certificate / e-license status, the public pages, health) answer anyone, and some cost a
 signature or a verification each: one client must not take a worker's whole CPU. Each
 client address (``REMOTE_ADDR``) gets a bucket of ``burst`` requests that refills at
-``per_second``; a request finding it empty gets ``429`` ``rate-limited`` problem+json with
-``Retry-After`` (whole seconds until one request is allowed again) and costs nothing more.
+``per_second``; a request finding it empty gets ``429`` ``rate-limited`` with ``Retry-After``
+(whole seconds until one request is allowed again) and costs nothing more: problem+json, or,
+on the pages people open in a browser (the console, the public verification pages:
+``api.problems.register_pages``), that area's HTML error page in the reader's language.
 
 What counts as public: every request except those routed to a view that declares a bearer
 role (``@requires``, :mod:`api.auth`); a token holder is accountable and limited by role,
@@ -29,6 +31,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
+
+from api.problems import MEDIA_TYPE, PROBLEM_BASE, ProblemType, page_renderer, problem_response
 
 __all__ = ["TokenBuckets", "RateLimit", "RateLimited", "SLUG", "TITLE"]
 
@@ -74,19 +78,18 @@ class TokenBuckets:
             return wait
 
 
+STATUS = "429 Too Many Requests"
+
+
+def _detail(retry: int) -> str:
+    return f"too many requests from this address; retry in {retry} s"
+
+
 @lru_cache(maxsize=64)
 def _answer(retry: int) -> tuple[tuple[tuple[str, str], ...], bytes]:
-    """Headers and body of the 429 for ``retry`` seconds: a flooding client gets them often."""
-    from api.problems import MEDIA_TYPE, PROBLEM_BASE
-
-    body = json.dumps({"type": PROBLEM_BASE + SLUG, "title": TITLE, "status": 429,
-                       "detail": f"too many requests from this address; retry in {retry} s"}).encode()
+    """Headers and body of the 429 problem+json for ``retry`` seconds: a flooding client gets them often."""
+    body = json.dumps({"type": PROBLEM_BASE + SLUG, "title": TITLE, "status": 429, "detail": _detail(retry)}).encode()
     return (("Content-Type", MEDIA_TYPE), ("Content-Length", str(len(body))), ("Retry-After", str(retry))), body
-
-
-def _problem(wait: float) -> tuple[str, list[tuple[str, str]], bytes]:
-    headers, body = _answer(max(1, math.ceil(wait)))
-    return "429 Too Many Requests", list(headers), body
 
 
 class RateLimit:
@@ -119,7 +122,18 @@ class RateLimit:
                                                        environ.get("PATH_INFO", "")):
             wait = self.buckets.take(environ.get("REMOTE_ADDR") or "-")
             if wait:
-                status, headers, body = _problem(wait)
-                start_response(status, headers)
-                return [body]
+                return self._refuse(environ, start_response, max(1, math.ceil(wait)))
         return self.inner(environ, start_response)
+
+    def _refuse(self, environ: dict[str, Any], start_response: Callable[..., Any], retry: int) -> Iterable[bytes]:
+        if page_renderer(environ.get("PATH_INFO", "")) is None:
+            headers, body = _answer(retry)
+            start_response(STATUS, list(headers))
+            return [body]
+        # A page for people: the problem layer renders it (the reader's language comes from the
+        # session) and the app's after-request hooks add the HTML security headers, as for any page.
+        with self._flask.request_context(environ):
+            response = problem_response(ProblemType(429, SLUG, TITLE), _detail(retry),
+                                        headers={"Retry-After": str(retry)})
+            response = self._flask.process_response(response)
+        return response(environ, start_response)

@@ -1,6 +1,7 @@
 """Rate limits of the public endpoints (api/ratelimit.py) through the real app, on SQLite and
-PostgreSQL: 429 problem+json with Retry-After past the burst, per client address, refilled
-with time (an injected clock: no sleeping), token holders' endpoints not limited."""
+PostgreSQL: 429 problem+json with Retry-After past the burst (an HTML page on the console and
+the public pages), per client address, refilled with time (an injected clock: no sleeping),
+token holders' endpoints not limited."""
 from __future__ import annotations
 
 import pytest
@@ -16,7 +17,7 @@ from store.tokens import create_token
 
 PASSPHRASE = "correct horse battery staple"
 PROBLEM = "https://eseal.example/problems/"
-A, B = {"REMOTE_ADDR": "198.51.100.7"}, {"REMOTE_ADDR": "203.0.113.9"}
+A, B, C = {"REMOTE_ADDR": "198.51.100.7"}, {"REMOTE_ADDR": "203.0.113.9"}, {"REMOTE_ADDR": "192.0.2.44"}
 
 
 class Clock:
@@ -85,6 +86,45 @@ def test_ocsp_fast_path_and_unrouted_paths_are_limited(served):
     for _ in range(3):
         assert client.get("/no/such/page", environ_base=B).status_code == 404
     assert client.get("/no/such/page", environ_base=B).status_code == 429
+
+
+def _exhaust(client, path: str, environ: dict[str, str]):
+    """The answer to ``path`` once the address has spent its burst of 3 on it."""
+    for _ in range(3):
+        assert client.get(path, environ_base=environ).status_code != 429
+    return client.get(path, environ_base=environ)
+
+
+def _html_429(r) -> str:
+    assert r.status_code == 429 and r.mimetype == "text/html", (r.status_code, r.mimetype)
+    assert r.headers["Retry-After"] == "2"
+    assert r.headers["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+    page = r.get_data(as_text=True)
+    assert "retry in 2 s" in page and '"type"' not in page
+    return page
+
+
+def test_a_page_for_people_past_the_burst_is_an_html_page_in_its_language(served):
+    # a citizen refreshing the public verification page saw raw problem+json
+    client, _, _ = served
+    page = _html_429(_exhaust(client, "/verify", A))
+    assert "429 请求过于频繁 · Too many requests" in page and "验证文件 · Verify a file" in page
+    # the console in its language: Chinese by default, English once switched
+    assert "429 请求过于频繁" in _html_429(_exhaust(client, "/console/login", B))
+    english = client.application.test_client()  # a browser of its own: its own session cookie
+    english.get("/console/lang/en", environ_base=C)
+    for _ in range(2):
+        english.get("/console/login", environ_base=C)
+    page = _html_429(english.get("/console/login", environ_base=C))
+    assert "429 Too many requests" in page and "请求过于频繁" not in page and "Back to the console" in page
+
+
+def test_the_machine_endpoints_past_the_burst_stay_problem_json(served):
+    client, _, _ = served
+    for path, environ in (("/api/v1/verify/license/x", A), ("/crl/1.crl", B), ("/tsa", C)):
+        r = _exhaust(client, path, environ)
+        assert r.status_code == 429 and r.mimetype == "application/problem+json", (path, r.mimetype)
+        assert r.json["type"] == PROBLEM + "rate-limited" and r.headers["Retry-After"] == "2"
 
 
 def test_token_holders_endpoints_are_not_limited_by_address(served):
