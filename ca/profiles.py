@@ -41,11 +41,12 @@ from ca import identifiers, oids
 from ca.errors import InvalidIdentifier, ProfileViolation
 from ca.gmt0015 import IdentifyCode
 from gm.records import frozen_record
-from store.text import control_character
+from store.models.ca import IssuedCertificate
+from store.text import control_character, too_long
 
 __all__ = [
     "CAConfig", "Profile", "PROFILES", "get", "DN_ATTRIBUTES",
-    "build_name", "parse_dn", "name_to_dict", "check_subject", "check_validity",
+    "build_name", "parse_dn", "name_to_dict", "check_subject", "subject_text", "check_validity",
     "check_identity", "check_san", "extensions", "Identity",
 ]
 
@@ -324,7 +325,20 @@ def check_subject(profile: Profile, attrs: Mapping[str, str | Sequence[str]]) ->
                 raise ProfileViolation(f"subject: {key} {v!r} must be PrintableString characters")
     if attrs["C"] != "CN":
         raise ProfileViolation(f"subject: C must be 'CN', got {attrs['C']!r}")
-    return build_name(attrs)
+    name = build_name(attrs)
+    # Each attribute is bounded, but OU may repeat and the text labels every attribute: refused
+    # here, before anything is signed, rather than listed under a subject cut short.
+    problem = too_long(subject_text(name), IssuedCertificate.subject, "subject: as text (the certificate list's "
+                                                                      "search and display)")
+    if problem is not None:
+        raise ProfileViolation(f"{problem}; give fewer or shorter OU values")
+    return name
+
+
+def subject_text(name: x509.Name) -> str:
+    """A subject as the certificate list keeps it (``IssuedCertificate.subject``): what its
+    search matches and the API and the console show."""
+    return name.human_friendly
 
 
 # --- validity -----------------------------------------------------------------------

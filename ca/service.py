@@ -80,7 +80,7 @@ from ca.errors import (
     UnknownSerial,
 )
 from ca.keystore_signer import KeyStoreSigner
-from ca.profiles import CAConfig, Identity, parse_dn  # noqa: F401  (parse_dn: used by callers of this module)
+from ca.profiles import CAConfig, Identity, parse_dn, subject_text  # noqa: F401  (parse_dn: for this module's callers)
 from ca.request import CertificateRequest, RequestFields
 from gm.records import frozen_record
 from store import audit, db, translog
@@ -345,7 +345,7 @@ def _cert_row(cert: x509.Certificate, *, issuer_id: int, profile: str, now: _dt.
     validity = cert["tbs_certificate"]["validity"]
     return IssuedCertificate(
         serial=_hex(cert), issuer_id=issuer_id, profile=profile,
-        subject=cert.subject.human_friendly[:1000],
+        subject=subject_text(cert.subject),  # profiles.check_subject saw that it fits
         not_before=validity["not_before"].native, not_after=validity["not_after"].native,
         status="good", der=cert.dump(), issued_at=now, key_ref=key_ref)
 
@@ -353,7 +353,7 @@ def _cert_row(cert: x509.Certificate, *, issuer_id: int, profile: str, now: _dt.
 def _issue_details(cert: x509.Certificate, profile: str, issuer: CertificateAuthority) -> dict[str, Any]:
     validity = cert["tbs_certificate"]["validity"]
     return {
-        "profile": profile, "issuer": issuer.name, "subject": cert.subject.human_friendly,
+        "profile": profile, "issuer": issuer.name, "subject": subject_text(cert.subject),
         "not_before": validity["not_before"].native.isoformat(),
         "not_after": validity["not_after"].native.isoformat(),
         "sha256": hashlib.sha256(cert.dump()).hexdigest(),
