@@ -1,5 +1,5 @@
-"""Reading requests the same way in every view: JSON objects, typed fields, multipart forms,
-whole numbers in the path or the query."""
+"""Reading requests the same way in every view: JSON objects, typed fields, multipart forms.
+(A whole number in the path or the query: :func:`gm.digits.ascii_whole_number`.)"""
 from __future__ import annotations
 
 from typing import Any
@@ -10,7 +10,7 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from api.problems import Problem
 from store.text import unstorable
 
-__all__ = ["json_object", "field", "multipart", "whole_number", "refuse_unusable_characters"]
+__all__ = ["json_object", "field", "multipart", "refuse_unusable_characters"]
 
 
 def json_object() -> dict[str, Any]:
@@ -58,16 +58,6 @@ def multipart(file_parts: tuple[str, ...] = ()) -> tuple[MultiDict[str, str], Mu
             raise Problem(400, "invalid-request", f"the {name!r} part must be a file (Content-Disposition with a "
                                                   "filename, as curl -F name=@path sends it), not a text field")
     return form, files
-
-
-def whole_number(text: str, max_digits: int) -> int | None:
-    """``text`` as a non-negative integer when it is 1 to ``max_digits`` ASCII digits; None
-    otherwise. Not ``str.isdigit()`` then ``int()``: isdigit() also takes "²", which int()
-    refuses, and int() refuses more than 4300 digits (``sys.get_int_max_str_digits``) -- a
-    console page number, a tree size or an application id of either kind was a 500."""
-    if not 0 < len(text) <= max_digits or not text.isascii() or not text.isdigit():
-        return None
-    return int(text)
 
 
 def refuse_unusable_characters() -> None:

@@ -202,11 +202,14 @@ def test_countersigning_an_ofdrw_sealed_document(shared_vectors: Path, seal_der:
     assert [s.get("ID") for s in listing.findall("ofd:Signature", NS)] == ["1", "3"]  # ofdrw's MaxSignId was 2
 
 
-@pytest.mark.parametrize("listed_id", ["²", "1" * 5000], ids=["superscript", "5000-digits"])
-def test_a_listed_signature_id_int_cannot_read_is_ignored(sealed: bytes, seal_der: bytes, listed_id: str) -> None:
+@pytest.mark.parametrize("listed_id", ["²", "1" * 5000, "٣", "9" * 19],
+                         ids=["superscript", "5000-digits", "arabic-indic-3", "19-digits"])
+def test_a_listed_signature_id_not_of_ascii_digits_is_ignored(sealed: bytes, seal_der: bytes, listed_id: str) -> None:
     """str.isdigit() takes "²", int() refuses it and any ID of more than 4300 digits: sealing
-    such an OFD raised ValueError, which no layer maps to a problem. The ID is skipped, as a
-    MaxSignId int() cannot read already was; the next ID follows MaxSignId (2)."""
+    such an OFD raised ValueError, which no layer maps to a problem. An ID (ST_ID) is ASCII
+    digits: "٣" (ARABIC-INDIC DIGIT THREE), which int() reads as 3, is no more an ID than "²";
+    nor is a number past a Java long (ofdrw's ST_ID). The ID is skipped, as a MaxSignId int()
+    cannot read already was; the next ID follows MaxSignId (2)."""
     files = entries(sealed)
     files["Doc_0/Signs/Signatures.xml"] = files["Doc_0/Signs/Signatures.xml"].replace(
         b'ID="1"', f'ID="{listed_id}"'.encode())

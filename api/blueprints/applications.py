@@ -23,9 +23,10 @@ from api.blueprints.certificates import CERTIFICATE, _int_arg, _iso, _one
 from api.context import services
 from api.idempotency import IDEMPOTENCY_HEADER, run_once
 from api.problems import Problem
-from api.request import field, json_object, whole_number
+from api.request import field, json_object
 from ca import workflow
 from ca.errors import UnknownApplication
+from gm.digits import ascii_whole_number
 from store.models.ca_workflow import APPLICATION_STATUSES, CertificateApplication
 from store.text import column_length
 
@@ -91,7 +92,7 @@ def _render(info: workflow.ApplicationInfo) -> dict[str, Any]:
 def _checked_id(application_id: str) -> int:
     """The path's id as an int; anything else (not digits, beyond the column's range) cannot exist.
     Parsed here rather than by Flask's int converter so the token is checked first (401/403)."""
-    value = whole_number(application_id, len(str(MAX_ID)))
+    value = ascii_whole_number(application_id, len(str(MAX_ID)))
     if value is None or not 1 <= value <= MAX_ID:
         raise UnknownApplication(f"no certificate application {application_id!r}")
     return value

@@ -19,17 +19,27 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from sqlalchemy import select
 
 from api import openapi, problems, secure_headers
 from api.context import services
 from api.i18n import LANGUAGES, lang, t
-from api.request import whole_number
 from ca import service as ca_service
 from ca.crl import REASON_CODES
 from ca.errors import CAError
 from ca.search import search_certificates
+from gm.digits import ascii_whole_number
 from store import db
 from store.models.audit import AuditRecord
 from store.models.ca import CERT_STATUSES
@@ -219,7 +229,7 @@ def index() -> Response:
 
 def _int(name: str, default: int) -> int:
     """A positive query parameter below 10**9; ``default`` for anything else ("abc", "-1", "²")."""
-    value = whole_number(request.args.get(name, ""), 9)
+    value = ascii_whole_number(request.args.get(name, ""), 9)
     return value if value else default
 
 

@@ -13,7 +13,7 @@ from api import openapi
 from api.auth import requires
 from api.context import services
 from api.problems import Problem, register
-from api.request import whole_number
+from gm.digits import ascii_whole_number
 from store import translog
 
 bp = Blueprint("translog", __name__)
@@ -37,7 +37,7 @@ CONSISTENCY = openapi.schema("ConsistencyProof", {
 
 
 def _size(name: str) -> int:
-    value = whole_number(request.args.get(name, ""), 18)
+    value = ascii_whole_number(request.args.get(name, ""), 18)
     if value is None:
         raise Problem(400, "invalid-request", f"query parameter {name!r} must be a tree size (a non-negative integer)")
     return value

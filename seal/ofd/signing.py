@@ -29,6 +29,7 @@ from functools import lru_cache
 from lxml import etree
 
 from gm import sm3
+from gm.digits import ascii_whole_number
 from gm.oids import SM3
 from seal.ofd import xmlns as X
 from seal.ofd.errors import OFDPageOutOfRange, OFDUsageError
@@ -53,15 +54,14 @@ def _fmt(value: float) -> str:
     return text if text not in ("", "-0") else "0"
 
 
+# An ID (ST_ID) is ASCII digits; ofdrw holds one in a Java long, which every 18-digit number fits.
+ID_DIGITS = 18
+
+
 def _listed_number(sig_id: str) -> int | None:
-    """A listed signature ID as a number; None for one int() cannot read ("²" passes isdigit(),
-    and int() takes at most 4300 digits), as a MaxSignId int() cannot read counts as 0."""
-    if not sig_id.isdigit():
-        return None
-    try:
-        return int(sig_id)
-    except ValueError:
-        return None
+    """A listed signature ID as a number; None for one that is not an ID ("²", "٣", 5,000
+    digits), as a MaxSignId int() cannot read counts as 0."""
+    return ascii_whole_number(sig_id, ID_DIGITS)
 
 
 def _next_sign_dir(names: list[str], signs_folder: str) -> str:
