@@ -96,7 +96,7 @@ def _path_params(rule: str) -> list[dict[str, Any]]:
 
 
 def _op(spec: dict[str, Any], rule: str, method: str, endpoint: str) -> dict[str, Any]:
-    from api.problems import slugs
+    from api.problems import page_renderer, slugs
 
     known = slugs()
     op: dict[str, Any] = {"operationId": f"{endpoint}.{method.lower()}", "summary": spec["summary"]}
@@ -123,15 +123,19 @@ def _op(spec: dict[str, Any], rule: str, method: str, endpoint: str) -> dict[str
         if ptype is None:
             raise ValueError(f"{endpoint}: unknown problem slug {slug!r} in its OpenAPI declaration")
         by_status.setdefault(ptype.status, []).append(slug)
+    # on the pages for people (the console, the public pages) a problem is the area's HTML page
+    page = page_renderer(rule) is not None
+    problem = {"text/html": {}} if page else {"application/problem+json": {"schema": ref("Problem")}}
     for status, names in sorted(by_status.items()):
-        problem = {"application/problem+json": {"schema": ref("Problem")}}
         declared = responses.get(str(status))
         if declared is None:
-            responses[str(status)] = {"description": "problem: " + ", ".join(names), "content": problem}
-        elif "application/problem+json" not in declared.get("content", {}):
+            label = "HTML error page" if page else "problem"
+            responses[str(status)] = {"description": f"{label}: " + ", ".join(names), "content": problem}
+        elif page or "application/problem+json" not in declared.get("content", {}):
             # the view answers this status itself (a console page's HTML) and a problem can too
-            responses[str(status)] = {**declared, "description": f"{declared['description']}; or problem: "
-                                      + ", ".join(names), "content": {**declared.get("content", {}), **problem}}
+            joint = ": " if page else "; or problem: "
+            responses[str(status)] = {**declared, "description": declared["description"] + joint + ", ".join(names),
+                                      "content": {**declared.get("content", {}), **problem}}
     op["responses"] = responses or {"200": {"description": "OK"}}
     if spec.get("security"):
         op["security"] = [{"bearer": []}]
