@@ -10,6 +10,7 @@ import base64
 import datetime as dt
 import hashlib
 import io
+import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
@@ -218,6 +219,23 @@ def test_a_listed_signature_id_not_of_ascii_digits_is_ignored(sealed: bytes, sea
     listing = ET.fromstring(entries(twice)["Doc_0/Signs/Signatures.xml"])
     assert [s.get("ID") for s in listing.findall("ofd:Signature", NS)] == [listed_id, "3"]
     assert listing.find("ofd:MaxSignId", NS).text == "4"
+
+
+@pytest.mark.parametrize("max_sign_id", ["-7", "-1", "+1", "٣"])
+def test_a_max_sign_id_that_is_not_an_id_counts_as_0(sealed: bytes, seal_der: bytes, max_sign_id: str) -> None:
+    """int() read MaxSignId "-7" as -7: over a list without signatures, sealing wrote the ID
+    "-6" (and "0" for "-1"), which no ST_ID is (GB/T 33190: an unsigned integer, 0 invalid).
+    MaxSignId is read as the listed IDs are; one that is no ID counts as 0, so the next is 1."""
+    files = entries(sealed)
+    listing = files["Doc_0/Signs/Signatures.xml"].decode()
+    listing = re.sub(r"<ofd:Signature [^>]*/>", "", listing)
+    files["Doc_0/Signs/Signatures.xml"] = re.sub(r"<ofd:MaxSignId>\d+<", f"<ofd:MaxSignId>{max_sign_id}<",
+                                                 listing).encode()
+    again = seal_ofd(rezip(files), page_index=0, boundary_mm=(10, 10, 30, 30), seal_der=seal_der,
+                     make_signed_value=ses_signer(seal_der), now=NOW)
+    listing = ET.fromstring(entries(again)["Doc_0/Signs/Signatures.xml"])
+    assert [s.get("ID") for s in listing.findall("ofd:Signature", NS)] == ["1"]
+    assert listing.find("ofd:MaxSignId", NS).text == "2"
 
 
 def test_one_byte_changed_in_page_content_is_a_mismatch(sealed: bytes) -> None:

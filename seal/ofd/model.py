@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from lxml import etree
 
+from gm.digits import ascii_whole_number
 from gm.records import frozen_record
 from seal.ofd import xmlns as X
 from seal.ofd.errors import OFDFormatError, OFDLimitError, OFDMissingPartError, OFDPathError, OFDXMLError
@@ -51,6 +52,16 @@ def _child(el: etree._Element, name: str) -> etree._Element | None:
 
 def _descendants(el: etree._Element, name: str) -> Iterator[etree._Element]:
     return el.iter("{*}" + name)
+
+
+# An ID (ST_ID, GB/T 33190) is ASCII digits; ofdrw holds one in a Java long, which every 18-digit number fits.
+ID_DIGITS = 18
+
+
+def read_id(text: str | None) -> int | None:
+    """An ID (a listed signature's, MaxSignId) as a number; None for text that is none ("²",
+    "٣", "-1", 5,000 digits)."""
+    return None if text is None else ascii_whole_number(text, ID_DIGITS)
 
 
 def _text(el: etree._Element | None, name: str | None = None) -> str | None:
@@ -496,10 +507,7 @@ def _listing(root: etree._Element, path: str) -> tuple[int, tuple[tuple[str | No
     """(MaxSignId, (ID, Type, Signature.xml location) per entry) of a Signatures.xml."""
     if X.local(root) != "Signatures":
         raise OFDFormatError(f"{path}: root element is <{X.local(root)}>, not <ofd:Signatures>")
-    try:
-        max_id = int(_text(root, "MaxSignId") or 0)
-    except ValueError:
-        max_id = 0
+    max_id = read_id(_text(root, "MaxSignId")) or 0
     entries = []
     for entry in _children(root, "Signature"):
         loc = entry.get("BaseLoc")
@@ -524,10 +532,7 @@ def _parse_signatures_tree(pkg: OFDPackage, path: str, *, deep: bool) -> tuple[i
     root = load_xml(pkg, path)
     if X.local(root) != "Signatures":
         raise OFDFormatError(f"{path}: root element is <{X.local(root)}>, not <ofd:Signatures>")
-    try:
-        max_id = int(_text(root, "MaxSignId") or 0)
-    except ValueError:
-        max_id = 0
+    max_id = read_id(_text(root, "MaxSignId")) or 0
     result = []
     listed: list[str] = []
     for entry in _children(root, "Signature"):

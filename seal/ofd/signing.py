@@ -29,12 +29,11 @@ from functools import lru_cache
 from lxml import etree
 
 from gm import sm3
-from gm.digits import ascii_whole_number
 from gm.oids import SM3
 from seal.ofd import xmlns as X
 from seal.ofd.errors import OFDPageOutOfRange, OFDUsageError
 from seal.ofd.facts import PackageFacts, SignatureFacts, inspect_package, signed_parts, verify_package
-from seal.ofd.model import OFD_ENTRY, parse_package, parse_signatures
+from seal.ofd.model import OFD_ENTRY, parse_package, parse_signatures, read_id
 from seal.ofd.package import DEFAULT_LIMITS, Limits, OFDPackage, write_package
 from seal.ofd.paths import absolute, folder
 
@@ -52,16 +51,6 @@ def _seal_sm3(seal_der: bytes) -> bytes:
 def _fmt(value: float) -> str:
     text = f"{value:.3f}".rstrip("0").rstrip(".")
     return text if text not in ("", "-0") else "0"
-
-
-# An ID (ST_ID) is ASCII digits; ofdrw holds one in a Java long, which every 18-digit number fits.
-ID_DIGITS = 18
-
-
-def _listed_number(sig_id: str) -> int | None:
-    """A listed signature ID as a number; None for one that is not an ID ("²", "٣", 5,000
-    digits), as a MaxSignId int() cannot read counts as 0."""
-    return ascii_whole_number(sig_id, ID_DIGITS)
 
 
 def _next_sign_dir(names: list[str], signs_folder: str) -> str:
@@ -214,7 +203,8 @@ def seal_ofd(package_bytes: bytes, *, page_index: int, boundary_mm: tuple[float,
         files[seal_entry] = bytes(seal_der)  # type: ignore[arg-type]
 
     # MaxSignId counts signature and stamp IDs alike (ofdrw); listed IDs guard against a stale one.
-    sig_id = max([doc.max_sign_id, *(n for n in map(_listed_number, doc.listed_ids) if n is not None)]) + 1
+    # an ID that is none ("٣", "-1") counts for nothing, as a MaxSignId that is none counts as 0
+    sig_id = max([doc.max_sign_id, *(n for n in map(read_id, doc.listed_ids) if n is not None)]) + 1
     stamp_id = sig_id + 1
     excluded = {sigs for d in docs if (sigs := d.signatures_path)} | {signatures_entry, signature_entry, value_entry}
     references = [(absolute(name), _seal_sm3(data) if name == seal_entry else sm3.sm3(data))
