@@ -22,7 +22,11 @@ and for personal seals the holder's PIN (proven by the holder key signing the us
 so a wrong PIN is refused before anything is sealed). Each refusal raises its own error
 from `seal.errors` and writes an audit record ("seal.use_refused") in its own
 transaction. `make_signature` then builds TBS_Sign, has the key store sign it and
-returns the SES_Signature DER; one audit record ("seal.sign") per sealing.
+returns the SES_Signature DER; one audit record ("seal.sign") per sealing. The transaction
+that records the sealing reads the seal's and the signer certificate's state again, under a
+share lock on their rows (PostgreSQL; SQLite's writer holds the database): a revocation,
+suspension or withdrawn authorisation committed since the check refuses the sealing as the
+check would have, so no sealing is ever recorded after the change that forbids it.
 
 Cost of a use (it runs per sealing): `authorise_use` reads the seal's immutable facts once
 per process and the state that can refuse a use with one statement every time;
@@ -583,14 +587,25 @@ _HOLDER_FACTS = (select(SealHolder.cert_sm3, SealHolder.cert_serial, SealHolder.
 # validity, whether the agency is authorised, and the signer certificate's status and
 # validity in this region's CA records (plain SQL: it runs on every use, see
 # store.db.HotStatement).
+_USE_STATE_RESULTS = (None, SealRecord.__table__.c.valid_from, SealRecord.__table__.c.valid_to, None, None,
+                      IssuedCertificate.__table__.c.not_before, IssuedCertificate.__table__.c.not_after)
 _USE_STATE = db.HotStatement(
     "SELECT s.status, s.valid_from, s.valid_to, "
     "(SELECT a.id FROM seal_authorisations a WHERE a.es_id = :es_id AND a.agency = :agency LIMIT 1), "
     "c.status, c.not_before, c.not_after "
     "FROM seals s LEFT OUTER JOIN ca_certificates c ON c.serial = :serial "
     "WHERE s.es_id = :es_id",
-    results=(None, SealRecord.__table__.c.valid_from, SealRecord.__table__.c.valid_to, None, None,
-             IssuedCertificate.__table__.c.not_before, IssuedCertificate.__table__.c.not_after))
+    results=_USE_STATE_RESULTS)
+
+
+# The same state, read again by the transaction that records a sealing: the signer is known
+# (an inner join) and, on PostgreSQL, the seal's and the certificate's rows are share-locked,
+# so a revocation either commits first and is seen, or waits for the sealing's COMMIT.
+_RECORDED_USE_STATE = _USE_STATE.sql.replace("LEFT OUTER JOIN", "JOIN")
+_USE_STATE_AT_COMMIT = {
+    "sqlite": db.HotStatement(_RECORDED_USE_STATE, results=_USE_STATE_RESULTS),
+    "postgresql": db.HotStatement(_RECORDED_USE_STATE + " FOR SHARE OF s, c", results=_USE_STATE_RESULTS),
+}
 
 
 def _engine_of(sessions: sessionmaker[Session]) -> Engine | None:
@@ -639,6 +654,41 @@ def default_signer(home: Any, es_id: str, *, sessions: sessionmaker[Session] | N
     if facts is None:
         raise SealNotFound(f"no seal {es_id!r} is registered in this region")
     return facts.agency, next((h.cert_serial for h in facts.holders if h.cert_serial is not None), None)
+
+
+def _state_refusal(es_id: str, agency: str, holder: _Holder | None, state: Sequence[Any], now: dt.datetime, *,
+                   wanted: str) -> tuple[SealUseRefused, dict[str, Any]] | None:
+    """Why the seal's state (a row of _USE_STATE) forbids ``agency`` to seal with ``holder``
+    now, with the refusal record's extra details; None when nothing does. One piece for the
+    check before a sealing and the one in the transaction that records it."""
+    status, valid_from, valid_to, authorised, cert_status, cert_not_before, cert_not_after = state
+    if authorised is None:
+        return NotAuthorised(f"agency {agency!r} is not authorised to use seal {es_id}"), {}
+    if status == "revoked":
+        return SealRevoked(f"seal {es_id} is revoked"), {}
+    if status == "suspended":
+        return SealSuspended(f"seal {es_id} is suspended"), {}
+    if now > valid_to or now < valid_from:
+        return SealExpired(f"seal {es_id} is valid from {valid_from.isoformat()} to "
+                           f"{valid_to.isoformat()}, not at {now.isoformat()}"), {}
+    if holder is None:
+        return SignerNotBound(f"the signer certificate ({wanted}) is not bound to seal {es_id}"), {}
+    if holder.cert_serial is None:
+        return SignerCertificateInvalid(
+            f"the signer certificate of seal {es_id} was not issued by this region; its status cannot be checked"), {}
+    if cert_status is None:
+        return SignerCertificateInvalid(f"signer certificate {holder.cert_serial} is unknown to this region"), {}
+    if cert_status != "good":
+        state_text = "revoked" if cert_status == "revoked" else "suspended (on hold)"
+        return (SignerCertificateInvalid(f"signer certificate {holder.cert_serial} is {state_text}"),
+                {"cert_status": cert_status})
+    if not cert_not_before <= now <= cert_not_after:
+        return SignerCertificateInvalid(
+            f"signer certificate {holder.cert_serial} is valid from {cert_not_before.isoformat()} to "
+            f"{cert_not_after.isoformat()}, not now"), {"cert_status": "expired"}
+    if holder.key_ref is None:
+        return SignerCertificateInvalid(f"the key store holds no key for signer certificate {holder.cert_serial}"), {}
+    return None
 
 
 def authorise_use(
@@ -691,36 +741,10 @@ def authorise_use(
             state = states[0] if states else None
     if facts is None or state is None:
         raise refuse(NotAuthorised(f"no seal {es_id!r} is registered in this region"), found=False)
-    status, valid_from, valid_to, authorised, cert_status, cert_not_before, cert_not_after = state
-
-    if authorised is None:
-        raise refuse(NotAuthorised(f"agency {agency!r} is not authorised to use seal {es_id}"))
-    if status == "revoked":
-        raise refuse(SealRevoked(f"seal {es_id} is revoked"))
-    if status == "suspended":
-        raise refuse(SealSuspended(f"seal {es_id} is suspended"))
-    if now > valid_to or now < valid_from:
-        raise refuse(SealExpired(f"seal {es_id} is valid from {valid_from.isoformat()} to "
-                                 f"{valid_to.isoformat()}, not at {now.isoformat()}"))
-    if holder is None:
-        named = f"serial {wanted_serial}" if wanted_serial else f"SM3 {wanted_sm3}"
-        raise refuse(SignerNotBound(f"the signer certificate ({named}) is not bound to seal {es_id}"))
-    if holder.cert_serial is None:
-        raise refuse(SignerCertificateInvalid(
-            f"the signer certificate of seal {es_id} was not issued by this region; its status cannot be checked"))
-    if cert_status is None:
-        raise refuse(SignerCertificateInvalid(f"signer certificate {holder.cert_serial} is unknown to this region"))
-    if cert_status != "good":
-        state_text = "revoked" if cert_status == "revoked" else "suspended (on hold)"
-        raise refuse(SignerCertificateInvalid(f"signer certificate {holder.cert_serial} is {state_text}"),
-                     cert_status=cert_status)
-    if not cert_not_before <= now <= cert_not_after:
-        raise refuse(SignerCertificateInvalid(
-            f"signer certificate {holder.cert_serial} is valid from {cert_not_before.isoformat()} to "
-            f"{cert_not_after.isoformat()}, not now"), cert_status="expired")
-    if holder.key_ref is None:
-        raise refuse(SignerCertificateInvalid(
-            f"the key store holds no key for signer certificate {holder.cert_serial}"))
+    refusal = _state_refusal(es_id, agency, holder, state, now, wanted=f"serial {wanted_serial}" if wanted_serial
+                             else f"SM3 {wanted_sm3}")
+    if refusal is not None:
+        raise refuse(refusal[0], **refusal[1])
 
     personal = facts.seal_type == "personal"
     consent = None
@@ -880,7 +904,7 @@ def seal_with(home: Any, keystore: Any, grant: UseGrant, timestamp: Callable[[by
                     write(s)
                 _record_sealing(s, grant, made.signature, format=made.format, timestamped=made.timestamped,
                                 details=made.details)
-            group_commit.commit_together(sessions, record)
+            _recorded(sessions, grant, lambda: group_commit.commit_together(sessions, record))
             return made.result
         except Exception as exc:
             if isinstance(exc, ks_errors.KeyChanged):
@@ -890,9 +914,47 @@ def seal_with(home: Any, keystore: Any, grant: UseGrant, timestamp: Callable[[by
             # rolled back, nothing recorded: the own transactions below record the refusal (or
             # take another token serial)
     made = make(_key_use(keystore, grant, timestamp))
-    record_sealing(home, grant, made.signature, format=made.format, timestamped=made.timestamped,
-                   sessions=sessions, **made.details)
+    _recorded(sessions, grant, lambda: record_sealing(home, grant, made.signature, format=made.format,
+                                                      timestamped=made.timestamped, sessions=sessions,
+                                                      **made.details))
     return made.result
+
+
+class _RefusedAtCommit(Exception):
+    """The recording transaction found the use forbidden now (`_check_use_at_commit`)."""
+
+    def __init__(self, refusal: SealUseRefused, details: dict[str, Any]) -> None:
+        super().__init__(str(refusal))
+        self.refusal, self.details = refusal, details
+
+
+def _recorded(sessions: sessionmaker[Session], grant: UseGrant, write: Callable[[], None]) -> None:
+    """Run ``write``, which records a sealing; a refusal found there is audited in its own
+    transaction, as the use check's are, and raised."""
+    try:
+        write()
+    except _RefusedAtCommit as refused:
+        raise _refuse(sessions, refused.refusal, es_id=grant.es_id, agency=grant.agency, actor=grant.actor,
+                      extra={**refused.details, "found": "when recording"}) from None
+
+
+def _check_use_at_commit(s: Session, grant: UseGrant) -> None:
+    """Read the use's state again in the transaction that records it (the module doc says
+    why); the answer is checked before COMMIT, with the chains' (`store.db.check_at_end`)."""
+    conn = db.connection_of(s)
+    states = _USE_STATE_AT_COMMIT[conn.dialect.name].send(
+        conn, {"es_id": grant.es_id, "agency": grant.agency, "serial": grant.signer_serial})
+    holder = _Holder("", grant.signer_serial, grant.key_ref, grant.signer_cert)
+
+    def check() -> None:
+        rows = states()
+        refusal = (_state_refusal(grant.es_id, grant.agency, holder, rows[0], _now(),
+                                  wanted=f"serial {grant.signer_serial}") if rows else
+                   (SignerCertificateInvalid(f"seal {grant.es_id} or its signer certificate "
+                                             f"{grant.signer_serial} is gone from this region"), {}))
+        if refusal is not None:
+            raise _RefusedAtCommit(*refusal)
+    db.check_at_end(s, check)
 
 
 def record_sealing(home: Any, grant: UseGrant, signature: bytes, *, format: str, timestamped: bool,  # noqa: A002
@@ -906,6 +968,7 @@ def record_sealing(home: Any, grant: UseGrant, signature: bytes, *, format: str,
 
 def _record_sealing(s: Session, grant: UseGrant, signature: bytes, *, format: str, timestamped: bool,  # noqa: A002
                     details: dict[str, Any]) -> None:
+    _check_use_at_commit(s, grant)
     digest = sm3_after_seal(b"", signature, grant.seal_der, seal_offset(signature, 2))
     audit.append(s, actor=grant.actor, action="seal.sign", subject=f"seal:{grant.es_id}", details={
         "agency": grant.agency, "signer_serial": grant.signer_serial, "format": format,

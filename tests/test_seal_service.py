@@ -539,6 +539,33 @@ def test_a_seal_or_certificate_revoked_after_cached_uses_is_refused_at_once(org_
     _assert_refused(home, "seal-revoked")
 
 
+@pytest.mark.parametrize("change,error", [
+    (lambda home, es_id, serial: service.revoke_seal(home, es_id, reason="seal lost"), SealRevoked),
+    (lambda home, es_id, serial: service.suspend_seal(home, es_id, reason="audit"), SealSuspended),
+    (lambda home, es_id, serial: ca_service.suspend(home, serial), SignerCertificateInvalid),
+], ids=["seal-revoked", "seal-suspended", "signer-suspended"])
+def test_a_use_granted_before_a_revocation_is_refused_when_it_is_recorded(org_seal, change, error):
+    # Two requests at once (tests/test_api_races.py): one seals, the other revokes between
+    # the sealing's use check and its commit. The sealing must not be recorded after the
+    # revocation: it is refused, and the refusal audited, as if it had come a moment later.
+    from sqlalchemy import func
+
+    from store.models.translog import TransLogEntry
+
+    home, ks, es_id, serial, _ = org_seal
+    grant = service.authorise_use(home, ks, es_id, agency=AGENCY, signer_cert_serial=serial)
+    change(home, es_id, serial)
+    with transaction(home.engine, readonly=True) as s:
+        logged = s.scalar(select(func.count()).select_from(TransLogEntry))
+    with pytest.raises(error):
+        service.make_signature(home, ks, grant, sm3(b"doc"), "/Doc_0/Signs/Sign_0/Signature.xml")
+    assert _records(home, "seal.sign") == []
+    _assert_refused(home, error.code)
+    with transaction(home.engine, readonly=True) as s:
+        assert s.scalar(select(func.count()).select_from(TransLogEntry)) == logged
+    _audit_clean(home)
+
+
 def test_a_key_disabled_after_cached_uses_is_refused_and_the_refusal_recorded(org_seal):
     from sqlalchemy import func
 
