@@ -482,6 +482,13 @@ def revoke_seal(home: Any, es_id: str, *, reason: str = "", actor: str = "admin"
     return _transition(home, es_id, "seal.revoke", reason=reason, actor=actor, sessions=sessions)
 
 
+def _lock_seal(s: Session, es_id: str) -> SealRecord | None:
+    """The seal's row, locked: its grants change one at a time. Two grants of the same agency at
+    once would otherwise both find none and the second insert fail on the unique constraint,
+    and two withdrawals both delete (PostgreSQL; SQLite's writers queue anyway)."""
+    return s.scalar(select(SealRecord).where(SealRecord.es_id == es_id).with_for_update())
+
+
 def grant_use(home: Any, es_id: str, *, agency: str, actor: str = "admin",
               sessions: sessionmaker[Session] | None = None) -> None:
     """Authorise one more agency to use a seal (e.g. an office sealing for its department)."""
@@ -491,7 +498,7 @@ def grant_use(home: Any, es_id: str, *, agency: str, actor: str = "admin",
     if problem is not None:
         raise SealBuildError(problem)
     with db.transaction(_sessions(home, sessions)) as s:
-        if s.get(SealRecord, es_id) is None:
+        if _lock_seal(s, es_id) is None:
             raise SealNotFound(f"no seal {es_id!r} is registered in this region")
         exists = s.scalar(select(SealAuthorisation.id).where(SealAuthorisation.es_id == es_id,
                                                              SealAuthorisation.agency == agency))
@@ -505,6 +512,8 @@ def withdraw_use(home: Any, es_id: str, *, agency: str, actor: str = "admin",
                  sessions: sessionmaker[Session] | None = None) -> bool:
     """Withdraw an agency's authorisation; False when it had none."""
     with db.transaction(_sessions(home, sessions)) as s:
+        if _lock_seal(s, es_id) is None:
+            return False
         row = s.scalar(select(SealAuthorisation).where(SealAuthorisation.es_id == es_id,
                                                        SealAuthorisation.agency == agency))
         if row is None:

@@ -305,6 +305,39 @@ def test_sealing_produces_a_verifiable_signature(org_seal, openssl_bin, tmp_path
     _audit_clean(home)
 
 
+@pytest.mark.parametrize("step", ["grant", "withdraw"])
+def test_a_grant_or_withdrawal_meeting_the_same_one_under_way_changes_nothing_twice(org_seal, step):
+    # Two requests at once on PostgreSQL (tests/test_api_races.py): both grants found no grant
+    # and the second insert failed on the unique constraint (a 500); both withdrawals found the
+    # grant and the second deleted nothing (a 500). Now the seal's row is locked first.
+    from sqlalchemy import delete, func
+
+    from store.models.seal import SealAuthorisation
+    from tests.helpers.locks import meanwhile
+
+    home, ks, es_id, serial, _ = org_seal
+    if home.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers queue before BEGIN IMMEDIATE: no two hold locks at once")
+    other = "another agency"
+    if step == "withdraw":
+        service.grant_use(home, es_id, agency=other)
+    call = getattr(service, f"{step}_use")
+    with transaction(home.engine) as s:  # the same change, under way in another request
+        s.scalar(select(SealRecord).where(SealRecord.es_id == es_id).with_for_update())
+        if step == "grant":
+            s.add(SealAuthorisation(es_id=es_id, agency=other, granted_at=dt.datetime.now(UTC), granted_by="admin"))
+        else:
+            s.execute(delete(SealAuthorisation).where(SealAuthorisation.es_id == es_id,
+                                                      SealAuthorisation.agency == other))
+        s.flush()
+        second = meanwhile(lambda: call(home, es_id, agency=other), s)
+    assert second() in (None, False)  # granted already / nothing left to withdraw: as if it came later
+    assert _records(home, f"seal.{step}_use") == []  # the change under way wrote none: neither did the second
+    with transaction(home.engine, readonly=True) as s:
+        held = s.scalar(select(func.count()).select_from(SealAuthorisation).where(SealAuthorisation.agency == other))
+    assert held == (1 if step == "grant" else 0)
+
+
 def test_refused_unauthorised_agency(org_seal):
     home, ks, es_id, serial, _ = org_seal
     with pytest.raises(NotAuthorised, match="not authorised"):
