@@ -450,8 +450,12 @@ def issue_for_public_key(
     of ``request`` or of the request keywords (``fields`` and ``identity``).
 
     ``details`` are added to the cert.issue audit record; ``before_store(session, serial)``
-    runs in the storing transaction (e.g. to revoke a superseded certificate or move an
-    application on), so the whole step commits or fails as one.
+    runs in the storing transaction once the new row is in, before anything else (e.g. to revoke
+    a superseded certificate or move an application on), so the whole step commits or fails
+    as one. Before the audit record and the log entry, because it locks a row
+    (the application, the old certificate): every change locks its row before the audit head,
+    and a rejection or revocation of that row under way at the same moment, which holds the
+    row and waits for the head, would otherwise deadlock with it on PostgreSQL.
     """
     if request is None:
         request = CertificateRequest.of(fields, identity=identity)
@@ -471,6 +475,8 @@ def issue_for_public_key(
                 row.supersedes = supersedes
                 s.add(row)
                 s.flush()
+                if before_store is not None:
+                    before_store(s, serial)
                 record = _issue_details(cert, request.profile, issuer)
                 if key_ref is not None:
                     record["key_ref"] = key_ref
@@ -481,8 +487,6 @@ def issue_for_public_key(
                     record["serial_attempt"] = attempt + 1
                 audit.append(s, actor=actor, action="cert.issue", subject=f"cert:{serial}", details=record)
                 _log_certificate(s, cert)
-                if before_store is not None:
-                    before_store(s, serial)
         except IntegrityError as exc:
             if "serial" not in str(exc.orig).lower() or attempt == SERIAL_ATTEMPTS - 1:
                 raise

@@ -28,6 +28,7 @@ from store.db import transaction
 from store.models import AuditRecord
 from store.models.ca import IssuedCertificate
 from store.testing import *  # noqa: F401,F403
+from tests.helpers.locks import meanwhile
 
 DISTID = "distid:1234567812345678"
 PASSPHRASE = "correct horse battery staple"
@@ -212,7 +213,7 @@ def test_rekey_revokes_the_old_certificate_as_superseded(region, reqs) -> None:
     assert (row.status, row.reason) == ("revoked", "superseded")
     # the new certificate and the old one's revocation were written together
     actions = [(a, d.get("supersedes"), d.get("superseded_by")) for a, _, d in _records(home)][-2:]
-    assert actions == [("cert.issue", old_serial, None), ("cert.revoke", None, new_serial)]
+    assert actions == [("cert.revoke", None, new_serial), ("cert.issue", old_serial, None)]
     crl = acrl.CertificateList.load(service.generate_crl(home, ks))
     assert [(e["user_certificate"].native, e.crl_reason_value.native)
             for e in crl["tbs_cert_list"]["revoked_certificates"]] == [(int(old_serial, 16), "superseded")]
@@ -261,3 +262,42 @@ def test_cli_workflow_renew_rekey(eseal_cli, tmp_path, monkeypatch, openssl_bin,
         r = subprocess.run([openssl_bin, "verify", "-vfyopt", DISTID, "-partial_chain", "-CAfile",
                             str(tmp_path / "issuing.pem"), str(tmp_path / name)], capture_output=True, text=True)
         assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("step", ["approve", "rekey"])
+def test_an_approval_or_rekey_meeting_a_rejection_or_revocation_under_way_waits_for_it(region, reqs, step) -> None:
+    # Two requests at once on PostgreSQL (tests/test_api_races.py): a rejection (or revocation)
+    # locks its row, then the audit head; the approval (rekey) locked the audit head, then the
+    # row: a deadlock, answered 503 database-unavailable. Now every change locks its row first.
+    from sqlalchemy import select
+
+    from store.models.ca_workflow import CertificateApplication
+
+    home, ks = region
+    if home.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers queue before BEGIN IMMEDIATE: no two hold locks at once")
+    if step == "approve":
+        target = workflow.submit_application(home, profile="organization", csr_pem=reqs["org"].read_bytes(),
+                                             credit_code=CREDIT_CODE, operator="clerk")
+        workflow.review_application(home, target, reviewer="checker")
+        locked = select(CertificateApplication).where(CertificateApplication.id == target).with_for_update()
+        call = lambda: workflow.approve_application(home, ks, target, approver="boss")  # noqa: E731
+    else:
+        target, _ = service.issue_certificate(home, ks, profile="organization", csr_pem=reqs["org"].read_bytes(),
+                                              credit_code=CREDIT_CODE)
+        locked = select(IssuedCertificate).where(IssuedCertificate.serial == target).with_for_update()
+        call = lambda: renewal.rekey(home, ks, target, csr_pem=reqs["new"].read_bytes())  # noqa: E731
+    with transaction(home.engine) as s:  # what reject_application / revoke do, step by step
+        row = s.scalar(locked)
+        other = meanwhile(call, s)
+        audit.append(s, actor="boss", action="cert.application.reject" if step == "approve" else "cert.revoke",
+                     subject="race", details={})
+        if step == "approve":
+            row.status, row.decided_by, row.rejection_reason = "rejected", "boss", "papers incomplete"
+        else:
+            row.status, row.reason = "revoked", "keyCompromise"
+    outcome = other()
+    wanted = InvalidTransition if step == "approve" else AlreadyRevoked
+    assert type(outcome) is wanted, outcome
+    with transaction(home.engine, readonly=True) as s:
+        assert audit.verify(s).ok
