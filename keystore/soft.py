@@ -601,7 +601,7 @@ class SoftKeyStore(KeyStore):
         record = {"label": row.label, "operation": op.value, "role": role, **details}
 
         def write(t: Session) -> None:
-            current = self._row_facts_sent(db.connection_of(t), key_ref)
+            current = self._row_facts_sent(db.connection_of(t), key_ref, at_commit=True)
 
             def unchanged() -> None:
                 if current() != row:
@@ -762,11 +762,13 @@ class SoftKeyStore(KeyStore):
         """The key row's columns a use needs, read with one plain statement (once per sealing)."""
         return self._row_facts_sent(conn, key_ref)()
 
-    def _row_facts_sent(self, conn: Any, key_ref: str) -> Callable[[], Any]:
-        """The row's statement sent (`db.HotStatement.send`); the returned call reads the row."""
+    def _row_facts_sent(self, conn: Any, key_ref: str, *, at_commit: bool = False) -> Callable[[], Any]:
+        """The row's statement sent (`db.HotStatement.send`); the returned call reads the row.
+        ``at_commit``: in the transaction that records the use, which keeps the row as read."""
         if not isinstance(key_ref, str) or not key_ref.startswith(KEY_REF_PREFIX):
             raise KeyNotFound(f"{key_ref!r} is not a key reference of the software key store")
-        sent = _USE_COLUMNS.send(conn, {"key_ref": key_ref})
+        statement = _USE_COLUMNS_AT_COMMIT[conn.dialect.name] if at_commit else _USE_COLUMNS
+        sent = statement.send(conn, {"key_ref": key_ref})
 
         def row() -> Any:
             rows = sent()
@@ -824,6 +826,11 @@ class _UseRow(NamedTuple):
 _USE_COLUMNS = db.HotStatement(
     "SELECT id, store_id, label, usage, status, policy, public_key, wrapped_dek, encrypted_private_key "
     "FROM keystore_keys WHERE id = :key_ref")
+# The same, read again by the transaction that records a use: on PostgreSQL the row is
+# share-locked, so a disable or destroy either commits first (and the use is refused as
+# changed) or waits for that COMMIT -- no use is recorded after the change (SQLite's writer
+# holds the whole database anyway).
+_USE_COLUMNS_AT_COMMIT = {"sqlite": _USE_COLUMNS, "postgresql": db.HotStatement(_USE_COLUMNS.sql + " FOR SHARE")}
 
 
 @lru_cache(maxsize=256)

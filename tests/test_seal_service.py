@@ -599,6 +599,34 @@ def test_a_use_granted_before_a_revocation_is_refused_when_it_is_recorded(org_se
     _audit_clean(home)
 
 
+@pytest.mark.parametrize("what", ["seal", "key"])
+def test_a_revocation_committing_while_a_sealing_is_recorded_is_never_followed_by_it(org_seal, what):
+    # On PostgreSQL the recording transaction read the seal's (key's) state, then the revocation
+    # (a key admin's disable) committed, then the sealing took the audit head and was recorded
+    # after it (tests/test_api_races.py). Now it share-locks the rows it read until its COMMIT.
+    from keystore.errors import KeyDisabled
+    from store.models.keys import KeyRecord
+    from tests.helpers.locks import meanwhile
+
+    home, ks, es_id, serial, _ = org_seal
+    if home.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers queue before BEGIN IMMEDIATE: no two hold locks at once")
+    grant = service.authorise_use(home, ks, es_id, agency=AGENCY, signer_cert_serial=serial)
+    with transaction(home.engine) as s:  # revoke_seal / the key store's disable, under way
+        if what == "seal":
+            s.scalar(select(SealRecord).where(SealRecord.es_id == es_id).with_for_update()).status = "revoked"
+        else:
+            s.scalar(select(KeyRecord).where(KeyRecord.id == grant.key_ref).with_for_update()).status = "disabled"
+        s.flush()
+        audit.append(s, actor="admin", action="seal.revoke" if what == "seal" else "key.disable",
+                     subject=f"seal:{es_id}" if what == "seal" else grant.key_ref, details={})
+        sealing = meanwhile(
+            lambda: service.make_signature(home, ks, grant, sm3(b"doc"), "/Doc_0/Signs/Sign_0/Signature.xml"), s)
+    assert type(sealing()) is (SealRevoked if what == "seal" else KeyDisabled)
+    assert _records(home, "seal.sign") == []
+    _audit_clean(home)
+
+
 def test_a_key_disabled_after_cached_uses_is_refused_and_the_refusal_recorded(org_seal):
     from sqlalchemy import func
 
