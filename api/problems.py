@@ -136,6 +136,9 @@ def _register_defaults() -> None:
     register(TokenError, 400, "invalid-token-request", "Token request is invalid")
     register(ks.KeyStoreError, 503, "keystore-unavailable", "Key store cannot perform the operation")
     register(ks.KeyStoreLocked, 503, "keystore-locked", "Key store is locked")
+    # a key admin's decision, not an outage: retrying will not help (no 503 and Retry-After)
+    register(ks.KeyDisabled, 409, "key-disabled", "The key is disabled")
+    register(ks.KeyDestroyed, 409, "key-destroyed", "The key is destroyed")
     register(ks.PolicyDenied, 403, "key-policy-denied", "Key policy refuses this use")
     register(StoreError, 503, "store-unavailable", "Data store unavailable")
 

@@ -314,13 +314,16 @@ def _seal_body(n: int) -> dict:
     return {"document": base64.b64encode(f"数据 {n}".encode()).decode(), "cms": True}
 
 
-def sealings_after(region: Region, es_id: str, action: str) -> list[int]:
-    """seqs of the seal.sign records of ``es_id`` written after its ``action`` record."""
+def sealings_after(region: Region, es_id: str, action: str, *, subject: str | None = None) -> list[int]:
+    """seqs of the uses of seal ``es_id`` (seal.sign; key.sign of key ``es_id`` when the
+    ``subject`` is a key) recorded after the last ``action`` record of ``subject``."""
+    subject = subject or f"seal:{es_id}"
+    use = ("seal.sign",) if subject.startswith("seal:") else ("key.sign", "key.sign_digest")
     with region.read() as s:
-        rows = s.execute(select(AuditRecord.seq, AuditRecord.action).where(AuditRecord.subject == f"seal:{es_id}")
+        rows = s.execute(select(AuditRecord.seq, AuditRecord.action).where(AuditRecord.subject == subject)
                          .order_by(AuditRecord.seq)).all()
-    changed = next(seq for seq, a in rows if a == action)
-    return [seq for seq, a in rows if a == "seal.sign" and seq > changed]
+    changed = max(seq for seq, a in rows if a == action)
+    return [seq for seq, a in rows if a in use and seq > changed]
 
 
 @pytest.mark.parametrize("step,refusal", [("revoke", "seal-revoked"), ("suspend", "seal-suspended")])
@@ -336,6 +339,37 @@ def test_sealing_while_the_seal_is_revoked(region, step, refusal) -> None:
         assert audit_count(region, "seal.use_refused", f"seal:{es_id}") == len(sealed) - done
         # a sealing is recorded before the seal's change or not at all
         assert sealings_after(region, es_id, f"seal.{step}") == []
+
+
+def test_sealing_while_a_key_admin_disables_the_key(region) -> None:
+    """The key admin's change comes from another process (`eseal keys disable`): a sealing
+    completes before it, or is refused; the key enabled again afterwards seals again."""
+    from keystore.soft import SoftKeyStore
+
+    es_id = new_seal(region)
+    home = Home.open(region.home, migrate=False)
+    try:
+        keystore = SoftKeyStore.from_home(home)
+        key_ref = keystore.find("agency-signer").key_ref
+        for _ in range(ROUNDS):
+            sealings = [region.prepare("POST", f"/api/v1/seals/{es_id}/sign", _seal_body(i), "agency")
+                        for i in range(6)]
+            barrier = threading.Barrier(len(sealings) + 1)
+
+            def go(send):
+                barrier.wait()
+                return send() if send else keystore.disable(key_ref, actor="key-admin", role="key-admin")
+            try:
+                with ThreadPoolExecutor(len(sealings) + 1) as pool:
+                    _, *sealed = list(pool.map(go, [None, *sealings]))
+            finally:
+                keystore.enable(key_ref, actor="key-admin", role="key-admin")
+            assert {(a.status, a.problem) for a in map(checked, sealed)} <= {(200, None), (409, "key-disabled")}, \
+                outcomes(sealed)
+            assert sealings_after(region, key_ref, "key.disable", subject=key_ref) == []
+            assert region.call("POST", f"/api/v1/seals/{es_id}/sign", _seal_body(0), "agency").status == 200
+    finally:
+        home.close()
 
 
 def test_suspend_and_resume_a_seal_at_once(region) -> None:

@@ -103,7 +103,7 @@ def _flag(options: dict[str, Any], name: str) -> bool:
         "ofd": {"type": "string", "contentEncoding": "base64"}}})},
     problems=["bad-json", "unsupported-media-type", "invalid-request", "invalid-license-data", "unknown-license-type",
               "unknown-seal", "seal-use-refused", "sealing-unavailable", "no-agency-seal", "external-id-conflict",
-              "idempotency-key-reused", "idempotency-in-progress"])
+              "idempotency-key-reused", "idempotency-in-progress", "key-disabled", "key-destroyed"])
 def issue() -> Response:
     return replay_once(_issue)
 
@@ -278,7 +278,8 @@ def _batch_input() -> tuple[str, dict[str, Any]]:
             "unsealed": {"type": "boolean", "description": _UNSEALED}, "agency": {"type": "string"}}}}}},
     responses={200: openapi.json_body(BATCH_RESULT)},
     problems=["bad-json", "unsupported-media-type", "invalid-request", "license-error", "unknown-license-type",
-              "unknown-seal", "seal-use-refused", "sealing-unavailable", "no-agency-seal", "payload-too-large"])
+              "unknown-seal", "seal-use-refused", "sealing-unavailable", "no-agency-seal", "payload-too-large",
+              "key-disabled", "key-destroyed"])
 def batch() -> Response:
     from seal.license import batch as license_batch
 

@@ -218,7 +218,7 @@ _SIGN_TYPE = {"type": "string", "enum": ["seal", "sign"], "default": "seal",
                                  "application/json": {"schema": SEALED}}}},
     problems=["unknown-seal", "invalid-request", "bad-json", "unsupported-media-type", "seal-use-refused",
               "seal-not-authorised", "invalid-seal-request", "payload-too-large", "idempotency-key-reused",
-              "idempotency-in-progress"])
+              "idempotency-in-progress", "key-disabled", "key-destroyed"])
 def sign(es_id: str) -> Response:
     # An agency token may use its own seals and those granted to it (POST .../grants): the
     # registry's use check decides, so a refusal is the specific, audited seal-not-authorised.
