@@ -85,6 +85,22 @@ def test_make_seal_then_seal_documents_as_the_agency(api) -> None:
     assert unknown.status_code == 404 and unknown.json["type"] == PROBLEM + "unknown-seal", unknown.json
 
 
+def test_a_disabled_key_is_a_conflict_not_an_outage(api, eseal_home) -> None:
+    # Found sealing while a key admin disabled the key (tests/test_api_races.py): the refusal
+    # was 503 keystore-unavailable with Retry-After, as if the store were down.
+    client, tokens, cert = api
+    made = client.post("/api/v1/seals", headers=_auth(tokens["admin"]), json={
+        "type": "organization", "name": "某某局", "agency": "A1", "holder_certs": [to_pem(cert).decode()]})
+    ks = SoftKeyStore.from_home(eseal_home)
+    key_ref = ks.find("agency-signer").key_ref
+    body = {"document": base64.b64encode("数据".encode()).decode(), "cms": True}
+    for change, slug in (("disable", "key-disabled"), ("destroy", "key-destroyed")):
+        getattr(ks, change)(key_ref, actor="key-admin", role="key-admin")
+        refused = client.post(f"/api/v1/seals/{made.json['es_id']}/sign", headers=_auth(tokens["a1"]), json=body)
+        assert (refused.status_code, refused.json["type"]) == (409, PROBLEM + slug), refused.json
+        assert "Retry-After" not in refused.headers
+
+
 def test_license_types_issue_and_revoke(api) -> None:
     client, tokens, cert = api
     types = client.get("/api/v1/license-types").json
