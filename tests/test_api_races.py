@@ -403,6 +403,21 @@ def test_grant_twice_and_withdraw_twice_at_once(region) -> None:
         assert audit_count(region, "seal.withdraw_use", f"seal:{es_id}") == 1
 
 
+def test_two_trust_lists_published_at_once(region) -> None:
+    """Each publication takes the next sequence number (unique per kind): both are published,
+    one after the other, or the second is refused as a conflict."""
+    from store.models.trust import PublishedTrustList
+
+    for _ in range(ROUNDS):
+        answers = region.race(*[("POST", "/api/v1/trust-lists/tl", {})] * 2)
+        assert {(a.status, a.problem) for a in answers} <= {(201, None), (409, "trust-list-conflict")}
+        assert 201 in [a.status for a in answers]
+    with region.read() as s:
+        numbers = s.scalars(select(PublishedTrustList.sequence_number).where(PublishedTrustList.kind == "tl")
+                            .order_by(PublishedTrustList.sequence_number)).all()
+    assert numbers == list(range(1, len(numbers) + 1))
+
+
 # --------------------------------------------------------------------------- Idempotency-Key
 
 

@@ -374,3 +374,36 @@ def test_an_operator_name_longer_than_the_import_keeps_is_refused_not_cut(world,
     with transaction(eseal_home.engine, readonly=True) as s:
         stored = {r.source: r.scheme_name for r in s.scalars(select(ImportedTrustList))}
     assert (stored[url], stored[result.imported[0][0]]) == ("国" * 200, "广" * 200)
+
+
+@pytest.mark.parametrize("what", ["signer", "sequence"])
+def test_two_publications_at_once_publish_one_list_or_refuse_with_a_conflict(eseal_home, what) -> None:
+    # Two POST /api/v1/trust-lists/tl at once (tests/test_api_races.py): both read the same
+    # last sequence number (or found no signer yet), and the second insert failed on the
+    # unique constraint -- a 500 (and on SQLite a 503: both signer keys took one label).
+    from store.models.trust import PublishedTrustList, TrustListSigner
+    from tests.helpers.locks import meanwhile
+    from verify.errors import TrustListConflict
+
+    if eseal_home.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers queue before BEGIN IMMEDIATE: no two hold locks at once")
+    ks = make_region(eseal_home, "440000", "广东省")
+    if what == "sequence":
+        publish_region_tl(eseal_home, ks)
+    first_key, first_cert = list_signer(eseal_home, ks, "lotl")  # a signer to stand for the other one's
+    with transaction(eseal_home.engine) as s:  # the other publication, under way
+        if what == "signer":
+            s.add(TrustListSigner(label="trust-list-signer", key_ref=first_key, certificate=first_cert.dump(),
+                                  created_at=dt.datetime.now(UTC)))
+        else:
+            s.add(PublishedTrustList(kind="tl", sequence_number=2, issued_at=dt.datetime.now(UTC),
+                                     next_update=dt.datetime.now(UTC), document="{}"))
+        s.flush()
+        second = meanwhile(lambda: publish_region_tl(eseal_home, ks), s)
+    outcome = second()
+    if what == "signer":  # the second publication signs with the signer the first one made
+        assert isinstance(outcome, bytes), outcome
+        key_ref, cert = list_signer(eseal_home, ks, "tl")
+        assert (key_ref, cert.dump()) == (first_key, first_cert.dump())
+    else:
+        assert type(outcome) is TrustListConflict, outcome

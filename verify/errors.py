@@ -38,6 +38,10 @@ class PinMismatch(TrustListSignatureError):
     """The list of lists is not signed by the pinned national signer certificate."""
 
 
+class TrustListConflict(TrustListError):
+    """Another publication of the same kind took this list's sequence number at the same moment."""
+
+
 # exception -> (HTTP status, problem slug, title), for api.problems.register (STYLE.md #7)
 PROBLEMS: tuple[tuple[type[VerifyError], int, str, str], ...] = (
     (VerifyError, 400, "verify-error", "Verification request refused"),
@@ -46,4 +50,5 @@ PROBLEMS: tuple[tuple[type[VerifyError], int, str, str], ...] = (
     (TrustListError, 400, "invalid-trust-list", "The trust list is malformed or stale"),
     (TrustListSignatureError, 400, "trust-list-signature", "The trust list's signature does not verify"),
     (PinMismatch, 403, "trust-list-not-pinned", "The list is not signed by the pinned signer"),
+    (TrustListConflict, 409, "trust-list-conflict", "Another list was published at the same moment"),
 )

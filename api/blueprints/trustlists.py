@@ -68,7 +68,7 @@ IMPORT_RESULT = openapi.schema("TrustListImport", {
 _DAYS = {"type": "integer", "minimum": 1, "maximum": 366, "description": "days until the next update (30)"}
 _PIN = {"type": "string", "description": "the national signer's certificate (PEM), obtained out of band"}
 _SIGN_PROBLEMS = ["bad-json", "invalid-request", "unsupported-media-type", "invalid-trust-list",
-                  "keystore-locked", "key-policy-denied", "ca-error"]
+                  "keystore-locked", "key-policy-denied", "ca-error", "trust-list-conflict"]
 _IMPORT_PROBLEMS = ["bad-json", "invalid-request", "unsupported-media-type", "invalid-trust-list",
                     "trust-list-signature", "trust-list-not-pinned", "unverifiable-input", "fetch-failed"]
 

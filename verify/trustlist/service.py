@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import secrets
 from collections.abc import Sequence
 from dataclasses import field
 from pathlib import Path
@@ -25,11 +26,12 @@ from typing import Any
 
 from asn1crypto import x509
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from gm.records import frozen_record
 from store import audit, db
 from store.models.trust import ImportedTrustList, PublishedTrustList, TrustListSigner
-from verify.errors import FetchError, TrustListError
+from verify.errors import FetchError, TrustListConflict, TrustListError
 from verify.path import load_certificate
 from verify.trustlist.model import (
     MAX_TEXT,
@@ -83,18 +85,27 @@ def list_signer(home: Any, keystore: Any, kind: str, *, actor: str = "admin",
             raise TrustListError("this home has no region: run `eseal init` first (the list signer's "
                                  "certificate comes from the region's CA)")
         region_name = region.region_name
-    key_ref = keystore.generate(f"{label}-{hashlib.sha1(str(_now()).encode()).hexdigest()[:8]}", "ca",
+    # a random suffix: two first publications at once must not both take the label of this second
+    key_ref = keystore.generate(f"{label}-{secrets.token_hex(4)}", "ca",
                                 KeyPolicy(operations=frozenset({"sign"}), roles=frozenset({TRUST_LIST_ROLE})),
                                 actor=actor)
     cn = f"{region_name}{'信任列表签名' if kind == 'tl' else '国家信任列表签名'}"
     _, cert = ca_service.issue_for_key(home, keystore, profile="audit_signer", key_ref=key_ref,
                                        subject=f"C=CN,O={region_name}电子认证中心,CN={cn}", actor=actor,
                                        sessions=sessions)
-    with db.transaction(sessions) as s:
-        s.add(TrustListSigner(label=label, key_ref=key_ref, certificate=cert.dump(), created_at=_now()))
-        audit.append(s, actor=actor, action="trustlist.signer", subject=f"trustlist-signer:{label}",
-                     details={"key_ref": key_ref, "serial": format(cert.serial_number, "x"),
-                              "sha256": hashlib.sha256(cert.dump()).hexdigest()})
+    try:
+        with db.transaction(sessions) as s:
+            s.add(TrustListSigner(label=label, key_ref=key_ref, certificate=cert.dump(), created_at=_now()))
+            s.flush()
+            audit.append(s, actor=actor, action="trustlist.signer", subject=f"trustlist-signer:{label}",
+                         details={"key_ref": key_ref, "serial": format(cert.serial_number, "x"),
+                                  "sha256": hashlib.sha256(cert.dump()).hexdigest()})
+    except IntegrityError:  # another publication made the first signer meanwhile: one signer, theirs
+        with db.transaction(sessions, readonly=True) as s:
+            row = s.get(TrustListSigner, label)
+            if row is None:
+                raise
+            return row.key_ref, load_certificate(bytes(row.certificate))
     return key_ref, cert
 
 
@@ -130,12 +141,18 @@ def _last_published(s: Any, kind: str) -> tuple[int, TrustList | None]:
 
 def _store_published(sessions: Any, kind: str, tl: TrustList, document: bytes, actor: str,
                      details: dict[str, Any]) -> None:
-    with db.transaction(sessions) as s:
-        s.add(PublishedTrustList(kind=kind, sequence_number=tl.sequence_number, issued_at=tl.issue_date,
-                                 next_update=tl.next_update, document=document.decode("utf-8")))
-        audit.append(s, actor=actor, action=f"trustlist.publish_{kind}", subject=f"trustlist:{kind}:{tl.sequence_number}",
-                     details={"sequence_number": tl.sequence_number, "sha256": hashlib.sha256(document).hexdigest(),
-                              **details})
+    try:
+        with db.transaction(sessions) as s:
+            s.add(PublishedTrustList(kind=kind, sequence_number=tl.sequence_number, issued_at=tl.issue_date,
+                                     next_update=tl.next_update, document=document.decode("utf-8")))
+            s.flush()
+            audit.append(s, actor=actor, action=f"trustlist.publish_{kind}",
+                         subject=f"trustlist:{kind}:{tl.sequence_number}",
+                         details={"sequence_number": tl.sequence_number,
+                                  "sha256": hashlib.sha256(document).hexdigest(), **details})
+    except IntegrityError:  # uq_trust_published_kind_sequence: two publications read the same last number
+        raise TrustListConflict(f"another {kind.upper()} took sequence number {tl.sequence_number} at the same "
+                                "moment; this one was not published (publish again for the next number)") from None
 
 
 # --------------------------------------------------------------------------- region TL
