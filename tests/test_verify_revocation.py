@@ -323,12 +323,16 @@ def test_stale_ocsp_answer_is_not_used(pki, server) -> None:
 LONG_PATH = "/" + "p" * 480     # an address past the 500 characters the cache row's key once kept
 
 
-def leaf_at(pki, base_url: str, cn: str) -> x509.Certificate:
-    """A leaf of ``pki``'s issuing CA whose OCSP and CRL addresses are under ``base_url``."""
+def config_at(pki, base_url: str):
+    """``pki``'s CA configuration with its addresses (CRL DP, IDP, OCSP) under ``base_url``."""
     from ca.profiles import CAConfig
 
-    config = CAConfig(region_code=pki.region_code, base_url=base_url)
-    return (CertificateBuilder("seal_maker", config).subject({"C": "CN", "O": pki.region_name, "CN": cn})
+    return CAConfig(region_code=pki.region_code, base_url=base_url)
+
+
+def leaf_at(pki, base_url: str, cn: str) -> x509.Certificate:
+    """A leaf of ``pki``'s issuing CA whose OCSP and CRL addresses are under ``base_url``."""
+    return (CertificateBuilder("seal_maker", config_at(pki, base_url)).subject({"C": "CN", "O": pki.region_name, "CN": cn})
             .public_key(LocalSigner().public_key).issuer(pki.issuing).sign(pki.h.issuing_signer))
 
 
@@ -339,11 +343,13 @@ def test_long_crl_addresses_sharing_a_prefix_are_not_one_cache_row(pki, server, 
     of b was good."""
     from ca.crl import CRLBuilder
 
-    a, b = (leaf_at(pki, f"{server.url}{LONG_PATH}/{part}", f"分区{part}") for part in "ab")
+    bases = {part: f"{server.url}{LONG_PATH}/{part}" for part in "ab"}
+    a, b = (leaf_at(pki, bases[part], f"分区{part}") for part in "ab")
     now = dt.datetime.now(UTC).replace(microsecond=0)
-    for leaf, revoked in ((a, []), (b, [(b.serial_number, now - dt.timedelta(hours=1), "keyCompromise", None)])):
+    for part, leaf, revoked in (("a", a, []),
+                                ("b", b, [(b.serial_number, now - dt.timedelta(hours=1), "keyCompromise", None)])):
         server.routes[urlsplit(facts_of(leaf).crl_urls[0]).path] = (
-            CRLBuilder(pki.issuing, pki.config).crl_number(1).this_update(now - dt.timedelta(minutes=1))
+            CRLBuilder(pki.issuing, config_at(pki, bases[part])).crl_number(1).this_update(now - dt.timedelta(minutes=1))
             .next_update(now + dt.timedelta(days=1)).revoked(revoked).sign(pki.h.issuing_signer))
     engine = make_engine(migrated_database_url)
     try:

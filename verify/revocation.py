@@ -12,8 +12,10 @@ check. The rules:
   echoed nonce must be ours.
 * CRL, from the CRL distribution points (or the offline CRLs given to the checker): the
   issuer name and AKI must name the issuer, the signature verify with its key, nextUpdate
-  not passed; a fresh delta CRL (freshest-CRL pointer) based on the full CRL completes it
-  (RFC 5280 §5.2.4; removeFromCRL takes a held certificate off).
+  not passed; its Issuing Distribution Point must cover the certificate (RFC 5280 §6.3.3
+  (b)(2), verify/crl_scope.py: another partition's CRL is not used); a fresh delta CRL
+  (freshest-CRL pointer) of the same scope based on the full CRL completes it (RFC 5280
+  §5.2.4; removeFromCRL takes a held certificate off).
 * Own registry first (``registry``, given by verify/service.py for a home): a certificate
   issued by one of the home's own CAs is answered from the CA's database, as its OCSP
   responder would answer, without a request to itself; never cached (always current):
@@ -48,6 +50,7 @@ from asn1crypto import ocsp as aocsp
 
 from gm.records import frozen_record
 from verify.certfacts import facts_of
+from verify.crl_scope import WHOLE, CRLScope, delta_fits, refusal, scope_of
 from verify.errors import FetchError, InputError
 from verify.freshness import status_max_age
 from verify.path import cert_label, verify_signed
@@ -207,6 +210,7 @@ class CRLInfo:
     number: int | None
     url: str = ""
     base_number: int | None = None      # a delta CRL's deltaCRLIndicator
+    scope: CRLScope = WHOLE             # its issuingDistributionPoint (verify/crl_scope.py)
 
 
 # What asn1crypto raises on damaged input, early or late: it parses lazily, so a field deep
@@ -261,7 +265,8 @@ def _parse_crl(der: bytes, issuer: x509.Certificate, url: str) -> CRLInfo:
     base = cl.delta_crl_indicator_value
     return CRLInfo(issuer.subject.hashable, this_update, next_update, revoked, base is not None,
                    cl.crl_number_value.native if cl.crl_number_value is not None else None, url,
-                   base.native if base is not None else None)
+                   base.native if base is not None else None,
+                   scope_of(cl.issuing_distribution_point_value, issuer_name))
 
 
 # --------------------------------------------------------------------------- outcome
@@ -487,6 +492,10 @@ class RevocationChecker:
         for info in infos:
             if info.is_delta:
                 continue
+            why = refusal(info.scope, cert, facts_of(cert).is_ca)
+            if why is not None:        # RFC 5280 §6.3.3 (b)(2): another partition's CRL
+                errors.append(f"CRL {info.url}: {why}")
+                continue
             if info.next_update is not None and info.next_update < now:
                 errors.append(f"CRL {info.url}: stale (next update {info.next_update.isoformat()} has passed)")
                 continue
@@ -501,6 +510,10 @@ class RevocationChecker:
             for delta in deltas:
                 if (delta.base_number is None or info.number is None or delta.base_number > info.number
                         or (delta.next_update is not None and delta.next_update < now)):
+                    continue
+                if not delta_fits(delta.scope, info.scope):
+                    errors.append(f"delta CRL {delta.url}: its distribution point is not the full CRL's "
+                                  f"{info.url}; not used")
                     continue
                 change = delta.revoked.get(serial)
                 if change is not None:
