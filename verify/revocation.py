@@ -75,17 +75,29 @@ def _now() -> _dt.datetime:
 # --------------------------------------------------------------------------- cache
 
 
+# How often one process clears the table's expired rows (after a write that stores an answer)
+PRUNE_EVERY = _dt.timedelta(minutes=10)
+_last_prune: dict[str, _dt.datetime] = {}      # database (its URL) -> this process's last prune
+_prune_lock = threading.Lock()
+
+
 class RevocationCache:
     """Revocation answers by key until their nextUpdate. With ``sessions`` (a SQLAlchemy
     sessionmaker over a migrated eseal database) answers are also kept in the
-    ``verify_revocation_cache`` table; the in-memory copy is checked first."""
+    ``verify_revocation_cache`` table; the in-memory copy is checked first. A row past its
+    nextUpdate is never read again: the write that stores an answer is followed by the
+    deletion of those, at
+    most once every ``prune_every`` per process and database, so the table holds about
+    what is current (through ix_verify_revocation_cache_next_update, migration 0020)."""
 
-    def __init__(self, sessions: Any = None, *, max_entries: int = 10000) -> None:
+    def __init__(self, sessions: Any = None, *, max_entries: int = 10000,
+                 prune_every: _dt.timedelta = PRUNE_EVERY) -> None:
         self._mem: dict[str, tuple[Any, _dt.datetime]] = {}
         self._lock = threading.Lock()
         self.generation = 0          # bumped by every put: a decision built on older entries is stale
         self._sessions = sessions
         self.max_entries = max_entries
+        self.prune_every = prune_every
         self.hits = 0
         self.misses = 0
 
@@ -128,18 +140,41 @@ class RevocationCache:
     def put_der(self, key: str, der: bytes, next_update: _dt.datetime | None, url: str) -> None:
         if self._sessions is None or next_update is None:
             return
-        from sqlalchemy import select
+        from sqlalchemy import delete, select
+        from sqlalchemy.exc import DBAPIError
 
         from store import db
         from store.models.trust import RevocationCacheEntry
 
+        now = _now()
         with db.transaction(self._sessions) as s:
             row = s.scalar(select(RevocationCacheEntry).where(RevocationCacheEntry.key == _row_key(key)))
             if row is None:
                 s.add(RevocationCacheEntry(key=_row_key(key), url=_url_label(url), der=der,
-                                           next_update=next_update, fetched_at=_now()))
+                                           next_update=next_update, fetched_at=now))
             else:
-                row.der, row.next_update, row.fetched_at = der, next_update, _now()
+                row.der, row.next_update, row.fetched_at = der, next_update, now
+            database = s.get_bind().url.render_as_string(hide_password=True)
+        if not self._prune_due(database, now):
+            return
+        # Its own transaction, after the answer is stored: a worker holding the lock of the
+        # row it just wrote while it waits for another's pruning could deadlock with it, and
+        # a failed prune must not lose the answer (the next one catches up).
+        try:
+            with db.transaction(self._sessions) as s:
+                s.execute(delete(RevocationCacheEntry).where(RevocationCacheEntry.next_update <= now))
+        except DBAPIError:
+            with _prune_lock:
+                _last_prune.pop(database, None)
+
+    def _prune_due(self, database: str, now: _dt.datetime) -> bool:
+        """Whether the expired rows are due to be cleared (and, if so, note that they are)."""
+        with _prune_lock:
+            last = _last_prune.get(database)
+            if last is not None and now - last < self.prune_every:
+                return False
+            _last_prune[database] = now
+            return True
 
 
 def _row_key(key: str) -> str:

@@ -11,13 +11,14 @@ trust_imported           the lists a relying party imported (verify/trustlist/se
                          JSON exactly as received, re-verified whenever it is loaded.
 verify_revocation_cache  OCSP answers and CRLs (DER) by cache key (the SHA-256 hex of URL and
                          CertID, verify/revocation.py) until their nextUpdate, so that
-                         workers share what one of them fetched.
+                         workers share what one of them fetched; rows past it are deleted
+                         by a later write (index on next_update).
 """
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.models.base import Base, UTCDateTime
@@ -67,6 +68,8 @@ class ImportedTrustList(Base):
 
 class RevocationCacheEntry(Base):
     __tablename__ = "verify_revocation_cache"
+    # the expired rows, deleted now and then by the write of a new answer (verify/revocation.py)
+    __table_args__ = (Index("ix_verify_revocation_cache_next_update", "next_update"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(500), nullable=False, unique=True)
