@@ -70,7 +70,10 @@ def refusal(scope: CRLScope, cert: x509.Certificate, is_ca: bool | None) -> str 
         return "covers only CA certificates, and this is an end-entity certificate"
     if scope.names is None:
         return None
-    ours = _certificate_points(cert)
+    try:
+        ours = _certificate_points(cert)
+    except (ValueError, TypeError, KeyError, IndexError) as exc:    # asn1crypto parses lazily
+        return f"cannot be matched: the certificate's CRL distribution points are unreadable ({exc})"
     if not ours:
         return (f"covers only the distribution point {', '.join(scope.labels)}, and the certificate "
                 "names no distribution point")
