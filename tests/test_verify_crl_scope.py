@@ -227,3 +227,14 @@ def test_a_delta_of_another_scope_does_not_complete_the_full_crl(pki, server) ->
                                              [leaf], number=2, delta_of=1)
     used = RevocationChecker().check(leaf, pki.issuing)
     assert (used.evidence.source, used.check.sub_indication) == ("crl+delta", SubIndication.REVOKED), used.evidence
+
+
+def test_unreadable_distribution_points_are_a_reason_not_a_fault(pki) -> None:
+    leaf, _ = pki.issue()
+    der = bytearray(leaf.dump())
+    at = der.find(b"\x86", der.find(bytes.fromhex("551d1f")))     # the CRL DP's URI tag
+    der[at] = 0x8f                                                 # a GeneralName choice that does not exist
+    broken = x509.Certificate.load(bytes(der))
+    out = RevocationChecker(online=False, offline_crls=[pki.crl()]).check(broken, pki.issuing)
+    assert out.check.sub_indication is SubIndication.TRY_LATER, out.evidence
+    assert "CRL distribution points are unreadable" in out.check.message
