@@ -238,3 +238,34 @@ def test_unreadable_distribution_points_are_a_reason_not_a_fault(pki) -> None:
     out = RevocationChecker(online=False, offline_crls=[pki.crl()]).check(broken, pki.issuing)
     assert out.check.sub_indication is SubIndication.TRY_LATER, out.evidence
     assert "CRL distribution points are unreadable" in out.check.message
+
+
+def test_openssl_draws_the_same_scope_lines(pki, partitions, openssl_bin, tmp_path) -> None:
+    """OpenSSL 3 (``verify -crl_check``) picks CRLs by the same rules: A's CRL and a CA-only
+    CRL are of a "different CRL scope" for B's certificate, B's own CRL is taken up (OpenSSL
+    3.0's ``verify`` then fails SM2 signatures as such, so only the scope choice is compared)."""
+    import subprocess
+
+    from asn1crypto import pem
+
+    _, b, crls = partitions
+    ca_only = crl_with_idp(pki, {"only_contains_ca_certs": True}, [b])
+    files = {"chain.pem": pem.armor("CERTIFICATE", pki.root.dump()) + pem.armor("CERTIFICATE", pki.issuing.dump()),
+             "b.pem": pem.armor("CERTIFICATE", b.dump())}
+    for name, der in (("a.crl", crls["A"]), ("b.crl", crls["B"]), ("ca-only.crl", ca_only)):
+        files[name] = pem.armor("X509 CRL", der)
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+
+    def openssl_scope_refused(crl_file: str) -> bool:
+        run = subprocess.run([openssl_bin, "verify", "-crl_check", "-CAfile", str(tmp_path / "chain.pem"),
+                              "-CRLfile", str(tmp_path / crl_file), str(tmp_path / "b.pem")],
+                             capture_output=True, text=True)
+        return "different CRL scope" in run.stdout + run.stderr
+
+    def ours(crl_der: bytes) -> SubIndication | None:
+        return RevocationChecker(online=False, offline_crls=[crl_der]).check(b, pki.issuing).check.sub_indication
+
+    assert openssl_scope_refused("a.crl") and ours(crls["A"]) is SubIndication.TRY_LATER
+    assert openssl_scope_refused("ca-only.crl") and ours(ca_only) is SubIndication.TRY_LATER
+    assert not openssl_scope_refused("b.crl") and ours(crls["B"]) is SubIndication.REVOKED
