@@ -122,3 +122,29 @@ def test_the_delete_reads_by_the_next_update_index(migrated_database_url) -> Non
             raw.rollback()
     finally:
         engine.dispose()
+
+
+def test_a_long_backlog_is_deleted_in_batches_by_the_next_writes(migrated_database_url, monkeypatch) -> None:
+    """A table never pruned (from before migration 0020) is not cleared in one write: each
+    takes a batch, and a full batch lets the next write take another."""
+    from verify import revocation
+
+    monkeypatch.setattr(revocation, "PRUNE_BATCH", 2)
+    engine = make_engine(migrated_database_url)
+    try:
+        sessions = make_sessionmaker(engine)
+        now = _now()
+        with db.transaction(sessions) as s:
+            s.add_all([_row(_hex(f"expired {i}"), now - dt.timedelta(hours=i + 1)) for i in range(5)])
+        cache = RevocationCache(sessions, prune_every=dt.timedelta(hours=1))
+        left = []
+        for i in range(4):
+            cache.put_der(f"crl|http://ca.example/{i}.crl", b"\x30\x00", now + dt.timedelta(days=1),
+                          f"http://ca.example/{i}.crl")
+            left.append(len([k for k in _keys(sessions) if k in {_hex(f"expired {j}") for j in range(5)}]))
+            if i == 2:     # the backlog is gone, the clock set: the next write leaves this one
+                with db.transaction(sessions) as s:
+                    s.add(_row(_hex("expired 0"), now - dt.timedelta(minutes=1)))
+        assert left == [3, 1, 0, 1]
+    finally:
+        engine.dispose()

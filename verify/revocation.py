@@ -77,6 +77,7 @@ def _now() -> _dt.datetime:
 
 # How often one process clears the table's expired rows (after a write that stores an answer)
 PRUNE_EVERY = _dt.timedelta(minutes=10)
+PRUNE_BATCH = 5000                              # rows deleted by one write, at most
 _last_prune: dict[str, _dt.datetime] = {}      # database (its URL) -> this process's last prune
 _prune_lock = threading.Lock()
 
@@ -162,8 +163,15 @@ class RevocationCache:
         # a failed prune must not lose the answer (the next one catches up).
         try:
             with db.transaction(self._sessions) as s:
-                s.execute(delete(RevocationCacheEntry).where(RevocationCacheEntry.next_update <= now))
+                # a bounded batch keeps this write short after a long time without pruning (a
+                # table from before migration 0020); a full batch lets the next write go on
+                expired = (select(RevocationCacheEntry.id).where(RevocationCacheEntry.next_update <= now)
+                           .limit(PRUNE_BATCH).scalar_subquery())
+                done = s.execute(delete(RevocationCacheEntry).where(RevocationCacheEntry.id.in_(expired)))
+                more = done.rowcount >= PRUNE_BATCH
         except DBAPIError:
+            more = True
+        if more:
             with _prune_lock:
                 _last_prune.pop(database, None)
 
