@@ -45,11 +45,11 @@ def search_certificates(home: Any, *, profile: str | None = None, status: str | 
     if profile:
         query = query.where(IssuedCertificate.profile == profile)
     if text:
-        # the text is looked for as typed: LIKE's own wildcards in it (a "_" in a name) match themselves
-        typed = text.strip().lower().replace(':', '')[:200]
-        needle = "%" + typed.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(or_(func.lower(IssuedCertificate.subject).like(needle, escape="\\"),
-                                IssuedCertificate.serial.like(needle, escape="\\")))
+        # the subject as typed ("Common Name: 张三" is how the list shows it); a serial also
+        # without the colons of its "1f:2e:..." form
+        typed = text.strip().lower()[:200]
+        query = query.where(or_(func.lower(IssuedCertificate.subject).like(_contains(typed), escape="\\"),
+                                IssuedCertificate.serial.like(_contains(typed.replace(":", "")), escape="\\")))
     sessions = sessions if sessions is not None else db.make_sessionmaker(home.engine)
     with db.transaction(sessions, readonly=True) as s:
         total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
@@ -57,3 +57,8 @@ def search_certificates(home: Any, *, profile: str | None = None, status: str | 
                               .offset((page - 1) * per_page).limit(per_page)))
         s.expunge_all()
     return CertificatePage(rows, total, page, per_page)
+
+
+def _contains(typed: str) -> str:
+    """A LIKE pattern for ``typed`` anywhere, its own wildcards (a "_" in a name) matching themselves."""
+    return "%" + typed.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

@@ -39,3 +39,16 @@ def test_a_serial_is_found_by_a_part_of_it(eseal_home) -> None:
     serial = _issue(eseal_home, ks, "某某局")
     found = search_certificates(eseal_home, text=serial[2:12].upper())
     assert found.total == 1 and int(found.rows[0].serial, 16) == int(serial, 16)
+
+
+def test_the_subject_is_found_as_the_list_shows_it(eseal_home) -> None:
+    """The list shows "Common Name: 某某局"; searching for that text found nothing while every
+    colon was taken out of it (for serials typed as 1f:2e:...)."""
+    ks, _ = soft_region(eseal_home, "search test passphrase")
+    serial = _issue(eseal_home, ks, "某某局")
+    shown = search_certificates(eseal_home, text="某某局").rows[0].subject
+    label = shown[shown.index("某某局") - 4:shown.index("某某局") + 3]
+    assert ":" in label
+    assert search_certificates(eseal_home, text=label).total == 1
+    colons = ":".join(serial[i:i + 2] for i in range(2, 12, 2))
+    assert search_certificates(eseal_home, text=colons).total == 1
