@@ -16,8 +16,7 @@ import time
 
 import pytest
 
-SIZES = (1_000, 1_000_000)
-_MEANS: dict[tuple[str, str], dict[int, float]] = {}
+from benchmarks.sizes import SIZES, record_size
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -55,18 +54,6 @@ def populated(request, regions):
     return regions[request.param]
 
 
-def _record(benchmark, what: str, kind: str, size: int) -> None:
-    mean = benchmark.stats.stats.mean
-    benchmark.extra_info.update(database=kind, certificates=size, per_second=round(1 / mean, 1))
-    seen = _MEANS.setdefault((what, kind), {})
-    seen[size] = mean
-    if len(seen) == len(SIZES):
-        ratio = seen[SIZES[-1]] / seen[SIZES[0]]
-        benchmark.extra_info["vs_1k"] = round(ratio, 2)
-        print(f"\n{what} on {kind}: {seen[SIZES[0]] * 1e3:.2f} ms with 1k certificates, "
-              f"{seen[SIZES[-1]] * 1e3:.2f} ms with 1M ({ratio:.2f}x)")
-
-
 def test_bench_timestamp(benchmark, populated) -> None:
     from seal import tsa
 
@@ -74,7 +61,7 @@ def test_bench_timestamp(benchmark, populated) -> None:
     request = tsa.request_for(b"a 4 KB e-license" * 256)[0]
     answer = benchmark(lambda: tsa.timestamp(home, ks, request, actor="bench"))
     assert tsa.parse_response(answer).status == "granted"
-    _record(benchmark, "timestamp", kind, size)
+    record_size(benchmark, "timestamp", kind, size, "certificates")
 
 
 def test_bench_ocsp_live(benchmark, populated) -> None:
@@ -93,7 +80,7 @@ def test_bench_ocsp_live(benchmark, populated) -> None:
     requests = itertools.cycle([ocsp_request(issuer, [serials[(i * 7919) % size]]) for i in range(200)])
     answer = benchmark(lambda: service.ocsp_respond(home, ks, next(requests)))
     assert len(answer) > 100
-    _record(benchmark, "live OCSP answer", kind, size)
+    record_size(benchmark, "live OCSP answer", kind, size, "certificates")
 
 
 def test_bench_certificate_status(benchmark, populated) -> None:
@@ -102,7 +89,7 @@ def test_bench_certificate_status(benchmark, populated) -> None:
     kind, size, home, _, _, serials = populated
     picks = itertools.cycle([serials[(i * 7919) % size] for i in range(200)])
     assert benchmark(lambda: service.certificate_status(home, next(picks))).status == "good"
-    _record(benchmark, "certificate status", kind, size)
+    record_size(benchmark, "certificate status", kind, size, "certificates")
 
 
 def test_bench_issue(benchmark, populated) -> None:
@@ -117,7 +104,7 @@ def test_bench_issue(benchmark, populated) -> None:
         return service.issue_for_public_key(home, ks, profile="device", public_key=key,
                                            subject=f"C=CN,O=某某局,CN=设备-{next(counter)}", actor="bench")[0]
     benchmark.pedantic(issue, rounds=40, iterations=1, warmup_rounds=3)
-    _record(benchmark, "issuance", kind, size)
+    record_size(benchmark, "issuance", kind, size, "certificates")
 
 
 def test_bench_seal_license(benchmark, populated) -> None:
@@ -131,4 +118,4 @@ def test_bench_seal_license(benchmark, populated) -> None:
     def one() -> bytes:
         return sealer.seal(ofd, sealer.authorise(seal_id=es_id, agency=None, actor="bench"), box=box)
     assert len(benchmark(one)) > len(ofd)
-    _record(benchmark, "license sealing", kind, size)
+    record_size(benchmark, "license sealing", kind, size, "certificates")

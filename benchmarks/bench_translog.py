@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-SIZES = (1_000, 1_000_000)
-_RATIOS: dict[tuple[str, str], dict[int, float]] = {}
+from benchmarks.sizes import SIZES, record_size
 
 
 def _home(kind: str, folder: Path):
@@ -49,18 +48,6 @@ def log_home(request, tmp_path_factory):
     cleanup()
 
 
-def _record(benchmark, what: str, kind: str, size: int) -> None:
-    mean = benchmark.stats.stats.mean
-    benchmark.extra_info.update(database=kind, entries=size, per_second=round(1 / mean, 1))
-    seen = _RATIOS.setdefault((what, kind), {})
-    seen[size] = mean
-    if len(seen) == len(SIZES):
-        ratio = seen[SIZES[-1]] / seen[SIZES[0]]
-        benchmark.extra_info["vs_1k_entries"] = round(ratio, 2)
-        print(f"\n{what} on {kind}: {seen[SIZES[0]] * 1e3:.2f} ms at 1k entries, "
-              f"{seen[SIZES[-1]] * 1e3:.2f} ms at 1M ({ratio:.2f}x)")
-
-
 def test_bench_inclusion_proof(benchmark, log_home) -> None:
     from store import translog
 
@@ -69,7 +56,7 @@ def test_bench_inclusion_proof(benchmark, log_home) -> None:
     subjects = iter([f"cert:{(i * 7919) % size:x}" for i in range(10**6)])
     proof = benchmark(lambda: translog.prove_inclusion(sessions, next(subjects), head=head))
     assert proof.head.size == size and len(proof.path) == (size - 1).bit_length()
-    _record(benchmark, "inclusion proof", kind, size)
+    record_size(benchmark, "inclusion proof", kind, size, "entries")
 
 
 def test_bench_consistency_proof(benchmark, log_home) -> None:
@@ -79,7 +66,7 @@ def test_bench_consistency_proof(benchmark, log_home) -> None:
     olds = iter([1 + (i * 7919) % (size - 1) for i in range(10**6)])
     proof = benchmark(lambda: translog.prove_consistency(sessions, next(olds), size))
     assert proof.new_size == size and proof.path
-    _record(benchmark, "consistency proof", kind, size)
+    record_size(benchmark, "consistency proof", kind, size, "entries")
 
 
 def test_bench_tree_head_root(benchmark, log_home) -> None:
@@ -92,7 +79,7 @@ def test_bench_tree_head_root(benchmark, log_home) -> None:
         with db.transaction(sessions, readonly=True) as s:
             return StoredTree(s, size).root()
     assert len(benchmark(root)) == 32
-    _record(benchmark, "tree head root", kind, size)
+    record_size(benchmark, "tree head root", kind, size, "entries")
 
 
 def test_bench_peer_every_leaf_in_memory(benchmark, log_home) -> None:
@@ -110,4 +97,4 @@ def test_bench_peer_every_leaf_in_memory(benchmark, log_home) -> None:
         return merkle.inclusion_proof(size // 3, leaves)
     rounds = 3 if size > 10_000 else 50
     assert len(benchmark.pedantic(proof, rounds=rounds, iterations=1)) == (size - 1).bit_length()
-    _record(benchmark, "proof from every leaf (before)", kind, size)
+    record_size(benchmark, "proof from every leaf (before)", kind, size, "entries")

@@ -67,9 +67,17 @@ def shared_vectors() -> Path:
 
 
 @pytest.fixture
-def pki():
-    """A test CA hierarchy (verify.testing.TestPKI) with its CRL and OCSP served over HTTP."""
-    from verify.testing import PKIServer, TestPKI
+def pki_server():
+    """A local HTTP server (verify.testing.PKIServer) for a test PKI's CRLs and OCSP."""
+    from verify.testing import PKIServer
 
     with PKIServer() as srv:
-        yield TestPKI(srv)
+        yield srv
+
+
+@pytest.fixture
+def pki(pki_server):
+    """A test CA hierarchy (verify.testing.TestPKI) with its CRL and OCSP served over HTTP."""
+    from verify.testing import TestPKI
+
+    return TestPKI(pki_server)

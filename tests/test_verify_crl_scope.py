@@ -22,29 +22,17 @@ from ca.testing import LocalSigner
 from verify.certfacts import facts_of
 from verify.report import CheckResult, SubIndication
 from verify.revocation import RevocationChecker
-from verify.testing import PKIServer, TestPKI
 
 UTC = dt.timezone.utc
-
-
-@pytest.fixture
-def server():
-    with PKIServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def pki(server):
-    return TestPKI(server)
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(UTC).replace(microsecond=0)
 
 
-def partition(pki, server, part: str) -> CAConfig:
+def partition(pki, pki_server, part: str) -> CAConfig:
     """The issuing CA's configuration for one CRL partition: its own CRL address."""
-    return CAConfig(region_code=pki.region_code, base_url=f"{server.url}/{part}")
+    return CAConfig(region_code=pki.region_code, base_url=f"{pki_server.url}/{part}")
 
 
 def leaf_in(pki, config: CAConfig, cn: str) -> x509.Certificate:
@@ -66,30 +54,30 @@ def crl_path(cert: x509.Certificate) -> str:
 
 
 @pytest.fixture
-def partitions(pki, server):
+def partitions(pki, pki_server):
     """Partition A (nothing revoked) and B (its certificate revoked); OCSP not offered."""
-    configs = {part: partition(pki, server, part) for part in "AB"}
+    configs = {part: partition(pki, pki_server, part) for part in "AB"}
     a, b = leaf_in(pki, configs["A"], "分区甲"), leaf_in(pki, configs["B"], "分区乙")
     crls = {"A": partition_crl(pki, configs["A"], []), "B": partition_crl(pki, configs["B"], [b])}
     for part in "AB":
-        server.routes.pop(urlsplit(configs[part].ocsp_url()).path, None)
+        pki_server.routes.pop(urlsplit(configs[part].ocsp_url()).path, None)
     return a, b, crls
 
 
-def test_our_partition_crls_answer_for_their_own_certificates(pki, server, partitions) -> None:
+def test_our_partition_crls_answer_for_their_own_certificates(pki, pki_server, partitions) -> None:
     a, b, crls = partitions
-    server.routes[crl_path(a)], server.routes[crl_path(b)] = crls["A"], crls["B"]
+    pki_server.routes[crl_path(a)], pki_server.routes[crl_path(b)] = crls["A"], crls["B"]
     checker = RevocationChecker()
     assert checker.check(a, pki.issuing).evidence.status == "good"
     out = checker.check(b, pki.issuing)
     assert (out.evidence.source, out.check.sub_indication) == ("crl", SubIndication.REVOKED), out.evidence
 
 
-def test_another_partitions_crl_served_for_a_certificate_is_not_used(pki, server, partitions) -> None:
+def test_another_partitions_crl_served_for_a_certificate_is_not_used(pki, pki_server, partitions) -> None:
     """B's address hands back A's CRL (same CA, valid signature, B's certificate not on it):
     the old verifier said good for the revoked B certificate."""
     a, b, crls = partitions
-    server.routes[crl_path(b)] = crls["A"]
+    pki_server.routes[crl_path(b)] = crls["A"]
     out = RevocationChecker().check(b, pki.issuing)
     assert (out.check.result, out.check.sub_indication) == (CheckResult.INDETERMINATE, SubIndication.TRY_LATER), \
         out.evidence
@@ -147,23 +135,23 @@ def point(url: str) -> x509.DistributionPointName:
                                       value=[x509.GeneralName(name="uniform_resource_identifier", value=url)])
 
 
-def test_a_crl_of_ca_certificates_does_not_answer_for_an_end_entity(pki, server) -> None:
+def test_a_crl_of_ca_certificates_does_not_answer_for_an_end_entity(pki, pki_server) -> None:
     leaf, _ = pki.issue()
-    del server.routes[pki.ocsp_path]
-    server.routes[pki.crl_path] = crl_with_idp(pki, {"only_contains_ca_certs": True}, [])
+    del pki_server.routes[pki.ocsp_path]
+    pki_server.routes[pki.crl_path] = crl_with_idp(pki, {"only_contains_ca_certs": True}, [])
     out = RevocationChecker().check(leaf, pki.issuing)
     assert out.check.sub_indication is SubIndication.TRY_LATER, out.evidence
     assert "covers only CA certificates" in out.check.message
 
 
-def test_a_crl_of_end_entities_does_not_answer_for_a_ca(pki, server) -> None:
-    server.routes[pki.root_crl_path] = crl_with_idp(pki, {"only_contains_user_certs": True}, [], root=True)
+def test_a_crl_of_end_entities_does_not_answer_for_a_ca(pki, pki_server) -> None:
+    pki_server.routes[pki.root_crl_path] = crl_with_idp(pki, {"only_contains_user_certs": True}, [], root=True)
     out = RevocationChecker(prefer_ocsp=False).check(pki.issuing, pki.root)
     assert out.check.sub_indication is SubIndication.TRY_LATER, out.evidence
     assert "covers only end-entity certificates" in out.check.message
     # and the flags that fit the certificate leave the CRL usable
-    server.routes[pki.root_crl_path] = crl_with_idp(
-        pki, {"distribution_point": point(f"{server.url}{pki.root_crl_path}"), "only_contains_ca_certs": True},
+    pki_server.routes[pki.root_crl_path] = crl_with_idp(
+        pki, {"distribution_point": point(f"{pki_server.url}{pki.root_crl_path}"), "only_contains_ca_certs": True},
         [pki.issuing], root=True)
     revoked = RevocationChecker(prefer_ocsp=False).check(pki.issuing, pki.root)
     assert (revoked.evidence.source, revoked.check.sub_indication) == ("crl", SubIndication.REVOKED)
@@ -174,12 +162,12 @@ def test_a_crl_of_end_entities_does_not_answer_for_a_ca(pki, server) -> None:
     ({"indirect_crl": True}, "indirect CRL"),
     ({"only_contains_attribute_certs": True}, "only attribute certificates"),
 ])
-def test_crls_we_cannot_read_as_complete_are_refused(pki, server, idp, why) -> None:
+def test_crls_we_cannot_read_as_complete_are_refused(pki, pki_server, idp, why) -> None:
     """A reasons partition that does not list keyCompromise... is not a complete CRL: a
     certificate revoked for another reason would look good."""
     leaf, _ = pki.issue()
-    del server.routes[pki.ocsp_path]
-    server.routes[pki.crl_path] = crl_with_idp(pki, {"distribution_point": point(facts_of(leaf).crl_urls[0]), **idp},
+    del pki_server.routes[pki.ocsp_path]
+    pki_server.routes[pki.crl_path] = crl_with_idp(pki, {"distribution_point": point(facts_of(leaf).crl_urls[0]), **idp},
                                                [])
     out = RevocationChecker().check(leaf, pki.issuing)
     assert out.check.sub_indication is SubIndication.TRY_LATER, out.evidence
@@ -213,17 +201,17 @@ def test_a_name_relative_to_the_crl_issuer_matches_the_same_name(pki) -> None:
     assert any("分区丁" in e for e in out.evidence.errors), out.evidence.errors
 
 
-def test_a_delta_of_another_scope_does_not_complete_the_full_crl(pki, server) -> None:
+def test_a_delta_of_another_scope_does_not_complete_the_full_crl(pki, pki_server) -> None:
     leaf, _ = pki.issue()
-    del server.routes[pki.ocsp_path]
+    del pki_server.routes[pki.ocsp_path]
     delta_path = pki.crl_path.replace(".crl", "-delta.crl")
-    other = point(f"{server.url}/elsewhere.crl")
-    server.routes[delta_path] = crl_with_idp(pki, {"distribution_point": other}, [leaf], number=2, delta_of=1)
+    other = point(f"{pki_server.url}/elsewhere.crl")
+    pki_server.routes[delta_path] = crl_with_idp(pki, {"distribution_point": other}, [leaf], number=2, delta_of=1)
     out = RevocationChecker().check(leaf, pki.issuing)
     assert out.evidence.status == "good" and out.evidence.source == "crl", out.evidence
     assert any("is not the full CRL's" in e for e in out.evidence.errors), out.evidence.errors
     # the same delta with the full CRL's scope is used
-    server.routes[delta_path] = crl_with_idp(pki, {"distribution_point": point(facts_of(leaf).crl_urls[0])},
+    pki_server.routes[delta_path] = crl_with_idp(pki, {"distribution_point": point(facts_of(leaf).crl_urls[0])},
                                              [leaf], number=2, delta_of=1)
     used = RevocationChecker().check(leaf, pki.issuing)
     assert (used.evidence.source, used.check.sub_indication) == ("crl+delta", SubIndication.REVOKED), used.evidence

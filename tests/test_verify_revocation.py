@@ -22,33 +22,21 @@ from verify.errors import FetchError
 from verify.fetch import Fetcher
 from verify.report import CheckResult, SubIndication
 from verify.revocation import RevocationCache, RevocationChecker
-from verify.testing import PKIServer, TestPKI
 
 UTC = dt.timezone.utc
 
 
-@pytest.fixture
-def server():
-    with PKIServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def pki(server):
-    return TestPKI(server)
-
-
-def test_good_by_ocsp_then_from_cache(pki, server) -> None:
+def test_good_by_ocsp_then_from_cache(pki, pki_server) -> None:
     leaf, _ = pki.issue()
     checker = RevocationChecker()
     first = checker.check(leaf, pki.issuing)
     assert first.check.result is CheckResult.PASSED
     assert (first.evidence.source, first.evidence.status) == ("ocsp", "good")
     assert "OCSP" in first.evidence.responder and first.evidence.next_update is not None
-    hits = dict(server.hits)
+    hits = dict(pki_server.hits)
     again = checker.check(leaf, pki.issuing)
     assert again.evidence.from_cache and again.check.result is CheckResult.PASSED
-    assert server.hits == hits, "a fresh cached answer must not be fetched again"
+    assert pki_server.hits == hits, "a fresh cached answer must not be fetched again"
 
 
 def test_revoked_and_proof_of_existence(pki) -> None:
@@ -81,22 +69,22 @@ def test_crl_answers_for_leaf_and_ca(pki) -> None:
     assert (ca.evidence.source, ca.evidence.status) == ("crl", "good")
 
 
-def test_ocsp_down_falls_back_to_crl(pki, server) -> None:
+def test_ocsp_down_falls_back_to_crl(pki, pki_server) -> None:
     leaf, _ = pki.issue()
-    del server.routes[pki.ocsp_path]
+    del pki_server.routes[pki.ocsp_path]
     out = RevocationChecker().check(leaf, pki.issuing)
     assert out.evidence.source == "crl" and out.check.result is CheckResult.PASSED
     assert any("HTTP status 404" in e for e in out.evidence.errors)
 
 
-def test_unauthorised_responder_is_not_believed(pki, server) -> None:
+def test_unauthorised_responder_is_not_believed(pki, pki_server) -> None:
     leaf, _ = pki.issue()
     other = make_hierarchy()
     rogue_key = LocalSigner()
     rogue_cert = (CertificateBuilder("ocsp", other.config).subject({"C": "CN", "O": "x", "CN": "rogue"})
                   .public_key(rogue_key.public_key).issuer(other.issuing).sign(other.issuing_signer))
     pki.responder = Responder(rogue_key, rogue_cert)
-    del server.routes[pki.crl_path]
+    del pki_server.routes[pki.crl_path]
     out = RevocationChecker().check(leaf, pki.issuing)
     assert (out.check.result, out.check.sub_indication) == (CheckResult.INDETERMINATE, SubIndication.TRY_LATER)
     # the rogue CA has the same names as ours (a twin), so it is its signature that gives it away
@@ -104,23 +92,23 @@ def test_unauthorised_responder_is_not_believed(pki, server) -> None:
     assert any("404" in e for e in out.evidence.errors)
 
 
-def test_stale_and_tampered_crls_are_not_used(pki, server) -> None:
+def test_stale_and_tampered_crls_are_not_used(pki, pki_server) -> None:
     leaf, _ = pki.issue()
-    del server.routes[pki.ocsp_path]
+    del pki_server.routes[pki.ocsp_path]
     old = dt.datetime.now(UTC) - dt.timedelta(days=10)
-    server.routes[pki.crl_path] = pki.crl(this_update=old, next_update=old + dt.timedelta(days=1))
+    pki_server.routes[pki.crl_path] = pki.crl(this_update=old, next_update=old + dt.timedelta(days=1))
     stale = RevocationChecker().check(leaf, pki.issuing)
     assert stale.check.sub_indication is SubIndication.TRY_LATER
     assert "stale" in stale.check.message
     crl = bytearray(pki.crl())
     crl[-1] ^= 1
-    server.routes[pki.crl_path] = bytes(crl)
+    pki_server.routes[pki.crl_path] = bytes(crl)
     tampered = RevocationChecker().check(leaf, pki.issuing)
     assert tampered.check.sub_indication is SubIndication.TRY_LATER
     assert "signature does not verify" in tampered.check.message
 
 
-def test_offline_mode_uses_only_given_crls(pki, server) -> None:
+def test_offline_mode_uses_only_given_crls(pki, pki_server) -> None:
     leaf, _ = pki.issue()
     nothing = RevocationChecker(online=False).check(leaf, pki.issuing)
     assert nothing.check.sub_indication is SubIndication.TRY_LATER and "offline mode" in nothing.check.message
@@ -128,21 +116,21 @@ def test_offline_mode_uses_only_given_crls(pki, server) -> None:
     offline = RevocationChecker(online=False, offline_crls=[pki.crl()])
     out = offline.check(leaf, pki.issuing)
     assert (out.evidence.source, out.check.sub_indication) == ("offline-crl", SubIndication.REVOKED)
-    assert server.hits.get(pki.crl_path, 0) == 0 and server.hits.get(pki.ocsp_path, 0) == 0
+    assert pki_server.hits.get(pki.crl_path, 0) == 0 and pki_server.hits.get(pki.ocsp_path, 0) == 0
 
 
-def test_persistent_cache_is_shared(pki, server, migrated_database_url) -> None:
+def test_persistent_cache_is_shared(pki, pki_server, migrated_database_url) -> None:
     engine = make_engine(migrated_database_url)
     try:
         sessions = make_sessionmaker(engine)
         leaf, _ = pki.issue()
         first = RevocationChecker(cache=RevocationCache(sessions), prefer_ocsp=False).check(leaf, pki.issuing)
         assert first.evidence.source == "crl"
-        hits = server.hits[pki.crl_path]
+        hits = pki_server.hits[pki.crl_path]
         # another worker: empty memory, same database
         second = RevocationChecker(cache=RevocationCache(sessions), prefer_ocsp=False).check(leaf, pki.issuing)
         assert second.check.result is CheckResult.PASSED
-        assert server.hits[pki.crl_path] == hits
+        assert pki_server.hits[pki.crl_path] == hits
     finally:
         engine.dispose()
 
@@ -157,10 +145,10 @@ def test_fetcher_refuses_other_schemes(url) -> None:
     assert err.value.reason == "scheme"
 
 
-def test_redirect_to_file_is_refused(server) -> None:
-    server.routes["/r"] = lambda body: (302, {"Location": "file:///etc/passwd"}, b"")
+def test_redirect_to_file_is_refused(pki_server) -> None:
+    pki_server.routes["/r"] = lambda body: (302, {"Location": "file:///etc/passwd"}, b"")
     with pytest.raises(FetchError, match="only http and https"):
-        Fetcher().get(server.url + "/r")
+        Fetcher().get(pki_server.url + "/r")
 
 
 def test_silent_server_times_out_to_try_later(pki) -> None:
@@ -186,10 +174,10 @@ def test_silent_server_times_out_to_try_later(pki) -> None:
         sock.close()
 
 
-def test_response_too_large(pki, server) -> None:
+def test_response_too_large(pki, pki_server) -> None:
     leaf, _ = pki.issue()
-    server.routes[pki.crl_path] = b"\x30" * (64 * 1024)
-    del server.routes[pki.ocsp_path]
+    pki_server.routes[pki.crl_path] = b"\x30" * (64 * 1024)
+    del pki_server.routes[pki.ocsp_path]
     out = RevocationChecker(fetcher=Fetcher(max_bytes=16 * 1024), prefer_ocsp=False).check(leaf, pki.issuing)
     assert out.check.sub_indication is SubIndication.TRY_LATER
     assert "exceeds the limit of 16384 bytes" in out.check.message and "[too_large]" in out.check.message
@@ -220,7 +208,7 @@ def test_body_without_length_is_cut_at_the_limit() -> None:
         sock.close()
 
 
-def test_missing_intermediate_fetched_from_aia(pki, server) -> None:
+def test_missing_intermediate_fetched_from_aia(pki, pki_server) -> None:
     from verify.path import StaticTrust, validate_path
 
     leaf, _ = pki.issue()
@@ -228,8 +216,8 @@ def test_missing_intermediate_fetched_from_aia(pki, server) -> None:
     assert not validate_path(leaf, trust=trust).ok          # no fetcher: the issuing CA is unknown
     fetched = validate_path(leaf, trust=trust, fetcher=Fetcher())
     assert fetched.ok and [c.dump() for c in fetched.path][1] == pki.issuing.dump()
-    assert server.hits[f"/{pki.region_code}/ca/{pki.issuing_id}.cer"] == 1
-    server.routes[f"/{pki.region_code}/ca/{pki.issuing_id}.cer"] = b"not a certificate"
+    assert pki_server.hits[f"/{pki.region_code}/ca/{pki.issuing_id}.cer"] == 1
+    pki_server.routes[f"/{pki.region_code}/ca/{pki.issuing_id}.cer"] = b"not a certificate"
     from verify.path import clear_caches
 
     clear_caches()           # a fresh process: the path found above is cached
@@ -245,7 +233,7 @@ def test_ocsp_signed_by_the_ca_itself_is_accepted(pki) -> None:
     assert "签发CA" in out.evidence.responder
 
 
-def test_ocsp_answer_for_another_certificate_or_nonce_is_refused(pki, server) -> None:
+def test_ocsp_answer_for_another_certificate_or_nonce_is_refused(pki, pki_server) -> None:
     from ca import ocsp
 
     leaf, _ = pki.issue()
@@ -262,22 +250,22 @@ def test_ocsp_answer_for_another_certificate_or_nonce_is_refused(pki, server) ->
         return pki.responder.respond([ocsp.Answer(req.cert_ids[0], "good", now, now + dt.timedelta(hours=1))],
                                      nonce=b"replayed-nonce-0")
 
-    del server.routes[pki.crl_path]
+    del pki_server.routes[pki.crl_path]
     for handler, message in ((wrong_serial, "no answer for this certificate's CertID"),
                              (wrong_nonce, "nonce is not the request's")):
-        server.routes[pki.ocsp_path] = handler
+        pki_server.routes[pki.ocsp_path] = handler
         out = RevocationChecker().check(leaf, pki.issuing)
         assert out.check.sub_indication is SubIndication.TRY_LATER
         assert any(message in e for e in out.evidence.errors), out.evidence.errors
 
 
-def test_delta_crl_completes_the_full_crl(pki, server) -> None:
+def test_delta_crl_completes_the_full_crl(pki, pki_server) -> None:
     from ca.crl import CRLBuilder
 
     leaf, _ = pki.issue()
     held, _ = pki.issue(cn="暂停后恢复")
     now = dt.datetime.now(UTC).replace(microsecond=0)
-    del server.routes[pki.ocsp_path]
+    del pki_server.routes[pki.ocsp_path]
     full = (CRLBuilder(pki.issuing, pki.config).crl_number(1).this_update(now - dt.timedelta(hours=1))
             .next_update(now + dt.timedelta(days=7))
             .revoked([(held.serial_number, now - dt.timedelta(hours=2), "certificateHold", None)])
@@ -287,13 +275,13 @@ def test_delta_crl_completes_the_full_crl(pki, server) -> None:
              .revoked([(leaf.serial_number, now - dt.timedelta(minutes=5), "keyCompromise", None),
                        (held.serial_number, now - dt.timedelta(minutes=4), "removeFromCRL", None)])
              .sign(pki.h.issuing_signer))
-    server.routes[pki.crl_path] = full
+    pki_server.routes[pki.crl_path] = full
     # the full CRL alone says good for the leaf and held for the other one
     alone = RevocationChecker()
-    server.routes.pop(pki.crl_path.replace(".crl", "-delta.crl"), None)
+    pki_server.routes.pop(pki.crl_path.replace(".crl", "-delta.crl"), None)
     assert alone.check(leaf, pki.issuing).evidence.status == "good"
     assert alone.check(held, pki.issuing).evidence.status == "revoked"
-    server.routes[pki.crl_path.replace(".crl", "-delta.crl")] = delta
+    pki_server.routes[pki.crl_path.replace(".crl", "-delta.crl")] = delta
     both = RevocationChecker()
     out = both.check(leaf, pki.issuing)
     assert (out.evidence.source, out.check.sub_indication) == ("crl+delta", SubIndication.REVOKED)
@@ -301,7 +289,7 @@ def test_delta_crl_completes_the_full_crl(pki, server) -> None:
     assert (resumed.evidence.status, resumed.check.result) == ("good", CheckResult.PASSED)
 
 
-def test_stale_ocsp_answer_is_not_used(pki, server) -> None:
+def test_stale_ocsp_answer_is_not_used(pki, pki_server) -> None:
     from ca import ocsp
 
     leaf, _ = pki.issue()
@@ -312,7 +300,7 @@ def test_stale_ocsp_answer_is_not_used(pki, server) -> None:
         return pki.responder.respond([ocsp.Answer(req.cert_ids[0], "good", now - dt.timedelta(hours=2),
                                                   now - dt.timedelta(hours=1))], nonce=req.nonce)
 
-    server.routes[pki.ocsp_path] = stale
+    pki_server.routes[pki.ocsp_path] = stale
     out = RevocationChecker().check(leaf, pki.issuing)
     assert out.evidence.source == "crl"            # the fresh CRL answers instead
     assert any("stale answer" in e for e in out.evidence.errors), out.evidence.errors
@@ -336,19 +324,19 @@ def leaf_at(pki, base_url: str, cn: str) -> x509.Certificate:
             .public_key(LocalSigner().public_key).issuer(pki.issuing).sign(pki.h.issuing_signer))
 
 
-def test_long_crl_addresses_sharing_a_prefix_are_not_one_cache_row(pki, server, migrated_database_url) -> None:
+def test_long_crl_addresses_sharing_a_prefix_are_not_one_cache_row(pki, pki_server, migrated_database_url) -> None:
     """A CA that partitions its CRLs at two long addresses: the row was keyed by the first 500
     characters of ``crl|<url>``, so another worker asking for partition b's CRL got
     partition a's (the same CA's signature, so it was believed) and a revoked certificate
     of b was good."""
     from ca.crl import CRLBuilder
 
-    bases = {part: f"{server.url}{LONG_PATH}/{part}" for part in "ab"}
+    bases = {part: f"{pki_server.url}{LONG_PATH}/{part}" for part in "ab"}
     a, b = (leaf_at(pki, bases[part], f"分区{part}") for part in "ab")
     now = dt.datetime.now(UTC).replace(microsecond=0)
     for part, leaf, revoked in (("a", a, []),
                                 ("b", b, [(b.serial_number, now - dt.timedelta(hours=1), "keyCompromise", None)])):
-        server.routes[urlsplit(facts_of(leaf).crl_urls[0]).path] = (
+        pki_server.routes[urlsplit(facts_of(leaf).crl_urls[0]).path] = (
             CRLBuilder(pki.issuing, config_at(pki, bases[part])).crl_number(1).this_update(now - dt.timedelta(minutes=1))
             .next_update(now + dt.timedelta(days=1)).revoked(revoked).sign(pki.h.issuing_signer))
     engine = make_engine(migrated_database_url)
@@ -360,7 +348,7 @@ def test_long_crl_addresses_sharing_a_prefix_are_not_one_cache_row(pki, server, 
         second = RevocationChecker(cache=RevocationCache(sessions), prefer_ocsp=False).check(b, pki.issuing)
         assert (second.evidence.status, second.check.sub_indication) == ("revoked", SubIndication.REVOKED), \
             second.evidence
-        assert server.hits[urlsplit(facts_of(b).crl_urls[0]).path] == 1     # b's own CRL was asked
+        assert pki_server.hits[urlsplit(facts_of(b).crl_urls[0]).path] == 1     # b's own CRL was asked
         # and each is kept: a third worker reads both from the database
         third = RevocationChecker(cache=RevocationCache(sessions), prefer_ocsp=False, online=False)
         assert [third.check(c, pki.issuing).evidence.status for c in (a, b)] == ["good", "revoked"]
@@ -368,14 +356,14 @@ def test_long_crl_addresses_sharing_a_prefix_are_not_one_cache_row(pki, server, 
         engine.dispose()
 
 
-def test_certificates_under_one_long_ocsp_address_each_keep_their_answer(pki, server,
+def test_certificates_under_one_long_ocsp_address_each_keep_their_answer(pki, pki_server,
                                                                         migrated_database_url) -> None:
     """Past 500 characters of ``ocsp|<url>|<issuer key>|<serial>`` the serial was cut off: every
     certificate under a long responder address shared one row, and the next worker asking
     about another certificate read the first one's answer, refused it (its CertID is not
     this certificate's) and never asked the responder: no OCSP answer until that row expired."""
-    base = f"{server.url}{LONG_PATH}"
-    server.routes[urlsplit(base).path + "/ocsp"] = pki.answer_ocsp
+    base = f"{pki_server.url}{LONG_PATH}"
+    pki_server.routes[urlsplit(base).path + "/ocsp"] = pki.answer_ocsp
     a, b = leaf_at(pki, base, "甲"), leaf_at(pki, base, "乙")
     engine = make_engine(migrated_database_url)
     try:
