@@ -407,3 +407,25 @@ def test_two_publications_at_once_publish_one_list_or_refuse_with_a_conflict(ese
         assert (key_ref, cert.dump()) == (first_key, first_cert.dump())
     else:
         assert type(outcome) is TrustListConflict, outcome
+
+
+def test_a_stored_list_that_no_longer_opens_is_left_out_not_fatal(world, eseal_home) -> None:
+    """One stored list altered in the database (or refused by a stricter reading than the one
+    it was imported under) stopped every verification of the home: load_trust_store raised.
+    Now that list is left out and named: its region's root finds no anchor, and says why;
+    the other region's still verifies."""
+    from store.models.trust import ImportedTrustList
+    from verify.report import Indication, SubIndication
+    from verify.service import verifier_for_home
+
+    import_lotl(eseal_home, world["srv"].url + "/lotl.json", world["national"])
+    with transaction(eseal_home.engine) as s:
+        row = s.scalar(select(ImportedTrustList).where(ImportedTrustList.source.like("%/A/tl.json")))
+        row.document = row.document.replace("CN-440000", "CN-440001")   # the signature no longer holds
+        source = row.source
+    verifier = verifier_for_home(eseal_home, online=False)
+    assert verifier.verify_certificate(roots(world, "C"), purpose="ca").indication is Indication.PASSED
+    sig = verifier.verify_certificate(roots(world, "A"), purpose="ca").signatures[0]
+    assert sig.sub_indication is SubIndication.NO_CERTIFICATE_CHAIN_FOUND
+    [left_out] = [c for c in sig.checks if c.code == "TRUST_LIST_UNUSABLE"]
+    assert left_out.subject == source and "was left out" in left_out.message

@@ -450,7 +450,7 @@ def validate_path(leaf: x509.Certificate | bytes, *, trust: TrustSource, at: _dt
         search = _Search(pool, fetcher, policy.max_path_length)
         found = search.build(leaf, [])
         if found is None:
-            return PathResult((), tuple(_no_path(leaf, search, policy)), at)
+            return PathResult((), tuple(_no_path(leaf, search, policy, trust)), at)
         path = tuple(found)
         facts = [facts_of(c) for c in path]
         head = [policy.passed("X509_PATH_BUILT", f"path of {len(path)} certificate(s) to a trust anchor "
@@ -474,9 +474,11 @@ def validate_path(leaf: x509.Certificate | bytes, *, trust: TrustSource, at: _dt
     return PathResult(path, tuple(checks), at)
 
 
-def _no_path(leaf: x509.Certificate, search: _Search, policy: Policy) -> list[Check]:
+def _no_path(leaf: x509.Certificate, search: _Search, policy: Policy, trust: TrustSource) -> list[Check]:
     lf = facts_of(leaf)
-    out = []
+    out = [policy.info("TRUST_LIST_UNUSABLE", f"the stored trust list from {source} was left out: {reason}",
+                       subject=source)
+           for source, reason in getattr(trust, "unusable", ())]   # its anchors may be the missing ones
     leaf_failures = [(c, i, o) for c, i, o in search.sig_failures if facts_of(c).der == lf.der]
     failures = leaf_failures or search.sig_failures
     if failures:

@@ -400,7 +400,12 @@ def refresh_lotl(home: Any, pinned_signer: x509.Certificate | bytes, *, fetcher:
 def load_trust_store(home: Any, *, own_region: bool = True, sessions: Any = None) -> TrustStore:
     """The trust store of a home: the imported TLs (re-verified, with their LOTL pointer's
     history) and, with ``own_region``, the home's own root as an anchor and its other CA
-    certificates as intermediates."""
+    certificates as intermediates.
+
+    A stored list that no longer opens (altered in the database, or refused by a stricter
+    reading than the one it was imported under) is left out and named in ``unusable``:
+    its regions' signatures find no anchor and their reports say why, while every other
+    region's, and this home's own, still verify."""
     from store.models.ca import CertificateAuthority
 
     sessions = _sessions(home, sessions)
@@ -408,16 +413,21 @@ def load_trust_store(home: Any, *, own_region: bool = True, sessions: Any = None
         rows = [(r.source, r.kind, r.document, r.signer_sha256) for r in s.scalars(select(ImportedTrustList)).all()]
         own = [(r.kind, bytes(r.certificate)) for r in s.scalars(select(CertificateAuthority)).all()] \
             if own_region else []
-    lists = {}
+    lists, unusable = {}, []
     for source, kind, document, signer_sha in rows:
-        tl, signer = open_list(document.encode("utf-8"), None)
+        try:
+            tl, signer = open_list(document.encode("utf-8"), None)
+        except TrustListError as exc:
+            unusable.append((source, str(exc)))
+            continue
         if not _same_signer(signer, signer_sha):
-            raise TrustListError(f"the stored list from {source} is signed by another certificate than the one "
-                                 "it was imported with")
+            unusable.append((source, "signed by another certificate than the one it was imported with"))
+            continue
         lists[source] = tl
     pointers = {p.url: (p, ListRef.of(tl, source)) for source, tl in lists.items() if tl.type == "LOTL"
                 for p in tl.pointers}
     store = TrustStore()
+    store.unusable = unusable
     for source, tl in lists.items():
         if tl.type == "TL":
             pointer, national = pointers.get(source, (None, None))

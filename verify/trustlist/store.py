@@ -97,6 +97,7 @@ class TrustStore:
         self._static: dict[bytes, x509.Certificate] = {}
         self._intermediates: dict[bytes, x509.Certificate] = {}
         self.lists: list[TrustList] = []
+        self.unusable: list[tuple[str, str]] = []   # (source, why): stored lists left out
         self.version = 0            # bumped on every change: path validation caches by it
 
     # ------------------------------------------------------------------------------ building
