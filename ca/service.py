@@ -61,7 +61,7 @@ import uuid
 from typing import Any, Unpack
 
 from asn1crypto import x509
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -733,11 +733,6 @@ def ca_chain(home: Any, *, sessions: sessionmaker[Session] | None = None) -> byt
                             .order_by(CertificateAuthority.id)).all()
         return b"".join([*(to_pem(load_certificate(r.certificate)) for r in issuing),
                          to_pem(load_certificate(root.certificate))])
-
-
-def count_certificates(home: Any, *, sessions: sessionmaker[Session] | None = None) -> int:
-    with db.transaction(_sessions(home, sessions), readonly=True) as s:
-        return int(s.scalar(select(func.count()).select_from(IssuedCertificate)) or 0)
 
 
 # --------------------------------------------------------------------------- OCSP
