@@ -30,10 +30,6 @@ D_MIN = 1
 D_MAX = N - 2
 
 
-def is_valid_private_int(d: int) -> bool:
-    return D_MIN <= d <= D_MAX
-
-
 def check_point(point: bytes) -> tuple[int, int]:
     """Return (x, y) of an encoded point on sm2p256v1, or raise InvalidPointError saying what is wrong.
 

@@ -37,7 +37,7 @@ import hmac
 import json
 import secrets
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -882,8 +882,3 @@ def _info(row: KeyRecord) -> KeyInfo:
         pin_set=row.pin_hash is not None,
         pin_locked=bool(row.pin_locked),
     )
-
-
-def load_shares(paths: Sequence[str | PathLike[str]]) -> list[shamir.Share]:
-    """Read share files, naming the file that is unreadable or corrupted."""
-    return [shamir.Share.from_file(p) for p in paths]

@@ -36,11 +36,6 @@ def watch(database: Path) -> None:
     ensure_running()
 
 
-def unwatch(database: Path) -> None:
-    with _lock:
-        _watched.pop(str(database), None)
-
-
 def ensure_running() -> None:
     """Start this process's checkpoint thread unless it runs (after a fork it does not)."""
     global _thread_pid

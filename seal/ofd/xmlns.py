@@ -86,11 +86,5 @@ def text(el: etree._Element | None, name: str | None = None) -> str | None:
     return value or None
 
 
-def descendants(el: etree._Element, name: str) -> Iterator[etree._Element]:
-    for node in el.iter():
-        if local(node) == name:
-            yield node
-
-
 def serialize(root: etree._Element) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
