@@ -40,6 +40,16 @@ ZH = {
     "Source": "来源", "Operator": "运营机构", "Sequence number": "序号", "Next update": "下次更新",
     "overdue": "已逾期", "Signature": "签名", "verified": "验证通过", "does not verify": "验证失败",
     "granted": "已认可", "withdrawn": "已撤销",
+    "Never verified in full": "从未完整校验", "Latest full verification": "最近一次完整校验",
+    "The audit log has never been verified in full. A full verification reads every record and log entry; "
+    "it is recorded in the log.": "审计日志从未完整校验。完整校验读取每条记录和每个日志条目，并记入审计日志。",
+    "by": "执行者", "audit record": "审计记录", "Result": "结果", "no findings": "未发现问题",
+    "finding(s)": "个问题", "Covered": "覆盖范围", "records": "记录", "head hash": "链头哈希",
+    "transparency log entries": "透明日志条目", "no log entries": "无日志条目", "Verify now": "立即校验",
+    "Appended since, checked on this page view": "此后新增的内容（本次打开页面时校验）",
+    "no new records": "无新增记录", "no new log entries": "无新增日志条目",
+    "Verification recorded: no findings": "校验已记录：未发现问题",
+    "Verification recorded: TAMPERED": "校验已记录：发现篡改",
     "Transparency log": "透明日志", "checkpoints checked against the pinned audit key": "检查点已用固定的审计公钥验证",
     # the titles of the problems a page can answer (api.problems), and the way back
     "Request is invalid": "请求无效", "Method not allowed": "不支持此请求方法",

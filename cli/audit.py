@@ -6,13 +6,12 @@ from pathlib import Path
 
 import click
 
+from cli.keys import actor_option
 from cli.main import main
 from cli.output import emit, json_option
 from gm.sm2 import PublicKey
 from gm.sm3 import sm3
-from store import translog
-from store.audit import verify
-from store.db import transaction
+from store import audit_check
 from store.errors import AuditError, StoreError
 from store.home import Home
 
@@ -23,13 +22,6 @@ def _fingerprint(pem: bytes | None) -> str:
         return sm3(PublicKey.from_pem(pem or b"").to_bytes()).hex()
     except Exception:  # verify() has already said whether the key is usable
         return "unreadable key"
-
-
-def _public_key(pem: bytes | None) -> PublicKey | None:
-    try:
-        return PublicKey.from_pem(pem) if pem else None
-    except ValueError:
-        return None
 
 
 def _cannot_verify(exc: Exception) -> click.ClickException:
@@ -58,9 +50,11 @@ def audit() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="PEM public key of the region's audit signer (default: HOME/audit-signer.pub.pem if present).",
 )
+@actor_option
 @json_option
-def verify_command(home_path: Path, public_key: Path | None, as_json: bool) -> None:
-    """Check the hash chain, the signed checkpoints and the transparency log's tree.
+def verify_command(home_path: Path, public_key: Path | None, actor: str, as_json: bool) -> None:
+    """Check the hash chain, the signed checkpoints and the transparency log's tree, and
+    record the verification in the log (an audit.verify record by --actor).
 
     Exit status: 0 clean, 1 on any finding (each printed as FINDING ...), 2 when the home
     cannot be opened.
@@ -73,22 +67,23 @@ def verify_command(home_path: Path, public_key: Path | None, as_json: bool) -> N
         if public_key is None and home.audit_public_key_path.is_file():
             public_key = home.audit_public_key_path
         pem = public_key.read_bytes() if public_key is not None else None
-        with transaction(home.engine, readonly=True) as session:
-            try:
-                report = verify(session, public_key=pem)
-            except AuditError as exc:
-                raise _cannot_verify(exc) from exc
-            log_problems = translog.verify_log(session, _public_key(pem))
-    for warning in report.warnings:
+        try:
+            check = audit_check.full(home.engine, pem)
+        except AuditError as exc:
+            raise _cannot_verify(exc) from exc
+        # a full verification is an event of the log: the console shows the latest one
+        recorded_seq = audit_check.record(home.engine, check, actor)
+    for warning in check["warnings"]:
         click.echo(f"warning: {warning}", err=True)
+    log_problems = check["transparency_log"]["problems"]
     facts = {
-        "ok": report.ok and not log_problems,
+        "ok": check["ok"],
         "public_key": public_key, "public_key_sm3": _fingerprint(pem) if public_key is not None else None,
-        "records": report.records, "last_seq": report.last_seq, "checkpoints": report.checkpoints,
-        "last_valid_checkpoint": report.last_valid_checkpoint, "audit_ok": report.ok,
-        "findings": [str(finding) for finding in report.findings],
+        "records": check["records"], "last_seq": check["last_seq"], "checkpoints": check["checkpoints"],
+        "last_valid_checkpoint": check["last_valid_checkpoint"], "audit_ok": not check["findings"],
+        "findings": audit_check.finding_texts(check),
         "transparency_log_ok": not log_problems, "transparency_log_findings": list(log_problems),
-        "warnings": list(report.warnings),
+        "warnings": list(check["warnings"]), "recorded_seq": recorded_seq,
     }
     emit(facts, as_json, _verify_lines)
     if not facts["ok"]:
@@ -105,4 +100,5 @@ def _verify_lines(f: dict) -> list[str]:
     lines.append(f"{f['records']} records, {f['checkpoints']} checkpoints, "
                  f"{len(f['findings'])} finding(s): {'OK' if f['audit_ok'] else 'TAMPERED'}")
     lines.append(f"transparency log: {'OK' if f['transparency_log_ok'] else 'TAMPERED'}")
+    lines.append(f"verification recorded as audit record {f['recorded_seq']} (audit.verify)")
     return lines

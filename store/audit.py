@@ -453,7 +453,8 @@ class AuditReport:
         return self.findings[0] if self.findings else None
 
 
-def _rows(session: Session) -> Iterator[Appended]:
+def _rows(session: Session, after: int = 0) -> Iterator[Appended]:
+    """The records past seq ``after`` in seq order (the primary key's order: O(rows read))."""
     columns = (
         AuditRecord.seq,
         AuditRecord.recorded_at,
@@ -464,7 +465,10 @@ def _rows(session: Session) -> Iterator[Appended]:
         AuditRecord.prev_hash,
         AuditRecord.hash,
     )
-    result = session.execute(select(*columns).order_by(AuditRecord.seq).execution_options(yield_per=2000))
+    query = select(*columns).order_by(AuditRecord.seq)
+    if after:
+        query = query.where(AuditRecord.seq > after)
+    result = session.execute(query.execution_options(yield_per=2000))
     for row in result:
         yield Appended(row[0], row[1], row[2], row[3], row[4], row[5], bytes(row[6]), bytes(row[7]))
 
@@ -537,43 +541,30 @@ def _signature_ok(key: Any, message: bytes, signature: bytes) -> bool:
         return False
 
 
-def verify(session: Session, public_key: Any = None) -> AuditReport:
-    """Check the chain, the head and every checkpoint; never raises for tampering.
-
-    Run it in one snapshot (`store.db.transaction(engine, readonly=True)`) so concurrent
-    appends cannot look like tampering. `public_key` (gm.sm2.PublicKey, SEC1 bytes or PEM)
-    pins the audit key; without it each checkpoint is checked against the key stored
-    with it, which proves integrity against accidents but not against someone who can
-    write the database (a warning says so).
-    """
-    from gm.errors import GMError
-    from gm.sm2 import PublicKey
-
-    pinned = _as_public_key(public_key)
-    findings: list[Finding] = []
-    warnings: list[str] = []
-    head = session.get(AuditHead, _HEAD_ID)
-    checkpoints = {c.seq: c for c in session.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.seq)).scalars()}
-    seen_hash: dict[int, bytes] = {}
-
-    chain_finding: Finding | None = None
-    expected, prev, count, last_seq = 1, GENESIS_HASH, 0, 0
-    last_hash = GENESIS_HASH
-    rows = _rows(session)
+def _walk(rows: Iterator[Appended], after: int, prev: bytes, keep: Any = (),
+          seen: dict[int, bytes] | None = None) -> tuple[Finding | None, int, int, bytes]:
+    """Walk the chain from the record after seq ``after`` (whose hash is ``prev``): the first
+    finding, the records read, the last seq and its hash. The hashes of the seqs in ``keep``
+    go into ``seen`` (the checkpointed ones)."""
+    finding: Finding | None = None
+    expected, count, last_seq, last_hash = after + 1, 0, after, prev
     row = next(rows, None)
     while row is not None:
         nxt = next(rows, None)
         count += 1
-        if row.seq in checkpoints:
-            seen_hash[row.seq] = row.hash
-        if chain_finding is None:
-            chain_finding = _classify(row, nxt, expected, prev)
+        if seen is not None and row.seq in keep:
+            seen[row.seq] = row.hash
+        if finding is None:
+            finding = _classify(row, nxt, expected, prev)
         expected, prev = row.seq + 1, row.hash
         last_seq, last_hash = row.seq, row.hash
         row = nxt
-    if chain_finding is not None:
-        findings.append(chain_finding)
+    return finding, count, last_seq, last_hash
 
+
+def _head_findings(head: AuditHead | None, last_seq: int, last_hash: bytes) -> list[Finding]:
+    """Whether the head row agrees with the last record of the chain."""
+    findings: list[Finding] = []
     if head is None:
         findings.append(Finding(FindingKind.DELETED, 0, "the audit_head row is missing"))
     elif head.seq < last_seq:
@@ -597,6 +588,58 @@ def verify(session: Session, public_key: Any = None) -> AuditReport:
         findings.append(
             Finding(FindingKind.EDITED, last_seq, f"the last record {last_seq} does not match the head hash")
         )
+
+    return findings
+
+
+def verify_since(session: Session, seq: int, head_hash: bytes) -> AuditReport:
+    """Check only what was appended after record ``seq``, which a full verification found with
+    hash ``head_hash``: that record still holds that hash, every later record links and
+    hashes, and the head row agrees. Reads the records past ``seq`` and no other (O(new
+    records)); what lies before ``seq`` is the full verification's word. Checkpoints are not
+    checked here: `verify` checks them all."""
+    findings: list[Finding] = []
+    prev = GENESIS_HASH
+    if seq:
+        kept = session.scalar(select(AuditRecord.hash).where(AuditRecord.seq == seq))
+        if kept is None:
+            findings.append(Finding(FindingKind.DELETED, seq,
+                                    f"record {seq}, the last one the verification covered, is gone"))
+        elif bytes(kept) != bytes(head_hash):
+            findings.append(Finding(FindingKind.EDITED, seq, f"record {seq} no longer has the hash the verification "
+                                                           "covered: it or the chain up to it was rewritten"))
+        prev = bytes(head_hash)
+    chain_finding, count, last_seq, last_hash = _walk(_rows(session, after=seq), seq, prev)
+    if chain_finding is not None:
+        findings.append(chain_finding)
+    findings += _head_findings(session.get(AuditHead, _HEAD_ID), last_seq, last_hash)
+    return AuditReport(records=count, last_seq=last_seq, checkpoints=0, last_valid_checkpoint=0, key_pinned=False,
+                       findings=tuple(sorted(findings, key=lambda f: f.seq)))
+
+
+def verify(session: Session, public_key: Any = None) -> AuditReport:
+    """Check the chain, the head and every checkpoint; never raises for tampering.
+
+    Run it in one snapshot (`store.db.transaction(engine, readonly=True)`) so concurrent
+    appends cannot look like tampering. `public_key` (gm.sm2.PublicKey, SEC1 bytes or PEM)
+    pins the audit key; without it each checkpoint is checked against the key stored
+    with it, which proves integrity against accidents but not against someone who can
+    write the database (a warning says so).
+    """
+    from gm.errors import GMError
+    from gm.sm2 import PublicKey
+
+    pinned = _as_public_key(public_key)
+    findings: list[Finding] = []
+    warnings: list[str] = []
+    head = session.get(AuditHead, _HEAD_ID)
+    checkpoints = {c.seq: c for c in session.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.seq)).scalars()}
+    seen_hash: dict[int, bytes] = {}
+
+    chain_finding, count, last_seq, last_hash = _walk(_rows(session), 0, GENESIS_HASH, checkpoints, seen_hash)
+    if chain_finding is not None:
+        findings.append(chain_finding)
+    findings += _head_findings(head, last_seq, last_hash)
 
     last_valid = 0
     for seq, cp in checkpoints.items():

@@ -28,6 +28,7 @@ Helpers
                            on `start` (a multiprocessing Barrier) if given; a top-level
                            function so multiprocessing (spawn) workers can run it.
     bulk_log_entries(engine, n) n transparency-log entries by plain SQL (a log at scale).
+    bulk_audit_records(engine, n) n valid audit records after the head, hashed by store.audit.
 """
 
 from __future__ import annotations
@@ -186,4 +187,34 @@ def bulk_log_entries(engine: Engine, n: int, batch: int = 50_000) -> int:
             conn.exec_driver_sql(sql, rows)
     with engine.begin() as conn:
         conn.exec_driver_sql(f"UPDATE translog_state SET size = {int(first + n)} WHERE id = 1")
+    return first
+
+
+def bulk_audit_records(engine: Engine, n: int, batch: int = 20_000) -> int:
+    """``n`` audit records ("test.bulk", subjects ``bulk:<i>``) chained after the current head
+    with ``store.audit.record_hash`` and inserted in batches, then the head row moved to the
+    last: a valid chain at scale, without the per-record cost of ``audit.append``. Returns the
+    seq of the first new record. For tests and benchmarks."""
+    import datetime as dt
+
+    from store import audit
+    from store.models.audit import AuditRecord
+
+    when = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    with engine.begin() as conn:
+        seq, prev = conn.exec_driver_sql("SELECT seq, hash FROM audit_head WHERE id = 1").one()
+    first, prev = seq + 1, bytes(prev)
+    for start in range(first, first + n, batch):
+        rows = []
+        for seq in range(start, min(first + n, start + batch)):
+            details = audit.canonical_details({"i": seq})
+            digest = audit.record_hash(prev, seq, when, "bulk", "test.bulk", f"bulk:{seq}", details)
+            rows.append({"seq": seq, "recorded_at": when, "actor": "bulk", "action": "test.bulk",
+                         "subject": f"bulk:{seq}", "details": details, "prev_hash": prev, "hash": digest})
+            prev = digest
+        with engine.begin() as conn:
+            conn.execute(AuditRecord.__table__.insert(), rows)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1"),
+                     {"seq": first + n - 1, "hash": prev})
     return first

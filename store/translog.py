@@ -44,7 +44,7 @@ from store.translog_tree import StoredTree
 __all__ = [
     "KINDS", "TransLogError", "SignedTreeHead", "InclusionProof", "ConsistencyProof", "append",
     "sign_tree_head", "latest_head", "prove_inclusion", "prove_consistency", "check_inclusion",
-    "check_consistency", "verify_log", "leaf_input",
+    "check_consistency", "verify_log", "verify_entries_since", "leaf_input",
 ]
 
 KINDS = ("certificate", "seal", "sealed-document")  # an e-license is logged as its sealing
@@ -313,6 +313,35 @@ def check_consistency(proof: ConsistencyProof, old: SignedTreeHead, new: SignedT
     return problems
 
 
+def _altered(row: TransLogEntry) -> str:
+    return f"log entry {row.idx} ({row.subject}) was altered: its leaf hash does not match"
+
+
+def verify_entries_since(session: Session, start: int) -> tuple[int, list[str]]:
+    """Check only the entries from index ``start`` on (those logged after a full
+    ``verify_log`` that covered ``start`` entries): none missing, each leaf hash matching its
+    entry, the state row counting them. Returns (entries read, problems); O(new entries).
+    Subtree hashes and signed heads are ``verify_log``'s."""
+    problems: list[str] = []
+    expected = start
+    if start and session.scalar(select(TransLogEntry.idx).where(TransLogEntry.idx == start - 1)) is None:
+        problems.append(f"log entry {start - 1}, the last one the verification covered, is gone")
+    for row in session.execute(select(TransLogEntry).where(TransLogEntry.idx >= start)
+                               .order_by(TransLogEntry.idx)).scalars():
+        if row.idx != expected:
+            problems.append(f"log entry {expected} is missing (next is {row.idx})")
+            break
+        if merkle.leaf_hash(leaf_input(row.kind, row.subject, row.logged_at, bytes(row.artefact_sm3))) \
+                != bytes(row.leaf_hash):
+            problems.append(_altered(row))
+        expected += 1
+    else:
+        size = _logged(session)
+        if size != expected:
+            problems.append(f"the log counts {size} entries but holds {expected}")
+    return expected - start, problems
+
+
 def verify_log(session: Session, public_key: PublicKey | None = None) -> list[str]:
     """Recompute every leaf hash, every stored subtree hash and every signed head's root, in
     one pass over the entries; [] when the log is intact."""
@@ -329,7 +358,7 @@ def verify_log(session: Session, public_key: PublicKey | None = None) -> list[st
             break
         leaf = merkle.leaf_hash(leaf_input(row.kind, row.subject, row.logged_at, bytes(row.artefact_sm3)))
         if leaf != bytes(row.leaf_hash):
-            problems.append(f"log entry {row.idx} ({row.subject}) was altered: its leaf hash does not match")
+            problems.append(_altered(row))
         for level, idx, node in frontier.append(leaf):
             kept = stored.pop((level, idx), None)
             if kept is not None and kept != node:

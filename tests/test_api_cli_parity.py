@@ -22,7 +22,7 @@ PASSPHRASE = "parity passphrase"
 PROBLEM = "https://eseal.example/problems/"
 
 SERVED = {
-    "audit verify": "GET /api/v1/audit/verify",
+    "audit verify": "POST /api/v1/audit/verify",  # both record the verification
     "ca chain": "GET /ca/chain.pem",
     "cert applications": "GET /api/v1/applications",
     "cert apply": "POST /api/v1/applications",

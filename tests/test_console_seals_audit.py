@@ -33,6 +33,7 @@ from store.testing import *  # noqa: F401,F403
 from store.tokens import create_token
 from tests.helpers.pictures import cross_image
 from tests.test_api_workflow_audit import _tamper
+from tests.test_console_audit_verification import _section, _verify_now
 from tests.test_console_licenses import _signed_in
 
 PASSPHRASE = "console seals audit passphrase"
@@ -156,6 +157,9 @@ def test_a_revoked_seal_reads_revoked_in_both_languages(console) -> None:
 def test_audit_page_shows_the_verification_and_a_tampered_record(console, role) -> None:
     app, tokens, ids, _, sessions = console
     client = _signed_in(app, tokens[role])
+    never = _audit_status(client.get("/console/audit").get_data(as_text=True))
+    assert 'class="warning"' in never and "从未完整校验" in never  # a view reads no history
+    _verify_now(client)
     clean = client.get("/console/audit")
     assert clean.status_code == 200
     html = clean.get_data(as_text=True)
@@ -170,18 +174,18 @@ def test_audit_page_shows_the_verification_and_a_tampered_record(console, role) 
         seq = s.scalar(select(AuditRecord.seq).where(AuditRecord.action == "seal.make",
                                                      AuditRecord.subject == f"seal:{ids['jpeg']}"))
     _tamper(sessions, seq)
+    _verify_now(client)  # an edit of a record the last verification covered is the next one's finding
 
     english = client.get("/console/audit").get_data(as_text=True)
     status = _audit_status(english)
     assert 'class="error"' in status and "TAMPERED" in status and "Chain verified" not in status
-    assert "<h2>Findings</h2>" in english
-    assert f"edited · #{seq}:" in english  # the finding names the edited record
+    assert f"edited at seq {seq}:" in _section(english, "last-verification")  # names the edited record
     assert "someone else" in english  # and the edited row shows what it says now
     client.get("/console/lang/zh")
     chinese = client.get("/console/audit").get_data(as_text=True)
     status = _audit_status(chinese)
     assert "发现篡改" in status and "哈希链校验通过" not in status
-    assert "<h2>发现的问题</h2>" in chinese and f"edited · #{seq}:" in chinese
+    assert f"edited at seq {seq}:" in _section(chinese, "last-verification")
 
 
 @pytest.mark.parametrize("role", ["agency", "ra_operator"])

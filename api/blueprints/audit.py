@@ -2,11 +2,14 @@
 
     GET /api/v1/audit?page=&per_page=&action=&subject=   records, newest first, paginated
     GET /api/v1/audit/verify                             the hash chain, checkpoints and the
-                                                         transparency log checked now
+                                                         transparency log checked now in full
+    POST /api/v1/audit/verify                            the same, recorded as an audit.verify
+                                                         record (the console's "Verify now")
 
 Verification is ``store.audit.verify`` and ``store.translog.verify_log`` — what
 ``eseal audit verify`` runs — with the region's pinned audit key (``H/audit-signer.pub.pem``)
-when the home has one. :func:`verification` serves the console's audit page too.
+when the home has one. A GET has no side effect; a POST appends the outcome to the chain
+(store.audit_check), and the console's audit page shows the latest recorded one.
 """
 from __future__ import annotations
 
@@ -17,11 +20,11 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from sqlalchemy import func, select
 
 from api import openapi
-from api.auth import requires
+from api.auth import actor, requires
 from api.blueprints.certificates import _int_arg, _iso
 from api.context import services
 from api.problems import Problem
-from store import audit, db, translog
+from store import audit_check, db
 from store.models.audit import AuditRecord
 
 bp = Blueprint("audit", __name__, url_prefix="/api/v1/audit")
@@ -46,6 +49,9 @@ VERIFICATION = openapi.schema("AuditVerification", {
     "properties": {
         "ok": {"type": "boolean", "description": "no finding in the chain, its checkpoints or the transparency log"},
         "records": {"type": "integer"}, "last_seq": {"type": "integer"}, "checkpoints": {"type": "integer"},
+        "head_hash": {"type": "string", "description": "hash of record last_seq, hex: the head this check covered"},
+        "log_entries": {"type": "integer", "description": "transparency-log entries covered"},
+        "recorded_seq": {"type": "integer", "description": "POST only: the seq of the audit.verify record"},
         "last_valid_checkpoint": {"type": "integer"},
         "key_pinned": {"type": "boolean", "description": "checkpoint signatures checked against the region's pinned key"},
         "findings": {"type": "array", "items": {"type": "object", "required": ["kind", "seq", "message"],
@@ -57,25 +63,21 @@ VERIFICATION = openapi.schema("AuditVerification", {
     }})
 
 
-def verification() -> dict[str, Any]:
-    """The audit chain and the transparency log, checked now (the `eseal audit verify` checks)."""
-    from gm.sm2 import PublicKey
-
+def _pinned_pem() -> bytes | None:
     pinned = services().home.audit_public_key_path
-    pem = pinned.read_bytes() if pinned.is_file() else None
-    try:
-        key = PublicKey.from_pem(pem) if pem else None
-    except ValueError:
-        key = None  # audit.verify reports an unusable pinned key as a warning
-    with db.transaction(services().sessions, readonly=True) as s:
-        report = audit.verify(s, public_key=pem)
-        log_problems = translog.verify_log(s, key)
-    return {"ok": report.ok and not log_problems, "records": report.records, "last_seq": report.last_seq,
-            "checkpoints": report.checkpoints, "last_valid_checkpoint": report.last_valid_checkpoint,
-            "key_pinned": report.key_pinned,
-            "findings": [{"kind": f.kind.value, "seq": f.seq, "message": f.message} for f in report.findings],
-            "warnings": list(report.warnings),
-            "transparency_log": {"ok": not log_problems, "problems": list(log_problems)}}
+    return pinned.read_bytes() if pinned.is_file() else None
+
+
+def verification() -> dict[str, Any]:
+    """The audit chain and the transparency log, checked now in full (the `eseal audit verify`
+    checks; its cost grows with the region's history)."""
+    return audit_check.full(services().sessions, _pinned_pem())
+
+
+def recorded_verification(who: str) -> dict[str, Any]:
+    """A full verification, recorded as an ``audit.verify`` record by ``who``; with its seq."""
+    check = verification()
+    return {**check, "recorded_seq": audit_check.record(services().sessions, check, who)}
 
 
 def _render(row: AuditRecord) -> dict[str, Any]:
@@ -128,3 +130,12 @@ def list_records() -> Response:
                    tags=["audit"], responses={200: openapi.json_body(VERIFICATION)})
 def verify() -> Response:
     return jsonify(verification())
+
+
+@bp.post("/verify")
+@requires("admin", "auditor")
+@openapi.operation(summary="Verify the audit chain, its checkpoints and the transparency log in full, and "
+                           "record the verification as an audit.verify record", tags=["audit"],
+                   responses={200: openapi.json_body(VERIFICATION)})
+def verify_and_record() -> Response:
+    return jsonify(recorded_verification(actor()))
