@@ -53,3 +53,25 @@ def test_verify_with_a_wrong_pinned_key_fails(eseal_home: Home, tmp_path: Path) 
 def test_verify_on_a_missing_home_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["audit", "verify", "--home", str(tmp_path / "none")])
     assert result.exit_code == 2 and "not an eseal home" in result.output
+
+
+def test_verify_records_the_verification_in_the_log(eseal_home: Home) -> None:
+    import json
+
+    from sqlalchemy import select
+
+    from store.models.audit import AuditRecord
+
+    _fill(eseal_home, 5, PrivateKey.generate())
+    runner = CliRunner()
+    first = runner.invoke(main, ["audit", "verify", "--home", str(eseal_home.path), "--actor", "auditor:li"])
+    assert first.exit_code == 0 and "verification recorded as audit record 6 (audit.verify)" in first.output
+    as_json = runner.invoke(main, ["audit", "verify", "--home", str(eseal_home.path), "--actor", "auditor:li", "--json"])
+    assert as_json.exit_code == 0 and json.loads(as_json.stdout)["recorded_seq"] == 7
+    with transaction(eseal_home.engine, readonly=True) as s:
+        rows = s.execute(select(AuditRecord.seq, AuditRecord.actor, AuditRecord.details)
+                         .where(AuditRecord.action == "audit.verify").order_by(AuditRecord.seq)).all()
+    assert [(seq, actor) for seq, actor, _ in rows] == [(6, "auditor:li"), (7, "auditor:li")]
+    first_details, second_details = (json.loads(details) for _, _, details in rows)
+    assert first_details["ok"] is True and first_details["head_seq"] == 5 and first_details["findings"] == 0
+    assert second_details["head_seq"] == 6  # the second verification covered the first one's record
