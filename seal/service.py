@@ -83,6 +83,9 @@ from store.text import actor_problem, control_character, reason_problem
 SEAL_ROLE = "seal"  # the key-store role that may sign with seal and personal-seal keys
 PICTURE_TYPES = {"png": "PNG", "jpg": "JPG", "jpeg": "JPG", "svg": "SVG", "ofd": "OFD"}
 SEAL_TYPES = {"organization": ses.SEAL_TYPE_ORGANIZATION, "personal": ses.SEAL_TYPE_PERSONAL}
+# the key a holder certificate's seal signs with: a person's needs their PIN at every use (the
+# personal path asks for it), an organization's has none (its path would be granted, then refused)
+HOLDER_KEY_USAGE = {"organization": "seal", "personal": "personal-seal"}
 DEFAULT_VALID_DAYS = 3 * 365
 GRANT_LIFETIME = dt.timedelta(minutes=10)
 SEQUENCE_DIGITS = 7
@@ -383,11 +386,13 @@ def make_seal(
     now = _now()
     with db.transaction(sessions, readonly=True) as s:
         records = [_check_holder(s, c, now, i) for i, c in enumerate(certs)]
-    if seal_type == "personal" and records[0] is not None and records[0].key_ref is not None:
-        usage = keystore.info(records[0].key_ref).usage
-        if usage != "personal-seal":
-            raise SealBuildError(f"a personal seal needs a holder key of usage personal-seal (the key store "
-                                 f"holds this certificate's key with usage {usage})")
+    wanted = HOLDER_KEY_USAGE[seal_type]
+    for record in records:
+        usage = keystore.info(record.key_ref).usage if record is not None and record.key_ref is not None else wanted
+        if usage != wanted:
+            raise SealBuildError(f"{'a personal' if seal_type == 'personal' else 'an organization'} seal needs a "
+                                 f"holder key of usage {wanted} (the key store holds the key of certificate "
+                                 f"{record.serial} with usage {usage})")
 
     es_id = _next_es_id(sessions, now)
     if picture is None:

@@ -404,6 +404,18 @@ def test_refused_signer_certificate_invalid(org_seal, change):
     _assert_refused(home, "signer-certificate-invalid")
 
 
+def test_organization_seal_refuses_a_persons_pin_key(region):
+    """An organization seal over a person's key (usage personal-seal, PIN) would be granted
+    without the PIN, then fail in the key store at signing, or seal as the organization with
+    the person's key when the PIN is given: make_seal refuses it, as the reverse."""
+    home, ks = region
+    _, cert = _signer(home, ks, "zhangsan-org", personal=True)
+    with pytest.raises(SealBuildError, match="an organization seal needs a holder key of usage seal"):
+        service.make_seal(home, ks, seal_type="organization", name="某某市人民政府", agency=AGENCY,
+                          holder_certs=[cert.dump()])
+    assert _records(home, "seal.make") == []
+
+
 def test_personal_seal_needs_the_holders_pin(region):
     home, ks = region
     serial, cert = _signer(home, ks, "zhangsan", personal=True)
