@@ -9,6 +9,8 @@ import base64
 import datetime as dt
 import time
 
+import pytest
+
 from ca import service as ca_service
 from gm.sm3 import sm3
 from keystore.soft import SoftKeyStore
@@ -117,3 +119,40 @@ def test_seal_revoked_in_the_registry(eseal_home) -> None:
     bad = verifier.verify_ses_signature(signature, DATA).signatures[0]
     assert (bad.indication, bad.sub_indication) == (Indication.FAILED, SubIndication.SEAL_REVOKED)
     assert "印章遗失" in bad.check("SEAL_STATUS").message
+
+
+@pytest.mark.parametrize("reason, kept", [("cessationOfOperation", True), ("keyCompromise", False)])
+def test_tsa_revoked_after_the_token(eseal_home, reason, kept) -> None:
+    """RFC 3161 section 4: a TSA certificate revoked after a token (not for a key compromise)
+    leaves the token valid, so the signature it proves stays PASSED (docs/verification.md
+    "Time": the TSA certificate is checked at the token's time); revoked for a key
+    compromise, the token proves nothing. The region answers from its registry and from its CRLs."""
+    from seal import sealing
+    from seal import service as seal_service
+    from verify.service import verifier_for_home
+
+    home = eseal_home
+    ks = SoftKeyStore.initialise(make_sessionmaker(home.engine), actor="admin", passphrase="pw for the test").store
+    ca_service.init_region(home, ks, region_code="440300", region_name="深圳市", base_url="http://pki.sz.example")
+    signer_ref = ks.generate("agency-seal-key", "seal", actor="admin")
+    _, signer = ca_service.issue_for_key(home, ks, profile="device", key_ref=signer_ref,
+                                         subject="C=CN,O=深圳市某局,CN=深圳市某局签章")
+    es_id = seal_service.make_seal(home, ks, seal_type="organization", name="深圳市某局", agency="深圳市某局",
+                                   holder_certs=[signer.dump()], picture=PNG)
+    sealed = sealing.seal_document(home, ks, sealing.authorise(home, ks, es_id), DATA, cms=True).data
+    time.sleep(1.1)          # genTime and revocation time have whole seconds: keep them apart
+    ca_service.revoke(home, ca_service.service_certificate(home, "tsa").serial, reason)
+
+    root = load_certificate((home.path / "root.pem").read_bytes())
+    issuing = ca_service.service_certificate(home, "seal_maker").chain[0]
+    crls = [ca_service.generate_crl(home, ks), ca_service.generate_crl(home, ks, authority="root")]
+    for verifier in (verifier_for_home(home, online=False),
+                     Verifier(StaticTrust([root], [issuing]), RevocationChecker(online=False, offline_crls=crls))):
+        sig = verifier.verify_cms(sealed, DATA).signatures[0]
+        got = (sig.indication, sig.sub_indication)
+        if kept:
+            assert got == (Indication.PASSED, None), [(c.code, c.message) for c in sig.checks if c.failed]
+            assert sig.timestamp_time is not None and sig.check("TIMESTAMP").result is CheckResult.PASSED
+        else:
+            assert got == (Indication.INDETERMINATE, SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE)
+            assert sig.timestamp_time is None and sig.check("TIMESTAMP").failed

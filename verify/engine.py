@@ -212,7 +212,7 @@ class Verifier:
                                                    "id-pkix-ocsp-nocheck, not checked"))
                     continue
                 outcome = self.revocation.check(child, issuer, poe=poe, claimed=claimed,
-                                                signature=signature and i == 0)
+                                                signature=signature and i == 0, compromise_voids=purpose == "tsa")
                 checks.append(outcome.check)
                 evidence.append(outcome.evidence)
         return checks, path, evidence
@@ -257,8 +257,10 @@ class Verifier:
         ts = facts.timestamp
         if ts is not None:
             if ts.ok:
+                # the TSA's certificate is checked at the token's time: revoked later (and not for
+                # a key compromise), its earlier tokens still hold (RFC 3161 section 4)
                 ts_checks, _, ts_evidence = (self.certificate_checks(
-                    ts.tsa_certificate, at=ts.time, purpose="tsa", extra_certs=ts.tsa_chain)
+                    ts.tsa_certificate, at=ts.time, purpose="tsa", extra_certs=ts.tsa_chain, poe=ts.time)
                     if ts.tsa_certificate is not None else ([], (), []))
                 if any(c.failed for c in ts_checks):
                     # a TSA whose region was withdrawn says so (trust lists); other TSA faults are general

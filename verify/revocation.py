@@ -315,6 +315,11 @@ def _parse_crl(der: bytes, issuer: x509.Certificate, url: str) -> CRLInfo:
 # --------------------------------------------------------------------------- outcome
 
 
+# a key compromise: what the key signed before the revocation time cannot be trusted either
+# (the registry spells reasons as RFC 5280 does, asn1crypto's CRL and OCSP parsers in snake case)
+COMPROMISE_REASONS = frozenset({"keyCompromise", "cACompromise", "key_compromise", "ca_compromise"})
+
+
 @frozen_record
 class RevocationOutcome:
     evidence: RevocationEvidence
@@ -371,10 +376,11 @@ class RevocationChecker:
 
     def check(self, cert: x509.Certificate, issuer: x509.Certificate, *, poe: _dt.datetime | None = None,
               claimed: _dt.datetime | None = None, signature: bool = False,
-              now: _dt.datetime | None = None) -> RevocationOutcome:
+              now: _dt.datetime | None = None, compromise_voids: bool = False) -> RevocationOutcome:
         """Status of ``cert`` (issued by ``issuer``). ``signature`` says whether a signature
         depends on it (then a revocation without proof of earlier existence is
-        REVOKED_NO_POE rather than REVOKED)."""
+        REVOKED_NO_POE rather than REVOKED). ``compromise_voids``: a revocation for a key
+        compromise fails even after ``poe`` (a TSA's certificate, RFC 3161 section 4)."""
         now = now or _now()
         # Offline CRLs are judged afresh each time; otherwise an answer found from answers all
         # held in memory is reused while every one of them is fresh and none was replaced (per
@@ -388,14 +394,15 @@ class RevocationChecker:
                 # "good" is judged the same whatever the signature's times: the outcome of a
                 # held answer is one object (no errors are gathered without a search)
                 if memo[3] is None:
-                    memo[3] = self._outcome(cert, answer, [], poe, claimed, signature)
+                    memo[3] = self._outcome(cert, answer, [], poe, claimed, signature, compromise_voids)
                 return memo[3]
         else:
             answer = self._find(cert, issuer, now, errors, memo_key)
-        return self._outcome(cert, answer, errors, poe, claimed, signature)
+        return self._outcome(cert, answer, errors, poe, claimed, signature, compromise_voids)
 
     def _outcome(self, cert: x509.Certificate, answer: _Answer | None, errors: list[str],
-                 poe: _dt.datetime | None, claimed: _dt.datetime | None, signature: bool) -> RevocationOutcome:
+                 poe: _dt.datetime | None, claimed: _dt.datetime | None, signature: bool,
+                 compromise_voids: bool) -> RevocationOutcome:
         label = cert_label(cert)
         serial = format(facts_of(cert).serial, "x")
         if answer is None:
@@ -408,7 +415,7 @@ class RevocationChecker:
             serial, answer.source, answer.status, answer.url, answer.this_update, answer.next_update,
             answer.produced_at, answer.revoked_at, answer.reason, answer.responder, answer.from_cache,
             tuple(errors))
-        return RevocationOutcome(evidence, self._decide(label, answer, poe, claimed, signature))
+        return RevocationOutcome(evidence, self._decide(label, answer, poe, claimed, signature, compromise_voids))
 
     def _find(self, cert: x509.Certificate, issuer: x509.Certificate, now: _dt.datetime, errors: list[str],
               memo_key: tuple[bytes, bytes] | None) -> _Answer | None:
@@ -431,7 +438,7 @@ class RevocationChecker:
         return answer
 
     def _decide(self, label: str, a: _Answer, poe: _dt.datetime | None, claimed: _dt.datetime | None,
-                signature: bool) -> Check:
+                signature: bool, compromise_voids: bool = False) -> Check:
         p = self.policy
         src = f"{a.source} {a.url}".strip()
         if a.status == "good":
@@ -442,7 +449,7 @@ class RevocationChecker:
                             SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE, subject=label)
         r = a.revoked_at
         what = f"{label}: revoked at {r.isoformat()}" + (f" ({a.reason})" if a.reason else "") + f" [{src}]"
-        if poe is not None and poe < r:
+        if poe is not None and poe < r and not (compromise_voids and a.reason in COMPROMISE_REASONS):
             return p.passed("REVOCATION_STATUS", f"{what}, after the signature's proven existence at "
                             f"{poe.isoformat()}", subject=label, revoked_at=r, poe=poe)
         if poe is not None or (claimed is not None and claimed >= r) or not signature:
