@@ -156,3 +156,35 @@ def test_tsa_revoked_after_the_token(eseal_home, reason, kept) -> None:
         else:
             assert got == (Indication.INDETERMINATE, SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE)
             assert sig.timestamp_time is None and sig.check("TIMESTAMP").failed
+
+
+def test_seal_maker_revoked_after_the_token(eseal_home) -> None:
+    """A seal maker certificate revoked after a signature's proven time leaves the seal (made
+    before that time) good: PASSED, as for the signer's certificate (docs/verification.md
+    "Time"); a signature without a timestamp has no such proof: REVOKED."""
+    from seal import service as seal_service
+    from verify.service import verifier_for_home
+
+    home = eseal_home
+    ks = SoftKeyStore.initialise(make_sessionmaker(home.engine), actor="admin", passphrase="pw for the test").store
+    ca_service.init_region(home, ks, region_code="440300", region_name="深圳市", base_url="http://pki.sz.example")
+    signer_ref = ks.generate("agency-seal-key", "seal", actor="admin")
+    _, signer = ca_service.issue_for_key(home, ks, profile="device", key_ref=signer_ref,
+                                         subject="C=CN,O=深圳市某局,CN=深圳市某局签章")
+    es_id = seal_service.make_seal(home, ks, seal_type="organization", name="深圳市某局", agency="深圳市某局",
+                                   holder_certs=[signer.dump()], picture=PNG)
+    grant = seal_service.authorise_use(home, ks, es_id, agency="深圳市某局", cert=signer.dump())
+    location = "/Doc_0/Signs/Sign_0/Signature.xml"
+    proven = seal_service.make_signature(home, ks, grant, sm3(DATA), location, timestamp=tsa.tsa_callable(home, ks))
+    unproven = seal_service.make_signature(home, ks, grant, sm3(DATA), location)
+    time.sleep(1.1)          # genTime and revocation time have whole seconds: keep them apart
+    ca_service.revoke(home, ca_service.service_certificate(home, "seal_maker").serial, "keyCompromise")
+
+    verifier = verifier_for_home(home, online=False)
+    ok = verifier.verify_ses_signature(proven, DATA).signatures[0]
+    assert (ok.indication, ok.sub_indication) == (Indication.PASSED, None), \
+        [(c.code, c.message) for c in ok.checks if c.failed]
+    assert ok.check("SEAL_MAKER_CERTIFICATE").result is CheckResult.PASSED
+    bad = verifier.verify_ses_signature(unproven, DATA).signatures[0]
+    assert (bad.indication, bad.sub_indication) == (Indication.FAILED, SubIndication.REVOKED)
+    assert bad.check("SEAL_MAKER_CERTIFICATE").failed

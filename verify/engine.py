@@ -357,8 +357,10 @@ class Verifier:
             out.append(self._registry_check("SEAL_STATUS", "seal", info.esid, self.seal_status(info.esid), poe,
                                             SubIndication.SEAL_REVOKED))
         if seal.maker_certificate is not None:
+            # the seal existed before the signature: a maker certificate revoked after the proven
+            # time leaves it good, as the signer's does (docs/verification.md "Time")
             maker_checks, _, _ = self.certificate_checks(seal.maker_certificate, at=at, purpose="seal_maker",
-                                                         extra_certs=facts.certificates)
+                                                         extra_certs=facts.certificates, poe=poe)
             bad = [c for c in maker_checks if c.failed]
             if bad:
                 out.append(p.failed("SEAL_MAKER_CERTIFICATE", "the seal maker's certificate is not valid: "
