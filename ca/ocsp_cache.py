@@ -15,7 +15,11 @@ is served only when
 * the row's ``status_changed_at`` equals the value it had when the answer was signed — so a
   suspend-and-resume (good again, but a new status history) re-signs too; and
 * more than ``refresh_fraction`` of the answer's validity remains (default: re-sign once
-  half of it has passed, long before ``nextUpdate``).
+  half of it has passed, long before ``nextUpdate``); and
+* the responder certificate that signed it is the one in use, still good and unexpired:
+  the same statement reads the responder's row, so a responder certificate revoked or
+  suspended by any worker signs nothing more (the region's current responder does, or,
+  when it has none, the answer is the live path's RegionNotInitialised).
 
 Everything else is answered live by :func:`ca.service.ocsp_respond` (same responder, same
 database): requests with a nonce (the nonce must be echoed, so the bytes differ), several
@@ -57,6 +61,17 @@ class _Entry:
     der: bytes
     marker: Any                      # status_changed_at as the database returned it, when signed
     refresh_at: _dt.datetime
+    responder: int                   # the row id of the responder certificate that signed it
+
+
+@dataclass(frozen=True)
+class _Signing:
+    """What the pre-signed answers are signed with, as loaded together (one reference, so a
+    thread never pairs one responder's key with another's row)."""
+    issuer: _Issuer
+    responder: ocsp.Responder
+    responder_id: int
+    not_after: _dt.datetime
 
 
 @dataclass
@@ -102,18 +117,18 @@ class OCSPCache:
         self._lock = threading.Lock()
         self._requests: dict[bytes, tuple[str, int, ocsp.CertId, bytes]] = {}  # request DER -> parsed
         self._local = threading.local()
-        self._issuer: _Issuer | None = None
-        self._responder: ocsp.Responder | None = None
+        self._signing: _Signing | None = None
         table = IssuedCertificate.__table__
         mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
-        self._sql = (f"SELECT status, status_changed_at FROM {table.name} "
-                     f"WHERE serial = {mark} AND issuer_id = {mark}")
+        # the asked certificate's row and, by primary key, the status of the responder's own
+        self._sql = (f"SELECT status, status_changed_at, (SELECT r.status FROM {table.name} r WHERE r.id = {mark}) "
+                     f"FROM {table.name} WHERE serial = {mark} AND issuer_id = {mark}")
 
     # ------------------------------------------------------------------ set-up (lazy)
 
-    def _load(self) -> tuple[_Issuer, ocsp.Responder]:
-        if self._issuer is not None and self._responder is not None:
-            return self._issuer, self._responder
+    def _load(self) -> _Signing:
+        if self._signing is not None:
+            return self._signing
         now = _dt.datetime.now(UTC)
         with db.transaction(self.sessions, readonly=True) as s:
             row = s.scalar(select(CertificateAuthority).where(CertificateAuthority.kind == "issuing")
@@ -125,8 +140,9 @@ class OCSPCache:
             if responder is None:
                 raise RegionNotInitialised("this region has no valid OCSP responder certificate")
             signer = KeyStoreSigner(self.keystore, responder.key_ref, actor="ocsp-responder", role="ocsp")
-            self._issuer, self._responder = issuer, ocsp.Responder(signer, responder.der)
-        return self._issuer, self._responder
+            self._signing = _Signing(issuer, ocsp.Responder(signer, responder.der), responder.id,
+                                     responder.not_after.astimezone(UTC))
+        return self._signing
 
     # ------------------------------------------------------------------ answering
 
@@ -144,12 +160,14 @@ class OCSPCache:
             self._local.conn = conn
         return conn
 
-    def _status(self, serial_hex: str, issuer_id: int) -> tuple[str, Any] | None:
-        """(status, status marker) of one certificate: one indexed look-up, no ORM."""
+    def _status(self, serial_hex: str, issuer_id: int) -> tuple[str, Any, str | None] | None:
+        """(status, status marker, the responder certificate's status) of one certificate:
+        one statement of indexed look-ups, no ORM."""
+        signing = self._signing
         try:
             cursor = self._connection().cursor()
             try:
-                cursor.execute(self._sql, (serial_hex, issuer_id))
+                cursor.execute(self._sql, (signing.responder_id if signing else None, serial_hex, issuer_id))
                 row = cursor.fetchone()
             finally:
                 cursor.close()
@@ -163,7 +181,7 @@ class OCSPCache:
                 except Exception:  # noqa: BLE001 - already broken
                     pass
             raise
-        return None if row is None else (row[0], row[1])
+        return None if row is None else (row[0], row[1], row[2])
 
     def respond(self, request_der: bytes) -> bytes:
         """The DER OCSPResponse for a DER OCSPRequest (malformedRequest when it is malformed)."""
@@ -172,7 +190,7 @@ class OCSPCache:
             serial_hex, issuer_id, cert_id, key = memo
             found = self._status(serial_hex, issuer_id)
             if found is not None and found[0] == "good":
-                return self._good(cert_id, found[1], key)
+                return self._good(cert_id, found, key)
             self.stats.live += 1
             return self._live(request_der)
         try:
@@ -181,7 +199,7 @@ class OCSPCache:
             self.stats.malformed += 1
             return ocsp.error_response("malformed_request")
         if request.nonce is None and len(request.cert_ids) == 1:
-            issuer, _ = self._load()
+            issuer = self._load().issuer
             cert_id = request.cert_ids[0]
             if issuer.names(cert_id):
                 serial_hex = format(cert_id.serial, "x")
@@ -189,7 +207,7 @@ class OCSPCache:
                 self._remember(self._requests, bytes(request_der), (serial_hex, issuer.id, cert_id, key))
                 found = self._status(serial_hex, issuer.id)
                 if found is not None and found[0] == "good":
-                    return self._good(cert_id, found[1], key)
+                    return self._good(cert_id, found, key)
         self.stats.live += 1
         return self._live(request_der)
 
@@ -204,18 +222,26 @@ class OCSPCache:
                 table.pop(next(iter(table)))  # oldest first (dicts keep insertion order)
             table[key] = value
 
-    def _good(self, cert_id: ocsp.CertId, marker: Any, key: bytes) -> bytes:
+    def _good(self, cert_id: ocsp.CertId, found: tuple[str, Any, str | None], key: bytes) -> bytes:
         now = _dt.datetime.now(UTC)
+        _, marker, responder_status = found
+        signing = self._signing
+        if signing is None or responder_status != "good" or now >= signing.not_after:
+            # the responder certificate in use was revoked, suspended or expired since it was
+            # loaded: the current one signs (RegionNotInitialised when there is none)
+            self._signing = None
+            signing = self._load()
         entry = self._entries.get(key)
-        if entry is not None and entry.marker == marker and now < entry.refresh_at:
+        if (entry is not None and entry.marker == marker and entry.responder == signing.responder_id
+                and now < entry.refresh_at):
             self.stats.hits += 1
             return entry.der
-        _, responder = self._load()
         this_update = now.replace(microsecond=0)
         next_update = this_update + self.validity
         answer = ocsp.Answer(cert_id, "good", this_update, next_update)
-        der = responder.respond([answer], produced_at=this_update)
-        self._remember(self._entries, key, _Entry(der, marker, next_update - self.validity * self.refresh_fraction))
+        der = signing.responder.respond([answer], produced_at=this_update)
+        self._remember(self._entries, key, _Entry(der, marker, next_update - self.validity * self.refresh_fraction,
+                                                  signing.responder_id))
         self.stats.signed += 1
         return der
 

@@ -294,6 +294,37 @@ def _status(der: bytes) -> str:
     return resp.basic_ocsp_response["tbs_response_data"]["responses"][0]["cert_status"].name
 
 
+def _responder_serial(der: bytes) -> int:
+    return aocsp.OCSPResponse.load(der).basic_ocsp_response["certs"][0].serial_number
+
+
+def test_presigned_ocsp_follows_the_responder_certificate(region, csr_pem) -> None:
+    """The OCSP responder's own certificate revoked by another worker: the next answer, even
+    for a certificate answered "good" before, is not signed with the revoked certificate (the
+    region has no responder: 503 region-not-initialised); a new responder certificate signs
+    the answers from then on."""
+    home, ks, tokens = region
+    one, two = create_app(home.path, passphrase=PASSPHRASE), create_app(home.path, passphrase=PASSPHRASE)
+    issuer = _issuing(home)
+    serial = issue(one.test_client(), tokens["admin"], csr_pem).get_json()["serial"]
+    req = _request(issuer, int(serial, 16))
+    post = lambda body: one.test_client().post("/ocsp", data=body, content_type="application/ocsp-request")  # noqa: E731
+    first = service.service_certificate(home, "ocsp")
+    assert _status(post(req).data) == "good" and _responder_serial(post(req).data) == int(first.serial, 16)
+    two.test_client().post(f"/api/v1/certificates/{first.serial}/revoke", headers=bearer(tokens["admin"]),
+                           json={"reason": "keyCompromise"})
+    refused = post(req)
+    assert refused.mimetype == "application/problem+json", (refused.status_code, refused.mimetype)
+    assert_problem(refused, 503, "region-not-initialised")
+    key_ref = ks.generate("ocsp-2", "ocsp", actor="admin")
+    second, _ = service.issue_for_key(home, ks, profile="ocsp", key_ref=key_ref,
+                                      subject="C=CN,O=广东省电子认证中心,CN=广东省OCSP响应者")
+    answer = post(req)
+    assert _status(answer.data) == "good" and _responder_serial(answer.data) == int(second, 16)
+    for a in (one, two):
+        a.extensions["eseal"].home.close()
+
+
 def test_presigned_ocsp_invalidated_by_another_worker(region, csr_pem) -> None:
     home, ks, tokens = region
     one = create_app(home.path, passphrase=PASSPHRASE)
