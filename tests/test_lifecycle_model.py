@@ -1,8 +1,11 @@
 """A model-based test of the lifecycles (Hypothesis RuleBasedStateMachine), through the service
 layer, on SQLite and PostgreSQL: long random sequences of certificate issuance, renewal,
 rekey, suspension, resumption and revocation; seals made, suspended, resumed and revoked;
-documents sealed (OFD and detached CMS, with and without a timestamp); e-licenses issued
-(sealed or not) and revoked; CRLs (full and delta) — with valid and invalid preconditions.
+documents sealed (OFD, PDF and detached CMS, with and without a timestamp); personal seals
+used with the holder's PIN, wrong PINs locking it, PINs changed and reset; the region's own
+service certificates (OCSP responder, TSA, seal maker) revoked and replaced; e-licenses
+issued (sealed or not) and revoked; CRLs (full and delta) — with valid and invalid
+preconditions.
 
 tests/helpers/lifecycle.py keeps the plain model. After every step the region must agree
 with it: each certificate's stored status and OCSP answer, each seal's and license's
@@ -20,7 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import io
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -42,16 +47,26 @@ from ca import renewal
 from ca import service as ca_service
 from ca.certificate import load_certificate
 from ca.csr import build_csr
-from ca.errors import AlreadyRevoked, CAError, InvalidTransition
+from ca.errors import AlreadyRevoked, CAError, InvalidTransition, RegionNotInitialised
 from ca.testing import LocalSigner
+from keystore import errors as ks_errors
 from keystore.region import audit_signer
 from keystore.soft import SoftKeyStore
 from seal import sealing
 from seal import service as seal_service
-from seal.errors import InvalidSealTransition, SealRevoked, SealSuspended, SignerCertificateInvalid
+from seal.errors import (
+    InvalidSealTransition,
+    SealBuildError,
+    SealMakerUnavailable,
+    SealRevoked,
+    SealSuspended,
+    SignerCertificateInvalid,
+    WrongPin,
+)
 from seal.license import service as license_service
 from seal.license.errors import AlreadyRevoked as LicenseAlreadyRevoked
 from seal.ofd.document import Page, Text, build_ofd
+from seal.tsa import TsaNotConfigured
 from store import db, translog
 from store.home import Home
 from store.models.ca import IssuedCertificate
@@ -75,6 +90,31 @@ REASONS = ["unspecified", "keyCompromise", "affiliationChanged", "superseded", "
            "privilegeWithdrawn"]
 NOT_REVOCATIONS = ["certificateHold", "removeFromCRL"]
 SEALS = st.integers(0, 7)  # which of the seals made so far
+PINS = ["246810", "135790"]  # what a holder sets; "000000" is never one of them, "12" too short
+# the service certificates a rule revokes and replaces (the audit signer's is not a region service here)
+SERVICES = {"ocsp": ("ocsp", "OCSP响应者"), "tsa": ("tsa", "时间戳服务"), "seal_maker": ("seal", "制章人")}
+SERVICE_REASONS = ["cessationOfOperation", "superseded", "keyCompromise"]
+
+
+def small_pdf() -> bytes:
+    """A one-page PDF drawn with reportlab (an input of the pdf sealing rule)."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    out = io.BytesIO()
+    pdf = canvas.Canvas(out, pagesize=A4)
+    pdf.drawString(72, 760, "Notice")
+    pdf.showPage()
+    pdf.save()
+    return out.getvalue()
+
+
+def pdf_signature_value(pdf: bytes) -> bytes:
+    """The SignerInfo's signature value of a PDF sealed once (what its sealing logs), read with pyHanko."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    (embedded,) = PdfFileReader(io.BytesIO(pdf)).embedded_signatures
+    return embedded.signer_info["signature"].native
 
 
 def lifecycle_settings() -> settings:
@@ -126,8 +166,10 @@ def lifecycle_machine(root: Path, pg_url: str | None) -> type[RuleBasedStateMach
             with db.transaction(self.home.engine, readonly=True) as s:
                 issuing = s.scalar(select(IssuedCertificate).where(IssuedCertificate.profile == "issuing_ca"))
                 self.issuing = load_certificate(bytes(issuing.der))
-                ocsp_row = s.scalar(select(IssuedCertificate).where(IssuedCertificate.profile == "ocsp"))
-                self.responder = load_certificate(bytes(ocsp_row.der))
+                for profile in SERVICES:  # the region's first service certificates, good
+                    row = s.scalar(select(IssuedCertificate).where(IssuedCertificate.profile == profile))
+                    self.model.certs[row.serial] = lc.Cert(row.serial, profile, row.key_ref)
+                    self.model.services[profile] = [row.serial]
 
         def teardown(self) -> None:
             self.region.close()
@@ -251,17 +293,34 @@ def lifecycle_machine(root: Path, pg_url: str | None) -> type[RuleBasedStateMach
 
         @rule(serial=certs)
         def make_seal(self, serial: str) -> None:
-            cert = self.model.certs[serial]
-            der = self._der(serial)
-            if cert.status != "good":
-                expect(SignerCertificateInvalid, seal_service.make_seal, self.home, self.ks,
-                       seal_type="organization", name="某某局", agency=AGENCY, holder_certs=[der])
+            self._made(serial, "organization", "某某局")
+
+        def _made(self, serial: str, seal_type: str, name: str) -> None:
+            """make_seal binding ``serial``: refused while the region has no seal maker, then for a
+            certificate not good, then for a key of the other kind of seal (a person's has a PIN)."""
+            cert, maker = self.model.certs[serial], self.model.service("seal_maker")
+            make = dict(seal_type=seal_type, name=name, agency=AGENCY, holder_certs=[self._der(serial)])
+            personal_key = cert.key_ref in self.model.pins
+            refusal = (SealMakerUnavailable if maker is None else SignerCertificateInvalid if cert.status != "good"
+                       else SealBuildError if personal_key != (seal_type == "personal") else None)
+            if refusal is not None:
+                expect(refusal, seal_service.make_seal, self.home, self.ks, **make)
                 return
-            es_id = seal_service.make_seal(self.home, self.ks, seal_type="organization", name="某某局",
-                                           agency=AGENCY, holder_certs=[der])
-            self.model.seals[es_id] = lc.Seal(es_id, serial)
+            es_id = seal_service.make_seal(self.home, self.ks, **make)
+            self.model.seals[es_id] = lc.Seal(es_id, serial, maker, personal=seal_type == "personal")
             self.model.audit["seal.make"] += 1
             self.model.log_size += 1
+
+        @rule(target=certs)
+        def make_personal_seal(self) -> str:
+            """A person's key (usage personal-seal, with a PIN), their certificate and their name seal."""
+            key_ref = self.ks.generate(f"person-{uuid.uuid4().hex[:12]}", "personal-seal", actor="admin", pin=PINS[0])
+            self.model.pins[key_ref] = lc.Pin(PINS[0])
+            serial, _ = ca_service.issue_for_key(self.home, self.ks, profile="personal", key_ref=key_ref,
+                                                 **SUBJECTS["personal"])
+            self._issued(serial, "personal", key_ref)
+            self._made(serial, "personal", "张三")
+            return serial
 
         def _der(self, serial: str) -> bytes:
             return bytes(ca_service.certificate_status(self.home, serial).der)
@@ -288,8 +347,9 @@ def lifecycle_machine(root: Path, pg_url: str | None) -> type[RuleBasedStateMach
         def revoke_seal(self, pick: int) -> None:
             self._seal_step(pick, seal_service.revoke_seal, {"valid", "suspended"}, "revoked", "seal.revoke")
 
-        def _refusal(self, es_id: str) -> type[BaseException] | None:
-            """The refusal authorise_use owes a use of ``es_id`` now (None: the use is granted)."""
+        def _refusal(self, es_id: str, pin: str | None = None) -> type[BaseException] | None:
+            """The refusal authorise_use owes a use of ``es_id`` with ``pin`` now (None: the use is
+            granted); a personal seal's PIN is counted as the key store must count it."""
             seal = self.model.seals[es_id]
             cert = self.model.certs[seal.signer]
             if seal.status == "revoked":
@@ -298,7 +358,55 @@ def lifecycle_machine(root: Path, pg_url: str | None) -> type[RuleBasedStateMach
                 return SealSuspended
             if cert.status != "good" or cert.key_ref is None:
                 return SignerCertificateInvalid
+            if not seal.personal:
+                return None
+            held = self.model.pins[cert.key_ref]
+            if held.locked or pin is None:
+                return WrongPin
+            if pin != held.pin:
+                self._wrong_pin(held)
+                return WrongPin
+            held.failures = 0
             return None
+
+        def _wrong_pin(self, held: lc.Pin) -> None:
+            held.failures += 1
+            held.locked = held.failures >= lc.PIN_MAX_FAILURES
+            self.model.audit["key.pin_failed"] += 1
+
+        def _pin_key(self, pick: int) -> str | None:
+            """One of the personal keys made so far (None before the first)."""
+            keys = list(self.model.pins)
+            return keys[pick % len(keys)] if keys else None
+
+        @rule(pick=SEALS, old=st.sampled_from(PINS + ["000000"]), new=st.sampled_from(PINS + ["12"]))
+        def change_pin(self, pick: int, old: str, new: str) -> None:
+            key_ref = self._pin_key(pick)
+            if key_ref is None:
+                return
+            held, change = self.model.pins[key_ref], self.ks.change_pin
+            if len(new) < 6:
+                expect(ks_errors.KeyStoreError, change, key_ref, old, new, actor="holder", role="seal")
+            elif held.locked:
+                expect(ks_errors.PinLocked, change, key_ref, old, new, actor="holder", role="seal")
+            elif old != held.pin:
+                self._wrong_pin(held)
+                expect(ks_errors.PinLocked if held.locked else ks_errors.WrongPin, change, key_ref, old, new,
+                       actor="holder", role="seal")
+            else:
+                change(key_ref, old, new, actor="holder", role="seal")
+                held.pin, held.failures = new, 0
+                self.model.audit["key.pin_changed"] += 1
+
+        @rule(pick=SEALS, new=st.sampled_from(PINS))
+        def reset_pin(self, pick: int, new: str) -> None:
+            """An administrator sets a new PIN: it unlocks a locked one."""
+            key_ref = self._pin_key(pick)
+            if key_ref is None:
+                return
+            self.ks.reset_pin(key_ref, new, actor="admin", role="key-admin")
+            self.model.pins[key_ref] = lc.Pin(new)
+            self.model.audit["key.pin_reset"] += 1
 
         def _logged(self, artefact: bytes) -> None:
             """The sealing's log entry has an inclusion proof that checks."""
@@ -311,25 +419,59 @@ def lifecycle_machine(root: Path, pg_url: str | None) -> type[RuleBasedStateMach
             key = self.ks.public_key(signer.key_id)
             assert translog.check_inclusion(proof, artefact, key) == []
 
-        @rule(pick=SEALS, kind=st.sampled_from(["ofd", "cms"]), timestamp=st.booleans())
-        def seal_document(self, pick: int, kind: str, timestamp: bool) -> None:
+        @rule(pick=SEALS, kind=st.sampled_from(["ofd", "cms", "pdf"]), timestamp=st.booleans(),
+              pin=st.sampled_from([PINS[0], PINS[1], "000000", None]))
+        def seal_document(self, pick: int, kind: str, timestamp: bool, pin: str | None) -> None:
             es_id = self._seal(pick)
-            refusal = self._refusal(es_id)
+            refusal = self._refusal(es_id, pin)
             if refusal is not None:
-                expect(refusal, sealing.authorise, self.home, self.ks, es_id)
+                expect(refusal, sealing.authorise, self.home, self.ks, es_id, pin=pin)
                 self.model.audit["seal.use_refused"] += 1
                 return
             start = lc.now()
-            grant = sealing.authorise(self.home, self.ks, es_id)
-            data = build_ofd([Page([Text(20, 20, "通知", size=6)])]) if kind == "ofd" else "数据".encode()
+            grant = sealing.authorise(self.home, self.ks, es_id, pin=pin)
+            data = {"ofd": lambda: build_ofd([Page([Text(20, 20, "通知", size=6)])]), "pdf": small_pdf,
+                    "cms": "数据".encode}[kind]()
+            tsa = self.model.service("tsa") if timestamp else None
+            if timestamp and tsa is None:  # the region has no TSA now: nothing is sealed, nothing recorded
+                expect(TsaNotConfigured, sealing.seal_document, self.home, self.ks, grant, data, cms=kind == "cms",
+                       timestamp=True)
+                return
             sealed = sealing.seal_document(self.home, self.ks, grant, data, cms=kind == "cms", timestamp=timestamp)
             seal = self.model.seals[es_id]
             self.model.docs.append(lc.Doc(kind, sealed.data, data if kind == "cms" else None, seal.signer, es_id,
-                                          timestamp, lc.Window(start, lc.now())))
+                                          timestamp, lc.Window(start, lc.now()), tsa=tsa, maker=seal.maker))
             self.model.audit["seal.sign"] += 1
             self.model.audit["tsa.timestamp"] += timestamp
             self.model.log_size += 1
-            self._logged(lc.signed_value(sealed.data) if kind == "ofd" else lc.cms_signature_value(sealed.data))
+            self._logged({"ofd": lc.signed_value, "cms": lc.cms_signature_value,
+                          "pdf": pdf_signature_value}[kind](sealed.data))
+
+        # ------------------------------------------------------------------- service certificates
+
+        @rule(profile=st.sampled_from(sorted(SERVICES)), reason=st.sampled_from(SERVICE_REASONS))
+        def revoke_service(self, profile: str, reason: str) -> None:
+            """Revoke the certificate a region service uses now: the service stops (or falls back
+            to an older good one); what it signed before keeps or loses its proof per the model."""
+            serial = self.model.service(profile)
+            if serial is None:
+                return
+            while self.model.docs and lc.now() <= self.model.docs[-1].made.end:
+                time.sleep(0.05)  # revocation time and genTime have whole seconds: keep them apart
+            start = lc.now()
+            ca_service.revoke(self.home, serial, reason)
+            self._changed(self.model.certs[serial], "revoked", reason, start)
+            self.model.audit["cert.revoke"] += 1
+
+        @rule(profile=st.sampled_from(sorted(SERVICES)))
+        def replace_service(self, profile: str) -> None:
+            """A new certificate for a new key of the service: it is used from now on."""
+            usage, name = SERVICES[profile]
+            key_ref = self.ks.generate(f"{profile}-{uuid.uuid4().hex[:12]}", usage, actor="admin")
+            serial, _ = ca_service.issue_for_key(self.home, self.ks, profile=profile, key_ref=key_ref,
+                                                 subject=f"C=CN,O=广东省电子认证中心,CN=广东省{name}")
+            self._issued(serial, profile, key_ref)
+            self.model.services[profile].append(serial)
 
         # ------------------------------------------------------------------- e-licenses
 
@@ -341,6 +483,10 @@ def lifecycle_machine(root: Path, pg_url: str | None) -> type[RuleBasedStateMach
                 expect(refusal, license_service.issue_license, self.home, self.ks, **issue)
                 self.model.audit["seal.use_refused"] += 1
                 return multiple()
+            tsa = self.model.service("tsa")
+            if es_id is not None and tsa is None:  # a sealed e-license is always timestamped
+                expect(TsaNotConfigured, license_service.issue_license, self.home, self.ks, **issue)
+                return multiple()
             start = lc.now()
             license_id, ofd = license_service.issue_license(self.home, self.ks, **issue)
             record = self.model.licenses[license_id] = lc.License(license_id)
@@ -348,7 +494,7 @@ def lifecycle_machine(root: Path, pg_url: str | None) -> type[RuleBasedStateMach
             if es_id is not None:
                 seal = self.model.seals[es_id]
                 record.document = lc.Doc("license", ofd, None, seal.signer, es_id, True, lc.Window(start, lc.now()),
-                                         license_id)
+                                         license_id, tsa=tsa, maker=seal.maker)
                 self.model.docs.append(record.document)
                 self.model.audit["seal.sign"] += 1
                 self.model.audit["tsa.timestamp"] += 1
@@ -386,8 +532,13 @@ def lifecycle_machine(root: Path, pg_url: str | None) -> type[RuleBasedStateMach
             if not self.model.certs:
                 return
             serials = [int(s, 16) for s in self.model.certs] + [12345]  # one never issued
-            response = ca_service.ocsp_respond(self.home, self.ks, lc.ocsp_request(self.issuing, serials))
-            answers = lc.ocsp_answers(response, self.responder)
+            request = lc.ocsp_request(self.issuing, serials)
+            responder = self.model.service("ocsp")
+            if responder is None:  # no good responder certificate: no answer rather than a bad one
+                expect(RegionNotInitialised, ca_service.ocsp_respond, self.home, self.ks, request)
+                return
+            response = ca_service.ocsp_respond(self.home, self.ks, request)
+            answers = lc.ocsp_answers(response, load_certificate(self._der(responder)))
             assert answers.pop(12345)[0] == "unknown"
             with db.transaction(self.home.engine, readonly=True) as s:
                 for serial, (status, when, reason) in answers.items():
@@ -413,19 +564,25 @@ def lifecycle_machine(root: Path, pg_url: str | None) -> type[RuleBasedStateMach
             for doc in self.model.docs:
                 if doc.kind == "cms":
                     report = self.verifier.verify_cms(doc.sealed, doc.data)
+                elif doc.kind == "pdf":
+                    report = self.verifier.verify_pdf(doc.sealed)
                 else:
                     report = self.verifier.verify_ofd(doc.sealed)
                 (sig,) = report.signatures
-                assert (sig.timestamp_time is not None) is doc.timestamped
+                proven = doc.timestamped and lc.timestamp_holds(self.model.certs[doc.tsa], doc.made)
+                assert (sig.timestamp_time is not None) is proven, (doc.kind, doc.tsa, sig.timestamp_time)
                 assert sig.timestamp_time is None or doc.made.holds(sig.timestamp_time)
                 assert doc.made.holds(sig.claimed_signing_time), (sig.claimed_signing_time, doc.made)
                 row = ca_service.certificate_status(self.home, doc.signer)
-                state = seal_service.seal_state(self.home, doc.es_id) if doc.kind != "cms" else None
+                state = seal_service.seal_state(self.home, doc.es_id) if doc.kind in ("ofd", "license") else None
+                maker = ca_service.certificate_status(self.home, doc.maker) if state is not None else None
                 license_revoked = doc.license_id is not None and self.model.licenses[doc.license_id].status == "revoked"
                 wanted = lc.expected_verdict(
                     cert_status=row.status, revoked_at=row.revoked_at,
                     seal_status=state.status if state else None, seal_since=state.since if state else None,
-                    license_revoked=license_revoked, poe=sig.timestamp_time, claimed=sig.claimed_signing_time)
+                    license_revoked=license_revoked, poe=sig.timestamp_time, claimed=sig.claimed_signing_time,
+                    timestamp_failed=doc.timestamped and not proven,
+                    maker_revoked_at=maker.revoked_at if maker is not None else None)
                 got = (sig.indication.value, sig.sub_indication.value if sig.sub_indication else None)
                 assert got == wanted, (doc.kind, doc.timestamped, got, wanted,
                                        [(c.code, c.result.value, c.message) for c in sig.checks if c.failed])

@@ -36,7 +36,11 @@ _SNAKE = {"unspecified": 0, "key_compromise": 1, "ca_compromise": 2, "affiliatio
 # the audit actions whose counts the model predicts exactly (key-store records are the key store's)
 DOMAIN_ACTIONS = ("cert.issue", "cert.revoke", "cert.suspend", "cert.resume", "seal.make", "seal.suspend",
                   "seal.resume", "seal.revoke", "seal.sign", "seal.use_refused", "license.issue",
-                  "license.revoke", "crl.generate", "tsa.timestamp")
+                  "license.revoke", "crl.generate", "tsa.timestamp", "key.pin_failed", "key.pin_changed",
+                  "key.pin_reset")
+# RFC 3161 section 4: a TSA certificate revoked for these reasons leaves its earlier tokens valid;
+# revoked for a key compromise, no token of that key can be trusted any more
+TSA_KEEPS_EARLIER_TOKENS = ("unspecified", "affiliationChanged", "superseded", "cessationOfOperation")
 
 
 def camel(reason: str | None) -> str | None:
@@ -74,8 +78,21 @@ class Cert:
 class Seal:
     es_id: str
     signer: str                     # serial of the one certificate the seal binds
+    maker: str | None = None        # serial of the seal maker certificate that signed the seal
+    personal: bool = False          # a person's seal: each use needs the holder's PIN
     status: str = "valid"           # valid | suspended | revoked
     changed: Window | None = None
+
+
+@dataclasses.dataclass
+class Pin:
+    """A personal-seal key's PIN as the key store must hold it."""
+    pin: str
+    failures: int = 0
+    locked: bool = False
+
+
+PIN_MAX_FAILURES = 5                # wrong tries that lock a PIN (keystore/soft.py says the same)
 
 
 @dataclasses.dataclass
@@ -95,6 +112,8 @@ class Doc:
     timestamped: bool
     made: Window
     license_id: str | None = None
+    tsa: str | None = None          # serial of the TSA certificate that stamped it
+    maker: str | None = None        # serial of the seal maker certificate of its seal
 
 
 @dataclasses.dataclass
@@ -103,9 +122,16 @@ class Model:
     seals: dict[str, Seal] = dataclasses.field(default_factory=dict)
     licenses: dict[str, License] = dataclasses.field(default_factory=dict)
     docs: list[Doc] = dataclasses.field(default_factory=list)
+    pins: dict[str, Pin] = dataclasses.field(default_factory=dict)         # key_ref -> PIN
+    services: dict[str, list[str]] = dataclasses.field(default_factory=dict)  # profile -> serials, oldest first
     audit: Counter[str] = dataclasses.field(default_factory=Counter)
     log_size: int = 0
     full_crl_made: bool = False
+
+    def service(self, profile: str) -> str | None:
+        """The serial of the service certificate in use: the newest good one (None: no service)."""
+        good = [serial for serial in self.services.get(profile, []) if self.certs[serial].status == "good"]
+        return good[-1] if good else None
 
     def listed(self) -> dict[str, str | None]:
         """serial -> reason a full CRL lists (None: unspecified, which the CRL entry omits)."""
@@ -183,9 +209,18 @@ def cms_signature_value(der: bytes) -> bytes:
     return signed["signer_infos"][0]["signature"].native
 
 
+def timestamp_holds(tsa: Cert, stamped: Window) -> bool:
+    """Whether a token by ``tsa``, made within ``stamped``, still proves its time (RFC 3161
+    section 4, docs/verification.md "Time": the TSA certificate is checked at that time)."""
+    if tsa.status == "good":
+        return True
+    return tsa.reason in TSA_KEEPS_EARLIER_TOKENS and stamped.end < tsa.changed.start
+
+
 def expected_verdict(*, cert_status: str, revoked_at: dt.datetime | None, seal_status: str | None,
                      seal_since: dt.datetime | None, license_revoked: bool, poe: dt.datetime | None,
-                     claimed: dt.datetime | None) -> tuple[str, str | None]:
+                     claimed: dt.datetime | None, timestamp_failed: bool = False,
+                     maker_revoked_at: dt.datetime | None = None) -> tuple[str, str | None]:
     """(indication, sub-indication) docs/verification.md gives a signature by a certificate and
     seal of this region, checked in the engine's order: the certificate, the seal, the license.
 
@@ -193,8 +228,13 @@ def expected_verdict(*, cert_status: str, revoked_at: dt.datetime | None, seal_s
     leaves it PASSED; at or before it, or claimed at or after the revocation without proof,
     REVOKED; revoked with only an earlier claimed time, INDETERMINATE REVOKED_NO_POE. A seal
     suspended or revoked before the proven time fails SEAL_REVOKED (after it: passed). A
-    revoked e-license fails LICENSE_REVOKED whenever it was sealed."""
+    revoked e-license fails LICENSE_REVOKED whenever it was sealed. A timestamp whose TSA
+    certificate no longer holds (``timestamp_failed``) is INDETERMINATE
+    CERTIFICATE_CHAIN_GENERAL_FAILURE and proves nothing. A seal maker certificate revoked
+    after the proven time leaves the seal good; at or before it, or without proof, REVOKED."""
     outcomes: list[tuple[str, str]] = []
+    if timestamp_failed:
+        outcomes.append(("INDETERMINATE", "CERTIFICATE_CHAIN_GENERAL_FAILURE"))
     if cert_status != "good":
         if poe is not None and poe < revoked_at:
             pass
@@ -204,6 +244,8 @@ def expected_verdict(*, cert_status: str, revoked_at: dt.datetime | None, seal_s
             outcomes.append(("INDETERMINATE", "REVOKED_NO_POE"))
     if seal_status in ("suspended", "revoked") and not (poe is not None and poe < seal_since):
         outcomes.append(("FAILED", "SEAL_REVOKED"))
+    if maker_revoked_at is not None and not (poe is not None and poe < maker_revoked_at):
+        outcomes.append(("FAILED", "REVOKED"))
     if license_revoked:
         outcomes.append(("FAILED", "LICENSE_REVOKED"))
     for wanted in ("FAILED", "INDETERMINATE"):
