@@ -312,7 +312,10 @@ def api_machine(root: Path, pg_url: str | None) -> type[RuleBasedStateMachine]:
                     continue
                 self.answer(response, 200)
                 responder = aocsp.OCSPResponse.load(response.data).basic_ocsp_response["certs"][0]
-                assert format(responder.serial_number, "x") == in_use
+                signed_by = self.model.certs[format(responder.serial_number, "x")]
+                # live answers are the newest responder's; pre-signed ones may stay with an older
+                # one while it is good (ca/ocsp_cache.py reloads on its revocation or expiry)
+                assert signed_by.serial == in_use if request is not presigned else signed_by.status == "good"
                 answers = lc.ocsp_answers(response.data, responder)
                 for serial, (status, _, reason) in answers.items():
                     cert = self.model.certs[format(serial, "x")]
@@ -330,5 +333,6 @@ def api_machine(root: Path, pg_url: str | None) -> type[RuleBasedStateMachine]:
 
 def test_lifecycles_through_the_api(backend: str | None, tmp_path: Path) -> None:  # noqa: F811
     settings = lifecycle_settings()
-    settings = type(settings)(settings, max_examples=max(5, settings.max_examples // 3), stateful_step_count=25)
+    # an eighth of the in-process sequences: every step here also asks each status over HTTP and OCSP
+    settings = type(settings)(settings, max_examples=max(3, settings.max_examples // 8), stateful_step_count=25)
     run_state_machine_as_test(api_machine(tmp_path, backend), settings=settings)
