@@ -16,10 +16,11 @@ is served only when
   suspend-and-resume (good again, but a new status history) re-signs too; and
 * more than ``refresh_fraction`` of the answer's validity remains (default: re-sign once
   half of it has passed, long before ``nextUpdate``); and
-* the responder certificate that signed it is the one in use, still good and unexpired:
-  the same statement reads the responder's row, so a responder certificate revoked or
-  suspended by any worker signs nothing more (the region's current responder does, or,
-  when it has none, the answer is the live path's RegionNotInitialised).
+* the responder certificate that signed it is still the region's current one (the newest
+  good, unexpired responder certificate of the issuer): the same statement finds that one
+  (through ix_ca_certificates_service, a few rows), so a responder certificate revoked,
+  suspended or replaced by any worker signs nothing more (the current responder does, or,
+  when there is none, the answer is the live path's RegionNotInitialised).
 
 Everything else is answered live by :func:`ca.service.ocsp_respond` (same responder, same
 database): requests with a nonce (the nonce must be echoed, so the bytes differ), several
@@ -120,9 +121,17 @@ class OCSPCache:
         self._signing: _Signing | None = None
         table = IssuedCertificate.__table__
         mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
-        # the asked certificate's row and, by primary key, the status of the responder's own
-        self._sql = (f"SELECT status, status_changed_at, (SELECT r.status FROM {table.name} r WHERE r.id = {mark}) "
+        # the asked certificate's row and the id of the issuer's current responder certificate
+        # (ca.service.current_service_row's choice: the newest good, unexpired one we hold a key
+        # of). "+r.issuer_id" keeps the issuer out of index choice: with "issuer_id = ? AND
+        # status = 'good'" SQLite took ix_ca_certificates_issuer_status and walked every good
+        # certificate of the CA (tests/test_flat_cost.py), not the few of ix_ca_certificates_service.
+        self._sql = (f"SELECT status, status_changed_at, (SELECT max(r.id) FROM {table.name} r "
+                     f"WHERE r.profile = 'ocsp' AND r.key_ref IS NOT NULL AND r.status = 'good' "
+                     f"AND +r.issuer_id = {mark} AND r.not_after > {mark}) "
                      f"FROM {table.name} WHERE serial = {mark} AND issuer_id = {mark}")
+        dialect = self.engine.dialect
+        self._bind_time = table.c.not_after.type.dialect_impl(dialect).bind_processor(dialect) or (lambda t: t)
 
     # ------------------------------------------------------------------ set-up (lazy)
 
@@ -160,14 +169,14 @@ class OCSPCache:
             self._local.conn = conn
         return conn
 
-    def _status(self, serial_hex: str, issuer_id: int) -> tuple[str, Any, str | None] | None:
-        """(status, status marker, the responder certificate's status) of one certificate:
-        one statement of indexed look-ups, no ORM."""
-        signing = self._signing
+    def _status(self, serial_hex: str, issuer_id: int) -> tuple[str, Any, int | None] | None:
+        """(status, status marker, the id of the current responder certificate) of one
+        certificate: one statement of indexed look-ups, no ORM."""
+        now = self._bind_time(_dt.datetime.now(UTC))
         try:
             cursor = self._connection().cursor()
             try:
-                cursor.execute(self._sql, (signing.responder_id if signing else None, serial_hex, issuer_id))
+                cursor.execute(self._sql, (issuer_id, now, serial_hex, issuer_id))
                 row = cursor.fetchone()
             finally:
                 cursor.close()
@@ -222,13 +231,13 @@ class OCSPCache:
                 table.pop(next(iter(table)))  # oldest first (dicts keep insertion order)
             table[key] = value
 
-    def _good(self, cert_id: ocsp.CertId, found: tuple[str, Any, str | None], key: bytes) -> bytes:
+    def _good(self, cert_id: ocsp.CertId, found: tuple[str, Any, int | None], key: bytes) -> bytes:
         now = _dt.datetime.now(UTC)
-        _, marker, responder_status = found
+        _, marker, current = found
         signing = self._signing
-        if signing is None or responder_status != "good" or now >= signing.not_after:
-            # the responder certificate in use was revoked, suspended or expired since it was
-            # loaded: the current one signs (RegionNotInitialised when there is none)
+        if signing is None or current != signing.responder_id or now >= signing.not_after:
+            # the responder certificate in use was revoked, suspended, expired or replaced since
+            # it was loaded: the current one signs (RegionNotInitialised when there is none)
             self._signing = None
             signing = self._load()
         entry = self._entries.get(key)

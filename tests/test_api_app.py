@@ -325,6 +325,25 @@ def test_presigned_ocsp_follows_the_responder_certificate(region, csr_pem) -> No
         a.extensions["eseal"].home.close()
 
 
+def test_presigned_ocsp_follows_a_replaced_responder_certificate(region, csr_pem) -> None:
+    """A new responder certificate issued (the old one still good): the pre-signed answers are
+    signed by the new one from then on, as the live answers are, not by the one loaded first."""
+    home, ks, tokens = region
+    app = create_app(home.path, passphrase=PASSPHRASE)
+    serial = issue(app.test_client(), tokens["admin"], csr_pem).get_json()["serial"]
+    req = _request(_issuing(home), int(serial, 16))
+    post = lambda: app.test_client().post("/ocsp", data=req, content_type="application/ocsp-request")  # noqa: E731
+    first = service.service_certificate(home, "ocsp")
+    assert _responder_serial(post().data) == int(first.serial, 16)
+    key_ref = ks.generate("ocsp-next", "ocsp", actor="admin")
+    second, _ = service.issue_for_key(home, ks, profile="ocsp", key_ref=key_ref,
+                                      subject="C=CN,O=广东省电子认证中心,CN=广东省OCSP响应者")
+    answer = post()
+    assert _status(answer.data) == "good" and _responder_serial(answer.data) == int(second, 16)
+    assert service.service_certificate(home, "ocsp").serial == second
+    app.extensions["eseal"].home.close()
+
+
 def test_presigned_ocsp_invalidated_by_another_worker(region, csr_pem) -> None:
     home, ks, tokens = region
     one = create_app(home.path, passphrase=PASSPHRASE)

@@ -313,9 +313,9 @@ def api_machine(root: Path, pg_url: str | None) -> type[RuleBasedStateMachine]:
                 self.answer(response, 200)
                 responder = aocsp.OCSPResponse.load(response.data).basic_ocsp_response["certs"][0]
                 signed_by = self.model.certs[format(responder.serial_number, "x")]
-                # live answers are the newest responder's; pre-signed ones may stay with an older
-                # one while it is good (ca/ocsp_cache.py reloads on its revocation or expiry)
-                assert signed_by.serial == in_use if request is not presigned else signed_by.status == "good"
+                # live and pre-signed answers alike are the current responder's (ca/ocsp_cache.py
+                # reloads on its revocation, suspension, expiry or replacement)
+                assert signed_by.serial == in_use
                 answers = lc.ocsp_answers(response.data, responder)
                 for serial, (status, _, reason) in answers.items():
                     cert = self.model.certs[format(serial, "x")]

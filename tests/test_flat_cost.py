@@ -122,6 +122,22 @@ def _ocsp(r: _Region, i: int) -> None:
     assert len(ca_service.ocsp_respond(r.home, r.ks, lc.ocsp_request(r.issuer, [r_serial]))) > 100
 
 
+def _ocsp_presigned(r: _Region, i: int) -> None:
+    """No nonce, one certificate: the pre-signed answers of ca/ocsp_cache.py (signed once,
+    then served while the certificate's status and the responder stay as they were)."""
+    from asn1crypto import ocsp as aocsp
+
+    from ca import ocsp
+    from ca.ocsp_cache import OCSPCache
+
+    if not hasattr(r, "ocsp_cache"):
+        r.ocsp_cache = OCSPCache(r.home, r.ks)
+    serial = r.serials[(i * 7919) % len(r.serials)]
+    request = aocsp.OCSPRequest({"tbs_request": {"request_list": [
+        {"req_cert": ocsp.cert_id_for(r.issuer, serial, "sm3").raw}]}}).dump()
+    assert len(r.ocsp_cache.respond(request)) > 100
+
+
 def _timestamp(r: _Region, i: int) -> None:
     answer = tsa.timestamp(r.home, r.ks, tsa.request_for(b"document %d" % i)[0], actor="flat")
     assert tsa.parse_response(answer).status == "granted"
@@ -149,8 +165,9 @@ def _log_proof(r: _Region, i: int) -> None:
     assert proof.head.size >= len(r.serials)
 
 
-OPERATIONS = {"live OCSP answer": _ocsp, "timestamp": _timestamp, "certificate status": _status,
-              "issuance": _issue, "license sealing": _seal_license, "log inclusion proof": _log_proof}
+OPERATIONS = {"live OCSP answer": _ocsp, "pre-signed OCSP answer": _ocsp_presigned, "timestamp": _timestamp,
+              "certificate status": _status, "issuance": _issue, "license sealing": _seal_license,
+              "log inclusion proof": _log_proof}
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
