@@ -29,13 +29,27 @@ PNG = base64.b64decode(
 DATA = b"<ofd:Signature>...</ofd:Signature>"
 
 
-def test_timestamp_before_revocation_keeps_the_signature(eseal_home) -> None:
-    home = eseal_home
+def _region(home):
+    """Shenzhen's region with an agency's seal key and its certificate: (key store, key
+    reference, serial, certificate)."""
     ks = SoftKeyStore.initialise(make_sessionmaker(home.engine), actor="admin", passphrase="pw for the test").store
     ca_service.init_region(home, ks, region_code="440300", region_name="深圳市", base_url="http://pki.sz.example")
     signer_ref = ks.generate("agency-seal-key", "seal", actor="admin")
     serial, signer = ca_service.issue_for_key(home, ks, profile="device", key_ref=signer_ref,
                                               subject="C=CN,O=深圳市某局,CN=深圳市某局签章")
+    return ks, signer_ref, serial, signer
+
+
+def _seal(home, ks, signer) -> str:
+    from seal import service as seal_service
+
+    return seal_service.make_seal(home, ks, seal_type="organization", name="深圳市某局", agency="深圳市某局",
+                                  holder_certs=[signer.dump()], picture=PNG)
+
+
+def test_timestamp_before_revocation_keeps_the_signature(eseal_home) -> None:
+    home = eseal_home
+    ks, signer_ref, serial, signer = _region(home)
     maker = ca_service.service_certificate(home, "seal_maker")
     now = dt.datetime.now(UTC).replace(microsecond=0)
     info = st.build_seal_info(es_id="44030020260000001", seal_type=1, name="深圳市某局", valid_start=now,
@@ -97,13 +111,8 @@ def test_seal_revoked_in_the_registry(eseal_home) -> None:
     from verify.engine import home_seal_status
 
     home = eseal_home
-    ks = SoftKeyStore.initialise(make_sessionmaker(home.engine), actor="admin", passphrase="pw for the test").store
-    ca_service.init_region(home, ks, region_code="440300", region_name="深圳市", base_url="http://pki.sz.example")
-    signer_ref = ks.generate("agency-seal-key", "seal", actor="admin")
-    _, signer = ca_service.issue_for_key(home, ks, profile="device", key_ref=signer_ref,
-                                         subject="C=CN,O=深圳市某局,CN=深圳市某局签章")
-    es_id = seal_service.make_seal(home, ks, seal_type="organization", name="深圳市某局", agency="深圳市某局",
-                                   holder_certs=[signer.dump()], picture=PNG)
+    ks, _, _, signer = _region(home)
+    es_id = _seal(home, ks, signer)
     grant = seal_service.authorise_use(home, ks, es_id, agency="深圳市某局", cert=signer.dump())
     signature = seal_service.make_signature(home, ks, grant, sm3(DATA), "/Doc_0/Signs/Sign_0/Signature.xml")
     maker = ca_service.service_certificate(home, "seal_maker")
@@ -128,17 +137,11 @@ def test_tsa_revoked_after_the_token(eseal_home, reason, kept) -> None:
     "Time": the TSA certificate is checked at the token's time); revoked for a key
     compromise, the token proves nothing. The region answers from its registry and from its CRLs."""
     from seal import sealing
-    from seal import service as seal_service
     from verify.service import verifier_for_home
 
     home = eseal_home
-    ks = SoftKeyStore.initialise(make_sessionmaker(home.engine), actor="admin", passphrase="pw for the test").store
-    ca_service.init_region(home, ks, region_code="440300", region_name="深圳市", base_url="http://pki.sz.example")
-    signer_ref = ks.generate("agency-seal-key", "seal", actor="admin")
-    _, signer = ca_service.issue_for_key(home, ks, profile="device", key_ref=signer_ref,
-                                         subject="C=CN,O=深圳市某局,CN=深圳市某局签章")
-    es_id = seal_service.make_seal(home, ks, seal_type="organization", name="深圳市某局", agency="深圳市某局",
-                                   holder_certs=[signer.dump()], picture=PNG)
+    ks, _, _, signer = _region(home)
+    es_id = _seal(home, ks, signer)
     sealed = sealing.seal_document(home, ks, sealing.authorise(home, ks, es_id), DATA, cms=True).data
     time.sleep(1.1)          # genTime and revocation time have whole seconds: keep them apart
     ca_service.revoke(home, ca_service.service_certificate(home, "tsa").serial, reason)
@@ -166,13 +169,8 @@ def test_seal_maker_revoked_after_the_token(eseal_home) -> None:
     from verify.service import verifier_for_home
 
     home = eseal_home
-    ks = SoftKeyStore.initialise(make_sessionmaker(home.engine), actor="admin", passphrase="pw for the test").store
-    ca_service.init_region(home, ks, region_code="440300", region_name="深圳市", base_url="http://pki.sz.example")
-    signer_ref = ks.generate("agency-seal-key", "seal", actor="admin")
-    _, signer = ca_service.issue_for_key(home, ks, profile="device", key_ref=signer_ref,
-                                         subject="C=CN,O=深圳市某局,CN=深圳市某局签章")
-    es_id = seal_service.make_seal(home, ks, seal_type="organization", name="深圳市某局", agency="深圳市某局",
-                                   holder_certs=[signer.dump()], picture=PNG)
+    ks, _, _, signer = _region(home)
+    es_id = _seal(home, ks, signer)
     grant = seal_service.authorise_use(home, ks, es_id, agency="深圳市某局", cert=signer.dump())
     location = "/Doc_0/Signs/Sign_0/Signature.xml"
     proven = seal_service.make_signature(home, ks, grant, sm3(DATA), location, timestamp=tsa.tsa_callable(home, ks))
